@@ -1,0 +1,110 @@
+// The cpu vendor's kernel table and its one exported entry point.
+//
+// This table is also the reference meaning of every kernel name for all
+// vendors. Unless an entry says otherwise, tensors are ordered outputs first,
+// all tensors of a pointwise kernel have the output's shape (inputs broadcast
+// with zero strides) and one dtype, and kernels honour arbitrary strides.
+#include <cstring>
+#include <thread>
+
+#include "kernels.h"
+#include "parallel.h"
+#include "runtime.h"
+
+namespace gems::cpu {
+namespace {
+
+const gems_kernel_entry kKernels[] = {
+    // copy: out, in; any dtype pair (casts like Tensor.to)
+    {"copy", kAll, k_copy},
+    // fill: out; scalars[0] value
+    {"fill", kAll, k_fill},
+    // unary: out, in
+    {"neg", kNumeric, k_neg}, {"abs", kNumeric, k_abs}, {"relu", kNumeric, k_relu},
+    {"exp", kFloating, k_exp}, {"log", kFloating, k_log}, {"sqrt", kFloating, k_sqrt},
+    {"rsqrt", kFloating, k_rsqrt}, {"sin", kFloating, k_sin}, {"cos", kFloating, k_cos},
+    {"tanh", kFloating, k_tanh}, {"sigmoid", kFloating, k_sigmoid}, {"silu", kFloating, k_silu},
+    {"gelu", kFloating, k_gelu},    // scalars[0].i: 0 exact, 1 tanh
+    {"clamp", kNumeric, k_clamp},   // scalars: min, max, flags (1 has min, 2 has max)
+    // binary: out, a, b
+    {"add", kAll, k_add}, {"sub", kNumeric, k_sub},  // scalars[0]: alpha
+    {"mul", kAll, k_mul},
+    {"div", kNumeric, k_div},      // scalars[0].i: 0 true, 1 trunc, 2 floor
+    {"pow", kNumeric, k_pow},
+    // comparisons: out (bool), a, b
+    {"eq", kAll, k_eq}, {"ne", kAll, k_ne}, {"lt", kAll, k_lt},
+    {"le", kAll, k_le}, {"gt", kAll, k_gt}, {"ge", kAll, k_ge},
+    // where: out, cond (bool), a, b
+    {"where", kAll, k_where},
+    // activation backward: grad_in, grad_out, x (or y for sigmoid/tanh)
+    {"threshold_backward", kNumeric, k_threshold_backward},  // scalars[0]: threshold
+    {"gelu_backward", kFloating, k_gelu_backward},           // scalars[0].i: approx
+    {"silu_backward", kFloating, k_silu_backward},
+    {"sigmoid_backward", kFloating, k_sigmoid_backward},
+    {"tanh_backward", kFloating, k_tanh_backward},
+    // reductions: out (k dims), in (k + r dims), reduced over in's last r dims
+    {"reduce_sum", kNumeric, k_reduce_sum}, {"reduce_mean", kFloating, k_reduce_mean},
+    // values, in [, indices int64]: index is the row-major position in the block
+    {"reduce_max", kAll, k_reduce_max}, {"reduce_min", kAll, k_reduce_min},
+    // row-wise over the last dim: out, in / grad_in, grad_out, output
+    {"softmax", kFloating, k_softmax}, {"log_softmax", kFloating, k_log_softmax},
+    {"softmax_backward", kFloating, k_softmax_backward},
+    {"log_softmax_backward", kFloating, k_log_softmax_backward},
+    // norms over contiguous [M, N] rows; see kernels_reduce.cpp for operands
+    {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
+    {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
+    {"nll_loss", kFloating, k_nll_loss}, {"nll_loss_backward", kFloating, k_nll_loss_backward},
+    // gemm: out [B,M,N], a [B,M,K], b [B,K,N], c or absent; scalars alpha, beta
+    {"gemm", kFloating, k_gemm},
+    // index_select: out, self, index; scalars[0].i dim
+    {"index_select", kAll, k_index_select},
+    // arange: out (1-D); scalars start, step
+    {"arange", kNumeric, k_arange},
+    // random: out; scalars a, b, seed, counter offset
+    {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
+};
+
+}  // namespace
+}  // namespace gems::cpu
+
+extern "C" GEMS_VENDOR_EXPORT int gems_vendor_init(uint32_t requested_abi, const gems_host_api* host,
+                                                    gems_vendor_api* out) {
+  using namespace gems::cpu;
+  if (!out) return GEMS_INVALID_ARGUMENT;
+  std::memset(out, 0, sizeof(*out));
+  out->abi_version = GEMS_VENDOR_ABI_VERSION;
+  out->struct_size = sizeof(gems_vendor_api);
+  if (requested_abi != GEMS_VENDOR_ABI_VERSION) return GEMS_UNSUPPORTED;
+  if (host && host->struct_size >= offsetof(gems_host_api, num_threads) + sizeof(int32_t) && host->num_threads > 0)
+    set_num_threads(host->num_threads);
+  out->name = "cpu";
+  out->memory_kind = GEMS_MEMORY_HOST;
+  out->device_count = rt::device_count;
+  out->set_device = rt::set_device;
+  out->get_device = rt::get_device;
+  out->device_synchronize = rt::device_synchronize;
+  out->device_name = rt::device_name;
+  out->malloc = rt::malloc;
+  out->free = rt::free;
+  out->host_malloc = rt::host_malloc;
+  out->host_free = rt::host_free;
+  out->memcpy = rt::memcpy;
+  out->memcpy_async = rt::memcpy_async;
+  out->memset = rt::memset;
+  out->pointer_device = rt::pointer_device;
+  out->stream_create = rt::stream_create;
+  out->stream_destroy = rt::stream_destroy;
+  out->stream_synchronize = rt::stream_synchronize;
+  out->stream_query = rt::stream_query;
+  out->stream_wait_event = rt::stream_wait_event;
+  out->event_create = rt::event_create;
+  out->event_destroy = rt::event_destroy;
+  out->event_record = rt::event_record;
+  out->event_query = rt::event_query;
+  out->event_synchronize = rt::event_synchronize;
+  out->event_elapsed_ms = rt::event_elapsed_ms;
+  out->last_error = rt::last_error;
+  out->kernels = kKernels;
+  out->num_kernels = static_cast<int32_t>(sizeof(kKernels) / sizeof(kKernels[0]));
+  return GEMS_OK;
+}

@@ -1,0 +1,100 @@
+// Matrix multiply through the system BLAS (OpenBLAS from Debian). 16-bit
+// inputs are widened to float32, multiplied with sgemm and rounded once, which
+// is the accuracy PyTorch's CPU path gives them.
+#include <cblas.h>
+
+#include <vector>
+
+#include "kernels.h"
+#include "strided_loop.h"
+
+namespace gems::cpu {
+namespace {
+
+// A 2-D strided matrix seen as BLAS wants it: row-major with leading dim ld,
+// optionally transposed. Returns false when the strides fit neither layout.
+struct BlasView {
+  bool trans = false;
+  int64_t ld = 0;
+};
+
+bool blas_view(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, BlasView* v) {
+  if ((s_col == 1 || cols == 1) && s_row >= std::max<int64_t>(1, cols)) { *v = {false, s_row}; return true; }
+  if ((s_row == 1 || rows == 1) && s_col >= std::max<int64_t>(1, rows)) { *v = {true, s_col}; return true; }
+  return false;
+}
+
+// Copies a strided rows x cols matrix into a dense row-major buffer of A.
+template <typename A, typename T>
+void pack(const T* p, int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, A* dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < cols; ++k) dst[r * cols + k] = static_cast<A>(p[r * s_row + k * s_col]);
+}
+
+template <typename A>
+void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, A alpha, const A* a, int64_t lda,
+               const A* b, int64_t ldb, A beta, A* c, int64_t ldc) {
+  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<A, double>)
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace
+
+// tensors: out [B,M,N], a [B,M,K], b [B,K,N], c [B,M,N] or absent (data NULL,
+// may be broadcast with zero strides). scalars: [0] alpha, [1] beta.
+// out = beta * c + alpha * (a @ b); without c, out = alpha * (a @ b).
+int k_gemm(const gems_kernel_call* call) {
+  const gems_tensor &out = call->tensors[0], &a = call->tensors[1], &b = call->tensors[2], &c = call->tensors[3];
+  const bool has_c = c.data != nullptr;
+  const double alpha = call->scalars[0].f, beta = has_c ? call->scalars[1].f : 0.0;
+  const int64_t B = out.sizes[0], M = out.sizes[1], N = out.sizes[2], K = a.sizes[2];
+  bool ok = dispatch_dtype<kFloating>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    constexpr bool kNative = std::is_same_v<T, A>;
+    const T* pa = reinterpret_cast<const T*>(base_ptr(a));
+    const T* pb = reinterpret_cast<const T*>(base_ptr(b));
+    const T* pc = has_c ? reinterpret_cast<const T*>(base_ptr(c)) : nullptr;
+    T* po = reinterpret_cast<T*>(base_ptr(out));
+    std::vector<A> abuf, bbuf, obuf(static_cast<size_t>(M * N));
+    for (int64_t batch = 0; batch < B; ++batch) {
+      const T* ma = pa + batch * a.strides[0];
+      const T* mb = pb + batch * b.strides[0];
+      BlasView va, vb;
+      const A* ga; const A* gb;
+      if (kNative && blas_view(M, K, a.strides[1], a.strides[2], &va)) {
+        ga = reinterpret_cast<const A*>(ma);
+      } else {
+        abuf.resize(static_cast<size_t>(M * K));
+        pack(ma, M, K, a.strides[1], a.strides[2], abuf.data());
+        ga = abuf.data(); va = {false, std::max<int64_t>(1, K)};
+      }
+      if (kNative && blas_view(K, N, b.strides[1], b.strides[2], &vb)) {
+        gb = reinterpret_cast<const A*>(mb);
+      } else {
+        bbuf.resize(static_cast<size_t>(K * N));
+        pack(mb, K, N, b.strides[1], b.strides[2], bbuf.data());
+        gb = bbuf.data(); vb = {false, std::max<int64_t>(1, N)};
+      }
+      // C is computed into a dense buffer, then combined with beta * c and
+      // stored with out's strides: this keeps aliasing of out and c safe.
+      if (M && N)
+        blas_gemm<A>(va.trans, vb.trans, M, N, K, static_cast<A>(alpha), ga, va.ld, gb, vb.ld, A(0), obuf.data(),
+                     std::max<int64_t>(1, N));
+      const T* mc = pc ? pc + batch * c.strides[0] : nullptr;
+      T* mo = po + batch * out.strides[0];
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          A v = obuf[i * N + j];
+          if (mc) v += static_cast<A>(beta) * static_cast<A>(mc[i * c.strides[1] + j * c.strides[2]]);
+          mo[i * out.strides[1] + j * out.strides[2]] = static_cast<T>(v);
+        }
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("gemm", out.dtype);
+}
+
+}  // namespace gems::cpu

@@ -1,0 +1,127 @@
+// Gathers, ranges and counter-based random numbers.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "runtime.h"
+#include "strided_loop.h"
+
+namespace gems::cpu {
+
+// tensors: out, self, index (1-D int64 or int32); scalars[0].i: dim.
+// out has self's shape except size(dim) = index.numel(). An index outside
+// [-size, size) is reported as GEMS_INVALID_ARGUMENT.
+int k_index_select(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &self = c->tensors[1], &index = c->tensors[2];
+  const int dim = static_cast<int>(c->scalars[0].i);
+  const int64_t n_index = index.ndim ? index.sizes[0] : 1;
+  const int64_t src_size = self.ndim ? self.sizes[dim] : 1;
+  // Resolve the indices once, checking bounds.
+  std::vector<int64_t> idx(static_cast<size_t>(n_index));
+  const char* ib = base_ptr(index);
+  const int64_t is = index.ndim ? index.strides[0] : 0;
+  for (int64_t i = 0; i < n_index; ++i) {
+    int64_t v = index.dtype == GEMS_INT32 ? reinterpret_cast<const int32_t*>(ib)[i * is]
+                                          : reinterpret_cast<const int64_t*>(ib)[i * is];
+    if (v < -src_size || v >= src_size)
+      return set_error(GEMS_INVALID_ARGUMENT, ("index out of range in self: index " + std::to_string(v) +
+                                               " is out of bounds for dimension with size " + std::to_string(src_size)).c_str());
+    idx[i] = v < 0 ? v + src_size : v;
+  }
+  const int64_t esize = element_size(self.dtype);
+  gems_tensor o = out, s = self;
+  if (self.ndim == 0) { o.ndim = s.ndim = 1; o.sizes[0] = s.sizes[0] = 1; o.strides[0] = s.strides[0] = 1; }
+  // Iterate over all positions of out with dim fixed at 0, then walk dim.
+  gems_tensor o0 = o, s0 = s;
+  o0.sizes[dim] = 1; s0.sizes[dim] = 1;
+  const gems_tensor* ops[2] = {&o0, &s0};
+  StridedLoop<2> loop(ops);
+  const int64_t os = o.strides[dim] * esize, ss = s.strides[dim] * esize;
+  loop.for_each_run([&](char** p, const int64_t* st, int64_t n) {
+    for (int64_t k = 0; k < n; ++k) {
+      char* dst = p[0] + k * st[0];
+      const char* src = p[1] + k * st[1];
+      for (int64_t i = 0; i < n_index; ++i) std::memcpy(dst + i * os, src + idx[i] * ss, esize);
+    }
+  }, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n_index)));
+  return GEMS_OK;
+}
+
+// tensors: out (1-D); scalars: [0] start, [1] step. out[i] = start + i * step,
+// computed in double for floating types and in int64 otherwise.
+int k_arange(const gems_kernel_call* c) {
+  const gems_tensor& out = c->tensors[0];
+  const gems_scalar start = c->scalars[0], step = c->scalars[1];
+  bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = reinterpret_cast<T*>(base_ptr(out));
+    const int64_t n = out.sizes[0], s = out.strides[0];
+    for (int64_t i = 0; i < n; ++i) {
+      if constexpr (is_floating_v<T>) p[i * s] = static_cast<T>(static_cast<float>(start.f + static_cast<double>(i) * step.f));
+      else p[i * s] = static_cast<T>(start.i + i * step.i);
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("arange", out.dtype);
+}
+
+namespace {
+
+// SplitMix64 finalizer: a counter-based generator, so element i of a call
+// depends only on (seed, offset + i): parallel and reproducible.
+inline uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+inline double uniform01(uint64_t seed, uint64_t counter) {
+  return static_cast<double>(mix(mix(seed) ^ (counter * 0x9e3779b97f4a7c15ull)) >> 11) * 0x1.0p-53;
+}
+
+template <typename Gen>
+int random_fill(const char* name, const gems_kernel_call* c, Gen gen) {
+  const gems_tensor& out = c->tensors[0];
+  const uint64_t seed = static_cast<uint64_t>(c->scalars[2].i), offset = static_cast<uint64_t>(c->scalars[3].i);
+  bool ok = dispatch_dtype<kFloating>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // Counters follow the logical (row-major) element order of out.
+    const int64_t numel = numel_of(out);
+    int64_t contiguous_strides[GEMS_MAX_DIMS];
+    int64_t st = 1;
+    for (int d = out.ndim - 1; d >= 0; --d) { contiguous_strides[d] = st; st *= out.sizes[d]; }
+    parallel_for(0, numel, 16384, [&](int64_t b, int64_t e) {
+      char* base = base_ptr(out);
+      for (int64_t i = b; i < e; ++i) {
+        int64_t rem = i, off = 0;
+        for (int d = 0; d < out.ndim; ++d) {
+          off += (rem / contiguous_strides[d]) * out.strides[d];
+          rem %= contiguous_strides[d];
+        }
+        reinterpret_cast<T*>(base)[off] = static_cast<T>(gen(seed, offset + static_cast<uint64_t>(i)));
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype(name, out.dtype);
+}
+
+}  // namespace
+
+// tensors: out; scalars: [0] from, [1] to, [2].i seed, [3].i counter offset.
+int k_uniform(const gems_kernel_call* c) {
+  const double lo = c->scalars[0].f, hi = c->scalars[1].f;
+  return random_fill("uniform", c, [=](uint64_t seed, uint64_t i) { return lo + (hi - lo) * uniform01(seed, i); });
+}
+
+// tensors: out; scalars: [0] mean, [1] std, [2].i seed, [3].i counter offset.
+int k_normal(const gems_kernel_call* c) {
+  const double mean = c->scalars[0].f, stdv = c->scalars[1].f;
+  return random_fill("normal", c, [=](uint64_t seed, uint64_t i) {
+    // Box-Muller on two independent streams of the same counter.
+    const double u1 = 1.0 - uniform01(seed, 2 * i), u2 = uniform01(seed, 2 * i + 1);
+    return mean + stdv * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  });
+}
+
+}  // namespace gems::cpu

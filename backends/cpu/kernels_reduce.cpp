@@ -1,0 +1,385 @@
+// Reductions, softmax, norms and the NLL loss, on top of row_loop.h.
+// Every kernel here reduces over the trailing dims of its input: the core
+// permutes the reduced dims to the end before it calls (see kernel_table.cpp).
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "kernels.h"
+#include "row_loop.h"
+#include "runtime.h"
+
+namespace gems::cpu {
+namespace {
+
+// out (k dims) = reduction of in (k + r dims) over its last r dims.
+template <bool kMean>
+int reduce_sum_like(const char* name, const gems_kernel_call* c) {
+  const gems_tensor& out = c->tensors[0];
+  const gems_tensor& in = c->tensors[1];
+  bool ok = dispatch_dtype<kNumeric>(in.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_integral_v<T>, int64_t, std::conditional_t<std::is_same_v<T, double>, double, float>>;
+    const gems_tensor* ops[2] = {&out, &in};
+    OuterLoop<2> outer(ops, out.ndim);
+    ReducedSpace rs(in, out.ndim);
+    outer.for_each(rs.numel, [&](int64_t, char** p) {
+      A total = 0;
+      rs.visit(reinterpret_cast<const T*>(p[1]), [&](const T* q, int64_t n, int64_t s, int64_t) {
+        total += sum_run<A>(q, n, s);
+      });
+      if constexpr (kMean) {
+        *reinterpret_cast<T*>(p[0]) = static_cast<T>(rs.numel ? total / static_cast<A>(rs.numel)
+                                                               : std::numeric_limits<A>::quiet_NaN());
+      } else {
+        *reinterpret_cast<T*>(p[0]) = static_cast<T>(total);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype(name, in.dtype);
+}
+
+// values (k dims) and optionally indices (int64, k dims) of the max or min of
+// in over its last r dims. NaN wins, as in PyTorch; ties keep the first index.
+template <bool kMax>
+int reduce_extreme(const char* name, const gems_kernel_call* c) {
+  const gems_tensor& values = c->tensors[0];
+  const gems_tensor& in = c->tensors[1];
+  const bool with_indices = c->num_tensors > 2;
+  const gems_tensor& indices = with_indices ? c->tensors[2] : c->tensors[0];
+  bool ok = dispatch_dtype<kAll>(in.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    const gems_tensor* ops[3] = {&values, &in, &indices};
+    OuterLoop<3> outer(ops, values.ndim);
+    ReducedSpace rs(in, values.ndim);
+    outer.for_each(rs.numel, [&](int64_t, char** p) {
+      A best = static_cast<A>(*reinterpret_cast<const T*>(p[1]));
+      int64_t best_index = 0;
+      bool found_nan = false;
+      rs.visit(reinterpret_cast<const T*>(p[1]), [&](const T* q, int64_t n, int64_t s, int64_t first) {
+        if (found_nan) return;
+        for (int64_t i = 0; i < n; ++i) {
+          const A v = static_cast<A>(q[i * s]);
+          if (v != v) { best = v; best_index = first + i; found_nan = true; return; }
+          if (kMax ? v > best : v < best) { best = v; best_index = first + i; }
+        }
+      });
+      *reinterpret_cast<T*>(p[0]) = static_cast<T>(best);
+      if (with_indices) *reinterpret_cast<int64_t*>(p[2]) = best_index;
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype(name, in.dtype);
+}
+
+// Shared driver for row-wise ops over the last dim: tensors all have the same
+// number of dims and share the outer ones. f(ptrs, n, strides_of_last_dim).
+template <int N, typename T, typename F>
+void for_each_row(const gems_kernel_call* c, F f) {
+  const gems_tensor* ops[N];
+  for (int j = 0; j < N; ++j) ops[j] = &c->tensors[j];
+  const int k = c->tensors[0].ndim - 1;
+  const int64_t n = k >= 0 ? c->tensors[0].sizes[k] : 1;
+  int64_t s[N];
+  for (int j = 0; j < N; ++j) s[j] = k >= 0 ? c->tensors[j].strides[k] : 1;
+  OuterLoop<N> outer(ops, k < 0 ? 0 : k);
+  outer.for_each(n * 4, [&](int64_t, char** p) {
+    T* rows[N];
+    for (int j = 0; j < N; ++j) rows[j] = reinterpret_cast<T*>(p[j]);
+    f(rows, n, s);
+  });
+}
+
+template <bool kLog>
+int softmax_forward(const char* name, const gems_kernel_call* c) {
+  bool ok = dispatch_dtype<kFloating>(c->tensors[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    for_each_row<2, T>(c, [](T** r, int64_t n, const int64_t* s) {
+      A mx = -std::numeric_limits<A>::infinity();
+      for (int64_t i = 0; i < n; ++i) mx = std::max<A>(mx, static_cast<A>(r[1][i * s[1]]));
+      if (std::isinf(mx) && mx < 0) mx = 0;  // an all -inf row: exp gives 0s, not NaN
+      A sum = 0;
+      for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<A>(r[1][i * s[1]]) - mx);
+      if constexpr (kLog) {
+        const A lse = std::log(sum) + mx;
+        for (int64_t i = 0; i < n; ++i) r[0][i * s[0]] = static_cast<T>(static_cast<A>(r[1][i * s[1]]) - lse);
+      } else {
+        const A inv = A(1) / sum;
+        for (int64_t i = 0; i < n; ++i)
+          r[0][i * s[0]] = static_cast<T>(std::exp(static_cast<A>(r[1][i * s[1]]) - mx) * inv);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype(name, c->tensors[0].dtype);
+}
+
+// tensors: grad_in, grad_out, output
+template <bool kLog>
+int softmax_backward_impl(const char* name, const gems_kernel_call* c) {
+  bool ok = dispatch_dtype<kFloating>(c->tensors[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    for_each_row<3, T>(c, [](T** r, int64_t n, const int64_t* s) {
+      A dot = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const A g = static_cast<A>(r[1][i * s[1]]);
+        dot += kLog ? g : g * static_cast<A>(r[2][i * s[2]]);
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const A g = static_cast<A>(r[1][i * s[1]]), y = static_cast<A>(r[2][i * s[2]]);
+        r[0][i * s[0]] = static_cast<T>(kLog ? g - std::exp(y) * dot : y * (g - dot));
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype(name, c->tensors[0].dtype);
+}
+
+inline bool present(const gems_tensor& t) { return t.data != nullptr; }
+
+}  // namespace
+
+int k_reduce_sum(const gems_kernel_call* c) { return reduce_sum_like<false>("reduce_sum", c); }
+int k_reduce_mean(const gems_kernel_call* c) { return reduce_sum_like<true>("reduce_mean", c); }
+int k_reduce_max(const gems_kernel_call* c) { return reduce_extreme<true>("reduce_max", c); }
+int k_reduce_min(const gems_kernel_call* c) { return reduce_extreme<false>("reduce_min", c); }
+int k_softmax(const gems_kernel_call* c) { return softmax_forward<false>("softmax", c); }
+int k_log_softmax(const gems_kernel_call* c) { return softmax_forward<true>("log_softmax", c); }
+int k_softmax_backward(const gems_kernel_call* c) { return softmax_backward_impl<false>("softmax_backward", c); }
+int k_log_softmax_backward(const gems_kernel_call* c) { return softmax_backward_impl<true>("log_softmax_backward", c); }
+
+// tensors: out [M,N], mean [M] (float), rstd [M] (float), in [M,N], weight [N]
+// or absent (data NULL), bias [N] or absent; scalars[0]: eps. Rows of in and
+// out have unit stride in their last dim.
+int k_layer_norm(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &mean = c->tensors[1], &rstd = c->tensors[2], &in = c->tensors[3];
+  const gems_tensor &w = c->tensors[4], &b = c->tensors[5];
+  const double eps = c->scalars[0].f;
+  bool ok = dispatch_dtype<kFloating>(in.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;  // mean/rstd type
+    const int64_t M = in.sizes[0], N = in.sizes[1];
+    const T* X = reinterpret_cast<const T*>(base_ptr(in));
+    T* Y = reinterpret_cast<T*>(base_ptr(out));
+    const T* W = present(w) ? reinterpret_cast<const T*>(base_ptr(w)) : nullptr;
+    const T* B = present(b) ? reinterpret_cast<const T*>(base_ptr(b)) : nullptr;
+    S* MEAN = reinterpret_cast<S*>(base_ptr(mean));
+    S* RSTD = reinterpret_cast<S*>(base_ptr(rstd));
+    parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* x = X + r * in.strides[0];
+        T* y = Y + r * out.strides[0];
+        const A mu = N ? sum_run<A>(x, N, 1) / A(N) : A(0);
+        A var = 0;
+        for (int64_t i = 0; i < N; ++i) { A d = static_cast<A>(x[i]) - mu; var += d * d; }
+        var = N ? var / A(N) : A(0);
+        const A rs = A(1) / std::sqrt(var + A(eps));
+        for (int64_t i = 0; i < N; ++i) {
+          A v = (static_cast<A>(x[i]) - mu) * rs;
+          if (W) v *= static_cast<A>(W[i]);
+          if (B) v += static_cast<A>(B[i]);
+          y[i] = static_cast<T>(v);
+        }
+        MEAN[r * mean.strides[0]] = static_cast<S>(mu);
+        RSTD[r * rstd.strides[0]] = static_cast<S>(rs);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("layer_norm", in.dtype);
+}
+
+// tensors: grad_in [M,N] or absent, grad_weight [N] or absent, grad_bias [N]
+// or absent, grad_out [M,N], in [M,N], mean [M], rstd [M], weight [N] or absent.
+// All row-major contiguous.
+int k_layer_norm_backward(const gems_kernel_call* c) {
+  const gems_tensor *t = c->tensors;
+  bool ok = dispatch_dtype<kFloating>(t[4].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const int64_t M = t[4].sizes[0], N = t[4].sizes[1];
+    T* dX = present(t[0]) ? reinterpret_cast<T*>(base_ptr(t[0])) : nullptr;
+    T* dW = present(t[1]) ? reinterpret_cast<T*>(base_ptr(t[1])) : nullptr;
+    T* dB = present(t[2]) ? reinterpret_cast<T*>(base_ptr(t[2])) : nullptr;
+    const T* dY = reinterpret_cast<const T*>(base_ptr(t[3]));
+    const T* X = reinterpret_cast<const T*>(base_ptr(t[4]));
+    const S* MEAN = reinterpret_cast<const S*>(base_ptr(t[5]));
+    const S* RSTD = reinterpret_cast<const S*>(base_ptr(t[6]));
+    const T* W = present(t[7]) ? reinterpret_cast<const T*>(base_ptr(t[7])) : nullptr;
+    if (dX) {
+      parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
+          const A mu = static_cast<A>(MEAN[r]), rs = static_cast<A>(RSTD[r]);
+          A sum_g = 0, sum_gx = 0;
+          for (int64_t i = 0; i < N; ++i) {
+            const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
+            sum_g += g;
+            sum_gx += g * (static_cast<A>(x[i]) - mu) * rs;
+          }
+          for (int64_t i = 0; i < N; ++i) {
+            const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
+            const A xhat = (static_cast<A>(x[i]) - mu) * rs;
+            dx[i] = static_cast<T>(rs * (g - sum_g / A(N) - xhat * sum_gx / A(N)));
+          }
+        }
+      });
+    }
+    if (dW || dB) {
+      parallel_for(0, N, 64, [&](int64_t c0, int64_t c1) {
+        for (int64_t i = c0; i < c1; ++i) {
+          A gw = 0, gb = 0;
+          for (int64_t r = 0; r < M; ++r) {
+            const A g = static_cast<A>(dY[r * N + i]);
+            gw += g * (static_cast<A>(X[r * N + i]) - static_cast<A>(MEAN[r])) * static_cast<A>(RSTD[r]);
+            gb += g;
+          }
+          if (dW) dW[i] = static_cast<T>(gw);
+          if (dB) dB[i] = static_cast<T>(gb);
+        }
+      });
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("layer_norm_backward", t[4].dtype);
+}
+
+// tensors: out [M,N], rstd [M] (float), in [M,N], weight [N] or absent;
+// scalars[0]: eps. Row-major contiguous.
+int k_rms_norm(const gems_kernel_call* c) {
+  const gems_tensor *t = c->tensors;
+  const double eps = c->scalars[0].f;
+  bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const int64_t M = t[2].sizes[0], N = t[2].sizes[1];
+    T* Y = reinterpret_cast<T*>(base_ptr(t[0]));
+    S* RSTD = reinterpret_cast<S*>(base_ptr(t[1]));
+    const T* X = reinterpret_cast<const T*>(base_ptr(t[2]));
+    const T* W = present(t[3]) ? reinterpret_cast<const T*>(base_ptr(t[3])) : nullptr;
+    parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* x = X + r * N; T* y = Y + r * N;
+        A ss = 0;
+        for (int64_t i = 0; i < N; ++i) { A v = static_cast<A>(x[i]); ss += v * v; }
+        const A rs = A(1) / std::sqrt(ss / A(N ? N : 1) + A(eps));
+        for (int64_t i = 0; i < N; ++i)
+          y[i] = static_cast<T>(static_cast<A>(x[i]) * rs * (W ? static_cast<A>(W[i]) : A(1)));
+        RSTD[r] = static_cast<S>(rs);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("rms_norm", t[2].dtype);
+}
+
+// tensors: grad_in [M,N] or absent, grad_weight [N] or absent, grad_out [M,N],
+// in [M,N], rstd [M], weight [N] or absent. Row-major contiguous.
+int k_rms_norm_backward(const gems_kernel_call* c) {
+  const gems_tensor *t = c->tensors;
+  bool ok = dispatch_dtype<kFloating>(t[3].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const int64_t M = t[3].sizes[0], N = t[3].sizes[1];
+    T* dX = present(t[0]) ? reinterpret_cast<T*>(base_ptr(t[0])) : nullptr;
+    T* dW = present(t[1]) ? reinterpret_cast<T*>(base_ptr(t[1])) : nullptr;
+    const T* dY = reinterpret_cast<const T*>(base_ptr(t[2]));
+    const T* X = reinterpret_cast<const T*>(base_ptr(t[3]));
+    const S* RSTD = reinterpret_cast<const S*>(base_ptr(t[4]));
+    const T* W = present(t[5]) ? reinterpret_cast<const T*>(base_ptr(t[5])) : nullptr;
+    if (dX) {
+      parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
+          const A rs = static_cast<A>(RSTD[r]);
+          A dot = 0;
+          for (int64_t i = 0; i < N; ++i)
+            dot += static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1)) * static_cast<A>(x[i]);
+          const A k = rs * rs * rs * dot / A(N);
+          for (int64_t i = 0; i < N; ++i) {
+            const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
+            dx[i] = static_cast<T>(g * rs - static_cast<A>(x[i]) * k);
+          }
+        }
+      });
+    }
+    if (dW) {
+      parallel_for(0, N, 64, [&](int64_t c0, int64_t c1) {
+        for (int64_t i = c0; i < c1; ++i) {
+          A gw = 0;
+          for (int64_t r = 0; r < M; ++r)
+            gw += static_cast<A>(dY[r * N + i]) * static_cast<A>(X[r * N + i]) * static_cast<A>(RSTD[r]);
+          dW[i] = static_cast<T>(gw);
+        }
+      });
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("rms_norm_backward", t[3].dtype);
+}
+
+// tensors: out ([N] for reduction none, else 0-dim), total_weight (0-dim),
+// logp [N,C], target [N] int64, weight [C] or absent.
+// scalars: [0].i reduction (0 none, 1 mean, 2 sum), [1].i ignore_index.
+int k_nll_loss(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const int64_t reduction = c->scalars[0].i, ignore = c->scalars[1].i;
+  int status = GEMS_OK;
+  std::string error;
+  bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const int64_t N = t[2].sizes[0], C = t[2].sizes[1];
+    const T* LP = reinterpret_cast<const T*>(base_ptr(t[2]));
+    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[3]));
+    const T* W = present(t[4]) ? reinterpret_cast<const T*>(base_ptr(t[4])) : nullptr;
+    T* OUT = reinterpret_cast<T*>(base_ptr(t[0]));
+    A loss = 0, wsum = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t y = Y[i * t[3].strides[0]];
+      A li = 0;
+      if (y != ignore) {
+        if (y < 0 || y >= C) { status = GEMS_INVALID_ARGUMENT; error = "Target " + std::to_string(y) + " is out of bounds."; return; }
+        const A w = W ? static_cast<A>(W[y * t[4].strides[0]]) : A(1);
+        li = -w * static_cast<A>(LP[i * t[2].strides[0] + y * t[2].strides[1]]);
+        wsum += w;
+      }
+      if (reduction == 0) OUT[i * t[0].strides[0]] = static_cast<T>(li);
+      else loss += li;
+    }
+    if (reduction == 1) OUT[0] = static_cast<T>(loss / wsum);  // 0/0 = NaN, as PyTorch
+    if (reduction == 2) OUT[0] = static_cast<T>(loss);
+    *reinterpret_cast<T*>(base_ptr(t[1])) = static_cast<T>(reduction == 0 ? A(0) : wsum);
+  });
+  if (status != GEMS_OK) return set_error(status, error.c_str());
+  return ok ? GEMS_OK : unsupported_dtype("nll_loss", t[2].dtype);
+}
+
+// tensors: grad_in [N,C] (contiguous), grad_out ([N] or 0-dim), target [N],
+// weight [C] or absent, total_weight (0-dim). scalars as nll_loss.
+int k_nll_loss_backward(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const int64_t reduction = c->scalars[0].i, ignore = c->scalars[1].i;
+  bool ok = dispatch_dtype<kFloating>(t[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const int64_t N = t[0].sizes[0], C = t[0].sizes[1];
+    T* G = reinterpret_cast<T*>(base_ptr(t[0]));
+    const T* GO = reinterpret_cast<const T*>(base_ptr(t[1]));
+    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[2]));
+    const T* W = present(t[3]) ? reinterpret_cast<const T*>(base_ptr(t[3])) : nullptr;
+    const A total_weight = static_cast<A>(*reinterpret_cast<const T*>(base_ptr(t[4])));
+    for (int64_t i = 0; i < N * C; ++i) G[i] = T(0.0f);
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t y = Y[i * t[2].strides[0]];
+      if (y == ignore || y < 0 || y >= C) continue;
+      const A w = W ? static_cast<A>(W[y * t[3].strides[0]]) : A(1);
+      A g = reduction == 0 ? static_cast<A>(GO[i * t[1].strides[0]]) : static_cast<A>(GO[0]);
+      if (reduction == 1) g /= total_weight;
+      G[i * C + y] = static_cast<T>(-w * g);
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("nll_loss_backward", t[0].dtype);
+}
+
+}  // namespace gems::cpu

@@ -1,0 +1,163 @@
+// The ops that make gems a device at all: allocation, views, resizing,
+// copies across devices and reading a scalar back. They are always
+// registered; the togglable compute ops live in op_table.cpp.
+#include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
+#include <ATen/native/Resize.h>
+#include <ATen/ops/_reshape_alias_native.h>
+#include <ATen/ops/as_strided_native.h>
+#include <ATen/ops/view_native.h>
+#include <torch/library.h>
+
+#include "kernel_launch.h"
+#include "ops_common.h"
+
+namespace gems {
+namespace {
+
+c10::DeviceIndex index_of(std::optional<c10::Device> device) {
+  if (!device || !device->has_index()) return current_device();
+  check_device_index(device->index());
+  return device->index();
+}
+
+at::Tensor empty_memory_format(at::IntArrayRef size, std::optional<at::ScalarType> dtype,
+                               std::optional<at::Layout> layout, std::optional<at::Device> device,
+                               std::optional<bool> pin_memory, std::optional<at::MemoryFormat> memory_format) {
+  const c10::DeviceIndex index = index_of(device);
+  c10::DeviceGuard guard(c10::Device(kGems, index));
+  constexpr c10::DispatchKeySet ks(c10::DispatchKey::PrivateUse1);
+  return at::detail::empty_generic(size, allocator(), ks, c10::dtype_or_default(dtype), memory_format);
+}
+
+at::Tensor empty_strided(at::IntArrayRef size, at::IntArrayRef stride, std::optional<at::ScalarType> dtype,
+                         std::optional<at::Layout> layout, std::optional<at::Device> device,
+                         std::optional<bool> pin_memory) {
+  const c10::DeviceIndex index = index_of(device);
+  c10::DeviceGuard guard(c10::Device(kGems, index));
+  constexpr c10::DispatchKeySet ks(c10::DispatchKey::PrivateUse1);
+  return at::detail::empty_strided_generic(size, stride, allocator(), ks, c10::dtype_or_default(dtype));
+}
+
+// Grows the storage when needed (keeping its bytes), then restrides.
+const at::Tensor& resize_(const at::Tensor& self, at::IntArrayRef size,
+                          std::optional<at::MemoryFormat> memory_format) {
+  for (int64_t s : size) TORCH_CHECK(s >= 0, "Trying to create tensor with negative dimension ", s, ": ", size);
+  c10::DeviceGuard guard(self.device());
+  auto* impl = self.unsafeGetTensorImpl();
+  impl->set_sizes_contiguous(size);
+  const size_t needed = (self.numel() == 0 ? 0 : (self.numel() + self.storage_offset())) * self.itemsize();
+  c10::StorageImpl* storage = impl->storage().unsafeGetStorageImpl();
+  if (needed > storage->nbytes()) {
+    TORCH_CHECK(storage->resizable(), "Trying to resize storage that is not resizable");
+    c10::DataPtr fresh = allocator()->allocate(needed);
+    if (storage->nbytes())
+      check(api().memcpy(fresh.get(), storage->data(), storage->nbytes(), GEMS_MEMCPY_DEVICE_TO_DEVICE), "memcpy");
+    storage->set_data_ptr_noswap(std::move(fresh));
+    storage->set_nbytes(needed);
+  }
+  if (memory_format) impl->empty_tensor_restride(*memory_format);
+  return self;
+}
+
+at::Tensor& set_storage(at::Tensor& self, c10::Storage source, int64_t offset, at::IntArrayRef size,
+                        at::IntArrayRef stride) {
+  at::native::checkSetStorage(self, source, offset, size, stride);
+  self.unsafeGetTensorImpl()->set_storage_offset(offset);
+  at::native::setStrided(self, size, stride, offset);
+  return self;
+}
+at::Tensor& set_source_storage(at::Tensor& self, c10::Storage source) {
+  const int64_t n = static_cast<int64_t>(source.nbytes() / self.dtype().itemsize());
+  return set_storage(self, std::move(source), 0, {n}, {});
+}
+at::Tensor& set_source_tensor(at::Tensor& self, const at::Tensor& source) {
+  return set_storage(self, source.storage(), source.storage_offset(), source.sizes(), source.strides());
+}
+at::Tensor& set_empty(at::Tensor& self) {
+  c10::Storage storage(c10::Storage::use_byte_size_t(), 0, allocator(), true);
+  return set_storage(self, std::move(storage), 0, {0}, {});
+}
+
+// A tensor is "dense" when its elements fill [offset, offset + numel) in
+// row-major order, so it can cross devices with one memcpy.
+bool dense(const at::Tensor& t) { return t.is_contiguous(); }
+
+at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_blocking) {
+  if (dst.numel() == 0) return dst;
+  const bool src_gems = src.device().type() == kGems, dst_gems = dst.device().type() == kGems;
+  if (src_gems && dst_gems && src.device() == dst.device()) {
+    // Same device: the copy kernel handles dtype, strides and broadcasting.
+    static const Kernel copy("copy");
+    copy.require(dst.scalar_type(), dst.dim());
+    copy.require(src.scalar_type(), src.dim());
+    c10::DeviceGuard guard(dst.device());
+    gems_tensor d[2] = {describe(dst), describe_broadcast(src, dst.sizes())};
+    copy.launch(dst.device().index(), d, 2);
+    return dst;
+  }
+  if (src_gems && dst_gems) {
+    // Across gems devices: stage a dense copy on the source device, memcpy it
+    // to a dense buffer on the destination, then lay it out there.
+    at::Tensor staged = src.expand(dst.sizes()).contiguous();
+    at::Tensor landed = at::empty(dst.sizes(), dst.options().dtype(src.scalar_type()));
+    check(api().memcpy(landed.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_DEVICE),
+          "memcpy");
+    return dst.copy_(landed);
+  }
+  if (dst_gems) {
+    // Host to gems: densify and cast on the host, one memcpy, then restride.
+    at::Tensor host = src.to(dst.scalar_type()).expand(dst.sizes()).contiguous();
+    at::Tensor landed = dense(dst) ? dst : at::empty(dst.sizes(), dst.options());
+    c10::DeviceGuard guard(dst.device());
+    check(non_blocking ? api().memcpy_async(landed.data_ptr(), host.data_ptr(), host.nbytes(),
+                                            GEMS_MEMCPY_HOST_TO_DEVICE, vendor_current_stream(dst.device().index()))
+                       : api().memcpy(landed.data_ptr(), host.data_ptr(), host.nbytes(), GEMS_MEMCPY_HOST_TO_DEVICE),
+          "memcpy host to device");
+    if (!landed.is_same(dst)) dst.copy_(landed);
+    return dst;
+  }
+  // gems to host: densify on the device, one memcpy, then cast on the host.
+  TORCH_CHECK(dst.device().is_cpu(), "gems: copy from ", src.device(), " to ", dst.device(), " is not supported");
+  at::Tensor staged = src.expand(dst.sizes()).contiguous();
+  c10::DeviceGuard guard(src.device());
+  if (dense(dst) && dst.scalar_type() == src.scalar_type()) {
+    check(api().memcpy(dst.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST),
+          "memcpy device to host");
+    return dst;
+  }
+  at::Tensor host = at::empty(dst.sizes(), dst.options().dtype(src.scalar_type()));
+  check(api().memcpy(host.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST),
+        "memcpy device to host");
+  dst.copy_(host);
+  return dst;
+}
+
+at::Tensor copy_from_and_resize(const at::Tensor& self, const at::Tensor& dst) {
+  at::native::resize_output(dst, self.sizes());
+  return copy_from(self, dst, false);
+}
+
+c10::Scalar local_scalar_dense(const at::Tensor& self) {
+  TORCH_CHECK(self.numel() > 0, "cannot get item of an empty tensor");
+  return at::_local_scalar_dense(self.cpu());
+}
+
+TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  m.impl("empty.memory_format", TORCH_FN(empty_memory_format));
+  m.impl("empty_strided", TORCH_FN(empty_strided));
+  m.impl("as_strided", TORCH_FN(at::native::as_strided_tensorimpl));
+  m.impl("view", TORCH_FN(at::native::view));
+  m.impl("_reshape_alias", TORCH_FN(at::native::_reshape_alias));
+  m.impl("resize_", TORCH_FN(resize_));
+  m.impl("set_.source_Storage_storage_offset", TORCH_FN(set_storage));
+  m.impl("set_.source_Storage", TORCH_FN(set_source_storage));
+  m.impl("set_.source_Tensor", TORCH_FN(set_source_tensor));
+  m.impl("set_", TORCH_FN(set_empty));
+  m.impl("_copy_from", TORCH_FN(copy_from));
+  m.impl("_copy_from_and_resize", TORCH_FN(copy_from_and_resize));
+  m.impl("_local_scalar_dense", TORCH_FN(local_scalar_dense));
+}
+
+}  // namespace
+}  // namespace gems

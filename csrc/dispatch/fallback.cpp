@@ -1,0 +1,213 @@
+// Three ways an op without a gems kernel still runs:
+//  - gems tensors on host memory (the cpu vendor): PyTorch's CPU kernel runs
+//    in place on the same memory, through CPU tensors that alias it;
+//  - gems tensors on other memory: a copy to the CPU and back
+//    (at::native::cpu_fallback);
+//  - CPU/CUDA tensors in patch mode: the native kernel that gems replaced.
+#include "fallback.h"
+
+#include <ATen/ATen.h>
+#include <ATen/native/CPUFallback.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+
+#include "../device/gems_device.h"
+
+namespace gems {
+namespace {
+
+std::atomic<bool> g_strict{[] {
+  const char* env = std::getenv("GEMS_STRICT");
+  return env && *env && std::string(env) != "0";
+}()};
+
+std::mutex g_mutex;
+std::map<std::string, uint64_t>& counts() {
+  static std::map<std::string, uint64_t> m;
+  return m;
+}
+std::unordered_map<std::string, c10::SafeKernelFunction>& native_kernels() {
+  static std::unordered_map<std::string, c10::SafeKernelFunction> m;
+  return m;
+}
+
+std::string op_name(const c10::OperatorHandle& op) {
+  const auto& n = op.schema().operator_name();
+  return n.overload_name.empty() ? n.name : n.name + "." + n.overload_name;
+}
+
+// ---- zero-copy: CPU tensors over gems host memory ----
+
+// A CPU tensor viewing exactly the memory of gems tensor t. Its storage
+// holds a reference to t's storage, and is resizable (into fresh CPU memory)
+// so that out= ops may resize; such results are copied back afterwards.
+at::Tensor host_alias(const at::Tensor& t) {
+  c10::Storage gs = t.storage();
+  auto* keep = new c10::Storage(gs);
+  c10::DataPtr ptr(gs.mutable_data(), keep, [](void* ctx) { delete static_cast<c10::Storage*>(ctx); },
+                   c10::Device(c10::DeviceType::CPU));
+  c10::Storage cs(c10::Storage::use_byte_size_t(), gs.nbytes(), std::move(ptr), c10::GetCPUAllocator(), true);
+  at::Tensor alias = at::empty({0}, t.options().device(c10::kCPU));
+  alias.set_(cs, t.storage_offset(), t.sizes(), t.strides());
+  alias.set_requires_grad(false);
+  return alias;
+}
+
+struct Alias {
+  at::Tensor gems;
+  at::Tensor host;
+  const void* data;  // the host alias's data pointer before the call
+};
+
+c10::IValue to_host(const c10::IValue& v, std::vector<Alias>& aliases, std::optional<c10::Device>& device) {
+  auto map_tensor = [&](const at::Tensor& t) -> at::Tensor {
+    if (!t.defined() || t.device().type() != kGems) return t;
+    if (!device) device = t.device();
+    at::Tensor h = host_alias(t);
+    aliases.push_back({t, h, h.data_ptr()});
+    return h;
+  };
+  if (v.isTensor()) return map_tensor(v.toTensor());
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> out;
+    for (const at::Tensor& t : v.toTensorList()) out.push_back(map_tensor(t));
+    return out;
+  }
+  if (v.isOptionalTensorList()) {
+    c10::List<std::optional<at::Tensor>> out;
+    for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
+      out.push_back(t ? std::optional<at::Tensor>(map_tensor(*t)) : std::nullopt);
+    return out;
+  }
+  if (v.isDevice() && v.toDevice().type() == kGems) {
+    if (!device) device = v.toDevice();
+    return c10::Device(c10::kCPU);
+  }
+  if (v.isGenerator() && v.toGenerator().device().type() == kGems) return c10::IValue();
+  return v;
+}
+
+// A result: the gems tensor it aliases, a gems view of one, or a fresh copy.
+at::Tensor to_gems(const at::Tensor& r, const std::vector<Alias>& aliases, c10::Device device) {
+  if (!r.defined() || r.device().type() != c10::kCPU) return r;
+  for (const Alias& a : aliases)
+    if (r.is_same(a.host)) return a.gems;
+  for (const Alias& a : aliases) {
+    if (!r.is_alias_of(a.host) || r.dtype() != a.gems.dtype() || r.data_ptr() == nullptr) continue;
+    const auto* base = static_cast<const char*>(a.gems.storage().data());
+    const auto off = (static_cast<const char*>(r.data_ptr()) - base) / static_cast<int64_t>(r.itemsize());
+    return a.gems.as_strided(r.sizes(), r.strides(), off);
+  }
+  return r.to(device);
+}
+
+void zero_copy_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  const auto& schema = op.schema();
+  const size_t num_args = schema.arguments().size();
+  std::vector<Alias> aliases;
+  std::optional<c10::Device> device;
+  const size_t first_arg = stack->size() - num_args;
+  for (size_t i = 0; i < num_args; ++i) (*stack)[first_arg + i] = to_host((*stack)[first_arg + i], aliases, device);
+  op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), stack);
+  // Written arguments that the op resized into fresh CPU memory go back.
+  for (const Alias& a : aliases) {
+    if (a.host.data_ptr() == a.data && a.host.sizes().equals(a.gems.sizes()) &&
+        a.host.strides().equals(a.gems.strides()))
+      continue;
+    a.gems.resize_(a.host.sizes());
+    if (!a.host.strides().equals(a.gems.strides()))
+      a.gems.as_strided_(a.host.sizes(), a.host.strides());
+    a.gems.copy_(a.host);
+  }
+  const c10::Device target = device.value_or(c10::Device(kGems, current_device()));
+  const size_t num_returns = schema.returns().size();
+  const size_t first_ret = stack->size() - num_returns;
+  for (size_t i = 0; i < num_returns; ++i) {
+    c10::IValue& v = (*stack)[first_ret + i];
+    if (v.isTensor()) {
+      v = to_gems(v.toTensor(), aliases, target);
+    } else if (v.isTensorList()) {
+      c10::List<at::Tensor> out;
+      for (const at::Tensor& t : v.toTensorList()) out.push_back(to_gems(t, aliases, target));
+      v = out;
+    }
+  }
+}
+
+bool has_gems_tensor(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  auto args = torch::jit::last(stack, op.schema().arguments().size());
+  for (const c10::IValue& v : args) {
+    if (v.isTensor() && v.toTensor().defined() && v.toTensor().device().type() == kGems) return true;
+    if (v.isTensorList())
+      for (const at::Tensor& t : v.toTensorList())
+        if (t.defined() && t.device().type() == kGems) return true;
+    if (v.isOptionalTensorList())
+      for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
+        if (t && t->defined() && t->device().type() == kGems) return true;
+    if (v.isDevice() && v.toDevice().type() == kGems) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void set_strict(bool on) { g_strict = on; }
+bool strict() { return g_strict; }
+
+std::map<std::string, uint64_t> fallback_counts() {
+  std::lock_guard<std::mutex> g(g_mutex);
+  return counts();
+}
+void reset_fallback_counts() {
+  std::lock_guard<std::mutex> g(g_mutex);
+  counts().clear();
+}
+
+void remember_native_kernel(const c10::OperatorHandle& op, c10::DispatchKey key) {
+  std::lock_guard<std::mutex> g(g_mutex);
+  const std::string name = op_name(op) + "@" + c10::toString(key);
+  if (native_kernels().count(name)) return;
+  if (!op.hasKernelForDispatchKey(key) && !op.hasComputedKernelForDispatchKey(key)) return;
+  native_kernels().emplace(name, op.getComputedKernelForDispatchKey(key));
+}
+
+void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  const std::string name = op_name(op);
+  if (!has_gems_tensor(op, stack)) {
+    // Patch mode on the vendor's native device: hand back to the kernel gems
+    // replaced for that device.
+    auto args = torch::jit::last(stack, op.schema().arguments().size());
+    c10::DispatchKey key = c10::DispatchKey::CPU;
+    for (const c10::IValue& v : args)
+      if (v.isTensor() && v.toTensor().defined()) { key = c10::computeDispatchKey(std::nullopt, std::nullopt, v.toTensor().device()); break; }
+    const c10::SafeKernelFunction* native = nullptr;
+    {
+      std::lock_guard<std::mutex> g(g_mutex);
+      auto it = native_kernels().find(name + "@" + c10::toString(key));
+      if (it != native_kernels().end()) native = &it->second;
+    }
+    TORCH_CHECK(native, "flag_gems: no native kernel recorded for ", name, " on ", key);
+    native->callBoxed(op, c10::DispatchKeySet(key), stack);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> g(g_mutex);
+    ++counts()[name];
+  }
+  TORCH_CHECK_NOT_IMPLEMENTED(!strict(), "flag_gems strict mode: '", name, "' has no gems kernel on the ",
+                              vendor().name, " vendor and would run through the fallback (GEMS_STRICT=1)");
+  if (vendor().api.memory_kind == GEMS_MEMORY_HOST) {
+    zero_copy_fallback(op, stack);
+  } else {
+    at::native::cpu_fallback(op, stack);
+  }
+}
+
+TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromBoxedFunction<&fallback>()); }
+
+}  // namespace gems

@@ -1,0 +1,23 @@
+// The boxed fallback: runs ops that have no gems kernel (or whose gems kernel
+// is switched off) with PyTorch's own kernels, counted per op.
+#pragma once
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <map>
+#include <string>
+
+namespace gems {
+
+void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+
+// GEMS_STRICT=1 (or set_strict(true)) turns every fallback into an error.
+void set_strict(bool on);
+bool strict();
+
+std::map<std::string, uint64_t> fallback_counts();
+void reset_fallback_counts();
+
+// Patch mode: the native kernel an op had on `key` before gems replaced it.
+void remember_native_kernel(const c10::OperatorHandle& op, c10::DispatchKey key);
+
+}  // namespace gems

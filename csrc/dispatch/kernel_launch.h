@@ -1,0 +1,55 @@
+// From aten tensors to vendor kernel calls: descriptors, dtype codes, the
+// "not served" signal that sends an op to the fallback, and the launch itself.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/core/Scalar.h>
+
+#include <initializer_list>
+
+#include "../device/gems_device.h"
+
+namespace gems {
+
+// Thrown by an op wrapper before it has done any work when the vendor has no
+// kernel for the op, dtype or rank; the wrapper template (op_registry.h)
+// catches it and runs the op through the fallback instead.
+struct NotServed {
+  const char* kernel;
+};
+
+// gems_dtype code for a scalar type, or -1 (complex, quantized, ...).
+int32_t dtype_code(at::ScalarType t);
+
+// A descriptor of t as it is.
+gems_tensor describe(const at::Tensor& t);
+// A descriptor of t broadcast to `shape` (stride 0 on broadcast dims).
+gems_tensor describe_broadcast(const at::Tensor& t, at::IntArrayRef shape);
+// A descriptor for an absent optional operand (data NULL).
+gems_tensor absent();
+
+gems_scalar scalar_arg(const c10::Scalar& s);
+gems_scalar scalar_arg(double f);
+gems_scalar int_arg(int64_t i);
+
+// One vendor kernel, resolved by name on first use.
+class Kernel {
+ public:
+  explicit Kernel(const char* name);
+  const char* name() const { return name_; }
+  bool serves(at::ScalarType t) const;
+  // Throws NotServed unless the vendor serves the dtype (and rank <= max).
+  void require(at::ScalarType t, int64_t ndim = 0) const;
+  // Launches on the current stream of `device`; raises on failure. Kernels
+  // that report GEMS_INVALID_ARGUMENT raise IndexError when index_error is set.
+  void launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
+              std::initializer_list<gems_scalar> scalars = {}, bool index_error = false) const;
+  void operator()(std::initializer_list<gems_tensor> tensors, std::initializer_list<gems_scalar> scalars = {},
+                  bool index_error = false) const;
+
+ private:
+  const char* name_;
+  gems_kernel_fn fn_ = nullptr;
+  uint32_t mask_ = 0;
+};
+
+}  // namespace gems

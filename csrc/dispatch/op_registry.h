@@ -1,0 +1,90 @@
+// How a gems op wrapper becomes a registered kernel.
+//
+// Every wrapper is registered through Served<Op, Fn>::call, which (1) sets the
+// device guard from the first tensor argument, (2) counts the call and writes
+// the op log line when recording is on, and (3) sends the call to the fallback
+// when the wrapper throws NotServed (no vendor kernel for that dtype/rank).
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <ATen/native/CPUFallback.h>
+#include <c10/core/DeviceGuard.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel_launch.h"
+
+namespace gems {
+
+// The boxed fallback (fallback.cpp): runs an op without a gems kernel.
+void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+
+// Per-op call counters and the op log (op_table.cpp).
+std::atomic<uint64_t>* native_counter(const char* name, const char* overload);
+bool recording();
+void record_call(const char* name);
+
+// The device a call runs on: the first tensor argument's.
+inline std::optional<c10::Device> first_device() { return std::nullopt; }
+template <typename T, typename... Rest>
+std::optional<c10::Device> first_device(const T& first, const Rest&... rest) {
+  using D = std::decay_t<T>;
+  if constexpr (std::is_same_v<D, at::Tensor>) {
+    if (first.defined()) return first.device();
+  } else if constexpr (std::is_same_v<D, at::TensorList> || std::is_same_v<D, at::ITensorListRef>) {
+    for (const at::Tensor& t : first)
+      if (t.defined()) return t.device();
+  }
+  return first_device(rest...);
+}
+
+template <typename Op, typename FnType, FnType* Fn>
+struct ServedImpl;
+
+template <typename Op, typename R, typename... Args, R (*Fn)(Args...)>
+struct ServedImpl<Op, R(Args...), Fn> {
+  static R call(Args... args) {
+    static std::atomic<uint64_t>* counter = native_counter(Op::name, Op::overload_name);
+    c10::OptionalDeviceGuard guard(first_device(args...));
+    try {
+      R result = Fn(args...);
+      counter->fetch_add(1, std::memory_order_relaxed);
+      if (recording()) record_call(Op::name);
+      return result;
+    } catch (const NotServed&) {
+      return at::native::call_fallback_fn<&fallback, Op>::call(args...);
+    }
+  }
+};
+
+// Served<ATEN_OP2(add, Tensor), &ops::add_tensor>::call is the kernel.
+template <typename Op, auto Fn>
+using Served = ServedImpl<Op, std::remove_pointer_t<decltype(Fn)>, Fn>;
+
+// One row of the op table: an aten overload and how to register its kernel.
+struct OpEntry {
+  const char* overload;   // "add.Tensor"
+  const char* kernels;    // the vendor kernels it needs, comma separated
+  void (*register_on)(torch::Library& lib);
+};
+
+const std::vector<OpEntry>& op_table();
+
+}  // namespace gems
+
+// Declares a table row registering `fn` for aten overload NAME.OVERLOAD.
+#define GEMS_OP(NAME, OVERLOAD, FN, KERNELS)                                                          \
+  gems::OpEntry {                                                                                      \
+    #NAME "." #OVERLOAD, KERNELS, [](torch::Library& lib) {                                          \
+      lib.impl(#NAME "." #OVERLOAD, TORCH_FN((gems::Served<ATEN_OP2(NAME, OVERLOAD), &FN>::call)));   \
+    }                                                                                                  \
+  }
+#define GEMS_OP0(NAME, FN, KERNELS)                                                                    \
+  gems::OpEntry {                                                                                      \
+    #NAME, KERNELS, [](torch::Library& lib) {                                                          \
+      lib.impl(#NAME, TORCH_FN((gems::Served<ATEN_OP(NAME), &FN>::call)));                             \
+    }                                                                                                  \
+  }

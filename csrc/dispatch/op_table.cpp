@@ -1,0 +1,235 @@
+// The op table: the one place that lists every aten overload gems serves,
+// the vendor kernels it needs, and its wrapper. docs/ops.md is generated
+// from it (tools/gen_ops_md.py). Also here: which ops are switched on, on
+// which dispatch keys (gems, and the vendor's native device in patch mode),
+// the per-op call counters and the op log.
+#include "op_registry.h"
+
+#include <ATen/Operators.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "fallback.h"
+#include "op_table.h"
+#include "ops.h"
+
+namespace gems {
+
+const std::vector<OpEntry>& op_table() {
+  using namespace gems::ops;
+  static const std::vector<OpEntry> table = {
+      // arithmetic
+      GEMS_OP(add, Tensor, add, "add"), GEMS_OP(add_, Tensor, add_, "add"), GEMS_OP(add, out, add_out, "add"),
+      GEMS_OP(sub, Tensor, sub, "sub"), GEMS_OP(sub_, Tensor, sub_, "sub"), GEMS_OP(sub, out, sub_out, "sub"),
+      GEMS_OP(mul, Tensor, mul, "mul"), GEMS_OP(mul_, Tensor, mul_, "mul"), GEMS_OP(mul, out, mul_out, "mul"),
+      GEMS_OP(div, Tensor, div, "div"), GEMS_OP(div_, Tensor, div_, "div"), GEMS_OP(div, out, div_out, "div"),
+      GEMS_OP(div, Tensor_mode, div_mode, "div"), GEMS_OP(div_, Tensor_mode, div_mode_, "div"),
+      GEMS_OP(div, out_mode, div_mode_out, "div"),
+      GEMS_OP(pow, Tensor_Tensor, pow_tensor, "pow"), GEMS_OP(pow, Tensor_Scalar, pow_scalar, "pow"),
+      GEMS_OP(pow, Tensor_Tensor_out, pow_tensor_out, "pow"),
+      // unary
+#define GEMS_UNARY_ROWS(NAME, KERNEL) \
+  GEMS_OP0(NAME, NAME, KERNEL), GEMS_OP0(NAME##_, NAME##_, KERNEL), GEMS_OP(NAME, out, NAME##_out, KERNEL)
+      GEMS_UNARY_ROWS(exp, "exp"), GEMS_UNARY_ROWS(log, "log"), GEMS_UNARY_ROWS(sqrt, "sqrt"),
+      GEMS_UNARY_ROWS(rsqrt, "rsqrt"), GEMS_UNARY_ROWS(sin, "sin"), GEMS_UNARY_ROWS(cos, "cos"),
+      GEMS_UNARY_ROWS(tanh, "tanh"), GEMS_UNARY_ROWS(sigmoid, "sigmoid"), GEMS_UNARY_ROWS(silu, "silu"),
+      GEMS_UNARY_ROWS(abs, "abs"), GEMS_UNARY_ROWS(neg, "neg"),
+#undef GEMS_UNARY_ROWS
+      GEMS_OP0(relu, relu, "relu"), GEMS_OP0(relu_, relu_, "relu"),
+      GEMS_OP0(gelu, gelu, "gelu"), GEMS_OP0(gelu_, gelu_, "gelu"), GEMS_OP(gelu, out, gelu_out, "gelu"),
+      GEMS_OP0(clamp, clamp, "clamp"), GEMS_OP0(clamp_, clamp_, "clamp"), GEMS_OP(clamp, out, clamp_out, "clamp"),
+      // comparisons and selection
+#define GEMS_COMPARE_ROWS(NAME)                                                                 \
+  GEMS_OP(NAME, Tensor, NAME##_tensor, #NAME), GEMS_OP(NAME, Scalar, NAME##_scalar, #NAME),   \
+      GEMS_OP(NAME, Tensor_out, NAME##_tensor_out, #NAME)
+      GEMS_COMPARE_ROWS(eq), GEMS_COMPARE_ROWS(ne), GEMS_COMPARE_ROWS(lt),
+      GEMS_COMPARE_ROWS(le), GEMS_COMPARE_ROWS(gt), GEMS_COMPARE_ROWS(ge),
+#undef GEMS_COMPARE_ROWS
+      GEMS_OP(where, self, where, "where"),
+      // fills
+      GEMS_OP(fill_, Scalar, fill_, "fill"), GEMS_OP(fill_, Tensor, fill_tensor_, "fill"),
+      GEMS_OP0(zero_, zero_, "fill"),
+      // activation backward
+      GEMS_OP0(threshold_backward, threshold_backward, "threshold_backward"),
+      GEMS_OP0(gelu_backward, gelu_backward, "gelu_backward"),
+      GEMS_OP0(silu_backward, silu_backward, "silu_backward"),
+      GEMS_OP0(sigmoid_backward, sigmoid_backward, "sigmoid_backward"),
+      GEMS_OP0(tanh_backward, tanh_backward, "tanh_backward"),
+      // reductions
+      GEMS_OP0(sum, sum, "reduce_sum"), GEMS_OP(sum, dim_IntList, sum_dim, "reduce_sum"),
+      GEMS_OP(sum, IntList_out, sum_out, "reduce_sum"),
+      GEMS_OP0(mean, mean, "reduce_mean"), GEMS_OP(mean, dim, mean_dim, "reduce_mean"),
+      GEMS_OP(mean, out, mean_out, "reduce_mean"),
+      GEMS_OP0(max, max, "reduce_max"), GEMS_OP(max, dim, max_dim, "reduce_max"),
+      GEMS_OP0(min, min, "reduce_min"), GEMS_OP(min, dim, min_dim, "reduce_min"),
+      GEMS_OP0(amax, amax, "reduce_max"), GEMS_OP0(amin, amin, "reduce_min"),
+      GEMS_OP0(argmax, argmax, "reduce_max"), GEMS_OP0(argmin, argmin, "reduce_min"),
+      // softmax
+      GEMS_OP0(_softmax, softmax, "softmax"), GEMS_OP0(_log_softmax, log_softmax, "log_softmax"),
+      GEMS_OP0(_softmax_backward_data, softmax_backward, "softmax_backward"),
+      GEMS_OP0(_log_softmax_backward_data, log_softmax_backward, "log_softmax_backward"),
+      // normalisation and loss
+      GEMS_OP0(native_layer_norm, native_layer_norm, "layer_norm"),
+      GEMS_OP0(native_layer_norm_backward, native_layer_norm_backward, "layer_norm_backward"),
+      GEMS_OP0(_fused_rms_norm, fused_rms_norm, "rms_norm"),
+      GEMS_OP0(_fused_rms_norm_backward, fused_rms_norm_backward, "rms_norm_backward"),
+      GEMS_OP0(nll_loss_forward, nll_loss_forward, "nll_loss"),
+      GEMS_OP0(nll_loss_backward, nll_loss_backward, "nll_loss_backward"),
+      // matrix products
+      GEMS_OP0(mm, mm, "gemm"), GEMS_OP(mm, out, mm_out, "gemm"),
+      GEMS_OP0(bmm, bmm, "gemm"), GEMS_OP(bmm, out, bmm_out, "gemm"),
+      GEMS_OP0(addmm, addmm, "gemm"), GEMS_OP0(addmm_, addmm_, "gemm"), GEMS_OP(addmm, out, addmm_out, "gemm"),
+      // tensor building
+      GEMS_OP0(cat, cat, "copy"), GEMS_OP(cat, out, cat_out, "copy"),
+      GEMS_OP0(index_select, index_select, "index_select"),
+      GEMS_OP(index_select, out, index_select_out, "index_select"),
+      GEMS_OP(arange, start_out, arange_out, "arange"),
+      GEMS_OP0(uniform_, uniform_, "uniform"), GEMS_OP0(normal_, normal_, "normal"),
+  };
+  return table;
+}
+
+// ---- which ops are on, where ----
+namespace {
+
+std::mutex g_state_mutex;
+std::unique_ptr<torch::Library> g_gems_lib, g_native_lib;
+std::vector<std::string> g_gems_ops, g_native_ops;
+
+bool vendor_has(const char* kernels) {
+  // Every kernel an entry names must be in the vendor's table.
+  std::string list = kernels;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = list.find(',', start);
+    const std::string name = list.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    bool found = false;
+    for (int32_t i = 0; i < api().num_kernels && !found; ++i) found = name == api().kernels[i].name;
+    if (!found) return false;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return true;
+}
+
+std::unique_ptr<torch::Library> build(c10::DispatchKey key, const std::vector<std::string>& names,
+                                      std::vector<std::string>& registered) {
+  registered.clear();
+  if (names.empty()) return nullptr;
+  auto lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", key, __FILE__, __LINE__);
+  const std::set<std::string> wanted(names.begin(), names.end());
+  for (const OpEntry& e : op_table()) {
+    if (!wanted.count(e.overload) || !vendor_has(e.kernels)) continue;
+    if (key != c10::DispatchKey::PrivateUse1) {
+      std::string name = e.overload, overload;
+      const auto dot = name.find('.');
+      if (dot != std::string::npos) { overload = name.substr(dot + 1); name = name.substr(0, dot); }
+      remember_native_kernel(c10::Dispatcher::singleton().findSchemaOrThrow(("aten::" + name).c_str(), overload.c_str()),
+                             key);
+    }
+    e.register_on(*lib);
+    registered.push_back(e.overload);
+  }
+  return lib;
+}
+
+}  // namespace
+
+c10::DispatchKey native_key() {
+  const std::string& v = vendor().name;
+  if (v == "nvidia") return c10::DispatchKey::CUDA;
+  if (v == "amd") return c10::DispatchKey::CUDA;  // ROCm torch reports HIP memory as "cuda"
+  if (v == "intel") return c10::DispatchKey::XPU;
+  return c10::DispatchKey::CPU;
+}
+
+void set_enabled_ops(const std::vector<std::string>& gems_ops, const std::vector<std::string>& native_ops) {
+  std::lock_guard<std::mutex> g(g_state_mutex);
+  // Old registrations go first, so that no kernel is ever registered twice.
+  g_gems_lib.reset();
+  g_native_lib.reset();
+  g_gems_lib = build(c10::DispatchKey::PrivateUse1, gems_ops, g_gems_ops);
+  g_native_lib = build(native_key(), native_ops, g_native_ops);
+}
+
+std::vector<std::string> enabled_ops(bool native) {
+  std::lock_guard<std::mutex> g(g_state_mutex);
+  return native ? g_native_ops : g_gems_ops;
+}
+
+std::vector<std::string> all_overloads() {
+  std::vector<std::string> names;
+  for (const OpEntry& e : op_table()) names.push_back(e.overload);
+  return names;
+}
+
+// ---- counters ----
+namespace {
+std::mutex g_counter_mutex;
+std::map<std::string, std::atomic<uint64_t>*>& counters() {
+  static std::map<std::string, std::atomic<uint64_t>*> m;
+  return m;
+}
+}  // namespace
+
+std::atomic<uint64_t>* native_counter(const char* name, const char* overload) {
+  std::string key = name;
+  if (key.rfind("aten::", 0) == 0) key = key.substr(6);
+  if (overload && *overload) key += std::string(".") + overload;
+  std::lock_guard<std::mutex> g(g_counter_mutex);
+  auto& slot = counters()[key];
+  if (!slot) slot = new std::atomic<uint64_t>(0);  // lives as long as the process
+  return slot;
+}
+
+std::map<std::string, uint64_t> native_counts() {
+  std::lock_guard<std::mutex> g(g_counter_mutex);
+  std::map<std::string, uint64_t> out;
+  for (auto& [k, v] : counters())
+    if (v->load()) out[k] = v->load();
+  return out;
+}
+
+void reset_native_counts() {
+  std::lock_guard<std::mutex> g(g_counter_mutex);
+  for (auto& [k, v] : counters()) v->store(0);
+}
+
+// ---- op log ----
+namespace {
+std::atomic<bool> g_recording{false};
+std::mutex g_log_mutex;
+FILE* g_log = nullptr;
+}  // namespace
+
+bool recording() { return g_recording.load(std::memory_order_relaxed); }
+
+void set_record(bool on, const std::string& path) {
+  std::lock_guard<std::mutex> g(g_log_mutex);
+  if (g_log && g_log != stderr) std::fclose(g_log);
+  g_log = nullptr;
+  if (on) {
+    g_log = path.empty() ? stderr : std::fopen(path.c_str(), "a");
+    TORCH_CHECK(g_log, "flag_gems: cannot open the op log file ", path);
+  }
+  g_recording = on;
+}
+
+void record_call(const char* name) {
+  std::string op = name;
+  if (op.rfind("aten::", 0) == 0) op = op.substr(6);
+  std::string upper = op;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::lock_guard<std::mutex> g(g_log_mutex);
+  if (!g_log) return;
+  std::fprintf(g_log, "[DEBUG] flag_gems.ops.%s: GEMS %s\n", op.c_str(), upper.c_str());
+  std::fflush(g_log);
+}
+
+}  // namespace gems

@@ -1,0 +1,133 @@
+// Every gems op wrapper; op_table.cpp registers them. Signatures follow the
+// aten schemas exactly (see ATen/ops/*_ops.h).
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <ATen/core/IListRef.h>
+
+#include <array>
+#include <optional>
+#include <tuple>
+
+namespace gems::ops {
+using at::Tensor;
+using c10::Scalar;
+using OptScalar = std::optional<c10::Scalar>;
+using OptTensor = std::optional<at::Tensor>;
+using OptDtype = std::optional<at::ScalarType>;
+
+// pointwise (ops_pointwise.cpp)
+Tensor add(const Tensor&, const Tensor&, const Scalar&);
+Tensor& add_(Tensor&, const Tensor&, const Scalar&);
+Tensor& add_out(const Tensor&, const Tensor&, const Scalar&, Tensor&);
+Tensor sub(const Tensor&, const Tensor&, const Scalar&);
+Tensor& sub_(Tensor&, const Tensor&, const Scalar&);
+Tensor& sub_out(const Tensor&, const Tensor&, const Scalar&, Tensor&);
+Tensor mul(const Tensor&, const Tensor&);
+Tensor& mul_(Tensor&, const Tensor&);
+Tensor& mul_out(const Tensor&, const Tensor&, Tensor&);
+Tensor div(const Tensor&, const Tensor&);
+Tensor& div_(Tensor&, const Tensor&);
+Tensor& div_out(const Tensor&, const Tensor&, Tensor&);
+Tensor div_mode(const Tensor&, const Tensor&, std::optional<c10::string_view>);
+Tensor& div_mode_(Tensor&, const Tensor&, std::optional<c10::string_view>);
+Tensor& div_mode_out(const Tensor&, const Tensor&, std::optional<c10::string_view>, Tensor&);
+Tensor pow_tensor(const Tensor&, const Tensor&);
+Tensor pow_scalar(const Tensor&, const Scalar&);
+Tensor& pow_tensor_out(const Tensor&, const Tensor&, Tensor&);
+#define GEMS_DECLARE_UNARY(NAME) \
+  Tensor NAME(const Tensor&);    \
+  Tensor& NAME##_(Tensor&);      \
+  Tensor& NAME##_out(const Tensor&, Tensor&);
+GEMS_DECLARE_UNARY(exp)
+GEMS_DECLARE_UNARY(log)
+GEMS_DECLARE_UNARY(sqrt)
+GEMS_DECLARE_UNARY(rsqrt)
+GEMS_DECLARE_UNARY(sin)
+GEMS_DECLARE_UNARY(cos)
+GEMS_DECLARE_UNARY(tanh)
+GEMS_DECLARE_UNARY(sigmoid)
+GEMS_DECLARE_UNARY(silu)
+GEMS_DECLARE_UNARY(abs)
+GEMS_DECLARE_UNARY(neg)
+#undef GEMS_DECLARE_UNARY
+Tensor relu(const Tensor&);
+Tensor& relu_(Tensor&);
+Tensor gelu(const Tensor&, c10::string_view);
+Tensor& gelu_(Tensor&, c10::string_view);
+Tensor& gelu_out(const Tensor&, c10::string_view, Tensor&);
+Tensor clamp(const Tensor&, const OptScalar&, const OptScalar&);
+Tensor& clamp_(Tensor&, const OptScalar&, const OptScalar&);
+Tensor& clamp_out(const Tensor&, const OptScalar&, const OptScalar&, Tensor&);
+#define GEMS_DECLARE_COMPARE(NAME)                      \
+  Tensor NAME##_tensor(const Tensor&, const Tensor&);   \
+  Tensor NAME##_scalar(const Tensor&, const Scalar&);   \
+  Tensor& NAME##_tensor_out(const Tensor&, const Tensor&, Tensor&);
+GEMS_DECLARE_COMPARE(eq)
+GEMS_DECLARE_COMPARE(ne)
+GEMS_DECLARE_COMPARE(lt)
+GEMS_DECLARE_COMPARE(le)
+GEMS_DECLARE_COMPARE(gt)
+GEMS_DECLARE_COMPARE(ge)
+#undef GEMS_DECLARE_COMPARE
+Tensor where(const Tensor&, const Tensor&, const Tensor&);
+Tensor& fill_(Tensor&, const Scalar&);
+Tensor& fill_tensor_(Tensor&, const Tensor&);
+Tensor& zero_(Tensor&);
+Tensor threshold_backward(const Tensor&, const Tensor&, const Scalar&);
+Tensor gelu_backward(const Tensor&, const Tensor&, c10::string_view);
+Tensor silu_backward(const Tensor&, const Tensor&);
+Tensor sigmoid_backward(const Tensor&, const Tensor&);
+Tensor tanh_backward(const Tensor&, const Tensor&);
+
+// reductions and softmax (ops_reduce.cpp)
+Tensor sum(const Tensor&, OptDtype);
+Tensor sum_dim(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
+Tensor& sum_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);
+Tensor mean(const Tensor&, OptDtype);
+Tensor mean_dim(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
+Tensor& mean_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);
+Tensor max(const Tensor&);
+Tensor min(const Tensor&);
+std::tuple<Tensor, Tensor> max_dim(const Tensor&, int64_t, bool);
+std::tuple<Tensor, Tensor> min_dim(const Tensor&, int64_t, bool);
+Tensor amax(const Tensor&, at::IntArrayRef, bool);
+Tensor amin(const Tensor&, at::IntArrayRef, bool);
+Tensor argmax(const Tensor&, std::optional<int64_t>, bool);
+Tensor argmin(const Tensor&, std::optional<int64_t>, bool);
+Tensor softmax(const Tensor&, int64_t, bool);
+Tensor log_softmax(const Tensor&, int64_t, bool);
+Tensor softmax_backward(const Tensor&, const Tensor&, int64_t, at::ScalarType);
+Tensor log_softmax_backward(const Tensor&, const Tensor&, int64_t, at::ScalarType);
+
+// normalisation and loss (ops_nn.cpp)
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm(const Tensor&, at::IntArrayRef, const OptTensor&,
+                                                     const OptTensor&, double);
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm_backward(const Tensor&, const Tensor&, at::IntArrayRef,
+                                                              const Tensor&, const Tensor&, const OptTensor&,
+                                                              const OptTensor&, std::array<bool, 3>);
+std::tuple<Tensor, Tensor> fused_rms_norm(const Tensor&, at::IntArrayRef, const OptTensor&, std::optional<double>);
+std::tuple<Tensor, Tensor> fused_rms_norm_backward(const Tensor&, const Tensor&, at::IntArrayRef, const Tensor&,
+                                                   const OptTensor&, std::array<bool, 2>);
+std::tuple<Tensor, Tensor> nll_loss_forward(const Tensor&, const Tensor&, const OptTensor&, int64_t, int64_t);
+Tensor nll_loss_backward(const Tensor&, const Tensor&, const Tensor&, const OptTensor&, int64_t, int64_t,
+                         const Tensor&);
+
+// matrix products (ops_linalg.cpp)
+Tensor mm(const Tensor&, const Tensor&);
+Tensor& mm_out(const Tensor&, const Tensor&, Tensor&);
+Tensor bmm(const Tensor&, const Tensor&);
+Tensor& bmm_out(const Tensor&, const Tensor&, Tensor&);
+Tensor addmm(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
+Tensor& addmm_out(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&, Tensor&);
+Tensor& addmm_(Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
+
+// tensor building (ops_tensor.cpp)
+Tensor cat(const at::ITensorListRef&, int64_t);
+Tensor& cat_out(const at::ITensorListRef&, int64_t, Tensor&);
+Tensor index_select(const Tensor&, int64_t, const Tensor&);
+Tensor& index_select_out(const Tensor&, int64_t, const Tensor&, Tensor&);
+Tensor& arange_out(const Scalar&, const Scalar&, const Scalar&, Tensor&);
+Tensor& uniform_(Tensor&, double, double, std::optional<at::Generator>);
+Tensor& normal_(Tensor&, double, double, std::optional<at::Generator>);
+
+}  // namespace gems::ops

@@ -1,0 +1,91 @@
+#include "ops_common.h"
+
+#include <ATen/ExpandUtils.h>
+
+namespace gems::ops {
+
+c10::Device common_device(c10::ArrayRef<const at::Tensor*> tensors) {
+  // The device of the first tensor that is not a CPU 0-dim scalar; gems
+  // tensors normally, CPU or CUDA tensors in patch mode.
+  std::optional<c10::Device> device;
+  for (const at::Tensor* t : tensors) {
+    if (!t->defined() || (t->device().is_cpu() && t->dim() == 0)) continue;
+    if (!device) device = t->device();
+    else TORCH_CHECK(*device == t->device(), "Expected all tensors to be on the same device, but found at least two devices, ",
+                     *device, " and ", t->device(), "!");
+  }
+  if (device) return *device;
+  for (const at::Tensor* t : tensors)
+    if (t->defined()) return t->device();
+  return c10::Device(kGems, current_device());
+}
+
+at::Tensor prepare(const at::Tensor& t, c10::Device device, at::ScalarType dtype) {
+  if (t.device() == device && t.scalar_type() == dtype) return t;
+  return t.to(device, dtype);
+}
+
+at::Tensor wrap_scalar(const c10::Scalar& s) {
+  at::Tensor t = c10::scalar_to_tensor(s);
+  t.unsafeGetTensorImpl()->set_wrapped_number(true);
+  return t;
+}
+
+void prepare_output(at::Tensor& out, OutKind kind, at::IntArrayRef shape, at::ScalarType result,
+                    const at::TensorOptions& options) {
+  switch (kind) {
+    case OutKind::Fresh:
+      out = at::empty(shape, options.dtype(result));
+      return;
+    case OutKind::InPlace:
+      TORCH_CHECK(out.sizes().equals(shape), "output with shape ", out.sizes(),
+                  " doesn't match the broadcast shape ", shape);
+      break;
+    case OutKind::Out:
+      at::native::resize_output(out, shape);
+      break;
+  }
+  TORCH_CHECK(c10::canCast(result, out.scalar_type()), "result type ", result,
+              " can't be cast to the desired output type ", out.scalar_type());
+  at::assert_no_internal_overlap(out);
+}
+
+at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::ScalarType compute,
+                      at::ScalarType result, std::initializer_list<Operand> operands,
+                      std::initializer_list<gems_scalar> scalars) {
+  k.require(compute);
+  std::vector<const at::Tensor*> all;
+  for (const Operand& o : operands) all.push_back(&o.tensor);
+  if (kind != OutKind::Fresh) all.push_back(&out);
+  const c10::Device device = common_device(all);
+  // Operands on the device in the kernel's dtypes; shape by broadcasting.
+  c10::SmallVector<at::Tensor, 4> inputs;
+  at::DimVector shape;
+  for (const Operand& o : operands) {
+    inputs.push_back(prepare(o.tensor, device, o.dtype));
+    shape = inputs.size() == 1 ? at::DimVector(inputs.back().sizes())
+                               : at::infer_size_dimvector(shape, inputs.back().sizes());
+    k.require(o.dtype, inputs.back().dim());
+  }
+  prepare_output(out, kind, shape, result, inputs[0].options());
+  at::Tensor target = out.scalar_type() == result ? out : at::empty(shape, out.options().dtype(result));
+  c10::SmallVector<gems_tensor, 4> desc;
+  desc.push_back(describe(target));
+  for (const at::Tensor& t : inputs) desc.push_back(describe_broadcast(t, shape));
+  if (target.numel() > 0)
+    k.launch(launch_index(device), desc.data(), static_cast<int32_t>(desc.size()), scalars);
+  if (!target.is_same(out)) out.copy_(target);
+  return out;
+}
+
+gems_tensor as_matrix(const at::Tensor& t, int64_t rows, int64_t cols) {
+  gems_tensor d = describe(t);
+  d.ndim = 2;
+  d.sizes[0] = rows;
+  d.sizes[1] = cols;
+  d.strides[0] = cols;
+  d.strides[1] = 1;
+  return d;
+}
+
+}  // namespace gems::ops

@@ -1,0 +1,57 @@
+// Helpers shared by the op wrappers: device checks, dtype casts, output
+// preparation. Wrappers validate input and raise the errors PyTorch's own
+// backends raise (same exception type, a message that names the problem).
+#pragma once
+#include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
+#include <ATen/native/Resize.h>
+
+#include "kernel_launch.h"
+
+namespace gems::ops {
+
+// Checks that every defined tensor lives on one device and returns it; CPU
+// 0-dim tensors are accepted beside any device, as PyTorch accepts them.
+c10::Device common_device(c10::ArrayRef<const at::Tensor*> tensors);
+
+// The vendor device index for a tensor device (CPU tensors in patch mode run
+// on vendor device 0).
+inline c10::DeviceIndex launch_index(c10::Device d) { return d.is_cpu() ? 0 : d.index(); }
+
+// t on `device` in dtype `dtype`: CPU scalars are moved, other dtypes cast.
+at::Tensor prepare(const at::Tensor& t, c10::Device device, at::ScalarType dtype);
+
+// A CPU 0-dim "wrapped number" tensor for a Scalar, so that type promotion
+// treats it like a Python number.
+at::Tensor wrap_scalar(const c10::Scalar& s);
+
+// How an op's output is provided: a fresh tensor, an in-place self, or out=.
+enum class OutKind { Fresh, InPlace, Out };
+
+// Makes `out` ready to receive a result of `shape` and dtype `result`:
+// allocates it (Fresh), checks shape (InPlace) or resizes it (Out), and checks
+// that `result` can be cast to its dtype.
+void prepare_output(at::Tensor& out, OutKind kind, at::IntArrayRef shape, at::ScalarType result,
+                    const at::TensorOptions& options);
+
+// An operand of a pointwise kernel and the dtype the kernel wants it in.
+struct Operand {
+  const at::Tensor& tensor;
+  at::ScalarType dtype;
+};
+
+// out = kernel(operands...) with broadcasting. `result` is the dtype the
+// kernel writes; when out has another dtype the result goes through a cast.
+at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::ScalarType compute,
+                      at::ScalarType result, std::initializer_list<Operand> operands,
+                      std::initializer_list<gems_scalar> scalars = {});
+
+// The default floating dtype for ops that promote integers to float.
+inline at::ScalarType float_of(at::ScalarType t) {
+  return at::isFloatingType(t) ? t : c10::typeMetaToScalarType(at::get_default_dtype());
+}
+
+// gems_tensor descriptor of a contiguous tensor seen as 2-D [rows, cols].
+gems_tensor as_matrix(const at::Tensor& contiguous, int64_t rows, int64_t cols);
+
+}  // namespace gems::ops

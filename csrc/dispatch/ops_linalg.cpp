@@ -1,0 +1,135 @@
+// Matrix products: every form becomes one batched gemm launch with strided
+// operands (a transposed view is just other strides; no copy).
+#include "ops.h"
+#include "ops_common.h"
+
+namespace gems::ops {
+namespace {
+
+// A 2-D tensor as a batch of one: [1, rows, cols].
+gems_tensor batch_of_one(const at::Tensor& t) {
+  gems_tensor d = describe(t);
+  d.ndim = 3;
+  d.sizes[2] = t.size(1); d.strides[2] = t.stride(1);
+  d.sizes[1] = t.size(0); d.strides[1] = t.stride(0);
+  d.sizes[0] = 1; d.strides[0] = 0;
+  return d;
+}
+
+void check_same_dtype(const at::Tensor& a, const at::Tensor& b) {
+  TORCH_CHECK(a.scalar_type() == b.scalar_type(), "expected m1 and m2 to have the same dtype, but got: ",
+              a.scalar_type(), " != ", b.scalar_type());
+}
+
+// out = beta * c + alpha * a @ b over 2-D or 3-D operands.
+at::Tensor& gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor* c, double alpha,
+                 double beta) {
+  static const Kernel k("gemm");
+  k.require(a.scalar_type(), 3);
+  if (out.numel() == 0) return out;
+  const bool batched = a.dim() == 3;
+  gems_tensor d[4] = {batched ? describe(out) : batch_of_one(out), batched ? describe(a) : batch_of_one(a),
+                      batched ? describe(b) : batch_of_one(b), absent()};
+  at::Tensor cb;
+  if (c && beta != 0) {
+    cb = c->expand(out.sizes());
+    d[3] = batched ? describe(cb) : batch_of_one(cb);
+  }
+  k.launch(launch_index(out.device()), d, 4, {scalar_arg(alpha), scalar_arg(beta)});
+  return out;
+}
+
+void check_mm(const at::Tensor& self, const at::Tensor& mat2) {
+  TORCH_CHECK(self.dim() == 2, "self must be a matrix");
+  TORCH_CHECK(mat2.dim() == 2, "mat2 must be a matrix");
+  TORCH_CHECK(self.size(1) == mat2.size(0), "mat1 and mat2 shapes cannot be multiplied (", self.size(0), "x",
+              self.size(1), " and ", mat2.size(0), "x", mat2.size(1), ")");
+  check_same_dtype(self, mat2);
+  common_device({&self, &mat2});
+}
+
+void check_bmm(const at::Tensor& self, const at::Tensor& mat2) {
+  TORCH_CHECK(self.dim() == 3, "batch1 must be a 3D tensor");
+  TORCH_CHECK(mat2.dim() == 3, "batch2 must be a 3D tensor");
+  TORCH_CHECK(self.size(0) == mat2.size(0) && self.size(2) == mat2.size(1),
+              "Expected size for first two dimensions of batch2 tensor to be: [", self.size(0), ", ", self.size(2),
+              "] but got: [", mat2.size(0), ", ", mat2.size(1), "].");
+  check_same_dtype(self, mat2);
+  common_device({&self, &mat2});
+}
+
+// The c operand must broadcast to the product's shape.
+void check_bias(const at::Tensor& self, at::IntArrayRef shape) {
+  TORCH_CHECK(at::is_expandable_to(self.sizes(), shape), "The expanded size of the tensor (", shape.back(),
+              ") must match the existing size (", self.sizes().back(), ") at non-singleton dimension");
+}
+
+}  // namespace
+
+at::Tensor mm(const at::Tensor& self, const at::Tensor& mat2) {
+  static const Kernel k("gemm");
+  k.require(self.scalar_type(), 3);
+  check_mm(self, mat2);
+  at::Tensor out = at::empty({self.size(0), mat2.size(1)}, self.options());
+  if (self.size(1) == 0) return out.zero_();
+  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+}
+at::Tensor& mm_out(const at::Tensor& self, const at::Tensor& mat2, at::Tensor& out) {
+  static const Kernel k("gemm");
+  k.require(self.scalar_type(), 3);
+  check_mm(self, mat2);
+  at::native::resize_output(out, {self.size(0), mat2.size(1)});
+  if (self.size(1) == 0) return out.zero_();
+  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+}
+at::Tensor bmm(const at::Tensor& self, const at::Tensor& mat2) {
+  static const Kernel k("gemm");
+  k.require(self.scalar_type(), 3);
+  check_bmm(self, mat2);
+  at::Tensor out = at::empty({self.size(0), self.size(1), mat2.size(2)}, self.options());
+  if (self.size(2) == 0) return out.zero_();
+  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+}
+at::Tensor& bmm_out(const at::Tensor& self, const at::Tensor& mat2, at::Tensor& out) {
+  static const Kernel k("gemm");
+  k.require(self.scalar_type(), 3);
+  check_bmm(self, mat2);
+  at::native::resize_output(out, {self.size(0), self.size(1), mat2.size(2)});
+  if (self.size(2) == 0) return out.zero_();
+  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+}
+at::Tensor addmm(const at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2, const c10::Scalar& beta,
+                 const c10::Scalar& alpha) {
+  static const Kernel k("gemm");
+  k.require(mat1.scalar_type(), 3);
+  check_mm(mat1, mat2);
+  check_same_dtype(self, mat1);
+  check_bias(self, {mat1.size(0), mat2.size(1)});
+  at::Tensor out = at::empty({mat1.size(0), mat2.size(1)}, mat1.options());
+  if (mat1.size(1) == 0) {
+    if (beta.toDouble() == 0) return out.zero_();
+    return out.copy_(self.expand(out.sizes())).mul_(wrap_scalar(beta));
+  }
+  return gemm(out, mat1, mat2, &self, alpha.toDouble(), beta.toDouble());
+}
+at::Tensor& addmm_out(const at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2,
+                      const c10::Scalar& beta, const c10::Scalar& alpha, at::Tensor& out) {
+  static const Kernel k("gemm");
+  k.require(mat1.scalar_type(), 3);
+  check_mm(mat1, mat2);
+  check_same_dtype(self, mat1);
+  check_bias(self, {mat1.size(0), mat2.size(1)});
+  at::native::resize_output(out, {mat1.size(0), mat2.size(1)});
+  if (mat1.size(1) == 0) {
+    if (beta.toDouble() == 0) return out.zero_();
+    return out.copy_(self.expand(out.sizes())).mul_(wrap_scalar(beta));
+  }
+  // The kernel reads c and writes out element by element, so out may be self.
+  return gemm(out, mat1, mat2, &self, alpha.toDouble(), beta.toDouble());
+}
+at::Tensor& addmm_(at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2, const c10::Scalar& beta,
+                   const c10::Scalar& alpha) {
+  return addmm_out(self, mat1, mat2, beta, alpha, self);
+}
+
+}  // namespace gems::ops

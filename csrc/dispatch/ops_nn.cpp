@@ -1,0 +1,210 @@
+// Normalisations and the NLL loss, forward and backward. The core makes rows
+// contiguous and describes them as [M, N] matrices; statistics (mean, rstd)
+// are kept in float32 for 16-bit inputs, as PyTorch's CUDA kernels keep them.
+#include "ops.h"
+#include "ops_common.h"
+
+namespace gems::ops {
+namespace {
+
+at::ScalarType stat_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+
+// Splits input into [M, N] where N covers the trailing normalized_shape.
+std::pair<int64_t, int64_t> rows_cols(const at::Tensor& input, at::IntArrayRef normalized_shape,
+                                      const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias) {
+  const int64_t nd = static_cast<int64_t>(normalized_shape.size());
+  TORCH_CHECK(nd >= 1, "Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got normalized_shape = ",
+              normalized_shape);
+  TORCH_CHECK(!weight || !weight->defined() || weight->sizes().equals(normalized_shape),
+              "Expected weight to be of same shape as normalized_shape, but got weight of shape ", weight->sizes(),
+              " and normalized_shape = ", normalized_shape);
+  TORCH_CHECK(!bias || !bias->defined() || bias->sizes().equals(normalized_shape),
+              "Expected bias to be of same shape as normalized_shape, but got bias of shape ", bias->sizes(),
+              " and normalized_shape = ", normalized_shape);
+  const int64_t axis = input.dim() - nd;
+  bool ok = axis >= 0;
+  for (int64_t i = 0; ok && i < nd; ++i) ok = input.size(axis + i) == normalized_shape[i];
+  TORCH_CHECK(ok, "Given normalized_shape=", normalized_shape, ", expected input with shape [*",
+              [&] { std::string s; for (int64_t v : normalized_shape) s += ", " + std::to_string(v); return s; }(),
+              "], but got input of size", input.sizes());
+  int64_t M = 1, N = 1;
+  for (int64_t i = 0; i < axis; ++i) M *= input.size(i);
+  for (int64_t i = axis; i < input.dim(); ++i) N *= input.size(i);
+  return {M, N};
+}
+
+// Shape of mean/rstd: input's leading dims, 1 for each normalized dim.
+at::DimVector stat_shape(const at::Tensor& input, int64_t normalized_dims) {
+  at::DimVector s(input.sizes().begin(), input.sizes().end());
+  for (int64_t i = input.dim() - normalized_dims; i < input.dim(); ++i) s[i] = 1;
+  return s;
+}
+
+gems_tensor optional_vector(const std::optional<at::Tensor>& t, at::Tensor& holder, at::ScalarType dtype, int64_t n) {
+  if (!t || !t->defined()) return absent();
+  holder = t->to(dtype).contiguous();
+  return as_matrix(holder, 1, n);
+}
+
+gems_tensor vec(const at::Tensor& t) {
+  gems_tensor d = describe(t);
+  d.ndim = 1;
+  d.sizes[0] = t.numel();
+  d.strides[0] = 1;
+  return d;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> native_layer_norm(const at::Tensor& input,
+                                                                 at::IntArrayRef normalized_shape,
+                                                                 const std::optional<at::Tensor>& weight,
+                                                                 const std::optional<at::Tensor>& bias, double eps) {
+  static const Kernel k("layer_norm");
+  k.require(input.scalar_type(), 2);
+  const auto [M, N] = rows_cols(input, normalized_shape, weight, bias);
+  const at::Tensor x = input.contiguous();
+  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const auto shape = stat_shape(input, normalized_shape.size());
+  at::Tensor mean = at::empty(shape, x.options().dtype(stat_type(x.scalar_type())));
+  at::Tensor rstd = at::empty(shape, mean.options());
+  at::Tensor w, b;
+  if (M > 0) {
+    gems_tensor d[6] = {as_matrix(out, M, N), vec(mean), vec(rstd), as_matrix(x, M, N),
+                        optional_vector(weight, w, x.scalar_type(), N), optional_vector(bias, b, x.scalar_type(), N)};
+    k.launch(launch_index(x.device()), d, 6, {scalar_arg(eps)});
+  }
+  return {out, mean, rstd};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> native_layer_norm_backward(
+    const at::Tensor& grad_out, const at::Tensor& input, at::IntArrayRef normalized_shape, const at::Tensor& mean,
+    const at::Tensor& rstd, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    std::array<bool, 3> mask) {
+  static const Kernel k("layer_norm_backward");
+  k.require(input.scalar_type(), 2);
+  const auto [M, N] = rows_cols(input, normalized_shape, weight, bias);
+  const at::Tensor x = input.contiguous(), dy = grad_out.to(input.scalar_type()).contiguous();
+  const at::Tensor mu = mean.contiguous(), rs = rstd.contiguous();
+  at::Tensor dx, dw, db, w;
+  if (mask[0]) dx = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const bool has_weight = weight && weight->defined();
+  if (mask[1] && has_weight) dw = at::empty(normalized_shape, x.options());
+  if (mask[2] && bias && bias->defined()) db = at::empty(normalized_shape, x.options());
+  if (M > 0) {
+    gems_tensor d[8] = {dx.defined() ? as_matrix(dx, M, N) : absent(), dw.defined() ? as_matrix(dw, 1, N) : absent(),
+                        db.defined() ? as_matrix(db, 1, N) : absent(), as_matrix(dy, M, N), as_matrix(x, M, N),
+                        vec(mu), vec(rs), optional_vector(weight, w, x.scalar_type(), N)};
+    k.launch(launch_index(x.device()), d, 8);
+  } else {
+    if (dw.defined()) dw.zero_();
+    if (db.defined()) db.zero_();
+  }
+  if (dw.defined() && dw.scalar_type() != weight->scalar_type()) dw = dw.to(weight->scalar_type());
+  return {dx, dw, db};
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_rms_norm(const at::Tensor& input, at::IntArrayRef normalized_shape,
+                                                  const std::optional<at::Tensor>& weight, std::optional<double> eps) {
+  static const Kernel k("rms_norm");
+  k.require(input.scalar_type(), 2);
+  const auto [M, N] = rows_cols(input, normalized_shape, weight, std::nullopt);
+  const at::Tensor x = input.contiguous();
+  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor rstd = at::empty(stat_shape(input, normalized_shape.size()), x.options().dtype(stat_type(x.scalar_type())));
+  const double e = eps.value_or(x.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
+                                : x.scalar_type() == at::kFloat ? std::numeric_limits<float>::epsilon()
+                                : x.scalar_type() == at::kHalf ? 0.0009765625 : 0.0078125);
+  at::Tensor w;
+  if (M > 0) {
+    gems_tensor d[4] = {as_matrix(out, M, N), vec(rstd), as_matrix(x, M, N),
+                        optional_vector(weight, w, x.scalar_type(), N)};
+    k.launch(launch_index(x.device()), d, 4, {scalar_arg(e)});
+  }
+  return {out, rstd};
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_rms_norm_backward(const at::Tensor& grad_out, const at::Tensor& input,
+                                                           at::IntArrayRef normalized_shape, const at::Tensor& rstd,
+                                                           const std::optional<at::Tensor>& weight,
+                                                           std::array<bool, 2> mask) {
+  static const Kernel k("rms_norm_backward");
+  k.require(input.scalar_type(), 2);
+  const auto [M, N] = rows_cols(input, normalized_shape, weight, std::nullopt);
+  const at::Tensor x = input.contiguous(), dy = grad_out.to(input.scalar_type()).contiguous(), rs = rstd.contiguous();
+  at::Tensor dx, dw, w;
+  if (mask[0]) dx = at::empty_like(x, at::MemoryFormat::Contiguous);
+  if (mask[1] && weight && weight->defined()) dw = at::empty(normalized_shape, x.options());
+  if (M > 0) {
+    gems_tensor d[6] = {dx.defined() ? as_matrix(dx, M, N) : absent(), dw.defined() ? as_matrix(dw, 1, N) : absent(),
+                        as_matrix(dy, M, N), as_matrix(x, M, N), vec(rs),
+                        optional_vector(weight, w, x.scalar_type(), N)};
+    k.launch(launch_index(x.device()), d, 6);
+  } else if (dw.defined()) {
+    dw.zero_();
+  }
+  if (dw.defined() && dw.scalar_type() != weight->scalar_type()) dw = dw.to(weight->scalar_type());
+  return {dx, dw};
+}
+
+// ---- NLL loss (what cross_entropy runs after log_softmax) ----
+namespace {
+void check_nll(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight) {
+  TORCH_CHECK(self.dim() > 0 && self.dim() <= 2, "input tensor should be 1D or 2D");
+  TORCH_CHECK(target.dim() <= 1, "0D or 1D target tensor expected, multi-target not supported");
+  const int64_t n = self.dim() == 1 ? 1 : self.size(0);
+  const int64_t tn = target.dim() == 0 ? 1 : target.size(0);
+  TORCH_CHECK(self.dim() != 1 || target.dim() == 0, "1D target tensor expected, multi-target not supported");
+  TORCH_CHECK(n == tn, "Expected input batch_size (", n, ") to match target batch_size (", tn, ").");
+  TORCH_CHECK(target.scalar_type() == at::kLong, "expected scalar type Long but found ", target.scalar_type());
+  const int64_t c = self.size(-1);
+  TORCH_CHECK(!weight || !weight->defined() || weight->numel() == c,
+              "weight tensor should be defined either for all ", c, " classes or no classes but got weight tensor of shape: ",
+              weight->sizes());
+}
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> nll_loss_forward(const at::Tensor& self, const at::Tensor& target,
+                                                    const std::optional<at::Tensor>& weight, int64_t reduction,
+                                                    int64_t ignore_index) {
+  static const Kernel k("nll_loss");
+  k.require(self.scalar_type(), 2);
+  check_nll(self, target, weight);
+  const int64_t N = self.dim() == 1 ? 1 : self.size(0), C = self.size(-1);
+  const at::Tensor lp = self.contiguous(), t = target.contiguous();
+  at::Tensor out = reduction == 0 && self.dim() == 2 ? at::empty({N}, lp.options()) : at::empty({}, lp.options());
+  at::Tensor total = at::empty({}, lp.options());
+  at::Tensor w;
+  gems_tensor tdesc = describe(t);
+  tdesc.ndim = 1; tdesc.sizes[0] = N; tdesc.strides[0] = 1;
+  gems_tensor odesc = describe(out);
+  odesc.ndim = 1; odesc.sizes[0] = out.numel(); odesc.strides[0] = 1;
+  gems_tensor d[5] = {odesc, describe(total), as_matrix(lp, N, C), tdesc, optional_vector(weight, w, lp.scalar_type(), C)};
+  if (d[4].data) { d[4].ndim = 1; d[4].sizes[0] = C; d[4].strides[0] = 1; }
+  k.launch(launch_index(self.device()), d, 5, {int_arg(reduction), int_arg(ignore_index)}, /*index_error=*/true);
+  return {out, total};
+}
+
+at::Tensor nll_loss_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target,
+                             const std::optional<at::Tensor>& weight, int64_t reduction, int64_t ignore_index,
+                             const at::Tensor& total_weight) {
+  static const Kernel k("nll_loss_backward");
+  k.require(self.scalar_type(), 2);
+  check_nll(self, target, weight);
+  const int64_t N = self.dim() == 1 ? 1 : self.size(0), C = self.size(-1);
+  at::Tensor grad = at::empty(self.sizes(), self.options().memory_format(at::MemoryFormat::Contiguous));
+  const at::Tensor go = grad_output.to(self.scalar_type()).contiguous(), t = target.contiguous();
+  const at::Tensor tw = total_weight.to(self.scalar_type());
+  at::Tensor w;
+  gems_tensor tdesc = describe(t);
+  tdesc.ndim = 1; tdesc.sizes[0] = N; tdesc.strides[0] = 1;
+  gems_tensor gdesc = describe(go);
+  gdesc.ndim = 1; gdesc.sizes[0] = go.numel(); gdesc.strides[0] = 1;
+  gems_tensor d[5] = {as_matrix(grad, N, C), gdesc, tdesc, optional_vector(weight, w, self.scalar_type(), C),
+                      describe(tw)};
+  if (d[3].data) { d[3].ndim = 1; d[3].sizes[0] = C; d[3].strides[0] = 1; }
+  k.launch(launch_index(self.device()), d, 5, {int_arg(reduction), int_arg(ignore_index)});
+  return grad;
+}
+
+}  // namespace gems::ops

@@ -1,0 +1,314 @@
+// Pointwise ops: type promotion and error checks here, the math in the
+// vendor's kernels. Functional, in-place and out= forms share one body.
+#include "ops.h"
+#include "ops_common.h"
+
+namespace gems::ops {
+namespace {
+
+at::ScalarType promote(const at::Tensor& a, const at::Tensor& b) { return at::result_type(a, b); }
+
+// Unary ops whose result is floating (exp, log, ...): integers promote.
+at::Tensor& unary_float(const Kernel& k, at::Tensor& out, OutKind kind, const at::Tensor& self,
+                        std::initializer_list<gems_scalar> scalars = {}) {
+  const at::ScalarType t = float_of(self.scalar_type());
+  return pointwise(k, out, kind, t, t, {{self, t}}, scalars);
+}
+
+// Unary ops that keep the dtype (neg, abs, relu, ...).
+at::Tensor& unary_same(const Kernel& k, at::Tensor& out, OutKind kind, const at::Tensor& self,
+                       std::initializer_list<gems_scalar> scalars = {}) {
+  const at::ScalarType t = self.scalar_type();
+  return pointwise(k, out, kind, t, t, {{self, t}}, scalars);
+}
+
+void check_alpha(at::ScalarType t, const c10::Scalar& alpha) {
+  TORCH_CHECK(!alpha.isBoolean() || t == at::kBool, "Boolean alpha only supported for Boolean results.");
+  TORCH_CHECK(at::isFloatingType(t) || at::isComplexType(t) || alpha.isIntegral(true),
+              "For integral input tensors, argument alpha must not be a floating point number.");
+}
+
+void check_sub(const at::Tensor& self, const at::Tensor& other) {
+  TORCH_CHECK(self.scalar_type() != at::kBool || other.scalar_type() != at::kBool,
+              "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.");
+  TORCH_CHECK(self.scalar_type() != at::kBool && other.scalar_type() != at::kBool,
+              "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+}
+
+at::Tensor& add_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& other,
+                     const c10::Scalar& alpha, bool subtract) {
+  static const Kernel add("add"), sub("sub");
+  if (subtract) check_sub(self, other);
+  const at::ScalarType t = promote(self, other);
+  check_alpha(t, alpha);
+  return pointwise(subtract ? sub : add, out, kind, t, t, {{self, t}, {other, t}}, {scalar_arg(alpha)});
+}
+
+at::Tensor& mul_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& other) {
+  static const Kernel mul("mul");
+  const at::ScalarType t = promote(self, other);
+  return pointwise(mul, out, kind, t, t, {{self, t}, {other, t}});
+}
+
+int64_t rounding_code(std::optional<c10::string_view> mode) {
+  if (!mode) return 0;
+  if (*mode == "trunc") return 1;
+  if (*mode == "floor") return 2;
+  TORCH_CHECK(false, "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '", *mode, "'");
+}
+
+at::Tensor& div_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& other,
+                     std::optional<c10::string_view> mode) {
+  static const Kernel div("div");
+  const int64_t code = rounding_code(mode);
+  at::ScalarType t = promote(self, other);
+  if (code == 0) t = float_of(t);  // true division promotes integers
+  TORCH_CHECK(!(code != 0 && t == at::kBool), "\"div_floor_cpu\" not implemented for 'Bool'");
+  return pointwise(div, out, kind, t, t, {{self, t}, {other, t}}, {int_arg(code)});
+}
+
+at::Tensor& pow_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& exponent) {
+  static const Kernel pow("pow");
+  const at::ScalarType t = promote(self, exponent);
+  return pointwise(pow, out, kind, t, t, {{self, t}, {exponent, t}});
+}
+
+at::Tensor& compare(const Kernel& k, at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& other) {
+  const at::ScalarType t = promote(self, other);
+  return pointwise(k, out, kind, t, at::kBool, {{self, t}, {other, t}});
+}
+
+at::Tensor& clamp_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const std::optional<c10::Scalar>& min,
+                       const std::optional<c10::Scalar>& max) {
+  static const Kernel clamp("clamp");
+  TORCH_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
+  TORCH_CHECK(self.scalar_type() != at::kBool, "\"clamp_cpu\" not implemented for 'Bool'");
+  at::ScalarType t = self.scalar_type();
+  if (min) t = at::result_type(at::scalar_tensor(0, self.options().device(c10::kCPU).dtype(t)), *min);
+  if (max) t = c10::promoteTypes(t, at::result_type(at::scalar_tensor(0, self.options().device(c10::kCPU).dtype(self.scalar_type())), *max));
+  const int64_t flags = (min ? 1 : 0) | (max ? 2 : 0);
+  return pointwise(clamp, out, kind, t, t, {{self, t}},
+                   {min ? scalar_arg(*min) : int_arg(0), max ? scalar_arg(*max) : int_arg(0), int_arg(flags)});
+}
+
+int64_t gelu_code(c10::string_view approximate) {
+  if (approximate == "none") return 0;
+  if (approximate == "tanh") return 1;
+  TORCH_CHECK(false, "approximate argument must be either none or tanh.");
+}
+
+}  // namespace
+
+// ---- arithmetic ----
+at::Tensor add(const at::Tensor& self, const at::Tensor& other, const c10::Scalar& alpha) {
+  at::Tensor out;
+  return add_impl(out, OutKind::Fresh, self, other, alpha, false);
+}
+at::Tensor& add_(at::Tensor& self, const at::Tensor& other, const c10::Scalar& alpha) {
+  return add_impl(self, OutKind::InPlace, self, other, alpha, false);
+}
+at::Tensor& add_out(const at::Tensor& self, const at::Tensor& other, const c10::Scalar& alpha, at::Tensor& out) {
+  return add_impl(out, OutKind::Out, self, other, alpha, false);
+}
+at::Tensor sub(const at::Tensor& self, const at::Tensor& other, const c10::Scalar& alpha) {
+  at::Tensor out;
+  return add_impl(out, OutKind::Fresh, self, other, alpha, true);
+}
+at::Tensor& sub_(at::Tensor& self, const at::Tensor& other, const c10::Scalar& alpha) {
+  return add_impl(self, OutKind::InPlace, self, other, alpha, true);
+}
+at::Tensor& sub_out(const at::Tensor& self, const at::Tensor& other, const c10::Scalar& alpha, at::Tensor& out) {
+  return add_impl(out, OutKind::Out, self, other, alpha, true);
+}
+at::Tensor mul(const at::Tensor& self, const at::Tensor& other) {
+  at::Tensor out;
+  return mul_impl(out, OutKind::Fresh, self, other);
+}
+at::Tensor& mul_(at::Tensor& self, const at::Tensor& other) { return mul_impl(self, OutKind::InPlace, self, other); }
+at::Tensor& mul_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return mul_impl(out, OutKind::Out, self, other);
+}
+at::Tensor div(const at::Tensor& self, const at::Tensor& other) {
+  at::Tensor out;
+  return div_impl(out, OutKind::Fresh, self, other, std::nullopt);
+}
+at::Tensor& div_(at::Tensor& self, const at::Tensor& other) {
+  return div_impl(self, OutKind::InPlace, self, other, std::nullopt);
+}
+at::Tensor& div_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return div_impl(out, OutKind::Out, self, other, std::nullopt);
+}
+at::Tensor div_mode(const at::Tensor& self, const at::Tensor& other, std::optional<c10::string_view> mode) {
+  at::Tensor out;
+  return div_impl(out, OutKind::Fresh, self, other, mode);
+}
+at::Tensor& div_mode_(at::Tensor& self, const at::Tensor& other, std::optional<c10::string_view> mode) {
+  return div_impl(self, OutKind::InPlace, self, other, mode);
+}
+at::Tensor& div_mode_out(const at::Tensor& self, const at::Tensor& other, std::optional<c10::string_view> mode,
+                         at::Tensor& out) {
+  return div_impl(out, OutKind::Out, self, other, mode);
+}
+at::Tensor pow_tensor(const at::Tensor& self, const at::Tensor& exponent) {
+  at::Tensor out;
+  return pow_impl(out, OutKind::Fresh, self, exponent);
+}
+at::Tensor pow_scalar(const at::Tensor& self, const c10::Scalar& exponent) {
+  TORCH_CHECK(!(at::isIntegralType(self.scalar_type(), true) && exponent.isIntegral(true) && exponent.toLong() < 0),
+              "Integers to negative integer powers are not allowed.");
+  at::Tensor out;
+  return pow_impl(out, OutKind::Fresh, self, wrap_scalar(exponent));
+}
+at::Tensor& pow_tensor_out(const at::Tensor& self, const at::Tensor& exponent, at::Tensor& out) {
+  return pow_impl(out, OutKind::Out, self, exponent);
+}
+
+// ---- unary ----
+#define GEMS_UNARY(NAME, BODY)                                                                          \
+  at::Tensor NAME(const at::Tensor& self) { at::Tensor out; return BODY(out, OutKind::Fresh, self); }    \
+  at::Tensor& NAME##_(at::Tensor& self) { return BODY(self, OutKind::InPlace, self); }                   \
+  at::Tensor& NAME##_out(const at::Tensor& self, at::Tensor& out) { return BODY(out, OutKind::Out, self); }
+
+#define GEMS_FLOAT_BODY(NAME)                                                                   \
+  [](at::Tensor& out, OutKind kind, const at::Tensor& self) -> at::Tensor& {                    \
+    static const Kernel k(#NAME);                                                               \
+    return unary_float(k, out, kind, self);                                              \
+  }
+#define GEMS_SAME_BODY(NAME)                                                                    \
+  [](at::Tensor& out, OutKind kind, const at::Tensor& self) -> at::Tensor& {                    \
+    static const Kernel k(#NAME);                                                               \
+    return unary_same(k, out, kind, self);                                                      \
+  }
+
+GEMS_UNARY(exp, GEMS_FLOAT_BODY(exp))
+GEMS_UNARY(log, GEMS_FLOAT_BODY(log))
+GEMS_UNARY(sqrt, GEMS_FLOAT_BODY(sqrt))
+GEMS_UNARY(rsqrt, GEMS_FLOAT_BODY(rsqrt))
+GEMS_UNARY(sin, GEMS_FLOAT_BODY(sin))
+GEMS_UNARY(cos, GEMS_FLOAT_BODY(cos))
+GEMS_UNARY(tanh, GEMS_FLOAT_BODY(tanh))
+GEMS_UNARY(sigmoid, GEMS_FLOAT_BODY(sigmoid))
+GEMS_UNARY(silu, GEMS_FLOAT_BODY(silu))
+GEMS_UNARY(abs, GEMS_SAME_BODY(abs))
+
+namespace {
+at::Tensor& neg_body(at::Tensor& out, OutKind kind, const at::Tensor& self) {
+  static const Kernel k("neg");
+  TORCH_CHECK(self.scalar_type() != at::kBool,
+              "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  return unary_same(k, out, kind, self);
+}
+at::Tensor& relu_body(at::Tensor& out, OutKind kind, const at::Tensor& self) {
+  static const Kernel k("relu");
+  TORCH_CHECK(self.scalar_type() != at::kBool, "Boolean inputs not supported for relu");
+  return unary_same(k, out, kind, self);
+}
+}  // namespace
+GEMS_UNARY(neg, neg_body)
+at::Tensor relu(const at::Tensor& self) { at::Tensor out; return relu_body(out, OutKind::Fresh, self); }
+at::Tensor& relu_(at::Tensor& self) { return relu_body(self, OutKind::InPlace, self); }
+
+at::Tensor gelu(const at::Tensor& self, c10::string_view approximate) {
+  static const Kernel k("gelu");
+  at::Tensor out;
+  return unary_float(k, out, OutKind::Fresh, self, {int_arg(gelu_code(approximate))});
+}
+at::Tensor& gelu_(at::Tensor& self, c10::string_view approximate) {
+  static const Kernel k("gelu");
+  return unary_float(k, self, OutKind::InPlace, self, {int_arg(gelu_code(approximate))});
+}
+at::Tensor& gelu_out(const at::Tensor& self, c10::string_view approximate, at::Tensor& out) {
+  static const Kernel k("gelu");
+  return unary_float(k, out, OutKind::Out, self, {int_arg(gelu_code(approximate))});
+}
+
+at::Tensor clamp(const at::Tensor& self, const std::optional<c10::Scalar>& min, const std::optional<c10::Scalar>& max) {
+  at::Tensor out;
+  return clamp_impl(out, OutKind::Fresh, self, min, max);
+}
+at::Tensor& clamp_(at::Tensor& self, const std::optional<c10::Scalar>& min, const std::optional<c10::Scalar>& max) {
+  return clamp_impl(self, OutKind::InPlace, self, min, max);
+}
+at::Tensor& clamp_out(const at::Tensor& self, const std::optional<c10::Scalar>& min,
+                      const std::optional<c10::Scalar>& max, at::Tensor& out) {
+  return clamp_impl(out, OutKind::Out, self, min, max);
+}
+
+// ---- comparisons ----
+#define GEMS_COMPARE(NAME)                                                                              \
+  at::Tensor NAME##_tensor(const at::Tensor& self, const at::Tensor& other) {                          \
+    static const Kernel k(#NAME);                                                                       \
+    at::Tensor out;                                                                                     \
+    return compare(k, out, OutKind::Fresh, self, other);                                                \
+  }                                                                                                     \
+  at::Tensor NAME##_scalar(const at::Tensor& self, const c10::Scalar& other) {                         \
+    return NAME##_tensor(self, wrap_scalar(other));                                                     \
+  }                                                                                                     \
+  at::Tensor& NAME##_tensor_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {    \
+    static const Kernel k(#NAME);                                                                       \
+    return compare(k, out, OutKind::Out, self, other);                                                  \
+  }
+GEMS_COMPARE(eq)
+GEMS_COMPARE(ne)
+GEMS_COMPARE(lt)
+GEMS_COMPARE(le)
+GEMS_COMPARE(gt)
+GEMS_COMPARE(ge)
+#undef GEMS_COMPARE
+
+at::Tensor where(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other) {
+  static const Kernel k("where");
+  TORCH_CHECK(condition.scalar_type() == at::kBool,
+              "where expected condition to be a boolean tensor, but got a tensor with dtype ", condition.scalar_type());
+  const at::ScalarType t = promote(self, other);
+  at::Tensor out;
+  return pointwise(k, out, OutKind::Fresh, t, t, {{condition, at::kBool}, {self, t}, {other, t}});
+}
+
+// ---- fill ----
+at::Tensor& fill_(at::Tensor& self, const c10::Scalar& value) {
+  static const Kernel k("fill");
+  k.require(self.scalar_type(), self.dim());
+  if (self.numel() == 0) return self;
+  gems_tensor d[1] = {describe(self)};
+  k.launch(launch_index(self.device()), d, 1, {scalar_arg(value)});
+  return self;
+}
+at::Tensor& fill_tensor_(at::Tensor& self, const at::Tensor& value) {
+  TORCH_CHECK(value.dim() == 0, "fill_ only supports 0-dimension value tensor but got tensor with ", value.dim(),
+              " dimensions.");
+  return gems::ops::fill_(self, value.item());
+}
+at::Tensor& zero_(at::Tensor& self) { return gems::ops::fill_(self, 0); }
+
+// ---- activation backward ----
+namespace {
+at::Tensor backward(const Kernel& k, const at::Tensor& grad, const at::Tensor& x,
+                    std::initializer_list<gems_scalar> scalars = {}) {
+  const at::ScalarType t = promote(grad, x);
+  at::Tensor out;
+  return pointwise(k, out, OutKind::Fresh, t, t, {{grad, t}, {x, t}}, scalars);
+}
+}  // namespace
+at::Tensor threshold_backward(const at::Tensor& grad, const at::Tensor& self, const c10::Scalar& threshold) {
+  static const Kernel k("threshold_backward");
+  return backward(k, grad, self, {scalar_arg(threshold)});
+}
+at::Tensor gelu_backward(const at::Tensor& grad, const at::Tensor& self, c10::string_view approximate) {
+  static const Kernel k("gelu_backward");
+  return backward(k, grad, self, {int_arg(gelu_code(approximate))});
+}
+at::Tensor silu_backward(const at::Tensor& grad, const at::Tensor& self) {
+  static const Kernel k("silu_backward");
+  return backward(k, grad, self);
+}
+at::Tensor sigmoid_backward(const at::Tensor& grad, const at::Tensor& output) {
+  static const Kernel k("sigmoid_backward");
+  return backward(k, grad, output);
+}
+at::Tensor tanh_backward(const at::Tensor& grad, const at::Tensor& output) {
+  static const Kernel k("tanh_backward");
+  return backward(k, grad, output);
+}
+
+}  // namespace gems::ops

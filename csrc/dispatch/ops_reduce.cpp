@@ -1,0 +1,249 @@
+// Reductions and softmax. The core decides which dims are reduced and hands
+// the vendor the input with those dims moved last (a permuted descriptor, no
+// copy), so one kernel serves any set of dims.
+#include <ATen/WrapDimUtils.h>
+#include <ATen/WrapDimUtilsMulti.h>
+
+#include "ops.h"
+#include "ops_common.h"
+
+namespace gems::ops {
+namespace {
+
+struct Plan {
+  std::vector<int64_t> kept, reduced;  // dims of self
+  at::DimVector out_shape;             // with keepdim applied
+};
+
+Plan plan(const at::Tensor& self, at::OptionalIntArrayRef dims, bool keepdim) {
+  Plan p;
+  const int64_t nd = self.dim();
+  std::vector<bool> reduce(std::max<int64_t>(nd, 1), false);
+  if (!dims || dims->empty()) {
+    std::fill(reduce.begin(), reduce.end(), true);
+  } else {
+    for (int64_t d : *dims) {
+      const int64_t w = at::maybe_wrap_dim(d, nd);
+      TORCH_CHECK(!(nd > 0 && reduce[w]), "dim ", w, " appears multiple times in the list of dims");
+      reduce[w] = true;
+    }
+  }
+  for (int64_t d = 0; d < nd; ++d) {
+    (reduce[d] ? p.reduced : p.kept).push_back(d);
+    if (!reduce[d]) p.out_shape.push_back(self.size(d));
+    else if (keepdim) p.out_shape.push_back(1);
+  }
+  return p;
+}
+
+// self's descriptor with kept dims first, then reduced dims.
+gems_tensor permuted(const at::Tensor& self, const Plan& p) {
+  gems_tensor d = describe(self);
+  int i = 0;
+  for (int64_t k : p.kept) { d.sizes[i] = self.size(k); d.strides[i] = self.stride(k); ++i; }
+  for (int64_t k : p.reduced) { d.sizes[i] = self.size(k); d.strides[i] = self.stride(k); ++i; }
+  return d;
+}
+
+// out's descriptor restricted to the kept dims (keepdim's 1s dropped).
+gems_tensor kept_only(const at::Tensor& out, const Plan& p, bool keepdim) {
+  gems_tensor d = describe(out);
+  if (!keepdim) return d;
+  int i = 0;
+  for (int64_t k : p.kept) { d.sizes[i] = out.size(k); d.strides[i] = out.stride(k); ++i; }
+  d.ndim = i;
+  return d;
+}
+
+void check_nonempty(const at::Tensor& self, const Plan& p, const char* name) {
+  for (int64_t d : p.reduced)
+    TORCH_CHECK_INDEX(self.size(d) != 0, name, "(): Expected reduction dim ", d, " to have non-zero size.");
+}
+
+// out = kernel over the planned dims; input cast to `in_type` first.
+at::Tensor& reduce_into(const Kernel& k, at::Tensor& out, bool fresh, const at::Tensor& self, at::OptionalIntArrayRef dims,
+                        bool keepdim, at::ScalarType in_type, at::ScalarType out_type,
+                        at::Tensor* indices = nullptr) {
+  k.require(in_type, self.dim());
+  const Plan p = plan(self, dims, keepdim);
+  const at::Tensor input = self.scalar_type() == in_type ? self : self.to(in_type);
+  if (fresh) out = at::empty(p.out_shape, self.options().dtype(out_type));
+  else at::native::resize_output(out, p.out_shape);
+  at::Tensor target = out.scalar_type() == in_type ? out : at::empty(p.out_shape, self.options().dtype(in_type));
+  if (indices) {
+    if (!indices->defined()) *indices = at::empty(p.out_shape, self.options().dtype(at::kLong));
+    else at::native::resize_output(*indices, p.out_shape);
+  }
+  if (target.numel() > 0) {
+    gems_tensor d[3] = {kept_only(target, p, keepdim), permuted(input, p),
+                        indices ? kept_only(*indices, p, keepdim) : absent()};
+    k.launch(launch_index(self.device()), d, indices ? 3 : 2);
+  }
+  if (!target.is_same(out)) out.copy_(target);
+  return out;
+}
+
+at::ScalarType sum_type(const at::Tensor& self, std::optional<at::ScalarType> dtype) {
+  if (dtype) return *dtype;
+  return at::isIntegralType(self.scalar_type(), true) ? at::kLong : self.scalar_type();
+}
+
+at::ScalarType mean_type(const at::Tensor& self, std::optional<at::ScalarType> dtype) {
+  const at::ScalarType t = dtype.value_or(self.scalar_type());
+  TORCH_CHECK(at::isFloatingType(t) || at::isComplexType(t),
+              "mean(): could not infer output dtype. ", dtype ? "Optional" : "Input",
+              " dtype must be either a floating point or complex dtype. Got: ", t);
+  return t;
+}
+
+// max/min and friends: values (and indices) over the planned dims.
+std::tuple<at::Tensor, at::Tensor> extreme(bool is_max, const at::Tensor& self, at::OptionalIntArrayRef dims,
+                                           bool keepdim, bool want_indices, const char* name) {
+  static const Kernel kmax("reduce_max"), kmin("reduce_min");
+  const Kernel& k = is_max ? kmax : kmin;
+  check_nonempty(self, plan(self, dims, keepdim), name);
+  at::Tensor values, indices;
+  reduce_into(k, values, true, self, dims, keepdim, self.scalar_type(), self.scalar_type(),
+              want_indices ? &indices : nullptr);
+  return {values, indices};
+}
+
+}  // namespace
+
+at::Tensor sum(const at::Tensor& self, std::optional<at::ScalarType> dtype) {
+  return sum_dim(self, std::nullopt, false, dtype);
+}
+at::Tensor sum_dim(const at::Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                   std::optional<at::ScalarType> dtype) {
+  static const Kernel k("reduce_sum");
+  const at::ScalarType t = sum_type(self, dtype);
+  at::Tensor out;
+  return reduce_into(k, out, true, self, dim, keepdim, t, t);
+}
+at::Tensor& sum_out(const at::Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                    std::optional<at::ScalarType> dtype, at::Tensor& out) {
+  static const Kernel k("reduce_sum");
+  const at::ScalarType t = dtype.value_or(out.scalar_type());
+  return reduce_into(k, out, false, self, dim, keepdim, t, t);
+}
+at::Tensor mean(const at::Tensor& self, std::optional<at::ScalarType> dtype) {
+  return mean_dim(self, std::nullopt, false, dtype);
+}
+at::Tensor mean_dim(const at::Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                    std::optional<at::ScalarType> dtype) {
+  static const Kernel k("reduce_mean");
+  const at::ScalarType t = mean_type(self, dtype);
+  at::Tensor out;
+  return reduce_into(k, out, true, self, dim, keepdim, t, t);
+}
+at::Tensor& mean_out(const at::Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                     std::optional<at::ScalarType> dtype, at::Tensor& out) {
+  static const Kernel k("reduce_mean");
+  const at::ScalarType t = mean_type(self, dtype.has_value() ? dtype : std::optional<at::ScalarType>(out.scalar_type()));
+  return reduce_into(k, out, false, self, dim, keepdim, t, t);
+}
+
+at::Tensor max(const at::Tensor& self) {
+  TORCH_CHECK(self.numel() > 0, "max(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
+  return std::get<0>(extreme(true, self, std::nullopt, false, false, "max"));
+}
+at::Tensor min(const at::Tensor& self) {
+  TORCH_CHECK(self.numel() > 0, "min(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
+  return std::get<0>(extreme(false, self, std::nullopt, false, false, "min"));
+}
+std::tuple<at::Tensor, at::Tensor> max_dim(const at::Tensor& self, int64_t dim, bool keepdim) {
+  return extreme(true, self, at::IntArrayRef{dim}, keepdim, true, "max");
+}
+std::tuple<at::Tensor, at::Tensor> min_dim(const at::Tensor& self, int64_t dim, bool keepdim) {
+  return extreme(false, self, at::IntArrayRef{dim}, keepdim, true, "min");
+}
+at::Tensor amax(const at::Tensor& self, at::IntArrayRef dim, bool keepdim) {
+  return std::get<0>(extreme(true, self, dim, keepdim, false, "amax"));
+}
+at::Tensor amin(const at::Tensor& self, at::IntArrayRef dim, bool keepdim) {
+  return std::get<0>(extreme(false, self, dim, keepdim, false, "amin"));
+}
+at::Tensor argmax(const at::Tensor& self, std::optional<int64_t> dim, bool keepdim) {
+  if (!dim) {
+    TORCH_CHECK(self.numel() > 0, "argmax(): Expected reduction dim to be specified for input.numel() == 0.");
+    at::Tensor idx = std::get<1>(extreme(true, self, std::nullopt, false, true, "argmax"));
+    return keepdim ? idx.reshape(at::DimVector(self.dim(), 1)) : idx;
+  }
+  return std::get<1>(extreme(true, self, at::IntArrayRef{*dim}, keepdim, true, "argmax"));
+}
+at::Tensor argmin(const at::Tensor& self, std::optional<int64_t> dim, bool keepdim) {
+  if (!dim) {
+    TORCH_CHECK(self.numel() > 0, "argmin(): Expected reduction dim to be specified for input.numel() == 0.");
+    at::Tensor idx = std::get<1>(extreme(false, self, std::nullopt, false, true, "argmin"));
+    return keepdim ? idx.reshape(at::DimVector(self.dim(), 1)) : idx;
+  }
+  return std::get<1>(extreme(false, self, at::IntArrayRef{*dim}, keepdim, true, "argmin"));
+}
+
+// ---- softmax family: row-wise over `dim`, moved last in the descriptors ----
+namespace {
+
+gems_tensor dim_last(const at::Tensor& t, int64_t dim) {
+  gems_tensor d = describe(t);
+  if (t.dim() == 0) return d;
+  int i = 0;
+  for (int64_t k = 0; k < t.dim(); ++k)
+    if (k != dim) { d.sizes[i] = t.size(k); d.strides[i] = t.stride(k); ++i; }
+  d.sizes[i] = t.size(dim);
+  d.strides[i] = t.stride(dim);
+  return d;
+}
+
+at::Tensor softmax_impl(const Kernel& k, const at::Tensor& self, int64_t dim, bool half_to_float) {
+  const int64_t d = at::maybe_wrap_dim(dim, self.dim());
+  at::ScalarType t = self.scalar_type();
+  if (half_to_float) {
+    TORCH_CHECK(t == at::kHalf || t == at::kBFloat16, "conversion is supported for Half and BFloat16 type only");
+    t = at::kFloat;
+  }
+  k.require(t, self.dim());
+  const at::Tensor input = self.scalar_type() == t ? self : self.to(t);
+  at::Tensor out = at::empty_like(input, at::MemoryFormat::Contiguous);
+  if (out.numel() > 0) {
+    gems_tensor desc[2] = {dim_last(out, d), dim_last(input, d)};
+    k.launch(launch_index(self.device()), desc, 2);
+  }
+  return out;
+}
+
+at::Tensor softmax_backward_impl(const Kernel& k, const at::Tensor& grad, const at::Tensor& output, int64_t dim,
+                                 at::ScalarType input_dtype) {
+  const int64_t d = at::maybe_wrap_dim(dim, grad.dim());
+  const at::ScalarType t = output.scalar_type();
+  k.require(t, grad.dim());
+  const at::Tensor g = grad.scalar_type() == t ? grad : grad.to(t);
+  at::Tensor out = at::empty_like(output, at::MemoryFormat::Contiguous);
+  if (out.numel() > 0) {
+    gems_tensor desc[3] = {dim_last(out, d), dim_last(g, d), dim_last(output, d)};
+    k.launch(launch_index(grad.device()), desc, 3);
+  }
+  return input_dtype == t ? out : out.to(input_dtype);
+}
+
+}  // namespace
+
+at::Tensor softmax(const at::Tensor& self, int64_t dim, bool half_to_float) {
+  static const Kernel k("softmax");
+  return softmax_impl(k, self, dim, half_to_float);
+}
+at::Tensor log_softmax(const at::Tensor& self, int64_t dim, bool half_to_float) {
+  static const Kernel k("log_softmax");
+  return softmax_impl(k, self, dim, half_to_float);
+}
+at::Tensor softmax_backward(const at::Tensor& grad, const at::Tensor& output, int64_t dim,
+                            at::ScalarType input_dtype) {
+  static const Kernel k("softmax_backward");
+  return softmax_backward_impl(k, grad, output, dim, input_dtype);
+}
+at::Tensor log_softmax_backward(const at::Tensor& grad, const at::Tensor& output, int64_t dim,
+                                at::ScalarType input_dtype) {
+  static const Kernel k("log_softmax_backward");
+  return softmax_backward_impl(k, grad, output, dim, input_dtype);
+}
+
+}  // namespace gems::ops

@@ -1,0 +1,154 @@
+// Tensor-building ops: cat, index_select (and so embedding), arange and the
+// random fills.
+#include <ATen/WrapDimUtils.h>
+
+#include <cmath>
+
+#include "ops.h"
+#include "ops_common.h"
+
+namespace gems::ops {
+
+at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& out) {
+  static const Kernel copy("copy");
+  std::vector<at::Tensor> inputs(tensors.begin(), tensors.end());
+  TORCH_CHECK(!inputs.empty(), "torch.cat(): expected a non-empty list of Tensors");
+  // Legacy rule: 1-D empty tensors are skipped whatever the other shapes.
+  const at::Tensor* ref = nullptr;
+  for (const at::Tensor& t : inputs)
+    if (!(t.dim() == 1 && t.size(0) == 0)) { ref = &t; break; }
+  at::ScalarType dtype = inputs[0].scalar_type();
+  for (const at::Tensor& t : inputs) dtype = c10::promoteTypes(dtype, t.scalar_type());
+  copy.require(dtype, ref ? ref->dim() : 1);
+  std::vector<const at::Tensor*> all;
+  for (const at::Tensor& t : inputs) all.push_back(&t);
+  if (out.defined()) all.push_back(&out);
+  const c10::Device device = common_device(all);
+  for (const at::Tensor& t : inputs)
+    TORCH_CHECK(t.device() == device, "Expected all tensors to be on the same device, but found at least two devices, ",
+                device, " and ", t.device(), "!");
+  if (!ref) {
+    if (!out.defined()) out = at::empty({0}, inputs[0].options().dtype(dtype));
+    else at::native::resize_output(out, {0});
+    return out;
+  }
+  const int64_t d = at::maybe_wrap_dim(dim, ref->dim());
+  at::DimVector shape(ref->sizes().begin(), ref->sizes().end());
+  int64_t total = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const at::Tensor& t = inputs[i];
+    if (t.dim() == 1 && t.size(0) == 0) continue;
+    TORCH_CHECK(t.dim() == ref->dim(), "Tensors must have same number of dimensions: got ", ref->dim(), " and ",
+                t.dim());
+    for (int64_t k = 0; k < t.dim(); ++k)
+      TORCH_CHECK(k == d || t.size(k) == shape[k], "Sizes of tensors must match except in dimension ", d,
+                  ". Expected size ", shape[k], " but got size ", t.size(k), " for tensor number ", i, " in the list.");
+    total += t.size(d);
+  }
+  shape[d] = total;
+  if (!out.defined()) {
+    out = at::empty(shape, inputs[0].options().dtype(dtype));
+  } else {
+    TORCH_CHECK(c10::canCast(dtype, out.scalar_type()), "torch.cat(): input types can't be cast to the desired output type ",
+                out.scalar_type());
+    at::native::resize_output(out, shape);
+  }
+  int64_t offset = 0;
+  for (const at::Tensor& t : inputs) {
+    if ((t.dim() == 1 && t.size(0) == 0) || t.size(d) == 0) continue;
+    copy.require(t.scalar_type(), t.dim());
+    gems_tensor desc[2] = {describe(out), describe(t)};
+    desc[0].offset += offset * out.stride(d);
+    desc[0].sizes[d] = t.size(d);
+    copy.launch(launch_index(device), desc, 2);
+    offset += t.size(d);
+  }
+  return out;
+}
+
+at::Tensor cat(const at::ITensorListRef& tensors, int64_t dim) {
+  at::Tensor out;
+  return cat_out(tensors, dim, out);
+}
+
+at::Tensor& index_select_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, at::Tensor& out) {
+  static const Kernel k("index_select");
+  k.require(self.scalar_type(), self.dim());
+  TORCH_CHECK_INDEX(index.dim() <= 1, "index_select(): Index is supposed to be a vector");
+  TORCH_CHECK(index.scalar_type() == at::kLong || index.scalar_type() == at::kInt,
+              "index_select(): Expected dtype int32 or int64 for index");
+  TORCH_CHECK(self.dim() > 0 || index.numel() == 1, "index_select(): Index to scalar can have only 1 value, got ",
+              index.numel(), " value(s)");
+  const c10::Device device = common_device({&self, &index});
+  TORCH_CHECK(index.device() == device, "Expected all tensors to be on the same device, but found at least two devices, ",
+              device, " and ", index.device(), "!");
+  const int64_t d = at::maybe_wrap_dim(dim, self.dim());
+  at::DimVector shape(self.sizes().begin(), self.sizes().end());
+  if (self.dim() > 0) shape[d] = index.numel();
+  if (!out.defined()) out = at::empty(shape, self.options());
+  else at::native::resize_output(out, shape);
+  if (out.numel() == 0) return out;
+  gems_tensor desc[3] = {describe(out), describe(self), describe(index)};
+  k.launch(launch_index(device), desc, 3, {int_arg(d)}, /*index_error=*/true);
+  return out;
+}
+
+at::Tensor index_select(const at::Tensor& self, int64_t dim, const at::Tensor& index) {
+  at::Tensor out;
+  return index_select_out(self, dim, index, out);
+}
+
+at::Tensor& arange_out(const c10::Scalar& start, const c10::Scalar& end, const c10::Scalar& step, at::Tensor& out) {
+  static const Kernel k("arange");
+  k.require(out.scalar_type(), 1);
+  const double xstart = start.toDouble(), xend = end.toDouble(), xstep = step.toDouble();
+  TORCH_CHECK(xstep > 0 || xstep < 0, "step must be nonzero");
+  TORCH_CHECK(std::isfinite(xstart) && std::isfinite(xend), "unsupported range: ", xstart, " -> ", xend);
+  TORCH_CHECK((xstep > 0 && xend >= xstart) || (xstep < 0 && xend <= xstart),
+              "upper bound and larger bound inconsistent with step sign");
+  double size_d;
+  if (at::isIntegralType(out.scalar_type(), false)) {
+    const int64_t s = start.toLong(), e = end.toLong(), st = step.toLong();
+    const int64_t sgn = (st > 0) - (st < 0);
+    size_d = std::ceil(static_cast<double>(e - s + st - sgn) / st);
+  } else {
+    size_d = std::ceil((xend - xstart) / xstep);
+  }
+  TORCH_CHECK(size_d >= 0 && size_d <= static_cast<double>(std::numeric_limits<int64_t>::max()),
+              "invalid size, possible overflow?");
+  const int64_t size = static_cast<int64_t>(size_d);
+  if (out.numel() != size) out.resize_({size});
+  if (size == 0) return out;
+  gems_tensor desc[1] = {describe(out)};
+  const bool integral = at::isIntegralType(out.scalar_type(), false);
+  k.launch(launch_index(out.device()), desc, 1,
+           {integral ? int_arg(start.toLong()) : scalar_arg(xstart), integral ? int_arg(step.toLong()) : scalar_arg(xstep)});
+  return out;
+}
+
+namespace {
+at::Tensor& random_fill(const Kernel& k, at::Tensor& self, double a, double b,
+                        const std::optional<at::Generator>& gen) {
+  k.require(self.scalar_type(), self.dim());
+  if (self.numel() == 0) return self;
+  const auto [seed, offset] = reserve_random(gen, self.device().index(), static_cast<uint64_t>(self.numel()) * 2);
+  gems_tensor desc[1] = {describe(self)};
+  k.launch(launch_index(self.device()), desc, 1,
+           {scalar_arg(a), scalar_arg(b), int_arg(static_cast<int64_t>(seed)), int_arg(static_cast<int64_t>(offset))});
+  return self;
+}
+}  // namespace
+
+at::Tensor& uniform_(at::Tensor& self, double from, double to, std::optional<at::Generator> gen) {
+  static const Kernel k("uniform");
+  TORCH_CHECK(from <= to, "uniform_ expects to return a [from, to) range, but found from=", from, " > to=", to);
+  return random_fill(k, self, from, to, gen);
+}
+
+at::Tensor& normal_(at::Tensor& self, double mean, double std, std::optional<at::Generator> gen) {
+  static const Kernel k("normal");
+  TORCH_CHECK(std >= 0.0, "normal expects std >= 0.0, but found std ", std);
+  return random_fill(k, self, mean, std, gen);
+}
+
+}  // namespace gems::ops

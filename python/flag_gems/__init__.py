@@ -1,0 +1,53 @@
+"""flag_gems: a multi-vendor PyTorch device backend written in C++.
+
+Importing it registers the device ``gems`` (PyTorch's PrivateUse1 slot), backed
+by the vendor module that ``GEMS_VENDOR`` names or the probe finds, and keeps
+FlagGems' Python API: ``enable``, ``only_enable``, ``use_gems``,
+``all_registered_ops``, ``all_registered_keys``, ``vendor_name``, ``ops``.
+"""
+import torch
+
+from . import _C
+
+_C._init()  # chooses the vendor; raises with the reason when none is usable
+
+# Order matters: rename the backend, then register torch.gems, then generate
+# the tensor/module/storage methods (.gems(), .is_gems).
+if torch._C._get_privateuse1_backend_name() != "gems":
+    torch.utils.rename_privateuse1_backend("gems")
+
+from . import _device_module  # noqa: E402
+
+torch._register_device_module("gems", _device_module)
+torch.utils.generate_methods_for_privateuse1_backend(for_tensor=True, for_module=True, for_storage=True)
+
+from . import ops  # noqa: E402
+from ._api import (  # noqa: E402
+    all_registered_keys,
+    all_registered_ops,
+    enable,
+    fallback_counts,
+    native_counts,
+    only_enable,
+    reset_counts,
+    use_gems,
+)
+
+device = "gems"
+vendor_name = _C.vendor_name()
+__version__ = "0.1.0"
+
+__all__ = [
+    "device",
+    "vendor_name",
+    "enable",
+    "only_enable",
+    "use_gems",
+    "all_registered_ops",
+    "all_registered_keys",
+    "fallback_counts",
+    "native_counts",
+    "reset_counts",
+    "ops",
+]
+
