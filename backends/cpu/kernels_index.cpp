@@ -13,7 +13,7 @@ namespace gems::cpu {
 
 // tensors: out, self, index (1-D int64 or int32); scalars[0].i: dim.
 // out has self's shape except size(dim) = index.numel(). An index outside
-// [-size, size) is reported as GEMS_INVALID_ARGUMENT.
+// [0, size) is reported (as PyTorch's index_select rejects negatives) as GEMS_INVALID_ARGUMENT.
 int k_index_select(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &self = c->tensors[1], &index = c->tensors[2];
   const int dim = static_cast<int>(c->scalars[0].i);
@@ -26,10 +26,10 @@ int k_index_select(const gems_kernel_call* c) {
   for (int64_t i = 0; i < n_index; ++i) {
     int64_t v = index.dtype == GEMS_INT32 ? reinterpret_cast<const int32_t*>(ib)[i * is]
                                           : reinterpret_cast<const int64_t*>(ib)[i * is];
-    if (v < -src_size || v >= src_size)
+    if (v < 0 || v >= src_size)
       return set_error(GEMS_INVALID_ARGUMENT, ("index out of range in self: index " + std::to_string(v) +
                                                " is out of bounds for dimension with size " + std::to_string(src_size)).c_str());
-    idx[i] = v < 0 ? v + src_size : v;
+    idx[i] = v;
   }
   const int64_t esize = element_size(self.dtype);
   gems_tensor o = out, s = self;

@@ -38,7 +38,8 @@ std::unordered_map<std::string, c10::SafeKernelFunction>& native_kernels() {
 
 std::string op_name(const c10::OperatorHandle& op) {
   const auto& n = op.schema().operator_name();
-  return n.overload_name.empty() ? n.name : n.name + "." + n.overload_name;
+  std::string name = n.name.rfind("aten::", 0) == 0 ? n.name.substr(6) : n.name;
+  return n.overload_name.empty() ? name : name + "." + n.overload_name;
 }
 
 // ---- zero-copy: CPU tensors over gems host memory ----

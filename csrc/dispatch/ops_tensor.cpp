@@ -107,10 +107,10 @@ at::Tensor& arange_out(const c10::Scalar& start, const c10::Scalar& end, const c
   TORCH_CHECK((xstep > 0 && xend >= xstart) || (xstep < 0 && xend <= xstart),
               "upper bound and larger bound inconsistent with step sign");
   double size_d;
-  if (at::isIntegralType(out.scalar_type(), false)) {
+  if (out.scalar_type() == at::kLong) {  // PyTorch's exact int64 rule
     const int64_t s = start.toLong(), e = end.toLong(), st = step.toLong();
     const int64_t sgn = (st > 0) - (st < 0);
-    size_d = std::ceil(static_cast<double>(e - s + st - sgn) / st);
+    size_d = static_cast<double>((e - s + st - sgn) / st);
   } else {
     size_d = std::ceil((xend - xstart) / xstep);
   }

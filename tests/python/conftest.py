@@ -1,0 +1,50 @@
+"""Shared set-up of the pytest suite.
+
+Two cpu "devices" are configured before torch (and its backend autoload)
+is imported, so multi-device behaviour is exercised without an accelerator.
+"""
+import os
+
+os.environ.setdefault("GEMS_CPU_DEVICES", "2")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import flag_gems  # noqa: E402
+from flag_gems import _C  # noqa: E402
+
+VENDOR = flag_gems.vendor_name
+
+
+@pytest.fixture
+def strict():
+    """Any fallback inside the test raises NotImplementedError, so a passing
+    test proves that gems kernels did the work."""
+    previous = _C.strict()
+    _C.set_strict(True)
+    try:
+        yield
+    finally:
+        _C.set_strict(previous)
+
+
+@pytest.fixture(autouse=True)
+def _restore_op_state():
+    """Each test starts and ends with every gems op on, patch mode off and
+    the op log closed."""
+    everything = set(_C.all_overloads())
+    flag_gems._api._apply(everything, set(), record=False)
+    yield
+    flag_gems._api._apply(everything, set(), record=False)
+
+
+def to_gems(x):
+    return x.to("gems") if isinstance(x, torch.Tensor) else x
+
+
+def assert_same(actual, expected, **tol):
+    """gems result equals the CPU reference: dtype, shape and values."""
+    assert actual.device.type == "gems", actual.device
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    torch.testing.assert_close(actual.cpu(), expected, equal_nan=True, **tol)

@@ -1,0 +1,368 @@
+"""Every native op of the first op set against PyTorch's CPU results, in
+strict mode: a fallback fails the test, so these prove gems kernels ran."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import assert_same, to_gems
+
+pytestmark = pytest.mark.usefixtures("strict")
+
+FLOATS = [torch.float32, torch.float16, torch.bfloat16]
+INTS = [torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8]
+TOL = {torch.float32: dict(rtol=1.3e-6, atol=1e-5), torch.float64: dict(rtol=1e-7, atol=1e-7),
+       torch.float16: dict(rtol=2e-3, atol=2e-3), torch.bfloat16: dict(rtol=1.6e-2, atol=1e-2)}
+
+# Shapes that exercise the engines: scalar, empty, odd sizes, broadcasting.
+SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4), (33, 65)]
+BROADCAST = [((3, 1), (1, 4)), ((2, 3, 4), (4,)), ((5,), ()), ((), (2, 2)), ((0, 3), (1, 3))]
+
+
+def make(shape, dtype, low=-3, high=3, gen_seed=0):
+    g = torch.Generator().manual_seed(gen_seed)
+    if dtype.is_floating_point:
+        return (torch.rand(shape, generator=g) * (high - low) + low).to(dtype)
+    if dtype == torch.bool:
+        return torch.rand(shape, generator=g) > 0.5
+    lo = 0 if dtype == torch.uint8 else low
+    return torch.randint(lo, high + 1, shape, generator=g).to(dtype)
+
+
+def check(fn, *inputs, tol=None, **kwargs):
+    expected = fn(*inputs, **kwargs)
+    actual = fn(*[to_gems(x) for x in inputs], **kwargs)
+    dtype = expected.dtype
+    assert_same(actual, expected, **(tol or TOL.get(dtype, {})))
+
+
+def noncontiguous(x):
+    """The same values laid out with a gap between elements."""
+    if x.dim() == 0:
+        return x
+    big = torch.zeros(*x.shape[:-1], x.shape[-1] * 2, dtype=x.dtype)
+    big[..., ::2] = x
+    return big[..., ::2]
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
+@pytest.mark.parametrize("op", [torch.add, torch.sub, torch.mul])
+@pytest.mark.parametrize("shapes", BROADCAST + [((3, 5), (3, 5))])
+def test_arithmetic_broadcast(op, dtype, shapes):
+    a, b = make(shapes[0], dtype, gen_seed=1), make(shapes[1], dtype, gen_seed=2)
+    check(op, a, b)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_add_alpha_scalar_and_noncontiguous(dtype):
+    a, b = make((6, 8), dtype, gen_seed=3), make((8, 6), dtype, gen_seed=4).t()
+    check(lambda x, y: torch.add(x, y, alpha=2.5), a, b)
+    check(lambda x: x + 3, noncontiguous(a))
+    check(lambda x: 2 - x, a)
+    check(lambda x, y: torch.sub(x, y, alpha=-1), a, b)
+
+
+def test_type_promotion():
+    i, f, h = make((4,), torch.int32), make((4,), torch.float32), make((4,), torch.float16)
+    check(torch.add, i, f)
+    check(torch.mul, i, h)
+    check(lambda x: x * 1.5, i)  # int tensor * python float -> float32
+    check(lambda x: x + 2, h)  # python int keeps half
+    check(lambda x, y: x + y, h, torch.tensor(2.0, dtype=torch.float64))  # 0-dim doesn't promote
+    check(torch.add, make((3,), torch.bool), make((3,), torch.bool))
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64, torch.int32])
+@pytest.mark.parametrize("mode", [None, "trunc", "floor"])
+def test_div_rounding_modes(dtype, mode):
+    a = make((5, 7), dtype, low=-20, high=20, gen_seed=5)
+    b = make((5, 7), dtype, low=1, high=6, gen_seed=6)
+    b = torch.where(torch.arange(35).reshape(5, 7) % 2 == 0, b, -b) if dtype != torch.uint8 else b
+    check(lambda x, y: torch.div(x, y, rounding_mode=mode), a, b)
+
+
+def test_integer_division_by_zero_raises():
+    a, b = torch.tensor([1, 2]), torch.tensor([1, 0])
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        torch.div(a.to("gems"), b.to("gems"), rounding_mode="floor")
+
+
+UNARY_FLOAT = [torch.exp, torch.log, torch.sqrt, torch.rsqrt, torch.sin, torch.cos, torch.tanh,
+               torch.sigmoid, F.silu, F.relu, torch.neg, torch.abs,
+               lambda x: F.gelu(x), lambda x: F.gelu(x, approximate="tanh")]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("op", UNARY_FLOAT)
+def test_unary_float(op, dtype, shape):
+    positive = op in (torch.log, torch.sqrt, torch.rsqrt)
+    x = make(shape, dtype, low=0.1 if positive else -4, high=4, gen_seed=7)
+    check(op, x)
+    check(op, noncontiguous(x))
+
+
+@pytest.mark.parametrize("dtype", INTS)
+@pytest.mark.parametrize("op", [torch.neg, torch.abs, F.relu])
+def test_unary_integer(op, dtype):
+    if dtype == torch.uint8 and op is torch.neg:
+        pytest.skip("PyTorch wraps uint8 negation; covered by the int types")
+    check(op, make((4, 5), dtype, gen_seed=8))
+
+
+@pytest.mark.parametrize("op", [torch.exp, torch.sqrt, torch.sin])
+def test_unary_integer_promotes_to_float(op):
+    check(op, make((6,), torch.int64, low=0, high=5))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_inplace_and_out_forms(dtype):
+    a, b = make((4, 4), dtype, gen_seed=9), make((4,), dtype, gen_seed=10)
+    ga, gb = a.to("gems"), b.to("gems")
+    ga.add_(gb, alpha=2)
+    a.add_(b, alpha=2)
+    assert_same(ga, a, **TOL[dtype])
+    ga.mul_(gb).sub_(gb).div_(gb.abs() + 1).exp_().neg_()
+    a.mul_(b).sub_(b).div_(b.abs() + 1).exp_().neg_()
+    assert_same(ga, a, **TOL[dtype])
+    out = torch.empty(0, dtype=dtype, device="gems")
+    torch.mul(ga, gb, out=out)
+    assert_same(out, torch.mul(a, b), **TOL[dtype])
+    torch.exp(gb, out=out.resize_(0))  # out= resizes an empty out
+    assert_same(out, torch.exp(b), **TOL[dtype])
+
+
+def test_inplace_cannot_change_dtype_or_broadcast_self():
+    x = torch.ones(3, dtype=torch.int64, device="gems")
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+        x.add_(torch.ones(3, device="gems") * 0.5)
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        torch.ones(3, device="gems").add_(torch.ones(2, 3, device="gems"))
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64])
+def test_pow(dtype):
+    base = make((3, 4), dtype, low=1, high=4, gen_seed=11)
+    exponent = make((3, 4), dtype, low=0, high=3, gen_seed=12)
+    check(torch.pow, base, exponent)
+    check(lambda x: x ** 2, base)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
+def test_clamp(dtype):
+    x = make((5, 6), dtype, low=-10, high=10, gen_seed=13)
+    check(lambda t: torch.clamp(t, min=-2, max=5), x)
+    check(lambda t: torch.clamp(t, min=1), x)
+    check(lambda t: torch.clamp(t, max=0), x)
+
+
+def test_clamp_propagates_nan():
+    x = torch.tensor([float("nan"), 1.0, -5.0])
+    check(lambda t: torch.clamp(t, -1, 1), x)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
+@pytest.mark.parametrize("op", [torch.eq, torch.ne, torch.lt, torch.le, torch.gt, torch.ge])
+def test_comparisons(op, dtype):
+    a = make((4, 5), dtype, gen_seed=14)
+    b = make((5,), dtype, gen_seed=15)
+    check(op, a, b)
+    check(lambda x: op(x, 1), a)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64, torch.bool])
+def test_where(dtype):
+    cond = make((4, 1), torch.bool, gen_seed=16)
+    a, b = make((4, 3), dtype, gen_seed=17), make((3,), dtype, gen_seed=18)
+    check(torch.where, cond, a, b)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
+def test_fill_zero_and_factories(dtype):
+    x = torch.empty(3, 4, dtype=dtype, device="gems")
+    x.fill_(1)
+    assert_same(x, torch.ones(3, 4, dtype=dtype))
+    x.zero_()
+    assert_same(x, torch.zeros(3, 4, dtype=dtype))
+    assert_same(torch.full((2, 3), 7, dtype=dtype, device="gems"), torch.full((2, 3), 7, dtype=dtype))
+    assert_same(torch.ones(5, dtype=dtype, device="gems")[1::2], torch.ones(5, dtype=dtype)[1::2])
+
+
+# ---- reductions ----
+REDUCE_DIMS = [None, 0, -1, (0, 2), (1,), ()]
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int32, torch.int64])
+@pytest.mark.parametrize("dim", REDUCE_DIMS)
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_sum(dtype, dim, keepdim):
+    x = make((3, 4, 5), dtype, gen_seed=19)
+    if dim is None:
+        check(torch.sum, x, tol=dict(rtol=2e-2, atol=5e-2) if dtype.is_floating_point else None)
+    else:
+        check(lambda t: torch.sum(t, dim=dim, keepdim=keepdim), x,
+              tol=dict(rtol=2e-2, atol=5e-2) if dtype != torch.float32 and dtype.is_floating_point else None)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("dim", REDUCE_DIMS)
+def test_mean(dtype, dim):
+    x = make((3, 4, 5), dtype, gen_seed=20)
+    fn = (lambda t: torch.mean(t)) if dim is None else (lambda t: torch.mean(t, dim=dim, keepdim=True))
+    check(fn, x, tol=dict(rtol=1e-2, atol=1e-2))
+
+
+def test_sum_dtype_argument_and_noncontiguous():
+    x = make((6, 5), torch.float16, gen_seed=21)
+    check(lambda t: torch.sum(t, dim=1, dtype=torch.float32), x)
+    check(lambda t: t.t().sum(dim=0), x, tol=dict(rtol=1e-2, atol=1e-2))
+    check(lambda t: torch.sum(t), make((4,), torch.bool))
+
+
+def test_mean_of_integers_raises_like_cpu():
+    with pytest.raises(RuntimeError, match="mean\\(\\): could not infer output dtype"):
+        torch.ones(3, dtype=torch.int64, device="gems").mean()
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64, torch.int32, torch.uint8])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_min_with_indices(dtype, dim, keepdim):
+    x = make((4, 6, 3), dtype, low=-50, high=50, gen_seed=22)
+    for op in (torch.max, torch.min):
+        ev, ei = op(x, dim=dim, keepdim=keepdim)
+        av, ai = op(x.to("gems"), dim=dim, keepdim=keepdim)
+        assert_same(av, ev)
+        assert_same(ai, ei)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64])
+def test_full_and_multi_dim_reductions(dtype):
+    x = make((4, 6, 3), dtype, gen_seed=23)
+    for fn in (torch.max, torch.min, torch.argmax, torch.argmin,
+               lambda t: torch.amax(t, dim=(0, 2)), lambda t: torch.amin(t, dim=(1,), keepdim=True),
+               lambda t: torch.argmax(t, dim=1), lambda t: torch.argmin(t, dim=-1, keepdim=True),
+               lambda t: torch.argmax(t, keepdim=True)):
+        check(fn, x)
+
+
+def test_max_propagates_nan_and_first_index_on_ties():
+    x = torch.tensor([[1.0, 3.0, 3.0, float("nan"), 2.0], [5.0, 5.0, 1.0, 0.0, 5.0]])
+    check(torch.amax, x, dim=1)
+    check(lambda t: torch.max(t, dim=1).indices, x)
+    check(lambda t: torch.argmax(t, dim=1), x)
+
+
+def test_reduction_of_empty_dim_raises_index_error():
+    with pytest.raises(IndexError, match="Expected reduction dim 0 to have non-zero size"):
+        torch.amax(torch.empty(0, 3, device="gems"), dim=0)
+    with pytest.raises(RuntimeError, match="Expected reduction dim to be specified"):
+        torch.empty(0, device="gems").max()
+
+
+# ---- softmax, norms ----
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("fn", [torch.softmax, torch.log_softmax])
+def test_softmax(fn, dtype, dim):
+    x = make((5, 7, 3), dtype, low=-8, high=8, gen_seed=24)
+    check(lambda t: fn(t, dim=dim), x)
+    check(lambda t: fn(t, dim=dim), noncontiguous(x))
+
+
+def test_softmax_of_all_neg_inf_row_matches_cpu():
+    x = torch.tensor([[float("-inf")] * 3, [0.0, 1.0, 2.0]])
+    check(lambda t: torch.softmax(t, 1), x)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm(dtype, affine):
+    x = make((4, 3, 8), dtype, gen_seed=25)
+    w = make((3, 8), dtype, gen_seed=26) if affine else None
+    b = make((3, 8), dtype, gen_seed=27) if affine else None
+    check(lambda t, w, b: F.layer_norm(t, (3, 8), w, b, eps=1e-5), x, w, b, tol=dict(rtol=2e-2, atol=2e-2))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_rms_norm(dtype):
+    x, w = make((6, 16), dtype, gen_seed=28), make((16,), dtype, gen_seed=29)
+    check(lambda t, w: F.rms_norm(t, (16,), w, eps=1e-6), x, w, tol=dict(rtol=2e-2, atol=2e-2))
+    check(lambda t: F.rms_norm(t, (16,)), x, tol=dict(rtol=2e-2, atol=2e-2))
+
+
+# ---- matrix products ----
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
+def test_mm_bmm_addmm_linear_matmul(dtype):
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype in (torch.float16, torch.bfloat16) else dict(rtol=1e-4, atol=1e-4)
+    a, b = make((5, 7), dtype, gen_seed=30), make((7, 3), dtype, gen_seed=31)
+    check(torch.mm, a, b, tol=tol)
+    check(torch.mm, a, make((3, 7), dtype, gen_seed=32).t(), tol=tol)  # transposed operand, no copy
+    check(torch.bmm, make((2, 5, 7), dtype), make((2, 7, 4), dtype, gen_seed=33), tol=tol)
+    check(lambda c, x, y: torch.addmm(c, x, y, beta=0.5, alpha=2.0), make((3,), dtype, gen_seed=34), a, b, tol=tol)
+    check(F.linear, make((2, 4, 7), dtype, gen_seed=35), make((6, 7), dtype, gen_seed=36), make((6,), dtype), tol=tol)
+    check(torch.matmul, make((3, 2, 5, 7), dtype, gen_seed=37), make((7, 2), dtype, gen_seed=38), tol=tol)
+    check(torch.mm, make((4, 0), dtype), make((0, 3), dtype))
+
+
+def test_mm_shape_and_dtype_errors():
+    a = torch.ones(2, 3, device="gems")
+    with pytest.raises(RuntimeError, match="cannot be multiplied \\(2x3 and 4x5\\)"):
+        torch.mm(a, torch.ones(4, 5, device="gems"))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        torch.mm(a, torch.ones(3, 2, device="gems", dtype=torch.float64))
+
+
+# ---- building tensors ----
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
+def test_cat(dtype):
+    a, b = make((2, 3), dtype, gen_seed=39), make((4, 3), dtype, gen_seed=40)
+    check(lambda x, y: torch.cat([x, y]), a, b)
+    check(lambda x, y: torch.cat([x.t(), y.t()], dim=1), a, b)
+    check(lambda x, y: torch.cat([x, torch.empty(0, dtype=dtype).to(x.device), y], dim=-2), a, b)
+
+
+def test_cat_promotes_and_checks_shapes():
+    check(lambda x, y: torch.cat([x, y]), make((2,), torch.int32), make((3,), torch.float32))
+    with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
+        torch.cat([torch.ones(2, 3, device="gems"), torch.ones(2, 4, device="gems")])
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_index_select_and_embedding(dtype, dim):
+    x = make((5, 6, 4), dtype, gen_seed=41)
+    idx = torch.tensor([4, 0, 0, 2, 1]) if dim == 0 else torch.tensor([1, 3, 3])
+    check(lambda t, i: torch.index_select(t, dim, i), x, idx)
+    weight = make((10, 8), dtype, gen_seed=42)
+    check(F.embedding, torch.tensor([[1, 2], [9, 0]]), weight)
+
+
+def test_index_out_of_range_raises_index_error():
+    with pytest.raises(IndexError, match="index out of range"):
+        torch.index_select(torch.ones(3, device="gems"), 0, torch.tensor([3], device="gems"))
+    with pytest.raises(IndexError, match="index out of range"):
+        torch.index_select(torch.ones(3, device="gems"), 0, torch.tensor([-1], device="gems"))
+
+
+@pytest.mark.parametrize("args,dtype", [((10,), None), ((2, 11, 3), None), ((0, 1, 0.1), None),
+                                        ((5, -5, -1.5), torch.float32), ((3, 30, 7), torch.int32),
+                                        ((0, 4), torch.bfloat16)])
+def test_arange(args, dtype):
+    expected = torch.arange(*args, dtype=dtype)
+    assert_same(torch.arange(*args, dtype=dtype, device="gems"), expected)
+
+
+def test_arange_errors():
+    with pytest.raises(RuntimeError, match="step must be nonzero"):
+        torch.arange(0, 10, 0, device="gems")
+    with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+        torch.arange(0, 10, -1, device="gems")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_contiguous_and_clone(dtype):
+    x = make((4, 5, 6), dtype, gen_seed=43)
+    check(lambda t: t.permute(2, 0, 1).contiguous(), x)
+    check(lambda t: t[:, 1:4:2].clone(), x)
+    check(lambda t: t.to(torch.float64), x)
+    check(lambda t: t.to(torch.int32), x)
