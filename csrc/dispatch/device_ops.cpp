@@ -69,14 +69,14 @@ at::Tensor& set_storage(at::Tensor& self, c10::Storage source, int64_t offset, a
 }
 at::Tensor& set_source_storage(at::Tensor& self, c10::Storage source) {
   const int64_t n = static_cast<int64_t>(source.nbytes() / self.dtype().itemsize());
-  return set_storage(self, std::move(source), 0, {n}, {});
+  return set_storage(self, std::move(source), 0, {n}, {1});
 }
 at::Tensor& set_source_tensor(at::Tensor& self, const at::Tensor& source) {
   return set_storage(self, source.storage(), source.storage_offset(), source.sizes(), source.strides());
 }
 at::Tensor& set_empty(at::Tensor& self) {
   c10::Storage storage(c10::Storage::use_byte_size_t(), 0, allocator(), true);
-  return set_storage(self, std::move(storage), 0, {0}, {});
+  return set_storage(self, std::move(storage), 0, {0}, {1});
 }
 
 // A tensor is "dense" when its elements fill [offset, offset + numel) in

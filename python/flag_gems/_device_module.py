@@ -134,10 +134,11 @@ class Stream(torch.Stream):
             return super().__new__(cls, device=torch.device("gems", _C.current_device()), priority=priority)
 
 
-class Event(torch.Event):
-    def __new__(cls, enable_timing=False, blocking=False, interprocess=False):
-        return super().__new__(cls, device="gems", enable_timing=enable_timing, blocking=blocking,
-                               interprocess=interprocess)
+def Event(enable_timing=False, blocking=False, interprocess=False) -> torch.Event:  # noqa: N802
+    """A torch.Event on the current gems device (torch.Event's methods check
+    for that exact type, so this is a factory rather than a subclass)."""
+    return torch.Event(device=torch.device("gems", _C.current_device()), enable_timing=enable_timing,
+                       blocking=blocking, interprocess=interprocess)
 
 
 def current_stream(dev=None) -> torch.Stream:
