@@ -1,0 +1,126 @@
+"""FlagGems' Python API: enable, only_enable, use_gems, all_registered_ops,
+all_registered_keys, the op log, ops.*, fallback counting and strict mode."""
+import pytest
+import torch
+
+import flag_gems
+from flag_gems import _C
+
+
+def test_vendor_name_and_device():
+    assert flag_gems.vendor_name == "cpu"
+    assert flag_gems.device == "gems"
+
+
+def test_all_ops_on_by_default_and_counted():
+    assert "add.Tensor" in flag_gems.all_registered_ops()
+    assert flag_gems.all_registered_keys() == ["PrivateUse1"]
+    flag_gems.reset_counts()
+    x = torch.ones(3, device="gems")
+    (x + x).exp()
+    counts = flag_gems.native_counts()
+    assert counts["add.Tensor"] == 1 and counts["exp"] == 1
+    assert flag_gems.fallback_counts() == {}
+
+
+def test_only_enable_sends_every_other_op_to_the_fallback_with_the_same_result():
+    x = torch.randn(4, 5, device="gems")
+    expected = (x * 2).exp().cpu()
+    flag_gems.only_enable(include=["mul"])
+    assert set(flag_gems.all_registered_ops()) == {"mul.Tensor", "mul_.Tensor", "mul.out"}
+    flag_gems.reset_counts()
+    got = (x * 2).exp()
+    assert torch.equal(got.cpu(), expected)
+    # aten runs functional exp through its out= form on backends without it
+    assert flag_gems.fallback_counts() == {"exp.out": 1}
+    assert flag_gems.native_counts() == {"mul.Tensor": 1}
+
+
+def test_enable_unused_excludes_whole_families_and_patches_the_native_device():
+    flag_gems.enable(unused=["div", "exp"])
+    ops = flag_gems.all_registered_ops()
+    assert not any(o.startswith(("div", "exp")) for o in ops)
+    assert "add.Tensor" in ops
+    assert flag_gems.all_registered_keys() == ["PrivateUse1", "CPU"]
+    # patch mode: plain CPU tensors now run gems kernels
+    a = torch.randn(8)
+    flag_gems.reset_counts()
+    doubled = torch.add(a, a)
+    assert flag_gems.native_counts().get("add.Tensor") == 1
+    torch.testing.assert_close(doubled, a * 2)
+
+
+def test_patch_mode_falls_back_to_the_native_kernel_for_dtypes_gems_does_not_serve():
+    flag_gems.enable()
+    c = torch.tensor([1 + 2j, 3 - 1j])
+    assert torch.equal(torch.add(c, c), torch.tensor([2 + 4j, 6 - 2j]))  # complex: CPU's own kernel
+
+
+def test_unknown_op_names_are_errors_not_silent_no_ops():
+    with pytest.raises(ValueError, match="'dvi' names no op served by gems"):
+        flag_gems.enable(unused=["dvi"])
+    with pytest.raises(ValueError, match="names no op"):
+        flag_gems.only_enable(include=["not_an_op"])
+
+
+def test_use_gems_is_scoped_and_restores_the_previous_state_exactly():
+    flag_gems.only_enable(include=["add", "sub"])
+    before = (flag_gems.all_registered_ops(), flag_gems.all_registered_keys())
+    with flag_gems.use_gems(include=["mul"], exclude=["mul"]):  # include wins
+        assert set(flag_gems.all_registered_ops()) == {"mul.Tensor", "mul_.Tensor", "mul.out"}
+    assert (flag_gems.all_registered_ops(), flag_gems.all_registered_keys()) == before
+    with flag_gems.use_gems(exclude=["add"]):
+        assert "add.Tensor" not in flag_gems.all_registered_ops()
+        assert "sub.Tensor" in flag_gems.all_registered_ops()
+    assert (flag_gems.all_registered_ops(), flag_gems.all_registered_keys()) == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with flag_gems.use_gems(include=["exp"]):
+            raise RuntimeError("boom")
+    assert (flag_gems.all_registered_ops(), flag_gems.all_registered_keys()) == before
+
+
+def test_record_writes_one_line_per_gems_call(tmp_path):
+    log = tmp_path / "ops.log"
+    flag_gems.enable(record=True, path=str(log))
+    x = torch.ones(2, 2, device="gems")
+    torch.mm(x + 1, x)
+    flag_gems.enable(record=False)
+    lines = log.read_text().splitlines()
+    assert "[DEBUG] flag_gems.ops.add: GEMS ADD" in lines
+    assert "[DEBUG] flag_gems.ops.mm: GEMS MM" in lines
+    assert all(line.startswith("[DEBUG] flag_gems.ops.") for line in lines)
+
+
+def test_ops_namespace_calls_gems_kernels_directly():
+    flag_gems.only_enable(include=["sub"])
+    flag_gems.reset_counts()
+    a = torch.randn(3)
+    out = flag_gems.ops.add(a, a)  # CPU tensors, add not enabled: still the gems kernel
+    torch.testing.assert_close(out, a * 2)
+    assert flag_gems.native_counts().get("add.Tensor") == 1
+    assert set(flag_gems.all_registered_ops()) == {"sub.Tensor", "sub_.Tensor", "sub.out"}
+    with pytest.raises(AttributeError, match="no op 'nope'"):
+        flag_gems.ops.nope
+
+
+def test_strict_mode_names_the_op_and_vendor(strict):
+    x = torch.ones(3, device="gems")
+    with pytest.raises(NotImplementedError, match="'cumsum.out' has no gems kernel on the cpu vendor"):
+        torch.cumsum(x, 0)
+
+
+def test_fallback_is_zero_copy_and_keeps_views_and_inplace_semantics():
+    flag_gems.reset_counts()
+    x = torch.arange(6.0, device="gems")
+    y = torch.cumsum(x, 0)  # no gems kernel: runs CPU's in place on the same memory
+    assert torch.equal(y.cpu(), torch.arange(6.0).cumsum(0)) and y.device.type == "gems"
+    x.cumsum_(0)  # in-place through the fallback writes the gems tensor itself
+    assert torch.equal(x.cpu(), torch.arange(6.0).cumsum(0))
+    u = x.unfold(0, 2, 2)  # a view op through the fallback stays a view of x
+    u.fill_(0.0)
+    assert (x.cpu() == 0).all()
+    out = torch.empty(0, device="gems")
+    torch.cumsum(torch.ones(4, device="gems"), 0, out=out)  # out= resizes through the fallback
+    assert torch.equal(out.cpu(), torch.arange(1.0, 5.0))
+    counts = flag_gems.fallback_counts()
+    assert counts == {"cumsum.out": 3, "unfold": 1}  # cumsum, cumsum_ and out= all reach cumsum.out
