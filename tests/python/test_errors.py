@@ -1,0 +1,49 @@
+"""Bad input gets the error PyTorch's own backends give: the same exception
+type as on CPU tensors, with a message that names the problem."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+CASES = {
+    "broadcast mismatch": (lambda d: torch.ones(3, device=d) + torch.ones(4, device=d), "must match the size"),
+    "mm shapes": (lambda d: torch.ones(2, 3, device=d) @ torch.ones(4, 5, device=d), "cannot be multiplied"),
+    "bool negation": (lambda d: -torch.ones(2, dtype=torch.bool, device=d), "bool tensor is not supported"),
+    "bool subtraction": (lambda d: torch.ones(2, dtype=torch.bool, device=d) - torch.ones(2, device=d), "Subtraction"),
+    "softmax of integers": (lambda d: torch.softmax(torch.ones(2, dtype=torch.long, device=d), 0), "Long"),
+    "index out of range": (lambda d: torch.ones(3, device=d).index_select(0, torch.tensor([5], device=d)), "index"),
+    "layer_norm shape": (lambda d: F.layer_norm(torch.ones(2, 3, device=d), (4,)), "normalized_shape"),
+    "nll target out of bounds": (lambda d: F.cross_entropy(torch.ones(2, 3, device=d), torch.tensor([0, 7], device=d)),
+                                 "out of bounds"),
+    "cat ranks": (lambda d: torch.cat([torch.ones(2, device=d), torch.ones(2, 2, device=d)]), "dimensions"),
+    "view shape": (lambda d: torch.ones(6, device=d).view(4, 2), "shape '\\[4, 2\\]' is invalid"),
+    "clamp without bounds": (lambda d: torch.clamp(torch.ones(2, device=d)), "At least one of 'min' or 'max'"),
+    "div rounding mode": (lambda d: torch.div(torch.ones(2, device=d), 2, rounding_mode="round"), "rounding_mode"),
+    "integer negative power": (lambda d: torch.tensor([2], device=d) ** -1, "negative integer powers"),
+    "where condition dtype": (lambda d: torch.where(torch.ones(2, device=d), torch.ones(2, device=d), 0.0),
+                              "boolean"),
+    "reduction over empty dim": (lambda d: torch.empty(0, 2, device=d).amax(0), "non-zero size"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_exception_type_as_cpu(name):
+    fn, pattern = CASES[name]
+    with pytest.raises(Exception) as on_cpu:
+        fn("cpu")
+    with pytest.raises(type(on_cpu.value), match=pattern):
+        fn("gems")
+
+
+def test_gems_tensor_mixed_with_cpu_tensor_is_a_device_error():
+    g, c = torch.ones(3, device="gems"), torch.ones(3)
+    for fn in (lambda: g + c, lambda: torch.mm(g.view(1, 3), c.view(3, 1)), lambda: torch.cat([g, c]),
+               lambda: torch.where(g > 0, g, c)):
+        with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
+            fn()
+    # CPU 0-dim tensors are allowed, as PyTorch allows them beside CUDA tensors
+    assert torch.equal((g + torch.tensor(2.0)).cpu(), torch.full((3,), 3.0))
+
+
+def test_gems_devices_do_not_mix():
+    with pytest.raises(RuntimeError, match="same device"):
+        torch.ones(2, device="gems:0") + torch.ones(2, device="gems:1")

@@ -1,0 +1,75 @@
+"""GEMS_VENDOR and the probe, in fresh processes (the choice is made once per
+process). A named vendor that cannot be used is an error, never a switch."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run(code, **env):
+    full = {k: v for k, v in os.environ.items() if k not in ("GEMS_VENDOR", "GEMS_CPU_DEVICES")}
+    full.update(env)
+    full["TORCH_DEVICE_BACKEND_AUTOLOAD"] = full.get("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=120)
+
+
+def test_probe_without_gems_vendor_takes_cpu_here():
+    r = run("import flag_gems; print(flag_gems.vendor_name)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "cpu"
+
+
+@pytest.mark.parametrize("value", ["cpu", "CPU"])
+def test_explicit_cpu(value):
+    r = run("import flag_gems; print(flag_gems.vendor_name)", GEMS_VENDOR=value)
+    assert r.stdout.strip() == "cpu", r.stderr
+
+
+def test_bad_name_lists_the_valid_names():
+    r = run("import flag_gems", GEMS_VENDOR="tpu")
+    assert r.returncode != 0
+    assert "GEMS_VENDOR='tpu' is not a vendor" in r.stderr
+    assert "cpu, nvidia, amd, intel" in r.stderr
+
+
+@pytest.mark.parametrize("value,vendor", [("cuda", "nvidia"), ("nvidia", "nvidia"), ("rocm", "amd"), ("ze", "intel")])
+def test_named_but_unusable_vendor_is_an_error_not_a_switch(value, vendor):
+    r = run("import flag_gems; print(flag_gems.vendor_name)", GEMS_VENDOR=value)
+    assert r.returncode != 0, r.stdout
+    assert f"the {vendor} vendor module" in r.stderr
+    assert "not found" in r.stderr or "no usable device" in r.stderr or "could not load" in r.stderr
+
+
+def test_configurable_cpu_device_count():
+    r = run("import torch, flag_gems; print(torch.gems.device_count())", GEMS_CPU_DEVICES="3")
+    assert r.stdout.strip() == "3", r.stderr
+
+
+def test_malformed_cpu_device_count_is_an_error():
+    r = run("import flag_gems", GEMS_VENDOR="cpu", GEMS_CPU_DEVICES="zero")
+    assert r.returncode != 0 and "GEMS_CPU_DEVICES must be an integer" in r.stderr
+
+
+def test_import_torch_alone_registers_gems_through_autoload():
+    r = run("import torch; x = torch.ones(2, device='gems'); print(x.device, torch.gems.device_count())",
+            TORCH_DEVICE_BACKEND_AUTOLOAD="1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "gems:0"
+
+
+def test_autoload_with_unusable_vendor_warns_and_leaves_torch_importable():
+    r = run("import torch; print(torch.ones(1).item())", TORCH_DEVICE_BACKEND_AUTOLOAD="1", GEMS_VENDOR="tpu")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1.0"
+    assert "flag_gems was not loaded" in r.stderr
+
+
+def test_strict_mode_from_the_environment():
+    code = ("import torch, flag_gems\n"
+            "x = torch.ones(3, device='gems')\n"
+            "(x + x).sum()\n"
+            "try:\n    torch.cumsum(x, 0)\nexcept NotImplementedError as e:\n    print('strict:', e)\n")
+    r = run(code, GEMS_STRICT="1")
+    assert r.returncode == 0, r.stderr
+    assert "strict: flag_gems strict mode: 'cumsum.out'" in r.stdout
