@@ -1,0 +1,341 @@
+// Host references for every kernel name of the vendor ABI. Each check runs
+// the module's kernel on device memory (including a strided or broadcast
+// operand where the kernel takes one) and compares with plain C++ loops.
+#include <cmath>
+#include <functional>
+#include <map>
+#include <numeric>
+
+#include "module_under_test.h"
+
+namespace gems_test {
+namespace {
+
+std::vector<float> ramp(size_t n, float scale = 0.37f, float shift = -2.0f) {
+  std::vector<float> v(n);
+  for (size_t k = 0; k < n; ++k) v[k] = std::fmod(static_cast<float>(k) * scale, 5.0f) + shift;
+  return v;
+}
+
+void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-5f) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t k = 0; k < got.size(); ++k)
+    EXPECT_NEAR(got[k], want[k], tol * (1 + std::fabs(want[k]))) << "at element " << k;
+}
+
+// out[i] = f(x[i]) over a 4x6 output, x read through a transposed view.
+void unary(const char* name, std::function<float(float)> f, std::vector<gems_scalar> scalars = {}, float lo = -2.0f) {
+  std::vector<float> x = ramp(24, 0.37f, lo);  // stored as 6x4, read as its transpose
+  DeviceBuffer in(x), out(24 * sizeof(float));
+  ASSERT_EQ(run(name, {tensor(out, GEMS_FLOAT32, {4, 6}), tensor(in, GEMS_FLOAT32, {4, 6}, {1, 4})}, scalars),
+            GEMS_OK) << api().last_error();
+  std::vector<float> want(24);
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 6; ++c) want[r * 6 + c] = f(x[c * 4 + r]);
+  expect_near(out.read<float>(), want, 1e-4f);
+}
+
+// out = f(a, b) with a [3,4] and b broadcast from [4].
+template <typename Out>
+void binary(const char* name, std::function<Out(float, float)> f, int32_t out_dtype = GEMS_FLOAT32,
+            std::vector<gems_scalar> scalars = {}) {
+  std::vector<float> a = ramp(12), b = ramp(4, 1.1f, 0.5f);
+  DeviceBuffer da(a), db(b), dout(12 * sizeof(Out));
+  ASSERT_EQ(run(name, {tensor(dout, out_dtype, {3, 4}), tensor(da, GEMS_FLOAT32, {3, 4}),
+                       tensor(db, GEMS_FLOAT32, {3, 4}, {0, 1})}, scalars), GEMS_OK) << api().last_error();
+  std::vector<Out> got = dout.read<Out>();
+  for (int k = 0; k < 12; ++k) {
+    const double want = f(a[k], b[k % 4]);
+    if (std::isnan(want)) EXPECT_TRUE(std::isnan(static_cast<double>(got[k]))) << name << " at " << k;
+    else EXPECT_NEAR(got[k], want, 1e-5 * (1 + std::fabs(want))) << name << " at " << k;
+  }
+}
+
+// A [3,5] input reduced over its last dim (and the full reduction for sum).
+void reduction(const char* name, std::function<float(const float*, int)> f, bool with_indices = false) {
+  std::vector<float> x = ramp(15);
+  DeviceBuffer in(x), out(3 * sizeof(float)), idx(3 * sizeof(int64_t));
+  std::vector<gems_tensor> ts = {tensor(out, GEMS_FLOAT32, {3}), tensor(in, GEMS_FLOAT32, {3, 5})};
+  if (with_indices) ts.push_back(tensor(idx, GEMS_INT64, {3}));
+  ASSERT_EQ(run(name, ts), GEMS_OK) << api().last_error();
+  std::vector<float> want(3);
+  for (int r = 0; r < 3; ++r) want[r] = f(&x[r * 5], 5);
+  expect_near(out.read<float>(), want);
+  if (with_indices) {
+    auto got = idx.read<int64_t>();
+    for (int r = 0; r < 3; ++r) EXPECT_EQ(x[r * 5 + got[r]], want[r]);
+  }
+}
+
+void softmax_like(const char* name, bool log) {
+  std::vector<float> x = ramp(12);
+  DeviceBuffer in(x), out(12 * sizeof(float));
+  ASSERT_EQ(run(name, {tensor(out, GEMS_FLOAT32, {3, 4}), tensor(in, GEMS_FLOAT32, {3, 4})}), GEMS_OK);
+  std::vector<float> want(12);
+  for (int r = 0; r < 3; ++r) {
+    float m = -INFINITY, s = 0;
+    for (int c = 0; c < 4; ++c) m = std::max(m, x[r * 4 + c]);
+    for (int c = 0; c < 4; ++c) s += std::exp(x[r * 4 + c] - m);
+    for (int c = 0; c < 4; ++c) want[r * 4 + c] = log ? x[r * 4 + c] - m - std::log(s) : std::exp(x[r * 4 + c] - m) / s;
+  }
+  expect_near(out.read<float>(), want);
+}
+
+void softmax_backward_like(const char* name, bool log) {
+  std::vector<float> g = ramp(8), y = ramp(8, 0.11f, 0.05f);
+  DeviceBuffer dg(g), dy(y), out(8 * sizeof(float));
+  ASSERT_EQ(run(name, {tensor(out, GEMS_FLOAT32, {2, 4}), tensor(dg, GEMS_FLOAT32, {2, 4}),
+                       tensor(dy, GEMS_FLOAT32, {2, 4})}), GEMS_OK);
+  std::vector<float> want(8);
+  for (int r = 0; r < 2; ++r) {
+    float dot = 0;
+    for (int c = 0; c < 4; ++c) dot += log ? g[r * 4 + c] : g[r * 4 + c] * y[r * 4 + c];
+    for (int c = 0; c < 4; ++c)
+      want[r * 4 + c] = log ? g[r * 4 + c] - std::exp(y[r * 4 + c]) * dot : y[r * 4 + c] * (g[r * 4 + c] - dot);
+  }
+  expect_near(out.read<float>(), want);
+}
+
+float gelu_ref(float x) { return 0.5f * x * (1 + std::erf(x / std::sqrt(2.0f))); }
+
+const std::map<std::string, std::function<void()>>& references() {
+  static const std::map<std::string, std::function<void()>> refs = {
+      {"copy", [] { unary("copy", [](float x) { return x; }); }},
+      {"fill", [] {
+         DeviceBuffer out(6 * sizeof(float));
+         ASSERT_EQ(run("fill", {tensor(out, GEMS_FLOAT32, {2, 3})}, {f(2.5)}), GEMS_OK);
+         expect_near(out.read<float>(), std::vector<float>(6, 2.5f));
+       }},
+      {"neg", [] { unary("neg", [](float x) { return -x; }); }},
+      {"abs", [] { unary("abs", [](float x) { return std::fabs(x); }); }},
+      {"relu", [] { unary("relu", [](float x) { return x > 0 ? x : 0.0f; }); }},
+      {"exp", [] { unary("exp", [](float x) { return std::exp(x); }); }},
+      {"log", [] { unary("log", [](float x) { return std::log(x); }, {}, 0.1f); }},
+      {"sqrt", [] { unary("sqrt", [](float x) { return std::sqrt(x); }, {}, 0.1f); }},
+      {"rsqrt", [] { unary("rsqrt", [](float x) { return 1 / std::sqrt(x); }, {}, 0.1f); }},
+      {"sin", [] { unary("sin", [](float x) { return std::sin(x); }); }},
+      {"cos", [] { unary("cos", [](float x) { return std::cos(x); }); }},
+      {"tanh", [] { unary("tanh", [](float x) { return std::tanh(x); }); }},
+      {"sigmoid", [] { unary("sigmoid", [](float x) { return 1 / (1 + std::exp(-x)); }); }},
+      {"silu", [] { unary("silu", [](float x) { return x / (1 + std::exp(-x)); }); }},
+      {"gelu", [] {
+         unary("gelu", gelu_ref, {i(0)});
+         unary("gelu", [](float x) { return 0.5f * x * (1 + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x))); },
+               {i(1)});
+       }},
+      {"clamp", [] { unary("clamp", [](float x) { return std::min(1.0f, std::max(-0.5f, x)); }, {f(-0.5), f(1.0), i(3)}); }},
+      {"add", [] { binary<float>("add", [](float a, float b) { return a + 2 * b; }, GEMS_FLOAT32, {f(2)}); }},
+      {"sub", [] { binary<float>("sub", [](float a, float b) { return a - 2 * b; }, GEMS_FLOAT32, {f(2)}); }},
+      {"mul", [] { binary<float>("mul", [](float a, float b) { return a * b; }); }},
+      {"div", [] {
+         binary<float>("div", [](float a, float b) { return a / b; }, GEMS_FLOAT32, {i(0)});
+         binary<float>("div", [](float a, float b) { return std::trunc(a / b); }, GEMS_FLOAT32, {i(1)});
+         binary<float>("div", [](float a, float b) { return std::floor(a / b); }, GEMS_FLOAT32, {i(2)});
+       }},
+      {"pow", [] { binary<float>("pow", [](float a, float b) { return std::pow(a, b); }); }},
+      {"eq", [] { binary<uint8_t>("eq", [](float a, float b) { return a == b; }, GEMS_BOOL); }},
+      {"ne", [] { binary<uint8_t>("ne", [](float a, float b) { return a != b; }, GEMS_BOOL); }},
+      {"lt", [] { binary<uint8_t>("lt", [](float a, float b) { return a < b; }, GEMS_BOOL); }},
+      {"le", [] { binary<uint8_t>("le", [](float a, float b) { return a <= b; }, GEMS_BOOL); }},
+      {"gt", [] { binary<uint8_t>("gt", [](float a, float b) { return a > b; }, GEMS_BOOL); }},
+      {"ge", [] { binary<uint8_t>("ge", [](float a, float b) { return a >= b; }, GEMS_BOOL); }},
+      {"where", [] {
+         std::vector<uint8_t> cond = {1, 0, 0, 1};
+         std::vector<float> a = {1, 2, 3, 4}, b = {9};
+         DeviceBuffer dc(cond), da(a), db(b), out(4 * sizeof(float));
+         ASSERT_EQ(run("where", {tensor(out, GEMS_FLOAT32, {4}), tensor(dc, GEMS_BOOL, {4}),
+                                 tensor(da, GEMS_FLOAT32, {4}), tensor(db, GEMS_FLOAT32, {4}, {0})}), GEMS_OK);
+         expect_near(out.read<float>(), {1, 9, 9, 4});
+       }},
+      {"threshold_backward", [] { binary<float>("threshold_backward", [](float g, float x) { return x <= 0.5f ? 0 : g; }, GEMS_FLOAT32, {f(0.5)}); }},
+      {"gelu_backward", [] {
+         binary<float>("gelu_backward", [](float g, float x) {
+           return g * (0.5f * (1 + std::erf(x / std::sqrt(2.0f))) + x * std::exp(-0.5f * x * x) * 0.3989422804f);
+         }, GEMS_FLOAT32, {i(0)});
+       }},
+      {"silu_backward", [] {
+         binary<float>("silu_backward", [](float g, float x) { float s = 1 / (1 + std::exp(-x)); return g * s * (1 + x * (1 - s)); });
+       }},
+      {"sigmoid_backward", [] { binary<float>("sigmoid_backward", [](float g, float y) { return g * (1 - y) * y; }); }},
+      {"tanh_backward", [] { binary<float>("tanh_backward", [](float g, float y) { return g * (1 - y * y); }); }},
+      {"reduce_sum", [] { reduction("reduce_sum", [](const float* p, int n) { return std::accumulate(p, p + n, 0.0f); }); }},
+      {"reduce_mean", [] { reduction("reduce_mean", [](const float* p, int n) { return std::accumulate(p, p + n, 0.0f) / n; }); }},
+      {"reduce_max", [] { reduction("reduce_max", [](const float* p, int n) { return *std::max_element(p, p + n); }, true); }},
+      {"reduce_min", [] { reduction("reduce_min", [](const float* p, int n) { return *std::min_element(p, p + n); }, true); }},
+      {"softmax", [] { softmax_like("softmax", false); }},
+      {"log_softmax", [] { softmax_like("log_softmax", true); }},
+      {"softmax_backward", [] { softmax_backward_like("softmax_backward", false); }},
+      {"log_softmax_backward", [] { softmax_backward_like("log_softmax_backward", true); }},
+      {"layer_norm", [] {
+         std::vector<float> x = ramp(8), w = {1, 2, 3, 4}, b = {0, 1, 0, 1};
+         DeviceBuffer dx(x), dw(w), db(b), out(8 * 4), mean(2 * 4), rstd(2 * 4);
+         ASSERT_EQ(run("layer_norm", {tensor(out, GEMS_FLOAT32, {2, 4}), tensor(mean, GEMS_FLOAT32, {2}),
+                                      tensor(rstd, GEMS_FLOAT32, {2}), tensor(dx, GEMS_FLOAT32, {2, 4}),
+                                      tensor(dw, GEMS_FLOAT32, {4}), tensor(db, GEMS_FLOAT32, {4})}, {f(1e-5)}), GEMS_OK);
+         std::vector<float> want(8);
+         for (int r = 0; r < 2; ++r) {
+           float mu = 0, var = 0;
+           for (int c = 0; c < 4; ++c) mu += x[r * 4 + c] / 4;
+           for (int c = 0; c < 4; ++c) var += (x[r * 4 + c] - mu) * (x[r * 4 + c] - mu) / 4;
+           for (int c = 0; c < 4; ++c) want[r * 4 + c] = (x[r * 4 + c] - mu) / std::sqrt(var + 1e-5f) * w[c] + b[c];
+         }
+         expect_near(out.read<float>(), want, 1e-4f);
+       }},
+      {"layer_norm_backward", [] {
+         // Checks d/dx of sum(layer_norm(x) * g) by finite differences of the reference.
+         std::vector<float> x = ramp(4), g = {0.3f, -1.0f, 0.5f, 2.0f};
+         float mu = 0, var = 0;
+         for (float v : x) mu += v / 4;
+         for (float v : x) var += (v - mu) * (v - mu) / 4;
+         std::vector<float> mean = {mu}, rstd = {1 / std::sqrt(var + 1e-5f)};
+         DeviceBuffer dx(x), dg(g), dm(mean), dr(rstd), gin(16), gw(16), gb(16);
+         gems_tensor none{};
+         ASSERT_EQ(run("layer_norm_backward", {tensor(gin, GEMS_FLOAT32, {1, 4}), tensor(gw, GEMS_FLOAT32, {1, 4}),
+                                               tensor(gb, GEMS_FLOAT32, {1, 4}), tensor(dg, GEMS_FLOAT32, {1, 4}),
+                                               tensor(dx, GEMS_FLOAT32, {1, 4}), tensor(dm, GEMS_FLOAT32, {1}),
+                                               tensor(dr, GEMS_FLOAT32, {1}), none}), GEMS_OK);
+         auto loss = [&](std::vector<float> v) {
+           float m = 0, s = 0, l = 0;
+           for (float a : v) m += a / 4;
+           for (float a : v) s += (a - m) * (a - m) / 4;
+           for (int c = 0; c < 4; ++c) l += (v[c] - m) / std::sqrt(s + 1e-5f) * g[c];
+           return l;
+         };
+         std::vector<float> want(4);
+         for (int c = 0; c < 4; ++c) {
+           auto hi = x, lo = x;
+           hi[c] += 1e-2f; lo[c] -= 1e-2f;
+           want[c] = (loss(hi) - loss(lo)) / 2e-2f;
+         }
+         expect_near(gin.read<float>(), want, 2e-2f);
+         expect_near(gb.read<float>(), g);
+       }},
+      {"rms_norm", [] {
+         std::vector<float> x = ramp(8), w = {1, 2, 3, 4};
+         DeviceBuffer dx(x), dw(w), out(32), rstd(8);
+         ASSERT_EQ(run("rms_norm", {tensor(out, GEMS_FLOAT32, {2, 4}), tensor(rstd, GEMS_FLOAT32, {2}),
+                                    tensor(dx, GEMS_FLOAT32, {2, 4}), tensor(dw, GEMS_FLOAT32, {4})}, {f(1e-6)}), GEMS_OK);
+         std::vector<float> want(8);
+         for (int r = 0; r < 2; ++r) {
+           float ss = 0;
+           for (int c = 0; c < 4; ++c) ss += x[r * 4 + c] * x[r * 4 + c] / 4;
+           for (int c = 0; c < 4; ++c) want[r * 4 + c] = x[r * 4 + c] / std::sqrt(ss + 1e-6f) * w[c];
+         }
+         expect_near(out.read<float>(), want, 1e-4f);
+       }},
+      {"rms_norm_backward", [] {
+         std::vector<float> x = ramp(4), g = {0.3f, -1.0f, 0.5f, 2.0f};
+         float ss = 0;
+         for (float v : x) ss += v * v / 4;
+         std::vector<float> rstd = {1 / std::sqrt(ss + 1e-6f)};
+         DeviceBuffer dx(x), dg(g), dr(rstd), gin(16);
+         gems_tensor none{};
+         ASSERT_EQ(run("rms_norm_backward", {tensor(gin, GEMS_FLOAT32, {1, 4}), none, tensor(dg, GEMS_FLOAT32, {1, 4}),
+                                             tensor(dx, GEMS_FLOAT32, {1, 4}), tensor(dr, GEMS_FLOAT32, {1}), none}), GEMS_OK);
+         auto loss = [&](std::vector<float> v) {
+           float s = 0, l = 0;
+           for (float a : v) s += a * a / 4;
+           for (int c = 0; c < 4; ++c) l += v[c] / std::sqrt(s + 1e-6f) * g[c];
+           return l;
+         };
+         std::vector<float> want(4);
+         for (int c = 0; c < 4; ++c) {
+           auto hi = x, lo = x;
+           hi[c] += 1e-2f; lo[c] -= 1e-2f;
+           want[c] = (loss(hi) - loss(lo)) / 2e-2f;
+         }
+         expect_near(gin.read<float>(), want, 2e-2f);
+       }},
+      {"nll_loss", [] {
+         std::vector<float> lp = ramp(6);
+         std::vector<int64_t> t = {2, 0};
+         DeviceBuffer dlp(lp), dt(t), out(4), total(4);
+         gems_tensor none{};
+         ASSERT_EQ(run("nll_loss", {tensor(out, GEMS_FLOAT32, {}), tensor(total, GEMS_FLOAT32, {}),
+                                    tensor(dlp, GEMS_FLOAT32, {2, 3}), tensor(dt, GEMS_INT64, {2}), none}, {i(1), i(-100)}),
+                   GEMS_OK);
+         expect_near(out.read<float>(), {-(lp[2] + lp[3]) / 2});
+         std::vector<int64_t> bad = {5, 0};
+         DeviceBuffer dbad(bad);
+         EXPECT_EQ(run("nll_loss", {tensor(out, GEMS_FLOAT32, {}), tensor(total, GEMS_FLOAT32, {}),
+                                    tensor(dlp, GEMS_FLOAT32, {2, 3}), tensor(dbad, GEMS_INT64, {2}), none}, {i(1), i(-100)}),
+                   GEMS_INVALID_ARGUMENT);
+       }},
+      {"nll_loss_backward", [] {
+         std::vector<float> go = {1.0f}, tw = {2.0f};
+         std::vector<int64_t> t = {2, 0};
+         DeviceBuffer dgo(go), dtw(tw), dt(t), gin(6 * 4);
+         gems_tensor none{};
+         ASSERT_EQ(run("nll_loss_backward", {tensor(gin, GEMS_FLOAT32, {2, 3}), tensor(dgo, GEMS_FLOAT32, {}),
+                                             tensor(dt, GEMS_INT64, {2}), none, tensor(dtw, GEMS_FLOAT32, {})},
+                       {i(1), i(-100)}), GEMS_OK);
+         expect_near(gin.read<float>(), {0, 0, -0.5f, -0.5f, 0, 0});
+       }},
+      {"gemm", [] {
+         std::vector<float> a = ramp(6), b = ramp(12, 0.7f), c = {1, 2, 3, 4};
+         DeviceBuffer da(a), db(b), dc(c), out(8 * 4);
+         // out [1,2,4] = 0.5 * c + 2 * a [1,2,3] @ b^T, b stored as [4,3] (a transposed operand)
+         ASSERT_EQ(run("gemm", {tensor(out, GEMS_FLOAT32, {1, 2, 4}), tensor(da, GEMS_FLOAT32, {1, 2, 3}),
+                                tensor(db, GEMS_FLOAT32, {1, 3, 4}, {0, 1, 3}), tensor(dc, GEMS_FLOAT32, {1, 2, 4}, {0, 0, 1})},
+                       {f(2.0), f(0.5)}), GEMS_OK);
+         std::vector<float> want(8);
+         for (int r = 0; r < 2; ++r)
+           for (int k = 0; k < 4; ++k) {
+             float acc = 0;
+             for (int j = 0; j < 3; ++j) acc += a[r * 3 + j] * b[k * 3 + j];
+             want[r * 4 + k] = 0.5f * c[k] + 2 * acc;
+           }
+         expect_near(out.read<float>(), want, 1e-4f);
+       }},
+      {"index_select", [] {
+         std::vector<float> x = ramp(12);
+         std::vector<int64_t> idx = {2, 0, 2};
+         DeviceBuffer dx(x), di(idx), out(4 * 9);
+         ASSERT_EQ(run("index_select", {tensor(out, GEMS_FLOAT32, {3, 3}), tensor(dx, GEMS_FLOAT32, {3, 4}),
+                                        tensor(di, GEMS_INT64, {3})}, {i(1)}), GEMS_OK);
+         std::vector<float> want(9);
+         for (int r = 0; r < 3; ++r)
+           for (int k = 0; k < 3; ++k) want[r * 3 + k] = x[r * 4 + idx[k]];
+         expect_near(out.read<float>(), want);
+         std::vector<int64_t> bad = {4};
+         DeviceBuffer dbad(bad);
+         EXPECT_EQ(run("index_select", {tensor(out, GEMS_FLOAT32, {3, 1}), tensor(dx, GEMS_FLOAT32, {3, 4}),
+                                        tensor(dbad, GEMS_INT64, {1})}, {i(1)}), GEMS_INVALID_ARGUMENT);
+       }},
+      {"arange", [] {
+         DeviceBuffer out(5 * 4);
+         ASSERT_EQ(run("arange", {tensor(out, GEMS_FLOAT32, {5})}, {f(1.0), f(0.5)}), GEMS_OK);
+         expect_near(out.read<float>(), {1, 1.5f, 2, 2.5f, 3});
+       }},
+      {"uniform", [] {
+         const int n = 20000;
+         DeviceBuffer out(n * 4), again(n * 4);
+         ASSERT_EQ(run("uniform", {tensor(out, GEMS_FLOAT32, {n})}, {f(-1), f(3), i(42), i(0)}), GEMS_OK);
+         ASSERT_EQ(run("uniform", {tensor(again, GEMS_FLOAT32, {n})}, {f(-1), f(3), i(42), i(0)}), GEMS_OK);
+         auto v = out.read<float>();
+         EXPECT_EQ(v, again.read<float>());  // a pure function of (seed, offset)
+         double mean = 0;
+         for (float x : v) { EXPECT_GE(x, -1.0f); EXPECT_LE(x, 3.0f); mean += x / n; }
+         EXPECT_NEAR(mean, 1.0, 0.05);
+       }},
+      {"normal", [] {
+         const int n = 20000;
+         DeviceBuffer out(n * 4);
+         ASSERT_EQ(run("normal", {tensor(out, GEMS_FLOAT32, {n})}, {f(2), f(0.5), i(7), i(100)}), GEMS_OK);
+         double mean = 0, var = 0;
+         auto v = out.read<float>();
+         for (float x : v) mean += x / n;
+         for (float x : v) var += (x - mean) * (x - mean) / n;
+         EXPECT_NEAR(mean, 2.0, 0.02);
+         EXPECT_NEAR(std::sqrt(var), 0.5, 0.02);
+       }},
+  };
+  return refs;
+}
+
+}  // namespace
+
+bool has_reference(const std::string& kernel) { return references().count(kernel) > 0; }
+void check_against_reference(const std::string& kernel) { references().at(kernel)(); }
+
+}  // namespace gems_test
