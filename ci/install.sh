@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for flag_gems and builds it in place:
+# system packages (apt-get), torch and the test tools (pip), then
+# `pip install --no-build-isolation -e .` against that torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "ci/install.sh: installing ${missing[*]}"
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check "torch==${GEMS_TORCH_VERSION:-2.13.0}" pytest
+# No build isolation: the build must use the torch installed above (an
+# isolated build would download a CUDA torch of several GB).
+python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e .
