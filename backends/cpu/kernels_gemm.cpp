@@ -1,7 +1,10 @@
-// Matrix multiply through the system BLAS (OpenBLAS from Debian). 16-bit
-// inputs are widened to float32, multiplied with sgemm and rounded once, which
-// is the accuracy PyTorch's CPU path gives them.
+// Matrix multiply through the system BLAS (OpenBLAS from Debian) when the
+// build found one, else a built-in loop nest. 16-bit inputs are widened to
+// float32, multiplied in float32 and rounded once, which is the accuracy
+// PyTorch's CPU path gives them.
+#ifdef GEMS_HAVE_CBLAS
 #include <cblas.h>
+#endif
 
 #include <vector>
 
@@ -31,14 +34,30 @@ void pack(const T* p, int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, 
     for (int64_t k = 0; k < cols; ++k) dst[r * cols + k] = static_cast<A>(p[r * s_row + k * s_col]);
 }
 
+// c = alpha * op(a) @ op(b), row-major, c dense with leading dim ldc.
 template <typename A>
 void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, A alpha, const A* a, int64_t lda,
-               const A* b, int64_t ldb, A beta, A* c, int64_t ldc) {
+               const A* b, int64_t ldb, A* c, int64_t ldc) {
+#ifdef GEMS_HAVE_CBLAS
   const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<A, double>)
-    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, 0.0, c, ldc);
   else
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
+#else
+  // Row-parallel i-k-j loop: the inner j loop streams a row of b and of c.
+  parallel_for(0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, N * K)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      A* ci = c + i * ldc;
+      for (int64_t j = 0; j < N; ++j) ci[j] = A(0);
+      for (int64_t k = 0; k < K; ++k) {
+        const A aik = alpha * (ta ? a[k * lda + i] : a[i * lda + k]);
+        if (tb) for (int64_t j = 0; j < N; ++j) ci[j] += aik * b[j * ldb + k];
+        else for (int64_t j = 0; j < N; ++j) ci[j] += aik * b[k * ldb + j];
+      }
+    }
+  });
+#endif
 }
 
 }  // namespace
@@ -82,7 +101,7 @@ int k_gemm(const gems_kernel_call* call) {
       // C is computed into a dense buffer, then combined with beta * c and
       // stored with out's strides: this keeps aliasing of out and c safe.
       if (M && N)
-        blas_gemm<A>(va.trans, vb.trans, M, N, K, static_cast<A>(alpha), ga, va.ld, gb, vb.ld, A(0), obuf.data(),
+        blas_gemm<A>(va.trans, vb.trans, M, N, K, static_cast<A>(alpha), ga, va.ld, gb, vb.ld, obuf.data(),
                      std::max<int64_t>(1, N));
       const T* mc = pc ? pc + batch * c.strides[0] : nullptr;
       T* mo = po + batch * out.strides[0];
