@@ -1,14 +1,51 @@
-// The nvidia vendor's kernel table and entry point.
-//
-// STUB: the table is empty for now, so every op on an nvidia gems device
-// runs through the core's fallback (a copy to the CPU and back). The CUDA
-// kernels are the work of the nvidia vendor issue.
+// The nvidia vendor's kernel table and entry point. Kernel names and
+// operands follow the reference table in backends/cpu/kernel_table.cpp.
 #include <cstring>
 
-#include "runtime.h"
+#include "cuda_common.cuh"
+#include "kernels.h"
+
+namespace gems::nvidia {
+namespace {
+
+const gems_kernel_entry kKernels[] = {
+    {"copy", kAll, k_copy}, {"fill", kAll, k_fill},
+    {"neg", kNumeric, k_neg}, {"abs", kNumeric, k_abs}, {"relu", kNumeric, k_relu},
+    {"exp", kFloating, k_exp}, {"log", kFloating, k_log}, {"sqrt", kFloating, k_sqrt},
+    {"rsqrt", kFloating, k_rsqrt}, {"sin", kFloating, k_sin}, {"cos", kFloating, k_cos},
+    {"tanh", kFloating, k_tanh}, {"sigmoid", kFloating, k_sigmoid}, {"silu", kFloating, k_silu},
+    {"gelu", kFloating, k_gelu}, {"clamp", kNumeric, k_clamp},
+    {"add", kAll, k_add}, {"sub", kNumeric, k_sub}, {"mul", kAll, k_mul},
+    {"div", kNumeric, k_div}, {"pow", kNumeric, k_pow},
+    {"eq", kAll, k_eq}, {"ne", kAll, k_ne}, {"lt", kAll, k_lt},
+    {"le", kAll, k_le}, {"gt", kAll, k_gt}, {"ge", kAll, k_ge},
+    {"where", kAll, k_where},
+    {"threshold_backward", kNumeric, k_threshold_backward},
+    {"gelu_backward", kFloating, k_gelu_backward},
+    {"silu_backward", kFloating, k_silu_backward},
+    {"sigmoid_backward", kFloating, k_sigmoid_backward},
+    {"tanh_backward", kFloating, k_tanh_backward},
+    {"reduce_sum", kNumeric, k_reduce_sum}, {"reduce_mean", kFloating, k_reduce_mean},
+    {"reduce_max", kAll, k_reduce_max}, {"reduce_min", kAll, k_reduce_min},
+    {"softmax", kFloating, k_softmax}, {"log_softmax", kFloating, k_log_softmax},
+    {"softmax_backward", kFloating, k_softmax_backward},
+    {"log_softmax_backward", kFloating, k_log_softmax_backward},
+    {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
+    {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
+    {"nll_loss", kFloating, k_nll_loss}, {"nll_loss_backward", kFloating, k_nll_loss_backward},
+#ifdef GEMS_HAVE_CUBLASLT
+    {"gemm", kFloating, k_gemm},
+#endif
+    {"index_select", kAll, k_index_select}, {"arange", kNumeric, k_arange},
+    {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
+};
+
+}  // namespace
+}  // namespace gems::nvidia
 
 extern "C" GEMS_VENDOR_EXPORT int gems_vendor_init(uint32_t requested_abi, const gems_host_api* host,
                                                     gems_vendor_api* out) {
+  using namespace gems::nvidia;
   if (!out) return GEMS_INVALID_ARGUMENT;
   std::memset(out, 0, sizeof(*out));
   out->abi_version = GEMS_VENDOR_ABI_VERSION;
@@ -16,8 +53,8 @@ extern "C" GEMS_VENDOR_EXPORT int gems_vendor_init(uint32_t requested_abi, const
   if (requested_abi != GEMS_VENDOR_ABI_VERSION) return GEMS_UNSUPPORTED;
   out->name = "nvidia";
   out->memory_kind = GEMS_MEMORY_CUDA;
-  gems::nvidia::fill_runtime(out);
-  out->kernels = nullptr;
-  out->num_kernels = 0;
+  fill_runtime(out);
+  out->kernels = kKernels;
+  out->num_kernels = static_cast<int32_t>(sizeof(kKernels) / sizeof(kKernels[0]));
   return GEMS_OK;
 }

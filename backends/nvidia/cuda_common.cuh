@@ -1,0 +1,102 @@
+// Shared pieces of the nvidia vendor's kernels: dtype dispatch onto CUDA
+// types, compute (accumulate) types, conversions, launch helpers.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "../abi/gems_vendor_abi.h"
+#include "runtime.h"
+
+namespace gems::nvidia {
+
+using half = __half;
+using bf16 = __nv_bfloat16;
+
+template <typename T> struct acc { using type = T; };
+template <> struct acc<half> { using type = float; };
+template <> struct acc<bf16> { using type = float; };
+template <typename T> using acc_t = typename acc<T>::type;
+
+template <typename T>
+constexpr bool is_float_v = std::is_floating_point_v<T> || std::is_same_v<T, half> || std::is_same_v<T, bf16>;
+
+// Loads and stores through the compute type: 16-bit floats go through float.
+template <typename A, typename T>
+__device__ __forceinline__ A load_as(T v) {
+  if constexpr (std::is_same_v<T, half>) return static_cast<A>(__half2float(v));
+  else if constexpr (std::is_same_v<T, bf16>) return static_cast<A>(__bfloat162float(v));
+  else return static_cast<A>(v);
+}
+template <typename T, typename A>
+__device__ __forceinline__ T store_as(A v) {
+  if constexpr (std::is_same_v<T, half>) return __float2half_rn(static_cast<float>(v));
+  else if constexpr (std::is_same_v<T, bf16>) return __float2bfloat16_rn(static_cast<float>(v));
+  else if constexpr (std::is_same_v<T, bool>) return v != A(0);
+  else return static_cast<T>(v);
+}
+// Any-to-any conversion with PyTorch's semantics (through the source's
+// compute type, "!= 0" for bool).
+template <typename O, typename I>
+__device__ __forceinline__ O convert(I x) {
+  using A = acc_t<I>;
+  return store_as<O>(load_as<A>(x));
+}
+
+inline int64_t element_size(int32_t dtype) {
+  switch (dtype) {
+    case GEMS_BOOL: case GEMS_UINT8: case GEMS_INT8: return 1;
+    case GEMS_INT16: case GEMS_FLOAT16: case GEMS_BFLOAT16: return 2;
+    case GEMS_INT32: case GEMS_FLOAT32: return 4;
+    default: return 8;
+  }
+}
+
+template <typename T> struct type_tag { using type = T; };
+
+template <uint32_t MASK, typename F>
+bool dispatch_dtype(int32_t dtype, F&& f) {
+#define GEMS_CASE(D, T) \
+  case D: if constexpr ((MASK & GEMS_DTYPE_BIT(D)) != 0) { f(type_tag<T>{}); return true; } else { return false; }
+  switch (dtype) {
+    GEMS_CASE(GEMS_BOOL, bool)
+    GEMS_CASE(GEMS_UINT8, uint8_t)
+    GEMS_CASE(GEMS_INT8, int8_t)
+    GEMS_CASE(GEMS_INT16, int16_t)
+    GEMS_CASE(GEMS_INT32, int32_t)
+    GEMS_CASE(GEMS_INT64, int64_t)
+    GEMS_CASE(GEMS_FLOAT16, half)
+    GEMS_CASE(GEMS_BFLOAT16, bf16)
+    GEMS_CASE(GEMS_FLOAT32, float)
+    GEMS_CASE(GEMS_FLOAT64, double)
+    default: return false;
+  }
+#undef GEMS_CASE
+}
+
+constexpr uint32_t kFloating = GEMS_MASK_FLOATING;
+constexpr uint32_t kIntegral = GEMS_MASK_INTEGRAL;
+constexpr uint32_t kAll = GEMS_MASK_ALL;
+constexpr uint32_t kNumeric = GEMS_MASK_FLOATING | GEMS_MASK_INTEGRAL;
+
+inline cudaStream_t stream_of(const gems_kernel_call* c) { return static_cast<cudaStream_t>(c->stream); }
+
+inline char* base_ptr(const gems_tensor& t) {
+  return static_cast<char*>(t.data) + t.offset * element_size(t.dtype);
+}
+inline int64_t numel_of(const gems_tensor& t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.ndim; ++i) n *= t.sizes[i];
+  return n;
+}
+
+// GEMS_OK, or the launch error as a vendor error.
+int launch_status(const char* kernel);
+int unsupported_dtype(const char* kernel, int32_t dtype);
+
+int num_sms();
+
+}  // namespace gems::nvidia

@@ -1,0 +1,192 @@
+// The nvidia vendor's elementwise engine. One launcher serves every pointwise
+// op: it coalesces the operands' dims on the host, then runs either a
+// vectorized kernel (all operands contiguous and 16-byte aligned: one 16-byte
+// load per operand per step) or a stride-aware one. Ops are small functors.
+#pragma once
+#include <algorithm>
+#include <utility>
+
+#include "cuda_common.cuh"
+
+namespace gems::nvidia {
+
+// N operands of one shape, dims coalesced, strides in elements.
+template <int N>
+struct StridedShape {
+  int ndim = 0;
+  int64_t numel = 1;
+  int64_t sizes[GEMS_MAX_DIMS];
+  int64_t strides[N][GEMS_MAX_DIMS];
+
+  explicit StridedShape(const gems_tensor* const* ops) {
+    const gems_tensor& shape = *ops[0];
+    for (int d = 0; d < shape.ndim; ++d) numel *= shape.sizes[d];
+    // Keep non-trivial dims, innermost last, merging dims that every
+    // operand walks as one run.
+    for (int d = 0; d < shape.ndim; ++d) {
+      if (shape.sizes[d] == 1) continue;
+      if (ndim > 0) {
+        bool merge = true;
+        for (int k = 0; k < N; ++k) merge &= strides[k][ndim - 1] == ops[k]->strides[d] * shape.sizes[d];
+        if (merge) {
+          sizes[ndim - 1] *= shape.sizes[d];
+          for (int k = 0; k < N; ++k) strides[k][ndim - 1] = ops[k]->strides[d];
+          continue;
+        }
+      }
+      sizes[ndim] = shape.sizes[d];
+      for (int k = 0; k < N; ++k) strides[k][ndim] = ops[k]->strides[d];
+      ++ndim;
+    }
+  }
+
+  bool contiguous() const {
+    if (ndim == 0) return true;
+    if (ndim != 1) return false;
+    for (int k = 0; k < N; ++k)
+      if (strides[k][0] != 1) return false;
+    return true;
+  }
+};
+
+template <int N>
+__device__ __forceinline__ void offsets_of(const StridedShape<N>& s, int64_t linear, int64_t* off) {
+#pragma unroll
+  for (int k = 0; k < N; ++k) off[k] = 0;
+  for (int d = s.ndim - 1; d >= 0; --d) {
+    const int64_t i = linear % s.sizes[d];
+    linear /= s.sizes[d];
+#pragma unroll
+    for (int k = 0; k < N; ++k) off[k] += i * s.strides[k][d];
+  }
+}
+
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+
+constexpr int kBlock = 256;
+
+inline int grid_for(int64_t work) {
+  const int64_t blocks = (work + kBlock - 1) / kBlock;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{num_sms()} * 8)));
+}
+
+// ---- contiguous kernels, one per arity ----
+template <int V, typename F, typename O, typename A>
+__global__ void contiguous1(int64_t n, F f, O* out, const A* a) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t nvec = n / V;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < nvec; i += stride) {
+    const Vec<A, V> va = reinterpret_cast<const Vec<A, V>*>(a)[i];
+    Vec<O, V> vo;
+#pragma unroll
+    for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j]);
+    reinterpret_cast<Vec<O, V>*>(out)[i] = vo;
+  }
+  for (int64_t i = nvec * V + int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = f(a[i]);
+}
+
+template <int V, typename F, typename O, typename A, typename B>
+__global__ void contiguous2(int64_t n, F f, O* out, const A* a, const B* b) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t nvec = n / V;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < nvec; i += stride) {
+    const Vec<A, V> va = reinterpret_cast<const Vec<A, V>*>(a)[i];
+    const Vec<B, V> vb = reinterpret_cast<const Vec<B, V>*>(b)[i];
+    Vec<O, V> vo;
+#pragma unroll
+    for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j], vb.v[j]);
+    reinterpret_cast<Vec<O, V>*>(out)[i] = vo;
+  }
+  for (int64_t i = nvec * V + int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = f(a[i], b[i]);
+}
+
+template <int V, typename F, typename O, typename A, typename B, typename C>
+__global__ void contiguous3(int64_t n, F f, O* out, const A* a, const B* b, const C* c) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t nvec = n / V;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < nvec; i += stride) {
+    const Vec<A, V> va = reinterpret_cast<const Vec<A, V>*>(a)[i];
+    const Vec<B, V> vb = reinterpret_cast<const Vec<B, V>*>(b)[i];
+    const Vec<C, V> vc = reinterpret_cast<const Vec<C, V>*>(c)[i];
+    Vec<O, V> vo;
+#pragma unroll
+    for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j], vb.v[j], vc.v[j]);
+    reinterpret_cast<Vec<O, V>*>(out)[i] = vo;
+  }
+  for (int64_t i = nvec * V + int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = f(a[i], b[i], c[i]);
+}
+
+// ---- the stride-aware kernel (any arity) ----
+template <typename F, typename O, typename... In, size_t... I>
+__device__ __forceinline__ void apply_at(const F& f, O* out, const int64_t* off, std::index_sequence<I...>,
+                                         const In*... in) {
+  out[off[0]] = f(in[off[I + 1]]...);
+}
+
+template <typename F, typename O, typename... In>
+__global__ void strided(StridedShape<1 + sizeof...(In)> s, F f, O* out, const In*... in) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += stride) {
+    int64_t off[1 + sizeof...(In)];
+    offsets_of(s, i, off);
+    apply_at(f, out, off, std::index_sequence_for<In...>{}, in...);
+  }
+}
+
+template <int V, typename... P>
+bool aligned(const P*... p) {
+  return ((reinterpret_cast<uintptr_t>(p) % (sizeof(P) * V) == 0) && ...);
+}
+
+template <typename... T>
+constexpr int vec_width() {
+  constexpr size_t biggest = std::max({sizeof(T)...});
+  return static_cast<int>(16 / biggest) < 1 ? 1 : static_cast<int>(16 / biggest);
+}
+
+// Calls fn with the raw input pointers cast to their element types.
+template <typename... In, size_t... I, typename Fn>
+void with_typed(const char* const* pin, std::index_sequence<I...>, Fn&& fn) {
+  fn(reinterpret_cast<const In*>(pin[I])...);
+}
+
+// out[i] = f(in[i]...) over same-shaped (broadcast) operands.
+template <typename O, typename... In, typename F>
+void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f, cudaStream_t stream) {
+  constexpr int N = 1 + sizeof...(In);
+  static_assert(N >= 2 && N <= 4, "map_elements serves 1 to 3 inputs");
+  const gems_tensor* ops[N];
+  ops[0] = &out;
+  for (int k = 1; k < N; ++k) ops[k] = ins[k - 1];
+  StridedShape<N> s(ops);
+  if (s.numel == 0) return;
+  O* po = reinterpret_cast<O*>(base_ptr(out));
+  const char* pin[N - 1];
+  for (int k = 1; k < N; ++k) pin[k - 1] = base_ptr(*ins[k - 1]);
+  constexpr int V = vec_width<O, In...>();
+  auto launch_contiguous = [&](auto vec_tag, auto... typed) {
+    constexpr int W = decltype(vec_tag)::value;
+    const int grid = grid_for((s.numel + W - 1) / W);
+    if constexpr (N == 2) contiguous1<W><<<grid, kBlock, 0, stream>>>(s.numel, f, po, typed...);
+    if constexpr (N == 3) contiguous2<W><<<grid, kBlock, 0, stream>>>(s.numel, f, po, typed...);
+    if constexpr (N == 4) contiguous3<W><<<grid, kBlock, 0, stream>>>(s.numel, f, po, typed...);
+  };
+  auto typed_inputs = [&](auto&& fn) { with_typed<In...>(pin, std::index_sequence_for<In...>{}, fn); };
+  if (s.contiguous()) {
+    typed_inputs([&](const In*... typed) {
+      if (aligned<V>(po, typed...)) launch_contiguous(std::integral_constant<int, V>{}, typed...);
+      else launch_contiguous(std::integral_constant<int, 1>{}, typed...);
+    });
+    return;
+  }
+  typed_inputs([&](const In*... typed) {
+    strided<F, O, In...><<<grid_for(s.numel), kBlock, 0, stream>>>(s, f, po, typed...);
+  });
+}
+
+}  // namespace gems::nvidia

@@ -1,0 +1,33 @@
+// Every kernel of the nvidia vendor's table; the operands of each kernel name
+// are documented in backends/cpu/kernel_table.cpp, the reference for all vendors.
+#pragma once
+#include "../abi/gems_vendor_abi.h"
+
+namespace gems::nvidia {
+
+#define GEMS_CUDA_KERNEL(name) int k_##name(const gems_kernel_call* c)
+GEMS_CUDA_KERNEL(copy); GEMS_CUDA_KERNEL(fill);
+GEMS_CUDA_KERNEL(neg); GEMS_CUDA_KERNEL(abs); GEMS_CUDA_KERNEL(relu);
+GEMS_CUDA_KERNEL(exp); GEMS_CUDA_KERNEL(log); GEMS_CUDA_KERNEL(sqrt); GEMS_CUDA_KERNEL(rsqrt);
+GEMS_CUDA_KERNEL(sin); GEMS_CUDA_KERNEL(cos); GEMS_CUDA_KERNEL(tanh); GEMS_CUDA_KERNEL(sigmoid);
+GEMS_CUDA_KERNEL(silu); GEMS_CUDA_KERNEL(gelu); GEMS_CUDA_KERNEL(clamp);
+GEMS_CUDA_KERNEL(add); GEMS_CUDA_KERNEL(sub); GEMS_CUDA_KERNEL(mul); GEMS_CUDA_KERNEL(div);
+GEMS_CUDA_KERNEL(pow);
+GEMS_CUDA_KERNEL(eq); GEMS_CUDA_KERNEL(ne); GEMS_CUDA_KERNEL(lt); GEMS_CUDA_KERNEL(le);
+GEMS_CUDA_KERNEL(gt); GEMS_CUDA_KERNEL(ge);
+GEMS_CUDA_KERNEL(where);
+GEMS_CUDA_KERNEL(threshold_backward); GEMS_CUDA_KERNEL(gelu_backward);
+GEMS_CUDA_KERNEL(silu_backward); GEMS_CUDA_KERNEL(sigmoid_backward); GEMS_CUDA_KERNEL(tanh_backward);
+GEMS_CUDA_KERNEL(reduce_sum); GEMS_CUDA_KERNEL(reduce_mean);
+GEMS_CUDA_KERNEL(reduce_max); GEMS_CUDA_KERNEL(reduce_min);
+GEMS_CUDA_KERNEL(softmax); GEMS_CUDA_KERNEL(log_softmax);
+GEMS_CUDA_KERNEL(softmax_backward); GEMS_CUDA_KERNEL(log_softmax_backward);
+GEMS_CUDA_KERNEL(layer_norm); GEMS_CUDA_KERNEL(layer_norm_backward);
+GEMS_CUDA_KERNEL(rms_norm); GEMS_CUDA_KERNEL(rms_norm_backward);
+GEMS_CUDA_KERNEL(nll_loss); GEMS_CUDA_KERNEL(nll_loss_backward);
+GEMS_CUDA_KERNEL(gemm);
+GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(arange);
+GEMS_CUDA_KERNEL(uniform); GEMS_CUDA_KERNEL(normal);
+#undef GEMS_CUDA_KERNEL
+
+}  // namespace gems::nvidia

@@ -1,0 +1,150 @@
+// Gathers, ranges and counter-based random numbers. The random generator is
+// the same SplitMix64 construction as the cpu vendor's, so a seed gives the
+// same numbers on every vendor.
+#include "elementwise.cuh"
+#include "kernels.h"
+
+namespace gems::nvidia {
+namespace {
+
+// Out-of-range indices cannot raise from a kernel: they read as zeros here.
+// (PyTorch's CUDA kernels raise a device-side assert instead; a known gap.)
+template <typename T, typename I>
+__global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_size, const I* index, int64_t is,
+                                    int64_t out_dim_stride, int64_t src_dim_stride, T* out, const T* src) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += stride) {
+    // linear index over [outer..., n_index, inner...] with the index dim at dim_pos
+    int64_t rem = i, out_off = 0, src_off = 0;
+    bool valid = true;
+    for (int d = s.ndim - 1; d >= 0; --d) {
+      const int64_t k = rem % s.sizes[d];
+      rem /= s.sizes[d];
+      if (d == dim_pos) {
+        const int64_t v = static_cast<int64_t>(index[k * is]);
+        valid = v >= 0 && v < src_size;
+        out_off += k * out_dim_stride;
+        src_off += v * src_dim_stride;
+      } else {
+        out_off += k * s.strides[0][d];
+        src_off += k * s.strides[1][d];
+      }
+    }
+    out[out_off] = valid ? src[src_off] : T();
+  }
+}
+
+template <typename T>
+__global__ void arange_kernel(int64_t n, int64_t s, T* out, double start_f, double step_f, int64_t start_i,
+                              int64_t step_i) {
+  const int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  if constexpr (is_float_v<T>) out[i * s] = store_as<T>(static_cast<float>(start_f + static_cast<double>(i) * step_f));
+  else out[i * s] = static_cast<T>(start_i + i * step_i);
+}
+
+struct Dims {
+  int64_t v[GEMS_MAX_DIMS];
+};
+
+__device__ __forceinline__ uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+__device__ __forceinline__ double uniform01(uint64_t seed, uint64_t counter) {
+  return static_cast<double>(mix(mix(seed) ^ (counter * 0x9e3779b97f4a7c15ull)) >> 11) * 0x1.0p-53;
+}
+
+// Counters follow the row-major order of the output's logical shape.
+template <typename T, bool kNormal>
+__global__ void random_kernel(StridedShape<1> s, T* out, double a, double b, uint64_t seed, uint64_t offset,
+                              int ndim, Dims sizes, Dims strides) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += stride) {
+    int64_t rem = i, off = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      off += (rem % sizes.v[d]) * strides.v[d];
+      rem /= sizes.v[d];
+    }
+    const uint64_t ctr = offset + static_cast<uint64_t>(i);
+    double v;
+    if constexpr (kNormal) {
+      const double u1 = 1.0 - uniform01(seed, 2 * ctr), u2 = uniform01(seed, 2 * ctr + 1);
+      v = a + b * ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);
+    } else {
+      v = a + (b - a) * uniform01(seed, ctr);
+    }
+    out[off] = store_as<T>(v);
+  }
+}
+
+template <bool kNormal>
+int random_fill(const char* name, const gems_kernel_call* c) {
+  const gems_tensor& out = c->tensors[0];
+  const bool ok = dispatch_dtype<kFloating>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const gems_tensor* ops[1] = {&out};
+    StridedShape<1> s(ops);
+    if (s.numel == 0) return;
+    Dims sizes{}, strides{};
+    for (int d = 0; d < out.ndim; ++d) { sizes.v[d] = out.sizes[d]; strides.v[d] = out.strides[d]; }
+    random_kernel<T, kNormal><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
+        s, reinterpret_cast<T*>(base_ptr(out)), c->scalars[0].f, c->scalars[1].f,
+        static_cast<uint64_t>(c->scalars[2].i), static_cast<uint64_t>(c->scalars[3].i), out.ndim, sizes, strides);
+  });
+  return ok ? launch_status(name) : unsupported_dtype(name, out.dtype);
+}
+
+}  // namespace
+
+int k_index_select(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &self = c->tensors[1], &index = c->tensors[2];
+  const int dim = static_cast<int>(c->scalars[0].i);
+  const bool ok = dispatch_dtype<kAll>(self.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // Walk out's shape; the index dim keeps its own position (no coalescing across it).
+    gems_tensor o = out, sv = self;
+    if (self.ndim == 0) { o.ndim = sv.ndim = 1; o.sizes[0] = sv.sizes[0] = 1; o.strides[0] = sv.strides[0] = 1; }
+    const gems_tensor* ops[2] = {&o, &sv};
+    StridedShape<2> s(ops);
+    s.ndim = o.ndim;  // not coalesced: the index dim keeps its position
+    s.numel = 1;
+    for (int d = 0; d < o.ndim; ++d) {
+      s.sizes[d] = o.sizes[d];
+      s.strides[0][d] = o.strides[d];
+      s.strides[1][d] = sv.strides[d];
+      s.numel *= o.sizes[d];
+    }
+    if (s.numel == 0) return;
+    const int64_t src_size = sv.sizes[dim];
+    const int64_t is = index.ndim ? index.strides[0] : 0;
+    auto launch = [&](auto itag) {
+      using I = typename decltype(itag)::type;
+      index_select_kernel<T, I><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
+          s, dim, src_size, reinterpret_cast<const I*>(base_ptr(index)), is, o.strides[dim], sv.strides[dim],
+          reinterpret_cast<T*>(base_ptr(o)), reinterpret_cast<const T*>(base_ptr(sv)));
+    };
+    if (index.dtype == GEMS_INT32) launch(type_tag<int32_t>{});
+    else launch(type_tag<int64_t>{});
+  });
+  return ok ? launch_status("index_select") : unsupported_dtype("index_select", self.dtype);
+}
+
+int k_arange(const gems_kernel_call* c) {
+  const gems_tensor& out = c->tensors[0];
+  const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t n = out.sizes[0];
+    if (n)
+      arange_kernel<T><<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream_of(c)>>>(
+          n, out.strides[0], reinterpret_cast<T*>(base_ptr(out)), c->scalars[0].f, c->scalars[1].f, c->scalars[0].i,
+          c->scalars[1].i);
+  });
+  return ok ? launch_status("arange") : unsupported_dtype("arange", out.dtype);
+}
+
+int k_uniform(const gems_kernel_call* c) { return random_fill<false>("uniform", c); }
+int k_normal(const gems_kernel_call* c) { return random_fill<true>("normal", c); }
+
+}  // namespace gems::nvidia

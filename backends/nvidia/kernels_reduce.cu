@@ -1,0 +1,470 @@
+// Reductions, softmax, norms and the NLL loss. Inputs arrive with the reduced
+// dims last (the core permutes descriptors), like on every vendor.
+#include "kernels.h"
+#include "reduce.cuh"
+
+namespace gems::nvidia {
+namespace {
+
+// The reduced (trailing) dims of the input, coalesced, in elements.
+struct Reduced {
+  int ndim = 0;
+  int64_t numel = 1;
+  int64_t sizes[GEMS_MAX_DIMS];
+  int64_t strides[GEMS_MAX_DIMS];
+  Reduced(const gems_tensor& t, int k) {
+    for (int d = k; d < t.ndim; ++d) {
+      numel *= t.sizes[d];
+      if (t.sizes[d] == 1) continue;
+      if (ndim > 0 && strides[ndim - 1] == t.strides[d] * t.sizes[d]) {
+        sizes[ndim - 1] *= t.sizes[d];
+        strides[ndim - 1] = t.strides[d];
+      } else {
+        sizes[ndim] = t.sizes[d];
+        strides[ndim] = t.strides[d];
+        ++ndim;
+      }
+    }
+  }
+  bool contiguous_row() const { return ndim == 0 || (ndim == 1 && strides[0] == 1); }
+};
+
+__device__ __forceinline__ int64_t reduced_offset(const Reduced& r, int64_t linear) {
+  int64_t off = 0;
+  for (int d = r.ndim - 1; d >= 0; --d) {
+    off += (linear % r.sizes[d]) * r.strides[d];
+    linear /= r.sizes[d];
+  }
+  return off;
+}
+
+// One warp per output over contiguous rows.
+template <typename T, typename A, typename P>
+__global__ void reduce_rows_warp(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
+  const int64_t row = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= outer.numel) return;
+  int64_t off[3];
+  offsets_of(outer, row, off);
+  const T* p = in + off[1];
+  typename P::S s = P::init();
+  for (int64_t i = lane; i < r.numel; i += 32) P::add(s, load_as<A>(p[i]), i);
+  s = warp_reduce<P>(s);
+  if (lane == 0) {
+    if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
+    else out[off[0]] = store_as<T>(s.v);
+    if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+  }
+}
+
+// One block per output: long contiguous rows, few outputs.
+template <typename T, typename A, typename P>
+__global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
+  int64_t off[3];
+  offsets_of(outer, blockIdx.x, off);
+  const T* p = in + off[1];
+  typename P::S s = P::init();
+  for (int64_t i = threadIdx.x; i < r.numel; i += blockDim.x) P::add(s, load_as<A>(p[i]), i);
+  s = block_reduce<P>(s);
+  if (threadIdx.x == 0) {
+    if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
+    else out[off[0]] = store_as<T>(s.v);
+    if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+  }
+}
+
+// One thread per output, any reduced layout (adjacent threads read adjacent
+// memory when the kept dims are innermost, e.g. a sum over dim 0).
+template <typename T, typename A, typename P>
+__global__ void reduce_generic(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
+  const int64_t o = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (o >= outer.numel) return;
+  int64_t off[3];
+  offsets_of(outer, o, off);
+  const T* p = in + off[1];
+  typename P::S s = P::init();
+  for (int64_t i = 0; i < r.numel; ++i) P::add(s, load_as<A>(p[reduced_offset(r, i)]), i);
+  if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
+  else out[off[0]] = store_as<T>(s.v);
+  if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+}
+
+template <typename T, typename A, typename P>
+void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
+  const gems_tensor& out = c->tensors[0];
+  const gems_tensor& in = c->tensors[1];
+  const gems_tensor& indices = with_indices ? c->tensors[2] : c->tensors[0];
+  const gems_tensor* ops[3] = {&out, &in, &indices};
+  StridedShape<3> outer = outer_shape<3>(ops, out.ndim);
+  Reduced r(in, out.ndim);
+  if (outer.numel == 0) return;
+  T* po = reinterpret_cast<T*>(base_ptr(out));
+  const T* pi = reinterpret_cast<const T*>(base_ptr(in));
+  int64_t* px = with_indices ? reinterpret_cast<int64_t*>(base_ptr(indices)) : nullptr;
+  cudaStream_t st = stream_of(c);
+  if (!r.contiguous_row()) {
+    reduce_generic<T, A, P><<<static_cast<unsigned>((outer.numel + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px,
+                                                                                               mean);
+  } else if (r.numel >= 8192 && outer.numel < 4 * num_sms()) {
+    reduce_rows_block<T, A, P><<<static_cast<unsigned>(outer.numel), 512, 0, st>>>(outer, r, pi, po, px, mean);
+  } else {
+    const int64_t threads = outer.numel * 32;
+    reduce_rows_warp<T, A, P><<<static_cast<unsigned>((threads + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px, mean);
+  }
+}
+
+template <bool kMean>
+int reduce_sum_like(const char* name, const gems_kernel_call* c) {
+  const bool ok = dispatch_dtype<kMean ? kFloating : kNumeric>(c->tensors[1].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_integral_v<T>, long long, std::conditional_t<std::is_same_v<T, double>, double, float>>;
+    reduce_launch<T, A, SumPolicy<A>>(c, kMean, false);
+  });
+  return ok ? launch_status(name) : unsupported_dtype(name, c->tensors[1].dtype);
+}
+
+template <bool kMax>
+int reduce_extreme(const char* name, const gems_kernel_call* c) {
+  const bool ok = dispatch_dtype<kAll>(c->tensors[1].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A0 = acc_t<T>;
+    using A = std::conditional_t<std::is_same_v<A0, bool> || sizeof(A0) < 4, int, std::conditional_t<std::is_same_v<A0, int64_t>, long long, A0>>;
+    reduce_launch<T, A, ExtremePolicy<A, kMax>>(c, false, c->num_tensors > 2);
+  });
+  return ok ? launch_status(name) : unsupported_dtype(name, c->tensors[1].dtype);
+}
+
+// ---- softmax family: rows along the last dim, any strides ----
+template <typename T, bool kLog>
+__global__ void softmax_rows(StridedShape<2> outer, int64_t n, int64_t so, int64_t si, T* out, const T* in) {
+  using A = acc_t<T>;
+  int64_t off[2];
+  offsets_of(outer, blockIdx.x, off);
+  const T* x = in + off[1];
+  T* y = out + off[0];
+  A mx = -INFINITY, sum = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {  // online max and sum in one read
+    const A v = load_as<A>(x[i * si]);
+    if (v > mx) { sum = sum * ::exp(mx - v) + A(1); mx = v; }
+    else sum += ::exp(v - mx);
+  }
+  // combine (max, sum) pairs across the block
+  __shared__ A smx[32], ssum[32];
+  for (int d = 16; d > 0; d >>= 1) {
+    const A omx = __shfl_down_sync(0xffffffffu, mx, d), osum = __shfl_down_sync(0xffffffffu, sum, d);
+    const A m = mx > omx ? mx : omx;
+    sum = (m == -INFINITY) ? A(0) : sum * ::exp(mx - m) + osum * ::exp(omx - m);
+    mx = m;
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+  if (lane == 0) { smx[warp] = mx; ssum[warp] = sum; }
+  __syncthreads();
+  if (warp == 0) {
+    mx = lane < nwarps ? smx[lane] : -INFINITY;
+    sum = lane < nwarps ? ssum[lane] : A(0);
+    for (int d = 16; d > 0; d >>= 1) {
+      const A omx = __shfl_down_sync(0xffffffffu, mx, d), osum = __shfl_down_sync(0xffffffffu, sum, d);
+      const A m = mx > omx ? mx : omx;
+      sum = (m == -INFINITY) ? A(0) : sum * ::exp(mx - m) + osum * ::exp(omx - m);
+      mx = m;
+    }
+    if (lane == 0) { smx[0] = mx; ssum[0] = sum; }
+  }
+  __syncthreads();
+  mx = smx[0];
+  sum = ssum[0];
+  if (mx == -INFINITY) mx = 0;  // an all -inf row gives zeros, not NaN
+  if constexpr (kLog) {
+    const A lse = ::log(sum) + mx;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) y[i * so] = store_as<T>(load_as<A>(x[i * si]) - lse);
+  } else {
+    const A inv = A(1) / sum;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      y[i * so] = store_as<T>(::exp(load_as<A>(x[i * si]) - mx) * inv);
+  }
+}
+
+template <typename T, bool kLog>
+__global__ void softmax_backward_rows(StridedShape<3> outer, int64_t n, int64_t s0, int64_t s1, int64_t s2, T* gin,
+                                      const T* gout, const T* y) {
+  using A = acc_t<T>;
+  int64_t off[3];
+  offsets_of(outer, blockIdx.x, off);
+  A dot = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const A g = load_as<A>(gout[off[1] + i * s1]);
+    dot += kLog ? g : g * load_as<A>(y[off[2] + i * s2]);
+  }
+  dot = block_sum_all(dot);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const A g = load_as<A>(gout[off[1] + i * s1]), v = load_as<A>(y[off[2] + i * s2]);
+    gin[off[0] + i * s0] = store_as<T>(kLog ? g - ::exp(v) * dot : v * (g - dot));
+  }
+}
+
+int block_for(int64_t n) { return n >= 4096 ? 512 : n >= 1024 ? 256 : n >= 256 ? 128 : 32; }
+
+template <bool kLog>
+int softmax_forward(const char* name, const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
+  const int k = out.ndim - 1;
+  const int64_t n = k >= 0 ? out.sizes[k] : 1;
+  const bool ok = dispatch_dtype<kFloating>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const gems_tensor* ops[2] = {&out, &in};
+    StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
+    if (outer.numel == 0 || n == 0) return;
+    softmax_rows<T, kLog><<<static_cast<unsigned>(outer.numel), block_for(n), 0, stream_of(c)>>>(
+        outer, n, k >= 0 ? out.strides[k] : 1, k >= 0 ? in.strides[k] : 1, reinterpret_cast<T*>(base_ptr(out)),
+        reinterpret_cast<const T*>(base_ptr(in)));
+  });
+  return ok ? launch_status(name) : unsupported_dtype(name, out.dtype);
+}
+
+template <bool kLog>
+int softmax_backward(const char* name, const gems_kernel_call* c) {
+  const gems_tensor *t = c->tensors;
+  const int k = t[0].ndim - 1;
+  const int64_t n = k >= 0 ? t[0].sizes[k] : 1;
+  const bool ok = dispatch_dtype<kFloating>(t[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const gems_tensor* ops[3] = {&t[0], &t[1], &t[2]};
+    StridedShape<3> outer = outer_shape<3>(ops, k < 0 ? 0 : k);
+    if (outer.numel == 0 || n == 0) return;
+    auto s = [&](int j) { return k >= 0 ? t[j].strides[k] : int64_t{1}; };
+    softmax_backward_rows<T, kLog><<<static_cast<unsigned>(outer.numel), block_for(n), 0, stream_of(c)>>>(
+        outer, n, s(0), s(1), s(2), reinterpret_cast<T*>(base_ptr(t[0])), reinterpret_cast<const T*>(base_ptr(t[1])),
+        reinterpret_cast<const T*>(base_ptr(t[2])));
+  });
+  return ok ? launch_status(name) : unsupported_dtype(name, t[0].dtype);
+}
+
+// ---- norms over contiguous rows ----
+template <typename T> using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+template <typename T>
+__global__ void layer_norm_rows(int64_t N, const T* X, T* Y, stat_t<T>* MEAN, stat_t<T>* RSTD, const T* W, const T* B,
+                                double eps, int64_t xs, int64_t ys) {
+  using A = acc_t<T>;
+  const T* x = X + blockIdx.x * xs;
+  T* y = Y + blockIdx.x * ys;
+  A s = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) s += load_as<A>(x[i]);
+  const A mu = block_sum_all(s) / A(N);
+  A v = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) { const A d = load_as<A>(x[i]) - mu; v += d * d; }
+  const A rs = A(1) / ::sqrt(block_sum_all(v) / A(N) + A(eps));
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    A o = (load_as<A>(x[i]) - mu) * rs;
+    if (W) o *= load_as<A>(W[i]);
+    if (B) o += load_as<A>(B[i]);
+    y[i] = store_as<T>(o);
+  }
+  if (threadIdx.x == 0) { MEAN[blockIdx.x] = mu; RSTD[blockIdx.x] = rs; }
+}
+
+template <typename T>
+__global__ void layer_norm_backward_rows(int64_t N, const T* dY, const T* X, const stat_t<T>* MEAN,
+                                         const stat_t<T>* RSTD, const T* W, T* dX) {
+  using A = acc_t<T>;
+  const int64_t r = blockIdx.x;
+  const A mu = MEAN[r], rs = RSTD[r];
+  A sg = 0, sgx = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    const A g = load_as<A>(dY[r * N + i]) * (W ? load_as<A>(W[i]) : A(1));
+    sg += g;
+    sgx += g * (load_as<A>(X[r * N + i]) - mu) * rs;
+  }
+  sg = block_sum_all(sg);
+  sgx = block_sum_all(sgx);
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    const A g = load_as<A>(dY[r * N + i]) * (W ? load_as<A>(W[i]) : A(1));
+    const A xh = (load_as<A>(X[r * N + i]) - mu) * rs;
+    dX[r * N + i] = store_as<T>(rs * (g - sg / A(N) - xh * sgx / A(N)));
+  }
+}
+
+// Column sums for weight/bias gradients: one thread per column.
+template <typename T>
+__global__ void norm_param_grads(int64_t M, int64_t N, const T* dY, const T* X, const stat_t<T>* MEAN,
+                                 const stat_t<T>* RSTD, T* dW, T* dB) {
+  using A = acc_t<T>;
+  const int64_t col = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (col >= N) return;
+  A gw = 0, gb = 0;
+  for (int64_t r = 0; r < M; ++r) {
+    const A g = load_as<A>(dY[r * N + col]);
+    const A xh = MEAN ? (load_as<A>(X[r * N + col]) - A(MEAN[r])) * A(RSTD[r]) : load_as<A>(X[r * N + col]) * A(RSTD[r]);
+    gw += g * xh;
+    gb += g;
+  }
+  if (dW) dW[col] = store_as<T>(gw);
+  if (dB) dB[col] = store_as<T>(gb);
+}
+
+template <typename T>
+__global__ void rms_norm_rows(int64_t N, const T* X, T* Y, stat_t<T>* RSTD, const T* W, double eps) {
+  using A = acc_t<T>;
+  const T* x = X + blockIdx.x * N;
+  T* y = Y + blockIdx.x * N;
+  A ss = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) { const A v = load_as<A>(x[i]); ss += v * v; }
+  const A rs = A(1) / ::sqrt(block_sum_all(ss) / A(N) + A(eps));
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x)
+    y[i] = store_as<T>(load_as<A>(x[i]) * rs * (W ? load_as<A>(W[i]) : A(1)));
+  if (threadIdx.x == 0) RSTD[blockIdx.x] = rs;
+}
+
+template <typename T>
+__global__ void rms_norm_backward_rows(int64_t N, const T* dY, const T* X, const stat_t<T>* RSTD, const T* W, T* dX) {
+  using A = acc_t<T>;
+  const int64_t r = blockIdx.x;
+  const A rs = RSTD[r];
+  A dot = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x)
+    dot += load_as<A>(dY[r * N + i]) * (W ? load_as<A>(W[i]) : A(1)) * load_as<A>(X[r * N + i]);
+  dot = block_sum_all(dot);
+  const A k = rs * rs * rs * dot / A(N);
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    const A g = load_as<A>(dY[r * N + i]) * (W ? load_as<A>(W[i]) : A(1));
+    dX[r * N + i] = store_as<T>(g * rs - load_as<A>(X[r * N + i]) * k);
+  }
+}
+
+template <typename T> T* ptr(const gems_tensor& t) { return t.data ? reinterpret_cast<T*>(base_ptr(t)) : nullptr; }
+
+// ---- NLL loss ----
+template <typename T>
+__global__ void nll_forward(int64_t N, int64_t C, const T* LP, int64_t lps0, int64_t lps1, const int64_t* Y, int64_t ys,
+                            const T* W, int64_t ws, T* OUT, int64_t os, T* TOTAL, int64_t reduction, int64_t ignore) {
+  using A = stat_t<T>;
+  A loss = 0, wsum = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
+    const int64_t y = Y[i * ys];
+    A li = 0;
+    if (y != ignore && y >= 0 && y < C) {  // out-of-range targets count as ignored (no device-side raise)
+      const A w = W ? load_as<A>(W[y * ws]) : A(1);
+      li = -w * load_as<A>(LP[i * lps0 + y * lps1]);
+      wsum += w;
+    }
+    if (reduction == 0) OUT[i * os] = store_as<T>(li);
+    else loss += li;
+  }
+  loss = block_sum_all(loss);
+  wsum = block_sum_all(wsum);
+  if (threadIdx.x == 0) {
+    if (reduction == 1) OUT[0] = store_as<T>(loss / wsum);
+    if (reduction == 2) OUT[0] = store_as<T>(loss);
+    *TOTAL = store_as<T>(reduction == 0 ? A(0) : wsum);
+  }
+}
+
+template <typename T>
+__global__ void nll_backward(int64_t N, int64_t C, T* G, const T* GO, int64_t gos, const int64_t* Y, int64_t ys,
+                             const T* W, int64_t ws, const T* TOTAL, int64_t reduction, int64_t ignore) {
+  using A = stat_t<T>;
+  const int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (i >= N) return;
+  const int64_t y = Y[i * ys];
+  if (y == ignore || y < 0 || y >= C) return;
+  const A w = W ? load_as<A>(W[y * ws]) : A(1);
+  A g = reduction == 0 ? load_as<A>(GO[i * gos]) : load_as<A>(GO[0]);
+  if (reduction == 1) g /= load_as<A>(*TOTAL);
+  G[i * C + y] = store_as<T>(-w * g);
+}
+
+}  // namespace
+
+int k_reduce_sum(const gems_kernel_call* c) { return reduce_sum_like<false>("reduce_sum", c); }
+int k_reduce_mean(const gems_kernel_call* c) { return reduce_sum_like<true>("reduce_mean", c); }
+int k_reduce_max(const gems_kernel_call* c) { return reduce_extreme<true>("reduce_max", c); }
+int k_reduce_min(const gems_kernel_call* c) { return reduce_extreme<false>("reduce_min", c); }
+int k_softmax(const gems_kernel_call* c) { return softmax_forward<false>("softmax", c); }
+int k_log_softmax(const gems_kernel_call* c) { return softmax_forward<true>("log_softmax", c); }
+int k_softmax_backward(const gems_kernel_call* c) { return softmax_backward<false>("softmax_backward", c); }
+int k_log_softmax_backward(const gems_kernel_call* c) { return softmax_backward<true>("log_softmax_backward", c); }
+
+int k_layer_norm(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[3].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t M = t[3].sizes[0], N = t[3].sizes[1];
+    if (M == 0) return;
+    layer_norm_rows<T><<<static_cast<unsigned>(M), block_for(N), 0, stream_of(c)>>>(
+        N, ptr<T>(t[3]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<stat_t<T>>(t[2]), ptr<T>(t[4]), ptr<T>(t[5]),
+        c->scalars[0].f, t[3].strides[0], t[0].strides[0]);
+  });
+  return ok ? launch_status("layer_norm") : unsupported_dtype("layer_norm", t[3].dtype);
+}
+
+int k_layer_norm_backward(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[4].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t M = t[4].sizes[0], N = t[4].sizes[1];
+    if (t[0].data && M)
+      layer_norm_backward_rows<T><<<static_cast<unsigned>(M), block_for(N), 0, stream_of(c)>>>(
+          N, ptr<T>(t[3]), ptr<T>(t[4]), ptr<stat_t<T>>(t[5]), ptr<stat_t<T>>(t[6]), ptr<T>(t[7]), ptr<T>(t[0]));
+    if (t[1].data || t[2].data)
+      norm_param_grads<T><<<static_cast<unsigned>((N + 255) / 256), 256, 0, stream_of(c)>>>(
+          M, N, ptr<T>(t[3]), ptr<T>(t[4]), ptr<stat_t<T>>(t[5]), ptr<stat_t<T>>(t[6]), ptr<T>(t[1]), ptr<T>(t[2]));
+  });
+  return ok ? launch_status("layer_norm_backward") : unsupported_dtype("layer_norm_backward", t[4].dtype);
+}
+
+int k_rms_norm(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t M = t[2].sizes[0], N = t[2].sizes[1];
+    if (M == 0) return;
+    rms_norm_rows<T><<<static_cast<unsigned>(M), block_for(N), 0, stream_of(c)>>>(
+        N, ptr<T>(t[2]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<T>(t[3]), c->scalars[0].f);
+  });
+  return ok ? launch_status("rms_norm") : unsupported_dtype("rms_norm", t[2].dtype);
+}
+
+int k_rms_norm_backward(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[3].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t M = t[3].sizes[0], N = t[3].sizes[1];
+    if (t[0].data && M)
+      rms_norm_backward_rows<T><<<static_cast<unsigned>(M), block_for(N), 0, stream_of(c)>>>(
+          N, ptr<T>(t[2]), ptr<T>(t[3]), ptr<stat_t<T>>(t[4]), ptr<T>(t[5]), ptr<T>(t[0]));
+    if (t[1].data)
+      norm_param_grads<T><<<static_cast<unsigned>((N + 255) / 256), 256, 0, stream_of(c)>>>(
+          M, N, ptr<T>(t[2]), ptr<T>(t[3]), nullptr, ptr<stat_t<T>>(t[4]), ptr<T>(t[1]), nullptr);
+  });
+  return ok ? launch_status("rms_norm_backward") : unsupported_dtype("rms_norm_backward", t[3].dtype);
+}
+
+int k_nll_loss(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t N = t[2].sizes[0], C = t[2].sizes[1];
+    nll_forward<T><<<1, 256, 0, stream_of(c)>>>(N, C, ptr<T>(t[2]), t[2].strides[0], t[2].strides[1],
+                                                 ptr<int64_t>(t[3]), t[3].strides[0], ptr<T>(t[4]),
+                                                 t[4].data ? t[4].strides[0] : 0, ptr<T>(t[0]),
+                                                 t[0].ndim ? t[0].strides[0] : 0, ptr<T>(t[1]), c->scalars[0].i,
+                                                 c->scalars[1].i);
+  });
+  return ok ? launch_status("nll_loss") : unsupported_dtype("nll_loss", t[2].dtype);
+}
+
+int k_nll_loss_backward(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t N = t[0].sizes[0], C = t[0].sizes[1];
+    cudaMemsetAsync(ptr<T>(t[0]), 0, N * C * sizeof(T), stream_of(c));
+    if (N)
+      nll_backward<T><<<static_cast<unsigned>((N + 255) / 256), 256, 0, stream_of(c)>>>(
+          N, C, ptr<T>(t[0]), ptr<T>(t[1]), t[1].ndim ? t[1].strides[0] : 0, ptr<int64_t>(t[2]), t[2].strides[0],
+          ptr<T>(t[3]), t[3].data ? t[3].strides[0] : 0, ptr<T>(t[4]), c->scalars[0].i, c->scalars[1].i);
+  });
+  return ok ? launch_status("nll_loss_backward") : unsupported_dtype("nll_loss_backward", t[0].dtype);
+}
+
+}  // namespace gems::nvidia

@@ -1,0 +1,102 @@
+// The nvidia vendor's reduction engine: warp and block reductions over a
+// policy (sum, max-with-index, ...), and the shapes of reduction work shared
+// by reductions, softmax and norms.
+#pragma once
+#include <cfloat>
+#include <climits>
+#include <limits>
+
+#include "elementwise.cuh"
+
+namespace gems::nvidia {
+
+// Policies: S is the running state, add() folds one element, merge() two
+// states; merge must be associative (indices break ties toward the first).
+template <typename A>
+struct SumPolicy {
+  struct S { A v; };
+  __device__ static S init() { return {A(0)}; }
+  __device__ static void add(S& s, A x, int64_t) { s.v += x; }
+  __device__ static S merge(S a, S b) { return {a.v + b.v}; }
+  __device__ static S shfl_down(S s, int d) { return {__shfl_down_sync(0xffffffffu, s.v, d)}; }
+};
+
+template <typename A, bool kMax>
+struct ExtremePolicy {
+  struct S { A v; int64_t i; };
+  __device__ static A lowest() {
+    if constexpr (std::is_floating_point_v<A>) return kMax ? -INFINITY : INFINITY;
+    else return kMax ? std::numeric_limits<A>::lowest() : std::numeric_limits<A>::max();
+  }
+  __device__ static S init() { return {lowest(), LLONG_MAX}; }
+  __device__ static S merge(S a, S b) {
+    const bool an = a.v != a.v, bn = b.v != b.v;  // NaN wins; the first NaN
+    if (an || bn) return (an && bn) ? (a.i < b.i ? a : b) : (an ? a : b);
+    if (kMax ? a.v > b.v : a.v < b.v) return a;
+    if (kMax ? b.v > a.v : b.v < a.v) return b;
+    return a.i < b.i ? a : b;
+  }
+  __device__ static void add(S& s, A x, int64_t i) { s = merge(s, S{x, i}); }
+  __device__ static S shfl_down(S s, int d) {
+    return {__shfl_down_sync(0xffffffffu, s.v, d), static_cast<int64_t>(__shfl_down_sync(0xffffffffu, static_cast<long long>(s.i), d))};
+  }
+};
+
+template <typename P>
+__device__ __forceinline__ typename P::S warp_reduce(typename P::S s) {
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) s = P::merge(s, P::shfl_down(s, d));
+  return s;
+}
+
+// Reduces over the block; the result is valid in thread 0.
+template <typename P>
+__device__ typename P::S block_reduce(typename P::S s) {
+  __shared__ typename P::S partial[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  s = warp_reduce<P>(s);
+  __syncthreads();  // partial may still be read by a previous call
+  if (lane == 0) partial[warp] = s;
+  __syncthreads();
+  const int nwarps = (blockDim.x + 31) >> 5;
+  s = (threadIdx.x < nwarps) ? partial[lane] : P::init();
+  if (warp == 0) s = warp_reduce<P>(s);
+  return s;
+}
+
+// Sum over the block, broadcast to every thread.
+template <typename A>
+__device__ A block_sum_all(A v) {
+  __shared__ A total;
+  auto s = block_reduce<SumPolicy<A>>({v});
+  if (threadIdx.x == 0) total = s.v;
+  __syncthreads();
+  const A r = total;
+  __syncthreads();
+  return r;
+}
+
+template <typename A>
+__device__ __forceinline__ A warp_sum_all(A v) {
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+  return v;
+}
+
+// The leading k dims of N operands (the positions of outputs or rows).
+template <int N>
+StridedShape<N> outer_shape(const gems_tensor* const* ops, int k) {
+  gems_tensor trimmed[N];
+  const gems_tensor* p[N];
+  for (int j = 0; j < N; ++j) {
+    trimmed[j] = *ops[j];
+    trimmed[j].ndim = k;
+    p[j] = &trimmed[j];
+  }
+  // sizes come from operand 0, which must have at least k dims
+  for (int j = 1; j < N; ++j)
+    for (int d = 0; d < k; ++d) trimmed[j].sizes[d] = trimmed[0].sizes[d];
+  return StridedShape<N>(p);
+}
+
+}  // namespace gems::nvidia
