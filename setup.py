@@ -21,6 +21,23 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).resolve().parent
 
 
+def _cuda_wheel_dirs():
+    """Roots of NVIDIA's CUDA wheels (nvidia/cu13/...) in site-packages: where
+    cuBLASLt's headers and library are when they come from PyPI (the
+    nvidia-cublas wheel, or the ones a CUDA torch depends on)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nvidia")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    dirs = []
+    for root in spec.submodule_search_locations:
+        for sub in ("cu13", "cublas"):
+            if os.path.isdir(os.path.join(root, sub)):
+                dirs.append(os.path.join(root, sub))
+    return dirs
+
+
 class CMakeExtension(Extension):
     def __init__(self, name):
         super().__init__(name, sources=[])
@@ -43,6 +60,9 @@ class CMakeBuild(build_ext):
             f"-DCMAKE_BUILD_TYPE={os.environ.get('GEMS_BUILD_TYPE', 'Release')}",
             f"-DGEMS_NVIDIA={os.environ.get('GEMS_NVIDIA', 'AUTO')}",
         ]
+        cuda_wheels = _cuda_wheel_dirs()
+        if cuda_wheels:
+            args.append(f"-DGEMS_CUDA_WHEEL_DIRS={';'.join(cuda_wheels)}")
         if subprocess.call(["which", "ninja"], stdout=subprocess.DEVNULL) == 0:
             args.append("-GNinja")
         if subprocess.call(["which", "ccache"], stdout=subprocess.DEVNULL) == 0:

@@ -17,6 +17,11 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check "torch==${GEMS_TORCH_VERSION:-2.13.0}" pytest
+# cuBLASLt's headers and library, so that the nvidia vendor module is built
+# with its gemm kernel wherever nvcc is (CI compiles and links it too).
+if command -v nvcc >/dev/null 2>&1; then
+  python3 -m pip install -q --disable-pip-version-check "nvidia-cublas==13.0.2.14"
+fi
 # No build isolation: the build must use the torch installed above (an
 # isolated build would download a CUDA torch of several GB).
 python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e .

@@ -54,7 +54,8 @@ const gems_kernel_entry kKernels[] = {
     {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
     {"nll_loss", kFloating, k_nll_loss}, {"nll_loss_backward", kFloating, k_nll_loss_backward},
-    // gemm: out [B,M,N], a [B,M,K], b [B,K,N], c or absent; scalars alpha, beta
+    // gemm: out [B,M,N], a [B,M,K], b [B,K,N], c or absent; scalars alpha, beta,
+    // allow_tf32 (a vendor may use reduced-precision float32 when it is 1)
     {"gemm", kFloating, k_gemm},
     // index_select: out, self, index; scalars[0].i dim
     {"index_select", kAll, k_index_select},

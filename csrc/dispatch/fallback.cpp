@@ -1,6 +1,8 @@
 // Three ways an op without a gems kernel still runs:
-//  - gems tensors on host memory (the cpu vendor): PyTorch's CPU kernel runs
-//    in place on the same memory, through CPU tensors that alias it;
+//  - gems tensors whose memory a native PyTorch backend can read (host memory
+//    on the cpu vendor; CUDA memory on nvidia when torch has CUDA): that
+//    backend's kernel runs in place on the same memory, through native tensors
+//    that alias it (zero-copy);
 //  - gems tensors on other memory: a copy to the CPU and back
 //    (at::native::cpu_fallback);
 //  - CPU/CUDA tensors in patch mode: the native kernel that gems replaced.
@@ -42,18 +44,33 @@ std::string op_name(const c10::OperatorHandle& op) {
   return n.overload_name.empty() ? name : name + "." + n.overload_name;
 }
 
-// ---- zero-copy: CPU tensors over gems host memory ----
+// ---- zero-copy: native tensors over gems memory ----
 
-// A CPU tensor viewing exactly the memory of gems tensor t. Its storage
-// holds a reference to t's storage, and is resizable (into fresh CPU memory)
-// so that out= ops may resize; such results are copied back afterwards.
-at::Tensor host_alias(const at::Tensor& t) {
+// The native device that can read gems memory directly, if any.
+std::optional<c10::DeviceType> native_device_type() {
+  switch (vendor().api.memory_kind) {
+    case GEMS_MEMORY_HOST: return c10::DeviceType::CPU;
+    case GEMS_MEMORY_CUDA:
+      if (at::globalContext().hasCUDA()) return c10::DeviceType::CUDA;
+      return std::nullopt;
+    default: return std::nullopt;
+  }
+}
+
+c10::Device native_device(c10::DeviceType type, const c10::Device& gems_device) {
+  return type == c10::DeviceType::CPU ? c10::Device(type) : c10::Device(type, gems_device.index());
+}
+
+// A native tensor viewing exactly the memory of gems tensor t. Its storage
+// holds a reference to t's storage, and is resizable (into fresh native
+// memory) so that out= ops may resize; such results are copied back after.
+at::Tensor native_alias(const at::Tensor& t, c10::DeviceType type) {
   c10::Storage gs = t.storage();
+  const c10::Device dev = native_device(type, t.device());
   auto* keep = new c10::Storage(gs);
-  c10::DataPtr ptr(gs.mutable_data(), keep, [](void* ctx) { delete static_cast<c10::Storage*>(ctx); },
-                   c10::Device(c10::DeviceType::CPU));
-  c10::Storage cs(c10::Storage::use_byte_size_t(), gs.nbytes(), std::move(ptr), c10::GetCPUAllocator(), true);
-  at::Tensor alias = at::empty({0}, t.options().device(c10::kCPU));
+  c10::DataPtr ptr(gs.mutable_data(), keep, [](void* ctx) { delete static_cast<c10::Storage*>(ctx); }, dev);
+  c10::Storage cs(c10::Storage::use_byte_size_t(), gs.nbytes(), std::move(ptr), c10::GetAllocator(type), true);
+  at::Tensor alias = at::empty({0}, t.options().device(dev));
   alias.set_(cs, t.storage_offset(), t.sizes(), t.strides());
   alias.set_requires_grad(false);
   return alias;
@@ -65,11 +82,12 @@ struct Alias {
   const void* data;  // the host alias's data pointer before the call
 };
 
-c10::IValue to_host(const c10::IValue& v, std::vector<Alias>& aliases, std::optional<c10::Device>& device) {
+c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Alias>& aliases,
+                      std::optional<c10::Device>& device) {
   auto map_tensor = [&](const at::Tensor& t) -> at::Tensor {
     if (!t.defined() || t.device().type() != kGems) return t;
     if (!device) device = t.device();
-    at::Tensor h = host_alias(t);
+    at::Tensor h = native_alias(t, type);
     aliases.push_back({t, h, h.data_ptr()});
     return h;
   };
@@ -87,15 +105,15 @@ c10::IValue to_host(const c10::IValue& v, std::vector<Alias>& aliases, std::opti
   }
   if (v.isDevice() && v.toDevice().type() == kGems) {
     if (!device) device = v.toDevice();
-    return c10::Device(c10::kCPU);
+    return native_device(type, v.toDevice().has_index() ? v.toDevice() : c10::Device(kGems, current_device()));
   }
   if (v.isGenerator() && v.toGenerator().device().type() == kGems) return c10::IValue();
   return v;
 }
 
 // A result: the gems tensor it aliases, a gems view of one, or a fresh copy.
-at::Tensor to_gems(const at::Tensor& r, const std::vector<Alias>& aliases, c10::Device device) {
-  if (!r.defined() || r.device().type() != c10::kCPU) return r;
+at::Tensor to_gems(const at::Tensor& r, c10::DeviceType type, const std::vector<Alias>& aliases, c10::Device device) {
+  if (!r.defined() || r.device().type() != type) return r;
   for (const Alias& a : aliases)
     if (r.is_same(a.host)) return a.gems;
   for (const Alias& a : aliases) {
@@ -107,14 +125,16 @@ at::Tensor to_gems(const at::Tensor& r, const std::vector<Alias>& aliases, c10::
   return r.to(device);
 }
 
-void zero_copy_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+void zero_copy_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack, c10::DeviceType type) {
   const auto& schema = op.schema();
   const size_t num_args = schema.arguments().size();
   std::vector<Alias> aliases;
   std::optional<c10::Device> device;
   const size_t first_arg = stack->size() - num_args;
-  for (size_t i = 0; i < num_args; ++i) (*stack)[first_arg + i] = to_host((*stack)[first_arg + i], aliases, device);
-  op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), stack);
+  for (size_t i = 0; i < num_args; ++i)
+    (*stack)[first_arg + i] = to_native((*stack)[first_arg + i], type, aliases, device);
+  const c10::DispatchKey key = type == c10::DeviceType::CPU ? c10::DispatchKey::CPU : c10::DispatchKey::CUDA;
+  op.redispatchBoxed(c10::DispatchKeySet(key), stack);
   // Written arguments that the op resized into fresh CPU memory go back.
   for (const Alias& a : aliases) {
     if (a.host.data_ptr() == a.data && a.host.sizes().equals(a.gems.sizes()) &&
@@ -131,10 +151,10 @@ void zero_copy_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack)
   for (size_t i = 0; i < num_returns; ++i) {
     c10::IValue& v = (*stack)[first_ret + i];
     if (v.isTensor()) {
-      v = to_gems(v.toTensor(), aliases, target);
+      v = to_gems(v.toTensor(), type, aliases, target);
     } else if (v.isTensorList()) {
       c10::List<at::Tensor> out;
-      for (const at::Tensor& t : v.toTensorList()) out.push_back(to_gems(t, aliases, target));
+      for (const at::Tensor& t : v.toTensorList()) out.push_back(to_gems(t, type, aliases, target));
       v = out;
     }
   }
@@ -202,8 +222,8 @@ void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   }
   TORCH_CHECK_NOT_IMPLEMENTED(!strict(), "flag_gems strict mode: '", name, "' has no gems kernel on the ",
                               vendor().name, " vendor and would run through the fallback (GEMS_STRICT=1)");
-  if (vendor().api.memory_kind == GEMS_MEMORY_HOST) {
-    zero_copy_fallback(op, stack);
+  if (const auto type = native_device_type()) {
+    zero_copy_fallback(op, stack, *type);
   } else {
     at::native::cpu_fallback(op, stack);
   }

@@ -35,7 +35,10 @@ at::Tensor& gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, cons
     cb = c->expand(out.sizes());
     d[3] = batched ? describe(cb) : batch_of_one(cb);
   }
-  k.launch(launch_index(out.device()), d, 4, {scalar_arg(alpha), scalar_arg(beta)});
+  // scalars[2]: whether float32 may run on TF32 tensor cores
+  // (torch.backends.cuda.matmul.allow_tf32 / set_float32_matmul_precision).
+  const bool tf32 = at::globalContext().float32MatmulPrecision() != at::Float32MatmulPrecision::HIGHEST;
+  k.launch(launch_index(out.device()), d, 4, {scalar_arg(alpha), scalar_arg(beta), int_arg(tf32 ? 1 : 0)});
   return out;
 }
 
