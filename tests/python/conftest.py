@@ -14,6 +14,13 @@ import flag_gems  # noqa: E402
 from flag_gems import _C  # noqa: E402
 
 VENDOR = flag_gems.vendor_name
+# The native device of the vendor: what patch mode routes through gems kernels
+# and what the zero-copy fallback runs on.
+NATIVE = "cuda" if VENDOR == "nvidia" else "cpu"
+# Kernels cannot raise on an accelerator: errors found inside a kernel (an
+# index out of range) are not reported there, as in PyTorch's CUDA backend,
+# which raises them later as a device-side assert.
+RAISES_IN_KERNELS = VENDOR == "cpu"
 
 
 @pytest.fixture

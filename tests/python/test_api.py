@@ -4,11 +4,12 @@ import pytest
 import torch
 
 import flag_gems
+from conftest import NATIVE, VENDOR
 from flag_gems import _C
 
 
 def test_vendor_name_and_device():
-    assert flag_gems.vendor_name == "cpu"
+    assert flag_gems.vendor_name == VENDOR in ("cpu", "nvidia", "amd", "intel")
     assert flag_gems.device == "gems"
 
 
@@ -41,9 +42,9 @@ def test_enable_unused_excludes_whole_families_and_patches_the_native_device():
     ops = flag_gems.all_registered_ops()
     assert not any(o.startswith(("div", "exp")) for o in ops)
     assert "add.Tensor" in ops
-    assert flag_gems.all_registered_keys() == ["PrivateUse1", "CPU"]
-    # patch mode: plain CPU tensors now run gems kernels
-    a = torch.randn(8)
+    assert flag_gems.all_registered_keys() == ["PrivateUse1", _C.native_key()]
+    # patch mode: plain native tensors (CPU, or CUDA on nvidia) now run gems kernels
+    a = torch.randn(8, device=NATIVE)
     flag_gems.reset_counts()
     doubled = torch.add(a, a)
     assert flag_gems.native_counts().get("add.Tensor") == 1
@@ -52,8 +53,8 @@ def test_enable_unused_excludes_whole_families_and_patches_the_native_device():
 
 def test_patch_mode_falls_back_to_the_native_kernel_for_dtypes_gems_does_not_serve():
     flag_gems.enable()
-    c = torch.tensor([1 + 2j, 3 - 1j])
-    assert torch.equal(torch.add(c, c), torch.tensor([2 + 4j, 6 - 2j]))  # complex: CPU's own kernel
+    c = torch.tensor([1 + 2j, 3 - 1j], device=NATIVE)
+    assert torch.equal(torch.add(c, c).cpu(), torch.tensor([2 + 4j, 6 - 2j]))  # complex: the native kernel
 
 
 def test_unknown_op_names_are_errors_not_silent_no_ops():
@@ -94,8 +95,8 @@ def test_record_writes_one_line_per_gems_call(tmp_path):
 def test_ops_namespace_calls_gems_kernels_directly():
     flag_gems.only_enable(include=["sub"])
     flag_gems.reset_counts()
-    a = torch.randn(3)
-    out = flag_gems.ops.add(a, a)  # CPU tensors, add not enabled: still the gems kernel
+    a = torch.randn(3, device=NATIVE)
+    out = flag_gems.ops.add(a, a)  # native tensors, add not enabled: still the gems kernel
     torch.testing.assert_close(out, a * 2)
     assert flag_gems.native_counts().get("add.Tensor") == 1
     assert set(flag_gems.all_registered_ops()) == {"sub.Tensor", "sub_.Tensor", "sub.out"}
@@ -105,7 +106,7 @@ def test_ops_namespace_calls_gems_kernels_directly():
 
 def test_strict_mode_names_the_op_and_vendor(strict):
     x = torch.ones(3, device="gems")
-    with pytest.raises(NotImplementedError, match="'cumsum.out' has no gems kernel on the cpu vendor"):
+    with pytest.raises(NotImplementedError, match=f"'cumsum.out' has no gems kernel on the {VENDOR} vendor"):
         torch.cumsum(x, 0)
 
 

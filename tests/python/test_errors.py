@@ -4,6 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import RAISES_IN_KERNELS
+
+# Errors that only a kernel can find: raised by the cpu vendor; on an
+# accelerator they are a known gap (see RAISES_IN_KERNELS).
+FOUND_IN_KERNELS = {"index out of range", "nll target out of bounds"}
+
 CASES = {
     "broadcast mismatch": (lambda d: torch.ones(3, device=d) + torch.ones(4, device=d), "must match the size"),
     "mm shapes": (lambda d: torch.ones(2, 3, device=d) @ torch.ones(4, 5, device=d), "cannot be multiplied"),
@@ -27,6 +33,8 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_exception_type_as_cpu(name):
+    if name in FOUND_IN_KERNELS and not RAISES_IN_KERNELS:
+        pytest.xfail("found inside a kernel: not raised on this vendor (PyTorch's CUDA raises a device-side assert)")
     fn, pattern = CASES[name]
     with pytest.raises(Exception) as on_cpu:
         fn("cpu")

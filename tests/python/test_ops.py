@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import assert_same, to_gems
+from conftest import RAISES_IN_KERNELS, assert_same, to_gems
 
 pytestmark = pytest.mark.usefixtures("strict")
 
@@ -80,6 +80,7 @@ def test_div_rounding_modes(dtype, mode):
     check(lambda x, y: torch.div(x, y, rounding_mode=mode), a, b)
 
 
+@pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor (nor on PyTorch's CUDA)")
 def test_integer_division_by_zero_raises():
     a, b = torch.tensor([1, 2]), torch.tensor([1, 0])
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
@@ -337,6 +338,7 @@ def test_index_select_and_embedding(dtype, dim):
     check(F.embedding, torch.tensor([[1, 2], [9, 0]]), weight)
 
 
+@pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")
 def test_index_out_of_range_raises_index_error():
     with pytest.raises(IndexError, match="index out of range"):
         torch.index_select(torch.ones(3, device="gems"), 0, torch.tensor([3], device="gems"))

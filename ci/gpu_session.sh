@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds flag_gems on the GPU machine (no network there) and runs what proves
+# the nvidia vendor: the googletest ABI suite on the nvidia module, the pytest
+# suite with GEMS_VENDOR=nvidia, the example and the benchmarks. Logs go to
+# $OUT (the device tool brings them back). Usage, from the repository root:
+#   bash ci/gpu_session.sh [build|test|bench|all]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gems_out}
+mkdir -p "$OUT"
+what=${1:-all}
+export PYTHONUNBUFFERED=1 TORCH_DEVICE_BACKEND_AUTOLOAD=0
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+
+# pytest travels as wheels in .whl when the machine lacks it.
+if ! python3 -c "import pytest" 2>/dev/null && [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+
+build() {
+  python3 -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', sys.version.split()[0])"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  export GEMS_CUDA_GENCODE="${GEMS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
+  # No pip install there: build in place and import from python/.
+  python3 tools/build_native.py python/flag_gems > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; return 1; }
+  grep -E "warning: flag_gems|cuBLASLt" "$OUT/build.log" | head
+  if [ -d .gtest_src ]; then
+    cmake -S . -B build/gtest -G Ninja -DGEMS_BUILD_CORE=OFF -DGEMS_BUILD_TESTS=ON -DGEMS_NVIDIA=OFF \
+      -DGEMS_GTEST_SOURCE_DIR="$PWD/.gtest_src" >/dev/null && cmake --build build/gtest >/dev/null
+  fi
+}
+
+run_tests() {
+  if [ -x build/gtest/tests/cpp/gems_abi_conformance ]; then
+    build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -15
+  fi
+  GEMS_VENDOR=nvidia python3 -m pytest -q --maxfail=40 tests/python -p no:cacheprovider 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
+}
+
+bench() {
+  GEMS_VENDOR=nvidia python3 examples/train_and_infer.py 2>&1 | tee "$OUT/example_nvidia.log" | tail -6
+  GEMS_VENDOR=nvidia python3 benchmarks/bench_host_overhead.py --out "$OUT" 2>&1 | tail -6
+  if [ -f benchmarks/bench_ops.py ]; then
+    GEMS_VENDOR=nvidia python3 benchmarks/bench_ops.py --out "$OUT" 2>&1 | tail -40
+  fi
+}
+
+case "$what" in
+  build) build ;;
+  test) build && run_tests ;;
+  bench) build && bench ;;
+  all) build && run_tests; bench ;;
+esac
