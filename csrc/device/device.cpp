@@ -36,6 +36,7 @@ std::vector<std::vector<void*>>& streams() {
 thread_local std::vector<c10::StreamId> t_current_streams;
 
 c10::StreamId& current_stream_id(c10::DeviceIndex d) {
+  check_device_index(d);
   if (t_current_streams.size() <= static_cast<size_t>(d)) t_current_streams.resize(device_count(), 0);
   return t_current_streams[d];
 }

@@ -96,6 +96,13 @@ void softmax_backward_like(const char* name, bool log) {
   expect_near(out.read<float>(), want);
 }
 
+// Bad indices found inside a kernel: a host-memory vendor reports them; an
+// accelerator's kernels cannot raise, so there the call must merely not fail.
+void expect_rejected_if_host(int status) {
+  if (api().memory_kind == GEMS_MEMORY_HOST) EXPECT_EQ(status, GEMS_INVALID_ARGUMENT);
+  else EXPECT_TRUE(status == GEMS_OK || status == GEMS_INVALID_ARGUMENT) << status;
+}
+
 float gelu_ref(float x) { return 0.5f * x * (1 + std::erf(x / std::sqrt(2.0f))); }
 
 const std::map<std::string, std::function<void()>>& references() {
@@ -257,9 +264,9 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_near(out.read<float>(), {-(lp[2] + lp[3]) / 2});
          std::vector<int64_t> bad = {5, 0};
          DeviceBuffer dbad(bad);
-         EXPECT_EQ(run("nll_loss", {tensor(out, GEMS_FLOAT32, {}), tensor(total, GEMS_FLOAT32, {}),
-                                    tensor(dlp, GEMS_FLOAT32, {2, 3}), tensor(dbad, GEMS_INT64, {2}), none}, {i(1), i(-100)}),
-                   GEMS_INVALID_ARGUMENT);
+         expect_rejected_if_host(run("nll_loss", {tensor(out, GEMS_FLOAT32, {}), tensor(total, GEMS_FLOAT32, {}),
+                                                  tensor(dlp, GEMS_FLOAT32, {2, 3}), tensor(dbad, GEMS_INT64, {2}), none},
+                                     {i(1), i(-100)}));
        }},
       {"nll_loss_backward", [] {
          std::vector<float> go = {1.0f}, tw = {2.0f};
@@ -299,8 +306,8 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_near(out.read<float>(), want);
          std::vector<int64_t> bad = {4};
          DeviceBuffer dbad(bad);
-         EXPECT_EQ(run("index_select", {tensor(out, GEMS_FLOAT32, {3, 1}), tensor(dx, GEMS_FLOAT32, {3, 4}),
-                                        tensor(dbad, GEMS_INT64, {1})}, {i(1)}), GEMS_INVALID_ARGUMENT);
+         expect_rejected_if_host(run("index_select", {tensor(out, GEMS_FLOAT32, {3, 1}), tensor(dx, GEMS_FLOAT32, {3, 4}),
+                                                      tensor(dbad, GEMS_INT64, {1})}, {i(1)}));
        }},
       {"arange", [] {
          DeviceBuffer out(5 * 4);

@@ -1,0 +1,158 @@
+"""Op benchmarks on the nvidia vendor: each case of the targets table (same
+shapes) runs on gems tensors and on torch's own CUDA path in the same
+process. GPU time is measured with CUDA events around each call, the L2
+cache flushed before every run, and the median of many runs is reported,
+with the speedup (torch time / gems time) and the memory throughput.
+
+    GEMS_VENDOR=nvidia python3 benchmarks/bench_ops.py [--runs 50] [--out docs/benchmarks]
+
+Writes ops_<card>.json and ops_<card>.md; benchmarks/plot.py draws the PNG.
+"""
+import argparse
+import datetime
+import json
+import math
+import statistics
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import flag_gems
+
+BF16, F32 = torch.bfloat16, torch.float32
+
+
+def cases():
+    """(name, make_inputs(device), fn, bytes moved or None, flops or None)."""
+    def t(*shape, dtype=BF16, dev="cuda"):
+        return torch.randn(*shape, dtype=dtype, device=dev)
+
+    def ids(n, high, dev):
+        return torch.randint(0, high, (n,), device=dev)
+
+    b2 = 2  # bytes per bf16 element
+    return [
+        ("add bf16 4096x4096", lambda d: (t(4096, 4096, dev=d), t(4096, 4096, dev=d)), torch.add, 3 * 4096 * 4096 * b2, None),
+        ("mul broadcast bf16 4096x4096 * 4096", lambda d: (t(4096, 4096, dev=d), t(4096, dev=d)), torch.mul,
+         2 * 4096 * 4096 * b2, None),
+        ("silu bf16 4096x11008", lambda d: (t(4096, 11008, dev=d),), F.silu, 2 * 4096 * 11008 * b2, None),
+        ("gelu(tanh) bf16 4096x11008", lambda d: (t(4096, 11008, dev=d),), lambda x: F.gelu(x, approximate="tanh"),
+         2 * 4096 * 11008 * b2, None),
+        ("exp f32 4096x4096", lambda d: (t(4096, 4096, dtype=F32, dev=d),), torch.exp, 2 * 4096 * 4096 * 4, None),
+        ("sum(dim=-1) bf16 4096x4096", lambda d: (t(4096, 4096, dev=d),), lambda x: x.sum(dim=-1), 4096 * 4096 * b2, None),
+        ("mean(dim=-1) f32 4096x4096", lambda d: (t(4096, 4096, dtype=F32, dev=d),), lambda x: x.mean(dim=-1),
+         4096 * 4096 * 4, None),
+        ("softmax(dim=-1) bf16 1024x4096", lambda d: (t(1024, 4096, dev=d),), lambda x: torch.softmax(x, -1),
+         2 * 1024 * 4096 * b2, None),
+        ("layer_norm bf16 4096x4096", lambda d: (t(4096, 4096, dev=d), t(4096, dev=d), t(4096, dev=d)),
+         lambda x, w, b: F.layer_norm(x, (4096,), w, b), 2 * 4096 * 4096 * b2, None),
+        ("rms_norm bf16 4096x4096", lambda d: (t(4096, 4096, dev=d), t(4096, dev=d)),
+         lambda x, w: F.rms_norm(x, (4096,), w, 1e-6), 2 * 4096 * 4096 * b2, None),
+        ("mm bf16 4096^3", lambda d: (t(4096, 4096, dev=d), t(4096, 4096, dev=d)), torch.mm, None, 2 * 4096 ** 3),
+        ("mm bf16 16x4096 @ 4096x4096 (decode)", lambda d: (t(16, 4096, dev=d), t(4096, 4096, dev=d)), torch.mm,
+         (16 * 4096 + 4096 * 4096 + 16 * 4096) * b2, None),
+        ("bmm bf16 32x1024x128 @ 32x128x1024", lambda d: (t(32, 1024, 128, dev=d), t(32, 128, 1024, dev=d)), torch.bmm,
+         None, 2 * 32 * 1024 * 128 * 1024),
+        ("embedding 32000x4096, 4096 ids", lambda d: (ids(4096, 32000, d), t(32000, 4096, dev=d)), F.embedding,
+         2 * 4096 * 4096 * b2, None),
+        ("index_select rows, same shape", lambda d: (t(32000, 4096, dev=d), ids(4096, 32000, d)),
+         lambda w, i: torch.index_select(w, 0, i), 2 * 4096 * 4096 * b2, None),
+        ("cat dim 0, 2x bf16 4096x4096", lambda d: (t(4096, 4096, dev=d), t(4096, 4096, dev=d)),
+         lambda a, b: torch.cat([a, b]), 4 * 4096 * 4096 * b2, None),
+        ("argmax f32 4096x32000", lambda d: (t(4096, 32000, dtype=F32, dev=d),), lambda x: x.argmax(dim=-1),
+         4096 * 32000 * 4, None),
+        ("topk k=50 f32 64x32000", lambda d: (t(64, 32000, dtype=F32, dev=d),), lambda x: torch.topk(x, 50, dim=-1),
+         64 * 32000 * 4, None),
+        ("cumsum f32 4096x4096", lambda d: (t(4096, 4096, dtype=F32, dev=d),), lambda x: torch.cumsum(x, -1),
+         2 * 4096 * 4096 * 4, None),
+        ("cross_entropy f32 4096x32000", lambda d: (t(4096, 32000, dtype=F32, dev=d), ids(4096, 32000, d)),
+         F.cross_entropy, 4096 * 32000 * 4, None),
+        ("SDPA causal bf16 4x32x2048x128", lambda d: tuple(t(4, 32, 2048, 128, dev=d) for _ in range(3)),
+         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), None, 4 * 32 * 2048 * 2048 * 128 * 2),
+    ]
+
+
+def gpu_ms(fn, args, runs, flush):
+    for _ in range(3):
+        fn(*args)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(runs):
+        flush.zero_()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn(*args)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "benchmarks"))
+    args = parser.parse_args()
+    assert flag_gems.vendor_name == "nvidia" and torch.cuda.is_available(), "needs GEMS_VENDOR=nvidia on a GPU"
+    card = torch.cuda.get_device_name()
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # larger than any L2
+    rows = []
+    for name, make, fn, nbytes, flops in cases():
+        torch.manual_seed(0)
+        native_args = make("cuda")
+        gems_args = tuple(a.to("gems") for a in native_args)
+        flag_gems.reset_counts()
+        try:
+            gems_out = fn(*gems_args)
+            fell_back = sorted(flag_gems.fallback_counts())
+            ok = True
+            ref = fn(*native_args)
+            a = gems_out[0] if isinstance(gems_out, tuple) else gems_out
+            b = ref[0] if isinstance(ref, tuple) else ref
+            ok = torch.allclose(a.cpu().float(), b.cpu().float(), rtol=2e-2, atol=2e-2)
+            t_gems = gpu_ms(fn, gems_args, args.runs, flush)
+        except Exception as e:  # a failing case is reported, not hidden
+            rows.append({"case": name, "error": f"{type(e).__name__}: {e}"[:300]})
+            print(f"{name:<40} ERROR {e}")
+            continue
+        t_torch = gpu_ms(fn, native_args, args.runs, flush)
+        row = {"case": name, "gems_ms": t_gems, "torch_ms": t_torch, "speedup": t_torch / t_gems,
+               "matches_torch": bool(ok), "fallback_ops": fell_back}
+        if nbytes:
+            row["gems_GBps"] = nbytes / t_gems / 1e6
+            row["torch_GBps"] = nbytes / t_torch / 1e6
+        if flops:
+            row["gems_TFLOPs"] = flops / t_gems / 1e9
+            row["torch_TFLOPs"] = flops / t_torch / 1e9
+        rows.append(row)
+        rate = (f"{row['gems_GBps']:7.0f} GB/s" if nbytes else f"{row['gems_TFLOPs']:7.1f} TF/s")
+        print(f"{name:<40} gems {t_gems:8.3f} ms  torch {t_torch:8.3f} ms  x{row['speedup']:5.2f}  {rate}"
+              f"  {'' if ok else 'MISMATCH '}{'fallback: ' + ','.join(fell_back) if fell_back else ''}")
+    speedups = [r["speedup"] for r in rows if "speedup" in r]
+    report = {"benchmark": "ops of the targets table, gems (nvidia vendor) vs torch CUDA eager, same process",
+              "date": datetime.date.today().isoformat(), "card": card, "torch": torch.__version__,
+              "method": f"CUDA events, L2 flushed (256 MB write) before each run, median of {args.runs}",
+              "geomean_speedup": math.exp(sum(map(math.log, speedups)) / len(speedups)) if speedups else None,
+              "rows": rows}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = card.replace(" ", "_")
+    (out / f"ops_{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [f"# Op benchmarks: gems (nvidia vendor) vs torch CUDA eager", "",
+             f"{report['date']}, {card}, torch {torch.__version__}; {report['method']}.", "",
+             "| case | gems ms | torch ms | speedup | gems throughput | fallback |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['case']} | error: {r['error']} | | | | |")
+            continue
+        rate = f"{r['gems_GBps']:.0f} GB/s" if "gems_GBps" in r else f"{r['gems_TFLOPs']:.1f} TFLOP/s"
+        lines.append(f"| {r['case']} | {r['gems_ms']:.3f} | {r['torch_ms']:.3f} | {r['speedup']:.2f} | {rate} | "
+                     f"{', '.join(r['fallback_ops']) or '-'} |")
+    lines += ["", f"Geometric-mean speedup over torch eager: {report['geomean_speedup']:.2f}", ""]
+    (out / f"ops_{tag}.md").write_text("\n".join(lines))
+    print(f"geomean speedup {report['geomean_speedup']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
