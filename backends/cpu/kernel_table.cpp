@@ -36,6 +36,10 @@ const gems_kernel_entry kKernels[] = {
     {"le", kAll, k_le}, {"gt", kAll, k_gt}, {"ge", kAll, k_ge},
     // where: out, cond (bool), a, b
     {"where", kAll, k_where},
+    // optimizer arithmetic: out, self, a, b; scalars[0] value
+    {"addcmul", kNumeric, k_addcmul},  // self + value * a * b
+    {"addcdiv", kFloating, k_addcdiv},  // self + value * a / b
+    {"lerp", kFloating, k_lerp},        // lerp(self, end=a, weight=b)
     // activation backward: grad_in, grad_out, x (or y for sigmoid/tanh)
     {"threshold_backward", kNumeric, k_threshold_backward},  // scalars[0]: threshold
     {"gelu_backward", kFloating, k_gelu_backward},           // scalars[0].i: approx

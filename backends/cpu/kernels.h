@@ -27,6 +27,7 @@ GEMS_CPU_KERNEL(gt); GEMS_CPU_KERNEL(ge);
 GEMS_CPU_KERNEL(where);
 GEMS_CPU_KERNEL(threshold_backward); GEMS_CPU_KERNEL(gelu_backward);
 GEMS_CPU_KERNEL(silu_backward); GEMS_CPU_KERNEL(sigmoid_backward); GEMS_CPU_KERNEL(tanh_backward);
+GEMS_CPU_KERNEL(addcmul); GEMS_CPU_KERNEL(addcdiv); GEMS_CPU_KERNEL(lerp);
 // reductions and row-wise ops
 GEMS_CPU_KERNEL(reduce_sum); GEMS_CPU_KERNEL(reduce_mean);
 GEMS_CPU_KERNEL(reduce_max); GEMS_CPU_KERNEL(reduce_min);

@@ -255,6 +255,44 @@ int k_where(const gems_kernel_call* c) {
   return ok ? GEMS_OK : unsupported_dtype("where", c->tensors[0].dtype);
 }
 
+// Optimizer arithmetic: out, self, a, b (one dtype); scalars[0] value/weight.
+namespace {
+template <uint32_t MASK, typename F>
+int ternary(const char* name, const gems_kernel_call* c, F f) {
+  const gems_tensor* ins[3] = {&c->tensors[1], &c->tensors[2], &c->tensors[3]};
+  bool ok = dispatch_dtype<MASK>(c->tensors[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    map_elements<T, T, T, T>(c->tensors[0], ins, [&](T x, T a, T b) -> T {
+      return static_cast<T>(f(static_cast<A>(x), static_cast<A>(a), static_cast<A>(b)));
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype(name, c->tensors[0].dtype);
+}
+}  // namespace
+
+// out = self + value * a * b
+int k_addcmul(const gems_kernel_call* c) {
+  const gems_scalar v = c->scalars[0];
+  return ternary<kNumeric>("addcmul", c, [=](auto x, auto a, auto b) {
+    using A = decltype(x);
+    return static_cast<A>(x + scalar_as<A>(v) * a * b);
+  });
+}
+// out = self + value * a / b
+int k_addcdiv(const gems_kernel_call* c) {
+  const gems_scalar v = c->scalars[0];
+  return ternary<kFloating>("addcdiv", c, [=](auto x, auto a, auto b) { using A = decltype(x); return x + scalar_as<A>(v) * a / b; });
+}
+// out = lerp(self, end, weight) with PyTorch's two-sided formula; tensors
+// out, self, end, weight.
+int k_lerp(const gems_kernel_call* c) {
+  return ternary<kFloating>("lerp", c, [](auto x, auto e, auto w) {
+    using A = decltype(x);
+    return std::abs(w) < A(0.5) ? x + w * (e - x) : e - (e - x) * (A(1) - w);
+  });
+}
+
 // tensors: grad_in, grad_out, x; scalars[0]: threshold
 int k_threshold_backward(const gems_kernel_call* c) {
   const gems_scalar th = c->scalars[0];

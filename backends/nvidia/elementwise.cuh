@@ -121,6 +121,69 @@ __global__ void contiguous3(int64_t n, F f, O* out, const A* a, const B* b, cons
     out[i] = f(a[i], b[i], c[i]);
 }
 
+// ---- 2-D operands whose inner dim is contiguous or broadcast ----
+// (e.g. a [R, C] tensor times a [C] vector): vectorized along rows, one grid
+// row per matrix row, no index division.
+template <typename T>
+struct RowOperand {
+  const T* p;
+  int64_t row_stride;
+  bool broadcast_inner;  // inner stride 0: one value per row
+};
+
+template <int V, typename T>
+__device__ __forceinline__ Vec<T, V> row_load(const RowOperand<T>& o, int64_t r, int64_t c) {
+  const T* base = o.p + r * o.row_stride;
+  if (o.broadcast_inner) {
+    Vec<T, V> v;
+    const T x = base[0];
+#pragma unroll
+    for (int j = 0; j < V; ++j) v.v[j] = x;
+    return v;
+  }
+  return *reinterpret_cast<const Vec<T, V>*>(base + c);
+}
+
+template <int V, typename F, typename O, typename A>
+__global__ void rows1(int64_t R, int64_t C, F f, O* out, int64_t so, RowOperand<A> a) {
+  for (int64_t r = blockIdx.y; r < R; r += gridDim.y)
+    for (int64_t c = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) * V; c < C; c += int64_t{gridDim.x} * blockDim.x * V) {
+      const Vec<A, V> va = row_load<V>(a, r, c);
+      Vec<O, V> vo;
+#pragma unroll
+      for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j]);
+      *reinterpret_cast<Vec<O, V>*>(out + r * so + c) = vo;
+    }
+}
+
+template <int V, typename F, typename O, typename A, typename B>
+__global__ void rows2(int64_t R, int64_t C, F f, O* out, int64_t so, RowOperand<A> a, RowOperand<B> b) {
+  for (int64_t r = blockIdx.y; r < R; r += gridDim.y)
+    for (int64_t c = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) * V; c < C; c += int64_t{gridDim.x} * blockDim.x * V) {
+      const Vec<A, V> va = row_load<V>(a, r, c);
+      const Vec<B, V> vb = row_load<V>(b, r, c);
+      Vec<O, V> vo;
+#pragma unroll
+      for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j], vb.v[j]);
+      *reinterpret_cast<Vec<O, V>*>(out + r * so + c) = vo;
+    }
+}
+
+template <int V, typename F, typename O, typename A, typename B, typename C3>
+__global__ void rows3(int64_t R, int64_t C, F f, O* out, int64_t so, RowOperand<A> a, RowOperand<B> b,
+                      RowOperand<C3> c3) {
+  for (int64_t r = blockIdx.y; r < R; r += gridDim.y)
+    for (int64_t c = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) * V; c < C; c += int64_t{gridDim.x} * blockDim.x * V) {
+      const Vec<A, V> va = row_load<V>(a, r, c);
+      const Vec<B, V> vb = row_load<V>(b, r, c);
+      const Vec<C3, V> vc = row_load<V>(c3, r, c);
+      Vec<O, V> vo;
+#pragma unroll
+      for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j], vb.v[j], vc.v[j]);
+      *reinterpret_cast<Vec<O, V>*>(out + r * so + c) = vo;
+    }
+}
+
 // ---- the stride-aware kernel (any arity) ----
 template <typename F, typename O, typename... In, size_t... I>
 __device__ __forceinline__ void apply_at(const F& f, O* out, const int64_t* off, std::index_sequence<I...>,
@@ -147,6 +210,29 @@ template <typename... T>
 constexpr int vec_width() {
   constexpr size_t biggest = std::max({sizeof(T)...});
   return static_cast<int>(16 / biggest) < 1 ? 1 : static_cast<int>(16 / biggest);
+}
+
+// Whether the rows kernels serve this shape: 2-D, the output's rows dense,
+// every input's inner dim dense or broadcast, everything V-aligned.
+template <int V, typename O, typename... In>
+bool rows_fit(const StridedShape<1 + sizeof...(In)>& s, const O* po, const char* const* pin) {
+  constexpr int N = 1 + sizeof...(In);
+  if (V == 1 || s.ndim != 2 || s.sizes[1] % V != 0 || s.strides[0][1] != 1 || s.strides[0][0] % V != 0) return false;
+  if (reinterpret_cast<uintptr_t>(po) % (sizeof(O) * V) != 0) return false;
+  constexpr size_t sizes[] = {sizeof(In)...};
+  for (int k = 1; k < N; ++k) {
+    if (s.strides[k][1] != 1 && s.strides[k][1] != 0) return false;
+    if (s.strides[k][1] == 1 && (s.strides[k][0] % V != 0 ||
+                                 reinterpret_cast<uintptr_t>(pin[k - 1]) % (sizes[k - 1] * V) != 0))
+      return false;
+  }
+  return true;
+}
+
+template <typename... In, size_t... I, typename Fn>
+void with_row_operands(const StridedShape<1 + sizeof...(In)>& s, const char* const* pin, std::index_sequence<I...>,
+                       Fn&& fn) {
+  fn(RowOperand<In>{reinterpret_cast<const In*>(pin[I]), s.strides[I + 1][0], s.strides[I + 1][1] == 0}...);
 }
 
 // Calls fn with the raw input pointers cast to their element types.
@@ -181,6 +267,18 @@ void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f, cu
     typed_inputs([&](const In*... typed) {
       if (aligned<V>(po, typed...)) launch_contiguous(std::integral_constant<int, V>{}, typed...);
       else launch_contiguous(std::integral_constant<int, 1>{}, typed...);
+    });
+    return;
+  }
+  if (rows_fit<V, O, In...>(s, po, pin)) {
+    const int64_t R = s.sizes[0], C = s.sizes[1];
+    const dim3 block(std::min<int64_t>(kBlock, std::max<int64_t>(32, C / V)));
+    const dim3 grid(static_cast<unsigned>(std::min<int64_t>((C / V + block.x - 1) / block.x, 1024)),
+                    static_cast<unsigned>(std::min<int64_t>(R, 65535)));
+    with_row_operands<In...>(s, pin, std::index_sequence_for<In...>{}, [&](auto... ops) {
+      if constexpr (N == 2) rows1<V><<<grid, block, 0, stream>>>(R, C, f, po, s.strides[0][0], ops...);
+      if constexpr (N == 3) rows2<V><<<grid, block, 0, stream>>>(R, C, f, po, s.strides[0][0], ops...);
+      if constexpr (N == 4) rows3<V><<<grid, block, 0, stream>>>(R, C, f, po, s.strides[0][0], ops...);
     });
     return;
   }

@@ -20,6 +20,7 @@ const gems_kernel_entry kKernels[] = {
     {"eq", kAll, k_eq}, {"ne", kAll, k_ne}, {"lt", kAll, k_lt},
     {"le", kAll, k_le}, {"gt", kAll, k_gt}, {"ge", kAll, k_ge},
     {"where", kAll, k_where},
+    {"addcmul", kNumeric, k_addcmul}, {"addcdiv", kFloating, k_addcdiv}, {"lerp", kFloating, k_lerp},
     {"threshold_backward", kNumeric, k_threshold_backward},
     {"gelu_backward", kFloating, k_gelu_backward},
     {"silu_backward", kFloating, k_silu_backward},

@@ -18,6 +18,7 @@ GEMS_CUDA_KERNEL(gt); GEMS_CUDA_KERNEL(ge);
 GEMS_CUDA_KERNEL(where);
 GEMS_CUDA_KERNEL(threshold_backward); GEMS_CUDA_KERNEL(gelu_backward);
 GEMS_CUDA_KERNEL(silu_backward); GEMS_CUDA_KERNEL(sigmoid_backward); GEMS_CUDA_KERNEL(tanh_backward);
+GEMS_CUDA_KERNEL(addcmul); GEMS_CUDA_KERNEL(addcdiv); GEMS_CUDA_KERNEL(lerp);
 GEMS_CUDA_KERNEL(reduce_sum); GEMS_CUDA_KERNEL(reduce_mean);
 GEMS_CUDA_KERNEL(reduce_max); GEMS_CUDA_KERNEL(reduce_min);
 GEMS_CUDA_KERNEL(softmax); GEMS_CUDA_KERNEL(log_softmax);

@@ -34,6 +34,33 @@ __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_
   }
 }
 
+// Row gather (embedding lookups, index_select on dim 0 of row-dense tensors):
+// one grid row per index, each row copied with 16-byte accesses when aligned.
+template <int V, typename T, typename I>
+__global__ void gather_rows(int64_t n_index, int64_t L, const I* index, int64_t is, int64_t src_rows, const T* src,
+                            int64_t ss, T* out, int64_t os) {
+  for (int64_t r = blockIdx.y; r < n_index; r += gridDim.y) {
+    const int64_t v = static_cast<int64_t>(index[r * is]);
+    const bool valid = v >= 0 && v < src_rows;
+    for (int64_t c = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) * V; c < L; c += int64_t{gridDim.x} * blockDim.x * V) {
+      Vec<T, V> x;
+      if (valid) x = *reinterpret_cast<const Vec<T, V>*>(src + v * ss + c);
+      else for (int j = 0; j < V; ++j) x.v[j] = T();
+      *reinterpret_cast<Vec<T, V>*>(out + r * os + c) = x;
+    }
+  }
+}
+
+// Whether dims [1, ndim) of t are dense (row-major contiguous).
+bool rows_dense(const gems_tensor& t) {
+  int64_t expect = 1;
+  for (int d = t.ndim - 1; d >= 1; --d) {
+    if (t.sizes[d] != 1 && t.strides[d] != expect) return false;
+    expect *= t.sizes[d];
+  }
+  return true;
+}
+
 template <typename T>
 __global__ void arange_kernel(int64_t n, int64_t s, T* out, double start_f, double step_f, int64_t start_i,
                               int64_t step_i) {
@@ -119,6 +146,29 @@ int k_index_select(const gems_kernel_call* c) {
     if (s.numel == 0) return;
     const int64_t src_size = sv.sizes[dim];
     const int64_t is = index.ndim ? index.strides[0] : 0;
+    if (dim == 0 && rows_dense(o) && rows_dense(sv)) {
+      const int64_t n_index = o.sizes[0], L = s.numel / n_index;
+      auto gather = [&](auto itag, auto vtag) {
+        using I = typename decltype(itag)::type;
+        constexpr int V = decltype(vtag)::value;
+        const dim3 block(static_cast<unsigned>(std::min<int64_t>(kBlock, std::max<int64_t>(32, L / V))));
+        const dim3 grid(static_cast<unsigned>(std::min<int64_t>((L / V + block.x - 1) / block.x, 1024)),
+                        static_cast<unsigned>(std::min<int64_t>(n_index, 65535)));
+        gather_rows<V, T, I><<<grid, block, 0, stream_of(c)>>>(
+            n_index, L, reinterpret_cast<const I*>(base_ptr(index)), is, src_size,
+            reinterpret_cast<const T*>(base_ptr(sv)), sv.strides[0], reinterpret_cast<T*>(base_ptr(o)), o.strides[0]);
+      };
+      constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
+      const bool vec = V > 1 && L % V == 0 && sv.strides[0] % V == 0 && o.strides[0] % V == 0 &&
+                       reinterpret_cast<uintptr_t>(base_ptr(sv)) % 16 == 0 && reinterpret_cast<uintptr_t>(base_ptr(o)) % 16 == 0;
+      auto with_vec = [&](auto itag) {
+        if (vec) gather(itag, std::integral_constant<int, V>{});
+        else gather(itag, std::integral_constant<int, 1>{});
+      };
+      if (index.dtype == GEMS_INT32) with_vec(type_tag<int32_t>{});
+      else with_vec(type_tag<int64_t>{});
+      return;
+    }
     auto launch = [&](auto itag) {
       using I = typename decltype(itag)::type;
       index_select_kernel<T, I><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(

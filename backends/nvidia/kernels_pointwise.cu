@@ -301,6 +301,41 @@ int k_where(const gems_kernel_call* c) {
   return ok ? launch_status("where") : unsupported_dtype("where", c->tensors[0].dtype);
 }
 
+// ---- optimizer arithmetic: out = f(self, a, b) ----
+template <typename T, typename Op>
+struct Typed3 {
+  Op op;
+  __device__ __forceinline__ T operator()(T x, T a, T b) const {
+    using A = acc_t<T>;
+    return store_as<T>(op(load_as<A>(x), load_as<A>(a), load_as<A>(b)));
+  }
+};
+template <uint32_t MASK, typename Op>
+int ternary(const char* name, const gems_kernel_call* c, Op op) {
+  const gems_tensor* ins[3] = {&c->tensors[1], &c->tensors[2], &c->tensors[3]};
+  const bool ok = dispatch_dtype<MASK>(c->tensors[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    map_elements<T, T, T, T>(c->tensors[0], ins, Typed3<T, Op>{op}, stream_of(c));
+  });
+  return ok ? launch_status(name) : unsupported_dtype(name, c->tensors[0].dtype);
+}
+struct AddcmulOp {
+  Scalar v;
+  template <typename A> __device__ A operator()(A x, A a, A b) const { return static_cast<A>(x + v.as<A>() * a * b); }
+};
+struct AddcdivOp {
+  Scalar v;
+  template <typename A> __device__ A operator()(A x, A a, A b) const { return x + v.as<A>() * a / b; }
+};
+struct LerpOp {
+  template <typename A> __device__ A operator()(A x, A e, A w) const {
+    return (w < A(0.5) && w > A(-0.5)) ? x + w * (e - x) : e - (e - x) * (A(1) - w);
+  }
+};
+int k_addcmul(const gems_kernel_call* c) { return ternary<kNumeric>("addcmul", c, AddcmulOp{scalar(c->scalars[0])}); }
+int k_addcdiv(const gems_kernel_call* c) { return ternary<kFloating>("addcdiv", c, AddcdivOp{scalar(c->scalars[0])}); }
+int k_lerp(const gems_kernel_call* c) { return ternary<kFloating>("lerp", c, LerpOp{}); }
+
 // ---- activation backward: grad_in = f(grad_out, x) ----
 struct ThresholdBackwardOp {
   Scalar th;

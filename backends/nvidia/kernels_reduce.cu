@@ -64,7 +64,18 @@ __global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in,
   offsets_of(outer, blockIdx.x, off);
   const T* p = in + off[1];
   typename P::S s = P::init();
-  for (int64_t i = threadIdx.x; i < r.numel; i += blockDim.x) P::add(s, load_as<A>(p[i]), i);
+  constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
+  int64_t done = 0;
+  if (V > 1 && reinterpret_cast<uintptr_t>(p) % 16 == 0) {
+    const int64_t nv = r.numel / V;
+    for (int64_t v = threadIdx.x; v < nv; v += blockDim.x) {
+      const Vec<T, V> x = reinterpret_cast<const Vec<T, V>*>(p)[v];
+#pragma unroll
+      for (int j = 0; j < V; ++j) P::add(s, load_as<A>(x.v[j]), v * V + j);
+    }
+    done = nv * V;
+  }
+  for (int64_t i = done + threadIdx.x; i < r.numel; i += blockDim.x) P::add(s, load_as<A>(p[i]), i);
   s = block_reduce<P>(s);
   if (threadIdx.x == 0) {
     if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
@@ -105,8 +116,9 @@ void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
   if (!r.contiguous_row()) {
     reduce_generic<T, A, P><<<static_cast<unsigned>((outer.numel + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px,
                                                                                                mean);
-  } else if (r.numel >= 8192 && outer.numel < 4 * num_sms()) {
-    reduce_rows_block<T, A, P><<<static_cast<unsigned>(outer.numel), 512, 0, st>>>(outer, r, pi, po, px, mean);
+  } else if (r.numel >= 2048) {
+    reduce_rows_block<T, A, P><<<static_cast<unsigned>(outer.numel), r.numel >= 16384 ? 512 : 256, 0, st>>>(
+        outer, r, pi, po, px, mean);
   } else {
     const int64_t threads = outer.numel * 32;
     reduce_rows_warp<T, A, P><<<static_cast<unsigned>((threads + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px, mean);
@@ -185,6 +197,30 @@ __global__ void softmax_rows(StridedShape<2> outer, int64_t n, int64_t so, int64
 }
 
 template <typename T, bool kLog>
+__global__ void softmax_rows_cached(StridedShape<2> outer, int64_t n, T* out, const T* in) {
+  using A = acc_t<T>;
+  extern __shared__ unsigned char smem[];
+  A* row = reinterpret_cast<A*>(smem);
+  int64_t off[2];
+  offsets_of(outer, blockIdx.x, off);
+  load_row(in + off[1], n, row);
+  A mx = -INFINITY;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) mx = row[i] > mx ? row[i] : mx;
+  mx = block_max_all(mx);
+  if (mx == -INFINITY) mx = 0;  // an all -inf row gives zeros, not NaN
+  A sum = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += ::exp(row[i] - mx);
+  sum = block_sum_all(sum);
+  if constexpr (kLog) {
+    const A lse = ::log(sum) + mx;
+    store_row(out + off[0], n, [&](int64_t i) { return row[i] - lse; });
+  } else {
+    const A inv = A(1) / sum;
+    store_row(out + off[0], n, [&](int64_t i) { return ::exp(row[i] - mx) * inv; });
+  }
+}
+
+template <typename T, bool kLog>
 __global__ void softmax_backward_rows(StridedShape<3> outer, int64_t n, int64_t s0, int64_t s1, int64_t s2, T* gin,
                                       const T* gout, const T* y) {
   using A = acc_t<T>;
@@ -214,6 +250,12 @@ int softmax_forward(const char* name, const gems_kernel_call* c) {
     const gems_tensor* ops[2] = {&out, &in};
     StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
     if (outer.numel == 0 || n == 0) return;
+    const int64_t cache = n * static_cast<int64_t>(sizeof(acc_t<T>));
+    if (k >= 0 && out.strides[k] == 1 && in.strides[k] == 1 && cache <= kRowCacheBytes) {
+      softmax_rows_cached<T, kLog><<<static_cast<unsigned>(outer.numel), block_for(n), cache, stream_of(c)>>>(
+          outer, n, reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)));
+      return;
+    }
     softmax_rows<T, kLog><<<static_cast<unsigned>(outer.numel), block_for(n), 0, stream_of(c)>>>(
         outer, n, k >= 0 ? out.strides[k] : 1, k >= 0 ? in.strides[k] : 1, reinterpret_cast<T*>(base_ptr(out)),
         reinterpret_cast<const T*>(base_ptr(in)));
@@ -261,6 +303,41 @@ __global__ void layer_norm_rows(int64_t N, const T* X, T* Y, stat_t<T>* MEAN, st
     y[i] = store_as<T>(o);
   }
   if (threadIdx.x == 0) { MEAN[blockIdx.x] = mu; RSTD[blockIdx.x] = rs; }
+}
+
+template <typename T>
+__global__ void layer_norm_rows_cached(int64_t N, const T* X, T* Y, stat_t<T>* MEAN, stat_t<T>* RSTD, const T* W,
+                                       const T* B, double eps, int64_t xs, int64_t ys) {
+  using A = acc_t<T>;
+  extern __shared__ unsigned char smem[];
+  A* row = reinterpret_cast<A*>(smem);
+  load_row(X + blockIdx.x * xs, N, row);
+  A s = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) s += row[i];
+  const A mu = block_sum_all(s) / A(N);
+  A v = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) { const A d = row[i] - mu; v += d * d; }
+  const A rs = A(1) / ::sqrt(block_sum_all(v) / A(N) + A(eps));
+  store_row(Y + blockIdx.x * ys, N, [&](int64_t i) {
+    A o = (row[i] - mu) * rs;
+    if (W) o *= load_as<A>(W[i]);
+    if (B) o += load_as<A>(B[i]);
+    return o;
+  });
+  if (threadIdx.x == 0) { MEAN[blockIdx.x] = mu; RSTD[blockIdx.x] = rs; }
+}
+
+template <typename T>
+__global__ void rms_norm_rows_cached(int64_t N, const T* X, T* Y, stat_t<T>* RSTD, const T* W, double eps) {
+  using A = acc_t<T>;
+  extern __shared__ unsigned char smem[];
+  A* row = reinterpret_cast<A*>(smem);
+  load_row(X + blockIdx.x * N, N, row);
+  A ss = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) ss += row[i] * row[i];
+  const A rs = A(1) / ::sqrt(block_sum_all(ss) / A(N) + A(eps));
+  store_row(Y + blockIdx.x * N, N, [&](int64_t i) { return row[i] * rs * (W ? load_as<A>(W[i]) : A(1)); });
+  if (threadIdx.x == 0) RSTD[blockIdx.x] = rs;
 }
 
 template <typename T>
@@ -390,6 +467,13 @@ int k_layer_norm(const gems_kernel_call* c) {
     using T = typename decltype(tag)::type;
     const int64_t M = t[3].sizes[0], N = t[3].sizes[1];
     if (M == 0) return;
+    const int64_t cache = N * static_cast<int64_t>(sizeof(acc_t<T>));
+    if (cache <= kRowCacheBytes) {
+      layer_norm_rows_cached<T><<<static_cast<unsigned>(M), block_for(N), cache, stream_of(c)>>>(
+          N, ptr<T>(t[3]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<stat_t<T>>(t[2]), ptr<T>(t[4]), ptr<T>(t[5]),
+          c->scalars[0].f, t[3].strides[0], t[0].strides[0]);
+      return;
+    }
     layer_norm_rows<T><<<static_cast<unsigned>(M), block_for(N), 0, stream_of(c)>>>(
         N, ptr<T>(t[3]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<stat_t<T>>(t[2]), ptr<T>(t[4]), ptr<T>(t[5]),
         c->scalars[0].f, t[3].strides[0], t[0].strides[0]);
@@ -418,6 +502,12 @@ int k_rms_norm(const gems_kernel_call* c) {
     using T = typename decltype(tag)::type;
     const int64_t M = t[2].sizes[0], N = t[2].sizes[1];
     if (M == 0) return;
+    const int64_t cache = N * static_cast<int64_t>(sizeof(acc_t<T>));
+    if (cache <= kRowCacheBytes) {
+      rms_norm_rows_cached<T><<<static_cast<unsigned>(M), block_for(N), cache, stream_of(c)>>>(
+          N, ptr<T>(t[2]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<T>(t[3]), c->scalars[0].f);
+      return;
+    }
     rms_norm_rows<T><<<static_cast<unsigned>(M), block_for(N), 0, stream_of(c)>>>(
         N, ptr<T>(t[2]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<T>(t[3]), c->scalars[0].f);
   });

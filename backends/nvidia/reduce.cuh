@@ -64,6 +64,66 @@ __device__ typename P::S block_reduce(typename P::S s) {
   return s;
 }
 
+template <typename A>
+struct MaxPolicy {
+  struct S { A v; };
+  __device__ static S init() { return {-INFINITY}; }
+  __device__ static S merge(S a, S b) { return {a.v > b.v ? a.v : b.v}; }
+  __device__ static S shfl_down(S s, int d) { return {__shfl_down_sync(0xffffffffu, s.v, d)}; }
+};
+
+// Max over the block, broadcast to every thread.
+template <typename A>
+__device__ A block_max_all(A v) {
+  __shared__ A total;
+  auto s = block_reduce<MaxPolicy<A>>({v});
+  if (threadIdx.x == 0) total = s.v;
+  __syncthreads();
+  const A r = total;
+  __syncthreads();
+  return r;
+}
+
+// Row caching for row-wise ops: a dense row is read from global memory once
+// (16-byte loads when aligned) into shared memory in the compute type.
+template <typename T, typename A>
+__device__ void load_row(const T* x, int64_t n, A* row) {
+  constexpr int V = 16 / sizeof(T);
+  int64_t done = 0;
+  if (V > 1 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+    const int64_t nv = n / V;
+    for (int64_t i = threadIdx.x; i < nv; i += blockDim.x) {
+      const Vec<T, V> v = reinterpret_cast<const Vec<T, V>*>(x)[i];
+#pragma unroll
+      for (int j = 0; j < V; ++j) row[i * V + j] = load_as<A>(v.v[j]);
+    }
+    done = nv * V;
+  }
+  for (int64_t i = done + threadIdx.x; i < n; i += blockDim.x) row[i] = load_as<A>(x[i]);
+  __syncthreads();
+}
+
+// y[i] = value(i) for a dense row, 16-byte stores when aligned.
+template <typename T, typename Value>
+__device__ void store_row(T* y, int64_t n, Value value) {
+  constexpr int V = 16 / sizeof(T);
+  int64_t done = 0;
+  if (V > 1 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+    const int64_t nv = n / V;
+    for (int64_t i = threadIdx.x; i < nv; i += blockDim.x) {
+      Vec<T, V> v;
+#pragma unroll
+      for (int j = 0; j < V; ++j) v.v[j] = store_as<T>(value(i * V + j));
+      reinterpret_cast<Vec<T, V>*>(y)[i] = v;
+    }
+    done = nv * V;
+  }
+  for (int64_t i = done + threadIdx.x; i < n; i += blockDim.x) y[i] = store_as<T>(value(i));
+}
+
+// Rows of up to this many compute-type bytes are cached in shared memory.
+constexpr int64_t kRowCacheBytes = 48 * 1024;
+
 // Sum over the block, broadcast to every thread.
 template <typename A>
 __device__ A block_sum_all(A v) {

@@ -55,6 +55,13 @@ const std::vector<OpEntry>& op_table() {
       // fills
       GEMS_OP(fill_, Scalar, fill_, "fill"), GEMS_OP(fill_, Tensor, fill_tensor_, "fill"),
       GEMS_OP0(zero_, zero_, "fill"),
+      // optimizer arithmetic
+      GEMS_OP0(addcmul, addcmul, "addcmul"), GEMS_OP0(addcmul_, addcmul_, "addcmul"),
+      GEMS_OP(addcmul, out, addcmul_out, "addcmul"),
+      GEMS_OP0(addcdiv, addcdiv, "addcdiv"), GEMS_OP0(addcdiv_, addcdiv_, "addcdiv"),
+      GEMS_OP(addcdiv, out, addcdiv_out, "addcdiv"),
+      GEMS_OP(lerp, Scalar, lerp_scalar, "lerp"), GEMS_OP(lerp_, Scalar, lerp_scalar_, "lerp"),
+      GEMS_OP(lerp, Scalar_out, lerp_scalar_out, "lerp"),
       // activation backward
       GEMS_OP0(threshold_backward, threshold_backward, "threshold_backward"),
       GEMS_OP0(gelu_backward, gelu_backward, "gelu_backward"),

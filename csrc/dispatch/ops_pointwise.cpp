@@ -281,6 +281,74 @@ at::Tensor& fill_tensor_(at::Tensor& self, const at::Tensor& value) {
 }
 at::Tensor& zero_(at::Tensor& self) { return gems::ops::fill_(self, 0); }
 
+// ---- optimizer arithmetic (what Adam and friends run per step) ----
+namespace {
+at::Tensor& addc_impl(const Kernel& k, at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& a,
+                      const at::Tensor& b, const c10::Scalar& value) {
+  const at::ScalarType t = c10::promoteTypes(promote(self, a), promote(self, b));
+  return pointwise(k, out, kind, t, t, {{self, t}, {a, t}, {b, t}}, {scalar_arg(value)});
+}
+at::Tensor& addcdiv_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& a,
+                         const at::Tensor& b, const c10::Scalar& value) {
+  static const Kernel k("addcdiv");
+  TORCH_CHECK(!(at::isIntegralType(a.scalar_type(), true) && at::isIntegralType(b.scalar_type(), true)),
+              "Integer division with addcdiv is no longer supported, and in a future release addcdiv will perform a "
+              "true division of tensor1 and tensor2. The historic addcdiv behavior can be implemented as "
+              "(input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as "
+              "(input + value * tensor1 / tensor2) for float inputs. The future addcdiv behavior is just the latter "
+              "implementation: (input + value * tensor1 / tensor2), for all dtypes.");
+  return addc_impl(k, out, kind, self, a, b, value);
+}
+at::Tensor& addcmul_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& a,
+                         const at::Tensor& b, const c10::Scalar& value) {
+  static const Kernel k("addcmul");
+  return addc_impl(k, out, kind, self, a, b, value);
+}
+at::Tensor& lerp_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& end,
+                      const c10::Scalar& weight) {
+  static const Kernel k("lerp");
+  TORCH_CHECK(self.scalar_type() == end.scalar_type(), "expected dtype ", self.scalar_type(),
+              " for `end` but got dtype ", end.scalar_type());
+  const at::ScalarType t = self.scalar_type();
+  const at::Tensor w = wrap_scalar(weight);
+  return pointwise(k, out, kind, t, t, {{self, t}, {end, t}, {w, t}});
+}
+}  // namespace
+
+at::Tensor addcmul(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& value) {
+  at::Tensor out;
+  return addcmul_impl(out, OutKind::Fresh, self, a, b, value);
+}
+at::Tensor& addcmul_(at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& value) {
+  return addcmul_impl(self, OutKind::InPlace, self, a, b, value);
+}
+at::Tensor& addcmul_out(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& value,
+                        at::Tensor& out) {
+  return addcmul_impl(out, OutKind::Out, self, a, b, value);
+}
+at::Tensor addcdiv(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& value) {
+  at::Tensor out;
+  return addcdiv_impl(out, OutKind::Fresh, self, a, b, value);
+}
+at::Tensor& addcdiv_(at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& value) {
+  return addcdiv_impl(self, OutKind::InPlace, self, a, b, value);
+}
+at::Tensor& addcdiv_out(const at::Tensor& self, const at::Tensor& a, const at::Tensor& b, const c10::Scalar& value,
+                        at::Tensor& out) {
+  return addcdiv_impl(out, OutKind::Out, self, a, b, value);
+}
+at::Tensor lerp_scalar(const at::Tensor& self, const at::Tensor& end, const c10::Scalar& weight) {
+  at::Tensor out;
+  return lerp_impl(out, OutKind::Fresh, self, end, weight);
+}
+at::Tensor& lerp_scalar_(at::Tensor& self, const at::Tensor& end, const c10::Scalar& weight) {
+  return lerp_impl(self, OutKind::InPlace, self, end, weight);
+}
+at::Tensor& lerp_scalar_out(const at::Tensor& self, const at::Tensor& end, const c10::Scalar& weight,
+                            at::Tensor& out) {
+  return lerp_impl(out, OutKind::Out, self, end, weight);
+}
+
 // ---- activation backward ----
 namespace {
 at::Tensor backward(const Kernel& k, const at::Tensor& grad, const at::Tensor& x,

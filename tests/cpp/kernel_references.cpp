@@ -51,6 +51,17 @@ void binary(const char* name, std::function<Out(float, float)> f, int32_t out_dt
   }
 }
 
+// out = f(x, a, b) with b broadcast from [4] and weights in [0, 0.5) for lerp.
+void ternary(const char* name, std::function<float(float, float, float)> f, std::vector<gems_scalar> scalars = {}) {
+  std::vector<float> x = ramp(12), a = ramp(12, 0.61f), b = {0.1f, 0.2f, 0.3f, 0.45f};
+  DeviceBuffer dx(x), da(a), db(b), out(12 * 4);
+  ASSERT_EQ(run(name, {tensor(out, GEMS_FLOAT32, {3, 4}), tensor(dx, GEMS_FLOAT32, {3, 4}), tensor(da, GEMS_FLOAT32, {3, 4}),
+                       tensor(db, GEMS_FLOAT32, {3, 4}, {0, 1})}, scalars), GEMS_OK) << api().last_error();
+  std::vector<float> want(12);
+  for (int k = 0; k < 12; ++k) want[k] = f(x[k], a[k], b[k % 4]);
+  expect_near(out.read<float>(), want);
+}
+
 // A [3,5] input reduced over its last dim (and the full reduction for sum).
 void reduction(const char* name, std::function<float(const float*, int)> f, bool with_indices = false) {
   std::vector<float> x = ramp(15);
@@ -154,6 +165,9 @@ const std::map<std::string, std::function<void()>>& references() {
                                  tensor(da, GEMS_FLOAT32, {4}), tensor(db, GEMS_FLOAT32, {4}, {0})}), GEMS_OK);
          expect_near(out.read<float>(), {1, 9, 9, 4});
        }},
+      {"addcmul", [] { ternary("addcmul", [](float x, float a, float b) { return x + 0.5f * a * b; }, {f(0.5)}); }},
+      {"addcdiv", [] { ternary("addcdiv", [](float x, float a, float b) { return x - 2 * a / b; }, {f(-2)}); }},
+      {"lerp", [] { ternary("lerp", [](float x, float e, float w) { return x + w * (e - x); }); }},
       {"threshold_backward", [] { binary<float>("threshold_backward", [](float g, float x) { return x <= 0.5f ? 0 : g; }, GEMS_FLOAT32, {f(0.5)}); }},
       {"gelu_backward", [] {
          binary<float>("gelu_backward", [](float g, float x) {

@@ -161,6 +161,16 @@ def test_clamp_propagates_nan():
     check(lambda t: torch.clamp(t, -1, 1), x)
 
 
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
+def test_optimizer_arithmetic(dtype):
+    x, a, b = make((4, 5), dtype, gen_seed=44), make((4, 5), dtype, gen_seed=45), make((5,), dtype, low=1, high=3)
+    check(lambda x, a, b: torch.addcmul(x, a, b, value=0.5), x, a, b)
+    check(lambda x, a, b: torch.addcdiv(x, a, b, value=-2), x, a, b)
+    check(lambda x, a: torch.lerp(x, a, 0.3), x, a)
+    check(lambda x, a: torch.lerp(x, a, 0.9), x, a)
+    check(lambda x, a, b: torch.addcmul(x, a.to(torch.int64), b.to(torch.int64)), x.to(torch.int64), a, b)
+
+
 @pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
 @pytest.mark.parametrize("op", [torch.eq, torch.ne, torch.lt, torch.le, torch.gt, torch.ge])
 def test_comparisons(op, dtype):
