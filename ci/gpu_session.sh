@@ -30,6 +30,11 @@ build() {
   fi
 }
 
+diagnose() {
+  # A native backtrace of a crash, when one happens (cuda-gdb debugs host code too).
+  GEMS_VENDOR=nvidia timeout 120 cuda-gdb -q -batch -ex run -ex bt --args python3 -c "$1" 2>&1 | grep -E "^#|signal|Error" | head -30
+}
+
 run_tests() {
   if [ -x build/gtest/tests/cpp/gems_abi_conformance ]; then
     build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -15
@@ -46,6 +51,7 @@ bench() {
 }
 
 case "$what" in
+  diag) build && diagnose "$2" ;;
   build) build ;;
   test) build && run_tests ;;
   bench) build && bench ;;
