@@ -20,10 +20,12 @@ fi
 build() {
   python3 -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', sys.version.split()[0])"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  echo "c++: $(c++ --version | head -1); libstdc++.so: $(c++ -print-file-name=libstdc++.so)"
   export GEMS_CUDA_GENCODE="${GEMS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
   # No pip install there: build in place and import from python/.
   python3 tools/build_native.py python/flag_gems > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; return 1; }
-  grep -E "warning: flag_gems|cuBLASLt" "$OUT/build.log" | head
+  grep -E "warning: flag_gems|cuBLASLt|C\+\+ runtime" "$OUT/build.log" | head
+  echo "_C defines $(nm -C --defined-only python/flag_gems/_C*.so | grep -c 'std::ostream::_M_insert') ostream inserters (0 = the shared C++ runtime is used)"
   if [ -d .gtest_src ]; then
     cmake -S . -B build/gtest -G Ninja -DGEMS_BUILD_CORE=OFF -DGEMS_BUILD_TESTS=ON -DGEMS_NVIDIA=OFF \
       -DGEMS_GTEST_SOURCE_DIR="$PWD/.gtest_src" >/dev/null && cmake --build build/gtest >/dev/null

@@ -251,8 +251,9 @@ int softmax_forward(const char* name, const gems_kernel_call* c) {
     StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
     if (outer.numel == 0 || n == 0) return;
     const int64_t cache = n * static_cast<int64_t>(sizeof(acc_t<T>));
-    if (k >= 0 && out.strides[k] == 1 && in.strides[k] == 1 && cache <= kRowCacheBytes) {
-      softmax_rows_cached<T, kLog><<<static_cast<unsigned>(outer.numel), block_for(n), cache, stream_of(c)>>>(
+    if (k >= 0 && out.strides[k] == 1 && in.strides[k] == 1 && cache <= kRowCacheBytes &&
+        allow_shared(softmax_rows_cached<T, kLog>, cache)) {
+      softmax_rows_cached<T, kLog><<<static_cast<unsigned>(outer.numel), row_block(n), cache, stream_of(c)>>>(
           outer, n, reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)));
       return;
     }
@@ -468,8 +469,8 @@ int k_layer_norm(const gems_kernel_call* c) {
     const int64_t M = t[3].sizes[0], N = t[3].sizes[1];
     if (M == 0) return;
     const int64_t cache = N * static_cast<int64_t>(sizeof(acc_t<T>));
-    if (cache <= kRowCacheBytes) {
-      layer_norm_rows_cached<T><<<static_cast<unsigned>(M), block_for(N), cache, stream_of(c)>>>(
+    if (cache <= kRowCacheBytes && allow_shared(layer_norm_rows_cached<T>, cache)) {
+      layer_norm_rows_cached<T><<<static_cast<unsigned>(M), row_block(N), cache, stream_of(c)>>>(
           N, ptr<T>(t[3]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<stat_t<T>>(t[2]), ptr<T>(t[4]), ptr<T>(t[5]),
           c->scalars[0].f, t[3].strides[0], t[0].strides[0]);
       return;
@@ -503,8 +504,8 @@ int k_rms_norm(const gems_kernel_call* c) {
     const int64_t M = t[2].sizes[0], N = t[2].sizes[1];
     if (M == 0) return;
     const int64_t cache = N * static_cast<int64_t>(sizeof(acc_t<T>));
-    if (cache <= kRowCacheBytes) {
-      rms_norm_rows_cached<T><<<static_cast<unsigned>(M), block_for(N), cache, stream_of(c)>>>(
+    if (cache <= kRowCacheBytes && allow_shared(rms_norm_rows_cached<T>, cache)) {
+      rms_norm_rows_cached<T><<<static_cast<unsigned>(M), row_block(N), cache, stream_of(c)>>>(
           N, ptr<T>(t[2]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]), ptr<T>(t[3]), c->scalars[0].f);
       return;
     }

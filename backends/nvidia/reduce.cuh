@@ -121,8 +121,24 @@ __device__ void store_row(T* y, int64_t n, Value value) {
   for (int64_t i = done + threadIdx.x; i < n; i += blockDim.x) y[i] = store_as<T>(value(i));
 }
 
-// Rows of up to this many compute-type bytes are cached in shared memory.
-constexpr int64_t kRowCacheBytes = 48 * 1024;
+// Rows of up to this many compute-type bytes are cached in shared memory
+// (above 48 KB a kernel must opt in; Hopper and Ampere allow ~160+ KB).
+constexpr int64_t kRowCacheBytes = 160 * 1024;
+
+// Lets `kernel` use `bytes` of dynamic shared memory; false when it cannot.
+template <typename Kernel>
+bool allow_shared(Kernel kernel, int64_t bytes) {
+  if (bytes <= 48 * 1024) return true;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) ==
+         cudaSuccess || (cudaGetLastError(), false);
+}
+
+// Threads for a block that owns one row of n elements: about 32 elements a
+// thread, so short rows don't pay for wide block reductions.
+inline int row_block(int64_t n) {
+  const int64_t t = (n / 32 + 31) / 32 * 32;
+  return static_cast<int>(t < 64 ? 64 : t > 1024 ? 1024 : t);
+}
 
 // Sum over the block, broadcast to every thread.
 template <typename A>
