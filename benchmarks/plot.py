@@ -1,0 +1,41 @@
+"""Draws docs/benchmarks/ops_<card>.png from the JSON that bench_ops.py wrote:
+one bar per case, the speedup of gems over torch eager on a log scale, with
+the parity line, so the picture reads at a glance.
+
+    python3 benchmarks/plot.py docs/benchmarks/ops_NVIDIA_H100_80GB_HBM3.json
+"""
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main(path):
+    report = json.loads(Path(path).read_text())
+    rows = [r for r in report["rows"] if "speedup" in r]
+    names = [r["case"] + ("  (fallback)" if r["fallback_ops"] else "") for r in rows]
+    speedups = [r["speedup"] for r in rows]
+    colors = ["#2a9d8f" if s >= 1.0 else ("#e9c46a" if s >= 0.9 else "#e76f51") for s in speedups]
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(rows) + 1.6))
+    ax.barh(range(len(rows)), speedups, color=colors)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.invert_yaxis()
+    for i, s in enumerate(speedups):
+        ax.text(s, i, f" {s:.2f}x", va="center", fontsize=7)
+    ax.set_xlabel("speedup over torch eager (torch time / gems time), log scale")
+    ax.set_title(f"gems (nvidia vendor) vs torch CUDA, {report['card']}, {report['date']}\n"
+                 f"geometric mean {report['geomean_speedup']:.2f}x; green >= 1, yellow >= 0.9, red < 0.9", fontsize=9)
+    fig.tight_layout()
+    out = Path(path).with_suffix(".png")
+    fig.savefig(out, dpi=110)
+    print(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
