@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "../abi/gems_vendor_abi.h"
+#include "../common/dtype_dispatch.h"
 #include "runtime.h"
 
 namespace gems::nvidia {
@@ -46,35 +47,10 @@ __device__ __forceinline__ O convert(I x) {
   return store_as<O>(load_as<A>(x));
 }
 
-inline int64_t element_size(int32_t dtype) {
-  switch (dtype) {
-    case GEMS_BOOL: case GEMS_UINT8: case GEMS_INT8: return 1;
-    case GEMS_INT16: case GEMS_FLOAT16: case GEMS_BFLOAT16: return 2;
-    case GEMS_INT32: case GEMS_FLOAT32: return 4;
-    default: return 8;
-  }
-}
-
-template <typename T> struct type_tag { using type = T; };
-
+// Dispatch onto CUDA's types (backends/common/dtype_dispatch.h).
 template <uint32_t MASK, typename F>
 bool dispatch_dtype(int32_t dtype, F&& f) {
-#define GEMS_CASE(D, T) \
-  case D: if constexpr ((MASK & GEMS_DTYPE_BIT(D)) != 0) { f(type_tag<T>{}); return true; } else { return false; }
-  switch (dtype) {
-    GEMS_CASE(GEMS_BOOL, bool)
-    GEMS_CASE(GEMS_UINT8, uint8_t)
-    GEMS_CASE(GEMS_INT8, int8_t)
-    GEMS_CASE(GEMS_INT16, int16_t)
-    GEMS_CASE(GEMS_INT32, int32_t)
-    GEMS_CASE(GEMS_INT64, int64_t)
-    GEMS_CASE(GEMS_FLOAT16, half)
-    GEMS_CASE(GEMS_BFLOAT16, bf16)
-    GEMS_CASE(GEMS_FLOAT32, float)
-    GEMS_CASE(GEMS_FLOAT64, double)
-    default: return false;
-  }
-#undef GEMS_CASE
+  return dispatch_dtype_as<MASK, half, bf16>(dtype, std::forward<F>(f));
 }
 
 constexpr uint32_t kFloating = GEMS_MASK_FLOATING;
