@@ -51,7 +51,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_COMPARE_ROWS(eq), GEMS_COMPARE_ROWS(ne), GEMS_COMPARE_ROWS(lt),
       GEMS_COMPARE_ROWS(le), GEMS_COMPARE_ROWS(gt), GEMS_COMPARE_ROWS(ge),
 #undef GEMS_COMPARE_ROWS
-      GEMS_OP(where, self, where, "where"),
+      GEMS_OP(where, self, where, "where"), GEMS_OP(where, self_out, where_out, "where"),
       // fills
       GEMS_OP(fill_, Scalar, fill_, "fill"), GEMS_OP(fill_, Tensor, fill_tensor_, "fill"),
       GEMS_OP0(zero_, zero_, "fill"),

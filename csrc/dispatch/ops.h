@@ -70,6 +70,7 @@ GEMS_DECLARE_COMPARE(gt)
 GEMS_DECLARE_COMPARE(ge)
 #undef GEMS_DECLARE_COMPARE
 Tensor where(const Tensor&, const Tensor&, const Tensor&);
+Tensor& where_out(const Tensor&, const Tensor&, const Tensor&, Tensor&);
 Tensor& fill_(Tensor&, const Scalar&);
 Tensor& fill_tensor_(Tensor&, const Tensor&);
 Tensor& zero_(Tensor&);

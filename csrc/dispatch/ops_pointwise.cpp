@@ -256,13 +256,23 @@ GEMS_COMPARE(gt)
 GEMS_COMPARE(ge)
 #undef GEMS_COMPARE
 
-at::Tensor where(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other) {
+namespace {
+at::Tensor& where_impl(at::Tensor& out, OutKind kind, const at::Tensor& condition, const at::Tensor& self,
+                       const at::Tensor& other) {
   static const Kernel k("where");
   TORCH_CHECK(condition.scalar_type() == at::kBool,
               "where expected condition to be a boolean tensor, but got a tensor with dtype ", condition.scalar_type());
   const at::ScalarType t = promote(self, other);
+  return pointwise(k, out, kind, t, t, {{condition, at::kBool}, {self, t}, {other, t}});
+}
+}  // namespace
+
+at::Tensor where(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other) {
   at::Tensor out;
-  return pointwise(k, out, OutKind::Fresh, t, t, {{condition, at::kBool}, {self, t}, {other, t}});
+  return where_impl(out, OutKind::Fresh, condition, self, other);
+}
+at::Tensor& where_out(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return where_impl(out, OutKind::Out, condition, self, other);
 }
 
 // ---- fill ----

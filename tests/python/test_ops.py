@@ -185,6 +185,9 @@ def test_where(dtype):
     cond = make((4, 1), torch.bool, gen_seed=16)
     a, b = make((4, 3), dtype, gen_seed=17), make((3,), dtype, gen_seed=18)
     check(torch.where, cond, a, b)
+    out = torch.empty(0, dtype=dtype, device="gems")
+    torch.where(cond.to("gems"), a.to("gems"), b.to("gems"), out=out)
+    assert_same(out, torch.where(cond, a, b))
 
 
 @pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
