@@ -52,6 +52,18 @@ const std::vector<OpEntry>& op_table() {
       GEMS_COMPARE_ROWS(le), GEMS_COMPARE_ROWS(gt), GEMS_COMPARE_ROWS(ge),
 #undef GEMS_COMPARE_ROWS
       GEMS_OP(where, self, where, "where"), GEMS_OP(where, self_out, where_out, "where"),
+      // logical ops on masks (bool only; composed from the kernels named)
+      GEMS_OP(bitwise_and, Tensor, bitwise_and, "mul"), GEMS_OP(bitwise_and, Tensor_out, bitwise_and_out, "mul"),
+      GEMS_OP(bitwise_or, Tensor, bitwise_or, "add"), GEMS_OP(bitwise_or, Tensor_out, bitwise_or_out, "add"),
+      GEMS_OP0(bitwise_not, bitwise_not, "eq"), GEMS_OP(bitwise_not, out, bitwise_not_out, "eq"),
+      GEMS_OP0(isneginf, isneginf, "eq"), GEMS_OP(isneginf, out, isneginf_out, "eq"),
+      GEMS_OP(masked_fill_, Scalar, masked_fill_, "where"),
+#define GEMS_ALL_ANY_ROWS(NAME, KERNEL)                                                                       \
+  GEMS_OP0(NAME, NAME, KERNEL), GEMS_OP(NAME, all_out, NAME##_all_out, KERNEL),                               \
+      GEMS_OP(NAME, dim, NAME##_dim, KERNEL), GEMS_OP(NAME, out, NAME##_dim_out, KERNEL),                     \
+      GEMS_OP(NAME, dims, NAME##_dims, KERNEL), GEMS_OP(NAME, dims_out, NAME##_dims_out, KERNEL)
+      GEMS_ALL_ANY_ROWS(all, "reduce_min,ne"), GEMS_ALL_ANY_ROWS(any, "reduce_max,ne"),
+#undef GEMS_ALL_ANY_ROWS
       // fills
       GEMS_OP(fill_, Scalar, fill_, "fill"), GEMS_OP(fill_, Tensor, fill_tensor_, "fill"),
       GEMS_OP0(zero_, zero_, "fill"),

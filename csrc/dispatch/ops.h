@@ -71,6 +71,15 @@ GEMS_DECLARE_COMPARE(ge)
 #undef GEMS_DECLARE_COMPARE
 Tensor where(const Tensor&, const Tensor&, const Tensor&);
 Tensor& where_out(const Tensor&, const Tensor&, const Tensor&, Tensor&);
+Tensor bitwise_and(const Tensor&, const Tensor&);
+Tensor& bitwise_and_out(const Tensor&, const Tensor&, Tensor&);
+Tensor bitwise_or(const Tensor&, const Tensor&);
+Tensor& bitwise_or_out(const Tensor&, const Tensor&, Tensor&);
+Tensor bitwise_not(const Tensor&);
+Tensor& bitwise_not_out(const Tensor&, Tensor&);
+Tensor isneginf(const Tensor&);
+Tensor& isneginf_out(const Tensor&, Tensor&);
+Tensor& masked_fill_(Tensor&, const Tensor&, const Scalar&);
 Tensor& fill_(Tensor&, const Scalar&);
 Tensor& fill_tensor_(Tensor&, const Tensor&);
 Tensor& zero_(Tensor&);
@@ -104,6 +113,16 @@ Tensor amax(const Tensor&, at::IntArrayRef, bool);
 Tensor amin(const Tensor&, at::IntArrayRef, bool);
 Tensor argmax(const Tensor&, std::optional<int64_t>, bool);
 Tensor argmin(const Tensor&, std::optional<int64_t>, bool);
+#define GEMS_DECLARE_ALL_ANY(NAME)                                     \
+  Tensor NAME(const Tensor&);                                          \
+  Tensor& NAME##_all_out(const Tensor&, Tensor&);                      \
+  Tensor NAME##_dim(const Tensor&, int64_t, bool);                     \
+  Tensor& NAME##_dim_out(const Tensor&, int64_t, bool, Tensor&);       \
+  Tensor NAME##_dims(const Tensor&, at::OptionalIntArrayRef, bool);    \
+  Tensor& NAME##_dims_out(const Tensor&, at::OptionalIntArrayRef, bool, Tensor&);
+GEMS_DECLARE_ALL_ANY(all)
+GEMS_DECLARE_ALL_ANY(any)
+#undef GEMS_DECLARE_ALL_ANY
 Tensor softmax(const Tensor&, int64_t, bool);
 Tensor log_softmax(const Tensor&, int64_t, bool);
 Tensor softmax_backward(const Tensor&, const Tensor&, int64_t, at::ScalarType);

@@ -1,5 +1,8 @@
 // Pointwise ops: type promotion and error checks here, the math in the
 // vendor's kernels. Functional, in-place and out= forms share one body.
+#include <limits>
+#include <string>
+
 #include "ops.h"
 #include "ops_common.h"
 
@@ -273,6 +276,67 @@ at::Tensor where(const at::Tensor& condition, const at::Tensor& self, const at::
 }
 at::Tensor& where_out(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
   return where_impl(out, OutKind::Out, condition, self, other);
+}
+
+// ---- logical ops on masks, served by the comparison and arithmetic kernels:
+// for bool, and is mul, or is add, not is "== false"; -inf tests are "== -inf".
+// Integer bitwise ops have no kernel yet and fall back.
+namespace {
+at::Tensor& bool_binary(const char* kernel_name, at::Tensor& out, OutKind kind, const at::Tensor& self,
+                        const at::Tensor& other) {
+  static const Kernel mul("mul"), add("add");
+  if (self.scalar_type() != at::kBool || other.scalar_type() != at::kBool) throw NotServed{kernel_name};
+  const Kernel& k = std::string(kernel_name) == "mul" ? mul : add;
+  return pointwise(k, out, kind, at::kBool, at::kBool, {{self, at::kBool}, {other, at::kBool}}, {int_arg(1)});
+}
+at::Tensor& bitwise_not_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
+  static const Kernel eq("eq");
+  if (self.scalar_type() != at::kBool) throw NotServed{"bitwise_not"};
+  const at::Tensor no = wrap_scalar(false);
+  return pointwise(eq, out, kind, at::kBool, at::kBool, {{self, at::kBool}, {no, at::kBool}});
+}
+at::Tensor& isneginf_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
+  static const Kernel eq("eq");
+  TORCH_CHECK(!at::isComplexType(self.scalar_type()), "isneginf does not support complex inputs.");
+  return compare(eq, out, kind, self, wrap_scalar(-std::numeric_limits<double>::infinity()));
+}
+}  // namespace
+
+at::Tensor bitwise_and(const at::Tensor& self, const at::Tensor& other) {
+  at::Tensor out;
+  return bool_binary("mul", out, OutKind::Fresh, self, other);
+}
+at::Tensor& bitwise_and_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return bool_binary("mul", out, OutKind::Out, self, other);
+}
+at::Tensor bitwise_or(const at::Tensor& self, const at::Tensor& other) {
+  at::Tensor out;
+  return bool_binary("add", out, OutKind::Fresh, self, other);
+}
+at::Tensor& bitwise_or_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return bool_binary("add", out, OutKind::Out, self, other);
+}
+at::Tensor bitwise_not(const at::Tensor& self) {
+  at::Tensor out;
+  return bitwise_not_impl(out, OutKind::Fresh, self);
+}
+at::Tensor& bitwise_not_out(const at::Tensor& self, at::Tensor& out) {
+  return bitwise_not_impl(out, OutKind::Out, self);
+}
+at::Tensor isneginf(const at::Tensor& self) {
+  at::Tensor out;
+  return isneginf_impl(out, OutKind::Fresh, self);
+}
+at::Tensor& isneginf_out(const at::Tensor& self, at::Tensor& out) { return isneginf_impl(out, OutKind::Out, self); }
+
+// masked_fill_ is where(mask, value, self) written into self.
+at::Tensor& masked_fill_(at::Tensor& self, const at::Tensor& mask, const c10::Scalar& value) {
+  static const Kernel k("where");
+  TORCH_CHECK(mask.scalar_type() == at::kBool, "masked_fill_ only supports boolean masks, but got mask with dtype ",
+              mask.scalar_type());
+  const at::ScalarType t = self.scalar_type();
+  const at::Tensor v = wrap_scalar(value);
+  return pointwise(k, self, OutKind::InPlace, t, t, {{mask, at::kBool}, {v, t}, {self, t}});
 }
 
 // ---- fill ----

@@ -180,6 +180,60 @@ at::Tensor argmin(const at::Tensor& self, std::optional<int64_t> dim, bool keepd
   return std::get<1>(extreme(false, self, at::IntArrayRef{*dim}, keepdim, true, "argmin"));
 }
 
+// ---- all / any: min / max over a bool view (x != 0), empty reductions give
+// the identity (True / False). uint8 inputs give uint8, as in PyTorch.
+namespace {
+at::Tensor& all_any(bool is_all, at::Tensor& out, bool fresh, const at::Tensor& self, at::OptionalIntArrayRef dims,
+                    bool keepdim) {
+  static const Kernel kmin("reduce_min"), kmax("reduce_max"), ne("ne");
+  const Kernel& k = is_all ? kmin : kmax;
+  k.require(at::kBool, self.dim());
+  const at::ScalarType result = self.scalar_type() == at::kByte ? at::kByte : at::kBool;
+  at::Tensor flags = self;
+  if (self.scalar_type() != at::kBool) {
+    at::Tensor tmp;
+    flags = pointwise(ne, tmp, OutKind::Fresh, self.scalar_type(), at::kBool, {{self, self.scalar_type()},
+                      {wrap_scalar(0), self.scalar_type()}});
+  }
+  const Plan p = plan(self, dims, keepdim);
+  bool empty = false;
+  for (int64_t d : p.reduced) empty |= self.size(d) == 0;
+  if (empty) {
+    if (fresh) out = at::empty(p.out_shape, self.options().dtype(result));
+    else at::native::resize_output(out, p.out_shape);
+    return out.fill_(is_all);
+  }
+  at::Tensor values;
+  reduce_into(k, values, true, flags, dims, keepdim, at::kBool, at::kBool);
+  if (fresh) return out = values.scalar_type() == result ? values : values.to(result);
+  at::native::resize_output(out, p.out_shape);
+  return out.copy_(values);
+}
+}  // namespace
+
+#define GEMS_ALL_ANY(NAME, IS_ALL)                                                                                   \
+  at::Tensor NAME(const at::Tensor& self) { at::Tensor out; return all_any(IS_ALL, out, true, self, std::nullopt, false); } \
+  at::Tensor& NAME##_all_out(const at::Tensor& self, at::Tensor& out) {                                            \
+    return all_any(IS_ALL, out, false, self, std::nullopt, false);                                                  \
+  }                                                                                                                 \
+  at::Tensor NAME##_dim(const at::Tensor& self, int64_t dim, bool keepdim) {                                       \
+    at::Tensor out;                                                                                                 \
+    return all_any(IS_ALL, out, true, self, at::IntArrayRef{dim}, keepdim);                                        \
+  }                                                                                                                 \
+  at::Tensor& NAME##_dim_out(const at::Tensor& self, int64_t dim, bool keepdim, at::Tensor& out) {                 \
+    return all_any(IS_ALL, out, false, self, at::IntArrayRef{dim}, keepdim);                                       \
+  }                                                                                                                 \
+  at::Tensor NAME##_dims(const at::Tensor& self, at::OptionalIntArrayRef dims, bool keepdim) {                     \
+    at::Tensor out;                                                                                                 \
+    return all_any(IS_ALL, out, true, self, dims, keepdim);                                                        \
+  }                                                                                                                 \
+  at::Tensor& NAME##_dims_out(const at::Tensor& self, at::OptionalIntArrayRef dims, bool keepdim, at::Tensor& out) { \
+    return all_any(IS_ALL, out, false, self, dims, keepdim);                                                       \
+  }
+GEMS_ALL_ANY(all, true)
+GEMS_ALL_ANY(any, false)
+#undef GEMS_ALL_ANY
+
 // ---- softmax family: row-wise over `dim`, moved last in the descriptors ----
 namespace {
 

@@ -125,3 +125,12 @@ def test_fallback_is_zero_copy_and_keeps_views_and_inplace_semantics():
     assert torch.equal(out.cpu(), torch.arange(1.0, 5.0))
     counts = flag_gems.fallback_counts()
     assert counts == {"cumsum.out": 3, "unfold": 1}  # cumsum, cumsum_ and out= all reach cumsum.out
+
+
+def test_a_dtype_without_kernel_falls_back_with_the_same_result():
+    # bitwise ops are served for bool masks only; integers go to the fallback
+    x, y = torch.tensor([12, 10]), torch.tensor([10, 6])
+    flag_gems.reset_counts()
+    assert torch.equal(torch.bitwise_and(x.to("gems"), y.to("gems")).cpu(), torch.tensor([8, 2]))
+    assert flag_gems.fallback_counts() == {"bitwise_and.Tensor": 1}
+    assert torch.equal(torch.bitwise_and(x > 11, y > 7).cpu(), torch.tensor([True, False]))

@@ -180,6 +180,29 @@ def test_comparisons(op, dtype):
     check(lambda x: op(x, 1), a)
 
 
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64, torch.uint8, torch.bool])
+def test_all_any(dtype):
+    x = make((3, 4, 5), dtype, low=0, high=2, gen_seed=46)
+    for op in (torch.all, torch.any):
+        check(op, x)
+        check(lambda t: op(t, dim=1), x)
+        check(lambda t: op(t, dim=(0, 2), keepdim=True), x)
+        check(lambda t: op(t, dim=0), torch.empty(0, 3, dtype=dtype))
+
+
+def test_mask_ops():
+    a, b = make((4, 5), torch.bool, gen_seed=47), make((5,), torch.bool, gen_seed=48)
+    check(torch.bitwise_and, a, b)
+    check(torch.bitwise_or, a, b)
+    check(torch.bitwise_not, a)
+    check(lambda x, y: x & y | ~x, a, b)
+    x = torch.tensor([[float("-inf"), 1.0, float("inf")], [0.0, float("nan"), -2.0]])
+    check(torch.isneginf, x)
+    check(torch.isneginf, torch.tensor([1, -5]))
+    check(lambda t, m: t.masked_fill(m, -1.5), make((4, 5), torch.float32), a)
+    check(lambda t, m: t.clone().masked_fill_(m, float("-inf")), make((4, 5), torch.bfloat16), b)
+
+
 @pytest.mark.parametrize("dtype", FLOATS + [torch.int64, torch.bool])
 def test_where(dtype):
     cond = make((4, 1), torch.bool, gen_seed=16)
