@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check "torch==${GEMS_TORCH_VERSION:-2.13.0}" pytest \
-  "transformers==5.17.0"
+  "transformers==5.17.0" expecttest numpy
 # cuBLASLt's headers and library, so that the nvidia vendor module is built
 # with its gemm kernel wherever nvcc is (CI compiles and links it too).
 if command -v nvcc >/dev/null 2>&1; then
