@@ -32,10 +32,15 @@ at::Tensor wrap_scalar(const c10::Scalar& s) {
 }
 
 void prepare_output(at::Tensor& out, OutKind kind, at::IntArrayRef shape, at::ScalarType result,
-                    const at::TensorOptions& options) {
+                    const at::TensorOptions& options, const at::Tensor* layout) {
   switch (kind) {
     case OutKind::Fresh:
-      out = at::empty(shape, options.dtype(result));
+      // Like PyTorch, a result takes the memory layout of an input of its
+      // shape (x.t() + 1 is transposed too), else it is contiguous.
+      if (layout && layout->sizes().equals(shape) && layout->is_non_overlapping_and_dense())
+        out = at::empty_like(*layout, options.dtype(result));
+      else
+        out = at::empty(shape, options.dtype(result));
       return;
     case OutKind::InPlace:
       TORCH_CHECK(out.sizes().equals(shape), "output with shape ", out.sizes(),
@@ -67,7 +72,7 @@ at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::Scalar
                                : at::infer_size_dimvector(shape, inputs.back().sizes());
     k.require(o.dtype, inputs.back().dim());
   }
-  prepare_output(out, kind, shape, result, inputs[0].options());
+  prepare_output(out, kind, shape, result, inputs[0].options(), &inputs[0]);
   at::Tensor target = out.scalar_type() == result ? out : at::empty(shape, out.options().dtype(result));
   c10::SmallVector<gems_tensor, 4> desc;
   desc.push_back(describe(target));

@@ -29,10 +29,11 @@ at::Tensor wrap_scalar(const c10::Scalar& s);
 enum class OutKind { Fresh, InPlace, Out };
 
 // Makes `out` ready to receive a result of `shape` and dtype `result`:
-// allocates it (Fresh), checks shape (InPlace) or resizes it (Out), and checks
+// allocates it (Fresh, in the layout of `layout` when that input has the
+// result's shape), checks shape (InPlace) or resizes it (Out), and checks
 // that `result` can be cast to its dtype.
 void prepare_output(at::Tensor& out, OutKind kind, at::IntArrayRef shape, at::ScalarType result,
-                    const at::TensorOptions& options);
+                    const at::TensorOptions& options, const at::Tensor* layout = nullptr);
 
 // An operand of a pointwise kernel and the dtype the kernel wants it in.
 struct Operand {

@@ -93,6 +93,15 @@ def test_views_strides_and_as_strided():
     assert (g.cpu()[0] == -1).all()
 
 
+def test_pointwise_results_keep_the_input_layout():
+    x = torch.randn(4, 6, 5)
+    g = x.to("gems")
+    for fn in (lambda t: t.transpose(0, 2) + 1, lambda t: torch.exp(t.permute(1, 2, 0)),
+               lambda t: t.transpose(0, 1) * t.transpose(0, 1), lambda t: t[:, ::2] + 1):
+        assert fn(g).stride() == fn(x).stride()
+        torch.testing.assert_close(fn(g).cpu(), fn(x))
+
+
 def test_resize_and_set():
     g = torch.arange(4.0, device="gems")
     g.resize_(2, 3)
