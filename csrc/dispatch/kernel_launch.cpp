@@ -100,9 +100,4 @@ void Kernel::launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t
   TORCH_CHECK(false, "gems kernel '", name_, "' failed on the ", vendor().name, " vendor: ", msg);
 }
 
-void Kernel::operator()(std::initializer_list<gems_tensor> tensors, std::initializer_list<gems_scalar> scalars,
-                        bool index_error) const {
-  launch(current_device(), tensors.begin(), static_cast<int32_t>(tensors.size()), scalars, index_error);
-}
-
 }  // namespace gems

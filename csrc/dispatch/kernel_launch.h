@@ -43,8 +43,6 @@ class Kernel {
   // that report GEMS_INVALID_ARGUMENT raise IndexError when index_error is set.
   void launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
               std::initializer_list<gems_scalar> scalars = {}, bool index_error = false) const;
-  void operator()(std::initializer_list<gems_tensor> tensors, std::initializer_list<gems_scalar> scalars = {},
-                  bool index_error = false) const;
 
  private:
   const char* name_;

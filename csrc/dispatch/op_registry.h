@@ -15,12 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "fallback.h"
 #include "kernel_launch.h"
 
 namespace gems {
-
-// The boxed fallback (fallback.cpp): runs an op without a gems kernel.
-void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
 
 // Per-op call counters and the op log (op_table.cpp).
 std::atomic<uint64_t>* native_counter(const char* name, const char* overload);
