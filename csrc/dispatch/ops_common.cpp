@@ -22,6 +22,10 @@ c10::Device common_device(c10::ArrayRef<const at::Tensor*> tensors) {
 
 at::Tensor prepare(const at::Tensor& t, c10::Device device, at::ScalarType dtype) {
   if (t.device() == device && t.scalar_type() == dtype) return t;
+  // A CPU scalar (x * 2.0) stays in host memory when the vendor's kernels
+  // read host memory: no device allocation, no copy.
+  if (t.device().is_cpu() && t.dim() == 0 && vendor().api.memory_kind == GEMS_MEMORY_HOST)
+    return t.scalar_type() == dtype ? t : t.to(dtype);
   return t.to(device, dtype);
 }
 
@@ -72,7 +76,10 @@ at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::Scalar
                                : at::infer_size_dimvector(shape, inputs.back().sizes());
     k.require(o.dtype, inputs.back().dim());
   }
-  prepare_output(out, kind, shape, result, inputs[0].options(), &inputs[0]);
+  const at::Tensor* layout = nullptr;
+  for (const at::Tensor& t : inputs)
+    if (!layout && t.device() == device && t.sizes().equals(shape)) layout = &t;
+  prepare_output(out, kind, shape, result, inputs[0].options().device(device), layout);
   at::Tensor target = out.scalar_type() == result ? out : at::empty(shape, out.options().dtype(result));
   c10::SmallVector<gems_tensor, 4> desc;
   desc.push_back(describe(target));
