@@ -54,6 +54,10 @@ const gems_kernel_entry kKernels[] = {
     {"softmax", kFloating, k_softmax}, {"log_softmax", kFloating, k_log_softmax},
     {"softmax_backward", kFloating, k_softmax_backward},
     {"log_softmax_backward", kFloating, k_log_softmax_backward},
+    // cumsum: out, in; along the last dim
+    {"cumsum", kNumeric, k_cumsum},
+    // tril: out, in [..., R, C]; scalars diagonal, upper (1 = triu)
+    {"tril", kAll, k_tril},
     // norms over contiguous [M, N] rows; see kernels_reduce.cpp for operands
     {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},

@@ -148,6 +148,48 @@ int k_log_softmax(const gems_kernel_call* c) { return softmax_forward<true>("log
 int k_softmax_backward(const gems_kernel_call* c) { return softmax_backward_impl<false>("softmax_backward", c); }
 int k_log_softmax_backward(const gems_kernel_call* c) { return softmax_backward_impl<true>("log_softmax_backward", c); }
 
+// tensors: out, in (same shape); cumulative sum along the last dim, in the
+// compute type (float for 16-bit floats).
+int k_cumsum(const gems_kernel_call* c) {
+  bool ok = dispatch_dtype<kNumeric>(c->tensors[0].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
+    for_each_row<2, T>(c, [](T** r, int64_t n, const int64_t* s) {
+      A acc = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        acc += static_cast<A>(r[1][i * s[1]]);
+        r[0][i * s[0]] = static_cast<T>(acc);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("cumsum", c->tensors[0].dtype);
+}
+
+// tensors: out [..., R, C], in (same shape); scalars: [0].i diagonal,
+// [1].i 0 = tril (keep j - i <= diagonal), 1 = triu (keep j - i >= diagonal).
+int k_tril(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
+  const int64_t diagonal = c->scalars[0].i;
+  const bool upper = c->scalars[1].i != 0;
+  bool ok = dispatch_dtype<kAll>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int k = out.ndim - 2;
+    const int64_t R = out.sizes[k], C = out.sizes[k + 1];
+    const gems_tensor* ops[2] = {&out, &in};
+    OuterLoop<2> outer(ops, k);
+    outer.for_each(R * C, [&](int64_t, char** p) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T* x = reinterpret_cast<const T*>(p[1]);
+      for (int64_t i = 0; i < R; ++i)
+        for (int64_t j = 0; j < C; ++j) {
+          const bool keep = upper ? j - i >= diagonal : j - i <= diagonal;
+          o[i * out.strides[k] + j * out.strides[k + 1]] = keep ? x[i * in.strides[k] + j * in.strides[k + 1]] : T(0);
+        }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("tril", out.dtype);
+}
+
 // tensors: out [M,N], mean [M] (float), rstd [M] (float), in [M,N], weight [N]
 // or absent (data NULL), bias [N] or absent; scalars[0]: eps. Rows of in and
 // out have unit stride in their last dim.

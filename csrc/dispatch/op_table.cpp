@@ -89,6 +89,10 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(min, min, "reduce_min"), GEMS_OP(min, dim, min_dim, "reduce_min"),
       GEMS_OP0(amax, amax, "reduce_max"), GEMS_OP0(amin, amin, "reduce_min"),
       GEMS_OP0(argmax, argmax, "reduce_max"), GEMS_OP0(argmin, argmin, "reduce_min"),
+      // scans and masks of matrices
+      GEMS_OP0(cumsum, cumsum, "cumsum"), GEMS_OP(cumsum, out, cumsum_out, "cumsum"),
+      GEMS_OP0(tril, tril, "tril"), GEMS_OP(tril, out, tril_out, "tril"),
+      GEMS_OP0(triu, triu, "tril"), GEMS_OP(triu, out, triu_out, "tril"),
       // softmax
       GEMS_OP0(_softmax, softmax, "softmax"), GEMS_OP0(_log_softmax, log_softmax, "log_softmax"),
       GEMS_OP0(_softmax_backward_data, softmax_backward, "softmax_backward"),

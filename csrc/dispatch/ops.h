@@ -123,6 +123,12 @@ Tensor argmin(const Tensor&, std::optional<int64_t>, bool);
 GEMS_DECLARE_ALL_ANY(all)
 GEMS_DECLARE_ALL_ANY(any)
 #undef GEMS_DECLARE_ALL_ANY
+Tensor cumsum(const Tensor&, int64_t, OptDtype);
+Tensor& cumsum_out(const Tensor&, int64_t, OptDtype, Tensor&);
+Tensor tril(const Tensor&, int64_t);
+Tensor& tril_out(const Tensor&, int64_t, Tensor&);
+Tensor triu(const Tensor&, int64_t);
+Tensor& triu_out(const Tensor&, int64_t, Tensor&);
 Tensor softmax(const Tensor&, int64_t, bool);
 Tensor log_softmax(const Tensor&, int64_t, bool);
 Tensor softmax_backward(const Tensor&, const Tensor&, int64_t, at::ScalarType);

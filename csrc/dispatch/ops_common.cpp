@@ -41,7 +41,8 @@ void prepare_output(at::Tensor& out, OutKind kind, at::IntArrayRef shape, at::Sc
     case OutKind::Fresh:
       // Like PyTorch, a result takes the memory layout of an input of its
       // shape (x.t() + 1 is transposed too), else it is contiguous.
-      if (layout && layout->sizes().equals(shape) && layout->is_non_overlapping_and_dense())
+      if (layout && !layout->is_contiguous() && layout->sizes().equals(shape) &&
+          layout->is_non_overlapping_and_dense())
         out = at::empty_like(*layout, options.dtype(result));
       else
         out = at::empty(shape, options.dtype(result));

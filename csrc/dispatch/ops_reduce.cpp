@@ -281,6 +281,62 @@ at::Tensor softmax_backward_impl(const Kernel& k, const at::Tensor& grad, const 
 
 }  // namespace
 
+// ---- cumsum (a scan along dim, moved last) and tril/triu ----
+namespace {
+at::Tensor& cumsum_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, int64_t dim,
+                        std::optional<at::ScalarType> dtype) {
+  static const Kernel k("cumsum");
+  const int64_t d = at::maybe_wrap_dim(dim, self.dim());
+  const at::ScalarType t = dtype.value_or(
+      kind == OutKind::Fresh ? (at::isIntegralType(self.scalar_type(), true) ? at::kLong : self.scalar_type())
+                             : out.scalar_type());
+  k.require(t, self.dim());
+  const at::Tensor input = self.scalar_type() == t ? self : self.to(t);
+  if (kind == OutKind::Fresh) out = at::empty_like(input, at::MemoryFormat::Contiguous);
+  else if (kind == OutKind::Out) at::native::resize_output(out, self.sizes());
+  TORCH_CHECK(out.scalar_type() == t, "cumsum: expected out dtype ", t, " but got ", out.scalar_type());
+  if (out.numel() > 0) {
+    gems_tensor desc[2] = {dim_last(out, d), dim_last(input, d)};
+    k.launch(launch_index(self.device()), desc, 2);
+  }
+  return out;
+}
+
+at::Tensor& tri_impl(bool upper, at::Tensor& out, OutKind kind, const at::Tensor& self, int64_t diagonal) {
+  static const Kernel k("tril");
+  TORCH_CHECK(self.dim() >= 2, upper ? "triu" : "tril", ": input tensor must have at least 2 dimensions");
+  k.require(self.scalar_type(), self.dim());
+  if (kind == OutKind::Fresh) out = at::empty_like(self, at::MemoryFormat::Contiguous);
+  else if (kind == OutKind::Out) at::native::resize_output(out, self.sizes());
+  TORCH_CHECK(out.scalar_type() == self.scalar_type(), "Expected out tensor to have dtype ", self.scalar_type(),
+              " but got ", out.scalar_type(), " instead");
+  if (out.numel() > 0) {
+    gems_tensor desc[2] = {describe(out), describe(self)};
+    k.launch(launch_index(self.device()), desc, 2, {int_arg(diagonal), int_arg(upper ? 1 : 0)});
+  }
+  return out;
+}
+}  // namespace
+
+at::Tensor cumsum(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype) {
+  at::Tensor out;
+  return cumsum_impl(out, OutKind::Fresh, self, dim, dtype);
+}
+at::Tensor& cumsum_out(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype, at::Tensor& out) {
+  return cumsum_impl(out, OutKind::Out, self, dim, dtype);
+}
+#define GEMS_TRI(NAME, UPPER)                                                                               \
+  at::Tensor NAME(const at::Tensor& self, int64_t diagonal) {                                               \
+    at::Tensor out;                                                                                         \
+    return tri_impl(UPPER, out, OutKind::Fresh, self, diagonal);                                            \
+  }                                                                                                         \
+  at::Tensor& NAME##_out(const at::Tensor& self, int64_t diagonal, at::Tensor& out) {                      \
+    return tri_impl(UPPER, out, OutKind::Out, self, diagonal);                                              \
+  }
+GEMS_TRI(tril, false)
+GEMS_TRI(triu, true)
+#undef GEMS_TRI
+
 at::Tensor softmax(const at::Tensor& self, int64_t dim, bool half_to_float) {
   static const Kernel k("softmax");
   return softmax_impl(k, self, dim, half_to_float);

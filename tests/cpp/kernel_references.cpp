@@ -187,6 +187,33 @@ const std::map<std::string, std::function<void()>>& references() {
       {"log_softmax", [] { softmax_like("log_softmax", true); }},
       {"softmax_backward", [] { softmax_backward_like("softmax_backward", false); }},
       {"log_softmax_backward", [] { softmax_backward_like("log_softmax_backward", true); }},
+      {"cumsum", [] {
+         std::vector<float> x = ramp(12);
+         DeviceBuffer dx(x), out(12 * 4);
+         // cumulative sums along dim 0 of a [3, 4] matrix, given as its transpose's last dim
+         ASSERT_EQ(run("cumsum", {tensor(out, GEMS_FLOAT32, {4, 3}, {1, 4}), tensor(dx, GEMS_FLOAT32, {4, 3}, {1, 4})}),
+                   GEMS_OK);
+         std::vector<float> want(12);
+         for (int c = 0; c < 4; ++c) {
+           float acc = 0;
+           for (int r = 0; r < 3; ++r) want[r * 4 + c] = acc += x[r * 4 + c];
+         }
+         expect_near(out.read<float>(), want);
+       }},
+      {"tril", [] {
+         std::vector<float> x = ramp(12);
+         DeviceBuffer dx(x), lo(12 * 4), up(12 * 4);
+         ASSERT_EQ(run("tril", {tensor(lo, GEMS_FLOAT32, {3, 4}), tensor(dx, GEMS_FLOAT32, {3, 4})}, {i(0), i(0)}), GEMS_OK);
+         ASSERT_EQ(run("tril", {tensor(up, GEMS_FLOAT32, {3, 4}), tensor(dx, GEMS_FLOAT32, {3, 4})}, {i(1), i(1)}), GEMS_OK);
+         std::vector<float> want_lo(12), want_up(12);
+         for (int r = 0; r < 3; ++r)
+           for (int c = 0; c < 4; ++c) {
+             want_lo[r * 4 + c] = c - r <= 0 ? x[r * 4 + c] : 0.0f;
+             want_up[r * 4 + c] = c - r >= 1 ? x[r * 4 + c] : 0.0f;
+           }
+         expect_near(lo.read<float>(), want_lo);
+         expect_near(up.read<float>(), want_up);
+       }},
       {"layer_norm", [] {
          std::vector<float> x = ramp(8), w = {1, 2, 3, 4}, b = {0, 1, 0, 1};
          DeviceBuffer dx(x), dw(w), db(b), out(8 * 4), mean(2 * 4), rstd(2 * 4);

@@ -106,25 +106,25 @@ def test_ops_namespace_calls_gems_kernels_directly():
 
 def test_strict_mode_names_the_op_and_vendor(strict):
     x = torch.ones(3, device="gems")
-    with pytest.raises(NotImplementedError, match=f"'cumsum.out' has no gems kernel on the {VENDOR} vendor"):
-        torch.cumsum(x, 0)
+    with pytest.raises(NotImplementedError, match=f"'cumprod.out' has no gems kernel on the {VENDOR} vendor"):
+        torch.cumprod(x, 0)
 
 
 def test_fallback_is_zero_copy_and_keeps_views_and_inplace_semantics():
     flag_gems.reset_counts()
-    x = torch.arange(6.0, device="gems")
-    y = torch.cumsum(x, 0)  # no gems kernel: runs CPU's in place on the same memory
-    assert torch.equal(y.cpu(), torch.arange(6.0).cumsum(0)) and y.device.type == "gems"
-    x.cumsum_(0)  # in-place through the fallback writes the gems tensor itself
-    assert torch.equal(x.cpu(), torch.arange(6.0).cumsum(0))
+    x = torch.arange(1.0, 7.0, device="gems")
+    y = torch.cumprod(x, 0)  # no gems kernel: runs the native kernel in place on the same memory
+    assert torch.equal(y.cpu(), torch.arange(1.0, 7.0).cumprod(0)) and y.device.type == "gems"
+    x.cumprod_(0)  # in-place through the fallback writes the gems tensor itself
+    assert torch.equal(x.cpu(), torch.arange(1.0, 7.0).cumprod(0))
     u = x.unfold(0, 2, 2)  # a view op through the fallback stays a view of x
     u.fill_(0.0)
     assert (x.cpu() == 0).all()
     out = torch.empty(0, device="gems")
-    torch.cumsum(torch.ones(4, device="gems"), 0, out=out)  # out= resizes through the fallback
-    assert torch.equal(out.cpu(), torch.arange(1.0, 5.0))
+    torch.cumprod(torch.full((4,), 2.0, device="gems"), 0, out=out)  # out= resizes through the fallback
+    assert torch.equal(out.cpu(), torch.tensor([2.0, 4.0, 8.0, 16.0]))
     counts = flag_gems.fallback_counts()
-    assert counts == {"cumsum.out": 3, "unfold": 1}  # cumsum, cumsum_ and out= all reach cumsum.out
+    assert counts == {"cumprod.out": 3, "unfold": 1}  # cumprod, cumprod_ and out= all reach cumprod.out
 
 
 def test_a_dtype_without_kernel_falls_back_with_the_same_result():

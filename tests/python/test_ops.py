@@ -190,6 +190,17 @@ def test_all_any(dtype):
         check(lambda t: op(t, dim=0), torch.empty(0, 3, dtype=dtype))
 
 
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int32, torch.int64])
+def test_cumsum_tril_triu(dtype):
+    x = make((3, 5, 6), dtype, gen_seed=49)
+    for dim in (0, 1, -1):
+        check(lambda t: torch.cumsum(t, dim), x, tol=dict(rtol=2e-2, atol=5e-2) if dtype in (torch.float16, torch.bfloat16) else None)
+    check(lambda t: torch.cumsum(t, 1, dtype=torch.float64), x)
+    for diagonal in (-1, 0, 2):
+        check(lambda t: torch.tril(t, diagonal), x)
+        check(lambda t: torch.triu(t.transpose(1, 2), diagonal), x)
+
+
 def test_mask_ops():
     a, b = make((4, 5), torch.bool, gen_seed=47), make((5,), torch.bool, gen_seed=48)
     check(torch.bitwise_and, a, b)

@@ -88,7 +88,7 @@ def test_strict_mode_from_the_environment():
     code = ("import torch, flag_gems\n"
             "x = torch.ones(3, device='gems')\n"
             "(x + x).sum()\n"
-            "try:\n    torch.cumsum(x, 0)\nexcept NotImplementedError as e:\n    print('strict:', e)\n")
+            "try:\n    torch.cumprod(x, 0)\nexcept NotImplementedError as e:\n    print('strict:', e)\n")
     r = run(code, GEMS_STRICT="1", GEMS_VENDOR="cpu")
     assert r.returncode == 0, r.stderr
-    assert "strict: flag_gems strict mode: 'cumsum.out'" in r.stdout
+    assert "strict: flag_gems strict mode: 'cumprod.out'" in r.stdout
