@@ -34,6 +34,10 @@ const gems_kernel_entry kKernels[] = {
     // comparisons: out (bool), a, b
     {"eq", kAll, k_eq}, {"ne", kAll, k_ne}, {"lt", kAll, k_lt},
     {"le", kAll, k_le}, {"gt", kAll, k_gt}, {"ge", kAll, k_ge},
+    // bitwise: out, a, b / out, in; integers and bool
+    {"bitwise_and", kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), k_bitwise_and},
+    {"bitwise_or", kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), k_bitwise_or},
+    {"bitwise_not", kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), k_bitwise_not},
     // where: out, cond (bool), a, b
     {"where", kAll, k_where},
     // optimizer arithmetic: out, self, a, b; scalars[0] value

@@ -25,6 +25,7 @@ GEMS_CPU_KERNEL(pow);
 GEMS_CPU_KERNEL(eq); GEMS_CPU_KERNEL(ne); GEMS_CPU_KERNEL(lt); GEMS_CPU_KERNEL(le);
 GEMS_CPU_KERNEL(gt); GEMS_CPU_KERNEL(ge);
 GEMS_CPU_KERNEL(where);
+GEMS_CPU_KERNEL(bitwise_and); GEMS_CPU_KERNEL(bitwise_or); GEMS_CPU_KERNEL(bitwise_not);
 GEMS_CPU_KERNEL(threshold_backward); GEMS_CPU_KERNEL(gelu_backward);
 GEMS_CPU_KERNEL(silu_backward); GEMS_CPU_KERNEL(sigmoid_backward); GEMS_CPU_KERNEL(tanh_backward);
 GEMS_CPU_KERNEL(addcmul); GEMS_CPU_KERNEL(addcdiv); GEMS_CPU_KERNEL(lerp);

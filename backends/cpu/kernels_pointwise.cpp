@@ -245,6 +245,29 @@ GEMS_COMPARE(gt, >)
 GEMS_COMPARE(ge, >=)
 #undef GEMS_COMPARE
 
+// Integer (and bool) bitwise ops: out, a, b / out, in.
+int k_bitwise_and(const gems_kernel_call* c) {
+  return binary<kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), void>("bitwise_and", c, [](auto a, auto b) {
+    using A = decltype(a);
+    if constexpr (std::is_same_v<A, bool>) return a && b;
+    else return static_cast<A>(a & b);
+  });
+}
+int k_bitwise_or(const gems_kernel_call* c) {
+  return binary<kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), void>("bitwise_or", c, [](auto a, auto b) {
+    using A = decltype(a);
+    if constexpr (std::is_same_v<A, bool>) return a || b;
+    else return static_cast<A>(a | b);
+  });
+}
+int k_bitwise_not(const gems_kernel_call* c) {
+  return unary<kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL)>("bitwise_not", c, [](auto x) {
+    using A = decltype(x);
+    if constexpr (std::is_same_v<A, bool>) return !x;
+    else return static_cast<A>(~x);
+  });
+}
+
 // tensors: out, cond (bool), a, b (a, b and out of one dtype)
 int k_where(const gems_kernel_call* c) {
   const gems_tensor* ins[3] = {&c->tensors[1], &c->tensors[2], &c->tensors[3]};

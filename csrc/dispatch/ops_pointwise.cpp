@@ -278,22 +278,30 @@ at::Tensor& where_out(const at::Tensor& condition, const at::Tensor& self, const
   return where_impl(out, OutKind::Out, condition, self, other);
 }
 
-// ---- logical ops on masks, served by the comparison and arithmetic kernels:
-// for bool, and is mul, or is add, not is "== false"; -inf tests are "== -inf".
-// Integer bitwise ops have no kernel yet and fall back.
+// ---- logical ops on masks. Bool masks are served by kernels every vendor
+// has (and is mul, or is add, not is "== false"; -inf tests are "== -inf");
+// integers need the vendor's bitwise kernels, and fall back without them.
 namespace {
-at::Tensor& bool_binary(const char* kernel_name, at::Tensor& out, OutKind kind, const at::Tensor& self,
-                        const at::Tensor& other) {
-  static const Kernel mul("mul"), add("add");
-  if (self.scalar_type() != at::kBool || other.scalar_type() != at::kBool) throw NotServed{kernel_name};
-  const Kernel& k = std::string(kernel_name) == "mul" ? mul : add;
-  return pointwise(k, out, kind, at::kBool, at::kBool, {{self, at::kBool}, {other, at::kBool}}, {int_arg(1)});
+at::Tensor& bitwise_binary(bool is_and, at::Tensor& out, OutKind kind, const at::Tensor& self,
+                           const at::Tensor& other) {
+  static const Kernel mul("mul"), add("add"), band("bitwise_and"), bor("bitwise_or");
+  const at::ScalarType t = promote(self, other);
+  TORCH_CHECK(at::isIntegralType(t, true), "\"bitwise_", is_and ? "and" : "or", "_cpu\" not implemented for '",
+              c10::toString(t), "'");
+  if (t == at::kBool) {
+    return pointwise(is_and ? mul : add, out, kind, t, t, {{self, t}, {other, t}}, {int_arg(1)});
+  }
+  return pointwise(is_and ? band : bor, out, kind, t, t, {{self, t}, {other, t}});
 }
 at::Tensor& bitwise_not_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
-  static const Kernel eq("eq");
-  if (self.scalar_type() != at::kBool) throw NotServed{"bitwise_not"};
-  const at::Tensor no = wrap_scalar(false);
-  return pointwise(eq, out, kind, at::kBool, at::kBool, {{self, at::kBool}, {no, at::kBool}});
+  static const Kernel eq("eq"), bnot("bitwise_not");
+  const at::ScalarType t = self.scalar_type();
+  TORCH_CHECK(at::isIntegralType(t, true), "\"bitwise_not_cpu\" not implemented for '", c10::toString(t), "'");
+  if (t == at::kBool) {
+    const at::Tensor no = wrap_scalar(false);
+    return pointwise(eq, out, kind, t, t, {{self, t}, {no, t}});
+  }
+  return pointwise(bnot, out, kind, t, t, {{self, t}});
 }
 at::Tensor& isneginf_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
   static const Kernel eq("eq");
@@ -304,17 +312,17 @@ at::Tensor& isneginf_impl(at::Tensor& out, OutKind kind, const at::Tensor& self)
 
 at::Tensor bitwise_and(const at::Tensor& self, const at::Tensor& other) {
   at::Tensor out;
-  return bool_binary("mul", out, OutKind::Fresh, self, other);
+  return bitwise_binary(true, out, OutKind::Fresh, self, other);
 }
 at::Tensor& bitwise_and_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
-  return bool_binary("mul", out, OutKind::Out, self, other);
+  return bitwise_binary(true, out, OutKind::Out, self, other);
 }
 at::Tensor bitwise_or(const at::Tensor& self, const at::Tensor& other) {
   at::Tensor out;
-  return bool_binary("add", out, OutKind::Fresh, self, other);
+  return bitwise_binary(false, out, OutKind::Fresh, self, other);
 }
 at::Tensor& bitwise_or_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
-  return bool_binary("add", out, OutKind::Out, self, other);
+  return bitwise_binary(false, out, OutKind::Out, self, other);
 }
 at::Tensor bitwise_not(const at::Tensor& self) {
   at::Tensor out;

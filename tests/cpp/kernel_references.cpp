@@ -62,6 +62,17 @@ void ternary(const char* name, std::function<float(float, float, float)> f, std:
   expect_near(out.read<float>(), want);
 }
 
+// out = f(a, b) on int32 with b broadcast along rows.
+void bitwise(const char* name, std::function<int32_t(int32_t, int32_t)> f) {
+  std::vector<int32_t> a = {12, -3, 7, 255, 1024, 9}, b = {10, 6, -1};
+  DeviceBuffer da(a), db(b), out(6 * 4);
+  ASSERT_EQ(run(name, {tensor(out, GEMS_INT32, {2, 3}), tensor(da, GEMS_INT32, {2, 3}), tensor(db, GEMS_INT32, {2, 3}, {0, 1})}),
+            GEMS_OK);
+  std::vector<int32_t> want(6);
+  for (int k = 0; k < 6; ++k) want[k] = f(a[k], b[k % 3]);
+  EXPECT_EQ(out.read<int32_t>(), want);
+}
+
 // A [3,5] input reduced over its last dim (and the full reduction for sum).
 void reduction(const char* name, std::function<float(const float*, int)> f, bool with_indices = false) {
   std::vector<float> x = ramp(15);
@@ -157,6 +168,14 @@ const std::map<std::string, std::function<void()>>& references() {
       {"le", [] { binary<uint8_t>("le", [](float a, float b) { return a <= b; }, GEMS_BOOL); }},
       {"gt", [] { binary<uint8_t>("gt", [](float a, float b) { return a > b; }, GEMS_BOOL); }},
       {"ge", [] { binary<uint8_t>("ge", [](float a, float b) { return a >= b; }, GEMS_BOOL); }},
+      {"bitwise_and", [] { bitwise("bitwise_and", [](int32_t a, int32_t b) { return a & b; }); }},
+      {"bitwise_or", [] { bitwise("bitwise_or", [](int32_t a, int32_t b) { return a | b; }); }},
+      {"bitwise_not", [] {
+         std::vector<int32_t> a = {0, 5, -7, 1 << 20};
+         DeviceBuffer da(a), out(4 * 4);
+         ASSERT_EQ(run("bitwise_not", {tensor(out, GEMS_INT32, {4}), tensor(da, GEMS_INT32, {4})}), GEMS_OK);
+         EXPECT_EQ(out.read<int32_t>(), (std::vector<int32_t>{~0, ~5, ~-7, ~(1 << 20)}));
+       }},
       {"where", [] {
          std::vector<uint8_t> cond = {1, 0, 0, 1};
          std::vector<float> a = {1, 2, 3, 4}, b = {9};

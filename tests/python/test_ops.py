@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import RAISES_IN_KERNELS, assert_same, to_gems
+from flag_gems import _C
 
 pytestmark = pytest.mark.usefixtures("strict")
 
@@ -207,6 +208,11 @@ def test_mask_ops():
     check(torch.bitwise_or, a, b)
     check(torch.bitwise_not, a)
     check(lambda x, y: x & y | ~x, a, b)
+    if {"bitwise_and", "bitwise_or", "bitwise_not"} <= {name for name, _ in _C.vendor_kernels()}:
+        i, j = make((4, 5), torch.int64, low=-50, high=50), make((5,), torch.int32, low=0, high=40)
+        check(torch.bitwise_and, i, j)
+        check(torch.bitwise_or, i, j)
+        check(torch.bitwise_not, i)
     x = torch.tensor([[float("-inf"), 1.0, float("inf")], [0.0, float("nan"), -2.0]])
     check(torch.isneginf, x)
     check(torch.isneginf, torch.tensor([1, -5]))
