@@ -23,6 +23,14 @@ NATIVE = "cuda" if VENDOR == "nvidia" else "cpu"
 RAISES_IN_KERNELS = VENDOR == "cpu"
 
 
+def requires_kernels(*names):
+    """Skips a strict test on a vendor that lacks these kernels (the op then
+    falls back there, which strict mode forbids)."""
+    have = {name for name, _ in _C.vendor_kernels()}
+    missing = sorted(set(names) - have)
+    return pytest.mark.skipif(bool(missing), reason=f"the {VENDOR} vendor has no kernel {', '.join(missing)}")
+
+
 @pytest.fixture
 def strict():
     """Any fallback inside the test raises NotImplementedError, so a passing
