@@ -11,6 +11,7 @@ import torch
 import transformers
 
 import flag_gems
+from report import print_op_report
 
 
 def main():
@@ -38,13 +39,10 @@ def main():
                                 max_new_tokens=args.new_tokens, do_sample=False)
         elapsed = time.perf_counter() - start
 
-    native_calls, fallback = flag_gems.native_counts(), flag_gems.fallback_counts()
     print(f"vendor: {flag_gems.vendor_name}; Llama with {args.layers} layers, {dtype}")
     print(f"max |logits(gems) - logits({native})| = {(logits - reference).abs().max().item():.3e}")
     print(f"generated {args.new_tokens} tokens greedily in {elapsed:.2f} s: {tokens[0, -args.new_tokens:].tolist()}")
-    print(f"op calls: {sum(native_calls.values())} on gems kernels, {sum(fallback.values())} through the fallback")
-    if fallback:
-        print("fallback ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(fallback.items(), key=lambda kv: -kv[1])))
+    print_op_report()
 
 
 if __name__ == "__main__":

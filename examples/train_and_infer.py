@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import flag_gems
+from report import print_op_report
 
 
 def spirals(n_per_class: int, classes: int = 3, seed: int = 0):
@@ -67,12 +68,9 @@ def main():
         probs = torch.softmax(model(test_x.to(device)), dim=-1)
         accuracy = (probs.argmax(dim=-1).cpu() == test_y).float().mean().item()
 
-    native, fallback = flag_gems.native_counts(), flag_gems.fallback_counts()
     print(f"\nvendor: {flag_gems.vendor_name} ({torch.gems.get_device_name()})")
     print(f"trained {args.steps} steps in {train_s:.2f} s; test accuracy {accuracy:.3f}")
-    print(f"op calls: {sum(native.values())} on gems kernels, {sum(fallback.values())} through the fallback")
-    if fallback:
-        print("fallback ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(fallback.items(), key=lambda kv: -kv[1])))
+    print_op_report()
 
 
 if __name__ == "__main__":

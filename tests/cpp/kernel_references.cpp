@@ -125,6 +125,18 @@ void expect_rejected_if_host(int status) {
   else EXPECT_TRUE(status == GEMS_OK || status == GEMS_INVALID_ARGUMENT) << status;
 }
 
+// d loss / d x by central differences: the reference for backward kernels.
+std::vector<float> numeric_gradient(const std::function<float(std::vector<float>)>& loss, const std::vector<float>& x) {
+  std::vector<float> grad(x.size());
+  for (size_t c = 0; c < x.size(); ++c) {
+    auto hi = x, lo = x;
+    hi[c] += 1e-2f;
+    lo[c] -= 1e-2f;
+    grad[c] = (loss(hi) - loss(lo)) / 2e-2f;
+  }
+  return grad;
+}
+
 float gelu_ref(float x) { return 0.5f * x * (1 + std::erf(x / std::sqrt(2.0f))); }
 
 const std::map<std::string, std::function<void()>>& references() {
@@ -249,7 +261,7 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_near(out.read<float>(), want, 1e-4f);
        }},
       {"layer_norm_backward", [] {
-         // Checks d/dx of sum(layer_norm(x) * g) by finite differences of the reference.
+         // d/dx of sum(layer_norm(x) * g), against finite differences.
          std::vector<float> x = ramp(4), g = {0.3f, -1.0f, 0.5f, 2.0f};
          float mu = 0, var = 0;
          for (float v : x) mu += v / 4;
@@ -268,13 +280,7 @@ const std::map<std::string, std::function<void()>>& references() {
            for (int c = 0; c < 4; ++c) l += (v[c] - m) / std::sqrt(s + 1e-5f) * g[c];
            return l;
          };
-         std::vector<float> want(4);
-         for (int c = 0; c < 4; ++c) {
-           auto hi = x, lo = x;
-           hi[c] += 1e-2f; lo[c] -= 1e-2f;
-           want[c] = (loss(hi) - loss(lo)) / 2e-2f;
-         }
-         expect_near(gin.read<float>(), want, 2e-2f);
+         expect_near(gin.read<float>(), numeric_gradient(loss, x), 2e-2f);
          expect_near(gb.read<float>(), g);
        }},
       {"rms_norm", [] {
@@ -305,13 +311,7 @@ const std::map<std::string, std::function<void()>>& references() {
            for (int c = 0; c < 4; ++c) l += v[c] / std::sqrt(s + 1e-6f) * g[c];
            return l;
          };
-         std::vector<float> want(4);
-         for (int c = 0; c < 4; ++c) {
-           auto hi = x, lo = x;
-           hi[c] += 1e-2f; lo[c] -= 1e-2f;
-           want[c] = (loss(hi) - loss(lo)) / 2e-2f;
-         }
-         expect_near(gin.read<float>(), want, 2e-2f);
+         expect_near(gin.read<float>(), numeric_gradient(loss, x), 2e-2f);
        }},
       {"nll_loss", [] {
          std::vector<float> lp = ramp(6);
