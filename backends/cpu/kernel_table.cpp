@@ -71,6 +71,8 @@ const gems_kernel_entry kKernels[] = {
     {"gemm", kFloating, k_gemm},
     // index_select: out, self, index; scalars[0].i dim
     {"index_select", kAll, k_index_select},
+    // isin: out (bool), elements, test (1-D); scalars[0].i invert
+    {"isin", kNumeric, k_isin},
     // arange: out (1-D); scalars start, step
     {"arange", kNumeric, k_arange},
     // random: out; scalars a, b, seed, counter offset

@@ -41,7 +41,7 @@ GEMS_CPU_KERNEL(cumsum); GEMS_CPU_KERNEL(tril);
 // matrix multiply
 GEMS_CPU_KERNEL(gemm);
 // indexing, ranges, random numbers
-GEMS_CPU_KERNEL(index_select); GEMS_CPU_KERNEL(arange);
+GEMS_CPU_KERNEL(index_select); GEMS_CPU_KERNEL(arange); GEMS_CPU_KERNEL(isin);
 GEMS_CPU_KERNEL(uniform); GEMS_CPU_KERNEL(normal);
 #undef GEMS_CPU_KERNEL
 

@@ -50,6 +50,27 @@ int k_index_select(const gems_kernel_call* c) {
   return GEMS_OK;
 }
 
+// tensors: out (bool, elements' shape), elements, test (1-D, same dtype as
+// elements); scalars[0].i: invert. out = (element in test) != invert.
+int k_isin(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &elements = c->tensors[1], &test = c->tensors[2];
+  const bool invert = c->scalars[0].i != 0;
+  bool ok = dispatch_dtype<kNumeric>(elements.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    // A sorted copy of the test values makes each lookup a binary search.
+    std::vector<A> sorted(static_cast<size_t>(test.ndim ? test.sizes[0] : 1));
+    const T* tp = reinterpret_cast<const T*>(base_ptr(test));
+    for (size_t i = 0; i < sorted.size(); ++i) sorted[i] = static_cast<A>(tp[static_cast<int64_t>(i) * (test.ndim ? test.strides[0] : 0)]);
+    std::sort(sorted.begin(), sorted.end());
+    const gems_tensor* in = &elements;
+    map_elements<bool, T>(out, &in, [&](T x) {
+      return std::binary_search(sorted.begin(), sorted.end(), static_cast<A>(x)) != invert;
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("isin", elements.dtype);
+}
+
 // tensors: out (1-D); scalars: [0] start, [1] step. out[i] = start + i * step,
 // computed in double for floating types and in int64 otherwise.
 int k_arange(const gems_kernel_call* c) {

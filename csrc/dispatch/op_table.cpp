@@ -112,6 +112,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(cat, cat, "copy"), GEMS_OP(cat, out, cat_out, "copy"),
       GEMS_OP0(index_select, index_select, "index_select"),
       GEMS_OP(index_select, out, index_select_out, "index_select"),
+      GEMS_OP(isin, Tensor_Tensor, isin, "isin"), GEMS_OP(isin, Tensor_Tensor_out, isin_out, "isin"),
       GEMS_OP(arange, start_out, arange_out, "arange"),
       GEMS_OP0(uniform_, uniform_, "uniform"), GEMS_OP0(normal_, normal_, "normal"),
   };

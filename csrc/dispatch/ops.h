@@ -161,6 +161,8 @@ Tensor cat(const at::ITensorListRef&, int64_t);
 Tensor& cat_out(const at::ITensorListRef&, int64_t, Tensor&);
 Tensor index_select(const Tensor&, int64_t, const Tensor&);
 Tensor& index_select_out(const Tensor&, int64_t, const Tensor&, Tensor&);
+Tensor isin(const Tensor&, const Tensor&, bool, bool);
+Tensor& isin_out(const Tensor&, const Tensor&, bool, bool, Tensor&);
 Tensor& arange_out(const Scalar&, const Scalar&, const Scalar&, Tensor&);
 Tensor& uniform_(Tensor&, double, double, std::optional<at::Generator>);
 Tensor& normal_(Tensor&, double, double, std::optional<at::Generator>);

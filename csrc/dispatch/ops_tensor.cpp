@@ -98,6 +98,30 @@ at::Tensor index_select(const at::Tensor& self, int64_t dim, const at::Tensor& i
   return index_select_out(self, dim, index, out);
 }
 
+// isin: the test values flattened (they are small: token ids, vocab masks).
+at::Tensor& isin_out(const at::Tensor& elements, const at::Tensor& test, bool assume_unique, bool invert,
+                     at::Tensor& out) {
+  static const Kernel k("isin");
+  const at::ScalarType t = c10::promoteTypes(elements.scalar_type(), test.scalar_type());
+  k.require(t, elements.dim());
+  const c10::Device device = common_device({&elements, &test});
+  const at::Tensor e = prepare(elements, device, t);
+  const at::Tensor flat = prepare(test, device, t).reshape({-1}).contiguous();
+  if (!out.defined()) out = at::empty(e.sizes(), e.options().dtype(at::kBool));
+  else at::native::resize_output(out, e.sizes());
+  TORCH_CHECK(out.scalar_type() == at::kBool, "isin: expected a bool out tensor, got ", out.scalar_type());
+  if (out.numel() == 0) return out;
+  if (flat.numel() == 0) return out.fill_(invert);
+  gems_tensor desc[3] = {describe(out), describe(e), describe(flat)};
+  k.launch(launch_index(device), desc, 3, {int_arg(invert ? 1 : 0)});
+  return out;
+}
+
+at::Tensor isin(const at::Tensor& elements, const at::Tensor& test, bool assume_unique, bool invert) {
+  at::Tensor out;
+  return isin_out(elements, test, assume_unique, invert, out);
+}
+
 at::Tensor& arange_out(const c10::Scalar& start, const c10::Scalar& end, const c10::Scalar& step, at::Tensor& out) {
   static const Kernel k("arange");
   k.require(out.scalar_type(), 1);

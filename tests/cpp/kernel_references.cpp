@@ -369,6 +369,16 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_rejected_if_host(run("index_select", {tensor(out, GEMS_FLOAT32, {3, 1}), tensor(dx, GEMS_FLOAT32, {3, 4}),
                                                       tensor(dbad, GEMS_INT64, {1})}, {i(1)}));
        }},
+      {"isin", [] {
+         std::vector<float> x = {1, 2, 3, 4, 5, 6}, t = {6, 2, 9};
+         DeviceBuffer dx(x), dt(t), out(6), inv(6);
+         ASSERT_EQ(run("isin", {tensor(out, GEMS_BOOL, {6}), tensor(dx, GEMS_FLOAT32, {6}), tensor(dt, GEMS_FLOAT32, {3})}, {i(0)}),
+                   GEMS_OK);
+         ASSERT_EQ(run("isin", {tensor(inv, GEMS_BOOL, {6}), tensor(dx, GEMS_FLOAT32, {6}), tensor(dt, GEMS_FLOAT32, {3})}, {i(1)}),
+                   GEMS_OK);
+         EXPECT_EQ(out.read<uint8_t>(), (std::vector<uint8_t>{0, 1, 0, 0, 0, 1}));
+         EXPECT_EQ(inv.read<uint8_t>(), (std::vector<uint8_t>{1, 0, 1, 1, 1, 0}));
+       }},
       {"arange", [] {
          DeviceBuffer out(5 * 4);
          ASSERT_EQ(run("arange", {tensor(out, GEMS_FLOAT32, {5})}, {f(1.0), f(0.5)}), GEMS_OK);

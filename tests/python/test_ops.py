@@ -215,6 +215,15 @@ def test_mask_ops():
     check(lambda t, m: t.clone().masked_fill_(m, float("-inf")), make((4, 5), torch.bfloat16), b)
 
 
+@requires_kernels("isin")
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64, torch.int32])
+def test_isin(dtype):
+    x, t = make((4, 6), dtype, low=-5, high=5, gen_seed=50), make((2, 3), dtype, low=-5, high=5, gen_seed=51)
+    check(torch.isin, x, t)
+    check(lambda a, b: torch.isin(a, b, invert=True), x, t)
+    check(torch.isin, x, torch.empty(0, dtype=dtype))
+
+
 @requires_kernels("bitwise_and", "bitwise_or", "bitwise_not")
 def test_integer_bitwise_ops():
     i, j = make((4, 5), torch.int64, low=-50, high=50), make((5,), torch.int32, low=0, high=40)
