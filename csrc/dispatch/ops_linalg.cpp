@@ -25,7 +25,6 @@ void check_same_dtype(const at::Tensor& a, const at::Tensor& b) {
 at::Tensor& gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor* c, double alpha,
                  double beta) {
   static const Kernel k("gemm");
-  k.require(a.scalar_type(), 3);
   if (out.numel() == 0) return out;
   const bool batched = a.dim() == 3;
   gems_tensor d[4] = {batched ? describe(out) : batch_of_one(out), batched ? describe(a) : batch_of_one(a),
@@ -69,66 +68,55 @@ void check_bias(const at::Tensor& self, at::IntArrayRef shape) {
 
 }  // namespace
 
-at::Tensor mm(const at::Tensor& self, const at::Tensor& mat2) {
+namespace {
+
+// Every product form: out = beta * c + alpha * a @ b (no c for mm/bmm).
+// `out` is allocated when undefined, else resized (out=).
+at::Tensor& product(at::Tensor& out, bool batched, const at::Tensor& a, const at::Tensor& b, const at::Tensor* c,
+                    const c10::Scalar& beta, const c10::Scalar& alpha) {
   static const Kernel k("gemm");
-  k.require(self.scalar_type(), 3);
-  check_mm(self, mat2);
-  at::Tensor out = at::empty({self.size(0), mat2.size(1)}, self.options());
-  if (self.size(1) == 0) return out.zero_();
-  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+  k.require(a.scalar_type(), 3);
+  batched ? check_bmm(a, b) : check_mm(a, b);
+  const at::DimVector shape = batched ? at::DimVector{a.size(0), a.size(1), b.size(2)}
+                                      : at::DimVector{a.size(0), b.size(1)};
+  if (c) {
+    check_same_dtype(*c, a);
+    check_bias(*c, shape);
+  }
+  if (!out.defined()) out = at::empty(shape, a.options());
+  else at::native::resize_output(out, shape);
+  if (a.size(-1) == 0) {  // an empty sum: only the c term is left
+    if (!c || beta.toDouble() == 0) return out.zero_();
+    return out.copy_(c->expand(shape)).mul_(wrap_scalar(beta));
+  }
+  // The kernel reads c and writes out element by element, so out may be c.
+  return gemm(out, a, b, c, alpha.toDouble(), beta.toDouble());
+}
+
+}  // namespace
+
+at::Tensor mm(const at::Tensor& self, const at::Tensor& mat2) {
+  at::Tensor out;
+  return product(out, false, self, mat2, nullptr, 0, 1);
 }
 at::Tensor& mm_out(const at::Tensor& self, const at::Tensor& mat2, at::Tensor& out) {
-  static const Kernel k("gemm");
-  k.require(self.scalar_type(), 3);
-  check_mm(self, mat2);
-  at::native::resize_output(out, {self.size(0), mat2.size(1)});
-  if (self.size(1) == 0) return out.zero_();
-  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+  return product(out, false, self, mat2, nullptr, 0, 1);
 }
 at::Tensor bmm(const at::Tensor& self, const at::Tensor& mat2) {
-  static const Kernel k("gemm");
-  k.require(self.scalar_type(), 3);
-  check_bmm(self, mat2);
-  at::Tensor out = at::empty({self.size(0), self.size(1), mat2.size(2)}, self.options());
-  if (self.size(2) == 0) return out.zero_();
-  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+  at::Tensor out;
+  return product(out, true, self, mat2, nullptr, 0, 1);
 }
 at::Tensor& bmm_out(const at::Tensor& self, const at::Tensor& mat2, at::Tensor& out) {
-  static const Kernel k("gemm");
-  k.require(self.scalar_type(), 3);
-  check_bmm(self, mat2);
-  at::native::resize_output(out, {self.size(0), self.size(1), mat2.size(2)});
-  if (self.size(2) == 0) return out.zero_();
-  return gemm(out, self, mat2, nullptr, 1.0, 0.0);
+  return product(out, true, self, mat2, nullptr, 0, 1);
 }
 at::Tensor addmm(const at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2, const c10::Scalar& beta,
                  const c10::Scalar& alpha) {
-  static const Kernel k("gemm");
-  k.require(mat1.scalar_type(), 3);
-  check_mm(mat1, mat2);
-  check_same_dtype(self, mat1);
-  check_bias(self, {mat1.size(0), mat2.size(1)});
-  at::Tensor out = at::empty({mat1.size(0), mat2.size(1)}, mat1.options());
-  if (mat1.size(1) == 0) {
-    if (beta.toDouble() == 0) return out.zero_();
-    return out.copy_(self.expand(out.sizes())).mul_(wrap_scalar(beta));
-  }
-  return gemm(out, mat1, mat2, &self, alpha.toDouble(), beta.toDouble());
+  at::Tensor out;
+  return product(out, false, mat1, mat2, &self, beta, alpha);
 }
 at::Tensor& addmm_out(const at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2,
                       const c10::Scalar& beta, const c10::Scalar& alpha, at::Tensor& out) {
-  static const Kernel k("gemm");
-  k.require(mat1.scalar_type(), 3);
-  check_mm(mat1, mat2);
-  check_same_dtype(self, mat1);
-  check_bias(self, {mat1.size(0), mat2.size(1)});
-  at::native::resize_output(out, {mat1.size(0), mat2.size(1)});
-  if (mat1.size(1) == 0) {
-    if (beta.toDouble() == 0) return out.zero_();
-    return out.copy_(self.expand(out.sizes())).mul_(wrap_scalar(beta));
-  }
-  // The kernel reads c and writes out element by element, so out may be self.
-  return gemm(out, mat1, mat2, &self, alpha.toDouble(), beta.toDouble());
+  return product(out, false, mat1, mat2, &self, beta, alpha);
 }
 at::Tensor& addmm_(at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2, const c10::Scalar& beta,
                    const c10::Scalar& alpha) {

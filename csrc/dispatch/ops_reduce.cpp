@@ -143,14 +143,25 @@ at::Tensor& mean_out(const at::Tensor& self, at::OptionalIntArrayRef dim, bool k
   return reduce_into(k, out, false, self, dim, keepdim, t, t);
 }
 
-at::Tensor max(const at::Tensor& self) {
-  TORCH_CHECK(self.numel() > 0, "max(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
-  return std::get<0>(extreme(true, self, std::nullopt, false, false, "max"));
+namespace {
+// max()/min() over every element.
+at::Tensor full_extreme(bool is_max, const at::Tensor& self, const char* name) {
+  TORCH_CHECK(self.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0. ",
+              "Specify the reduction dim with the 'dim' argument.");
+  return std::get<0>(extreme(is_max, self, std::nullopt, false, false, name));
 }
-at::Tensor min(const at::Tensor& self) {
-  TORCH_CHECK(self.numel() > 0, "min(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
-  return std::get<0>(extreme(false, self, std::nullopt, false, false, "min"));
+// argmax/argmin: over one dim, or over the flattened tensor when dim is None.
+at::Tensor arg_extreme(bool is_max, const at::Tensor& self, std::optional<int64_t> dim, bool keepdim,
+                       const char* name) {
+  if (dim) return std::get<1>(extreme(is_max, self, at::IntArrayRef{*dim}, keepdim, true, name));
+  TORCH_CHECK(self.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
+  at::Tensor idx = std::get<1>(extreme(is_max, self, std::nullopt, false, true, name));
+  return keepdim ? idx.reshape(at::DimVector(self.dim(), 1)) : idx;
 }
+}  // namespace
+
+at::Tensor max(const at::Tensor& self) { return full_extreme(true, self, "max"); }
+at::Tensor min(const at::Tensor& self) { return full_extreme(false, self, "min"); }
 std::tuple<at::Tensor, at::Tensor> max_dim(const at::Tensor& self, int64_t dim, bool keepdim) {
   return extreme(true, self, at::IntArrayRef{dim}, keepdim, true, "max");
 }
@@ -164,20 +175,10 @@ at::Tensor amin(const at::Tensor& self, at::IntArrayRef dim, bool keepdim) {
   return std::get<0>(extreme(false, self, dim, keepdim, false, "amin"));
 }
 at::Tensor argmax(const at::Tensor& self, std::optional<int64_t> dim, bool keepdim) {
-  if (!dim) {
-    TORCH_CHECK(self.numel() > 0, "argmax(): Expected reduction dim to be specified for input.numel() == 0.");
-    at::Tensor idx = std::get<1>(extreme(true, self, std::nullopt, false, true, "argmax"));
-    return keepdim ? idx.reshape(at::DimVector(self.dim(), 1)) : idx;
-  }
-  return std::get<1>(extreme(true, self, at::IntArrayRef{*dim}, keepdim, true, "argmax"));
+  return arg_extreme(true, self, dim, keepdim, "argmax");
 }
 at::Tensor argmin(const at::Tensor& self, std::optional<int64_t> dim, bool keepdim) {
-  if (!dim) {
-    TORCH_CHECK(self.numel() > 0, "argmin(): Expected reduction dim to be specified for input.numel() == 0.");
-    at::Tensor idx = std::get<1>(extreme(false, self, std::nullopt, false, true, "argmin"));
-    return keepdim ? idx.reshape(at::DimVector(self.dim(), 1)) : idx;
-  }
-  return std::get<1>(extreme(false, self, at::IntArrayRef{*dim}, keepdim, true, "argmin"));
+  return arg_extreme(false, self, dim, keepdim, "argmin");
 }
 
 // ---- all / any: min / max over a bool view (x != 0), empty reductions give
