@@ -12,8 +12,8 @@ what=${1:-all}
 export PYTHONUNBUFFERED=1 TORCH_DEVICE_BACKEND_AUTOLOAD=0
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 
-# pytest travels as wheels in .whl when the machine lacks it.
-if ! python3 -c "import pytest" 2>/dev/null && [ -d .whl ]; then
+# The test tools travel as wheels in .whl when the machine lacks one of them.
+if ! python3 -c "import pytest, expecttest, hypothesis" 2>/dev/null && [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
 
@@ -22,9 +22,13 @@ build() {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   echo "c++: $(c++ --version | head -1); libstdc++.so: $(c++ -print-file-name=libstdc++.so)"
   export GEMS_CUDA_GENCODE="${GEMS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
+  # cuDNN comes with the CUDA torch there; its header-only frontend (and a copy
+  # of cudnn.h, used only when that wheel has no headers) travels in .cudnn_frontend.
+  [ -d .cudnn_frontend/include ] && export GEMS_CUDNN_FRONTEND_INCLUDE="$PWD/.cudnn_frontend/include"
+  python3 -c "import torch; print('cudnn', torch.backends.cudnn.version())"
   # No pip install there: build in place and import from python/.
   python3 tools/build_native.py python/flag_gems > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; return 1; }
-  grep -E "warning: flag_gems|cuBLASLt|C\+\+ runtime" "$OUT/build.log" | head
+  grep -E "warning: flag_gems|cuBLASLt|cuDNN|C\+\+ runtime" "$OUT/build.log" | head
   echo "_C defines $(nm -C --defined-only python/flag_gems/_C*.so | grep -c 'std::ostream::_M_insert') ostream inserters (0 = the shared C++ runtime is used)"
   if [ -d .gtest_src ]; then
     cmake -S . -B build/gtest -G Ninja -DGEMS_BUILD_CORE=OFF -DGEMS_BUILD_TESTS=ON -DGEMS_NVIDIA=OFF \

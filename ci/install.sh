@@ -18,10 +18,14 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check "torch==${GEMS_TORCH_VERSION:-2.13.0}" pytest \
   "transformers==5.17.0" expecttest numpy
-# cuBLASLt's headers and library, so that the nvidia vendor module is built
-# with its gemm kernel wherever nvcc is (CI compiles and links it too).
+# cuBLASLt and cuDNN (headers and libraries) and cuDNN's header-only C++
+# frontend, so that the nvidia vendor module is built with its gemm and fused
+# attention kernels wherever nvcc is (CI compiles and links it too). The
+# frontend stays at 1.17: later ones include NVRTC headers, which a toolkit
+# without NVRTC (like CI's) lacks.
 if command -v nvcc >/dev/null 2>&1; then
-  python3 -m pip install -q --disable-pip-version-check "nvidia-cublas==13.0.2.14"
+  python3 -m pip install -q --disable-pip-version-check "nvidia-cublas==13.0.2.14" "nvidia-cudnn-cu13==9.28.1.4" \
+    "nvidia-cudnn-frontend==1.17.0"
 fi
 # No build isolation: the build must use the torch installed above (an
 # isolated build would download a CUDA torch of several GB).

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _cuda_wheel_dirs():
     """Roots of NVIDIA's CUDA wheels (nvidia/cu13/...) in site-packages: where
-    cuBLASLt's headers and library are when they come from PyPI (the
-    nvidia-cublas wheel, or the ones a CUDA torch depends on)."""
+    cuBLASLt's and cuDNN's headers and libraries are when they come from PyPI
+    (nvidia-cublas and nvidia-cudnn-cu13, or the ones a CUDA torch depends on)."""
     import importlib.util
 
     spec = importlib.util.find_spec("nvidia")
@@ -25,10 +25,25 @@ def _cuda_wheel_dirs():
         return []
     dirs = []
     for root in spec.submodule_search_locations:
-        for sub in ("cu13", "cublas"):
+        for sub in ("cu13", "cublas", "cudnn"):
             if os.path.isdir(os.path.join(root, sub)):
                 dirs.append(os.path.join(root, sub))
     return dirs
+
+
+def _cudnn_frontend_include():
+    """The header-only cuDNN frontend: GEMS_CUDNN_FRONTEND_INCLUDE, or the
+    include/ folder the nvidia-cudnn-frontend wheel puts beside its package."""
+    if os.environ.get("GEMS_CUDNN_FRONTEND_INCLUDE"):
+        return os.environ["GEMS_CUDNN_FRONTEND_INCLUDE"]
+    import importlib.util
+
+    spec = importlib.util.find_spec("cudnn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        include = os.path.join(os.path.dirname(root), "include")
+        if os.path.isfile(os.path.join(include, "cudnn_frontend.h")):
+            return include
+    return None
 
 
 def build(out_dir, build_dir=None):
@@ -50,6 +65,9 @@ def build(out_dir, build_dir=None):
     ]
     if os.environ.get("GEMS_CUDA_GENCODE"):
         args.append(f"-DGEMS_CUDA_GENCODE={os.environ['GEMS_CUDA_GENCODE']}")
+    frontend = _cudnn_frontend_include()
+    if frontend:
+        args.append(f"-DGEMS_CUDNN_FRONTEND_DIR={frontend}")
     cuda_wheels = _cuda_wheel_dirs()
     if cuda_wheels:
         args.append(f"-DGEMS_CUDA_WHEEL_DIRS={';'.join(cuda_wheels)}")

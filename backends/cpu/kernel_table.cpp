@@ -69,6 +69,18 @@ const gems_kernel_entry kKernels[] = {
     // gemm: out [B,M,N], a [B,M,K], b [B,K,N], c or absent; scalars alpha, beta,
     // allow_tf32 (a vendor may use reduced-precision float32 when it is 1)
     {"gemm", kFloating, k_gemm},
+    // attention: out [B,Hq,L,Ev], lse [B,Hq,L] (float32; float64 for double),
+    // q [B,Hq,L,E], k [B,Hkv,S,E], v [B,Hkv,S,Ev] (Hq a multiple of Hkv: query
+    // head h reads key head h / (Hq/Hkv)), bias [B,Hq,L,S] broadcast or absent;
+    // scalars scale, is_causal (key j visible to query i only when j <= i).
+    // softmax(scale * q k^T + bias) v per head; lse is the row's log-sum-exp;
+    // a row that sees no key gives zeros and lse -inf. A vendor may return
+    // GEMS_UNSUPPORTED for a shape or layout it cannot serve: the core then
+    // composes the result from other kernels.
+    {"attention", kFloating, k_attention},
+    // attention_backward: dq, dk, dv, dbias [B,Hq,L,S] or absent, dout, q, k,
+    // v, out, lse, bias or absent; scalars as "attention". Written, not added.
+    {"attention_backward", kFloating, k_attention_backward},
     // index_select: out, self, index; scalars[0].i dim
     {"index_select", kAll, k_index_select},
     // isin: out (bool), elements, test (1-D); scalars[0].i invert

@@ -37,6 +37,10 @@ const gems_kernel_entry kKernels[] = {
 #ifdef GEMS_HAVE_CUBLASLT
     {"gemm", kFloating, k_gemm},
 #endif
+#ifdef GEMS_HAVE_CUDNN
+    // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
+    {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},
+#endif
     {"index_select", kAll, k_index_select}, {"arange", kNumeric, k_arange},
     {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
 };

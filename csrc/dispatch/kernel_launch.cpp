@@ -87,15 +87,32 @@ void Kernel::require(at::ScalarType t, int64_t ndim) const {
   if (!serves(t) || ndim > GEMS_MAX_DIMS) throw NotServed{name_};
 }
 
-void Kernel::launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
-                    std::initializer_list<gems_scalar> scalars, bool index_error) const {
-  TORCH_INTERNAL_ASSERT(fn_, "gems kernel '", name_, "' launched but the vendor has none");
+namespace {
+int call_kernel(const char* name, gems_kernel_fn fn, c10::DeviceIndex device, const gems_tensor* tensors,
+                int32_t num_tensors, std::initializer_list<gems_scalar> scalars) {
+  TORCH_INTERNAL_ASSERT(fn, "gems kernel '", name, "' launched but the vendor has none");
   gems_kernel_call call{tensors, num_tensors, scalars.begin(), static_cast<int32_t>(scalars.size()),
                         vendor_current_stream(device), device};
-  const int status = fn_(&call);
+  return fn(&call);
+}
+}  // namespace
+
+void Kernel::launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
+                    std::initializer_list<gems_scalar> scalars, bool index_error) const {
+  const int status = call_kernel(name_, fn_, device, tensors, num_tensors, scalars);
   if (status == GEMS_OK) return;
   const char* msg = api().last_error();
   if (status == GEMS_INVALID_ARGUMENT && index_error) TORCH_CHECK_INDEX(false, msg);
+  TORCH_CHECK(status != GEMS_INVALID_ARGUMENT, msg);
+  TORCH_CHECK(false, "gems kernel '", name_, "' failed on the ", vendor().name, " vendor: ", msg);
+}
+
+bool Kernel::try_launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
+                        std::initializer_list<gems_scalar> scalars) const {
+  const int status = call_kernel(name_, fn_, device, tensors, num_tensors, scalars);
+  if (status == GEMS_OK) return true;
+  if (status == GEMS_UNSUPPORTED) return false;
+  const char* msg = api().last_error();
   TORCH_CHECK(status != GEMS_INVALID_ARGUMENT, msg);
   TORCH_CHECK(false, "gems kernel '", name_, "' failed on the ", vendor().name, " vendor: ", msg);
 }

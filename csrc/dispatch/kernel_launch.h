@@ -43,6 +43,11 @@ class Kernel {
   // that report GEMS_INVALID_ARGUMENT raise IndexError when index_error is set.
   void launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
               std::initializer_list<gems_scalar> scalars = {}, bool index_error = false) const;
+  // As launch, but returns false, having done nothing, when the vendor
+  // answers GEMS_UNSUPPORTED (a shape or layout it does not serve), so that
+  // the caller can compose the result another way.
+  bool try_launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
+                  std::initializer_list<gems_scalar> scalars = {}) const;
 
  private:
   const char* name_;

@@ -8,6 +8,7 @@
 #include <ATen/Operators.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -56,6 +57,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP(bitwise_and, Tensor, bitwise_and, "mul"), GEMS_OP(bitwise_and, Tensor_out, bitwise_and_out, "mul"),
       GEMS_OP(bitwise_or, Tensor, bitwise_or, "add"), GEMS_OP(bitwise_or, Tensor_out, bitwise_or_out, "add"),
       GEMS_OP0(bitwise_not, bitwise_not, "eq"), GEMS_OP(bitwise_not, out, bitwise_not_out, "eq"),
+      GEMS_OP0(logical_not, logical_not, "eq"), GEMS_OP(logical_not, out, logical_not_out, "eq"),
       GEMS_OP0(isneginf, isneginf, "eq"), GEMS_OP(isneginf, out, isneginf_out, "eq"),
       GEMS_OP(masked_fill_, Scalar, masked_fill_, "where"),
 #define GEMS_ALL_ANY_ROWS(NAME, KERNEL)                                                                       \
@@ -108,6 +110,11 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(mm, mm, "gemm"), GEMS_OP(mm, out, mm_out, "gemm"),
       GEMS_OP0(bmm, bmm, "gemm"), GEMS_OP(bmm, out, bmm_out, "gemm"),
       GEMS_OP0(addmm, addmm, "gemm"), GEMS_OP0(addmm_, addmm_, "gemm"), GEMS_OP(addmm, out, addmm_out, "gemm"),
+      // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice
+      GEMS_OP0(_fused_sdp_choice, fused_sdp_choice, "attention"),
+      GEMS_OP0(_scaled_dot_product_fused_attention_overrideable, fused_attention_overrideable, "attention"),
+      GEMS_OP0(_scaled_dot_product_fused_attention_overrideable_backward, fused_attention_overrideable_backward,
+               "attention_backward"),
       // tensor building
       GEMS_OP0(cat, cat, "copy"), GEMS_OP(cat, out, cat_out, "copy"),
       GEMS_OP0(index_select, index_select, "index_select"),
@@ -179,6 +186,8 @@ void set_enabled_ops(const std::vector<std::string>& gems_ops, const std::vector
   g_gems_lib.reset();
   g_native_lib.reset();
   g_gems_lib = build(c10::DispatchKey::PrivateUse1, gems_ops, g_gems_ops);
+  set_fused_attention_enabled(std::find(g_gems_ops.begin(), g_gems_ops.end(),
+                                        "_scaled_dot_product_fused_attention_overrideable") != g_gems_ops.end());
   g_native_lib = build(native_key(), native_ops, g_native_ops);
 }
 

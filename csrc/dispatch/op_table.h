@@ -15,6 +15,9 @@ std::vector<std::string> all_overloads();
 void set_enabled_ops(const std::vector<std::string>& gems_ops, const std::vector<std::string>& native_ops);
 std::vector<std::string> enabled_ops(bool native);
 c10::DispatchKey native_key();
+// Whether scaled_dot_product_attention may pick gems' fused attention (its
+// overrideable op is switched on); set by set_enabled_ops (ops_attention.cpp).
+void set_fused_attention_enabled(bool on);
 
 std::map<std::string, uint64_t> native_counts();
 void reset_native_counts();

@@ -77,6 +77,8 @@ Tensor bitwise_or(const Tensor&, const Tensor&);
 Tensor& bitwise_or_out(const Tensor&, const Tensor&, Tensor&);
 Tensor bitwise_not(const Tensor&);
 Tensor& bitwise_not_out(const Tensor&, Tensor&);
+Tensor logical_not(const Tensor&);
+Tensor& logical_not_out(const Tensor&, Tensor&);
 Tensor isneginf(const Tensor&);
 Tensor& isneginf_out(const Tensor&, Tensor&);
 Tensor& masked_fill_(Tensor&, const Tensor&, const Scalar&);
@@ -166,5 +168,16 @@ Tensor& isin_out(const Tensor&, const Tensor&, bool, bool, Tensor&);
 Tensor& arange_out(const Scalar&, const Scalar&, const Scalar&, Tensor&);
 Tensor& uniform_(Tensor&, double, double, std::optional<at::Generator>);
 Tensor& normal_(Tensor&, double, double, std::optional<at::Generator>);
+
+// scaled dot-product attention (ops_attention.cpp)
+int64_t fused_sdp_choice(const Tensor&, const Tensor&, const Tensor&, const OptTensor&, double, bool,
+                         std::optional<double>, bool);
+std::tuple<Tensor, Tensor, Tensor, Tensor, c10::SymInt, c10::SymInt, Tensor, Tensor, Tensor>
+fused_attention_overrideable(const Tensor&, const Tensor&, const Tensor&, const OptTensor&, double, bool, bool,
+                             std::optional<double>);
+std::tuple<Tensor, Tensor, Tensor, Tensor> fused_attention_overrideable_backward(
+    const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, std::array<bool, 4>, const Tensor&,
+    const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, double, bool, const Tensor&, const Tensor&,
+    std::optional<double>);
 
 }  // namespace gems::ops

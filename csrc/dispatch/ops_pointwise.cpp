@@ -308,7 +308,21 @@ at::Tensor& isneginf_impl(at::Tensor& out, OutKind kind, const at::Tensor& self)
   TORCH_CHECK(!at::isComplexType(self.scalar_type()), "isneginf does not support complex inputs.");
   return compare(eq, out, kind, self, wrap_scalar(-std::numeric_limits<double>::infinity()));
 }
+// logical_not is "== 0", for every dtype (SDPA turns boolean masks into bias with it).
+at::Tensor& logical_not_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
+  static const Kernel eq("eq");
+  TORCH_CHECK(!at::isComplexType(self.scalar_type()), "gems: logical_not of complex inputs is not served");
+  return compare(eq, out, kind, self, wrap_scalar(self.scalar_type() == at::kBool ? c10::Scalar(false) : c10::Scalar(0)));
+}
 }  // namespace
+
+at::Tensor logical_not(const at::Tensor& self) {
+  at::Tensor out;
+  return logical_not_impl(out, OutKind::Fresh, self);
+}
+at::Tensor& logical_not_out(const at::Tensor& self, at::Tensor& out) {
+  return logical_not_impl(out, OutKind::Out, self);
+}
 
 at::Tensor bitwise_and(const at::Tensor& self, const at::Tensor& other) {
   at::Tensor out;

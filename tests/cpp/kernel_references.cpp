@@ -1,7 +1,9 @@
 // Host references for every kernel name of the vendor ABI. Each check runs
 // the module's kernel on device memory (including a strided or broadcast
 // operand where the kernel takes one) and compares with plain C++ loops.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <numeric>
@@ -138,6 +140,80 @@ std::vector<float> numeric_gradient(const std::function<float(std::vector<float>
 }
 
 float gelu_ref(float x) { return 0.5f * x * (1 + std::erf(x / std::sqrt(2.0f))); }
+
+// bfloat16 data: the one dtype every vendor's attention kernel serves.
+uint16_t to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return static_cast<uint16_t>((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+float from_bf16(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) out[k] = to_bf16(v[k]);
+  return out;
+}
+std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) out[k] = from_bf16(v[k]);
+  return out;
+}
+
+// Attention case of the references: two query heads share one key head,
+// 4 queries, 6 keys, head dim 64, causal (query i sees keys 0..i).
+constexpr int kH = 2, kL = 4, kS = 6, kE = 64;
+const float kScale = 0.125f;
+
+// out [kH,kL,kE] (and lse [kH,kL]) of causal attention with plain loops.
+std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                                 std::vector<float>* lse = nullptr) {
+  std::vector<float> out(kH * kL * kE, 0.0f);
+  for (int h = 0; h < kH; ++h)
+    for (int i = 0; i < kL; ++i) {
+      std::vector<double> s(i + 1);
+      double m = -1e300, sum = 0;
+      for (int j = 0; j <= i; ++j) {
+        double dot = 0;
+        for (int d = 0; d < kE; ++d) dot += q[(h * kL + i) * kE + d] * k[j * kE + d];
+        s[j] = dot * kScale;
+        m = std::max(m, s[j]);
+      }
+      for (int j = 0; j <= i; ++j) sum += std::exp(s[j] - m);
+      for (int j = 0; j <= i; ++j)
+        for (int d = 0; d < kE; ++d) out[(h * kL + i) * kE + d] += std::exp(s[j] - m) / sum * v[j * kE + d];
+      if (lse) lse->push_back(static_cast<float>(m + std::log(sum)));
+    }
+  return out;
+}
+
+struct AttentionInputs {
+  std::vector<float> q = from_bf16(to_bf16(ramp(kH * kL * kE, 0.031f, -2.5f)));
+  std::vector<float> k = from_bf16(to_bf16(ramp(kS * kE, 0.047f, -2.5f)));
+  std::vector<float> v = from_bf16(to_bf16(ramp(kS * kE, 0.013f, -2.5f)));
+  DeviceBuffer dq{to_bf16(q)}, dk{to_bf16(k)}, dv{to_bf16(v)};
+  DeviceBuffer out{kH * kL * kE * 2}, lse{kH * kL * 4};
+  // q [1,kH,kL,kE]; k, v [1,1,kS,kE]; out written in [B, L, H, E] memory, as the core lays it out.
+  int forward() {
+    return run("attention", {tensor(out, GEMS_BFLOAT16, {1, kH, kL, kE}, {kL * kH * kE, kE, kH * kE, 1}),
+                             tensor(lse, GEMS_FLOAT32, {1, kH, kL}), tensor(dq, GEMS_BFLOAT16, {1, kH, kL, kE}),
+                             tensor(dk, GEMS_BFLOAT16, {1, 1, kS, kE}), tensor(dv, GEMS_BFLOAT16, {1, 1, kS, kE}),
+                             gems_tensor{}},
+               {f(kScale), i(1)});
+  }
+  // out back in [kH, kL, kE] order.
+  std::vector<float> output() const {
+    std::vector<float> got = from_bf16(out.read<uint16_t>()), ordered(got.size());
+    for (int i = 0; i < kL; ++i)
+      for (int h = 0; h < kH; ++h)
+        for (int d = 0; d < kE; ++d) ordered[(h * kL + i) * kE + d] = got[(i * kH + h) * kE + d];
+    return ordered;
+  }
+};
 
 const std::map<std::string, std::function<void()>>& references() {
   static const std::map<std::string, std::function<void()>> refs = {
@@ -353,6 +429,38 @@ const std::map<std::string, std::function<void()>>& references() {
              want[r * 4 + k] = 0.5f * c[k] + 2 * acc;
            }
          expect_near(out.read<float>(), want, 1e-4f);
+       }},
+      {"attention", [] {
+         AttentionInputs a;
+         ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();
+         std::vector<float> lse;
+         const std::vector<float> want = attention_ref(a.q, a.k, a.v, &lse);
+         expect_near(a.output(), want, 2e-2f);
+         expect_near(a.lse.read<float>(), lse, 1e-3f);
+       }},
+      {"attention_backward", [] {
+         AttentionInputs a;
+         ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();
+         const std::vector<float> g = from_bf16(to_bf16(ramp(kH * kL * kE, 0.021f, -1.0f)));
+         DeviceBuffer dg(to_bf16(g)), gq(kH * kL * kE * 2), gk(kS * kE * 2), gv(kS * kE * 2);
+         ASSERT_EQ(run("attention_backward",
+                       {tensor(gq, GEMS_BFLOAT16, {1, kH, kL, kE}), tensor(gk, GEMS_BFLOAT16, {1, 1, kS, kE}),
+                        tensor(gv, GEMS_BFLOAT16, {1, 1, kS, kE}), gems_tensor{},
+                        tensor(dg, GEMS_BFLOAT16, {1, kH, kL, kE}), tensor(a.dq, GEMS_BFLOAT16, {1, kH, kL, kE}),
+                        tensor(a.dk, GEMS_BFLOAT16, {1, 1, kS, kE}), tensor(a.dv, GEMS_BFLOAT16, {1, 1, kS, kE}),
+                        tensor(a.out, GEMS_BFLOAT16, {1, kH, kL, kE}, {kL * kH * kE, kE, kH * kE, 1}),
+                        tensor(a.lse, GEMS_FLOAT32, {1, kH, kL}), gems_tensor{}},
+                       {f(kScale), i(1)}), GEMS_OK) << api().last_error();
+         // d(sum(g * out)) / d(q, k, v), numerically.
+         auto loss_of = [&](int which) {
+           return [&, which](std::vector<float> x) {
+             const auto out = attention_ref(which == 0 ? x : a.q, which == 1 ? x : a.k, which == 2 ? x : a.v);
+             return static_cast<float>(std::inner_product(out.begin(), out.end(), g.begin(), 0.0));
+           };
+         };
+         expect_near(from_bf16(gq.read<uint16_t>()), numeric_gradient(loss_of(0), a.q), 5e-2f);
+         expect_near(from_bf16(gk.read<uint16_t>()), numeric_gradient(loss_of(1), a.k), 5e-2f);
+         expect_near(from_bf16(gv.read<uint16_t>()), numeric_gradient(loss_of(2), a.v), 5e-2f);
        }},
       {"index_select", [] {
          std::vector<float> x = ramp(12);

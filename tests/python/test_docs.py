@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import flag_gems
 from flag_gems import _C
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +20,8 @@ def test_ops_md_is_current():
 
 
 def test_every_table_row_is_served_by_the_cpu_vendor():
+    if flag_gems.vendor_name != "cpu":
+        pytest.skip("the cpu vendor's kernel table is read only when it is the loaded vendor")
     kernels = {name for name, _ in _C.vendor_kernels()}
     for overload, needed in _C.op_table():
         assert set(needed.split(",")) <= kernels, overload
