@@ -29,7 +29,9 @@ build() {
   # No pip install there: build in place and import from python/.
   python3 tools/build_native.py python/flag_gems > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; return 1; }
   grep -E "warning: flag_gems|cuBLASLt|cuDNN|C\+\+ runtime" "$OUT/build.log" | head
-  echo "_C defines $(nm -C --defined-only python/flag_gems/_C*.so | grep -c 'std::ostream::_M_insert') ostream inserters (0 = the shared C++ runtime is used)"
+  for so in python/flag_gems/_C*.so python/flag_gems/libgems_vendor_*.so; do
+    echo "$(basename "$so") defines $(nm -C --defined-only "$so" | grep -c 'std::ostream::_M_insert') ostream inserters (0 = the shared C++ runtime is used)"
+  done
   if [ -d .gtest_src ]; then
     cmake -S . -B build/gtest -G Ninja -DGEMS_BUILD_CORE=OFF -DGEMS_BUILD_TESTS=ON -DGEMS_NVIDIA=OFF \
       -DGEMS_GTEST_SOURCE_DIR="$PWD/.gtest_src" >/dev/null && cmake --build build/gtest >/dev/null
