@@ -6,7 +6,10 @@ with the speedup (torch time / gems time) and the memory throughput.
 
     GEMS_VENDOR=nvidia python3 benchmarks/bench_ops.py [--runs 50] [--out docs/benchmarks]
 
-Writes ops_<card>.json and ops_<card>.md; benchmarks/plot.py draws the PNG.
+A size sweep follows: a few ops that dominate LLM work, each from small to
+large, so that the ratio is seen where launch costs rule as well as where
+bandwidth or tensor cores do. Writes ops_<card>.json and ops_<card>.md;
+benchmarks/plot.py draws the PNG.
 """
 import argparse
 import datetime
@@ -73,6 +76,77 @@ def cases():
     ]
 
 
+def sweep_cases():
+    """(op, size label, make_inputs(device), fn, bytes or None, flops or None) from small to large."""
+    def t(*shape, dev):
+        return torch.randn(*shape, dtype=BF16, device=dev)
+
+    out = []
+    for n in (1 << 12, 1 << 16, 1 << 20, 1 << 24, 1 << 26):
+        out.append(("add bf16", f"{n} el", lambda d, n=n: (t(n, dev=d), t(n, dev=d)), torch.add, 3 * n * 2, None))
+    for rows in (1, 16, 256, 4096, 16384):
+        out.append(("rms_norm bf16 x4096", f"{rows} rows", lambda d, r=rows: (t(r, 4096, dev=d), t(4096, dev=d)),
+                    lambda x, w: F.rms_norm(x, (4096,), w, 1e-6), 2 * rows * 4096 * 2, None))
+    for rows in (1, 16, 256, 4096, 16384):
+        out.append(("softmax bf16 x4096", f"{rows} rows", lambda d, r=rows: (t(r, 4096, dev=d),),
+                    lambda x: torch.softmax(x, -1), 2 * rows * 4096 * 2, None))
+    for n in (256, 1024, 2048, 4096, 8192):
+        out.append(("mm bf16 n^3", f"n={n}", lambda d, n=n: (t(n, n, dev=d), t(n, n, dev=d)), torch.mm, None,
+                    2 * n ** 3))
+    for seq in (128, 512, 2048, 8192):
+        out.append(("SDPA causal bf16 b1 h32 d128", f"seq={seq}",
+                    lambda d, s=seq: tuple(t(1, 32, s, 128, dev=d) for _ in range(3)),
+                    lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), None,
+                    32 * seq * seq * 128 * 2))
+    return out
+
+
+def measure(name, make, fn, nbytes, flops, runs, flush):
+    """One row: gems and torch times, speedup, throughput, whether results agree and what fell back."""
+    torch.manual_seed(0)
+    native_args = make("cuda")
+    gems_args = tuple(a.to("gems") for a in native_args)
+    flag_gems.reset_counts()
+    try:
+        gems_out = fn(*gems_args)
+        fell_back = sorted(flag_gems.fallback_counts())
+        ref = fn(*native_args)
+        a = gems_out[0] if isinstance(gems_out, tuple) else gems_out
+        b = ref[0] if isinstance(ref, tuple) else ref
+        ok = torch.allclose(a.cpu().float(), b.cpu().float(), rtol=2e-2, atol=2e-2)
+        t_gems = gpu_ms(fn, gems_args, runs, flush)
+    except Exception as e:  # a failing case is reported, not hidden
+        return {"case": name, "error": f"{type(e).__name__}: {e}"[:300]}
+    t_torch = gpu_ms(fn, native_args, runs, flush)
+    row = {"case": name, "gems_ms": t_gems, "torch_ms": t_torch, "speedup": t_torch / t_gems,
+           "matches_torch": bool(ok), "fallback_ops": fell_back}
+    if nbytes:
+        row["gems_GBps"] = nbytes / t_gems / 1e6
+        row["torch_GBps"] = nbytes / t_torch / 1e6
+    if flops:
+        row["gems_TFLOPs"] = flops / t_gems / 1e9
+        row["torch_TFLOPs"] = flops / t_torch / 1e9
+    return row
+
+
+def describe(row):
+    if "error" in row:
+        return f"{row['case']:<40} ERROR {row['error']}"
+    rate = f"{row['gems_GBps']:7.0f} GB/s" if "gems_GBps" in row else f"{row['gems_TFLOPs']:7.1f} TF/s"
+    fell_back = row["fallback_ops"]
+    return (f"{row['case']:<40} gems {row['gems_ms']:8.3f} ms  torch {row['torch_ms']:8.3f} ms  x{row['speedup']:5.2f}"
+            f"  {rate}  {'' if row['matches_torch'] else 'MISMATCH '}"
+            f"{'fallback: ' + ','.join(fell_back) if fell_back else ''}")
+
+
+def md_row(label, r):
+    if "error" in r:
+        return f"| {label} | error: {r['error']} | | | | |"
+    rate = f"{r['gems_GBps']:.0f} GB/s" if "gems_GBps" in r else f"{r['gems_TFLOPs']:.1f} TFLOP/s"
+    return (f"| {label} | {r['gems_ms']:.3f} | {r['torch_ms']:.3f} | {r['speedup']:.2f} | {rate} | "
+            f"{', '.join(r['fallback_ops']) or '-'} |")
+
+
 def gpu_ms(fn, args, runs, flush):
     for _ in range(3):
         fn(*args)
@@ -99,42 +173,18 @@ def main():
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # larger than any L2
     rows = []
     for name, make, fn, nbytes, flops in cases():
-        torch.manual_seed(0)
-        native_args = make("cuda")
-        gems_args = tuple(a.to("gems") for a in native_args)
-        flag_gems.reset_counts()
-        try:
-            gems_out = fn(*gems_args)
-            fell_back = sorted(flag_gems.fallback_counts())
-            ok = True
-            ref = fn(*native_args)
-            a = gems_out[0] if isinstance(gems_out, tuple) else gems_out
-            b = ref[0] if isinstance(ref, tuple) else ref
-            ok = torch.allclose(a.cpu().float(), b.cpu().float(), rtol=2e-2, atol=2e-2)
-            t_gems = gpu_ms(fn, gems_args, args.runs, flush)
-        except Exception as e:  # a failing case is reported, not hidden
-            rows.append({"case": name, "error": f"{type(e).__name__}: {e}"[:300]})
-            print(f"{name:<40} ERROR {e}")
-            continue
-        t_torch = gpu_ms(fn, native_args, args.runs, flush)
-        row = {"case": name, "gems_ms": t_gems, "torch_ms": t_torch, "speedup": t_torch / t_gems,
-               "matches_torch": bool(ok), "fallback_ops": fell_back}
-        if nbytes:
-            row["gems_GBps"] = nbytes / t_gems / 1e6
-            row["torch_GBps"] = nbytes / t_torch / 1e6
-        if flops:
-            row["gems_TFLOPs"] = flops / t_gems / 1e9
-            row["torch_TFLOPs"] = flops / t_torch / 1e9
-        rows.append(row)
-        rate = (f"{row['gems_GBps']:7.0f} GB/s" if nbytes else f"{row['gems_TFLOPs']:7.1f} TF/s")
-        print(f"{name:<40} gems {t_gems:8.3f} ms  torch {t_torch:8.3f} ms  x{row['speedup']:5.2f}  {rate}"
-              f"  {'' if ok else 'MISMATCH '}{'fallback: ' + ','.join(fell_back) if fell_back else ''}")
+        rows.append(measure(name, make, fn, nbytes, flops, args.runs, flush))
+        print(describe(rows[-1]))
+    sweep = []
+    for op, size, make, fn, nbytes, flops in sweep_cases():
+        sweep.append({**measure(f"{op} {size}", make, fn, nbytes, flops, args.runs, flush), "op": op, "size": size})
+        print(describe(sweep[-1]))
     speedups = [r["speedup"] for r in rows if "speedup" in r]
     report = {"benchmark": "ops of the targets table, gems (nvidia vendor) vs torch CUDA eager, same process",
               "date": datetime.date.today().isoformat(), "card": card, "torch": torch.__version__,
               "method": f"CUDA events, L2 flushed (256 MB write) before each run, median of {args.runs}",
               "geomean_speedup": math.exp(sum(map(math.log, speedups)) / len(speedups)) if speedups else None,
-              "rows": rows}
+              "rows": rows, "sweep": sweep}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = card.replace(" ", "_")
@@ -142,14 +192,11 @@ def main():
     lines = [f"# Op benchmarks: gems (nvidia vendor) vs torch CUDA eager", "",
              f"{report['date']}, {card}, torch {torch.__version__}; {report['method']}.", "",
              "| case | gems ms | torch ms | speedup | gems throughput | fallback |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['case']} | error: {r['error']} | | | | |")
-            continue
-        rate = f"{r['gems_GBps']:.0f} GB/s" if "gems_GBps" in r else f"{r['gems_TFLOPs']:.1f} TFLOP/s"
-        lines.append(f"| {r['case']} | {r['gems_ms']:.3f} | {r['torch_ms']:.3f} | {r['speedup']:.2f} | {rate} | "
-                     f"{', '.join(r['fallback_ops']) or '-'} |")
-    lines += ["", f"Geometric-mean speedup over torch eager: {report['geomean_speedup']:.2f}", ""]
+    lines += [md_row(r["case"], r) for r in rows]
+    lines += ["", f"Geometric-mean speedup over torch eager: {report['geomean_speedup']:.2f}", "",
+              "## Size sweep", "", "| op, size | gems ms | torch ms | speedup | gems throughput | fallback |",
+              "|---|---|---|---|---|---|"]
+    lines += [md_row(r["case"], r) for r in sweep] + [""]
     (out / f"ops_{tag}.md").write_text("\n".join(lines))
     print(f"geomean speedup {report['geomean_speedup']:.3f}")
 

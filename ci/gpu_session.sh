@@ -46,6 +46,15 @@ diagnose() {
 run_tests() {
   if [ -x build/gtest/tests/cpp/gems_abi_conformance ]; then
     build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -15
+    # The same suite under compute-sanitizer's memcheck: no out-of-bounds or misaligned access, no leak.
+    sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    if [ -x "$sanitizer" ]; then
+      timeout 600 "$sanitizer" --tool memcheck --leak-check full --error-exitcode 9 \
+        build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 \
+        > "$OUT/memcheck_nvidia.log" 2>&1
+      echo "compute-sanitizer memcheck exit $? ($(grep -c 'Invalid\|Leaked' "$OUT/memcheck_nvidia.log") error lines)"
+      tail -3 "$OUT/memcheck_nvidia.log"
+    fi
   fi
   GEMS_VENDOR=nvidia python3 -m pytest -q --maxfail=40 tests/python -p no:cacheprovider 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
 }

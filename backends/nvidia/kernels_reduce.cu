@@ -240,6 +240,79 @@ __global__ void softmax_backward_rows(StridedShape<3> outer, int64_t n, int64_t 
 
 int block_for(int64_t n) { return n >= 4096 ? 512 : n >= 1024 ? 256 : n >= 256 ? 128 : 32; }
 
+// ---- cumsum: one block scans one row, a tile of blockDim * kItems elements
+// at a time (each thread a run of kItems, 16-byte loads and stores when the
+// row is dense), carrying the running total from tile to tile.
+template <typename T> using scan_t = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
+
+// Exclusive prefix of v over the block (blockDim a multiple of 32); *total is the block's sum.
+template <typename A>
+__device__ A block_exclusive_scan(A v, A* total) {
+  __shared__ A warp_sums[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  A x = v;
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const A y = __shfl_up_sync(0xffffffffu, x, d);
+    if (lane >= d) x += y;
+  }
+  if (lane == 31) warp_sums[warp] = x;
+  __syncthreads();
+  if (warp == 0) {
+    A w = lane < nwarps ? warp_sums[lane] : A(0);
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+      const A y = __shfl_up_sync(0xffffffffu, w, d);
+      if (lane >= d) w += y;
+    }
+    warp_sums[lane] = w;
+  }
+  __syncthreads();
+  const A prefix = (warp > 0 ? warp_sums[warp - 1] : A(0)) + x - v;
+  *total = warp_sums[nwarps - 1];
+  __syncthreads();  // warp_sums is reused by the next tile
+  return prefix;
+}
+
+template <typename T, int kItems>
+__global__ void cumsum_rows(StridedShape<2> outer, int64_t n, int64_t so, int64_t si, T* out, const T* in) {
+  using A = scan_t<T>;
+  int64_t off[2];
+  offsets_of(outer, blockIdx.x, off);
+  const T* x = in + off[1];
+  T* y = out + off[0];
+  const bool vector = si == 1 && so == 1 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                      reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  A carry = 0;
+  for (int64_t base = 0; base < n; base += static_cast<int64_t>(blockDim.x) * kItems) {
+    const int64_t first = base + static_cast<int64_t>(threadIdx.x) * kItems;
+    const bool whole = vector && first + kItems <= n;
+    A run[kItems];
+    A local = 0;
+    if (whole) {
+      const Vec<T, kItems> v = *reinterpret_cast<const Vec<T, kItems>*>(x + first);
+#pragma unroll
+      for (int j = 0; j < kItems; ++j) run[j] = local += load_as<A>(v.v[j]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < kItems; ++j) run[j] = local += first + j < n ? load_as<A>(x[(first + j) * si]) : A(0);
+    }
+    A total;
+    const A prefix = carry + block_exclusive_scan(local, &total);
+    if (whole) {
+      Vec<T, kItems> v;
+#pragma unroll
+      for (int j = 0; j < kItems; ++j) v.v[j] = store_as<T>(prefix + run[j]);
+      *reinterpret_cast<Vec<T, kItems>*>(y + first) = v;
+    } else {
+#pragma unroll
+      for (int j = 0; j < kItems; ++j)
+        if (first + j < n) y[(first + j) * so] = store_as<T>(prefix + run[j]);
+    }
+    carry += total;
+  }
+}
+
 template <bool kLog>
 int softmax_forward(const char* name, const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
@@ -304,6 +377,84 @@ __global__ void layer_norm_rows(int64_t N, const T* X, T* Y, stat_t<T>* MEAN, st
     y[i] = store_as<T>(o);
   }
   if (threadIdx.x == 0) { MEAN[blockIdx.x] = mu; RSTD[blockIdx.x] = rs; }
+}
+
+// Rows held in registers: each thread owns kVecs 16-byte vectors of its row
+// (adjacent threads adjacent vectors, so loads coalesce), the row is read
+// once and written once, and only the two block sums touch shared memory.
+// kLayerNorm: (x - mean) * rstd * w + b; else RMSNorm: x * rstd * w.
+template <typename T, int kVecs, bool kLayerNorm>
+__global__ void norm_rows_in_registers(int64_t N, const T* X, T* Y, stat_t<T>* MEAN, stat_t<T>* RSTD, const T* W,
+                                       const T* B, double eps, int64_t xs, int64_t ys) {
+  using A = acc_t<T>;
+  constexpr int V = 16 / sizeof(T);
+  const auto* x = reinterpret_cast<const Vec<T, V>*>(X + blockIdx.x * xs);
+  auto* y = reinterpret_cast<Vec<T, V>*>(Y + blockIdx.x * ys);
+  const int64_t nv = N / V;
+  A v[kVecs][V];
+  A s = 0;
+#pragma unroll
+  for (int k = 0; k < kVecs; ++k) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
+    if (i < nv) {
+      const Vec<T, V> p = x[i];
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        v[k][j] = load_as<A>(p.v[j]);
+        s += kLayerNorm ? v[k][j] : v[k][j] * v[k][j];
+      }
+    }
+  }
+  A mu = 0, rs;
+  if constexpr (kLayerNorm) {
+    mu = block_sum_all(s) / A(N);
+    A q = 0;
+#pragma unroll
+    for (int k = 0; k < kVecs; ++k)
+      if (threadIdx.x + static_cast<int64_t>(k) * blockDim.x < nv)
+#pragma unroll
+        for (int j = 0; j < V; ++j) q += (v[k][j] - mu) * (v[k][j] - mu);
+    rs = A(1) / ::sqrt(block_sum_all(q) / A(N) + A(eps));
+  } else {
+    rs = A(1) / ::sqrt(block_sum_all(s) / A(N) + A(eps));
+  }
+#pragma unroll
+  for (int k = 0; k < kVecs; ++k) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
+    if (i >= nv) continue;
+    Vec<T, V> w, b, o;
+    if (W) w = reinterpret_cast<const Vec<T, V>*>(W)[i];
+    if (kLayerNorm && B) b = reinterpret_cast<const Vec<T, V>*>(B)[i];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      A r = (v[k][j] - mu) * rs;
+      if (W) r *= load_as<A>(w.v[j]);
+      if (kLayerNorm && B) r += load_as<A>(b.v[j]);
+      o.v[j] = store_as<T>(r);
+    }
+    y[i] = o;
+  }
+  if (threadIdx.x == 0) {
+    if (kLayerNorm) MEAN[blockIdx.x] = mu;
+    RSTD[blockIdx.x] = rs;
+  }
+}
+
+// Launches norm_rows_in_registers when rows are whole aligned 16-byte vectors
+// that fit the registers of one block; false otherwise.
+template <typename T, bool kLayerNorm>
+bool launch_norm_in_registers(const gems_kernel_call* c, int64_t M, int64_t N, const T* X, T* Y, stat_t<T>* MEAN,
+                              stat_t<T>* RSTD, const T* W, const T* B, int64_t xs, int64_t ys) {
+  constexpr int V = 16 / sizeof(T), kVecs = 4;
+  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (V < 2 || N % V != 0 || N / V > int64_t{kVecs} * 1024 || (xs * sizeof(T)) % 16 != 0 ||
+      (ys * sizeof(T)) % 16 != 0 || !aligned(X) || !aligned(Y) || (W && !aligned(W)) || (B && !aligned(B)))
+    return false;
+  const int64_t per_thread = (N / V + kVecs - 1) / kVecs;
+  const int threads = static_cast<int>(std::max<int64_t>(32, (per_thread + 31) / 32 * 32));
+  norm_rows_in_registers<T, kVecs, kLayerNorm><<<static_cast<unsigned>(M), threads, 0, stream_of(c)>>>(
+      N, X, Y, MEAN, RSTD, W, B, c->scalars[0].f, xs, ys);
+  return true;
 }
 
 template <typename T>
@@ -457,6 +608,26 @@ int k_reduce_sum(const gems_kernel_call* c) { return reduce_sum_like<false>("red
 int k_reduce_mean(const gems_kernel_call* c) { return reduce_sum_like<true>("reduce_mean", c); }
 int k_reduce_max(const gems_kernel_call* c) { return reduce_extreme<true>("reduce_max", c); }
 int k_reduce_min(const gems_kernel_call* c) { return reduce_extreme<false>("reduce_min", c); }
+// tensors: out, in (same shape, numeric); the scan runs along the last dim.
+int k_cumsum(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
+  const int k = out.ndim - 1;
+  const int64_t n = k >= 0 ? out.sizes[k] : 1;
+  const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    constexpr int kItems = sizeof(T) >= 16 ? 1 : 16 / sizeof(T);
+    const gems_tensor* ops[2] = {&out, &in};
+    StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
+    if (outer.numel == 0 || n == 0) return;
+    const int64_t per_thread = (n + kItems - 1) / kItems;
+    const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (per_thread + 31) / 32 * 32)));
+    cumsum_rows<T, kItems><<<static_cast<unsigned>(outer.numel), threads, 0, stream_of(c)>>>(
+        outer, n, k >= 0 ? out.strides[k] : 1, k >= 0 ? in.strides[k] : 1, reinterpret_cast<T*>(base_ptr(out)),
+        reinterpret_cast<const T*>(base_ptr(in)));
+  });
+  return ok ? launch_status("cumsum") : unsupported_dtype("cumsum", out.dtype);
+}
+
 int k_softmax(const gems_kernel_call* c) { return softmax_forward<false>("softmax", c); }
 int k_log_softmax(const gems_kernel_call* c) { return softmax_forward<true>("log_softmax", c); }
 int k_softmax_backward(const gems_kernel_call* c) { return softmax_backward<false>("softmax_backward", c); }
@@ -468,6 +639,10 @@ int k_layer_norm(const gems_kernel_call* c) {
     using T = typename decltype(tag)::type;
     const int64_t M = t[3].sizes[0], N = t[3].sizes[1];
     if (M == 0) return;
+    if (launch_norm_in_registers<T, true>(c, M, N, ptr<T>(t[3]), ptr<T>(t[0]), ptr<stat_t<T>>(t[1]),
+                                          ptr<stat_t<T>>(t[2]), ptr<T>(t[4]), ptr<T>(t[5]), t[3].strides[0],
+                                          t[0].strides[0]))
+      return;
     const int64_t cache = N * static_cast<int64_t>(sizeof(acc_t<T>));
     if (cache <= kRowCacheBytes && allow_shared(layer_norm_rows_cached<T>, cache)) {
       layer_norm_rows_cached<T><<<static_cast<unsigned>(M), row_block(N), cache, stream_of(c)>>>(
@@ -503,6 +678,9 @@ int k_rms_norm(const gems_kernel_call* c) {
     using T = typename decltype(tag)::type;
     const int64_t M = t[2].sizes[0], N = t[2].sizes[1];
     if (M == 0) return;
+    if (launch_norm_in_registers<T, false>(c, M, N, ptr<T>(t[2]), ptr<T>(t[0]), nullptr, ptr<stat_t<T>>(t[1]),
+                                           ptr<T>(t[3]), nullptr, N, N))
+      return;
     const int64_t cache = N * static_cast<int64_t>(sizeof(acc_t<T>));
     if (cache <= kRowCacheBytes && allow_shared(rms_norm_rows_cached<T>, cache)) {
       rms_norm_rows_cached<T><<<static_cast<unsigned>(M), row_block(N), cache, stream_of(c)>>>(

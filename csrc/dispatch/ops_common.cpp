@@ -1,8 +1,53 @@
 #include "ops_common.h"
 
+#include <ATen/Dispatch.h>
 #include <ATen/ExpandUtils.h>
 
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+
 namespace gems::ops {
+namespace {
+
+// The bytes of a CPU 0-dim tensor's value converted to `dtype`.
+uint64_t scalar_bits(const at::Tensor& t, at::ScalarType dtype) {
+  c10::Scalar value;
+  AT_DISPATCH_ALL_TYPES_AND3(at::kHalf, at::kBFloat16, at::kBool, t.scalar_type(), "gems_scalar_read",
+                             [&] { value = c10::Scalar(*t.const_data_ptr<scalar_t>()); });
+  uint64_t bits = 0;
+  AT_DISPATCH_ALL_TYPES_AND3(at::kHalf, at::kBFloat16, at::kBool, dtype, "gems_scalar_write", [&] {
+    const scalar_t v = value.to<scalar_t>();
+    std::memcpy(&bits, &v, sizeof(v));
+  });
+  return bits;
+}
+
+// A CPU scalar (x * 2.0, x + eps) as a 0-dim tensor in accelerator memory.
+// Copying it there makes the host wait for the copy on every call (about
+// twice a kernel launch), so each distinct value is copied once and kept:
+// device scalars are inputs only, never written. Bounded; past the bound,
+// plain copies.
+at::Tensor device_scalar(const at::Tensor& t, c10::Device device, at::ScalarType dtype) {
+  constexpr size_t kMaxCached = 4096;
+  if (!at::isFloatingType(dtype) && !at::isIntegralType(dtype, true)) return t.to(device, dtype);
+  using Key = std::tuple<int, int, int, uint64_t>;
+  const Key key{static_cast<int>(device.type()), device.index(), static_cast<int>(dtype), scalar_bits(t, dtype)};
+  static std::mutex m;
+  static auto* cache = new std::map<Key, at::Tensor>();  // leaked: no device frees at process exit
+  {
+    std::lock_guard<std::mutex> g(m);
+    auto it = cache->find(key);
+    if (it != cache->end()) return it->second;
+  }
+  at::Tensor d = t.to(device, dtype);
+  std::lock_guard<std::mutex> g(m);
+  if (cache->size() < kMaxCached) cache->emplace(key, d);
+  return d;
+}
+
+}  // namespace
 
 c10::Device common_device(c10::ArrayRef<const at::Tensor*> tensors) {
   // The device of the first tensor that is not a CPU 0-dim scalar; gems
@@ -24,8 +69,10 @@ at::Tensor prepare(const at::Tensor& t, c10::Device device, at::ScalarType dtype
   if (t.device() == device && t.scalar_type() == dtype) return t;
   // A CPU scalar (x * 2.0) stays in host memory when the vendor's kernels
   // read host memory: no device allocation, no copy.
-  if (t.device().is_cpu() && t.dim() == 0 && vendor().api.memory_kind == GEMS_MEMORY_HOST)
-    return t.scalar_type() == dtype ? t : t.to(dtype);
+  if (t.device().is_cpu() && t.dim() == 0) {
+    if (vendor().api.memory_kind == GEMS_MEMORY_HOST) return t.scalar_type() == dtype ? t : t.to(dtype);
+    if (!device.is_cpu()) return device_scalar(t, device, dtype);
+  }
   return t.to(device, dtype);
 }
 

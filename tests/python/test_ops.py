@@ -433,3 +433,16 @@ def test_contiguous_and_clone(dtype):
     check(lambda t: t[:, 1:4:2].clone(), x)
     check(lambda t: t.to(torch.float64), x)
     check(lambda t: t.to(torch.int32), x)
+
+
+def test_python_scalars_keep_their_values_across_calls(strict):
+    # Accelerator vendors keep each distinct scalar in device memory after
+    # first use; values that share a dtype must never be confused.
+    x = torch.arange(6, dtype=torch.float32)
+    g = x.to("gems")
+    for value in (2.0, 3.0, 2.0, -0.0, 0.5, 3.0):
+        assert_same(g * value, x * value)
+        assert_same(g + value, x + value)
+    n = torch.arange(6)
+    for value in (7, -7, 7):
+        assert_same(n.to("gems") * value, n * value)
