@@ -98,6 +98,10 @@ def sweep_cases():
                     lambda d, s=seq: tuple(t(1, 32, s, 128, dev=d) for _ in range(3)),
                     lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), None,
                     32 * seq * seq * 128 * 2))
+    for cache in (512, 4096, 32768):  # one new token per sequence against its KV cache
+        out.append(("SDPA decode bf16 b8 h32 d128", f"kv={cache}",
+                    lambda d, s=cache: (t(8, 32, 1, 128, dev=d), t(8, 32, s, 128, dev=d), t(8, 32, s, 128, dev=d)),
+                    lambda q, k, v: F.scaled_dot_product_attention(q, k, v), 2 * 8 * 32 * cache * 128 * 2, None))
     return out
 
 

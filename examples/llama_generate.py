@@ -29,19 +29,29 @@ def main():
     model = transformers.LlamaForCausalLM(config).to(dtype).eval()
     prompt = torch.randint(0, config.vocab_size, (1, 16), generator=torch.Generator().manual_seed(1))
 
+    def timed_generate(device):
+        ids, mask = prompt.to(device), torch.ones_like(prompt).to(device)
+        model.generate(ids, attention_mask=mask, max_new_tokens=2, do_sample=False)  # warm-up: first-call costs
+        sync = torch.cuda.synchronize if device != "cpu" and native == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        out = model.generate(ids, attention_mask=mask, max_new_tokens=args.new_tokens, do_sample=False)
+        sync()
+        return out, time.perf_counter() - start
+
     with torch.no_grad():
         reference = model.to(native)(prompt.to(native)).logits.float().cpu()
+        native_tokens, native_elapsed = timed_generate(native)
         model = model.to(flag_gems.device)
         flag_gems.reset_counts()
         logits = model(prompt.to(flag_gems.device)).logits.float().cpu()
-        start = time.perf_counter()
-        tokens = model.generate(prompt.to(flag_gems.device), attention_mask=torch.ones_like(prompt).to(flag_gems.device),
-                                max_new_tokens=args.new_tokens, do_sample=False)
-        elapsed = time.perf_counter() - start
+        tokens, elapsed = timed_generate(flag_gems.device)
 
     print(f"vendor: {flag_gems.vendor_name}; Llama with {args.layers} layers, {dtype}")
     print(f"max |logits(gems) - logits({native})| = {(logits - reference).abs().max().item():.3e}")
     print(f"generated {args.new_tokens} tokens greedily in {elapsed:.2f} s: {tokens[0, -args.new_tokens:].tolist()}")
+    print(f"decode speed: gems {args.new_tokens / elapsed:.1f} tokens/s, {native} {args.new_tokens / native_elapsed:.1f} "
+          f"tokens/s (ratio {native_elapsed / elapsed:.2f}); same tokens: {torch.equal(tokens.cpu(), native_tokens.cpu())}")
     print_op_report()
 
 

@@ -33,4 +33,9 @@ GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(arange);
 GEMS_CUDA_KERNEL(uniform); GEMS_CUDA_KERNEL(normal);
 #undef GEMS_CUDA_KERNEL
 
+// Attention for up to a few query rows (decode steps), any key count, without
+// cuDNN's per-shape graphs (kernels_attention_decode.cu).
+bool attention_decode_serves(const gems_kernel_call* c);
+int attention_decode(const gems_kernel_call* c);
+
 }  // namespace gems::nvidia

@@ -4,7 +4,8 @@
 // the life of the process, like the GEMM algorithms in kernels_gemm.cu. What
 // cuDNN cannot run (a head dim it does not take, a misaligned operand, a bias
 // gradient) is answered with GEMS_UNSUPPORTED, and the core composes the
-// result from other kernels; a shape that failed is remembered too.
+// result from other kernels; a shape that failed is remembered too. Forward
+// calls with a few query rows (decode) run kernels_attention_decode.cu instead.
 #include <cudnn_frontend.h>
 
 #include <cstring>
@@ -185,6 +186,8 @@ bool servable(const gems_tensor* t, std::initializer_list<int> operands) {
 
 int k_attention(const gems_kernel_call* c) {
   const gems_tensor* t = c->tensors;
+  // A decode step's key count changes every call: a graph per shape would be built each time.
+  if (attention_decode_serves(c)) return attention_decode(c);
   if (!servable(t, {0, 2, 3, 4, 5}) || t[1].strides[2] != 1)
     return set_error_string(GEMS_UNSUPPORTED, "cuDNN attention needs 16-byte aligned rows");
   std::unordered_map<int64_t, void*> pack = {

@@ -55,6 +55,8 @@ CASES = {
     "grouped_heads": ((2, 8, 16, 64), 2, 16, dict(enable_gqa=True)),
     "grouped_causal": ((1, 4, 24, 128), 1, 24, dict(is_causal=True, enable_gqa=True)),
     "scaled": ((1, 2, 8, 64), 2, 8, dict(scale=0.3)),
+    "grouped_decode_long_cache": ((2, 8, 1, 128), 2, 1000, dict(enable_gqa=True)),
+    "few_queries_causal": ((1, 4, 3, 128), 4, 300, dict(is_causal=True)),
 }
 
 
@@ -83,6 +85,16 @@ def test_masks(mask_kind, dtype, strict):
     else:
         mask = make((12, 20), torch.float32, 6) > -0.5
         mask[:, 0] = True  # every row sees a key
+    out = F.scaled_dot_product_attention(q.to("gems"), k.to("gems"), v.to("gems"), attn_mask=mask.to("gems"))
+    torch.testing.assert_close(out.cpu().double(), reference(q, k, v, mask), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_decode_step_with_left_padding(dtype, strict):
+    # One new token per sequence against a KV cache, the first keys of one sequence padding.
+    q, k, v = make((2, 4, 1, 64), dtype, 14), make((2, 4, 40, 64), dtype, 15), make((2, 4, 40, 64), dtype, 16)
+    mask = torch.ones(2, 1, 1, 40, dtype=torch.bool)
+    mask[1, :, :, :7] = False
     out = F.scaled_dot_product_attention(q.to("gems"), k.to("gems"), v.to("gems"), attn_mask=mask.to("gems"))
     torch.testing.assert_close(out.cpu().double(), reference(q, k, v, mask), **TOL[dtype])
 

@@ -1,0 +1,177 @@
+// Attention for a few query rows against many keys: the decode step of a
+// language model (one new token against its KV cache). cuDNN builds a graph
+// per shape, and a KV cache grows by one key every step, so these shapes get
+// a kernel of their own: split-K "flash decoding". The keys are cut into
+// chunks; a block per (batch, head, chunk) keeps an online softmax per warp
+// and writes an unnormalised partial result; a second kernel merges the
+// chunks. Operands are as in the "attention" entry of the reference table.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+
+#include "cuda_common.cuh"
+#include "kernels.h"
+#include "runtime.h"
+
+namespace gems::nvidia {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxRows = 8;    // query rows served here
+constexpr int kMaxDim = 256;   // head dims served here
+
+struct DecodeArgs {
+  int64_t B, Hq, Hkv, L, S, E, Ev, group, chunk, splits;
+  int64_t q[4], k[4], v[4], bias[4], out[4], lse[3];
+  float scale;
+  bool causal, has_bias;
+};
+
+template <typename T, int kPerLane>
+__global__ void decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
+  const int64_t bh = blockIdx.x, b = bh / a.Hq, h = bh % a.Hq, hk = h / a.group;
+  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __shared__ float sm_m[kWarps], sm_l[kWarps], sm_acc[kWarps][kMaxDim];
+  const T* k = K + b * a.k[0] + hk * a.k[1];
+  const T* v = V + b * a.v[0] + hk * a.v[1];
+  for (int64_t i = 0; i < a.L; ++i) {
+    float q[kPerLane], acc[kPerLane];
+    const T* qi = Q + b * a.q[0] + h * a.q[1] + i * a.q[2];
+#pragma unroll
+    for (int t = 0; t < kPerLane; ++t) {
+      const int64_t d = t * 32 + lane;
+      q[t] = d < a.E ? load_as<float>(qi[d]) : 0.0f;
+      acc[t] = 0.0f;
+    }
+    const int64_t jend = a.causal ? min(j1, i + 1) : j1;
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t j = j0 + warp; j < jend; j += kWarps) {
+      const T* kj = k + j * a.k[2];
+      float dot = 0.0f;
+#pragma unroll
+      for (int t = 0; t < kPerLane; ++t) {
+        const int64_t d = t * 32 + lane;
+        if (d < a.E) dot += q[t] * load_as<float>(kj[d]);
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      float s = dot * a.scale;
+      if (a.has_bias) s += load_as<float>(Bias[b * a.bias[0] + h * a.bias[1] + i * a.bias[2] + j * a.bias[3]]);
+      if (s == -INFINITY) continue;  // a masked key adds nothing
+      const float m_new = fmaxf(m, s), correction = __expf(m - m_new), p = __expf(s - m_new);
+      l = l * correction + p;
+      const T* vj = v + j * a.v[2];
+#pragma unroll
+      for (int t = 0; t < kPerLane; ++t) {
+        const int64_t d = t * 32 + lane;
+        acc[t] = acc[t] * correction + (d < a.Ev ? p * load_as<float>(vj[d]) : 0.0f);
+      }
+      m = m_new;
+    }
+    // Merge the warps' running (max, sum, acc) into one partial for this chunk.
+    if (lane == 0) { sm_m[warp] = m; sm_l[warp] = l; }
+#pragma unroll
+    for (int t = 0; t < kPerLane; ++t)
+      if (t * 32 + lane < a.Ev) sm_acc[warp][t * 32 + lane] = acc[t];
+    __syncthreads();
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_m[w]);
+    float* part = ws + ((bh * a.splits + blockIdx.y) * a.L + i) * (a.Ev + 2);
+    for (int64_t d = threadIdx.x; d < a.Ev + 1; d += blockDim.x) {
+      float total = 0.0f;
+      for (int w = 0; w < kWarps; ++w) {
+        const float weight = sm_m[w] == -INFINITY ? 0.0f : __expf(sm_m[w] - M);
+        total += weight * (d < a.Ev ? sm_acc[w][d] : sm_l[w]);
+      }
+      if (d < a.Ev) part[2 + d] = total;
+      else part[1] = total;
+    }
+    if (threadIdx.x == 0) part[0] = M;
+    __syncthreads();  // the shared arrays are reused for the next row
+  }
+}
+
+// One block per (batch, head, row): merges the chunks, normalises, writes out and lse.
+template <typename T>
+__global__ void decode_merge(DecodeArgs a, const float* ws, T* Out, float* Lse) {
+  const int64_t row = blockIdx.x, i = row % a.L, bh = row / a.L, b = bh / a.Hq, h = bh % a.Hq;
+  float M = -INFINITY;
+  for (int64_t s = 0; s < a.splits; ++s) M = fmaxf(M, ws[((bh * a.splits + s) * a.L + i) * (a.Ev + 2)]);
+  float total = 0.0f;
+  for (int64_t s = 0; s < a.splits; ++s) {
+    const float* part = ws + ((bh * a.splits + s) * a.L + i) * (a.Ev + 2);
+    if (part[0] != -INFINITY) total += __expf(part[0] - M) * part[1];
+  }
+  T* out = Out + b * a.out[0] + h * a.out[1] + i * a.out[2];
+  for (int64_t d = threadIdx.x; d < a.Ev; d += blockDim.x) {
+    float o = 0.0f;
+    if (total > 0.0f) {
+      for (int64_t s = 0; s < a.splits; ++s) {
+        const float* part = ws + ((bh * a.splits + s) * a.L + i) * (a.Ev + 2);
+        if (part[0] != -INFINITY) o += __expf(part[0] - M) * part[2 + d];
+      }
+      o /= total;
+    }
+    out[d] = store_as<T>(o);
+  }
+  if (threadIdx.x == 0) Lse[b * a.lse[0] + h * a.lse[1] + i * a.lse[2]] = total > 0.0f ? M + __logf(total) : -INFINITY;
+}
+
+template <typename T, int kPerLane>
+void launch(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream) {
+  auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
+  decode_partial<T, kPerLane><<<dim3(static_cast<unsigned>(a.B * a.Hq), static_cast<unsigned>(a.splits)),
+                                kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr,
+                                                          ws);
+  decode_merge<T><<<static_cast<unsigned>(a.B * a.Hq * a.L), 128, 0, stream>>>(
+      a, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
+}
+
+}  // namespace
+
+bool attention_decode_serves(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  return t[2].sizes[2] <= kMaxRows && t[2].sizes[3] <= kMaxDim && t[4].sizes[3] <= kMaxDim &&
+         t[1].dtype == GEMS_FLOAT32;
+}
+
+int attention_decode(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  DecodeArgs a{};
+  a.B = t[2].sizes[0]; a.Hq = t[2].sizes[1]; a.L = t[2].sizes[2]; a.E = t[2].sizes[3];
+  a.Hkv = t[3].sizes[1]; a.S = t[3].sizes[2]; a.Ev = t[4].sizes[3];
+  a.group = a.Hq / a.Hkv;
+  a.scale = static_cast<float>(c->scalars[0].f);
+  a.causal = c->scalars[1].i != 0;
+  a.has_bias = t[5].data != nullptr;
+  for (int d = 0; d < 4; ++d) {
+    a.q[d] = t[2].strides[d]; a.k[d] = t[3].strides[d]; a.v[d] = t[4].strides[d]; a.out[d] = t[0].strides[d];
+    a.bias[d] = a.has_bias ? t[5].strides[d] : 0;
+  }
+  for (int d = 0; d < 3; ++d) a.lse[d] = t[1].strides[d];
+  // Enough chunks to fill the GPU about four times over, each at least 64 keys.
+  const int64_t heads = a.B * a.Hq;
+  const int64_t want = std::max<int64_t>(1, (4 * num_sms() + heads - 1) / heads);
+  a.chunk = std::max<int64_t>(64, (a.S + want - 1) / want);
+  a.splits = (a.S + a.chunk - 1) / a.chunk;
+  const size_t bytes = static_cast<size_t>(heads * a.splits * a.L * (a.Ev + 2)) * sizeof(float);
+  cudaStream_t stream = stream_of(c);
+  float* ws = nullptr;
+  if (cudaMallocAsync(reinterpret_cast<void**>(&ws), bytes, stream) != cudaSuccess)
+    return set_error_string(GEMS_OUT_OF_MEMORY, "attention: no memory for the decode workspace");
+  const int per_lane = static_cast<int>((std::max(a.E, a.Ev) + 31) / 32);
+  const bool ok = dispatch_dtype<kHalfTypes>(t[2].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (per_lane <= 1) launch<T, 1>(a, t, ws, stream);
+    else if (per_lane <= 2) launch<T, 2>(a, t, ws, stream);
+    else if (per_lane <= 4) launch<T, 4>(a, t, ws, stream);
+    else launch<T, 8>(a, t, ws, stream);
+  });
+  cudaFreeAsync(ws, stream);
+  return ok ? launch_status("attention") : unsupported_dtype("attention", t[2].dtype);
+}
+
+}  // namespace gems::nvidia
