@@ -31,7 +31,8 @@ def main():
 
     def timed_generate(device):
         ids, mask = prompt.to(device), torch.ones_like(prompt).to(device)
-        model.generate(ids, attention_mask=mask, max_new_tokens=2, do_sample=False)  # warm-up: first-call costs
+        # A full warm-up run: first-call costs (kernel loading, cuDNN graphs, caches) are not decode speed.
+        model.generate(ids, attention_mask=mask, max_new_tokens=args.new_tokens, do_sample=False)
         sync = torch.cuda.synchronize if device != "cpu" and native == "cuda" else (lambda: None)
         sync()
         start = time.perf_counter()

@@ -167,11 +167,10 @@ int run(const gems_kernel_call* c, bool backward, std::unordered_map<int64_t, vo
   if (!graph->graph) return set_error_string(GEMS_UNSUPPORTED, ("cuDNN attention: " + graph->why).c_str());
   auto stream = static_cast<cudaStream_t>(c->stream);
   void* workspace = nullptr;
-  if (graph->workspace > 0 && cudaMallocAsync(&workspace, graph->workspace, stream) != cudaSuccess)
-    return set_error_string(GEMS_OUT_OF_MEMORY, "cuDNN attention: no memory for its workspace");
+  if (int status = scratch_malloc(&workspace, static_cast<size_t>(graph->workspace), stream)) return status;
   cudnnSetStream(h, stream);
   fe::error_t e = graph->graph->execute(h, pack, workspace);
-  if (workspace) cudaFreeAsync(workspace, stream);
+  scratch_free(workspace, stream);
   if (!e.is_good()) return set_error_string(GEMS_ERROR, ("cuDNN attention: " + e.get_message()).c_str());
   return GEMS_OK;
 }

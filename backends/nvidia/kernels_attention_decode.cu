@@ -152,16 +152,16 @@ int attention_decode(const gems_kernel_call* c) {
     a.bias[d] = a.has_bias ? t[5].strides[d] : 0;
   }
   for (int d = 0; d < 3; ++d) a.lse[d] = t[1].strides[d];
-  // Enough chunks to fill the GPU about four times over, each at least 64 keys.
+  // Enough chunks for about 16 blocks per SM (each warp walks its keys one
+  // after another, so many warps must be in flight), each at least 32 keys.
   const int64_t heads = a.B * a.Hq;
-  const int64_t want = std::max<int64_t>(1, (4 * num_sms() + heads - 1) / heads);
-  a.chunk = std::max<int64_t>(64, (a.S + want - 1) / want);
+  const int64_t want = std::max<int64_t>(1, (16 * num_sms() + heads - 1) / heads);
+  a.chunk = std::max<int64_t>(32, (a.S + want - 1) / want);
   a.splits = (a.S + a.chunk - 1) / a.chunk;
   const size_t bytes = static_cast<size_t>(heads * a.splits * a.L * (a.Ev + 2)) * sizeof(float);
   cudaStream_t stream = stream_of(c);
   float* ws = nullptr;
-  if (cudaMallocAsync(reinterpret_cast<void**>(&ws), bytes, stream) != cudaSuccess)
-    return set_error_string(GEMS_OUT_OF_MEMORY, "attention: no memory for the decode workspace");
+  if (int status = scratch_malloc(reinterpret_cast<void**>(&ws), bytes, stream)) return status;
   const int per_lane = static_cast<int>((std::max(a.E, a.Ev) + 31) / 32);
   const bool ok = dispatch_dtype<kHalfTypes>(t[2].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -170,7 +170,7 @@ int attention_decode(const gems_kernel_call* c) {
     else if (per_lane <= 4) launch<T, 4>(a, t, ws, stream);
     else launch<T, 8>(a, t, ws, stream);
   });
-  cudaFreeAsync(ws, stream);
+  scratch_free(ws, stream);
   return ok ? launch_status("attention") : unsupported_dtype("attention", t[2].dtype);
 }
 

@@ -5,4 +5,7 @@
 namespace gems::nvidia {
 void fill_runtime(gems_vendor_api* out);
 int set_error_string(int status, const char* msg);
+// Stream-ordered scratch memory for a kernel's temporaries (runtime.cu).
+int scratch_malloc(void** p, size_t bytes, void* stream);
+void scratch_free(void* p, void* stream);
 }  // namespace gems::nvidia
