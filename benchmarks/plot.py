@@ -52,6 +52,9 @@ def plot_sweep(report, out):
             ax.annotate(size, (i, s), textcoords="offset points", xytext=(0, 5), fontsize=6, ha="center")
     ax.axhline(1.0, color="black", linewidth=1)
     ax.set_yscale("log")
+    ticks = [0.25, 0.5, 0.75, 1, 1.5, 2, 3]
+    ax.set_yticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.minorticks_off()
     ax.set_xticks([])
     ax.set_xlabel("size, small to large (labels at the points)")
     ax.set_ylabel("speedup over torch eager")
