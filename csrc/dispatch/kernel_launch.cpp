@@ -95,26 +95,29 @@ int call_kernel(const char* name, gems_kernel_fn fn, c10::DeviceIndex device, co
                         vendor_current_stream(device), device};
   return fn(&call);
 }
+
+// Raises the error a failed kernel reported: bad input as PyTorch raises it
+// (IndexError for indices when asked), anything else as a vendor failure.
+[[noreturn]] void raise_failure(const char* name, int status, bool index_error) {
+  const char* msg = api().last_error();
+  if (status == GEMS_INVALID_ARGUMENT && index_error) TORCH_CHECK_INDEX(false, msg);
+  TORCH_CHECK(status != GEMS_INVALID_ARGUMENT, msg);
+  TORCH_CHECK(false, "gems kernel '", name, "' failed on the ", vendor().name, " vendor: ", msg);
+}
 }  // namespace
 
 void Kernel::launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
                     std::initializer_list<gems_scalar> scalars, bool index_error) const {
   const int status = call_kernel(name_, fn_, device, tensors, num_tensors, scalars);
-  if (status == GEMS_OK) return;
-  const char* msg = api().last_error();
-  if (status == GEMS_INVALID_ARGUMENT && index_error) TORCH_CHECK_INDEX(false, msg);
-  TORCH_CHECK(status != GEMS_INVALID_ARGUMENT, msg);
-  TORCH_CHECK(false, "gems kernel '", name_, "' failed on the ", vendor().name, " vendor: ", msg);
+  if (status != GEMS_OK) raise_failure(name_, status, index_error);
 }
 
 bool Kernel::try_launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
                         std::initializer_list<gems_scalar> scalars) const {
   const int status = call_kernel(name_, fn_, device, tensors, num_tensors, scalars);
-  if (status == GEMS_OK) return true;
   if (status == GEMS_UNSUPPORTED) return false;
-  const char* msg = api().last_error();
-  TORCH_CHECK(status != GEMS_INVALID_ARGUMENT, msg);
-  TORCH_CHECK(false, "gems kernel '", name_, "' failed on the ", vendor().name, " vendor: ", msg);
+  if (status != GEMS_OK) raise_failure(name_, status, false);
+  return true;
 }
 
 }  // namespace gems
