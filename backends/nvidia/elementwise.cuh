@@ -74,51 +74,77 @@ inline int grid_for(int64_t work) {
 }
 
 // ---- contiguous kernels, one per arity ----
+// Each thread owns kUnroll 16-byte vectors, a block's threads adjacent ones,
+// and issues all their loads before any arithmetic, so that enough bytes are
+// in flight to saturate HBM; the grid covers the tensor once (no grid-stride
+// loop), the last block also takes the few elements past the last vector.
+constexpr int kUnroll = 4;
+
+inline int grid_for_tiles(int64_t vectors) {
+  const int64_t per_block = int64_t{kBlock} * kUnroll;
+  return static_cast<int>(std::max<int64_t>(1, (vectors + per_block - 1) / per_block));
+}
+
+// The tile loop shared by every arity: load(u, i) fetches vector i into slot
+// u, apply(u, j) computes element j of slot u, tail(i) one trailing element.
+template <int V, typename O, typename Load, typename Apply, typename Tail>
+__device__ __forceinline__ void contiguous_tile(int64_t n, O* out, Load load, Apply apply, Tail tail) {
+  const int64_t nvec = n / V;
+  const int64_t first = int64_t{blockIdx.x} * blockDim.x * kUnroll + threadIdx.x;
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int64_t i = first + int64_t{u} * blockDim.x;
+    if (i < nvec) load(u, i);
+  }
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int64_t i = first + int64_t{u} * blockDim.x;
+    if (i < nvec) {
+      Vec<O, V> vo;
+#pragma unroll
+      for (int j = 0; j < V; ++j) vo.v[j] = apply(u, j);
+      reinterpret_cast<Vec<O, V>*>(out)[i] = vo;
+    }
+  }
+  if (blockIdx.x == gridDim.x - 1)
+    for (int64_t i = nvec * V + threadIdx.x; i < n; i += blockDim.x) out[i] = tail(i);
+}
+
 template <int V, typename F, typename O, typename A>
 __global__ void contiguous1(int64_t n, F f, O* out, const A* a) {
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  const int64_t nvec = n / V;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < nvec; i += stride) {
-    const Vec<A, V> va = reinterpret_cast<const Vec<A, V>*>(a)[i];
-    Vec<O, V> vo;
-#pragma unroll
-    for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j]);
-    reinterpret_cast<Vec<O, V>*>(out)[i] = vo;
-  }
-  for (int64_t i = nvec * V + int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = f(a[i]);
+  Vec<A, V> va[kUnroll];
+  contiguous_tile<V>(
+      n, out, [&](int u, int64_t i) { va[u] = reinterpret_cast<const Vec<A, V>*>(a)[i]; },
+      [&](int u, int j) { return f(va[u].v[j]); }, [&](int64_t i) { return f(a[i]); });
 }
 
 template <int V, typename F, typename O, typename A, typename B>
 __global__ void contiguous2(int64_t n, F f, O* out, const A* a, const B* b) {
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  const int64_t nvec = n / V;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < nvec; i += stride) {
-    const Vec<A, V> va = reinterpret_cast<const Vec<A, V>*>(a)[i];
-    const Vec<B, V> vb = reinterpret_cast<const Vec<B, V>*>(b)[i];
-    Vec<O, V> vo;
-#pragma unroll
-    for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j], vb.v[j]);
-    reinterpret_cast<Vec<O, V>*>(out)[i] = vo;
-  }
-  for (int64_t i = nvec * V + int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = f(a[i], b[i]);
+  Vec<A, V> va[kUnroll];
+  Vec<B, V> vb[kUnroll];
+  contiguous_tile<V>(
+      n, out,
+      [&](int u, int64_t i) {
+        va[u] = reinterpret_cast<const Vec<A, V>*>(a)[i];
+        vb[u] = reinterpret_cast<const Vec<B, V>*>(b)[i];
+      },
+      [&](int u, int j) { return f(va[u].v[j], vb[u].v[j]); }, [&](int64_t i) { return f(a[i], b[i]); });
 }
 
 template <int V, typename F, typename O, typename A, typename B, typename C>
 __global__ void contiguous3(int64_t n, F f, O* out, const A* a, const B* b, const C* c) {
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  const int64_t nvec = n / V;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < nvec; i += stride) {
-    const Vec<A, V> va = reinterpret_cast<const Vec<A, V>*>(a)[i];
-    const Vec<B, V> vb = reinterpret_cast<const Vec<B, V>*>(b)[i];
-    const Vec<C, V> vc = reinterpret_cast<const Vec<C, V>*>(c)[i];
-    Vec<O, V> vo;
-#pragma unroll
-    for (int j = 0; j < V; ++j) vo.v[j] = f(va.v[j], vb.v[j], vc.v[j]);
-    reinterpret_cast<Vec<O, V>*>(out)[i] = vo;
-  }
-  for (int64_t i = nvec * V + int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = f(a[i], b[i], c[i]);
+  Vec<A, V> va[kUnroll];
+  Vec<B, V> vb[kUnroll];
+  Vec<C, V> vc[kUnroll];
+  contiguous_tile<V>(
+      n, out,
+      [&](int u, int64_t i) {
+        va[u] = reinterpret_cast<const Vec<A, V>*>(a)[i];
+        vb[u] = reinterpret_cast<const Vec<B, V>*>(b)[i];
+        vc[u] = reinterpret_cast<const Vec<C, V>*>(c)[i];
+      },
+      [&](int u, int j) { return f(va[u].v[j], vb[u].v[j], vc[u].v[j]); },
+      [&](int64_t i) { return f(a[i], b[i], c[i]); });
 }
 
 // ---- 2-D operands whose inner dim is contiguous or broadcast ----
@@ -257,7 +283,7 @@ void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f, cu
   constexpr int V = vec_width<O, In...>();
   auto launch_contiguous = [&](auto vec_tag, auto... typed) {
     constexpr int W = decltype(vec_tag)::value;
-    const int grid = grid_for((s.numel + W - 1) / W);
+    const int grid = grid_for_tiles(s.numel / W);
     if constexpr (N == 2) contiguous1<W><<<grid, kBlock, 0, stream>>>(s.numel, f, po, typed...);
     if constexpr (N == 3) contiguous2<W><<<grid, kBlock, 0, stream>>>(s.numel, f, po, typed...);
     if constexpr (N == 4) contiguous3<W><<<grid, kBlock, 0, stream>>>(s.numel, f, po, typed...);

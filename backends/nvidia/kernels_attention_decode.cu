@@ -47,26 +47,42 @@ __global__ void decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V,
     }
     const int64_t jend = a.causal ? min(j1, i + 1) : j1;
     float m = -INFINITY, l = 0.0f;
-    for (int64_t j = j0 + warp; j < jend; j += kWarps) {
-      const T* kj = k + j * a.k[2];
-      float dot = 0.0f;
+    // Two keys per step (this warp's j and j + kWarps): their loads are in flight together.
+    for (int64_t j = j0 + warp; j < jend; j += 2 * kWarps) {
+      const int64_t jb = j + kWarps;
+      const bool second = jb < jend;
+      const T* ka = k + j * a.k[2];
+      const T* kb = k + (second ? jb : j) * a.k[2];
+      float da = 0.0f, db = 0.0f;
 #pragma unroll
       for (int t = 0; t < kPerLane; ++t) {
         const int64_t d = t * 32 + lane;
-        if (d < a.E) dot += q[t] * load_as<float>(kj[d]);
+        if (d < a.E) {
+          da += q[t] * load_as<float>(ka[d]);
+          db += q[t] * load_as<float>(kb[d]);
+        }
       }
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-      float s = dot * a.scale;
-      if (a.has_bias) s += load_as<float>(Bias[b * a.bias[0] + h * a.bias[1] + i * a.bias[2] + j * a.bias[3]]);
-      if (s == -INFINITY) continue;  // a masked key adds nothing
-      const float m_new = fmaxf(m, s), correction = __expf(m - m_new), p = __expf(s - m_new);
-      l = l * correction + p;
-      const T* vj = v + j * a.v[2];
+      for (int o = 16; o > 0; o >>= 1) {
+        da += __shfl_xor_sync(0xffffffffu, da, o);
+        db += __shfl_xor_sync(0xffffffffu, db, o);
+      }
+      float sa = da * a.scale, sb = second ? db * a.scale : -INFINITY;
+      if (a.has_bias) {
+        const T* bias_row = Bias + b * a.bias[0] + h * a.bias[1] + i * a.bias[2];
+        sa += load_as<float>(bias_row[j * a.bias[3]]);
+        if (second) sb += load_as<float>(bias_row[jb * a.bias[3]]);
+      }
+      const float m_new = fmaxf(m, fmaxf(sa, sb));
+      if (m_new == -INFINITY) continue;  // both keys masked: they add nothing
+      const float correction = __expf(m - m_new), pa = __expf(sa - m_new), pb = __expf(sb - m_new);
+      l = l * correction + pa + pb;
+      const T* va = v + j * a.v[2];
+      const T* vb = v + (second ? jb : j) * a.v[2];
 #pragma unroll
       for (int t = 0; t < kPerLane; ++t) {
         const int64_t d = t * 32 + lane;
-        acc[t] = acc[t] * correction + (d < a.Ev ? p * load_as<float>(vj[d]) : 0.0f);
+        acc[t] = acc[t] * correction + (d < a.Ev ? pa * load_as<float>(va[d]) + pb * load_as<float>(vb[d]) : 0.0f);
       }
       m = m_new;
     }

@@ -220,6 +220,53 @@ __global__ void softmax_rows_cached(StridedShape<2> outer, int64_t n, T* out, co
   }
 }
 
+// The same with the row in registers (as the norms below): one read, one
+// write, no shared-memory row; for dense, 16-byte aligned rows up to 4096
+// vectors.
+template <typename T, int kVecs, bool kLog>
+__global__ void softmax_rows_in_registers(StridedShape<2> outer, int64_t n, T* out, const T* in) {
+  using A = acc_t<T>;
+  constexpr int V = 16 / sizeof(T);
+  int64_t off[2];
+  offsets_of(outer, blockIdx.x, off);
+  const auto* x = reinterpret_cast<const Vec<T, V>*>(in + off[1]);
+  auto* y = reinterpret_cast<Vec<T, V>*>(out + off[0]);
+  const int64_t nv = n / V;
+  A v[kVecs][V];
+  A mx = -INFINITY;
+#pragma unroll
+  for (int k = 0; k < kVecs; ++k) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
+    if (i < nv) {
+      const Vec<T, V> p = x[i];
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        v[k][j] = load_as<A>(p.v[j]);
+        mx = v[k][j] > mx ? v[k][j] : mx;
+      }
+    }
+  }
+  mx = block_max_all(mx);
+  if (mx == -INFINITY) mx = 0;  // an all -inf row gives zeros, as softmax_rows_cached
+  A sum = 0;
+#pragma unroll
+  for (int k = 0; k < kVecs; ++k)
+    if (threadIdx.x + static_cast<int64_t>(k) * blockDim.x < nv)
+#pragma unroll
+      for (int j = 0; j < V; ++j) sum += ::exp(v[k][j] - mx);
+  sum = block_sum_all(sum);
+  const A lse = ::log(sum) + mx, inv = A(1) / sum;
+#pragma unroll
+  for (int k = 0; k < kVecs; ++k) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
+    if (i >= nv) continue;
+    Vec<T, V> o;
+#pragma unroll
+    for (int j = 0; j < V; ++j) o.v[j] = store_as<T>(kLog ? v[k][j] - lse : ::exp(v[k][j] - mx) * inv);
+    y[i] = o;
+  }
+}
+
 template <typename T, bool kLog>
 __global__ void softmax_backward_rows(StridedShape<3> outer, int64_t n, int64_t s0, int64_t s1, int64_t s2, T* gin,
                                       const T* gout, const T* y) {
@@ -313,6 +360,16 @@ __global__ void cumsum_rows(StridedShape<2> outer, int64_t n, int64_t so, int64_
   }
 }
 
+// Whether every row that `outer` addresses in operand k starts on a 16-byte
+// boundary: the base is aligned and every outer stride is a multiple of V.
+template <int N>
+bool rows_aligned(const StridedShape<N>& outer, int V, const char* base, int k = 0) {
+  if (reinterpret_cast<uintptr_t>(base) % 16 != 0) return false;
+  for (int d = 0; d < outer.ndim; ++d)
+    if (outer.strides[k][d] % V != 0) return false;
+  return true;
+}
+
 template <bool kLog>
 int softmax_forward(const char* name, const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
@@ -323,9 +380,18 @@ int softmax_forward(const char* name, const gems_kernel_call* c) {
     const gems_tensor* ops[2] = {&out, &in};
     StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
     if (outer.numel == 0 || n == 0) return;
+    const bool dense_rows = k >= 0 && out.strides[k] == 1 && in.strides[k] == 1;
+    constexpr int V = 16 / sizeof(T), kVecs = 4;
+    if (dense_rows && V > 1 && n % V == 0 && n / V <= int64_t{kVecs} * 1024 && rows_aligned(outer, V, base_ptr(out)) &&
+        rows_aligned(outer, V, base_ptr(in), 1)) {
+      const int64_t per_thread = (n / V + kVecs - 1) / kVecs;
+      const int threads = static_cast<int>(std::max<int64_t>(32, (per_thread + 31) / 32 * 32));
+      softmax_rows_in_registers<T, kVecs, kLog><<<static_cast<unsigned>(outer.numel), threads, 0, stream_of(c)>>>(
+          outer, n, reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)));
+      return;
+    }
     const int64_t cache = n * static_cast<int64_t>(sizeof(acc_t<T>));
-    if (k >= 0 && out.strides[k] == 1 && in.strides[k] == 1 && cache <= kRowCacheBytes &&
-        allow_shared(softmax_rows_cached<T, kLog>, cache)) {
+    if (dense_rows && cache <= kRowCacheBytes && allow_shared(softmax_rows_cached<T, kLog>, cache)) {
       softmax_rows_cached<T, kLog><<<static_cast<unsigned>(outer.numel), row_block(n), cache, stream_of(c)>>>(
           outer, n, reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)));
       return;
