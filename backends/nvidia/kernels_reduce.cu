@@ -384,8 +384,7 @@ int softmax_forward(const char* name, const gems_kernel_call* c) {
     constexpr int V = 16 / sizeof(T), kVecs = 4;
     if (dense_rows && V > 1 && n % V == 0 && n / V <= int64_t{kVecs} * 1024 && rows_aligned(outer, V, base_ptr(out)) &&
         rows_aligned(outer, V, base_ptr(in), 1)) {
-      const int64_t per_thread = (n / V + kVecs - 1) / kVecs;
-      const int threads = static_cast<int>(std::max<int64_t>(32, (per_thread + 31) / 32 * 32));
+      const int threads = threads_for_row(n / V, kVecs);
       softmax_rows_in_registers<T, kVecs, kLog><<<static_cast<unsigned>(outer.numel), threads, 0, stream_of(c)>>>(
           outer, n, reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)));
       return;
@@ -516,8 +515,7 @@ bool launch_norm_in_registers(const gems_kernel_call* c, int64_t M, int64_t N, c
   if (V < 2 || N % V != 0 || N / V > int64_t{kVecs} * 1024 || (xs * sizeof(T)) % 16 != 0 ||
       (ys * sizeof(T)) % 16 != 0 || !aligned(X) || !aligned(Y) || (W && !aligned(W)) || (B && !aligned(B)))
     return false;
-  const int64_t per_thread = (N / V + kVecs - 1) / kVecs;
-  const int threads = static_cast<int>(std::max<int64_t>(32, (per_thread + 31) / 32 * 32));
+  const int threads = threads_for_row(N / V, kVecs);
   norm_rows_in_registers<T, kVecs, kLayerNorm><<<static_cast<unsigned>(M), threads, 0, stream_of(c)>>>(
       N, X, Y, MEAN, RSTD, W, B, c->scalars[0].f, xs, ys);
   return true;
@@ -685,8 +683,7 @@ int k_cumsum(const gems_kernel_call* c) {
     const gems_tensor* ops[2] = {&out, &in};
     StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
     if (outer.numel == 0 || n == 0) return;
-    const int64_t per_thread = (n + kItems - 1) / kItems;
-    const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (per_thread + 31) / 32 * 32)));
+    const int threads = threads_for_row(n, kItems);
     cumsum_rows<T, kItems><<<static_cast<unsigned>(outer.numel), threads, 0, stream_of(c)>>>(
         outer, n, k >= 0 ? out.strides[k] : 1, k >= 0 ? in.strides[k] : 1, reinterpret_cast<T*>(base_ptr(out)),
         reinterpret_cast<const T*>(base_ptr(in)));

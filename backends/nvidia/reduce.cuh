@@ -140,6 +140,13 @@ inline int row_block(int64_t n) {
   return static_cast<int>(t < 64 ? 64 : t > 1024 ? 1024 : t);
 }
 
+// Threads for a block that owns one row of `items` units, each thread taking
+// `per_thread` of them: whole warps, at least one, at most 1024.
+inline int threads_for_row(int64_t items, int64_t per_thread) {
+  const int64_t t = ((items + per_thread - 1) / per_thread + 31) / 32 * 32;
+  return static_cast<int>(t < 32 ? 32 : t > 1024 ? 1024 : t);
+}
+
 // Sum over the block, broadcast to every thread.
 template <typename A>
 __device__ A block_sum_all(A v) {
