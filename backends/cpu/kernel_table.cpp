@@ -62,6 +62,13 @@ const gems_kernel_entry kKernels[] = {
     {"cumsum", kNumeric, k_cumsum},
     // tril: out, in [..., R, C]; scalars diagonal, upper (1 = triu)
     {"tril", kAll, k_tril},
+    // topk: values [..., k], indices (int64) [..., k], in [..., n]; along the
+    // last dim; scalars[0].i largest (0: the k smallest). Ranked by the order
+    // keys of backends/common/order_key.h (NaN above every number). Rows come
+    // out sorted, largest (smallest) first, equal elements by index; which of
+    // the elements equal to the k-th are taken is unspecified (as in PyTorch).
+    // A vendor may return GEMS_UNSUPPORTED for a k it cannot serve.
+    {"topk", kNumeric, k_topk},
     // norms over contiguous [M, N] rows; see kernels_reduce.cpp for operands
     {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},

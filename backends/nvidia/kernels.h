@@ -26,7 +26,7 @@ GEMS_CUDA_KERNEL(softmax_backward); GEMS_CUDA_KERNEL(log_softmax_backward);
 GEMS_CUDA_KERNEL(layer_norm); GEMS_CUDA_KERNEL(layer_norm_backward);
 GEMS_CUDA_KERNEL(rms_norm); GEMS_CUDA_KERNEL(rms_norm_backward);
 GEMS_CUDA_KERNEL(nll_loss); GEMS_CUDA_KERNEL(nll_loss_backward);
-GEMS_CUDA_KERNEL(cumsum);
+GEMS_CUDA_KERNEL(cumsum); GEMS_CUDA_KERNEL(topk);
 GEMS_CUDA_KERNEL(gemm);
 GEMS_CUDA_KERNEL(attention); GEMS_CUDA_KERNEL(attention_backward);
 GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(arange);

@@ -35,18 +35,34 @@ __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_
 }
 
 // Row gather (embedding lookups, index_select on dim 0 of row-dense tensors):
-// one grid row per index, each row copied with 16-byte accesses when aligned.
+// one grid row per index; each thread copies kUnroll 16-byte vectors of it
+// (when aligned), all loads issued before the stores.
 template <int V, typename T, typename I>
 __global__ void gather_rows(int64_t n_index, int64_t L, const I* index, int64_t is, int64_t src_rows, const T* src,
                             int64_t ss, T* out, int64_t os) {
+  using W = Vec<T, V>;
+  const int64_t nvec = L / V, step = int64_t{gridDim.x} * blockDim.x * kUnroll;
   for (int64_t r = blockIdx.y; r < n_index; r += gridDim.y) {
     const int64_t v = static_cast<int64_t>(index[r * is]);
     const bool valid = v >= 0 && v < src_rows;
-    for (int64_t c = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) * V; c < L; c += int64_t{gridDim.x} * blockDim.x * V) {
-      Vec<T, V> x;
-      if (valid) x = *reinterpret_cast<const Vec<T, V>*>(src + v * ss + c);
-      else for (int j = 0; j < V; ++j) x.v[j] = T();
-      *reinterpret_cast<Vec<T, V>*>(out + r * os + c) = x;
+    const W* from = reinterpret_cast<const W*>(src + v * ss);
+    W* to = reinterpret_cast<W*>(out + r * os);
+    for (int64_t first = int64_t{blockIdx.x} * blockDim.x * kUnroll + threadIdx.x; first < nvec; first += step) {
+      W x[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t i = first + int64_t{u} * blockDim.x;
+        if (i < nvec) {
+          if (valid) x[u] = from[i];
+          else
+            for (int j = 0; j < V; ++j) x[u].v[j] = T();
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t i = first + int64_t{u} * blockDim.x;
+        if (i < nvec) to[i] = x[u];
+      }
     }
   }
 }
@@ -151,8 +167,9 @@ int k_index_select(const gems_kernel_call* c) {
       auto gather = [&](auto itag, auto vtag) {
         using I = typename decltype(itag)::type;
         constexpr int V = decltype(vtag)::value;
-        const dim3 block(static_cast<unsigned>(std::min<int64_t>(kBlock, std::max<int64_t>(32, L / V))));
-        const dim3 grid(static_cast<unsigned>(std::min<int64_t>((L / V + block.x - 1) / block.x, 1024)),
+        const int64_t per_thread = (L / V + kUnroll - 1) / kUnroll;
+        const dim3 block(static_cast<unsigned>(std::min<int64_t>(kBlock, std::max<int64_t>(32, (per_thread + 31) / 32 * 32))));
+        const dim3 grid(static_cast<unsigned>(std::min<int64_t>((per_thread + block.x - 1) / block.x, 1024)),
                         static_cast<unsigned>(std::min<int64_t>(n_index, 65535)));
         gather_rows<V, T, I><<<grid, block, 0, stream_of(c)>>>(
             n_index, L, reinterpret_cast<const I*>(base_ptr(index)), is, src_size,

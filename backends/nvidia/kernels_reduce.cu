@@ -287,9 +287,11 @@ __global__ void softmax_backward_rows(StridedShape<3> outer, int64_t n, int64_t 
 
 int block_for(int64_t n) { return n >= 4096 ? 512 : n >= 1024 ? 256 : n >= 256 ? 128 : 32; }
 
-// ---- cumsum: one block scans one row, a tile of blockDim * kItems elements
-// at a time (each thread a run of kItems, 16-byte loads and stores when the
-// row is dense), carrying the running total from tile to tile.
+// ---- cumsum: one block scans one row, a tile of blockDim * kRun elements at
+// a time (each thread a contiguous run of kVecs 16-byte vectors when the row
+// is dense, all loads issued before any use), carrying the running total from
+// tile to tile. Small blocks with long runs keep many rows in flight per SM:
+// a scan is otherwise bound by the latency between its load and its store.
 template <typename T> using scan_t = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
 
 // Exclusive prefix of v over the block (blockDim a multiple of 32); *total is the block's sum.
@@ -321,9 +323,11 @@ __device__ A block_exclusive_scan(A v, A* total) {
   return prefix;
 }
 
-template <typename T, int kItems>
+template <typename T, int kItems, int kVecs>
 __global__ void cumsum_rows(StridedShape<2> outer, int64_t n, int64_t so, int64_t si, T* out, const T* in) {
   using A = scan_t<T>;
+  using V = Vec<T, kItems>;
+  constexpr int kRun = kItems * kVecs;
   int64_t off[2];
   offsets_of(outer, blockIdx.x, off);
   const T* x = in + off[1];
@@ -331,30 +335,39 @@ __global__ void cumsum_rows(StridedShape<2> outer, int64_t n, int64_t so, int64_
   const bool vector = si == 1 && so == 1 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                       reinterpret_cast<uintptr_t>(y) % 16 == 0;
   A carry = 0;
-  for (int64_t base = 0; base < n; base += static_cast<int64_t>(blockDim.x) * kItems) {
-    const int64_t first = base + static_cast<int64_t>(threadIdx.x) * kItems;
-    const bool whole = vector && first + kItems <= n;
-    A run[kItems];
-    A local = 0;
+  for (int64_t base = 0; base < n; base += static_cast<int64_t>(blockDim.x) * kRun) {
+    const int64_t first = base + static_cast<int64_t>(threadIdx.x) * kRun;
+    const bool whole = vector && first + kRun <= n;
+    A run[kRun];
     if (whole) {
-      const Vec<T, kItems> v = *reinterpret_cast<const Vec<T, kItems>*>(x + first);
+      V v[kVecs];
 #pragma unroll
-      for (int j = 0; j < kItems; ++j) run[j] = local += load_as<A>(v.v[j]);
+      for (int j = 0; j < kVecs; ++j) v[j] = reinterpret_cast<const V*>(x + first)[j];
+#pragma unroll
+      for (int j = 0; j < kVecs; ++j)
+#pragma unroll
+        for (int e = 0; e < kItems; ++e) run[j * kItems + e] = load_as<A>(v[j].v[e]);
     } else {
 #pragma unroll
-      for (int j = 0; j < kItems; ++j) run[j] = local += first + j < n ? load_as<A>(x[(first + j) * si]) : A(0);
+      for (int e = 0; e < kRun; ++e) run[e] = first + e < n ? load_as<A>(x[(first + e) * si]) : A(0);
     }
+    A local = 0;
+#pragma unroll
+    for (int e = 0; e < kRun; ++e) run[e] = local += run[e];
     A total;
     const A prefix = carry + block_exclusive_scan(local, &total);
     if (whole) {
-      Vec<T, kItems> v;
 #pragma unroll
-      for (int j = 0; j < kItems; ++j) v.v[j] = store_as<T>(prefix + run[j]);
-      *reinterpret_cast<Vec<T, kItems>*>(y + first) = v;
+      for (int j = 0; j < kVecs; ++j) {
+        V v;
+#pragma unroll
+        for (int e = 0; e < kItems; ++e) v.v[e] = store_as<T>(prefix + run[j * kItems + e]);
+        reinterpret_cast<V*>(y + first)[j] = v;
+      }
     } else {
 #pragma unroll
-      for (int j = 0; j < kItems; ++j)
-        if (first + j < n) y[(first + j) * so] = store_as<T>(prefix + run[j]);
+      for (int e = 0; e < kRun; ++e)
+        if (first + e < n) y[(first + e) * so] = store_as<T>(prefix + run[e]);
     }
     carry += total;
   }
@@ -679,12 +692,12 @@ int k_cumsum(const gems_kernel_call* c) {
   const int64_t n = k >= 0 ? out.sizes[k] : 1;
   const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    constexpr int kItems = sizeof(T) >= 16 ? 1 : 16 / sizeof(T);
+    constexpr int kItems = sizeof(T) >= 16 ? 1 : 16 / sizeof(T), kVecs = sizeof(T) == 1 ? 2 : 4;
     const gems_tensor* ops[2] = {&out, &in};
     StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
     if (outer.numel == 0 || n == 0) return;
-    const int threads = threads_for_row(n, kItems);
-    cumsum_rows<T, kItems><<<static_cast<unsigned>(outer.numel), threads, 0, stream_of(c)>>>(
+    const int threads = threads_for_row(n, kItems * kVecs);
+    cumsum_rows<T, kItems, kVecs><<<static_cast<unsigned>(outer.numel), threads, 0, stream_of(c)>>>(
         outer, n, k >= 0 ? out.strides[k] : 1, k >= 0 ? in.strides[k] : 1, reinterpret_cast<T*>(base_ptr(out)),
         reinterpret_cast<const T*>(base_ptr(in)));
   });

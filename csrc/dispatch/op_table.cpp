@@ -95,6 +95,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(cumsum, cumsum, "cumsum"), GEMS_OP(cumsum, out, cumsum_out, "cumsum"),
       GEMS_OP0(tril, tril, "tril"), GEMS_OP(tril, out, tril_out, "tril"),
       GEMS_OP0(triu, triu, "tril"), GEMS_OP(triu, out, triu_out, "tril"),
+      // selection
+      GEMS_OP0(topk, topk, "topk"), GEMS_OP(topk, values, topk_values, "topk"),
       // softmax
       GEMS_OP0(_softmax, softmax, "softmax"), GEMS_OP0(_log_softmax, log_softmax, "log_softmax"),
       GEMS_OP0(_softmax_backward_data, softmax_backward, "softmax_backward"),

@@ -131,6 +131,8 @@ Tensor tril(const Tensor&, int64_t);
 Tensor& tril_out(const Tensor&, int64_t, Tensor&);
 Tensor triu(const Tensor&, int64_t);
 Tensor& triu_out(const Tensor&, int64_t, Tensor&);
+std::tuple<Tensor, Tensor> topk(const Tensor&, int64_t, int64_t, bool, bool);
+std::tuple<Tensor&, Tensor&> topk_values(const Tensor&, int64_t, int64_t, bool, bool, Tensor&, Tensor&);
 Tensor softmax(const Tensor&, int64_t, bool);
 Tensor log_softmax(const Tensor&, int64_t, bool);
 Tensor softmax_backward(const Tensor&, const Tensor&, int64_t, at::ScalarType);

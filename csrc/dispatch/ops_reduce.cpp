@@ -338,6 +338,51 @@ GEMS_TRI(tril, false)
 GEMS_TRI(triu, true)
 #undef GEMS_TRI
 
+// ---- topk: the k largest or smallest along dim, moved last ----
+namespace {
+std::tuple<at::Tensor&, at::Tensor&> topk_impl(at::Tensor& values, at::Tensor& indices, OutKind kind,
+                                               const at::Tensor& self, int64_t k, int64_t dim, bool largest) {
+  static const Kernel kernel("topk");
+  const int64_t d = at::maybe_wrap_dim(dim, self.dim(), /*wrap_scalar=*/true);
+  const int64_t size = self.dim() > 0 ? self.size(d) : 1;
+  TORCH_CHECK(k >= 0 && k <= size, "selected index k out of range");
+  kernel.require(self.scalar_type(), self.dim());
+  at::DimVector shape(self.sizes().begin(), self.sizes().end());
+  if (self.dim() > 0) shape[d] = k;
+  if (kind == OutKind::Fresh) {
+    values = at::empty(shape, self.options());
+    indices = at::empty(shape, self.options().dtype(at::kLong));
+  } else {
+    TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Expected out tensor to have dtype ",
+                self.scalar_type(), ", but got ", values.scalar_type(), " instead");
+    TORCH_CHECK(indices.scalar_type() == at::kLong, "Expected out tensor to have dtype Long, but got ",
+                indices.scalar_type(), " instead");
+    at::native::resize_output(values, shape);
+    at::native::resize_output(indices, shape);
+  }
+  if (values.numel() > 0) {
+    gems_tensor desc[3] = {dim_last(values, d), dim_last(indices, d), dim_last(self, d)};
+    // A k the vendor cannot serve (k beyond what it sorts on chip) goes to the fallback.
+    if (!kernel.try_launch(launch_index(self.device()), desc, 3, {int_arg(largest ? 1 : 0)}))
+      throw NotServed{"topk"};
+  }
+  return {values, indices};
+}
+}  // namespace
+
+// Rows always come out sorted; `sorted=False` leaves the order unspecified in
+// PyTorch, so sorted output serves it too.
+std::tuple<at::Tensor, at::Tensor> topk(const at::Tensor& self, int64_t k, int64_t dim, bool largest,
+                                        bool sorted) {
+  at::Tensor values, indices;
+  topk_impl(values, indices, OutKind::Fresh, self, k, dim, largest);
+  return {values, indices};
+}
+std::tuple<at::Tensor&, at::Tensor&> topk_values(const at::Tensor& self, int64_t k, int64_t dim, bool largest,
+                                                 bool sorted, at::Tensor& values, at::Tensor& indices) {
+  return topk_impl(values, indices, OutKind::Out, self, k, dim, largest);
+}
+
 at::Tensor softmax(const at::Tensor& self, int64_t dim, bool half_to_float) {
   static const Kernel k("softmax");
   return softmax_impl(k, self, dim, half_to_float);

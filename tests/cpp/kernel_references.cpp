@@ -487,6 +487,37 @@ const std::map<std::string, std::function<void()>>& references() {
          EXPECT_EQ(out.read<uint8_t>(), (std::vector<uint8_t>{0, 1, 0, 0, 0, 1}));
          EXPECT_EQ(inv.read<uint8_t>(), (std::vector<uint8_t>{1, 0, 1, 1, 1, 0}));
        }},
+      {"topk", [] {
+         // rows of 7 read through a transpose, with ties and a NaN; k = 3
+         std::vector<float> x = {2, 5, NAN, 1, 2, 0, 5, -1, 0, 2, 2, 2, 0, 3, -4, 9, 2, -1, 5, 0, 2};
+         DeviceBuffer dx(x), vals(9 * 4), idx(9 * 8);
+         const auto in = tensor(dx, GEMS_FLOAT32, {3, 7}, {1, 3});
+         for (int largest = 0; largest < 2; ++largest) {
+           ASSERT_EQ(run("topk", {tensor(vals, GEMS_FLOAT32, {3, 3}), tensor(idx, GEMS_INT64, {3, 3}), in}, {i(largest)}),
+                     GEMS_OK) << api().last_error();
+           std::vector<int64_t> want_idx;
+           std::vector<float> want_vals;
+           for (int r = 0; r < 3; ++r) {
+             std::vector<int64_t> order(7);
+             std::iota(order.begin(), order.end(), 0);
+             auto at = [&](int64_t c) { return x[c * 3 + r]; };
+             // NaN ranks above every number; equal values by index
+             auto rank = [&](int64_t c) { return std::isnan(at(c)) ? INFINITY : at(c); };
+             std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+               if (std::isnan(at(a)) != std::isnan(at(b))) return largest ? std::isnan(at(a)) : std::isnan(at(b));
+               return largest ? rank(a) > rank(b) : rank(a) < rank(b);
+             });
+             for (int j = 0; j < 3; ++j) {
+               want_idx.push_back(order[j]);
+               want_vals.push_back(at(order[j]));
+             }
+           }
+           EXPECT_EQ(idx.read<int64_t>(), want_idx) << "largest " << largest;
+           std::vector<float> got = vals.read<float>();
+           for (size_t j = 0; j < got.size(); ++j)
+             EXPECT_TRUE(got[j] == want_vals[j] || (std::isnan(got[j]) && std::isnan(want_vals[j]))) << j;
+         }
+       }},
       {"arange", [] {
          DeviceBuffer out(5 * 4);
          ASSERT_EQ(run("arange", {tensor(out, GEMS_FLOAT32, {5})}, {f(1.0), f(0.5)}), GEMS_OK);

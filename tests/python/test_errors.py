@@ -27,6 +27,10 @@ CASES = {
     "integer negative power": (lambda d: torch.tensor([2], device=d) ** -1, "negative integer powers"),
     "where condition dtype": (lambda d: torch.where(torch.ones(2, device=d), torch.ones(2, device=d), 0.0),
                               "boolean"),
+    "topk k out of range": (lambda d: torch.topk(torch.ones(2, 3, device=d), 4), "k out of range"),
+    "topk out dtype": (lambda d: torch.topk(torch.ones(3, device=d), 2, out=(torch.empty(0, dtype=torch.long, device=d),
+                                                                          torch.empty(0, dtype=torch.long, device=d))),
+                       "dtype"),
     "reduction over empty dim": (lambda d: torch.empty(0, 2, device=d).amax(0), "non-zero size"),
 }
 

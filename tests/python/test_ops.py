@@ -202,6 +202,48 @@ def test_cumsum_tril_triu(dtype):
         check(lambda t: torch.triu(t.transpose(1, 2), diagonal), x)
 
 
+def check_topk(x, k, dim=-1, largest=True):
+    """Values equal CPU's in order; indices point at those values (ties may pick other indices)."""
+    expected = torch.topk(x, k, dim, largest=largest)
+    values, indices = torch.topk(to_gems(x), k, dim, largest=largest)
+    assert_same(values, expected.values, rtol=0, atol=0)
+    assert indices.dtype == torch.int64 and indices.shape == expected.indices.shape
+    assert_same(torch.gather(x, dim, indices.cpu()).to("gems"), expected.values, rtol=0, atol=0)
+
+
+@requires_kernels("topk")
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64] + INTS)
+def test_topk(dtype):
+    x = make((6, 37), dtype, low=-100, high=100, gen_seed=50)
+    for k in (0, 1, 5, 37):
+        check_topk(x, k)
+        check_topk(x, k, largest=False)
+    check_topk(x, 3, dim=0)
+    check_topk(x.t(), 4, dim=1)  # strided rows
+    check_topk(make((2, 3, 300), dtype, low=-5, high=5, gen_seed=51), 50)  # many ties
+    check_topk(make((), dtype, gen_seed=52), 1)
+    check_topk(make((4, 0), dtype), 0)
+
+
+@requires_kernels("topk")
+def test_topk_nan_ties_and_out():
+    x = torch.tensor([[1.0, float("nan"), 3.0, -float("inf"), 3.0, 0.0, -0.0, float("inf")]])
+    for k in range(1, 9):
+        check_topk(x, k)
+        check_topk(x, k, largest=False)
+    # equal values come out lowest index first, on every vendor
+    ties = torch.tensor([[2.0, 5.0, 2.0, 5.0, 2.0, 1.0]])
+    assert torch.topk(ties.to("gems"), 4).indices.cpu().tolist() == [[1, 3, 0, 2]]
+    # a large row: the vocabulary of a language model
+    check_topk(torch.randn(3, 32000, generator=torch.Generator().manual_seed(53)), 50)
+    check_topk(torch.randn(2, 4096, generator=torch.Generator().manual_seed(54)).bfloat16(), 2048)
+    values, indices = torch.empty(0, device="gems"), torch.empty(0, dtype=torch.long, device="gems")
+    x = make((5, 9), torch.float32, gen_seed=55)
+    out = torch.topk(x.to("gems"), 3, out=(values, indices))
+    assert out[0] is values and out[1] is indices
+    assert_same(values, torch.topk(x, 3).values, rtol=0, atol=0)
+
+
 def test_mask_ops():
     a, b = make((4, 5), torch.bool, gen_seed=47), make((5,), torch.bool, gen_seed=48)
     check(torch.bitwise_and, a, b)
