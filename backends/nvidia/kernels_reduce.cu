@@ -57,7 +57,10 @@ __global__ void reduce_rows_warp(StridedShape<3> outer, Reduced r, const T* in, 
   }
 }
 
-// One block per output: long contiguous rows, few outputs.
+// One block per output: long contiguous rows. Each thread loads kUnroll
+// 16-byte vectors before it folds any, so that enough bytes are in flight;
+// blocks are sized so that one pass of them covers the row (a 4096-wide bf16
+// row: 128 threads), which keeps many rows resident per SM.
 template <typename T, typename A, typename P>
 __global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
   int64_t off[3];
@@ -65,13 +68,24 @@ __global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in,
   const T* p = in + off[1];
   typename P::S s = P::init();
   constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
+  using W = Vec<T, V>;
   int64_t done = 0;
   if (V > 1 && reinterpret_cast<uintptr_t>(p) % 16 == 0) {
     const int64_t nv = r.numel / V;
-    for (int64_t v = threadIdx.x; v < nv; v += blockDim.x) {
-      const Vec<T, V> x = reinterpret_cast<const Vec<T, V>*>(p)[v];
+    for (int64_t v0 = threadIdx.x; v0 < nv; v0 += int64_t{blockDim.x} * kUnroll) {
+      W x[kUnroll];
 #pragma unroll
-      for (int j = 0; j < V; ++j) P::add(s, load_as<A>(x.v[j]), v * V + j);
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t v = v0 + int64_t{u} * blockDim.x;
+        if (v < nv) x[u] = reinterpret_cast<const W*>(p)[v];
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t v = v0 + int64_t{u} * blockDim.x;
+        if (v < nv)
+#pragma unroll
+          for (int j = 0; j < V; ++j) P::add(s, load_as<A>(x[u].v[j]), v * V + j);
+      }
     }
     done = nv * V;
   }
@@ -117,8 +131,9 @@ void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
     reduce_generic<T, A, P><<<static_cast<unsigned>((outer.numel + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px,
                                                                                                mean);
   } else if (r.numel >= 2048) {
-    reduce_rows_block<T, A, P><<<static_cast<unsigned>(outer.numel), r.numel >= 16384 ? 512 : 256, 0, st>>>(
-        outer, r, pi, po, px, mean);
+    constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
+    const int threads = std::max(64, std::min(512, threads_for_row(r.numel, int64_t{V} * kUnroll)));
+    reduce_rows_block<T, A, P><<<static_cast<unsigned>(outer.numel), threads, 0, st>>>(outer, r, pi, po, px, mean);
   } else {
     const int64_t threads = outer.numel * 32;
     reduce_rows_warp<T, A, P><<<static_cast<unsigned>((threads + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px, mean);

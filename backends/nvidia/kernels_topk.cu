@@ -5,8 +5,9 @@
 // where the count from the top reaches k. One more pass gathers the elements
 // above the k-th key and as many equal to it as are needed (the lowest
 // indices first, so results are deterministic); a bitonic sort in shared
-// memory orders the winners. Each pass reads the row again: after the first
-// it is served from L2.
+// memory orders the winners. The row's keys stay in shared memory after the
+// first pass when they fit (rows up to ~50K floats on an H100); longer rows
+// are read again each pass, from L2 once the first has read them.
 #include <climits>
 
 #include "../common/order_key.h"
@@ -37,13 +38,37 @@ __device__ __forceinline__ unsigned lanes_below() {
   return m;
 }
 
-template <typename T>
+// Elements a thread loads before it uses any: enough loads in flight to
+// hide the latency of memory (every pass is a loop of dependent steps).
+constexpr int kBatch = 8;
+
+// Calls f(i, key) for every element of the row, i >= n for padding lanes, in
+// warp-uniform steps (f may use warp collectives). Keys come from `cache` in
+// shared memory when there is one and `from_cache`, else from global memory.
+template <typename T, typename K, typename F>
+__device__ __forceinline__ void for_each_key(const T* x, int64_t n, int64_t xs, bool largest, const K* cache,
+                                             bool from_cache, F f) {
+  for (int64_t base = 0; base < n; base += int64_t{blockDim.x} * kBatch) {
+    K keys[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int64_t i = base + int64_t{u} * blockDim.x + threadIdx.x;
+      keys[u] = i < n ? (from_cache ? cache[i] : key_at(x, i, xs, largest)) : K(0);
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) f(base + int64_t{u} * blockDim.x + threadIdx.x, keys[u]);
+  }
+}
+
+// kCached: the row's keys are kept in shared memory after the first pass.
+template <typename T, bool kCached>
 __global__ void topk_rows(StridedShape<3> outer, int64_t n, int k, int sort_n, int64_t vs, int64_t is,
                           int64_t xs, T* values, int64_t* indices, const T* in, bool largest) {
   using K = key_t<T>;
   extern __shared__ __align__(16) unsigned char smem[];
-  K* win_key = reinterpret_cast<K*>(smem);               // sort_n keys
+  K* win_key = reinterpret_cast<K*>(smem);                  // sort_n keys
   int* win_idx = reinterpret_cast<int*>(win_key + sort_n);  // and their indices
+  K* cache = kCached ? reinterpret_cast<K*>(win_idx + sort_n + (sort_n & 1)) : nullptr;  // n keys
   __shared__ int hist[256];
   __shared__ K s_prefix;
   __shared__ int s_remaining, s_equal, s_count, s_warp[32];
@@ -59,19 +84,20 @@ __global__ void topk_rows(StridedShape<3> outer, int64_t n, int k, int sort_n, i
   // `remaining` of them are still to be taken, `equal` is how many there are.
   K prefix = 0, mask = 0;
   int remaining = k, equal = 0;
+  bool cached = false;
   for (int shift = 8 * static_cast<int>(sizeof(T)) - 8; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
     __syncthreads();
-    for (int64_t base = 0; base < n; base += blockDim.x) {  // the same trip count in every lane
-      const int64_t i = base + threadIdx.x;
+    for_each_key(x, n, xs, largest, cache, cached, [&](int64_t i, K key) {
       int digit = 256;
       if (i < n) {
-        const K key = key_at(x, i, xs, largest);
+        if (kCached && !cached) cache[i] = key;
         if ((key & mask) == prefix) digit = static_cast<int>((key >> shift) & 0xff);
       }
       const unsigned peers = __match_any_sync(0xffffffffu, digit);
       if (digit < 256 && lane == __ffs(peers) - 1) atomicAdd(&hist[digit], __popc(peers));
-    }
+    });
+    cached = kCached;
     __syncthreads();
     if (warp == 0) {
       // Lane l owns 8 bins counted from the top; a scan over lanes finds the
@@ -109,15 +135,9 @@ __global__ void topk_rows(StridedShape<3> outer, int64_t n, int k, int sort_n, i
 
   // Gather the winners: keys above the prefix, and the candidates too when all are taken.
   const bool take_equal = equal == remaining;
-  for (int64_t base = 0; base < n; base += blockDim.x) {
-    const int64_t i = base + threadIdx.x;
-    K key = 0;
-    bool take = false;
-    if (i < n) {
-      key = key_at(x, i, xs, largest);
-      const K m = key & mask;
-      take = m > prefix || (take_equal && m == prefix);
-    }
+  for_each_key(x, n, xs, largest, cache, cached, [&](int64_t i, K key) {
+    const K m = key & mask;
+    const bool take = i < n && (m > prefix || (take_equal && m == prefix));
     const unsigned ballot = __ballot_sync(0xffffffffu, take);
     if (ballot) {
       int first = 0;
@@ -129,14 +149,14 @@ __global__ void topk_rows(StridedShape<3> outer, int64_t n, int k, int sort_n, i
         win_idx[slot] = static_cast<int>(i);
       }
     }
-  }
+  });
   if (!take_equal) {
     // Ties at the k-th key (the mask is full here): the lowest indices, tile by tile.
     const int start = k - remaining;
     int taken = 0;
     for (int64_t base = 0; base < n && taken < remaining; base += blockDim.x) {
       const int64_t i = base + threadIdx.x;
-      const bool tie = i < n && key_at(x, i, xs, largest) == prefix;
+      const bool tie = i < n && (cached ? cache[i] : key_at(x, i, xs, largest)) == prefix;
       const unsigned ballot = __ballot_sync(0xffffffffu, tie);
       if (lane == 0) s_warp[warp] = __popc(ballot);
       __syncthreads();
@@ -186,6 +206,16 @@ __global__ void topk_rows(StridedShape<3> outer, int64_t n, int k, int sort_n, i
   }
 }
 
+// Shared memory a block may opt into on the current device.
+int max_shared_per_block() {
+  static const int bytes = [] {
+    int dev = 0, v = 48 * 1024;
+    if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    return v;
+  }();
+  return bytes;
+}
+
 }  // namespace
 
 // tensors: values [..., k], indices (int64) [..., k], in [..., n]; scalars[0].i largest.
@@ -205,13 +235,22 @@ int k_topk(const gems_kernel_call* c) {
     if (outer.numel == 0 || k == 0) return;
     int sort_n = 1;
     while (sort_n < k) sort_n <<= 1;
-    const int threads = threads_for_row(n, 8);
-    const size_t smem = static_cast<size_t>(sort_n) * (sizeof(key_t<T>) + sizeof(int));
-    topk_rows<T><<<static_cast<unsigned>(outer.numel), threads, smem, stream_of(c)>>>(
-        outer, n, static_cast<int>(k), sort_n, last >= 0 ? values.strides[last] : 1,
-        last >= 0 ? indices.strides[last] : 1, last >= 0 ? in.strides[last] : 1,
-        reinterpret_cast<T*>(base_ptr(values)), reinterpret_cast<int64_t*>(base_ptr(indices)),
-        reinterpret_cast<const T*>(base_ptr(in)), largest);
+    const int threads = threads_for_row(n, kBatch);
+    using K = key_t<T>;
+    const size_t sort_bytes = static_cast<size_t>(sort_n) * (sizeof(K) + sizeof(int)) + sizeof(int);
+    const size_t cached_bytes = sort_bytes + static_cast<size_t>(n) * sizeof(K);
+    // hist and the other static shared variables take about 1.2 KB more
+    const bool cache = cached_bytes + 2048 <= static_cast<size_t>(max_shared_per_block());
+    auto launch = [&](auto kernel, size_t smem) {
+      if (smem > 48 * 1024) cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+      kernel<<<static_cast<unsigned>(outer.numel), threads, smem, stream_of(c)>>>(
+          outer, n, static_cast<int>(k), sort_n, last >= 0 ? values.strides[last] : 1,
+          last >= 0 ? indices.strides[last] : 1, last >= 0 ? in.strides[last] : 1,
+          reinterpret_cast<T*>(base_ptr(values)), reinterpret_cast<int64_t*>(base_ptr(indices)),
+          reinterpret_cast<const T*>(base_ptr(in)), largest);
+    };
+    if (cache) launch(topk_rows<T, true>, cached_bytes);
+    else launch(topk_rows<T, false>, sort_bytes);
   });
   return ok ? launch_status("topk") : unsupported_dtype("topk", in.dtype);
 }
