@@ -57,6 +57,9 @@ CASES = {
     "scaled": ((1, 2, 8, 64), 2, 8, dict(scale=0.3)),
     "grouped_decode_long_cache": ((2, 8, 1, 128), 2, 1000, dict(enable_gqa=True)),
     "few_queries_causal": ((1, 4, 3, 128), 4, 300, dict(is_causal=True)),
+    # decode with head dims the vectorised kernel serves (256) and does not (96)
+    "decode_head_dim_256": ((1, 2, 2, 256), 2, 70, {}),
+    "decode_head_dim_96": ((2, 4, 1, 96), 4, 50, {}),
 }
 
 
