@@ -10,7 +10,7 @@
 
 #include <algorithm>
 
-#include "elementwise.cuh"
+#include "cuda_common.cuh"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -110,100 +110,6 @@ __global__ void decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V,
   }
 }
 
-// The same partial results with 16-byte loads, for dense rows of head dim D
-// (64, 128 or 256; E == Ev): a row of K or V is D / 8 vectors, so a warp
-// holds G = 256 / D key rows at once, one per group of D / 8 lanes, and each
-// lane keeps kSteps of them (K and V) in flight before it uses any. Each
-// group keeps its own online softmax; the block merges them at the end.
-constexpr int kSteps = 4;
-
-template <typename T, int D>
-__global__ void decode_partial_vec(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
-  constexpr int kLanes = D / 8, G = 32 / kLanes, kStates = kWarps * G;
-  using W = Vec<T, 8>;
-  const int64_t bh = blockIdx.x, b = bh / a.Hq, h = bh % a.Hq, hk = h / a.group;
-  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane / kLanes, sub = lane % kLanes;
-  const int state = warp * G + g;
-  __shared__ float sm_m[kStates], sm_l[kStates], sm_acc[kStates][D];
-  const T* k = K + b * a.k[0] + hk * a.k[1] + sub * 8;
-  const T* v = V + b * a.v[0] + hk * a.v[1] + sub * 8;
-  for (int64_t i = 0; i < a.L; ++i) {
-    float q[8], acc[8];
-    const T* qi = Q + b * a.q[0] + h * a.q[1] + i * a.q[2] + sub * 8;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      q[e] = load_as<float>(qi[e]) * a.scale;
-      acc[e] = 0.0f;
-    }
-    const int64_t jend = a.causal ? min(j1, i + 1) : j1;
-    float m = -INFINITY, l = 0.0f;
-    for (int64_t base = j0 + int64_t{warp} * G * kSteps; base < jend; base += int64_t{kWarps} * G * kSteps) {
-      W kv[kSteps], vv[kSteps];
-#pragma unroll
-      for (int u = 0; u < kSteps; ++u) {
-        const int64_t j = base + u * G + g;
-        if (j < jend) {
-          kv[u] = *reinterpret_cast<const W*>(k + j * a.k[2]);
-          vv[u] = *reinterpret_cast<const W*>(v + j * a.v[2]);
-        }
-      }
-      float sc[kSteps];
-      float m_new = m;
-#pragma unroll
-      for (int u = 0; u < kSteps; ++u) {
-        const int64_t j = base + u * G + g;
-        float dot = 0.0f;
-        if (j < jend)
-#pragma unroll
-          for (int e = 0; e < 8; ++e) dot += q[e] * load_as<float>(kv[u].v[e]);
-#pragma unroll
-        for (int o = kLanes / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-        sc[u] = -INFINITY;
-        if (j < jend) {
-          sc[u] = dot;
-          if (a.has_bias) sc[u] += load_as<float>(Bias[b * a.bias[0] + h * a.bias[1] + i * a.bias[2] + j * a.bias[3]]);
-        }
-        m_new = fmaxf(m_new, sc[u]);
-      }
-      // Nothing visible yet: the state stays empty (no shuffles below, so lanes may differ).
-      const float correction = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
-      l *= correction;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) acc[e] *= correction;
-#pragma unroll
-      for (int u = 0; u < kSteps; ++u) {
-        const float p = sc[u] == -INFINITY ? 0.0f : __expf(sc[u] - m_new);
-        l += p;
-        if (p != 0.0f)
-#pragma unroll
-          for (int e = 0; e < 8; ++e) acc[e] += p * load_as<float>(vv[u].v[e]);
-      }
-      m = m_new;
-    }
-    // Merge the groups' running (max, sum, acc) into one partial for this chunk.
-    if (sub == 0) { sm_m[state] = m; sm_l[state] = l; }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sm_acc[state][sub * 8 + e] = acc[e];
-    __syncthreads();
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kStates; ++w) M = fmaxf(M, sm_m[w]);
-    float* part = ws + ((bh * a.splits + blockIdx.y) * a.L + i) * (D + 2);
-    for (int d = threadIdx.x; d < D + 1; d += blockDim.x) {
-      float total = 0.0f;
-      for (int w = 0; w < kStates; ++w) {
-        const float weight = sm_m[w] == -INFINITY ? 0.0f : __expf(sm_m[w] - M);
-        total += weight * (d < D ? sm_acc[w][d] : sm_l[w]);
-      }
-      if (d < D) part[2 + d] = total;
-      else part[1] = total;
-    }
-    if (threadIdx.x == 0) part[0] = M;
-    __syncthreads();  // the shared arrays are reused for the next row
-  }
-}
-
 // One block per (batch, head, row): merges the chunks, normalises, writes out and lse.
 template <typename T>
 __global__ void decode_merge(DecodeArgs a, const float* ws, T* Out, float* Lse) {
@@ -230,27 +136,12 @@ __global__ void decode_merge(DecodeArgs a, const float* ws, T* Out, float* Lse) 
   if (threadIdx.x == 0) Lse[b * a.lse[0] + h * a.lse[1] + i * a.lse[2]] = total > 0.0f ? M + __logf(total) : -INFINITY;
 }
 
-// Whether K and V rows are dense 16-byte aligned vectors of one head dim the
-// vectorised kernel serves.
-bool vector_rows(const DecodeArgs& a, const gems_tensor* t) {
-  if (a.E != a.Ev || (a.E != 64 && a.E != 128 && a.E != 256) || a.q[3] != 1 || a.k[3] != 1 || a.v[3] != 1) return false;
-  for (int d = 0; d < 3; ++d)
-    if (a.k[d] % 8 != 0 || a.v[d] % 8 != 0) return false;
-  return reinterpret_cast<uintptr_t>(base_ptr(t[3])) % 16 == 0 && reinterpret_cast<uintptr_t>(base_ptr(t[4])) % 16 == 0;
-}
-
 template <typename T, int kPerLane>
 void launch(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream) {
   auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
-  const dim3 grid(static_cast<unsigned>(a.B * a.Hq), static_cast<unsigned>(a.splits));
-  const T* bias = t[5].data ? p(t[5]) : nullptr;
-  if (vector_rows(a, t)) {
-    if (a.E == 64) decode_partial_vec<T, 64><<<grid, kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), bias, ws);
-    else if (a.E == 128) decode_partial_vec<T, 128><<<grid, kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), bias, ws);
-    else decode_partial_vec<T, 256><<<grid, kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), bias, ws);
-  } else {
-    decode_partial<T, kPerLane><<<grid, kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), bias, ws);
-  }
+  decode_partial<T, kPerLane><<<dim3(static_cast<unsigned>(a.B * a.Hq), static_cast<unsigned>(a.splits)),
+                                kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr,
+                                                          ws);
   decode_merge<T><<<static_cast<unsigned>(a.B * a.Hq * a.L), 128, 0, stream>>>(
       a, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
 }
