@@ -19,6 +19,9 @@ const gems_kernel_entry kKernels[] = {
     {"div", kNumeric, k_div}, {"pow", kNumeric, k_pow},
     {"eq", kAll, k_eq}, {"ne", kAll, k_ne}, {"lt", kAll, k_lt},
     {"le", kAll, k_le}, {"gt", kAll, k_gt}, {"ge", kAll, k_ge},
+    {"bitwise_and", kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), k_bitwise_and},
+    {"bitwise_or", kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), k_bitwise_or},
+    {"bitwise_not", kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL), k_bitwise_not},
     {"where", kAll, k_where},
     {"addcmul", kNumeric, k_addcmul}, {"addcdiv", kFloating, k_addcdiv}, {"lerp", kFloating, k_lerp},
     {"threshold_backward", kNumeric, k_threshold_backward},
@@ -34,7 +37,7 @@ const gems_kernel_entry kKernels[] = {
     {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
     {"nll_loss", kFloating, k_nll_loss}, {"nll_loss_backward", kFloating, k_nll_loss_backward},
-    {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk},
+    {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk}, {"tril", kAll, k_tril},
 #ifdef GEMS_HAVE_CUBLASLT
     {"gemm", kFloating, k_gemm},
 #endif
@@ -42,7 +45,7 @@ const gems_kernel_entry kKernels[] = {
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
     {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},
 #endif
-    {"index_select", kAll, k_index_select}, {"arange", kNumeric, k_arange},
+    {"index_select", kAll, k_index_select}, {"isin", kNumeric, k_isin}, {"arange", kNumeric, k_arange},
     {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
 };
 

@@ -1,7 +1,7 @@
-// Gathers, ranges and counter-based random numbers. The random generator is
-// the same SplitMix64 construction as the cpu vendor's, so a seed gives the
-// same numbers on every vendor.
-#include "elementwise.cuh"
+// Gathers, membership (isin), triangular masks (tril), ranges and counter-based
+// random numbers. The random generator is the same SplitMix64 construction as
+// the cpu vendor's, so a seed gives the same numbers on every vendor.
+#include "reduce.cuh"
 #include "kernels.h"
 
 namespace gems::nvidia {
@@ -75,6 +75,47 @@ bool rows_dense(const gems_tensor& t) {
     expect *= t.sizes[d];
   }
   return true;
+}
+
+// isin: every element against every test value, the test values staged
+// through shared memory a tile at a time (test sets are small: token ids).
+constexpr int kTestTile = 1024;
+
+template <typename T>
+__global__ void isin_kernel(StridedShape<2> s, bool* out, const T* elements, const T* test, int64_t m, int64_t ts,
+                            bool invert) {
+  using A = acc_t<T>;
+  __shared__ A tile[kTestTile];
+  const int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  int64_t off[2] = {0, 0};
+  A x = A(0);
+  if (i < s.numel) {
+    offsets_of(s, i, off);
+    x = load_as<A>(elements[off[1]]);
+  }
+  bool found = false;
+  for (int64_t base = 0; base < m; base += kTestTile) {
+    const int64_t count = min(int64_t{kTestTile}, m - base);
+    __syncthreads();  // the previous tile is no longer read
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) tile[j] = load_as<A>(test[(base + j) * ts]);
+    __syncthreads();
+    for (int64_t j = 0; j < count && !found; ++j) found = x == tile[j];
+  }
+  if (i < s.numel) out[off[0]] = found != invert;
+}
+
+// tril/triu over the last two dims [R, C] of any strides; outer dims by offsets_of.
+template <typename T>
+__global__ void tril_kernel(StridedShape<2> outer, int64_t R, int64_t C, int64_t ors, int64_t ocs, int64_t irs,
+                            int64_t ics, T* out, const T* in, int64_t diagonal, bool upper) {
+  const int64_t n = outer.numel * R * C, stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const int64_t c = i % C, r = (i / C) % R;
+    int64_t off[2];
+    offsets_of(outer, i / (R * C), off);
+    const bool keep = upper ? c - r >= diagonal : c - r <= diagonal;
+    out[off[0] + r * ors + c * ocs] = keep ? in[off[1] + r * irs + c * ics] : T(0);
+  }
 }
 
 template <typename T>
@@ -196,6 +237,40 @@ int k_index_select(const gems_kernel_call* c) {
     else launch(type_tag<int64_t>{});
   });
   return ok ? launch_status("index_select") : unsupported_dtype("index_select", self.dtype);
+}
+
+// tensors: out (bool), elements, test (1-D, elements' dtype); scalars[0].i invert.
+int k_isin(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &elements = c->tensors[1], &test = c->tensors[2];
+  const bool ok = dispatch_dtype<kNumeric>(elements.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const gems_tensor* ops[2] = {&out, &elements};
+    const StridedShape<2> s(ops);
+    if (s.numel == 0) return;
+    const int64_t m = test.ndim ? test.sizes[0] : 1, ts = test.ndim ? test.strides[0] : 0;
+    isin_kernel<T><<<static_cast<unsigned>((s.numel + kBlock - 1) / kBlock), kBlock, 0, stream_of(c)>>>(
+        s, reinterpret_cast<bool*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(elements)),
+        reinterpret_cast<const T*>(base_ptr(test)), m, ts, c->scalars[0].i != 0);
+  });
+  return ok ? launch_status("isin") : unsupported_dtype("isin", elements.dtype);
+}
+
+// tensors: out, in [..., R, C]; scalars[0].i diagonal, [1].i upper.
+int k_tril(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
+  const bool ok = dispatch_dtype<kAll>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int k = out.ndim - 2;
+    const gems_tensor* ops[2] = {&out, &in};
+    const StridedShape<2> outer = outer_shape<2>(ops, k);
+    const int64_t R = out.sizes[k], C = out.sizes[k + 1];
+    if (outer.numel * R * C == 0) return;
+    tril_kernel<T><<<grid_for(outer.numel * R * C), kBlock, 0, stream_of(c)>>>(
+        outer, R, C, out.strides[k], out.strides[k + 1], in.strides[k], in.strides[k + 1],
+        reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)), c->scalars[0].i,
+        c->scalars[1].i != 0);
+  });
+  return ok ? launch_status("tril") : unsupported_dtype("tril", out.dtype);
 }
 
 int k_arange(const gems_kernel_call* c) {

@@ -180,6 +180,30 @@ int k_gelu(const gems_kernel_call* c) {
   return c->scalars[0].i == 1 ? unary<kFloating>("gelu", c, GeluTanhOp{}) : unary<kFloating>("gelu", c, GeluErfOp{});
 }
 
+// Bitwise ops on integers; on bool they are the logical ones.
+struct BitAndOp {
+  template <typename A> __device__ A operator()(A a, A b) const {
+    if constexpr (std::is_same_v<A, bool>) return a && b;
+    else return static_cast<A>(a & b);
+  }
+};
+struct BitOrOp {
+  template <typename A> __device__ A operator()(A a, A b) const {
+    if constexpr (std::is_same_v<A, bool>) return a || b;
+    else return static_cast<A>(a | b);
+  }
+};
+struct BitNotOp {
+  template <typename A> __device__ A operator()(A x) const {
+    if constexpr (std::is_same_v<A, bool>) return !x;
+    else return static_cast<A>(~x);
+  }
+};
+constexpr uint32_t kBitwise = kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL);
+int k_bitwise_and(const gems_kernel_call* c) { return binary<kBitwise, void>("bitwise_and", c, BitAndOp{}); }
+int k_bitwise_or(const gems_kernel_call* c) { return binary<kBitwise, void>("bitwise_or", c, BitOrOp{}); }
+int k_bitwise_not(const gems_kernel_call* c) { return unary<kBitwise>("bitwise_not", c, BitNotOp{}); }
+
 struct ClampOp {
   Scalar lo, hi;
   bool has_lo, has_hi;
