@@ -5,6 +5,7 @@ cache flushed before every run, and the median of many runs is reported,
 with the speedup (torch time / gems time) and the memory throughput.
 
     GEMS_VENDOR=nvidia python3 benchmarks/bench_ops.py [--runs 50] [--out docs/benchmarks]
+    python3 benchmarks/bench_ops.py --render docs/benchmarks/ops_<card>.json   # the table again
 
 A size sweep follows: a few ops that dominate LLM work, each from small to
 large, so that the ratio is seen where launch costs rule as well as where
@@ -167,11 +168,28 @@ def gpu_ms(fn, args, runs, flush):
     return statistics.median(times)
 
 
+def render_markdown(report):
+    lines = [f"# Op benchmarks: gems (nvidia vendor) vs torch CUDA eager", "",
+             f"{report['date']}, {report['card']}, torch {report['torch']}; {report['method']}.", "",
+             "| case | gems ms | torch ms | speedup | gems throughput | fallback |", "|---|---|---|---|---|---|"]
+    lines += [md_row(r["case"], r) for r in report["rows"]]
+    lines += ["", f"Geometric-mean speedup over torch eager: {report['geomean_speedup']:.2f}", "",
+              "## Size sweep", "", "| op, size | gems ms | torch ms | speedup | gems throughput | fallback |",
+              "|---|---|---|---|---|---|"]
+    lines += [md_row(r["case"], r) for r in report["sweep"]] + [""]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--render", metavar="JSON", help="only rewrite the markdown table beside a measured JSON")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "benchmarks"))
     args = parser.parse_args()
+    if args.render:
+        path = Path(args.render)
+        path.with_suffix(".md").write_text(render_markdown(json.loads(path.read_text())))
+        return
     assert flag_gems.vendor_name == "nvidia" and torch.cuda.is_available(), "needs GEMS_VENDOR=nvidia on a GPU"
     card = torch.cuda.get_device_name()
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # larger than any L2
@@ -193,15 +211,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     tag = card.replace(" ", "_")
     (out / f"ops_{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Op benchmarks: gems (nvidia vendor) vs torch CUDA eager", "",
-             f"{report['date']}, {card}, torch {torch.__version__}; {report['method']}.", "",
-             "| case | gems ms | torch ms | speedup | gems throughput | fallback |", "|---|---|---|---|---|---|"]
-    lines += [md_row(r["case"], r) for r in rows]
-    lines += ["", f"Geometric-mean speedup over torch eager: {report['geomean_speedup']:.2f}", "",
-              "## Size sweep", "", "| op, size | gems ms | torch ms | speedup | gems throughput | fallback |",
-              "|---|---|---|---|---|---|"]
-    lines += [md_row(r["case"], r) for r in sweep] + [""]
-    (out / f"ops_{tag}.md").write_text("\n".join(lines))
+    (out / f"ops_{tag}.md").write_text(render_markdown(report))
     print(f"geomean speedup {report['geomean_speedup']:.3f}")
 
 
