@@ -7,11 +7,7 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__CUDACC__)
-#define GEMS_HOST_DEVICE __host__ __device__
-#else
-#define GEMS_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 namespace gems {
 

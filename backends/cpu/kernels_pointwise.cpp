@@ -2,6 +2,7 @@
 #include <cmath>
 #include <string>
 
+#include "../common/division.h"
 #include "kernels.h"
 #include "runtime.h"
 #include "strided_loop.h"
@@ -169,23 +170,6 @@ int k_mul(const gems_kernel_call* c) {
   return binary<kNumeric, void>("mul", c, [](auto a, auto b) { return static_cast<decltype(a)>(a * b); });
 }
 
-namespace {
-template <typename A>
-A floor_divide_float(A a, A b) {
-  // PyTorch's div_floor_floating: exact floor of the true quotient.
-  if (b == A(0)) return a / b;
-  A mod = std::fmod(a, b);
-  A div = (a - mod) / b;
-  if (mod != A(0) && (b < A(0)) != (mod < A(0))) div -= A(1);
-  if (div != A(0)) {
-    A fl = std::floor(div);
-    if (div - fl > A(0.5)) fl += A(1);
-    return fl;
-  }
-  return std::copysign(A(0), a / b);
-}
-}  // namespace
-
 // scalars[0].i: rounding mode, 0 = true division, 1 = trunc, 2 = floor
 int k_div(const gems_kernel_call* c) {
   const int64_t mode = c->scalars[0].i;
@@ -194,20 +178,13 @@ int k_div(const gems_kernel_call* c) {
     int status = binary<kIntegral, void>("div", c, [&](auto a, auto b) {
       using A = decltype(a);
       if (b == A(0)) { zero_division = true; return A(0); }
-      if constexpr (std::is_signed_v<A>) {
-        if (b == A(-1)) return static_cast<A>(-a);  // avoids INT_MIN / -1 trapping
-        A q = static_cast<A>(a / b);
-        if (mode == 2 && (a % b != 0) && ((a < 0) != (b < 0))) --q;
-        return q;
-      } else {
-        return static_cast<A>(a / b);
-      }
+      return div_integer(a, b, mode == 2);
     });
     if (status == GEMS_OK && zero_division) return set_error(GEMS_INVALID_ARGUMENT, "ZeroDivisionError");
     return status;
   }
   if (mode == 1) return binary<kFloating, void>("div", c, [](auto a, auto b) { return std::trunc(a / b); });
-  if (mode == 2) return binary<kFloating, void>("div", c, [](auto a, auto b) { return floor_divide_float(a, b); });
+  if (mode == 2) return binary<kFloating, void>("div", c, [](auto a, auto b) { return div_floor_floating(a, b); });
   return binary<kFloating, void>("div", c, [](auto a, auto b) { return a / b; });
 }
 

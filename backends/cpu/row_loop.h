@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "strided_loop.h"
+#include "../common/trailing_dims.h"
 
 namespace gems::cpu {
 
@@ -56,28 +57,9 @@ struct OuterLoop {
   }
 };
 
-// The trailing dims [k, ndim) of one tensor, coalesced, in elements.
-struct ReducedSpace {
-  int ndim = 0;
-  int64_t sizes[GEMS_MAX_DIMS];
-  int64_t strides[GEMS_MAX_DIMS];
-  int64_t numel = 1;
-
-  ReducedSpace(const gems_tensor& t, int k) {
-    for (int d = k; d < t.ndim; ++d) {
-      numel *= t.sizes[d];
-      if (t.sizes[d] == 1) continue;
-      if (ndim > 0 && strides[ndim - 1] == t.strides[d] * t.sizes[d]) {
-        sizes[ndim - 1] *= t.sizes[d];
-        strides[ndim - 1] = t.strides[d];
-      } else {
-        sizes[ndim] = t.sizes[d];
-        strides[ndim] = t.strides[d];
-        ++ndim;
-      }
-    }
-    if (numel == 0) ndim = 0;
-  }
+// The trailing block of one tensor (backends/common/trailing_dims.h), walked as runs.
+struct ReducedSpace : TrailingDims {
+  using TrailingDims::TrailingDims;
 
   // run(const T* ptr, int64_t count, int64_t stride, int64_t first_linear_index)
   // over the block in row-major order, so linear indices match a flatten().

@@ -3,6 +3,7 @@
 // converts operands on the way in and the result on the way out.
 #include <string>
 
+#include "../common/division.h"
 #include "elementwise.cuh"
 #include "kernels.h"
 
@@ -241,32 +242,13 @@ struct DivTrueOp { template <typename A> __device__ A operator()(A a, A b) const
 struct DivTruncOp {
   template <typename A> __device__ A operator()(A a, A b) const {
     if constexpr (std::is_floating_point_v<A>) return ::trunc(a / b);
-    else if constexpr (std::is_signed_v<A>) return b == A(0) ? A(0) : (b == A(-1) ? A(-a) : A(a / b));
-    else return b == A(0) ? A(0) : A(a / b);
+    else return b == A(0) ? A(0) : div_integer(a, b, false);
   }
 };
 struct DivFloorOp {
   template <typename A> __device__ A operator()(A a, A b) const {
-    if constexpr (std::is_floating_point_v<A>) {
-      if (b == A(0)) return a / b;
-      A mod = ::fmod(a, b);
-      A div = (a - mod) / b;
-      if (mod != A(0) && (b < A(0)) != (mod < A(0))) div -= A(1);
-      if (div != A(0)) {
-        A fl = ::floor(div);
-        if (div - fl > A(0.5)) fl += A(1);
-        return fl;
-      }
-      return ::copysign(A(0), a / b);
-    } else if constexpr (std::is_signed_v<A>) {
-      if (b == A(0)) return A(0);
-      if (b == A(-1)) return A(-a);
-      A q = static_cast<A>(a / b);
-      if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-      return q;
-    } else {
-      return b == A(0) ? A(0) : A(a / b);
-    }
+    if constexpr (std::is_floating_point_v<A>) return div_floor_floating(a, b);
+    else return b == A(0) ? A(0) : div_integer(a, b, true);
   }
 };
 struct PowOp {

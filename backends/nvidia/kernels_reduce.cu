@@ -1,31 +1,15 @@
 // Reductions, softmax, norms and the NLL loss. Inputs arrive with the reduced
 // dims last (the core permutes descriptors), like on every vendor.
+#include "../common/trailing_dims.h"
 #include "kernels.h"
 #include "reduce.cuh"
 
 namespace gems::nvidia {
 namespace {
 
-// The reduced (trailing) dims of the input, coalesced, in elements.
-struct Reduced {
-  int ndim = 0;
-  int64_t numel = 1;
-  int64_t sizes[GEMS_MAX_DIMS];
-  int64_t strides[GEMS_MAX_DIMS];
-  Reduced(const gems_tensor& t, int k) {
-    for (int d = k; d < t.ndim; ++d) {
-      numel *= t.sizes[d];
-      if (t.sizes[d] == 1) continue;
-      if (ndim > 0 && strides[ndim - 1] == t.strides[d] * t.sizes[d]) {
-        sizes[ndim - 1] *= t.sizes[d];
-        strides[ndim - 1] = t.strides[d];
-      } else {
-        sizes[ndim] = t.sizes[d];
-        strides[ndim] = t.strides[d];
-        ++ndim;
-      }
-    }
-  }
+// The reduced (trailing) dims of the input (backends/common/trailing_dims.h).
+struct Reduced : TrailingDims {
+  using TrailingDims::TrailingDims;
   bool contiguous_row() const { return ndim == 0 || (ndim == 1 && strides[0] == 1); }
 };
 
