@@ -224,45 +224,32 @@ __global__ void softmax_rows_cached(StridedShape<2> outer, int64_t n, T* out, co
 // vectors.
 template <typename T, int kVecs, bool kLog>
 __global__ void softmax_rows_in_registers(StridedShape<2> outer, int64_t n, T* out, const T* in) {
-  using A = acc_t<T>;
-  constexpr int V = 16 / sizeof(T);
+  using Row = RowInRegisters<T, kVecs>;
+  using A = typename Row::A;
+  constexpr int V = Row::V;
   int64_t off[2];
   offsets_of(outer, blockIdx.x, off);
-  const auto* x = reinterpret_cast<const Vec<T, V>*>(in + off[1]);
-  auto* y = reinterpret_cast<Vec<T, V>*>(out + off[0]);
-  const int64_t nv = n / V;
-  A v[kVecs][V];
+  Row row;
   A mx = -INFINITY;
-#pragma unroll
-  for (int k = 0; k < kVecs; ++k) {
-    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
-    if (i < nv) {
-      const Vec<T, V> p = x[i];
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        v[k][j] = load_as<A>(p.v[j]);
-        mx = v[k][j] > mx ? v[k][j] : mx;
-      }
-    }
-  }
+  row.load(in + off[1], n, [&](A x) { mx = x > mx ? x : mx; });
   mx = block_max_all(mx);
   if (mx == -INFINITY) mx = 0;  // an all -inf row gives zeros, as softmax_rows_cached
   A sum = 0;
 #pragma unroll
   for (int k = 0; k < kVecs; ++k)
-    if (threadIdx.x + static_cast<int64_t>(k) * blockDim.x < nv)
+    if (row.has(k))
 #pragma unroll
-      for (int j = 0; j < V; ++j) sum += ::exp(v[k][j] - mx);
+      for (int j = 0; j < V; ++j) sum += ::exp(row.v[k][j] - mx);
   sum = block_sum_all(sum);
   const A lse = ::log(sum) + mx, inv = A(1) / sum;
+  auto* y = reinterpret_cast<Vec<T, V>*>(out + off[0]);
 #pragma unroll
   for (int k = 0; k < kVecs; ++k) {
-    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
-    if (i >= nv) continue;
+    if (!row.has(k)) continue;
     Vec<T, V> o;
 #pragma unroll
-    for (int j = 0; j < V; ++j) o.v[j] = store_as<T>(kLog ? v[k][j] - lse : ::exp(v[k][j] - mx) * inv);
-    y[i] = o;
+    for (int j = 0; j < V; ++j) o.v[j] = store_as<T>(kLog ? row.v[k][j] - lse : ::exp(row.v[k][j] - mx) * inv);
+    y[row.index(k)] = o;
   }
 }
 
@@ -463,48 +450,36 @@ __global__ void layer_norm_rows(int64_t N, const T* X, T* Y, stat_t<T>* MEAN, st
 template <typename T, int kVecs, bool kLayerNorm>
 __global__ void norm_rows_in_registers(int64_t N, const T* X, T* Y, stat_t<T>* MEAN, stat_t<T>* RSTD, const T* W,
                                        const T* B, double eps, int64_t xs, int64_t ys) {
-  using A = acc_t<T>;
-  constexpr int V = 16 / sizeof(T);
-  const auto* x = reinterpret_cast<const Vec<T, V>*>(X + blockIdx.x * xs);
-  auto* y = reinterpret_cast<Vec<T, V>*>(Y + blockIdx.x * ys);
-  const int64_t nv = N / V;
-  A v[kVecs][V];
+  using Row = RowInRegisters<T, kVecs>;
+  using A = typename Row::A;
+  constexpr int V = Row::V;
+  Row row;
   A s = 0;
-#pragma unroll
-  for (int k = 0; k < kVecs; ++k) {
-    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
-    if (i < nv) {
-      const Vec<T, V> p = x[i];
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        v[k][j] = load_as<A>(p.v[j]);
-        s += kLayerNorm ? v[k][j] : v[k][j] * v[k][j];
-      }
-    }
-  }
+  row.load(X + blockIdx.x * xs, N, [&](A x) { s += kLayerNorm ? x : x * x; });
   A mu = 0, rs;
   if constexpr (kLayerNorm) {
     mu = block_sum_all(s) / A(N);
     A q = 0;
 #pragma unroll
     for (int k = 0; k < kVecs; ++k)
-      if (threadIdx.x + static_cast<int64_t>(k) * blockDim.x < nv)
+      if (row.has(k))
 #pragma unroll
-        for (int j = 0; j < V; ++j) q += (v[k][j] - mu) * (v[k][j] - mu);
+        for (int j = 0; j < V; ++j) q += (row.v[k][j] - mu) * (row.v[k][j] - mu);
     rs = A(1) / ::sqrt(block_sum_all(q) / A(N) + A(eps));
   } else {
     rs = A(1) / ::sqrt(block_sum_all(s) / A(N) + A(eps));
   }
+  auto* y = reinterpret_cast<Vec<T, V>*>(Y + blockIdx.x * ys);
 #pragma unroll
   for (int k = 0; k < kVecs; ++k) {
-    const int64_t i = threadIdx.x + static_cast<int64_t>(k) * blockDim.x;
-    if (i >= nv) continue;
+    if (!row.has(k)) continue;
+    const int64_t i = row.index(k);
     Vec<T, V> w, b, o;
     if (W) w = reinterpret_cast<const Vec<T, V>*>(W)[i];
     if (kLayerNorm && B) b = reinterpret_cast<const Vec<T, V>*>(B)[i];
 #pragma unroll
     for (int j = 0; j < V; ++j) {
-      A r = (v[k][j] - mu) * rs;
+      A r = (row.v[k][j] - mu) * rs;
       if (W) r *= load_as<A>(w.v[j]);
       if (kLayerNorm && B) r += load_as<A>(b.v[j]);
       o.v[j] = store_as<T>(r);

@@ -147,6 +147,38 @@ inline int threads_for_row(int64_t items, int64_t per_thread) {
   return static_cast<int>(t < 32 ? 32 : t > 1024 ? 1024 : t);
 }
 
+// A row held in registers by the row kernels (softmax, norms): each thread
+// owns kVecs 16-byte vectors of it, adjacent threads adjacent vectors, so the
+// loads coalesce and the row is read once. load() fills them and calls
+// fold(x) on every element it loaded; has(k) says whether vector k of this
+// thread lies in the row.
+template <typename T, int kVecs>
+struct RowInRegisters {
+  static constexpr int V = 16 / sizeof(T);
+  using A = acc_t<T>;
+  A v[kVecs][V];
+  int64_t nv = 0;
+
+  __device__ __forceinline__ int64_t index(int k) const { return threadIdx.x + static_cast<int64_t>(k) * blockDim.x; }
+  __device__ __forceinline__ bool has(int k) const { return index(k) < nv; }
+
+  template <typename Fold>
+  __device__ __forceinline__ void load(const T* row, int64_t n, Fold fold) {
+    nv = n / V;
+    const auto* x = reinterpret_cast<const Vec<T, V>*>(row);
+#pragma unroll
+    for (int k = 0; k < kVecs; ++k) {
+      if (!has(k)) continue;
+      const Vec<T, V> p = x[index(k)];
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        v[k][j] = load_as<A>(p.v[j]);
+        fold(v[k][j]);
+      }
+    }
+  }
+};
+
 // Sum over the block, broadcast to every thread.
 template <typename A>
 __device__ A block_sum_all(A v) {
