@@ -11,6 +11,7 @@
 #include "row_loop.h"
 #include "runtime.h"
 #include "../common/order_key.h"
+#include "../common/topk_operands.h"
 
 namespace gems::cpu {
 
@@ -19,40 +20,34 @@ namespace gems::cpu {
 // smallest first), equal elements by index; of equal elements at the k-th
 // place the lowest indices are taken.
 int k_topk(const gems_kernel_call* c) {
-  const gems_tensor &values = c->tensors[0], &indices = c->tensors[1], &in = c->tensors[2];
-  const bool largest = c->scalars[0].i != 0;
-  const int last = in.ndim - 1;
-  const int64_t n = last >= 0 ? in.sizes[last] : 1;
-  const int64_t k = last >= 0 ? values.sizes[last] : numel_of(values);
-  if (k > n) return set_error(GEMS_INVALID_ARGUMENT, "topk: k is larger than the row");
-  const int64_t vs = last >= 0 ? values.strides[last] : 1, is = last >= 0 ? indices.strides[last] : 1,
-                xs = last >= 0 ? in.strides[last] : 1;
-  const bool ok = dispatch_dtype<kNumeric>(in.dtype, [&](auto tag) {
+  const TopkOperands op(c);
+  if (op.k > op.n) return set_error(GEMS_INVALID_ARGUMENT, "topk: k is larger than the row");
+  const bool ok = dispatch_dtype<kNumeric>(op.in.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using U = order_bits_t<T>;
     using A = acc_t<T>;
-    const gems_tensor* ops[3] = {&values, &indices, &in};
-    OuterLoop<3> outer(ops, last < 0 ? 0 : last);
-    outer.for_each(n, [&](int64_t, char** p) {
+    const gems_tensor* ops[3] = {&op.values, &op.indices, &op.in};
+    OuterLoop<3> outer(ops, op.last < 0 ? 0 : op.last);
+    outer.for_each(op.n, [&](int64_t, char** p) {
       T* v = reinterpret_cast<T*>(p[0]);
       int64_t* ix = reinterpret_cast<int64_t*>(p[1]);
       const T* x = reinterpret_cast<const T*>(p[2]);
       thread_local std::vector<std::pair<U, int64_t>> row;
-      row.resize(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) {
-        const A a = static_cast<A>(x[i * xs]);
-        row[i] = {order_key_of<T, is_floating_v<T>, std::is_signed_v<A>>(x[i * xs], a != a, largest), i};
+      row.resize(static_cast<size_t>(op.n));
+      for (int64_t i = 0; i < op.n; ++i) {
+        const A a = static_cast<A>(x[i * op.xs]);
+        row[i] = {order_key_of<T, is_floating_v<T>, std::is_signed_v<A>>(x[i * op.xs], a != a, op.largest), i};
       }
-      std::partial_sort(row.begin(), row.begin() + k, row.end(), [](const auto& a, const auto& b) {
+      std::partial_sort(row.begin(), row.begin() + op.k, row.end(), [](const auto& a, const auto& b) {
         return a.first > b.first || (a.first == b.first && a.second < b.second);
       });
-      for (int64_t j = 0; j < k; ++j) {
-        v[j * vs] = x[row[j].second * xs];
-        ix[j * is] = row[j].second;
+      for (int64_t j = 0; j < op.k; ++j) {
+        v[j * op.vs] = x[row[j].second * op.xs];
+        ix[j * op.is] = row[j].second;
       }
     });
   });
-  return ok ? GEMS_OK : unsupported_dtype("topk", in.dtype);
+  return ok ? GEMS_OK : unsupported_dtype("topk", op.in.dtype);
 }
 
 }  // namespace gems::cpu

@@ -11,6 +11,7 @@
 #include <climits>
 
 #include "../common/order_key.h"
+#include "../common/topk_operands.h"
 #include "cuda_common.cuh"
 #include "kernels.h"
 #include "reduce.cuh"
@@ -220,39 +221,34 @@ int max_shared_per_block() {
 
 // tensors: values [..., k], indices (int64) [..., k], in [..., n]; scalars[0].i largest.
 int k_topk(const gems_kernel_call* c) {
-  const gems_tensor &values = c->tensors[0], &indices = c->tensors[1], &in = c->tensors[2];
-  const bool largest = c->scalars[0].i != 0;
-  const int last = in.ndim - 1;
-  const int64_t n = last >= 0 ? in.sizes[last] : 1;
-  const int64_t k = last >= 0 ? values.sizes[last] : numel_of(values);
-  if (k > n) return set_error_string(GEMS_INVALID_ARGUMENT, "topk: k is larger than the row");
-  if (k > kMaxK || n > INT_MAX)
+  const TopkOperands op(c);
+  if (op.k > op.n) return set_error_string(GEMS_INVALID_ARGUMENT, "topk: k is larger than the row");
+  if (op.k > kMaxK || op.n > INT_MAX)
     return set_error_string(GEMS_UNSUPPORTED, "topk: the nvidia kernel sorts at most 2048 winners on chip");
-  const bool ok = dispatch_dtype<kNumeric>(in.dtype, [&](auto tag) {
+  const bool ok = dispatch_dtype<kNumeric>(op.in.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const gems_tensor* ops[3] = {&values, &indices, &in};
-    const StridedShape<3> outer = outer_shape<3>(ops, last < 0 ? 0 : last);
-    if (outer.numel == 0 || k == 0) return;
+    const gems_tensor* ops[3] = {&op.values, &op.indices, &op.in};
+    const StridedShape<3> outer = outer_shape<3>(ops, op.last < 0 ? 0 : op.last);
+    if (outer.numel == 0 || op.k == 0) return;
     int sort_n = 1;
-    while (sort_n < k) sort_n <<= 1;
-    const int threads = threads_for_row(n, kBatch);
+    while (sort_n < op.k) sort_n <<= 1;
+    const int threads = threads_for_row(op.n, kBatch);
     using K = key_t<T>;
     const size_t sort_bytes = static_cast<size_t>(sort_n) * (sizeof(K) + sizeof(int)) + sizeof(int);
-    const size_t cached_bytes = sort_bytes + static_cast<size_t>(n) * sizeof(K);
+    const size_t cached_bytes = sort_bytes + static_cast<size_t>(op.n) * sizeof(K);
     // hist and the other static shared variables take about 1.2 KB more
     const bool cache = cached_bytes + 2048 <= static_cast<size_t>(max_shared_per_block());
     auto launch = [&](auto kernel, size_t smem) {
       if (smem > 48 * 1024) cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
       kernel<<<static_cast<unsigned>(outer.numel), threads, smem, stream_of(c)>>>(
-          outer, n, static_cast<int>(k), sort_n, last >= 0 ? values.strides[last] : 1,
-          last >= 0 ? indices.strides[last] : 1, last >= 0 ? in.strides[last] : 1,
-          reinterpret_cast<T*>(base_ptr(values)), reinterpret_cast<int64_t*>(base_ptr(indices)),
-          reinterpret_cast<const T*>(base_ptr(in)), largest);
+          outer, op.n, static_cast<int>(op.k), sort_n, op.vs, op.is, op.xs,
+          reinterpret_cast<T*>(base_ptr(op.values)), reinterpret_cast<int64_t*>(base_ptr(op.indices)),
+          reinterpret_cast<const T*>(base_ptr(op.in)), op.largest);
     };
     if (cache) launch(topk_rows<T, true>, cached_bytes);
     else launch(topk_rows<T, false>, sort_bytes);
   });
-  return ok ? launch_status("topk") : unsupported_dtype("topk", in.dtype);
+  return ok ? launch_status("topk") : unsupported_dtype("topk", op.in.dtype);
 }
 
 }  // namespace gems::nvidia
