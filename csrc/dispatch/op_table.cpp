@@ -53,12 +53,11 @@ const std::vector<OpEntry>& op_table() {
       GEMS_COMPARE_ROWS(le), GEMS_COMPARE_ROWS(gt), GEMS_COMPARE_ROWS(ge),
 #undef GEMS_COMPARE_ROWS
       GEMS_OP(where, self, where, "where"), GEMS_OP(where, self_out, where_out, "where"),
-      // bitwise ops: masks (bool) composed from mul/add/eq, integers by the bitwise kernels
-      GEMS_OP(bitwise_and, Tensor, bitwise_and, "mul,bitwise_and"),
-      GEMS_OP(bitwise_and, Tensor_out, bitwise_and_out, "mul,bitwise_and"),
-      GEMS_OP(bitwise_or, Tensor, bitwise_or, "add,bitwise_or"),
-      GEMS_OP(bitwise_or, Tensor_out, bitwise_or_out, "add,bitwise_or"),
-      GEMS_OP0(bitwise_not, bitwise_not, "eq,bitwise_not"), GEMS_OP(bitwise_not, out, bitwise_not_out, "eq,bitwise_not"),
+      // bitwise ops on integers and bool masks
+      GEMS_OP(bitwise_and, Tensor, bitwise_and, "bitwise_and"),
+      GEMS_OP(bitwise_and, Tensor_out, bitwise_and_out, "bitwise_and"),
+      GEMS_OP(bitwise_or, Tensor, bitwise_or, "bitwise_or"), GEMS_OP(bitwise_or, Tensor_out, bitwise_or_out, "bitwise_or"),
+      GEMS_OP0(bitwise_not, bitwise_not, "bitwise_not"), GEMS_OP(bitwise_not, out, bitwise_not_out, "bitwise_not"),
       GEMS_OP0(logical_not, logical_not, "eq"), GEMS_OP(logical_not, out, logical_not_out, "eq"),
       GEMS_OP0(isneginf, isneginf, "eq"), GEMS_OP(isneginf, out, isneginf_out, "eq"),
       GEMS_OP(masked_fill_, Scalar, masked_fill_, "where"),

@@ -278,29 +278,21 @@ at::Tensor& where_out(const at::Tensor& condition, const at::Tensor& self, const
   return where_impl(out, OutKind::Out, condition, self, other);
 }
 
-// ---- logical ops on masks. Bool masks are served by kernels every vendor
-// has (and is mul, or is add, not is "== false"; -inf tests are "== -inf");
-// integers need the vendor's bitwise kernels, and fall back without them.
+// ---- bitwise ops on integers and bool masks (the vendors' bitwise kernels
+// serve bool as the logical ops); -inf tests are "== -inf".
 namespace {
 at::Tensor& bitwise_binary(bool is_and, at::Tensor& out, OutKind kind, const at::Tensor& self,
                            const at::Tensor& other) {
-  static const Kernel mul("mul"), add("add"), band("bitwise_and"), bor("bitwise_or");
+  static const Kernel band("bitwise_and"), bor("bitwise_or");
   const at::ScalarType t = promote(self, other);
   TORCH_CHECK(at::isIntegralType(t, true), "\"bitwise_", is_and ? "and" : "or", "_cpu\" not implemented for '",
               c10::toString(t), "'");
-  if (t == at::kBool) {
-    return pointwise(is_and ? mul : add, out, kind, t, t, {{self, t}, {other, t}}, {int_arg(1)});
-  }
   return pointwise(is_and ? band : bor, out, kind, t, t, {{self, t}, {other, t}});
 }
 at::Tensor& bitwise_not_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
-  static const Kernel eq("eq"), bnot("bitwise_not");
+  static const Kernel bnot("bitwise_not");
   const at::ScalarType t = self.scalar_type();
   TORCH_CHECK(at::isIntegralType(t, true), "\"bitwise_not_cpu\" not implemented for '", c10::toString(t), "'");
-  if (t == at::kBool) {
-    const at::Tensor no = wrap_scalar(false);
-    return pointwise(eq, out, kind, t, t, {{self, t}, {no, t}});
-  }
   return pointwise(bnot, out, kind, t, t, {{self, t}});
 }
 at::Tensor& isneginf_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
