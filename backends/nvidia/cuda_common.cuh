@@ -57,6 +57,7 @@ constexpr uint32_t kFloating = GEMS_MASK_FLOATING;
 constexpr uint32_t kIntegral = GEMS_MASK_INTEGRAL;
 constexpr uint32_t kAll = GEMS_MASK_ALL;
 constexpr uint32_t kNumeric = GEMS_MASK_FLOATING | GEMS_MASK_INTEGRAL;
+constexpr uint32_t kBitwise = GEMS_MASK_INTEGRAL | GEMS_DTYPE_BIT(GEMS_BOOL);  // bitwise ops: integers, bool
 constexpr uint32_t kHalfTypes = GEMS_DTYPE_BIT(GEMS_FLOAT16) | GEMS_DTYPE_BIT(GEMS_BFLOAT16);
 
 inline cudaStream_t stream_of(const gems_kernel_call* c) { return static_cast<cudaStream_t>(c->stream); }

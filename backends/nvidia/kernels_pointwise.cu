@@ -106,7 +106,6 @@ __global__ void fill_strided(StridedShape<1> s, T* out, T v) {
 
 }  // namespace
 
-
 int k_copy(const gems_kernel_call* c) {
   const gems_tensor* in = &c->tensors[1];
   const bool ok = dispatch_dtype<kAll>(c->tensors[0].dtype, [&](auto otag) {
@@ -200,7 +199,6 @@ struct BitNotOp {
     else return static_cast<A>(~x);
   }
 };
-constexpr uint32_t kBitwise = kIntegral | GEMS_DTYPE_BIT(GEMS_BOOL);
 int k_bitwise_and(const gems_kernel_call* c) { return binary<kBitwise, void>("bitwise_and", c, BitAndOp{}); }
 int k_bitwise_or(const gems_kernel_call* c) { return binary<kBitwise, void>("bitwise_or", c, BitOrOp{}); }
 int k_bitwise_not(const gems_kernel_call* c) { return unary<kBitwise>("bitwise_not", c, BitNotOp{}); }
