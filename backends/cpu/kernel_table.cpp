@@ -73,6 +73,15 @@ const gems_kernel_entry kKernels[] = {
     {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
     {"nll_loss", kFloating, k_nll_loss}, {"nll_loss_backward", kFloating, k_nll_loss_backward},
+    // cross_entropy (class-index targets, fused log-softmax and NLL): rows [3, N]
+    // (float64 for double, else float32): row 0 each sample's loss
+    // w[y] * (lse - logits[y]), row 1 the weight it counts with (w[y], or 1
+    // without weights; 0 for a sample whose target is ignore_index, whose loss
+    // is 0), row 2 the log-sum-exp of its logits; logits [N, C], target [N]
+    // int64, weight [C] or absent; scalars[0].i ignore_index. A target outside
+    // [0, C) is GEMS_INVALID_ARGUMENT ("Target 7 is out of bounds."); a vendor
+    // that cannot report from the device counts it as ignored, as nll_loss.
+    {"cross_entropy", kFloating, k_cross_entropy},
     // gemm: out [B,M,N], a [B,M,K], b [B,K,N], c or absent; scalars alpha, beta,
     // allow_tf32 (a vendor may use reduced-precision float32 when it is 1)
     {"gemm", kFloating, k_gemm},

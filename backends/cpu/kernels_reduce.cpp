@@ -1,6 +1,7 @@
 // Reductions, softmax, norms and the NLL loss, on top of row_loop.h.
 // Every kernel here reduces over the trailing dims of its input: the core
 // permutes the reduced dims to the end before it calls (see kernel_table.cpp).
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -395,6 +396,54 @@ int k_nll_loss(const gems_kernel_call* c) {
   });
   if (status != GEMS_OK) return set_error(status, error.c_str());
   return ok ? GEMS_OK : unsupported_dtype("nll_loss", t[2].dtype);
+}
+
+// Cross entropy over class-index targets, fused (kernel_table.cpp documents the
+// operands): one pass over each row for its log-sum-exp, then the target's logit.
+int k_cross_entropy(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const int64_t ignore = c->scalars[0].i;
+  const int64_t N = t[1].sizes[0], C = t[1].sizes[1];
+  std::atomic<bool> bad{false};
+  std::atomic<int64_t> bad_target{0};
+  bool ok = dispatch_dtype<kFloating>(t[1].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    A* rows = reinterpret_cast<A*>(base_ptr(t[0]));
+    const int64_t rs0 = t[0].strides[0], rs1 = t[0].strides[1];
+    const T* X = reinterpret_cast<const T*>(base_ptr(t[1]));
+    const int64_t xs0 = t[1].strides[0], xs1 = t[1].strides[1];
+    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[2]));
+    const T* W = present(t[3]) ? reinterpret_cast<const T*>(base_ptr(t[3])) : nullptr;
+    parallel_for(0, N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C)), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const T* x = X + i * xs0;
+        A mx = -std::numeric_limits<A>::infinity();
+        for (int64_t j = 0; j < C; ++j) mx = std::max<A>(mx, static_cast<A>(x[j * xs1]));
+        const A shift = std::isinf(mx) ? A(0) : mx;  // all -inf (or +inf): no inf - inf
+        A sum = 0;
+        for (int64_t j = 0; j < C; ++j) sum += std::exp(static_cast<A>(x[j * xs1]) - shift);
+        const A lse = std::log(sum) + shift;
+        const int64_t y = Y[i * t[2].strides[0]];
+        A loss = 0, w = 0;
+        if (y != ignore) {
+          if (y < 0 || y >= C) {
+            bad_target.store(y);
+            bad.store(true);
+          } else {
+            w = W ? static_cast<A>(W[y * t[3].strides[0]]) : A(1);
+            loss = w * (lse - static_cast<A>(x[y * xs1]));
+          }
+        }
+        rows[i * rs1] = loss;
+        rows[rs0 + i * rs1] = w;
+        rows[2 * rs0 + i * rs1] = lse;
+      }
+    });
+  });
+  if (bad.load())
+    return set_error(GEMS_INVALID_ARGUMENT, ("Target " + std::to_string(bad_target.load()) + " is out of bounds.").c_str());
+  return ok ? GEMS_OK : unsupported_dtype("cross_entropy", t[1].dtype);
 }
 
 // tensors: grad_in [N,C] (contiguous), grad_out ([N] or 0-dim), target [N],

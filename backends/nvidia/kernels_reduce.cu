@@ -153,37 +153,12 @@ __global__ void softmax_rows(StridedShape<2> outer, int64_t n, int64_t so, int64
   offsets_of(outer, blockIdx.x, off);
   const T* x = in + off[1];
   T* y = out + off[0];
-  A mx = -INFINITY, sum = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {  // online max and sum in one read
-    const A v = load_as<A>(x[i * si]);
-    if (v > mx) { sum = sum * ::exp(mx - v) + A(1); mx = v; }
-    else sum += ::exp(v - mx);
-  }
-  // combine (max, sum) pairs across the block
-  __shared__ A smx[32], ssum[32];
-  for (int d = 16; d > 0; d >>= 1) {
-    const A omx = __shfl_down_sync(0xffffffffu, mx, d), osum = __shfl_down_sync(0xffffffffu, sum, d);
-    const A m = mx > omx ? mx : omx;
-    sum = (m == -INFINITY) ? A(0) : sum * ::exp(mx - m) + osum * ::exp(omx - m);
-    mx = m;
-  }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
-  if (lane == 0) { smx[warp] = mx; ssum[warp] = sum; }
-  __syncthreads();
-  if (warp == 0) {
-    mx = lane < nwarps ? smx[lane] : -INFINITY;
-    sum = lane < nwarps ? ssum[lane] : A(0);
-    for (int d = 16; d > 0; d >>= 1) {
-      const A omx = __shfl_down_sync(0xffffffffu, mx, d), osum = __shfl_down_sync(0xffffffffu, sum, d);
-      const A m = mx > omx ? mx : omx;
-      sum = (m == -INFINITY) ? A(0) : sum * ::exp(mx - m) + osum * ::exp(omx - m);
-      mx = m;
-    }
-    if (lane == 0) { smx[0] = mx; ssum[0] = sum; }
-  }
-  __syncthreads();
-  mx = smx[0];
-  sum = ssum[0];
+  using P = LsePolicy<A>;
+  typename P::S state = P::init();
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) P::add(state, load_as<A>(x[i * si]), i);  // one read
+  state = block_reduce_all<P>(state);
+  A mx = state.mx;
+  const A sum = state.sum;
   if (mx == -INFINITY) mx = 0;  // an all -inf row gives zeros, not NaN
   if constexpr (kLog) {
     const A lse = ::log(sum) + mx;
@@ -653,6 +628,59 @@ __global__ void nll_backward(int64_t N, int64_t C, T* G, const T* GO, int64_t go
   G[i * C + y] = store_as<T>(-w * g);
 }
 
+// Cross entropy, fused: a block per row folds the row's log-sum-exp in one read
+// (kVecs 16-byte loads in flight a thread on dense aligned rows), then thread 0
+// adds the target's logit. Rows as kernel_table.cpp documents for the cpu vendor.
+template <typename T, int kVecs, bool kDense>
+__global__ void cross_entropy_rows(int64_t C, const T* X, int64_t xs0, int64_t xs1, const int64_t* Y, int64_t ys,
+                                   const T* W, int64_t ws, stat_t<T>* rows, int64_t rs0, int64_t rs1, int64_t ignore) {
+  using A = acc_t<T>;
+  using P = LsePolicy<A>;
+  const int64_t i = blockIdx.x;
+  const T* x = X + i * xs0;
+  typename P::S state = P::init();
+  if constexpr (kDense) {
+    constexpr int V = 16 / sizeof(T);
+    const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+    const int64_t nv = C / V;
+    for (int64_t base = threadIdx.x; base < nv; base += int64_t{kVecs} * blockDim.x) {
+      Vec<T, V> p[kVecs];
+#pragma unroll
+      for (int k = 0; k < kVecs; ++k)
+        if (base + k * blockDim.x < nv) p[k] = xv[base + k * blockDim.x];
+#pragma unroll
+      for (int k = 0; k < kVecs; ++k) {
+        if (base + k * blockDim.x >= nv) continue;
+        // one rescale per vector: its max first, then one exp per element
+        A m = state.mx;
+#pragma unroll
+        for (int j = 0; j < V; ++j) m = fmax(m, load_as<A>(p[k].v[j]));
+        if (m > state.mx) { state.sum *= ::exp(state.mx - m); state.mx = m; }
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const A v = load_as<A>(p[k].v[j]);
+          // while the max is -inf only NaN may lie here (fmax skips it): it must reach the sum
+          state.sum += state.mx == -INFINITY ? (v == -INFINITY ? A(0) : v) : ::exp(v - state.mx);
+        }
+      }
+    }
+  } else {
+    for (int64_t j = threadIdx.x; j < C; j += blockDim.x) P::add(state, load_as<A>(x[j * xs1]), j);
+  }
+  state = block_reduce<P>(state);
+  if (threadIdx.x != 0) return;
+  const A lse = P::lse(state);
+  const int64_t y = Y[i * ys];
+  A loss = 0, w = 0;
+  if (y != ignore && y >= 0 && y < C) {  // out-of-range targets count as ignored (no device-side raise)
+    w = W ? load_as<A>(W[y * ws]) : A(1);
+    loss = w * (lse - load_as<A>(x[y * xs1]));
+  }
+  rows[i * rs1] = static_cast<stat_t<T>>(loss);
+  rows[rs0 + i * rs1] = static_cast<stat_t<T>>(w);
+  rows[2 * rs0 + i * rs1] = static_cast<stat_t<T>>(lse);
+}
+
 }  // namespace
 
 int k_reduce_sum(const gems_kernel_call* c) { return reduce_sum_like<false>("reduce_sum", c); }
@@ -770,6 +798,24 @@ int k_nll_loss(const gems_kernel_call* c) {
                                                  c->scalars[1].i);
   });
   return ok ? launch_status("nll_loss") : unsupported_dtype("nll_loss", t[2].dtype);
+}
+
+int k_cross_entropy(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[1].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t N = t[1].sizes[0], C = t[1].sizes[1];
+    if (N == 0) return;
+    constexpr int V = 16 / sizeof(T), kVecs = 4;
+    const bool dense = t[1].strides[1] == 1 && C % V == 0 && t[1].strides[0] % V == 0 &&
+                       reinterpret_cast<uintptr_t>(base_ptr(t[1])) % 16 == 0;
+    const int threads = dense ? std::min(threads_for_row(C / V, 2 * kVecs), 256) : block_for(C);
+    auto kernel = dense ? cross_entropy_rows<T, kVecs, true> : cross_entropy_rows<T, kVecs, false>;
+    kernel<<<static_cast<unsigned>(N), threads, 0, stream_of(c)>>>(
+        C, ptr<T>(t[1]), t[1].strides[0], t[1].strides[1], ptr<int64_t>(t[2]), t[2].strides[0], ptr<T>(t[3]),
+        t[3].data ? t[3].strides[0] : 0, ptr<stat_t<T>>(t[0]), t[0].strides[0], t[0].strides[1], c->scalars[0].i);
+  });
+  return ok ? launch_status("cross_entropy") : unsupported_dtype("cross_entropy", t[1].dtype);
 }
 
 int k_nll_loss_backward(const gems_kernel_call* c) {

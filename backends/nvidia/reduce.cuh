@@ -72,17 +72,42 @@ struct MaxPolicy {
   __device__ static S shfl_down(S s, int d) { return {__shfl_down_sync(0xffffffffu, s.v, d)}; }
 };
 
+// Log-sum-exp of a stream of values as (max, sum of exp(v - max)): one read of
+// the values, states merged in any order. A NaN value makes the sum NaN.
+template <typename A>
+struct LsePolicy {
+  struct S { A mx, sum; };
+  __device__ static S init() { return {-INFINITY, A(0)}; }
+  __device__ static void add(S& s, A x, int64_t) {
+    if (x > s.mx) { s.sum = s.sum * ::exp(s.mx - x) + A(1); s.mx = x; }  // exp(-inf) = 0 on the first
+    else if (x != -INFINITY) s.sum += ::exp(x - s.mx);                    // -inf adds nothing
+  }
+  __device__ static S merge(S a, S b) {
+    const A m = a.mx > b.mx ? a.mx : b.mx;
+    if (m == -INFINITY) return {m, A(0)};
+    return {m, a.sum * ::exp(a.mx - m) + b.sum * ::exp(b.mx - m)};
+  }
+  __device__ static S shfl_down(S s, int d) {
+    return {__shfl_down_sync(0xffffffffu, s.mx, d), __shfl_down_sync(0xffffffffu, s.sum, d)};
+  }
+  __device__ static A lse(S s) { return s.mx == -INFINITY ? s.mx : ::log(s.sum) + s.mx; }
+};
+
+// Reduces over the block; the result is broadcast to every thread.
+template <typename P>
+__device__ typename P::S block_reduce_all(typename P::S s) {
+  __shared__ typename P::S total;
+  s = block_reduce<P>(s);
+  if (threadIdx.x == 0) total = s;
+  __syncthreads();
+  s = total;
+  __syncthreads();
+  return s;
+}
+
 // Max over the block, broadcast to every thread.
 template <typename A>
-__device__ A block_max_all(A v) {
-  __shared__ A total;
-  auto s = block_reduce<MaxPolicy<A>>({v});
-  if (threadIdx.x == 0) total = s.v;
-  __syncthreads();
-  const A r = total;
-  __syncthreads();
-  return r;
-}
+__device__ A block_max_all(A v) { return block_reduce_all<MaxPolicy<A>>({v}).v; }
 
 // Row caching for row-wise ops: a dense row is read from global memory once
 // (16-byte loads when aligned) into shared memory in the compute type.
@@ -181,15 +206,7 @@ struct RowInRegisters {
 
 // Sum over the block, broadcast to every thread.
 template <typename A>
-__device__ A block_sum_all(A v) {
-  __shared__ A total;
-  auto s = block_reduce<SumPolicy<A>>({v});
-  if (threadIdx.x == 0) total = s.v;
-  __syncthreads();
-  const A r = total;
-  __syncthreads();
-  return r;
-}
+__device__ A block_sum_all(A v) { return block_reduce_all<SumPolicy<A>>({v}).v; }
 
 template <typename A>
 __device__ __forceinline__ A warp_sum_all(A v) {

@@ -1,5 +1,6 @@
 #include "kernel_launch.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
 
 #include <cstring>
@@ -88,11 +89,22 @@ void Kernel::require(at::ScalarType t, int64_t ndim) const {
 }
 
 namespace {
+// The native stream of the patch-mode call in progress on this thread, if any.
+thread_local void* native_stream = nullptr;
+}  // namespace
+
+NativeStreamScope::NativeStreamScope(std::optional<c10::Device> device) : previous_(native_stream) {
+  if (device && device->type() != c10::DeviceType::PrivateUse1 && device->type() != c10::DeviceType::CPU)
+    native_stream = c10::impl::getDeviceGuardImpl(device->type())->getStream(*device).native_handle();
+}
+NativeStreamScope::~NativeStreamScope() { native_stream = previous_; }
+
+namespace {
 int call_kernel(const char* name, gems_kernel_fn fn, c10::DeviceIndex device, const gems_tensor* tensors,
                 int32_t num_tensors, std::initializer_list<gems_scalar> scalars) {
   TORCH_INTERNAL_ASSERT(fn, "gems kernel '", name, "' launched but the vendor has none");
   gems_kernel_call call{tensors, num_tensors, scalars.begin(), static_cast<int32_t>(scalars.size()),
-                        vendor_current_stream(device), device};
+                        native_stream ? native_stream : vendor_current_stream(device), device};
   return fn(&call);
 }
 

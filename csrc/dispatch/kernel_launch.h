@@ -5,6 +5,7 @@
 #include <c10/core/Scalar.h>
 
 #include <initializer_list>
+#include <optional>
 
 #include "../device/gems_device.h"
 
@@ -30,6 +31,22 @@ gems_tensor absent();
 gems_scalar scalar_arg(const c10::Scalar& s);
 gems_scalar scalar_arg(double f);
 gems_scalar int_arg(int64_t i);
+
+// Patch mode: while a call on tensors of the vendor's native device type (CUDA
+// on nvidia) is in progress, kernels launch on torch's current stream of that
+// device, so they are ordered with the work torch queues there (a user's
+// torch.cuda.Stream included). Calls on gems tensors keep the gems current
+// stream; the cpu vendor's native device (CPU) has no streams to follow.
+class NativeStreamScope {
+ public:
+  explicit NativeStreamScope(std::optional<c10::Device> device);
+  ~NativeStreamScope();
+  NativeStreamScope(const NativeStreamScope&) = delete;
+  NativeStreamScope& operator=(const NativeStreamScope&) = delete;
+
+ private:
+  void* previous_;
+};
 
 // One vendor kernel, resolved by name on first use.
 class Kernel {

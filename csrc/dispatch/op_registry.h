@@ -1,7 +1,8 @@
 // How a gems op wrapper becomes a registered kernel.
 //
 // Every wrapper is registered through Served<Op, Fn>::call, which (1) sets the
-// device guard from the first tensor argument, (2) counts the call and writes
+// device guard from the first tensor argument (and, in patch mode, torch's
+// current stream of that device for the launches), (2) counts the call and writes
 // the op log line when recording is on, and (3) sends the call to the fallback
 // when the wrapper throws NotServed (no vendor kernel for that dtype/rank).
 #pragma once
@@ -46,14 +47,20 @@ template <typename Op, typename R, typename... Args, R (*Fn)(Args...)>
 struct ServedImpl<Op, R(Args...), Fn> {
   static R call(Args... args) {
     static std::atomic<uint64_t>* counter = native_counter(Op::name, Op::overload_name);
-    c10::OptionalDeviceGuard guard(first_device(args...));
+    const std::optional<c10::Device> device = first_device(args...);
+    c10::OptionalDeviceGuard guard(device);
+    NativeStreamScope stream(device);
     try {
       R result = Fn(args...);
       counter->fetch_add(1, std::memory_order_relaxed);
       if (recording()) record_call(Op::name);
       return result;
     } catch (const NotServed&) {
-      return at::native::call_fallback_fn<&fallback, Op>::call(args...);
+      // Wrappers taking the schema's SymInts as they are use the SymInt call.
+      if constexpr (std::is_same_v<R(Args...), typename Op::schema>)
+        return at::native::call_fallback_fn_symint<&fallback, Op>::call(args...);
+      else
+        return at::native::call_fallback_fn<&fallback, Op>::call(args...);
     }
   }
 };
@@ -67,6 +74,9 @@ struct OpEntry {
   const char* overload;   // "add.Tensor"
   const char* kernels;    // the vendor kernels it needs, comma separated
   void (*register_on)(torch::Library& lib);
+  // Also registered on the autograd key: for CompositeImplicitAutograd ops
+  // whose wrapper decides itself when PyTorch's composition must run.
+  bool autograd_key = false;
 };
 
 const std::vector<OpEntry>& op_table();

@@ -109,6 +109,9 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(_fused_rms_norm_backward, fused_rms_norm_backward, "rms_norm_backward"),
       GEMS_OP0(nll_loss_forward, nll_loss_forward, "nll_loss"),
       GEMS_OP0(nll_loss_backward, nll_loss_backward, "nll_loss_backward"),
+      gems::OpEntry{"cross_entropy_loss", "cross_entropy",
+                    [](torch::Library& lib) { lib.impl("cross_entropy_loss", TORCH_FN(ops::cross_entropy_loss)); },
+                    /*autograd_key=*/true},
       // matrix products
       GEMS_OP0(mm, mm, "gemm"), GEMS_OP(mm, out, mm_out, "gemm"),
       GEMS_OP0(bmm, bmm, "gemm"), GEMS_OP(bmm, out, bmm_out, "gemm"),
@@ -133,7 +136,12 @@ const std::vector<OpEntry>& op_table() {
 namespace {
 
 std::mutex g_state_mutex;
-std::unique_ptr<torch::Library> g_gems_lib, g_native_lib;
+// The registrations on one backend key, and on its autograd key for the
+// entries that ask for it.
+struct Registrations {
+  std::unique_ptr<torch::Library> backend, autograd;
+};
+Registrations g_gems_lib, g_native_lib;
 std::vector<std::string> g_gems_ops, g_native_ops;
 
 bool vendor_has(const char* kernels) {
@@ -152,11 +160,11 @@ bool vendor_has(const char* kernels) {
   return true;
 }
 
-std::unique_ptr<torch::Library> build(c10::DispatchKey key, const std::vector<std::string>& names,
-                                      std::vector<std::string>& registered) {
+Registrations build(c10::DispatchKey key, const std::vector<std::string>& names, std::vector<std::string>& registered) {
   registered.clear();
-  if (names.empty()) return nullptr;
-  auto lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", key, __FILE__, __LINE__);
+  Registrations libs;
+  if (names.empty()) return libs;
+  libs.backend = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", key, __FILE__, __LINE__);
   const std::set<std::string> wanted(names.begin(), names.end());
   for (const OpEntry& e : op_table()) {
     if (!wanted.count(e.overload) || !vendor_has(e.kernels)) continue;
@@ -167,10 +175,17 @@ std::unique_ptr<torch::Library> build(c10::DispatchKey key, const std::vector<st
       remember_native_kernel(c10::Dispatcher::singleton().findSchemaOrThrow(("aten::" + name).c_str(), overload.c_str()),
                              key);
     }
-    e.register_on(*lib);
+    e.register_on(*libs.backend);
+    if (e.autograd_key) {
+      if (!libs.autograd)
+        libs.autograd = std::make_unique<torch::Library>(
+            torch::Library::IMPL, "aten", c10::getAutogradKeyFromBackend(c10::toBackendComponent(key)), __FILE__,
+            __LINE__);
+      e.register_on(*libs.autograd);
+    }
     registered.push_back(e.overload);
   }
-  return lib;
+  return libs;
 }
 
 }  // namespace
@@ -186,8 +201,8 @@ c10::DispatchKey native_key() {
 void set_enabled_ops(const std::vector<std::string>& gems_ops, const std::vector<std::string>& native_ops) {
   std::lock_guard<std::mutex> g(g_state_mutex);
   // Old registrations go first, so that no kernel is ever registered twice.
-  g_gems_lib.reset();
-  g_native_lib.reset();
+  g_gems_lib = {};
+  g_native_lib = {};
   g_gems_lib = build(c10::DispatchKey::PrivateUse1, gems_ops, g_gems_ops);
   set_fused_attention_enabled(std::find(g_gems_ops.begin(), g_gems_ops.end(),
                                         "_scaled_dot_product_fused_attention_overrideable") != g_gems_ops.end());

@@ -1,6 +1,11 @@
-// Normalisations and the NLL loss, forward and backward. The core makes rows
-// contiguous and describes them as [M, N] matrices; statistics (mean, rstd)
-// are kept in float32 for 16-bit inputs, as PyTorch's CUDA kernels keep them.
+// Normalisations, the NLL loss and fused cross entropy, forward and backward.
+// The core makes rows contiguous and describes them as [M, N] matrices;
+// statistics (mean, rstd) are kept in float32 for 16-bit inputs, as PyTorch's
+// CUDA kernels keep them.
+#include <ATen/ops/cross_entropy_loss_native.h>
+#include <ATen/ops/cross_entropy_loss_ops.h>
+
+#include "op_registry.h"
 #include "ops.h"
 #include "ops_common.h"
 
@@ -205,6 +210,61 @@ at::Tensor nll_loss_backward(const at::Tensor& grad_output, const at::Tensor& se
   if (d[3].data) { d[3].ndim = 1; d[3].sizes[0] = C; d[3].strides[0] = 1; }
   k.launch(launch_index(self.device()), d, 5, {int_arg(reduction), int_arg(ignore_index)});
   return grad;
+}
+
+}  // namespace gems::ops
+
+// ---- cross entropy, fused ----
+// PyTorch composes cross_entropy from log_softmax and nll_loss (it is a
+// CompositeImplicitAutograd op: three passes over the logits, and a log-prob
+// tensor as large as them). gems registers it on the backend and the autograd
+// key, so that a call needing no gradient runs one fused kernel: one read of
+// the logits. Calls needing a gradient, and those the kernel does not cover
+// (probability targets, label smoothing, other ranks), run PyTorch's own
+// composition, on gems kernels; they are not counted as cross_entropy_loss.
+namespace gems::ops {
+namespace {
+
+bool cross_entropy_fuses(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                         int64_t reduction, double label_smoothing) {
+  static const Kernel k("cross_entropy");
+  const bool weighted = weight && weight->defined();
+  if (!k.serves(self.scalar_type()) || label_smoothing != 0.0 || reduction < 0 || reduction > 2) return false;
+  if (self.dim() != 2 || self.size(1) == 0 || target.dim() != 1 || target.scalar_type() != at::kLong ||
+      target.size(0) != self.size(0) || target.device() != self.device())
+    return false;  // what is left is shaped or typed wrongly: the composition raises PyTorch's error
+  if (weighted && (weight->dim() != 1 || weight->size(0) != self.size(1) ||
+                   weight->scalar_type() != self.scalar_type() || weight->device() != self.device()))
+    return false;
+  const bool grad = at::GradMode::is_enabled() && (self.requires_grad() || (weighted && weight->requires_grad()));
+  return !grad && !self._fw_grad(/*level=*/0).defined();
+}
+
+at::Tensor cross_entropy_fused(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                               int64_t reduction, c10::SymInt ignore_index, double) {
+  static const Kernel k("cross_entropy");
+  at::AutoDispatchBelowADInplaceOrView below_autograd;  // no gradient is needed (cross_entropy_fuses)
+  const int64_t N = self.size(0);
+  // rows: each sample's loss, the weight it counts with, its log-sum-exp
+  at::Tensor rows = at::empty({3, N}, self.options().dtype(stat_type(self.scalar_type())));
+  gems_tensor d[4] = {describe(rows), describe(self), describe(target),
+                      weight && weight->defined() ? describe(*weight) : absent()};
+  k.launch(launch_index(self.device()), d, 4, {int_arg(ignore_index.expect_int())}, /*index_error=*/true);
+  if (reduction == at::Reduction::None) return rows[0].to(self.scalar_type(), false, /*copy=*/true);
+  if (reduction == at::Reduction::Sum) return rows[0].sum().to(self.scalar_type());
+  const at::Tensor totals = rows.narrow(0, 0, 2).sum(1);  // mean: sum of losses over sum of weights
+  return (totals[0] / totals[1]).to(self.scalar_type());
+}
+
+}  // namespace
+
+at::Tensor cross_entropy_loss(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                              int64_t reduction, c10::SymInt ignore_index, double label_smoothing) {
+  if (!cross_entropy_fuses(self, target, weight, reduction, label_smoothing))
+    return at::native::cross_entropy_loss_symint(self, target, weight, reduction, std::move(ignore_index),
+                                                 label_smoothing);
+  return Served<at::_ops::cross_entropy_loss, &cross_entropy_fused>::call(self, target, weight, reduction,
+                                                                         std::move(ignore_index), label_smoothing);
 }
 
 }  // namespace gems::ops

@@ -414,6 +414,31 @@ const std::map<std::string, std::function<void()>>& references() {
                        {i(1), i(-100)}), GEMS_OK);
          expect_near(gin.read<float>(), {0, 0, -0.5f, -0.5f, 0, 0});
        }},
+      {"cross_entropy", [] {
+         // rows 0..2 of [3, 3]: loss, weight, log-sum-exp; sample 1 is ignored
+         std::vector<float> x = ramp(12), w = {0.5f, 1.0f, 2.0f, 4.0f};
+         std::vector<int64_t> t = {3, -100, 0};
+         DeviceBuffer dx(x), dw(w), dt(t), rows(9 * 4);
+         ASSERT_EQ(run("cross_entropy", {tensor(rows, GEMS_FLOAT32, {3, 3}), tensor(dx, GEMS_FLOAT32, {3, 4}),
+                                         tensor(dt, GEMS_INT64, {3}), tensor(dw, GEMS_FLOAT32, {4})}, {i(-100)}),
+                   GEMS_OK);
+         std::vector<float> want(9);
+         for (int r = 0; r < 3; ++r) {
+           float mx = x[r * 4], sum = 0;
+           for (int c = 1; c < 4; ++c) mx = std::max(mx, x[r * 4 + c]);
+           for (int c = 0; c < 4; ++c) sum += std::exp(x[r * 4 + c] - mx);
+           const float lse = std::log(sum) + mx;
+           const bool ignored = t[r] == -100;
+           want[r] = ignored ? 0 : w[t[r]] * (lse - x[r * 4 + t[r]]);
+           want[3 + r] = ignored ? 0 : w[t[r]];
+           want[6 + r] = lse;
+         }
+         expect_near(rows.read<float>(), want, 1e-5f);
+         std::vector<int64_t> bad = {4, 0, 0};
+         DeviceBuffer dbad(bad);
+         expect_rejected_if_host(run("cross_entropy", {tensor(rows, GEMS_FLOAT32, {3, 3}), tensor(dx, GEMS_FLOAT32, {3, 4}),
+                                                       tensor(dbad, GEMS_INT64, {3}), gems_tensor{}}, {i(-100)}));
+       }},
       {"gemm", [] {
          std::vector<float> a = ramp(6), b = ramp(12, 0.7f), c = {1, 2, 3, 4};
          DeviceBuffer da(a), db(b), dc(c), out(8 * 4);

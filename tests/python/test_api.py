@@ -57,6 +57,29 @@ def test_patch_mode_falls_back_to_the_native_kernel_for_dtypes_gems_does_not_ser
     assert torch.equal(torch.add(c, c).cpu(), torch.tensor([2 + 4j, 6 - 2j]))  # complex: the native kernel
 
 
+@pytest.mark.skipif(VENDOR != "nvidia", reason="streams of the native device: CUDA only")
+def test_patch_mode_launches_on_torchs_current_stream():
+    flag_gems.only_enable(include=["add"])  # fill_ below stays torch's own kernel
+    x = torch.zeros(1 << 20, device=NATIVE)
+    # out= memory made up front: a cudaMalloc inside the op would synchronise the
+    # whole device and hide which stream the kernel went to.
+    y = torch.empty_like(x)
+    # A kernel's first launch loads it (CUDA's lazy loading), which waits for
+    # the whole device: launched once up front, it cannot hide the stream.
+    torch.add(x, x, out=y)
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()  # torch's pool streams do not wait for the legacy default stream
+    side.wait_stream(torch.cuda.current_stream())
+    flag_gems.reset_counts()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(100_000_000)  # tens of ms of spinning: the fill queues behind it
+        x.fill_(1.0)
+        torch.add(x, x, out=y)  # the gems kernel must queue behind the fill on `side`
+    side.synchronize()
+    assert flag_gems.native_counts() == {"add.out": 1}
+    assert torch.equal(y, torch.full_like(x, 2.0))
+
+
 def test_unknown_op_names_are_errors_not_silent_no_ops():
     with pytest.raises(ValueError, match="'dvi' names no op served by gems"):
         flag_gems.enable(unused=["dvi"])

@@ -18,7 +18,8 @@ SERVED = {o.split(".")[0].rstrip("_") for o in _C.all_overloads()}
 ALIASES = {"nn.functional.relu": "relu", "nn.functional.gelu": "gelu", "nn.functional.silu": "silu",
            "nn.functional.layer_norm": "native_layer_norm", "nn.functional.rms_norm": "_fused_rms_norm",
            "softmax": "_softmax", "log_softmax": "_log_softmax", "nn.functional.embedding": "index_select",
-           "true_divide": "div", "floor_divide": "div", "clamp": "clamp"}
+           "true_divide": "div", "floor_divide": "div", "clamp": "clamp",
+           "nn.functional.cross_entropy": "cross_entropy_loss"}
 # Random ops draw from gems' own generator: compared statistically in test_device.py.
 RANDOM = {"normal", "uniform", "rand", "randn", "bernoulli"}
 OPS = [op for op in op_db if ALIASES.get(op.name, op.name) in SERVED and op.name not in RANDOM

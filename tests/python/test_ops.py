@@ -398,6 +398,50 @@ def test_rms_norm(dtype):
     check(lambda t: F.rms_norm(t, (16,)), x, tol=dict(rtol=2e-2, atol=2e-2))
 
 
+# ---- cross entropy: one fused kernel when no gradient is needed ----
+@requires_kernels("cross_entropy")
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_fused(dtype, reduction, weighted):
+    import flag_gems
+    x = make((9, 37), dtype, low=-6, high=6, gen_seed=60)
+    target = torch.tensor([0, 36, 5, -100, 5, 12, 1, 30, 2])  # -100: PyTorch's default ignore_index
+    weight = make((37,), dtype, low=0, high=2, gen_seed=61) if weighted else None
+    flag_gems.reset_counts()
+    # the reference: PyTorch's composition in float32, rounded once (gems keeps
+    # the log-probabilities in float32 rather than rounding them to 16 bits)
+    expected = F.cross_entropy(x.float(), target, None if weight is None else weight.float(), reduction=reduction)
+    got = F.cross_entropy(to_gems(x), to_gems(target), None if weight is None else to_gems(weight),
+                          reduction=reduction)
+    assert got.dtype == dtype and got.shape == expected.shape
+    assert_same(got, expected.to(dtype), **TOL[dtype])
+    counts = flag_gems.native_counts()
+    assert counts["cross_entropy_loss"] == 1 and "_log_softmax" not in counts and "nll_loss_forward" not in counts
+    # strided logits and a target that ignores another index
+    check(lambda t, y: F.cross_entropy(t, y, ignore_index=5), noncontiguous(x.float()), target.clamp(min=0))
+
+
+@requires_kernels("cross_entropy", "log_softmax", "nll_loss", "nll_loss_backward", "log_softmax_backward")
+def test_cross_entropy_needing_a_gradient_runs_pytorchs_composition():
+    import flag_gems
+    x, target = make((6, 11), torch.float32, gen_seed=62), torch.tensor([1, 0, 10, 3, 3, 7])
+    xg = to_gems(x).requires_grad_()
+    flag_gems.reset_counts()
+    loss = F.cross_entropy(xg, to_gems(target), label_smoothing=0.0)
+    loss.backward()
+    counts = flag_gems.native_counts()
+    assert "cross_entropy_loss" not in counts and counts["_log_softmax"] == 1 and counts["nll_loss_backward"] == 1
+    xc = x.clone().requires_grad_()
+    F.cross_entropy(xc, target).backward()
+    assert_same(loss.detach(), F.cross_entropy(x, target).detach(), **TOL[torch.float32])
+    assert_same(xg.grad, xc.grad, **TOL[torch.float32])
+    with torch.inference_mode():  # no autograd key at all: still the fused kernel
+        flag_gems.reset_counts()
+        assert_same(F.cross_entropy(xg, to_gems(target)), F.cross_entropy(x, target), **TOL[torch.float32])
+        assert flag_gems.native_counts()["cross_entropy_loss"] == 1
+
+
 # ---- matrix products ----
 @pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
 def test_mm_bmm_addmm_linear_matmul(dtype):
