@@ -82,6 +82,11 @@ const gems_kernel_entry kKernels[] = {
     // [0, C) is GEMS_INVALID_ARGUMENT ("Target 7 is out of bounds."); a vendor
     // that cannot report from the device counts it as ignored, as nll_loss.
     {"cross_entropy", kFloating, k_cross_entropy},
+    // cross_entropy_backward: grad_in [N, C] (written), g [N] (rows' dtype; stride
+    // 0 for one value: the reduced loss's gradient, over the total weight for a
+    // mean), logits [N, C], target [N], rows [3, N] of the forward.
+    // grad_in[i, j] = g[i] * w[i] * (exp(logits[i, j] - lse[i]) - (j == target[i])).
+    {"cross_entropy_backward", kFloating, k_cross_entropy_backward},
     // gemm: out [B,M,N], a [B,M,K], b [B,K,N], c or absent; scalars alpha, beta,
     // allow_tf32 (a vendor may use reduced-precision float32 when it is 1)
     {"gemm", kFloating, k_gemm},

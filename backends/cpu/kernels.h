@@ -37,6 +37,7 @@ GEMS_CPU_KERNEL(softmax_backward); GEMS_CPU_KERNEL(log_softmax_backward);
 GEMS_CPU_KERNEL(layer_norm); GEMS_CPU_KERNEL(layer_norm_backward);
 GEMS_CPU_KERNEL(rms_norm); GEMS_CPU_KERNEL(rms_norm_backward);
 GEMS_CPU_KERNEL(nll_loss); GEMS_CPU_KERNEL(nll_loss_backward); GEMS_CPU_KERNEL(cross_entropy);
+GEMS_CPU_KERNEL(cross_entropy_backward);
 GEMS_CPU_KERNEL(cumsum); GEMS_CPU_KERNEL(tril); GEMS_CPU_KERNEL(topk);
 // matrix multiply and fused attention
 GEMS_CPU_KERNEL(gemm);

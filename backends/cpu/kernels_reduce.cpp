@@ -446,6 +446,35 @@ int k_cross_entropy(const gems_kernel_call* c) {
   return ok ? GEMS_OK : unsupported_dtype("cross_entropy", t[1].dtype);
 }
 
+// The gradient of the fused cross entropy: grad_in[i, j] = g[i] * w[i] *
+// (exp(x[i, j] - lse[i]) - (j == y[i])), w and lse from the forward's rows.
+int k_cross_entropy_backward(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const int64_t N = t[2].sizes[0], C = t[2].sizes[1];
+    T* G = reinterpret_cast<T*>(base_ptr(t[0]));
+    const A* GO = reinterpret_cast<const A*>(base_ptr(t[1]));
+    const T* X = reinterpret_cast<const T*>(base_ptr(t[2]));
+    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[3]));
+    const A* rows = reinterpret_cast<const A*>(base_ptr(t[4]));
+    const int64_t rs0 = t[4].strides[0], rs1 = t[4].strides[1];
+    parallel_for(0, N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C)), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const A scale = GO[i * t[1].strides[0]] * rows[rs0 + i * rs1], lse = rows[2 * rs0 + i * rs1];
+        const int64_t y = Y[i * t[3].strides[0]];
+        const T* x = X + i * t[2].strides[0];
+        T* g = G + i * t[0].strides[0];
+        for (int64_t j = 0; j < C; ++j)
+          g[j * t[0].strides[1]] =
+              static_cast<T>(scale * (std::exp(static_cast<A>(x[j * t[2].strides[1]]) - lse) - A(j == y ? 1 : 0)));
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("cross_entropy_backward", t[2].dtype);
+}
+
 // tensors: grad_in [N,C] (contiguous), grad_out ([N] or 0-dim), target [N],
 // weight [C] or absent, total_weight (0-dim). scalars as nll_loss.
 int k_nll_loss_backward(const gems_kernel_call* c) {

@@ -36,7 +36,7 @@ const gems_kernel_entry kKernels[] = {
     {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
     {"nll_loss", kFloating, k_nll_loss}, {"nll_loss_backward", kFloating, k_nll_loss_backward},
-    {"cross_entropy", kFloating, k_cross_entropy},
+    {"cross_entropy", kFloating, k_cross_entropy}, {"cross_entropy_backward", kFloating, k_cross_entropy_backward},
     {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk}, {"tril", kAll, k_tril},
 #ifdef GEMS_HAVE_CUBLASLT
     {"gemm", kFloating, k_gemm},

@@ -26,6 +26,7 @@ GEMS_CUDA_KERNEL(softmax_backward); GEMS_CUDA_KERNEL(log_softmax_backward);
 GEMS_CUDA_KERNEL(layer_norm); GEMS_CUDA_KERNEL(layer_norm_backward);
 GEMS_CUDA_KERNEL(rms_norm); GEMS_CUDA_KERNEL(rms_norm_backward);
 GEMS_CUDA_KERNEL(nll_loss); GEMS_CUDA_KERNEL(nll_loss_backward); GEMS_CUDA_KERNEL(cross_entropy);
+GEMS_CUDA_KERNEL(cross_entropy_backward);
 GEMS_CUDA_KERNEL(cumsum); GEMS_CUDA_KERNEL(topk); GEMS_CUDA_KERNEL(tril);
 GEMS_CUDA_KERNEL(bitwise_and); GEMS_CUDA_KERNEL(bitwise_or); GEMS_CUDA_KERNEL(bitwise_not);
 GEMS_CUDA_KERNEL(gemm);

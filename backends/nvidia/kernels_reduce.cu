@@ -681,6 +681,45 @@ __global__ void cross_entropy_rows(int64_t C, const T* X, int64_t xs0, int64_t x
   rows[2 * rs0 + i * rs1] = static_cast<stat_t<T>>(lse);
 }
 
+// Its gradient: a block per row, grad[j] = g * w * (exp(x[j] - lse) - (j == y)),
+// kVecs 16-byte loads in flight a thread on dense aligned rows.
+template <typename T, int kVecs, bool kDense>
+__global__ void cross_entropy_backward_rows(int64_t C, T* G, int64_t gs0, int64_t gs1, const stat_t<T>* GO, int64_t gos,
+                                            const T* X, int64_t xs0, int64_t xs1, const int64_t* Y, int64_t ys,
+                                            const stat_t<T>* rows, int64_t rs0, int64_t rs1) {
+  using A = acc_t<T>;
+  const int64_t i = blockIdx.x;
+  const A scale = static_cast<A>(GO[i * gos]) * static_cast<A>(rows[rs0 + i * rs1]);
+  const A lse = static_cast<A>(rows[2 * rs0 + i * rs1]);
+  const int64_t y = Y[i * ys];
+  const T* x = X + i * xs0;
+  T* g = G + i * gs0;
+  auto grad = [&](A v, int64_t j) { return store_as<T>(scale * (::exp(v - lse) - (j == y ? A(1) : A(0)))); };
+  if constexpr (kDense) {
+    constexpr int V = 16 / sizeof(T);
+    const auto* xv = reinterpret_cast<const Vec<T, V>*>(x);
+    auto* gv = reinterpret_cast<Vec<T, V>*>(g);
+    const int64_t nv = C / V;
+    for (int64_t base = threadIdx.x; base < nv; base += int64_t{kVecs} * blockDim.x) {
+      Vec<T, V> p[kVecs];
+#pragma unroll
+      for (int k = 0; k < kVecs; ++k)
+        if (base + k * blockDim.x < nv) p[k] = xv[base + k * blockDim.x];
+#pragma unroll
+      for (int k = 0; k < kVecs; ++k) {
+        const int64_t v = base + k * blockDim.x;
+        if (v >= nv) continue;
+        Vec<T, V> o;
+#pragma unroll
+        for (int j = 0; j < V; ++j) o.v[j] = grad(load_as<A>(p[k].v[j]), v * V + j);
+        gv[v] = o;
+      }
+    }
+  } else {
+    for (int64_t j = threadIdx.x; j < C; j += blockDim.x) g[j * gs1] = grad(load_as<A>(x[j * xs1]), j);
+  }
+}
+
 }  // namespace
 
 int k_reduce_sum(const gems_kernel_call* c) { return reduce_sum_like<false>("reduce_sum", c); }
@@ -816,6 +855,27 @@ int k_cross_entropy(const gems_kernel_call* c) {
         t[3].data ? t[3].strides[0] : 0, ptr<stat_t<T>>(t[0]), t[0].strides[0], t[0].strides[1], c->scalars[0].i);
   });
   return ok ? launch_status("cross_entropy") : unsupported_dtype("cross_entropy", t[1].dtype);
+}
+
+int k_cross_entropy_backward(const gems_kernel_call* c) {
+  const gems_tensor* t = c->tensors;
+  const bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t N = t[2].sizes[0], C = t[2].sizes[1];
+    if (N == 0 || C == 0) return;
+    constexpr int V = 16 / sizeof(T), kVecs = 4;
+    auto aligned = [&](const gems_tensor& d) {
+      return d.strides[1] == 1 && d.strides[0] % V == 0 && reinterpret_cast<uintptr_t>(base_ptr(d)) % 16 == 0;
+    };
+    const bool dense = C % V == 0 && aligned(t[0]) && aligned(t[2]);
+    const int threads = dense ? std::min(threads_for_row(C / V, kVecs), 256) : block_for(C);
+    auto kernel = dense ? cross_entropy_backward_rows<T, kVecs, true> : cross_entropy_backward_rows<T, kVecs, false>;
+    kernel<<<static_cast<unsigned>(N), threads, 0, stream_of(c)>>>(
+        C, ptr<T>(t[0]), t[0].strides[0], t[0].strides[1], ptr<stat_t<T>>(t[1]), t[1].strides[0], ptr<T>(t[2]),
+        t[2].strides[0], t[2].strides[1], ptr<int64_t>(t[3]), t[3].strides[0], ptr<stat_t<T>>(t[4]), t[4].strides[0],
+        t[4].strides[1]);
+  });
+  return ok ? launch_status("cross_entropy_backward") : unsupported_dtype("cross_entropy_backward", t[2].dtype);
 }
 
 int k_nll_loss_backward(const gems_kernel_call* c) {

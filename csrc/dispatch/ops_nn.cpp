@@ -4,6 +4,7 @@
 // CUDA kernels keep them.
 #include <ATen/ops/cross_entropy_loss_native.h>
 #include <ATen/ops/cross_entropy_loss_ops.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "op_registry.h"
 #include "ops.h"
@@ -216,44 +217,100 @@ at::Tensor nll_loss_backward(const at::Tensor& grad_output, const at::Tensor& se
 
 // ---- cross entropy, fused ----
 // PyTorch composes cross_entropy from log_softmax and nll_loss (it is a
-// CompositeImplicitAutograd op: three passes over the logits, and a log-prob
-// tensor as large as them). gems registers it on the backend and the autograd
-// key, so that a call needing no gradient runs one fused kernel: one read of
-// the logits. Calls needing a gradient, and those the kernel does not cover
-// (probability targets, label smoothing, other ranks), run PyTorch's own
-// composition, on gems kernels; they are not counted as cross_entropy_loss.
+// CompositeImplicitAutograd op: three passes over the logits forward, three
+// more backward, and a log-prob tensor as large as them). gems registers it on
+// the backend and the autograd key: the forward reads the logits once (one
+// kernel, which keeps each row's log-sum-exp), and when a gradient is needed
+// an autograd node (CrossEntropyBackward) writes it in one more pass. Calls
+// the kernels do not cover (probability targets, label smoothing, other
+// ranks, a weight that needs a gradient) run PyTorch's own composition, on gems
+// kernels; those are not counted as cross_entropy_loss.
 namespace gems::ops {
 namespace {
 
 bool cross_entropy_fuses(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
                          int64_t reduction, double label_smoothing) {
-  static const Kernel k("cross_entropy");
+  static const Kernel forward("cross_entropy"), backward("cross_entropy_backward");
   const bool weighted = weight && weight->defined();
-  if (!k.serves(self.scalar_type()) || label_smoothing != 0.0 || reduction < 0 || reduction > 2) return false;
+  if (!forward.serves(self.scalar_type()) || label_smoothing != 0.0 || reduction < 0 || reduction > 2) return false;
   if (self.dim() != 2 || self.size(1) == 0 || target.dim() != 1 || target.scalar_type() != at::kLong ||
       target.size(0) != self.size(0) || target.device() != self.device())
     return false;  // what is left is shaped or typed wrongly: the composition raises PyTorch's error
   if (weighted && (weight->dim() != 1 || weight->size(0) != self.size(1) ||
                    weight->scalar_type() != self.scalar_type() || weight->device() != self.device()))
     return false;
-  const bool grad = at::GradMode::is_enabled() && (self.requires_grad() || (weighted && weight->requires_grad()));
-  return !grad && !self._fw_grad(/*level=*/0).defined();
+  if (self._fw_grad(/*level=*/0).defined()) return false;  // forward-mode AD: PyTorch's formulas
+  if (!at::GradMode::is_enabled()) return true;
+  return !(weighted && weight->requires_grad()) && (!self.requires_grad() || backward.serves(self.scalar_type()));
 }
+
+// The fused kernel's per-sample rows: loss, the weight it counts with, log-sum-exp.
+at::Tensor cross_entropy_rows(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                              int64_t ignore_index) {
+  static const Kernel k("cross_entropy");
+  at::Tensor rows = at::empty({3, self.size(0)}, self.options().dtype(stat_type(self.scalar_type())));
+  gems_tensor d[4] = {describe(rows), describe(self), describe(target),
+                      weight && weight->defined() ? describe(*weight) : absent()};
+  k.launch(launch_index(self.device()), d, 4, {int_arg(ignore_index)}, /*index_error=*/true);
+  return rows;
+}
+
+// The loss from the rows; `total_weight` gets the mean's divisor.
+at::Tensor reduce_rows(const at::Tensor& rows, int64_t reduction, at::ScalarType dtype, at::Tensor* total_weight) {
+  if (reduction == at::Reduction::None) return rows[0].to(dtype, false, /*copy=*/true);
+  if (reduction == at::Reduction::Sum) return rows[0].sum().to(dtype);
+  const at::Tensor totals = rows.narrow(0, 0, 2).sum(1);  // mean: sum of losses over sum of weights
+  if (total_weight) *total_weight = totals[1];
+  return (totals[0] / totals[1]).to(dtype);
+}
+
+// d loss / d logits = g_i * w_i * (softmax(x_i) - onehot(y_i)), one pass.
+struct CrossEntropyFunction : torch::autograd::Function<CrossEntropyFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& self, const at::Tensor& target,
+                            const std::optional<at::Tensor>& weight, int64_t reduction, int64_t ignore_index) {
+    const at::Tensor rows = cross_entropy_rows(self, target, weight, ignore_index);
+    at::Tensor total_weight;
+    at::Tensor loss = reduce_rows(rows, reduction, self.scalar_type(), &total_weight);
+    ctx->save_for_backward({self, target, rows, total_weight});
+    ctx->saved_data["reduction"] = reduction;
+    return loss;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &self = saved[0], &target = saved[1], &rows = saved[2], &total_weight = saved[3];
+    const int64_t reduction = ctx->saved_data["reduction"].toInt();
+    const at::ScalarType stat = rows.scalar_type();
+    // each sample's factor g_i: the loss's gradient, over the total weight for a mean
+    at::Tensor g = grads[0].to(stat);
+    if (reduction == at::Reduction::Mean) g = g / total_weight;
+    g = reduction == at::Reduction::None ? g : g.expand({self.size(0)});
+    at::Tensor grad_self;
+    if (at::GradMode::is_enabled()) {
+      // create_graph: the same formula from differentiable ops, so that it can be differentiated again
+      const int64_t C = self.size(1);
+      const at::Tensor onehot = at::arange(C, target.options()).unsqueeze(0) == target.unsqueeze(1);
+      grad_self = ((at::softmax(self, 1, stat) - onehot.to(stat)) * (g * rows[1]).unsqueeze(1)).to(self.scalar_type());
+    } else {
+      static const Kernel k("cross_entropy_backward");
+      c10::OptionalDeviceGuard guard(self.device());
+      NativeStreamScope stream(self.device());
+      grad_self = at::empty(self.sizes(), self.options().memory_format(at::MemoryFormat::Contiguous));
+      gems_tensor d[5] = {describe(grad_self), describe(g), describe(self), describe(target), describe(rows)};
+      k.launch(launch_index(self.device()), d, 5);
+    }
+    return {grad_self, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
 
 at::Tensor cross_entropy_fused(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
                                int64_t reduction, c10::SymInt ignore_index, double) {
-  static const Kernel k("cross_entropy");
-  at::AutoDispatchBelowADInplaceOrView below_autograd;  // no gradient is needed (cross_entropy_fuses)
-  const int64_t N = self.size(0);
-  // rows: each sample's loss, the weight it counts with, its log-sum-exp
-  at::Tensor rows = at::empty({3, N}, self.options().dtype(stat_type(self.scalar_type())));
-  gems_tensor d[4] = {describe(rows), describe(self), describe(target),
-                      weight && weight->defined() ? describe(*weight) : absent()};
-  k.launch(launch_index(self.device()), d, 4, {int_arg(ignore_index.expect_int())}, /*index_error=*/true);
-  if (reduction == at::Reduction::None) return rows[0].to(self.scalar_type(), false, /*copy=*/true);
-  if (reduction == at::Reduction::Sum) return rows[0].sum().to(self.scalar_type());
-  const at::Tensor totals = rows.narrow(0, 0, 2).sum(1);  // mean: sum of losses over sum of weights
-  return (totals[0] / totals[1]).to(self.scalar_type());
+  if (at::GradMode::is_enabled() && self.requires_grad())
+    return CrossEntropyFunction::apply(self, target, weight, reduction, ignore_index.expect_int());
+  at::AutoDispatchBelowADInplaceOrView below_autograd;  // no gradient is needed
+  return reduce_rows(cross_entropy_rows(self, target, weight, ignore_index.expect_int()), reduction,
+                     self.scalar_type(), nullptr);
 }
 
 }  // namespace

@@ -439,6 +439,34 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_rejected_if_host(run("cross_entropy", {tensor(rows, GEMS_FLOAT32, {3, 3}), tensor(dx, GEMS_FLOAT32, {3, 4}),
                                                        tensor(dbad, GEMS_INT64, {3}), gems_tensor{}}, {i(-100)}));
        }},
+      {"cross_entropy_backward", [] {
+         // d loss / d x of the mean of w[y] * (lse - x[y]) over two rows, by central differences
+         std::vector<float> x = ramp(8), w = {0.5f, 1.0f, 2.0f, 4.0f};
+         std::vector<int64_t> t = {3, 1};
+         auto losses = [&](const std::vector<float>& v, std::vector<float>* rows) {
+           float total = 0, wsum = 0;
+           for (int r = 0; r < 2; ++r) {
+             float mx = v[r * 4], sum = 0;
+             for (int c = 1; c < 4; ++c) mx = std::max(mx, v[r * 4 + c]);
+             for (int c = 0; c < 4; ++c) sum += std::exp(v[r * 4 + c] - mx);
+             const float lse = std::log(sum) + mx;
+             total += w[t[r]] * (lse - v[r * 4 + t[r]]);
+             wsum += w[t[r]];
+             if (rows) (*rows)[r] = 0, (*rows)[2 + r] = w[t[r]], (*rows)[4 + r] = lse;
+           }
+           return total / wsum;
+         };
+         std::vector<float> rows(6), g = {1.0f / (w[3] + w[1])};
+         losses(x, &rows);
+         DeviceBuffer dx(x), dt(t), drows(rows), dg(g), gin(8 * 4);
+         gems_tensor go = tensor(dg, GEMS_FLOAT32, {2});
+         go.strides[0] = 0;  // one value for every sample: the mean's gradient over the total weight
+         ASSERT_EQ(run("cross_entropy_backward", {tensor(gin, GEMS_FLOAT32, {2, 4}), go, tensor(dx, GEMS_FLOAT32, {2, 4}),
+                                                  tensor(dt, GEMS_INT64, {2}), tensor(drows, GEMS_FLOAT32, {3, 2})}),
+                   GEMS_OK);
+         expect_near(gin.read<float>(), numeric_gradient([&](std::vector<float> v) { return losses(v, nullptr); }, x),
+                     2e-2f);
+       }},
       {"gemm", [] {
          std::vector<float> a = ramp(6), b = ramp(12, 0.7f), c = {1, 2, 3, 4};
          DeviceBuffer da(a), db(b), dc(c), out(8 * 4);

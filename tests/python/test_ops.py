@@ -422,23 +422,52 @@ def test_cross_entropy_fused(dtype, reduction, weighted):
     check(lambda t, y: F.cross_entropy(t, y, ignore_index=5), noncontiguous(x.float()), target.clamp(min=0))
 
 
-@requires_kernels("cross_entropy", "log_softmax", "nll_loss", "nll_loss_backward", "log_softmax_backward")
-def test_cross_entropy_needing_a_gradient_runs_pytorchs_composition():
+@requires_kernels("cross_entropy", "cross_entropy_backward")
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_fused_gradient(dtype, reduction, weighted):
     import flag_gems
-    x, target = make((6, 11), torch.float32, gen_seed=62), torch.tensor([1, 0, 10, 3, 3, 7])
+    x = make((7, 29), dtype, low=-5, high=5, gen_seed=62)
+    target = torch.tensor([1, 0, 28, -100, 3, 3, 7])
+    weight = make((29,), dtype, low=0, high=2, gen_seed=63) if weighted else None
+    xc = x.float().clone().requires_grad_()
+    loss = F.cross_entropy(xc, target, None if weight is None else weight.float(), reduction=reduction)
+    upstream = make(loss.shape, torch.float32, gen_seed=64)
+    (loss * upstream).sum().backward()
     xg = to_gems(x).requires_grad_()
     flag_gems.reset_counts()
-    loss = F.cross_entropy(xg, to_gems(target), label_smoothing=0.0)
-    loss.backward()
+    got = F.cross_entropy(xg, to_gems(target), None if weight is None else to_gems(weight), reduction=reduction)
+    (got * to_gems(upstream.to(dtype))).sum().backward()
     counts = flag_gems.native_counts()
-    assert "cross_entropy_loss" not in counts and counts["_log_softmax"] == 1 and counts["nll_loss_backward"] == 1
-    xc = x.clone().requires_grad_()
-    F.cross_entropy(xc, target).backward()
-    assert_same(loss.detach(), F.cross_entropy(x, target).detach(), **TOL[torch.float32])
-    assert_same(xg.grad, xc.grad, **TOL[torch.float32])
+    assert counts["cross_entropy_loss"] == 1 and "_log_softmax" not in counts and "nll_loss_backward" not in counts
+    assert got.requires_grad and xg.grad.dtype == dtype
+    assert_same(got.detach(), loss.detach().to(dtype), **TOL[dtype])
+    assert_same(xg.grad, xc.grad.to(dtype), **TOL[dtype])
+    assert xg.grad[3].abs().sum() == 0  # the ignored sample gets no gradient
+
+
+@requires_kernels("cross_entropy", "cross_entropy_backward")
+def test_cross_entropy_second_derivative_and_weight_needing_a_gradient():
+    import flag_gems
+    x, target = make((5, 6), torch.float64, gen_seed=65), torch.tensor([1, 0, 5, 3, 3])
+    weight = make((6,), torch.float64, low=0.5, high=2, gen_seed=66)
+
+    def hessian_vector(dev):  # create_graph: the first gradient is differentiated again
+        xd = x.to(dev).requires_grad_()
+        (g,) = torch.autograd.grad(F.cross_entropy(xd, target.to(dev)), xd, create_graph=True)
+        (g * g).sum().backward()
+        return g.detach().cpu(), xd.grad.cpu()
+
+    for got, want in zip(hessian_vector("gems"), hessian_vector("cpu")):
+        torch.testing.assert_close(got, want)
+    # a weight that needs a gradient goes to PyTorch's composition, which refuses it as on CPU
+    for dev in ("cpu", "gems"):
+        with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
+            F.cross_entropy(x.to(dev), target.to(dev), weight.to(dev).requires_grad_())
     with torch.inference_mode():  # no autograd key at all: still the fused kernel
         flag_gems.reset_counts()
-        assert_same(F.cross_entropy(xg, to_gems(target)), F.cross_entropy(x, target), **TOL[torch.float32])
+        assert_same(F.cross_entropy(to_gems(x), to_gems(target)), F.cross_entropy(x, target), **TOL[torch.float64])
         assert flag_gems.native_counts()["cross_entropy_loss"] == 1
 
 
