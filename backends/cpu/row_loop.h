@@ -88,6 +88,12 @@ struct ReducedSpace : TrailingDims {
 // contiguous case vectorized and the rounding error low.
 template <typename A, typename T>
 inline A sum_run(const T* p, int64_t n, int64_t s) {
+  // Cascade: halves summed apart above 4096 elements, so that rounding error
+  // grows with log(n) rather than n (PyTorch's CPU sum cascades too).
+  if (n > 4096) {
+    const int64_t half = n / 2 / 8 * 8;
+    return sum_run<A>(p, half, s) + sum_run<A>(p + half * s, n - half, s);
+  }
   if (s == 1) {
     A acc[8] = {};
     int64_t i = 0;

@@ -164,6 +164,25 @@ GEMS_FLOAT_OP(GeluErf, x * A(0.5) * (A(1) + ::erf(x * A(kInvSqrt2))))
 GEMS_FLOAT_OP(GeluTanh, A(0.5) * x * (A(1) + ::tanh(A(kSqrt2OverPi) * (x + A(0.044715) * x * x * x))))
 #undef GEMS_FLOAT_OP
 
+// 16-bit activations: the float math rounds to 8 (bf16) or 11 (f16) bits, so
+// the hardware's approximate tanh (error ~2^-11) and exp, and a fast divide,
+// change no result beyond that rounding, and keep these ops memory-bound.
+__device__ __forceinline__ float tanh_fast(float x) {
+  float y;
+  asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+struct SiluFastOp {
+  __device__ float operator()(float x) const { return __fdividef(x, 1.0f + __expf(-x)); }
+};
+struct GeluTanhFastOp {
+  __device__ float operator()(float x) const {
+    return 0.5f * x * (1.0f + tanh_fast(float(kSqrt2OverPi) * (x + 0.044715f * x * x * x)));
+  }
+};
+constexpr uint32_t k16Bit = GEMS_DTYPE_BIT(GEMS_FLOAT16) | GEMS_DTYPE_BIT(GEMS_BFLOAT16);
+bool is_16bit(int32_t dtype) { return (k16Bit & GEMS_DTYPE_BIT(dtype)) != 0; }
+
 int k_neg(const gems_kernel_call* c) { return unary<kNumeric>("neg", c, NegOp{}); }
 int k_abs(const gems_kernel_call* c) { return unary<kNumeric>("abs", c, AbsOp{}); }
 int k_relu(const gems_kernel_call* c) { return unary<kNumeric>("relu", c, ReluOp{}); }
@@ -175,9 +194,13 @@ int k_sin(const gems_kernel_call* c) { return unary<kFloating>("sin", c, SinOp{}
 int k_cos(const gems_kernel_call* c) { return unary<kFloating>("cos", c, CosOp{}); }
 int k_tanh(const gems_kernel_call* c) { return unary<kFloating>("tanh", c, TanhOp{}); }
 int k_sigmoid(const gems_kernel_call* c) { return unary<kFloating>("sigmoid", c, SigmoidOp{}); }
-int k_silu(const gems_kernel_call* c) { return unary<kFloating>("silu", c, SiluOp{}); }
+int k_silu(const gems_kernel_call* c) {
+  return is_16bit(c->tensors[0].dtype) ? unary<k16Bit>("silu", c, SiluFastOp{}) : unary<kFloating>("silu", c, SiluOp{});
+}
 int k_gelu(const gems_kernel_call* c) {
-  return c->scalars[0].i == 1 ? unary<kFloating>("gelu", c, GeluTanhOp{}) : unary<kFloating>("gelu", c, GeluErfOp{});
+  if (c->scalars[0].i != 1) return unary<kFloating>("gelu", c, GeluErfOp{});
+  return is_16bit(c->tensors[0].dtype) ? unary<k16Bit>("gelu", c, GeluTanhFastOp{})
+                                        : unary<kFloating>("gelu", c, GeluTanhOp{});
 }
 
 // Bitwise ops on integers; on bool they are the logical ones.

@@ -226,3 +226,13 @@ def test_invalid_device_index_is_an_error():
 def test_out_of_memory_is_a_clean_error():
     with pytest.raises(torch.OutOfMemoryError, match="gems out of memory"):
         torch.empty(1 << 50, dtype=torch.uint8, device="gems")
+
+
+@pytest.mark.skipif(VENDOR != "nvidia", reason="CUDA tensors beside the gems device")
+@pytest.mark.xfail(strict=True, raises=RuntimeError,
+                   reason="pytorch#161129: once a PrivateUse1 backend is named, torch takes it for the accelerator "
+                          "and its autograd engine finds no stream for CUDA nodes (a PyTorch limitation)")
+def test_cuda_autograd_beside_gems():
+    x = torch.ones(4, device="cuda", requires_grad=True)
+    (x * 2).sum().backward()
+    assert torch.equal(x.grad.cpu(), torch.full((4,), 2.0))

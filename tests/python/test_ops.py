@@ -448,6 +448,26 @@ def test_cross_entropy_fused_gradient(dtype, reduction, weighted):
 
 
 @requires_kernels("cross_entropy", "cross_entropy_backward")
+@pytest.mark.parametrize("shape", [(3, 20000), (70000, 8)], ids=["few long rows", "more rows than a grid dim"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cross_entropy_shapes_kernels_split(shape, dtype):
+    n, c = shape
+    x = make(shape, dtype, low=-8, high=8, gen_seed=67)
+    g = torch.Generator().manual_seed(68)
+    target = torch.randint(0, c, (n,), generator=g)
+    target[1] = -100
+    weight = make((c,), dtype, low=0.5, high=2, gen_seed=69)
+    xc = x.float().clone().requires_grad_()
+    loss = F.cross_entropy(xc, target, weight.float())
+    loss.backward()
+    xg = to_gems(x).requires_grad_()
+    got = F.cross_entropy(xg, to_gems(target), to_gems(weight))
+    got.backward()
+    assert_same(got.detach(), loss.detach().to(dtype), **TOL[dtype])
+    assert_same(xg.grad, xc.grad.to(dtype), **TOL[dtype])
+
+
+@requires_kernels("cross_entropy", "cross_entropy_backward")
 def test_cross_entropy_second_derivative_and_weight_needing_a_gradient():
     import flag_gems
     x, target = make((5, 6), torch.float64, gen_seed=65), torch.tensor([1, 0, 5, 3, 3])
