@@ -28,8 +28,23 @@ struct DecodeArgs {
   bool causal, has_bias;
 };
 
-template <typename T, int kPerLane>
-__global__ void decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
+// A lane's kPerLane elements of one key or value row, loaded at once.
+template <typename T, int N>
+struct alignas(sizeof(T) * N) LaneSlice {
+  T v[N];
+};
+
+// Which element of a row lane `lane` holds in its slot t: with kContiguous its
+// own kPerLane adjacent elements (one load a row: the row is exactly 32 *
+// kPerLane long and aligned), else every 32nd (any length, one load a slot).
+template <int kPerLane, bool kContiguous>
+__device__ __forceinline__ int64_t element(int t, int lane) {
+  return kContiguous ? int64_t{lane} * kPerLane + t : int64_t{t} * 32 + lane;
+}
+
+template <typename T, int kPerLane, int kKeys, bool kContiguous>
+__global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 blocks an SM
+    decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
   const int64_t bh = blockIdx.x, b = bh / a.Hq, h = bh % a.Hq, hk = h / a.group;
   const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -41,48 +56,65 @@ __global__ void decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V,
     const T* qi = Q + b * a.q[0] + h * a.q[1] + i * a.q[2];
 #pragma unroll
     for (int t = 0; t < kPerLane; ++t) {
-      const int64_t d = t * 32 + lane;
+      const int64_t d = element<kPerLane, kContiguous>(t, lane);
       q[t] = d < a.E ? load_as<float>(qi[d]) : 0.0f;
       acc[t] = 0.0f;
     }
     const int64_t jend = a.causal ? min(j1, i + 1) : j1;
     float m = -INFINITY, l = 0.0f;
-    // Two keys per step (this warp's j and j + kWarps): their loads are in flight together.
-    for (int64_t j = j0 + warp; j < jend; j += 2 * kWarps) {
-      const int64_t jb = j + kWarps;
-      const bool second = jb < jend;
-      const T* ka = k + j * a.k[2];
-      const T* kb = k + (second ? jb : j) * a.k[2];
-      float da = 0.0f, db = 0.0f;
+    // kKeys keys a step (this warp's j, j + kWarps, ...): all their K and V
+    // loads are issued before any is used, so that a warp keeps kKeys rows of
+    // each in flight (a decode step is bound by how many bytes are in flight).
+    for (int64_t j = j0 + warp; j < jend; j += kKeys * kWarps) {
+      LaneSlice<T, kPerLane> kr[kKeys], vr[kKeys];  // raw: half the registers of floats
 #pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        const int64_t d = t * 32 + lane;
-        if (d < a.E) {
-          da += q[t] * load_as<float>(ka[d]);
-          db += q[t] * load_as<float>(kb[d]);
+      for (int u = 0; u < kKeys; ++u) {
+        const int64_t ju = min(j + u * kWarps, jend - 1);  // past the end: reload the last key, masked below
+        const T* ku = k + ju * a.k[2];
+        const T* vu = v + ju * a.v[2];
+        if constexpr (kContiguous) {
+          kr[u] = reinterpret_cast<const LaneSlice<T, kPerLane>*>(ku)[lane];
+          vr[u] = reinterpret_cast<const LaneSlice<T, kPerLane>*>(vu)[lane];
+        } else {
+#pragma unroll
+          for (int t = 0; t < kPerLane; ++t) {
+            const int64_t d = element<kPerLane, false>(t, lane);
+            kr[u].v[t] = d < a.E ? ku[d] : T(0.0f);
+            vr[u].v[t] = d < a.Ev ? vu[d] : T(0.0f);
+          }
         }
       }
+      float sc[kKeys];
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
-        da += __shfl_xor_sync(0xffffffffu, da, o);
-        db += __shfl_xor_sync(0xffffffffu, db, o);
-      }
-      float sa = da * a.scale, sb = second ? db * a.scale : -INFINITY;
-      if (a.has_bias) {
-        const T* bias_row = Bias + b * a.bias[0] + h * a.bias[1] + i * a.bias[2];
-        sa += load_as<float>(bias_row[j * a.bias[3]]);
-        if (second) sb += load_as<float>(bias_row[jb * a.bias[3]]);
-      }
-      const float m_new = fmaxf(m, fmaxf(sa, sb));
-      if (m_new == -INFINITY) continue;  // both keys masked: they add nothing
-      const float correction = __expf(m - m_new), pa = __expf(sa - m_new), pb = __expf(sb - m_new);
-      l = l * correction + pa + pb;
-      const T* va = v + j * a.v[2];
-      const T* vb = v + (second ? jb : j) * a.v[2];
+      for (int u = 0; u < kKeys; ++u) {
+        sc[u] = 0.0f;
 #pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        const int64_t d = t * 32 + lane;
-        acc[t] = acc[t] * correction + (d < a.Ev ? pa * load_as<float>(va[d]) + pb * load_as<float>(vb[d]) : 0.0f);
+        for (int t = 0; t < kPerLane; ++t) sc[u] += q[t] * load_as<float>(kr[u].v[t]);
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+        for (int u = 0; u < kKeys; ++u) sc[u] += __shfl_xor_sync(0xffffffffu, sc[u], o);
+      float m_new = m;
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) {
+        const int64_t ju = j + u * kWarps;
+        sc[u] = ju < jend ? sc[u] * a.scale : -INFINITY;
+        if (a.has_bias && ju < jend)
+          sc[u] += load_as<float>(Bias[b * a.bias[0] + h * a.bias[1] + i * a.bias[2] + ju * a.bias[3]]);
+        m_new = fmaxf(m_new, sc[u]);
+      }
+      if (m_new == -INFINITY) continue;  // every key masked: they add nothing
+      const float correction = __expf(m - m_new);
+      l *= correction;
+#pragma unroll
+      for (int t = 0; t < kPerLane; ++t) acc[t] *= correction;
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) {
+        const float pu = __expf(sc[u] - m_new);
+        l += pu;
+#pragma unroll
+        for (int t = 0; t < kPerLane; ++t) acc[t] += pu * load_as<float>(vr[u].v[t]);
       }
       m = m_new;
     }
@@ -90,7 +122,7 @@ __global__ void decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V,
     if (lane == 0) { sm_m[warp] = m; sm_l[warp] = l; }
 #pragma unroll
     for (int t = 0; t < kPerLane; ++t)
-      if (t * 32 + lane < a.Ev) sm_acc[warp][t * 32 + lane] = acc[t];
+      if (const int64_t d = element<kPerLane, kContiguous>(t, lane); d < a.Ev) sm_acc[warp][d] = acc[t];
     __syncthreads();
     float M = -INFINITY;
 #pragma unroll
@@ -139,9 +171,19 @@ __global__ void decode_merge(DecodeArgs a, const float* ws, T* Out, float* Lse) 
 template <typename T, int kPerLane>
 void launch(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream) {
   auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
-  decode_partial<T, kPerLane><<<dim3(static_cast<unsigned>(a.B * a.Hq), static_cast<unsigned>(a.splits)),
-                                kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr,
-                                                          ws);
+  const dim3 grid(static_cast<unsigned>(a.B * a.Hq), static_cast<unsigned>(a.splits));
+  auto slices = [&](const gems_tensor& d) {  // rows of exactly 32 slices, each aligned for one load
+    return d.sizes[3] == 32 * kPerLane && d.strides[3] == 1 && d.strides[2] % kPerLane == 0 &&
+           d.strides[1] % kPerLane == 0 && d.strides[0] % kPerLane == 0 &&
+           reinterpret_cast<uintptr_t>(base_ptr(d)) % (sizeof(T) * kPerLane) == 0;
+  };
+  // kKeys rows of K and of V a lane keeps in flight: as many as fit in registers
+  if (slices(t[3]) && slices(t[4]))
+    decode_partial<T, kPerLane, kPerLane <= 4 ? 8 : 4, true><<<grid, kWarps * 32, 0, stream>>>(
+        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
+  else
+    decode_partial<T, kPerLane, kPerLane <= 4 ? 4 : 2, false><<<grid, kWarps * 32, 0, stream>>>(
+        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
   decode_merge<T><<<static_cast<unsigned>(a.B * a.Hq * a.L), 128, 0, stream>>>(
       a, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
 }
