@@ -20,6 +20,7 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kMaxRows = 8;    // query rows served here
 constexpr int kMaxDim = 256;   // head dims served here
+constexpr int kMaxSplits = 64; // chunks of one row's keys: the merge stays cheap
 
 struct DecodeArgs {
   int64_t B, Hq, Hkv, L, S, E, Ev, group, chunk, splits;
@@ -42,26 +43,33 @@ __device__ __forceinline__ int64_t element(int t, int lane) {
   return kContiguous ? int64_t{lane} * kPerLane + t : int64_t{t} * 32 + lane;
 }
 
-template <typename T, int kPerLane, int kKeys, bool kContiguous>
+// A block per (batch, group of kGroup query heads sharing one key head, chunk):
+// the group's heads read each K and V row once (grouped-query attention).
+template <typename T, int kPerLane, int kKeys, bool kContiguous, int kGroup>
 __global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 blocks an SM
     decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
-  const int64_t bh = blockIdx.x, b = bh / a.Hq, h = bh % a.Hq, hk = h / a.group;
+  const int64_t blocks_per_batch = a.Hq / kGroup;
+  const int64_t b = blockIdx.x / blocks_per_batch, h0 = blockIdx.x % blocks_per_batch * kGroup, hk = h0 / a.group;
   const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   __shared__ float sm_m[kWarps], sm_l[kWarps], sm_acc[kWarps][kMaxDim];
   const T* k = K + b * a.k[0] + hk * a.k[1];
   const T* v = V + b * a.v[0] + hk * a.v[1];
   for (int64_t i = 0; i < a.L; ++i) {
-    float q[kPerLane], acc[kPerLane];
-    const T* qi = Q + b * a.q[0] + h * a.q[1] + i * a.q[2];
+    float q[kGroup][kPerLane], acc[kGroup][kPerLane], m[kGroup], l[kGroup];
 #pragma unroll
-    for (int t = 0; t < kPerLane; ++t) {
-      const int64_t d = element<kPerLane, kContiguous>(t, lane);
-      q[t] = d < a.E ? load_as<float>(qi[d]) : 0.0f;
-      acc[t] = 0.0f;
+    for (int g = 0; g < kGroup; ++g) {
+      const T* qi = Q + b * a.q[0] + (h0 + g) * a.q[1] + i * a.q[2];
+#pragma unroll
+      for (int t = 0; t < kPerLane; ++t) {
+        const int64_t d = element<kPerLane, kContiguous>(t, lane);
+        q[g][t] = d < a.E ? load_as<float>(qi[d]) : 0.0f;
+        acc[g][t] = 0.0f;
+      }
+      m[g] = -INFINITY;
+      l[g] = 0.0f;
     }
     const int64_t jend = a.causal ? min(j1, i + 1) : j1;
-    float m = -INFINITY, l = 0.0f;
     // kKeys keys a step (this warp's j, j + kWarps, ...): all their K and V
     // loads are issued before any is used, so that a warp keeps kKeys rows of
     // each in flight (a decode step is bound by how many bytes are in flight).
@@ -84,106 +92,139 @@ __global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 b
           }
         }
       }
-      float sc[kKeys];
+      // head by head, so that only one head's scores are live beside the tiles
 #pragma unroll
-      for (int u = 0; u < kKeys; ++u) {
-        sc[u] = 0.0f;
+      for (int g = 0; g < kGroup; ++g) {
+        float sc[kKeys];
 #pragma unroll
-        for (int t = 0; t < kPerLane; ++t) sc[u] += q[t] * load_as<float>(kr[u].v[t]);
+        for (int u = 0; u < kKeys; ++u) {
+          sc[u] = 0.0f;
+#pragma unroll
+          for (int t = 0; t < kPerLane; ++t) sc[u] += q[g][t] * load_as<float>(kr[u].v[t]);
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+          for (int u = 0; u < kKeys; ++u) sc[u] += __shfl_xor_sync(0xffffffffu, sc[u], o);
+        float m_new = m[g];
+#pragma unroll
+        for (int u = 0; u < kKeys; ++u) {
+          const int64_t ju = j + u * kWarps;
+          sc[u] = ju < jend ? sc[u] * a.scale : -INFINITY;
+          if (a.has_bias && ju < jend)
+            sc[u] += load_as<float>(Bias[b * a.bias[0] + (h0 + g) * a.bias[1] + i * a.bias[2] + ju * a.bias[3]]);
+          m_new = fmaxf(m_new, sc[u]);
+        }
+        if (m_new == -INFINITY) continue;  // every key masked for this head: they add nothing
+        const float correction = __expf(m[g] - m_new);
+        l[g] *= correction;
+#pragma unroll
+        for (int t = 0; t < kPerLane; ++t) acc[g][t] *= correction;
+#pragma unroll
+        for (int u = 0; u < kKeys; ++u) {
+          const float pu = __expf(sc[u] - m_new);
+          l[g] += pu;
+#pragma unroll
+          for (int t = 0; t < kPerLane; ++t) acc[g][t] += pu * load_as<float>(vr[u].v[t]);
+        }
+        m[g] = m_new;
       }
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1)
-#pragma unroll
-        for (int u = 0; u < kKeys; ++u) sc[u] += __shfl_xor_sync(0xffffffffu, sc[u], o);
-      float m_new = m;
-#pragma unroll
-      for (int u = 0; u < kKeys; ++u) {
-        const int64_t ju = j + u * kWarps;
-        sc[u] = ju < jend ? sc[u] * a.scale : -INFINITY;
-        if (a.has_bias && ju < jend)
-          sc[u] += load_as<float>(Bias[b * a.bias[0] + h * a.bias[1] + i * a.bias[2] + ju * a.bias[3]]);
-        m_new = fmaxf(m_new, sc[u]);
-      }
-      if (m_new == -INFINITY) continue;  // every key masked: they add nothing
-      const float correction = __expf(m - m_new);
-      l *= correction;
-#pragma unroll
-      for (int t = 0; t < kPerLane; ++t) acc[t] *= correction;
-#pragma unroll
-      for (int u = 0; u < kKeys; ++u) {
-        const float pu = __expf(sc[u] - m_new);
-        l += pu;
-#pragma unroll
-        for (int t = 0; t < kPerLane; ++t) acc[t] += pu * load_as<float>(vr[u].v[t]);
-      }
-      m = m_new;
     }
-    // Merge the warps' running (max, sum, acc) into one partial for this chunk.
-    if (lane == 0) { sm_m[warp] = m; sm_l[warp] = l; }
+    // Merge the warps' running (max, sum, acc) into one partial for this chunk, head by head.
 #pragma unroll
-    for (int t = 0; t < kPerLane; ++t)
-      if (const int64_t d = element<kPerLane, kContiguous>(t, lane); d < a.Ev) sm_acc[warp][d] = acc[t];
-    __syncthreads();
-    float M = -INFINITY;
+    for (int g = 0; g < kGroup; ++g) {
+      if (lane == 0) { sm_m[warp] = m[g]; sm_l[warp] = l[g]; }
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_m[w]);
-    float* part = ws + ((bh * a.splits + blockIdx.y) * a.L + i) * (a.Ev + 2);
-    for (int64_t d = threadIdx.x; d < a.Ev + 1; d += blockDim.x) {
-      float total = 0.0f;
-      for (int w = 0; w < kWarps; ++w) {
-        const float weight = sm_m[w] == -INFINITY ? 0.0f : __expf(sm_m[w] - M);
-        total += weight * (d < a.Ev ? sm_acc[w][d] : sm_l[w]);
+      for (int t = 0; t < kPerLane; ++t)
+        if (const int64_t d = element<kPerLane, kContiguous>(t, lane); d < a.Ev) sm_acc[warp][d] = acc[g][t];
+      __syncthreads();
+      float M = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_m[w]);
+      float* part = ws + (((b * a.Hq + h0 + g) * a.splits + blockIdx.y) * a.L + i) * (a.Ev + 2);
+      for (int64_t d = threadIdx.x; d < a.Ev + 1; d += blockDim.x) {
+        float total = 0.0f;
+        for (int w = 0; w < kWarps; ++w) {
+          const float weight = sm_m[w] == -INFINITY ? 0.0f : __expf(sm_m[w] - M);
+          total += weight * (d < a.Ev ? sm_acc[w][d] : sm_l[w]);
+        }
+        if (d < a.Ev) part[2 + d] = total;
+        else part[1] = total;
       }
-      if (d < a.Ev) part[2 + d] = total;
-      else part[1] = total;
+      if (threadIdx.x == 0) part[0] = M;
+      __syncthreads();  // the shared arrays are reused for the next head and row
     }
-    if (threadIdx.x == 0) part[0] = M;
-    __syncthreads();  // the shared arrays are reused for the next row
   }
 }
 
-// One block per (batch, head, row): merges the chunks, normalises, writes out and lse.
+// One block per (batch, head, row): merges the chunks, normalises, writes out
+// and lse. Each chunk's weight exp(m_s - M) is computed once, in shared memory.
 template <typename T>
 __global__ void decode_merge(DecodeArgs a, const float* ws, T* Out, float* Lse) {
   const int64_t row = blockIdx.x, i = row % a.L, bh = row / a.L, b = bh / a.Hq, h = bh % a.Hq;
-  float M = -INFINITY;
-  for (int64_t s = 0; s < a.splits; ++s) M = fmaxf(M, ws[((bh * a.splits + s) * a.L + i) * (a.Ev + 2)]);
-  float total = 0.0f;
-  for (int64_t s = 0; s < a.splits; ++s) {
-    const float* part = ws + ((bh * a.splits + s) * a.L + i) * (a.Ev + 2);
-    if (part[0] != -INFINITY) total += __expf(part[0] - M) * part[1];
+  __shared__ float weight[kMaxSplits];
+  __shared__ float total;
+  auto part = [&](int64_t s) { return ws + ((bh * a.splits + s) * a.L + i) * (a.Ev + 2); };
+  if (threadIdx.x < 32) {  // one warp: the chunks' max, their weights and the total
+    float M = -INFINITY;
+    for (int64_t s = threadIdx.x; s < a.splits; s += 32) M = fmaxf(M, part(s)[0]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    float sum = 0.0f;
+    for (int64_t s = threadIdx.x; s < a.splits; s += 32) {
+      const float* p = part(s);
+      weight[s] = p[0] == -INFINITY ? 0.0f : __expf(p[0] - M);
+      sum += weight[s] * p[1];
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (threadIdx.x == 0) {
+      total = sum;
+      Lse[b * a.lse[0] + h * a.lse[1] + i * a.lse[2]] = sum > 0.0f ? M + __logf(sum) : -INFINITY;
+    }
   }
+  __syncthreads();
   T* out = Out + b * a.out[0] + h * a.out[1] + i * a.out[2];
+  const float inv = total > 0.0f ? 1.0f / total : 0.0f;
   for (int64_t d = threadIdx.x; d < a.Ev; d += blockDim.x) {
     float o = 0.0f;
-    if (total > 0.0f) {
-      for (int64_t s = 0; s < a.splits; ++s) {
-        const float* part = ws + ((bh * a.splits + s) * a.L + i) * (a.Ev + 2);
-        if (part[0] != -INFINITY) o += __expf(part[0] - M) * part[2 + d];
-      }
-      o /= total;
-    }
-    out[d] = store_as<T>(o);
+#pragma unroll 8
+    for (int64_t s = 0; s < a.splits; ++s) o += weight[s] * part(s)[2 + d];
+    out[d] = store_as<T>(o * inv);
   }
-  if (threadIdx.x == 0) Lse[b * a.lse[0] + h * a.lse[1] + i * a.lse[2]] = total > 0.0f ? M + __logf(total) : -INFINITY;
+}
+
+// Query heads that share a key head go to one block, up to 4 of them.
+int heads_per_block(int64_t group) { return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1; }
+
+template <typename T, int kPerLane, int kGroup>
+void launch_partial(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream, bool contiguous) {
+  auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
+  const dim3 grid(static_cast<unsigned>(a.B * a.Hq / kGroup), static_cast<unsigned>(a.splits));
+  // kKeys rows of K and of V a lane keeps in flight: as many as fit in 128 registers beside the group's state
+  constexpr int kKeys = kGroup * kPerLane <= 4 ? 8 : kGroup * kPerLane <= 16 ? 4 : 2;
+  if (contiguous)
+    decode_partial<T, kPerLane, kKeys, true, kGroup><<<grid, kWarps * 32, 0, stream>>>(
+        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
+  else
+    decode_partial<T, kPerLane, kKeys / 2 ? kKeys / 2 : 1, false, kGroup><<<grid, kWarps * 32, 0, stream>>>(
+        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
 }
 
 template <typename T, int kPerLane>
 void launch(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream) {
   auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
-  const dim3 grid(static_cast<unsigned>(a.B * a.Hq), static_cast<unsigned>(a.splits));
   auto slices = [&](const gems_tensor& d) {  // rows of exactly 32 slices, each aligned for one load
     return d.sizes[3] == 32 * kPerLane && d.strides[3] == 1 && d.strides[2] % kPerLane == 0 &&
            d.strides[1] % kPerLane == 0 && d.strides[0] % kPerLane == 0 &&
            reinterpret_cast<uintptr_t>(base_ptr(d)) % (sizeof(T) * kPerLane) == 0;
   };
-  // kKeys rows of K and of V a lane keeps in flight: as many as fit in registers
-  if (slices(t[3]) && slices(t[4]))
-    decode_partial<T, kPerLane, kPerLane <= 4 ? 8 : 4, true><<<grid, kWarps * 32, 0, stream>>>(
-        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
-  else
-    decode_partial<T, kPerLane, kPerLane <= 4 ? 4 : 2, false><<<grid, kWarps * 32, 0, stream>>>(
-        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
+  const bool contiguous = slices(t[3]) && slices(t[4]);
+  switch (heads_per_block(a.group)) {
+    case 4: launch_partial<T, kPerLane, 4>(a, t, ws, stream, contiguous); break;
+    case 2: launch_partial<T, kPerLane, 2>(a, t, ws, stream, contiguous); break;
+    default: launch_partial<T, kPerLane, 1>(a, t, ws, stream, contiguous);
+  }
   decode_merge<T><<<static_cast<unsigned>(a.B * a.Hq * a.L), 128, 0, stream>>>(
       a, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
 }
@@ -211,10 +252,11 @@ int attention_decode(const gems_kernel_call* c) {
   }
   for (int d = 0; d < 3; ++d) a.lse[d] = t[1].strides[d];
   // Enough chunks for about 16 blocks per SM (each warp walks its keys one
-  // after another, so many warps must be in flight), each at least 32 keys.
-  const int64_t heads = a.B * a.Hq;
-  const int64_t want = std::max<int64_t>(1, (16 * num_sms() + heads - 1) / heads);
-  a.chunk = std::max<int64_t>(32, (a.S + want - 1) / want);
+  // tile after another, so many warps must be in flight), each at least 32
+  // keys, at most kMaxSplits of them.
+  const int64_t heads = a.B * a.Hq, blocks = heads / heads_per_block(a.group);
+  const int64_t want = std::max<int64_t>(1, (16 * num_sms() + blocks - 1) / blocks);
+  a.chunk = std::max<int64_t>({32, (a.S + want - 1) / want, (a.S + kMaxSplits - 1) / kMaxSplits});
   a.splits = (a.S + a.chunk - 1) / a.chunk;
   const size_t bytes = static_cast<size_t>(heads * a.splits * a.L * (a.Ev + 2)) * sizeof(float);
   cudaStream_t stream = stream_of(c);

@@ -60,6 +60,10 @@ CASES = {
     # decode with head dims the vectorised kernel serves (256) and does not (96)
     "decode_head_dim_256": ((1, 2, 2, 256), 2, 70, {}),
     "decode_head_dim_96": ((2, 4, 1, 96), 4, 50, {}),
+    # decode with query heads sharing key heads in pairs, in threes, and in fours with an unaligned head dim
+    "grouped_decode_pairs": ((2, 6, 2, 64), 3, 40, dict(enable_gqa=True)),
+    "grouped_decode_threes": ((1, 6, 1, 64), 2, 40, dict(enable_gqa=True)),
+    "grouped_decode_head_dim_96": ((2, 8, 1, 96), 2, 50, dict(enable_gqa=True)),
 }
 
 
@@ -93,13 +97,16 @@ def test_masks(mask_kind, dtype, strict):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_decode_step_with_left_padding(dtype, strict):
+@pytest.mark.parametrize("heads", [(4, 4), (8, 2)], ids=["one query head a key head", "four query heads a key head"])
+def test_decode_step_with_left_padding(dtype, heads, strict):
     # One new token per sequence against a KV cache, the first keys of one sequence padding.
-    q, k, v = make((2, 4, 1, 64), dtype, 14), make((2, 4, 40, 64), dtype, 15), make((2, 4, 40, 64), dtype, 16)
+    hq, hkv = heads
+    q, k, v = make((2, hq, 1, 64), dtype, 14), make((2, hkv, 40, 64), dtype, 15), make((2, hkv, 40, 64), dtype, 16)
     mask = torch.ones(2, 1, 1, 40, dtype=torch.bool)
     mask[1, :, :, :7] = False
-    out = F.scaled_dot_product_attention(q.to("gems"), k.to("gems"), v.to("gems"), attn_mask=mask.to("gems"))
-    torch.testing.assert_close(out.cpu().double(), reference(q, k, v, mask), **TOL[dtype])
+    kw = dict(enable_gqa=hq != hkv)
+    out = F.scaled_dot_product_attention(q.to("gems"), k.to("gems"), v.to("gems"), attn_mask=mask.to("gems"), **kw)
+    torch.testing.assert_close(out.cpu().double(), reference(q, k, v, mask, **kw), **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
