@@ -103,6 +103,11 @@ def sweep_cases():
         out.append(("SDPA decode bf16 b8 h32 d128", f"kv={cache}",
                     lambda d, s=cache: (t(8, 32, 1, 128, dev=d), t(8, 32, s, 128, dev=d), t(8, 32, s, 128, dev=d)),
                     lambda q, k, v: F.scaled_dot_product_attention(q, k, v), 2 * 8 * 32 * cache * 128 * 2, None))
+    for cache in (4096, 32768):  # grouped-query heads, as Llama 3: 32 query heads over 8 key heads
+        out.append(("SDPA decode GQA bf16 b8 hq32 hkv8 d128", f"kv={cache}",
+                    lambda d, s=cache: (t(8, 32, 1, 128, dev=d), t(8, 8, s, 128, dev=d), t(8, 8, s, 128, dev=d)),
+                    lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+                    2 * 8 * 8 * cache * 128 * 2, None))
     return out
 
 

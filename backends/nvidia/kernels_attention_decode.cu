@@ -202,7 +202,7 @@ void launch_partial(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaSt
   auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
   const dim3 grid(static_cast<unsigned>(a.B * a.Hq / kGroup), static_cast<unsigned>(a.splits));
   // kKeys rows of K and of V a lane keeps in flight: as many as fit in 128 registers beside the group's state
-  constexpr int kKeys = kGroup * kPerLane <= 4 ? 8 : kGroup * kPerLane <= 16 ? 4 : 2;
+  constexpr int kKeys = kGroup * kPerLane <= 8 ? 8 : kGroup * kPerLane <= 16 ? 4 : 2;
   if (contiguous)
     decode_partial<T, kPerLane, kKeys, true, kGroup><<<grid, kWarps * 32, 0, stream>>>(
         a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
