@@ -1,7 +1,6 @@
-// Reductions, softmax, norms and the NLL loss, on top of row_loop.h.
+// Reductions, softmax and norms, on top of row_loop.h.
 // Every kernel here reduces over the trailing dims of its input: the core
 // permutes the reduced dims to the end before it calls (see kernel_table.cpp).
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -135,8 +134,6 @@ int softmax_backward_impl(const char* name, const gems_kernel_call* c) {
   });
   return ok ? GEMS_OK : unsupported_dtype(name, c->tensors[0].dtype);
 }
-
-inline bool present(const gems_tensor& t) { return t.data != nullptr; }
 
 }  // namespace
 
@@ -359,147 +356,6 @@ int k_rms_norm_backward(const gems_kernel_call* c) {
     }
   });
   return ok ? GEMS_OK : unsupported_dtype("rms_norm_backward", t[3].dtype);
-}
-
-// tensors: out ([N] for reduction none, else 0-dim), total_weight (0-dim),
-// logp [N,C], target [N] int64, weight [C] or absent.
-// scalars: [0].i reduction (0 none, 1 mean, 2 sum), [1].i ignore_index.
-int k_nll_loss(const gems_kernel_call* c) {
-  const gems_tensor* t = c->tensors;
-  const int64_t reduction = c->scalars[0].i, ignore = c->scalars[1].i;
-  int status = GEMS_OK;
-  std::string error;
-  bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    const int64_t N = t[2].sizes[0], C = t[2].sizes[1];
-    const T* LP = reinterpret_cast<const T*>(base_ptr(t[2]));
-    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[3]));
-    const T* W = present(t[4]) ? reinterpret_cast<const T*>(base_ptr(t[4])) : nullptr;
-    T* OUT = reinterpret_cast<T*>(base_ptr(t[0]));
-    A loss = 0, wsum = 0;
-    for (int64_t i = 0; i < N; ++i) {
-      const int64_t y = Y[i * t[3].strides[0]];
-      A li = 0;
-      if (y != ignore) {
-        if (y < 0 || y >= C) { status = GEMS_INVALID_ARGUMENT; error = "Target " + std::to_string(y) + " is out of bounds."; return; }
-        const A w = W ? static_cast<A>(W[y * t[4].strides[0]]) : A(1);
-        li = -w * static_cast<A>(LP[i * t[2].strides[0] + y * t[2].strides[1]]);
-        wsum += w;
-      }
-      if (reduction == 0) OUT[i * t[0].strides[0]] = static_cast<T>(li);
-      else loss += li;
-    }
-    if (reduction == 1) OUT[0] = static_cast<T>(loss / wsum);  // 0/0 = NaN, as PyTorch
-    if (reduction == 2) OUT[0] = static_cast<T>(loss);
-    *reinterpret_cast<T*>(base_ptr(t[1])) = static_cast<T>(reduction == 0 ? A(0) : wsum);
-  });
-  if (status != GEMS_OK) return set_error(status, error.c_str());
-  return ok ? GEMS_OK : unsupported_dtype("nll_loss", t[2].dtype);
-}
-
-// Cross entropy over class-index targets, fused (kernel_table.cpp documents the
-// operands): one pass over each row for its log-sum-exp, then the target's logit.
-int k_cross_entropy(const gems_kernel_call* c) {
-  const gems_tensor* t = c->tensors;
-  const int64_t ignore = c->scalars[0].i;
-  const int64_t N = t[1].sizes[0], C = t[1].sizes[1];
-  std::atomic<bool> bad{false};
-  std::atomic<int64_t> bad_target{0};
-  bool ok = dispatch_dtype<kFloating>(t[1].dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    A* rows = reinterpret_cast<A*>(base_ptr(t[0]));
-    const int64_t rs0 = t[0].strides[0], rs1 = t[0].strides[1];
-    const T* X = reinterpret_cast<const T*>(base_ptr(t[1]));
-    const int64_t xs0 = t[1].strides[0], xs1 = t[1].strides[1];
-    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[2]));
-    const T* W = present(t[3]) ? reinterpret_cast<const T*>(base_ptr(t[3])) : nullptr;
-    parallel_for(0, N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C)), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const T* x = X + i * xs0;
-        A mx = -std::numeric_limits<A>::infinity();
-        for (int64_t j = 0; j < C; ++j) mx = std::max<A>(mx, static_cast<A>(x[j * xs1]));
-        const A shift = std::isinf(mx) ? A(0) : mx;  // all -inf (or +inf): no inf - inf
-        A sum = 0;
-        for (int64_t j = 0; j < C; ++j) sum += std::exp(static_cast<A>(x[j * xs1]) - shift);
-        const A lse = std::log(sum) + shift;
-        const int64_t y = Y[i * t[2].strides[0]];
-        A loss = 0, w = 0;
-        if (y != ignore) {
-          if (y < 0 || y >= C) {
-            bad_target.store(y);
-            bad.store(true);
-          } else {
-            w = W ? static_cast<A>(W[y * t[3].strides[0]]) : A(1);
-            loss = w * (lse - static_cast<A>(x[y * xs1]));
-          }
-        }
-        rows[i * rs1] = loss;
-        rows[rs0 + i * rs1] = w;
-        rows[2 * rs0 + i * rs1] = lse;
-      }
-    });
-  });
-  if (bad.load())
-    return set_error(GEMS_INVALID_ARGUMENT, ("Target " + std::to_string(bad_target.load()) + " is out of bounds.").c_str());
-  return ok ? GEMS_OK : unsupported_dtype("cross_entropy", t[1].dtype);
-}
-
-// The gradient of the fused cross entropy: grad_in[i, j] = g[i] * w[i] *
-// (exp(x[i, j] - lse[i]) - (j == y[i])), w and lse from the forward's rows.
-int k_cross_entropy_backward(const gems_kernel_call* c) {
-  const gems_tensor* t = c->tensors;
-  bool ok = dispatch_dtype<kFloating>(t[2].dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    const int64_t N = t[2].sizes[0], C = t[2].sizes[1];
-    T* G = reinterpret_cast<T*>(base_ptr(t[0]));
-    const A* GO = reinterpret_cast<const A*>(base_ptr(t[1]));
-    const T* X = reinterpret_cast<const T*>(base_ptr(t[2]));
-    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[3]));
-    const A* rows = reinterpret_cast<const A*>(base_ptr(t[4]));
-    const int64_t rs0 = t[4].strides[0], rs1 = t[4].strides[1];
-    parallel_for(0, N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C)), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const A scale = GO[i * t[1].strides[0]] * rows[rs0 + i * rs1], lse = rows[2 * rs0 + i * rs1];
-        const int64_t y = Y[i * t[3].strides[0]];
-        const T* x = X + i * t[2].strides[0];
-        T* g = G + i * t[0].strides[0];
-        for (int64_t j = 0; j < C; ++j)
-          g[j * t[0].strides[1]] =
-              static_cast<T>(scale * (std::exp(static_cast<A>(x[j * t[2].strides[1]]) - lse) - A(j == y ? 1 : 0)));
-      }
-    });
-  });
-  return ok ? GEMS_OK : unsupported_dtype("cross_entropy_backward", t[2].dtype);
-}
-
-// tensors: grad_in [N,C] (contiguous), grad_out ([N] or 0-dim), target [N],
-// weight [C] or absent, total_weight (0-dim). scalars as nll_loss.
-int k_nll_loss_backward(const gems_kernel_call* c) {
-  const gems_tensor* t = c->tensors;
-  const int64_t reduction = c->scalars[0].i, ignore = c->scalars[1].i;
-  bool ok = dispatch_dtype<kFloating>(t[0].dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    const int64_t N = t[0].sizes[0], C = t[0].sizes[1];
-    T* G = reinterpret_cast<T*>(base_ptr(t[0]));
-    const T* GO = reinterpret_cast<const T*>(base_ptr(t[1]));
-    const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[2]));
-    const T* W = present(t[3]) ? reinterpret_cast<const T*>(base_ptr(t[3])) : nullptr;
-    const A total_weight = static_cast<A>(*reinterpret_cast<const T*>(base_ptr(t[4])));
-    for (int64_t i = 0; i < N * C; ++i) G[i] = T(0.0f);
-    for (int64_t i = 0; i < N; ++i) {
-      const int64_t y = Y[i * t[2].strides[0]];
-      if (y == ignore || y < 0 || y >= C) continue;
-      const A w = W ? static_cast<A>(W[y * t[3].strides[0]]) : A(1);
-      A g = reduction == 0 ? static_cast<A>(GO[i * t[1].strides[0]]) : static_cast<A>(GO[0]);
-      if (reduction == 1) g /= total_weight;
-      G[i * C + y] = static_cast<T>(-w * g);
-    }
-  });
-  return ok ? GEMS_OK : unsupported_dtype("nll_loss_backward", t[0].dtype);
 }
 
 }  // namespace gems::cpu

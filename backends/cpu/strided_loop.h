@@ -24,6 +24,9 @@ inline char* base_ptr(const gems_tensor& t) {
   return static_cast<char*>(t.data) + t.offset * element_size(t.dtype);
 }
 
+// Whether an optional operand is present (absent ones have data NULL).
+inline bool present(const gems_tensor& t) { return t.data != nullptr; }
+
 // N operands sharing one shape; strides are kept in bytes, dims coalesced.
 template <int N>
 struct StridedLoop {

@@ -158,6 +158,16 @@ bool allow_shared(Kernel kernel, int64_t bytes) {
          cudaSuccess || (cudaGetLastError(), false);
 }
 
+// Statistics (mean, rstd, log-sum-exp, per-sample losses) are kept in float
+// for 16-bit and float inputs, in double for double ones.
+template <typename T> using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// The typed data pointer of an operand, nullptr when it is absent.
+template <typename T> T* ptr(const gems_tensor& t) { return t.data ? reinterpret_cast<T*>(base_ptr(t)) : nullptr; }
+
+// Threads for a block that walks a strided row of n elements.
+inline int block_for(int64_t n) { return n >= 4096 ? 512 : n >= 1024 ? 256 : n >= 256 ? 128 : 32; }
+
 // Threads for a block that owns one row of n elements: about 32 elements a
 // thread, so short rows don't pay for wide block reductions.
 inline int row_block(int64_t n) {
