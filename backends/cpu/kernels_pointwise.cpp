@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../common/division.h"
+#include "../common/power.h"
 #include "kernels.h"
 #include "runtime.h"
 #include "strided_loop.h"
@@ -189,25 +190,7 @@ int k_div(const gems_kernel_call* c) {
 }
 
 int k_pow(const gems_kernel_call* c) {
-  return binary<kNumeric, void>("pow", c, [](auto a, auto b) {
-    using A = decltype(a);
-    if constexpr (std::is_floating_point_v<A>) {
-      return static_cast<A>(std::pow(a, b));
-    } else {
-      // Integer power by squaring; negative exponents follow PyTorch's powi.
-      if constexpr (std::is_signed_v<A>) {
-        if (b < 0) return static_cast<A>(a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0));
-      }
-      A result = 1, base = a;
-      auto e = b;
-      while (e) {
-        if (e & 1) result = static_cast<A>(result * base);
-        base = static_cast<A>(base * base);
-        e = static_cast<decltype(e)>(e >> 1);
-      }
-      return result;
-    }
-  });
+  return binary<kNumeric, void>("pow", c, [](auto a, auto b) { return power(a, b); });
 }
 
 #define GEMS_COMPARE(NAME, OP) \

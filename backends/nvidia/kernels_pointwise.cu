@@ -4,6 +4,7 @@
 #include <string>
 
 #include "../common/division.h"
+#include "../common/power.h"
 #include "elementwise.cuh"
 #include "kernels.h"
 
@@ -273,23 +274,7 @@ struct DivFloorOp {
   }
 };
 struct PowOp {
-  template <typename A> __device__ A operator()(A a, A b) const {
-    if constexpr (std::is_floating_point_v<A>) {
-      return ::pow(a, b);
-    } else {
-      if constexpr (std::is_signed_v<A>) {
-        if (b < 0) return static_cast<A>(a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0));
-      }
-      A result = 1, base = a;
-      auto e = b;
-      while (e) {
-        if (e & 1) result = static_cast<A>(result * base);
-        base = static_cast<A>(base * base);
-        e = static_cast<decltype(e)>(e >> 1);
-      }
-      return result;
-    }
-  }
+  template <typename A> __device__ A operator()(A a, A b) const { return power(a, b); }
 };
 
 int k_add(const gems_kernel_call* c) { return binary<kAll, void>("add", c, AddOp{scalar(c->scalars[0])}); }

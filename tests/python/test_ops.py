@@ -146,6 +146,9 @@ def test_pow(dtype):
     exponent = make((3, 4), dtype, low=0, high=3, gen_seed=12)
     check(torch.pow, base, exponent)
     check(lambda x: x ** 2, base)
+    if dtype.is_floating_point:  # a square is the product, rounded once, as PyTorch computes it
+        wide = make((1000,), dtype, low=-100, high=100, gen_seed=70)
+        assert torch.equal((to_gems(wide) ** 2).cpu(), wide * wide)
 
 
 @pytest.mark.parametrize("dtype", FLOATS + INTS)
