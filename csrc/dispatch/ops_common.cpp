@@ -1,6 +1,7 @@
 #include "ops_common.h"
 
 #include <ATen/Dispatch.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/ExpandUtils.h>
 
 #include <cstring>
@@ -82,6 +83,17 @@ at::Tensor wrap_scalar(const c10::Scalar& s) {
   return t;
 }
 
+// A fresh result: on gems devices straight from the allocator, as gems' own
+// empty kernel makes it, without the trip through the dispatcher that
+// at::empty takes (about a microsecond, as long as a small op's kernel on the
+// cpu vendor); elsewhere (patch mode) at::empty.
+at::Tensor empty_result(at::IntArrayRef shape, const at::TensorOptions& options) {
+  if (options.device().type() != kGems) return at::empty(shape, options);
+  c10::DeviceGuard guard(options.device());
+  return at::detail::empty_generic(shape, allocator(), c10::DispatchKeySet(c10::DispatchKey::PrivateUse1),
+                                   c10::typeMetaToScalarType(options.dtype()), std::nullopt);
+}
+
 void prepare_output(at::Tensor& out, OutKind kind, at::IntArrayRef shape, at::ScalarType result,
                     const at::TensorOptions& options, const at::Tensor* layout) {
   switch (kind) {
@@ -92,7 +104,7 @@ void prepare_output(at::Tensor& out, OutKind kind, at::IntArrayRef shape, at::Sc
           layout->is_non_overlapping_and_dense())
         out = at::empty_like(*layout, options.dtype(result));
       else
-        out = at::empty(shape, options.dtype(result));
+        out = empty_result(shape, options.dtype(result));
       return;
     case OutKind::InPlace:
       TORCH_CHECK(out.sizes().equals(shape), "output with shape ", out.sizes(),

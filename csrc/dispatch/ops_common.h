@@ -28,6 +28,9 @@ at::Tensor wrap_scalar(const c10::Scalar& s);
 // How an op's output is provided: a fresh tensor, an in-place self, or out=.
 enum class OutKind { Fresh, InPlace, Out };
 
+// A fresh contiguous tensor; on gems devices without a dispatcher round trip.
+at::Tensor empty_result(at::IntArrayRef shape, const at::TensorOptions& options);
+
 // Makes `out` ready to receive a result of `shape` and dtype `result`:
 // allocates it (Fresh, in the layout of `layout` when that input has the
 // result's shape), checks shape (InPlace) or resizes it (Out), and checks
