@@ -141,8 +141,8 @@ fused_attention_overrideable(const Tensor& query, const Tensor& key, const Tenso
   if (bias.defined()) bias = rows_dense(bias);
   // [B, L, H, Ev] memory seen as [B, H, L, Ev]: what the usual
   // out.transpose(1, 2).reshape(B, L, H * Ev) that follows needs, copy-free.
-  at::Tensor out = at::empty({B, L, H, Ev}, q.options()).transpose(1, 2);
-  at::Tensor lse = at::empty({B, H, L}, q.options().dtype(lse_type(q.scalar_type())));
+  at::Tensor out = empty_result({B, L, H, Ev}, q.options()).transpose(1, 2);
+  at::Tensor lse = empty_result({B, H, L}, q.options().dtype(lse_type(q.scalar_type())));
   if (out.numel() > 0) {
     if (S == 0) {  // no keys: every row sees nothing
       out.zero_();
@@ -160,8 +160,8 @@ fused_attention_overrideable(const Tensor& query, const Tensor& key, const Tenso
     }
   }
   const auto seed_options = at::TensorOptions().dtype(at::kLong);
-  return {out, lse, Tensor(), Tensor(), c10::SymInt(L), c10::SymInt(S), at::empty({}, seed_options),
-          at::empty({}, seed_options), at::empty({0}, q.options())};
+  return {out, lse, Tensor(), Tensor(), c10::SymInt(L), c10::SymInt(S), empty_result({}, seed_options),
+          empty_result({}, seed_options), empty_result({0}, q.options())};
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> fused_attention_overrideable_backward(
@@ -180,7 +180,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_attention_overrideable_backward
   at::Tensor bias = attn_bias.defined() ? rows_dense(additive_bias(attn_bias, q)) : at::Tensor();
   const bool want_dbias = grad_input_mask[3] && attn_bias.defined();
   at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
-  at::Tensor dbias = want_dbias ? at::empty({B, H, L, S}, q.options()) : at::Tensor();
+  at::Tensor dbias = want_dbias ? empty_result({B, H, L, S}, q.options()) : at::Tensor();
   if (q.numel() == 0 || k.numel() == 0 || S == 0 || L == 0) {
     dq.zero_(); dk.zero_(); dv.zero_();
     if (want_dbias) dbias.zero_();

@@ -140,7 +140,7 @@ at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::Scalar
   for (const at::Tensor& t : inputs)
     if (!layout && t.device() == device && t.sizes().equals(shape)) layout = &t;
   prepare_output(out, kind, shape, result, inputs[0].options().device(device), layout);
-  at::Tensor target = out.scalar_type() == result ? out : at::empty(shape, out.options().dtype(result));
+  at::Tensor target = out.scalar_type() == result ? out : empty_result(shape, out.options().dtype(result));
   c10::SmallVector<gems_tensor, 4> desc;
   desc.push_back(describe(target));
   for (const at::Tensor& t : inputs) desc.push_back(describe_broadcast(t, shape));

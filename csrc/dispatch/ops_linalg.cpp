@@ -83,7 +83,7 @@ at::Tensor& product(at::Tensor& out, bool batched, const at::Tensor& a, const at
     check_same_dtype(*c, a);
     check_bias(*c, shape);
   }
-  if (!out.defined()) out = at::empty(shape, a.options());
+  if (!out.defined()) out = empty_result(shape, a.options());
   else at::native::resize_output(out, shape);
   if (a.size(-1) == 0) {  // an empty sum: only the c term is left
     if (!c || beta.toDouble() == 0) return out.zero_();

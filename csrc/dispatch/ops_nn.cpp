@@ -72,8 +72,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_layer_norm(const at::Tenso
   const at::Tensor x = input.contiguous();
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
   const auto shape = stat_shape(input, normalized_shape.size());
-  at::Tensor mean = at::empty(shape, x.options().dtype(stat_type(x.scalar_type())));
-  at::Tensor rstd = at::empty(shape, mean.options());
+  at::Tensor mean = empty_result(shape, x.options().dtype(stat_type(x.scalar_type())));
+  at::Tensor rstd = empty_result(shape, mean.options());
   at::Tensor w, b;
   if (M > 0) {
     gems_tensor d[6] = {as_matrix(out, M, N), vec(mean), vec(rstd), as_matrix(x, M, N),
@@ -95,8 +95,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_layer_norm_backward(
   at::Tensor dx, dw, db, w;
   if (mask[0]) dx = at::empty_like(x, at::MemoryFormat::Contiguous);
   const bool has_weight = weight && weight->defined();
-  if (mask[1] && has_weight) dw = at::empty(normalized_shape, x.options());
-  if (mask[2] && bias && bias->defined()) db = at::empty(normalized_shape, x.options());
+  if (mask[1] && has_weight) dw = empty_result(normalized_shape, x.options());
+  if (mask[2] && bias && bias->defined()) db = empty_result(normalized_shape, x.options());
   if (M > 0) {
     gems_tensor d[8] = {dx.defined() ? as_matrix(dx, M, N) : absent(), dw.defined() ? as_matrix(dw, 1, N) : absent(),
                         db.defined() ? as_matrix(db, 1, N) : absent(), as_matrix(dy, M, N), as_matrix(x, M, N),
@@ -117,7 +117,7 @@ std::tuple<at::Tensor, at::Tensor> fused_rms_norm(const at::Tensor& input, at::I
   const auto [M, N] = rows_cols(input, normalized_shape, weight, std::nullopt);
   const at::Tensor x = input.contiguous();
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
-  at::Tensor rstd = at::empty(stat_shape(input, normalized_shape.size()), x.options().dtype(stat_type(x.scalar_type())));
+  at::Tensor rstd = empty_result(stat_shape(input, normalized_shape.size()), x.options().dtype(stat_type(x.scalar_type())));
   const double e = eps.value_or(x.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
                                 : x.scalar_type() == at::kFloat ? std::numeric_limits<float>::epsilon()
                                 : x.scalar_type() == at::kHalf ? 0.0009765625 : 0.0078125);
@@ -140,7 +140,7 @@ std::tuple<at::Tensor, at::Tensor> fused_rms_norm_backward(const at::Tensor& gra
   const at::Tensor x = input.contiguous(), dy = grad_out.to(input.scalar_type()).contiguous(), rs = rstd.contiguous();
   at::Tensor dx, dw, w;
   if (mask[0]) dx = at::empty_like(x, at::MemoryFormat::Contiguous);
-  if (mask[1] && weight && weight->defined()) dw = at::empty(normalized_shape, x.options());
+  if (mask[1] && weight && weight->defined()) dw = empty_result(normalized_shape, x.options());
   if (M > 0) {
     gems_tensor d[6] = {dx.defined() ? as_matrix(dx, M, N) : absent(), dw.defined() ? as_matrix(dw, 1, N) : absent(),
                         as_matrix(dy, M, N), as_matrix(x, M, N), vec(rs),
@@ -178,8 +178,8 @@ std::tuple<at::Tensor, at::Tensor> nll_loss_forward(const at::Tensor& self, cons
   check_nll(self, target, weight);
   const int64_t N = self.dim() == 1 ? 1 : self.size(0), C = self.size(-1);
   const at::Tensor lp = self.contiguous(), t = target.contiguous();
-  at::Tensor out = reduction == 0 && self.dim() == 2 ? at::empty({N}, lp.options()) : at::empty({}, lp.options());
-  at::Tensor total = at::empty({}, lp.options());
+  at::Tensor out = reduction == 0 && self.dim() == 2 ? empty_result({N}, lp.options()) : empty_result({}, lp.options());
+  at::Tensor total = empty_result({}, lp.options());
   at::Tensor w;
   gems_tensor tdesc = describe(t);
   tdesc.ndim = 1; tdesc.sizes[0] = N; tdesc.strides[0] = 1;
@@ -198,7 +198,7 @@ at::Tensor nll_loss_backward(const at::Tensor& grad_output, const at::Tensor& se
   k.require(self.scalar_type(), 2);
   check_nll(self, target, weight);
   const int64_t N = self.dim() == 1 ? 1 : self.size(0), C = self.size(-1);
-  at::Tensor grad = at::empty(self.sizes(), self.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor grad = empty_result(self.sizes(), self.options().memory_format(at::MemoryFormat::Contiguous));
   const at::Tensor go = grad_output.to(self.scalar_type()).contiguous(), t = target.contiguous();
   const at::Tensor tw = total_weight.to(self.scalar_type());
   at::Tensor w;
@@ -248,7 +248,7 @@ bool cross_entropy_fuses(const at::Tensor& self, const at::Tensor& target, const
 at::Tensor cross_entropy_rows(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
                               int64_t ignore_index) {
   static const Kernel k("cross_entropy");
-  at::Tensor rows = at::empty({3, self.size(0)}, self.options().dtype(stat_type(self.scalar_type())));
+  at::Tensor rows = empty_result({3, self.size(0)}, self.options().dtype(stat_type(self.scalar_type())));
   gems_tensor d[4] = {describe(rows), describe(self), describe(target),
                       weight && weight->defined() ? describe(*weight) : absent()};
   k.launch(launch_index(self.device()), d, 4, {int_arg(ignore_index)}, /*index_error=*/true);
@@ -296,7 +296,7 @@ struct CrossEntropyFunction : torch::autograd::Function<CrossEntropyFunction> {
       static const Kernel k("cross_entropy_backward");
       c10::OptionalDeviceGuard guard(self.device());
       NativeStreamScope stream(self.device());
-      grad_self = at::empty(self.sizes(), self.options().memory_format(at::MemoryFormat::Contiguous));
+      grad_self = empty_result(self.sizes(), self.options().memory_format(at::MemoryFormat::Contiguous));
       gems_tensor d[5] = {describe(grad_self), describe(g), describe(self), describe(target), describe(rows)};
       k.launch(launch_index(self.device()), d, 5);
     }

@@ -67,11 +67,11 @@ at::Tensor& reduce_into(const Kernel& k, at::Tensor& out, bool fresh, const at::
   k.require(in_type, self.dim());
   const Plan p = plan(self, dims, keepdim);
   const at::Tensor input = self.scalar_type() == in_type ? self : self.to(in_type);
-  if (fresh) out = at::empty(p.out_shape, self.options().dtype(out_type));
+  if (fresh) out = empty_result(p.out_shape, self.options().dtype(out_type));
   else at::native::resize_output(out, p.out_shape);
-  at::Tensor target = out.scalar_type() == in_type ? out : at::empty(p.out_shape, self.options().dtype(in_type));
+  at::Tensor target = out.scalar_type() == in_type ? out : empty_result(p.out_shape, self.options().dtype(in_type));
   if (indices) {
-    if (!indices->defined()) *indices = at::empty(p.out_shape, self.options().dtype(at::kLong));
+    if (!indices->defined()) *indices = empty_result(p.out_shape, self.options().dtype(at::kLong));
     else at::native::resize_output(*indices, p.out_shape);
   }
   if (target.numel() > 0) {
@@ -200,7 +200,7 @@ at::Tensor& all_any(bool is_all, at::Tensor& out, bool fresh, const at::Tensor& 
   bool empty = false;
   for (int64_t d : p.reduced) empty |= self.size(d) == 0;
   if (empty) {
-    if (fresh) out = at::empty(p.out_shape, self.options().dtype(result));
+    if (fresh) out = empty_result(p.out_shape, self.options().dtype(result));
     else at::native::resize_output(out, p.out_shape);
     return out.fill_(is_all);
   }
@@ -350,8 +350,8 @@ std::tuple<at::Tensor&, at::Tensor&> topk_impl(at::Tensor& values, at::Tensor& i
   at::DimVector shape(self.sizes().begin(), self.sizes().end());
   if (self.dim() > 0) shape[d] = k;
   if (kind == OutKind::Fresh) {
-    values = at::empty(shape, self.options());
-    indices = at::empty(shape, self.options().dtype(at::kLong));
+    values = empty_result(shape, self.options());
+    indices = empty_result(shape, self.options().dtype(at::kLong));
   } else {
     TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Expected out tensor to have dtype ",
                 self.scalar_type(), ", but got ", values.scalar_type(), " instead");

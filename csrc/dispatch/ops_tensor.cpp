@@ -28,7 +28,7 @@ at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& 
     TORCH_CHECK(t.device() == device, "Expected all tensors to be on the same device, but found at least two devices, ",
                 device, " and ", t.device(), "!");
   if (!ref) {
-    if (!out.defined()) out = at::empty({0}, inputs[0].options().dtype(dtype));
+    if (!out.defined()) out = empty_result({0}, inputs[0].options().dtype(dtype));
     else at::native::resize_output(out, {0});
     return out;
   }
@@ -47,7 +47,7 @@ at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& 
   }
   shape[d] = total;
   if (!out.defined()) {
-    out = at::empty(shape, inputs[0].options().dtype(dtype));
+    out = empty_result(shape, inputs[0].options().dtype(dtype));
   } else {
     TORCH_CHECK(c10::canCast(dtype, out.scalar_type()), "torch.cat(): input types can't be cast to the desired output type ",
                 out.scalar_type());
@@ -85,7 +85,7 @@ at::Tensor& index_select_out(const at::Tensor& self, int64_t dim, const at::Tens
   const int64_t d = at::maybe_wrap_dim(dim, self.dim());
   at::DimVector shape(self.sizes().begin(), self.sizes().end());
   if (self.dim() > 0) shape[d] = index.numel();
-  if (!out.defined()) out = at::empty(shape, self.options());
+  if (!out.defined()) out = empty_result(shape, self.options());
   else at::native::resize_output(out, shape);
   if (out.numel() == 0) return out;
   gems_tensor desc[3] = {describe(out), describe(self), describe(index)};
@@ -107,7 +107,7 @@ at::Tensor& isin_out(const at::Tensor& elements, const at::Tensor& test, bool as
   const c10::Device device = common_device({&elements, &test});
   const at::Tensor e = prepare(elements, device, t);
   const at::Tensor flat = prepare(test, device, t).reshape({-1}).contiguous();
-  if (!out.defined()) out = at::empty(e.sizes(), e.options().dtype(at::kBool));
+  if (!out.defined()) out = empty_result(e.sizes(), e.options().dtype(at::kBool));
   else at::native::resize_output(out, e.sizes());
   TORCH_CHECK(out.scalar_type() == at::kBool, "isin: expected a bool out tensor, got ", out.scalar_type());
   if (out.numel() == 0) return out;
