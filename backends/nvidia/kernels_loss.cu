@@ -209,8 +209,7 @@ int k_cross_entropy(const gems_kernel_call* c) {
     const int64_t N = t[1].sizes[0], C = t[1].sizes[1];
     if (N == 0) return;
     constexpr int V = 16 / sizeof(T), kVecs = 4;
-    const bool dense = t[1].strides[1] == 1 && C % V == 0 && t[1].strides[0] % V == 0 &&
-                       reinterpret_cast<uintptr_t>(base_ptr(t[1])) % 16 == 0;
+    const bool dense = rows_are_vectors(t[1], V);
     const int64_t nv = C / V;
     // chunks a row so that a few rows still fill the GPU (at least 512 vectors a chunk)
     const int64_t chunks = dense ? std::min<int64_t>((4 * num_sms() + N - 1) / N, nv / 512) : 1;
@@ -246,10 +245,7 @@ int k_cross_entropy_backward(const gems_kernel_call* c) {
     const int64_t N = t[2].sizes[0], C = t[2].sizes[1];
     if (N == 0 || C == 0) return;
     constexpr int V = 16 / sizeof(T), kVecs = 4;
-    auto aligned = [&](const gems_tensor& d) {
-      return d.strides[1] == 1 && d.strides[0] % V == 0 && reinterpret_cast<uintptr_t>(base_ptr(d)) % 16 == 0;
-    };
-    const bool dense = C % V == 0 && aligned(t[0]) && aligned(t[2]);
+    const bool dense = rows_are_vectors(t[0], V) && rows_are_vectors(t[2], V);
     const int threads = dense ? std::min(threads_for_row(C / V, kVecs), 256) : block_for(C);
     // dense rows are cut into chunks of 4 passes of the block, so that few rows still fill the GPU
     const int64_t chunk = int64_t{threads} * kVecs * 4, chunks = dense ? (C / V + chunk - 1) / chunk : 1;

@@ -165,6 +165,13 @@ template <typename T> using stat_t = std::conditional_t<std::is_same_v<T, double
 // The typed data pointer of an operand, nullptr when it is absent.
 template <typename T> T* ptr(const gems_tensor& t) { return t.data ? reinterpret_cast<T*>(base_ptr(t)) : nullptr; }
 
+// Whether the rows of a matrix operand ([rows, cols]) are dense and each starts
+// 16-byte aligned, so that they can be read as whole vectors of V elements.
+inline bool rows_are_vectors(const gems_tensor& d, int V) {
+  return d.strides[1] == 1 && d.sizes[1] % V == 0 && d.strides[0] % V == 0 &&
+         reinterpret_cast<uintptr_t>(base_ptr(d)) % 16 == 0;
+}
+
 // Threads for a block that walks a strided row of n elements.
 inline int block_for(int64_t n) { return n >= 4096 ? 512 : n >= 1024 ? 256 : n >= 256 ? 128 : 32; }
 
