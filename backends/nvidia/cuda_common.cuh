@@ -65,6 +65,15 @@ inline cudaStream_t stream_of(const gems_kernel_call* c) { return static_cast<cu
 inline char* base_ptr(const gems_tensor& t) {
   return static_cast<char*>(t.data) + t.offset * element_size(t.dtype);
 }
+
+// Lets `kernel` use `bytes` of dynamic shared memory; false when it cannot.
+template <typename Kernel>
+bool allow_shared(Kernel kernel, int64_t bytes) {
+  if (bytes <= 48 * 1024) return true;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) ==
+         cudaSuccess || (cudaGetLastError(), false);
+}
+
 inline int64_t numel_of(const gems_tensor& t) {
   int64_t n = 1;
   for (int i = 0; i < t.ndim; ++i) n *= t.sizes[i];

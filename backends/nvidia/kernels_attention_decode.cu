@@ -2,9 +2,13 @@
 // language model (one new token against its KV cache). cuDNN builds a graph
 // per shape, and a KV cache grows by one key every step, so these shapes get
 // a kernel of their own: split-K "flash decoding". The keys are cut into
-// chunks; a block per (batch, head, chunk) keeps an online softmax per warp
-// and writes an unnormalised partial result; a second kernel merges the
-// chunks. Operands are as in the "attention" entry of the reference table.
+// chunks; a block per (batch, group of query heads sharing a key head, chunk)
+// keeps an online softmax per warp and writes an unnormalised partial result;
+// a second kernel merges the chunks (skipped when a row is one chunk). Head
+// dims 64, 128 and 256 with aligned rows run on tensor cores
+// (decode_partial_mma), other shapes on lane slices of the rows
+// (decode_partial). Operands are as in the "attention" entry of the
+// reference table.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -43,20 +47,15 @@ __device__ __forceinline__ int64_t element(int t, int lane) {
   return kContiguous ? int64_t{lane} * kPerLane + t : int64_t{t} * 32 + lane;
 }
 
-// A block per (batch, group of kGroup query heads sharing one key head, chunk):
-// the group's heads read each K and V row once (grouped-query attention).
-template <typename T, int kPerLane, int kKeys, bool kContiguous, int kGroup>
-__global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 blocks an SM
-    decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
-  const int64_t blocks_per_batch = a.Hq / kGroup;
-  const int64_t b = blockIdx.x / blocks_per_batch, h0 = blockIdx.x % blocks_per_batch * kGroup, hk = h0 / a.group;
-  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  __shared__ float sm_m[kWarps], sm_l[kWarps], sm_acc[kWarps][kMaxDim];
-  const T* k = K + b * a.k[0] + hk * a.k[1];
-  const T* v = V + b * a.v[0] + hk * a.v[1];
-  for (int64_t i = 0; i < a.L; ++i) {
-    float q[kGroup][kPerLane], acc[kGroup][kPerLane], m[kGroup], l[kGroup];
+// The running state of one warp for kGroup query heads and one query row: the
+// lane's kPerLane elements of each head's query and output accumulator, the
+// running max and sum of exp(score - max) (an online softmax).
+template <int kPerLane, int kGroup>
+struct HeadsState {
+  float q[kGroup][kPerLane], acc[kGroup][kPerLane], m[kGroup], l[kGroup];
+
+  template <typename T, bool kContiguous>
+  __device__ void start(const DecodeArgs& a, const T* Q, int64_t b, int64_t h0, int64_t i, int lane) {
 #pragma unroll
     for (int g = 0; g < kGroup; ++g) {
       const T* qi = Q + b * a.q[0] + (h0 + g) * a.q[1] + i * a.q[2];
@@ -69,68 +68,59 @@ __global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 b
       m[g] = -INFINITY;
       l[g] = 0.0f;
     }
-    const int64_t jend = a.causal ? min(j1, i + 1) : j1;
-    // kKeys keys a step (this warp's j, j + kWarps, ...): all their K and V
-    // loads are issued before any is used, so that a warp keeps kKeys rows of
-    // each in flight (a decode step is bound by how many bytes are in flight).
-    for (int64_t j = j0 + warp; j < jend; j += kKeys * kWarps) {
-      LaneSlice<T, kPerLane> kr[kKeys], vr[kKeys];  // raw: half the registers of floats
+  }
+
+  // Folds kKeys keys (j, j + kWarps, ...; those at jend or past it are masked)
+  // whose K and V slices this lane holds in kr and vr, head by head, so that
+  // only one head's scores are live beside them.
+  template <typename T, int kKeys>
+  __device__ void fold(const DecodeArgs& a, const LaneSlice<T, kPerLane> (&kr)[kKeys],
+                       const LaneSlice<T, kPerLane> (&vr)[kKeys], int64_t j, int64_t jend, const T* Bias, int64_t b,
+                       int64_t h0, int64_t i) {
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g) {
+      float sc[kKeys];
 #pragma unroll
       for (int u = 0; u < kKeys; ++u) {
-        const int64_t ju = min(j + u * kWarps, jend - 1);  // past the end: reload the last key, masked below
-        const T* ku = k + ju * a.k[2];
-        const T* vu = v + ju * a.v[2];
-        if constexpr (kContiguous) {
-          kr[u] = reinterpret_cast<const LaneSlice<T, kPerLane>*>(ku)[lane];
-          vr[u] = reinterpret_cast<const LaneSlice<T, kPerLane>*>(vu)[lane];
-        } else {
+        sc[u] = 0.0f;
 #pragma unroll
-          for (int t = 0; t < kPerLane; ++t) {
-            const int64_t d = element<kPerLane, false>(t, lane);
-            kr[u].v[t] = d < a.E ? ku[d] : T(0.0f);
-            vr[u].v[t] = d < a.Ev ? vu[d] : T(0.0f);
-          }
-        }
+        for (int t = 0; t < kPerLane; ++t) sc[u] += q[g][t] * load_as<float>(kr[u].v[t]);
       }
-      // head by head, so that only one head's scores are live beside the tiles
 #pragma unroll
-      for (int g = 0; g < kGroup; ++g) {
-        float sc[kKeys];
+      for (int o = 16; o > 0; o >>= 1)
 #pragma unroll
-        for (int u = 0; u < kKeys; ++u) {
-          sc[u] = 0.0f;
+        for (int u = 0; u < kKeys; ++u) sc[u] += __shfl_xor_sync(0xffffffffu, sc[u], o);
+      float m_new = m[g];
 #pragma unroll
-          for (int t = 0; t < kPerLane; ++t) sc[u] += q[g][t] * load_as<float>(kr[u].v[t]);
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-#pragma unroll
-          for (int u = 0; u < kKeys; ++u) sc[u] += __shfl_xor_sync(0xffffffffu, sc[u], o);
-        float m_new = m[g];
-#pragma unroll
-        for (int u = 0; u < kKeys; ++u) {
-          const int64_t ju = j + u * kWarps;
-          sc[u] = ju < jend ? sc[u] * a.scale : -INFINITY;
-          if (a.has_bias && ju < jend)
-            sc[u] += load_as<float>(Bias[b * a.bias[0] + (h0 + g) * a.bias[1] + i * a.bias[2] + ju * a.bias[3]]);
-          m_new = fmaxf(m_new, sc[u]);
-        }
-        if (m_new == -INFINITY) continue;  // every key masked for this head: they add nothing
-        const float correction = __expf(m[g] - m_new);
-        l[g] *= correction;
-#pragma unroll
-        for (int t = 0; t < kPerLane; ++t) acc[g][t] *= correction;
-#pragma unroll
-        for (int u = 0; u < kKeys; ++u) {
-          const float pu = __expf(sc[u] - m_new);
-          l[g] += pu;
-#pragma unroll
-          for (int t = 0; t < kPerLane; ++t) acc[g][t] += pu * load_as<float>(vr[u].v[t]);
-        }
-        m[g] = m_new;
+      for (int u = 0; u < kKeys; ++u) {
+        const int64_t ju = j + u * kWarps;
+        sc[u] = ju < jend ? sc[u] * a.scale : -INFINITY;
+        if (a.has_bias && ju < jend)
+          sc[u] += load_as<float>(Bias[b * a.bias[0] + (h0 + g) * a.bias[1] + i * a.bias[2] + ju * a.bias[3]]);
+        m_new = fmaxf(m_new, sc[u]);
       }
+      if (m_new == -INFINITY) continue;  // every key masked for this head: they add nothing
+      const float correction = __expf(m[g] - m_new);
+      l[g] *= correction;
+#pragma unroll
+      for (int t = 0; t < kPerLane; ++t) acc[g][t] *= correction;
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) {
+        const float pu = __expf(sc[u] - m_new);
+        l[g] += pu;
+#pragma unroll
+        for (int t = 0; t < kPerLane; ++t) acc[g][t] += pu * load_as<float>(vr[u].v[t]);
+      }
+      m[g] = m_new;
     }
-    // Merge the warps' running (max, sum, acc) into one partial for this chunk, head by head.
+  }
+
+  // Merges the block's warps into one partial (max, sum, unnormalised output)
+  // per head for this chunk and row, in the workspace. Every thread calls it.
+  template <bool kContiguous>
+  __device__ void write_partial(const DecodeArgs& a, float* ws, int64_t b, int64_t h0, int64_t i) {
+    __shared__ float sm_m[kWarps], sm_l[kWarps], sm_acc[kWarps][kMaxDim];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 #pragma unroll
     for (int g = 0; g < kGroup; ++g) {
       if (lane == 0) { sm_m[warp] = m[g]; sm_l[warp] = l[g]; }
@@ -154,6 +144,291 @@ __global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 b
       if (threadIdx.x == 0) part[0] = M;
       __syncthreads();  // the shared arrays are reused for the next head and row
     }
+  }
+};
+
+// Which (batch, first query head, key head) block x serves: a block per
+// (batch, group of kGroup query heads sharing one key head, chunk), so that
+// the group's heads read each K and V row once (grouped-query attention).
+struct BlockHeads {
+  int64_t b, h0, hk;
+  __device__ BlockHeads(const DecodeArgs& a, int kGroup) {
+    const int64_t blocks_per_batch = a.Hq / kGroup;
+    b = blockIdx.x / blocks_per_batch;
+    h0 = blockIdx.x % blocks_per_batch * kGroup;
+    hk = h0 / a.group;
+  }
+};
+
+// K and V rows straight from global memory into registers: any head dim and
+// alignment. kKeys keys a step (this warp's j, j + kWarps, ...): all their K
+// and V loads are issued before any is used, so that a warp keeps kKeys rows
+// of each in flight (a decode step is bound by how many bytes are in flight).
+template <typename T, int kPerLane, int kKeys, bool kContiguous, int kGroup>
+__global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 blocks an SM
+    decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
+  const BlockHeads bh(a, kGroup);
+  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const T* k = K + bh.b * a.k[0] + bh.hk * a.k[1];
+  const T* v = V + bh.b * a.v[0] + bh.hk * a.v[1];
+  for (int64_t i = 0; i < a.L; ++i) {
+    HeadsState<kPerLane, kGroup> st;
+    st.template start<T, kContiguous>(a, Q, bh.b, bh.h0, i, lane);
+    const int64_t jend = a.causal ? min(j1, i + 1) : j1;
+    for (int64_t j = j0 + warp; j < jend; j += kKeys * kWarps) {
+      LaneSlice<T, kPerLane> kr[kKeys], vr[kKeys];  // raw: half the registers of floats
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) {
+        const int64_t ju = min(j + u * kWarps, jend - 1);  // past the end: reload the last key, masked in fold
+        const T* ku = k + ju * a.k[2];
+        const T* vu = v + ju * a.v[2];
+        if constexpr (kContiguous) {
+          kr[u] = reinterpret_cast<const LaneSlice<T, kPerLane>*>(ku)[lane];
+          vr[u] = reinterpret_cast<const LaneSlice<T, kPerLane>*>(vu)[lane];
+        } else {
+#pragma unroll
+          for (int t = 0; t < kPerLane; ++t) {
+            const int64_t d = element<kPerLane, false>(t, lane);
+            kr[u].v[t] = d < a.E ? ku[d] : T(0.0f);
+            vr[u].v[t] = d < a.Ev ? vu[d] : T(0.0f);
+          }
+        }
+      }
+      st.fold(a, kr, vr, j, jend, Bias, bh.b, bh.h0, i);
+    }
+    st.template write_partial<kContiguous>(a, ws, bh.b, bh.h0, i);
+  }
+}
+
+// 16-byte copies from global to shared memory that complete asynchronously
+// (cp.async, sm_80 and newer), committed and waited for in groups.
+__device__ __forceinline__ void copy_async16(void* shared, const void* global) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(global));
+}
+__device__ __forceinline__ void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
+
+// ---- tensor-core decode: head dims 64, 128 and 256 ----
+// The group's query heads are the rows of an m16n8k16 MMA (rows past the
+// group are zero), so scores Q K^T and the update P V each cost a few tensor
+// core instructions per 16 keys for all of the group's heads at once, where
+// the lane-slice kernels spend a 32-lane shuffle reduction per key and head
+// (grouped-query decode was bound by those). Tiles of kMmaTileKeys keys go
+// global -> shared by cp.async, kMmaStages - 1 tiles ahead; each warp takes 16
+// keys of a tile. Shared rows are swizzled (16-byte piece p of key row r sits
+// at p ^ (r & 7)) so that ldmatrix reads 8 rows without bank conflicts.
+constexpr int kMmaTileKeys = 16 * kWarps, kMmaStages = 3;
+
+template <int kDim, typename T>
+constexpr size_t mma_shared_bytes() { return size_t{kMmaStages} * 2 * kMmaTileKeys * kDim * sizeof(T); }
+
+// Blocks of the tensor-core kernel an SM holds at once (its shared memory
+// bounds them; registers are capped to match): 4, 2 and 1 for dims 64-256.
+constexpr int mma_resident(int dim) { return dim <= 64 ? 4 : dim <= 128 ? 2 : 1; }
+
+// Element offset of 16-byte piece p of key row r in a swizzled tile.
+template <int kDim>
+__device__ __forceinline__ int swizzled(int r, int p) { return r * kDim + ((p ^ (r & 7)) << 3); }
+
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+template <bool kTrans>
+__device__ __forceinline__ void load_matrices(uint32_t (&r)[4], const void* row) {
+  if constexpr (kTrans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(shared_address(row)));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(shared_address(row)));
+}
+
+// c += a b for one m16n8k16 tile; rows 8-15 of a are zero here (a[1], a[3]).
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&c)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
+  const uint32_t zero = 0;
+  if constexpr (std::is_same_v<T, bf16>)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(zero), "r"(a2), "r"(zero), "r"(b0), "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(zero), "r"(a2), "r"(zero), "r"(b0), "r"(b1));
+}
+
+// Two values as the packed 16-bit pair an MMA operand register holds.
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  struct alignas(4) Pair { T x, y; } pair{store_as<T>(lo), store_as<T>(hi)};
+  return *reinterpret_cast<uint32_t*>(&pair);
+}
+
+template <typename T, int kDim, int kGroup>
+__global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
+    decode_partial_mma(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws, T* Out, float* Lse) {
+  constexpr int kPieces = kDim / 8, kSteps = kDim / 16, kTile = kMmaTileKeys * kDim;
+  extern __shared__ __align__(16) unsigned char mma_raw[];
+  T* tiles = reinterpret_cast<T*>(mma_raw);  // stage s: K rows, then V rows
+  const BlockHeads bh(a, kGroup);
+  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2;                  // this lane's head (row) in the accumulators
+  const int col = (lane & 3) * 2;           // its first key (scores) or dim (output) in an 8-wide tile
+  const bool head = g < kGroup;
+  const T* k = K + bh.b * a.k[0] + bh.hk * a.k[1];
+  const T* v = V + bh.b * a.v[0] + bh.hk * a.v[1];
+  for (int64_t i = 0; i < a.L; ++i) {
+    // The query rows as A fragments: a0 = dims col, col + 1 of k-step s, a2 the same + 8.
+    uint32_t qa[kSteps][2];
+    const T* qi = Q + bh.b * a.q[0] + (bh.h0 + (head ? g : 0)) * a.q[1] + i * a.q[2];
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int d = s * 16 + h * 8 + col;
+        qa[s][h] = head ? pack2<T>(load_as<float>(qi[d]), load_as<float>(qi[d + 1])) : 0u;
+      }
+    float o[kDim / 8][4];
+#pragma unroll
+    for (int n = 0; n < kDim / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m = -INFINITY, l = 0.0f;  // this lane's head: running max, and its share of the running sum
+    const int64_t jend = a.causal ? min(j1, i + 1) : j1;
+    const int64_t tiles_n = jend > j0 ? (jend - j0 + kMmaTileKeys - 1) / kMmaTileKeys : 0;
+    auto issue = [&](int64_t tile) {  // an empty group past the last tile keeps the wait counts uniform
+      if (tile < tiles_n) {
+        T* ks = tiles + (tile % kMmaStages) * 2 * kTile;
+        T* vs = ks + kTile;
+        for (int c = threadIdx.x; c < kMmaTileKeys * kPieces; c += blockDim.x) {
+          const int r = c / kPieces, p = c % kPieces;
+          const int64_t j = min(j0 + tile * kMmaTileKeys + r, jend - 1);  // past the end: the last key, masked below
+          copy_async16(ks + swizzled<kDim>(r, p), k + j * a.k[2] + p * 8);
+          copy_async16(vs + swizzled<kDim>(r, p), v + j * a.v[2] + p * 8);
+        }
+      }
+      copy_async_commit();
+    };
+#pragma unroll
+    for (int s = 0; s < kMmaStages - 1; ++s) issue(s);
+    for (int64_t tile = 0; tile < tiles_n; ++tile) {
+      copy_async_wait<kMmaStages - 2>();
+      __syncthreads();
+      issue(tile + kMmaStages - 1);
+      const T* ks = tiles + (tile % kMmaStages) * 2 * kTile;
+      const T* vs = ks + kTile;
+      const int kb = warp * 16;  // this warp's keys in the tile
+      // scores: two 8-key tiles, each over kSteps k-steps; ldmatrix reads 32 dims of 8 keys
+      float sc[2][4] = {};
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int c = 0; c < kDim / 32; ++c) {
+          uint32_t kb4[4];
+          const int r = kb + n * 8 + (lane & 7);
+          load_matrices<false>(kb4, ks + swizzled<kDim>(r, c * 4 + (lane >> 3)));
+          mma_16816<T>(sc[n], qa[2 * c][0], qa[2 * c][1], kb4[0], kb4[1]);
+          mma_16816<T>(sc[n], qa[2 * c + 1][0], qa[2 * c + 1][1], kb4[2], kb4[3]);
+        }
+      // online softmax over this lane's 4 keys of its head; a head's 4 lanes share the max
+      const int64_t key0 = j0 + tile * kMmaTileKeys + kb;
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int64_t j = key0 + n * 8 + col + e;
+          float x = j < jend ? sc[n][e] * a.scale : -INFINITY;
+          if (a.has_bias && head && j < jend)
+            x += load_as<float>(Bias[bh.b * a.bias[0] + (bh.h0 + g) * a.bias[1] + i * a.bias[2] + j * a.bias[3]]);
+          sc[n][e] = x;
+          mx = fmaxf(mx, x);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m, mx);
+      const float correction = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
+      float pr[2][2];
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) pr[n][e] = m_new == -INFINITY ? 0.0f : __expf(sc[n][e] - m_new);
+      l = l * correction + pr[0][0] + pr[0][1] + pr[1][0] + pr[1][1];
+      m = m_new;
+#pragma unroll
+      for (int n = 0; n < kDim / 8; ++n) { o[n][0] *= correction; o[n][1] *= correction; }
+      // P as the A fragment of the update (the score tiles' layout is the A layout), V by transposed ldmatrix
+      const uint32_t pa0 = pack2<T>(pr[0][0], pr[0][1]), pa2 = pack2<T>(pr[1][0], pr[1][1]);
+#pragma unroll
+      for (int c = 0; c < kDim / 16; ++c) {
+        uint32_t vb4[4];
+        const int r = kb + (lane & 7) + ((lane >> 3) & 1) * 8;
+        load_matrices<true>(vb4, vs + swizzled<kDim>(r, c * 2 + (lane >> 4)));
+        mma_16816<T>(o[2 * c], pa0, pa2, vb4[0], vb4[1]);
+        mma_16816<T>(o[2 * c + 1], pa0, pa2, vb4[2], vb4[3]);
+      }
+    }
+    copy_async_wait<0>();
+    __syncthreads();  // every warp is done with the tiles: they hold the warps' partials now
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    float* sm_o = reinterpret_cast<float*>(mma_raw);  // [warp][head][kDim]
+    float* sm_ml = sm_o + kWarps * kGroup * kDim;     // [warp][head][max, sum]
+    if (head) {
+#pragma unroll
+      for (int n = 0; n < kDim / 8; ++n) {
+        sm_o[(warp * kGroup + g) * kDim + n * 8 + col] = o[n][0];
+        sm_o[(warp * kGroup + g) * kDim + n * 8 + col + 1] = o[n][1];
+      }
+      if ((lane & 3) == 0) {
+        sm_ml[(warp * kGroup + g) * 2] = m;
+        sm_ml[(warp * kGroup + g) * 2 + 1] = l;
+      }
+    }
+    __syncthreads();
+    // Each head's max and sum over the warps; with one chunk a row (splits 1)
+    // they normalise the output here and no merge kernel runs.
+    float* sm_head = sm_ml + kWarps * kGroup * 2;  // [head][max, sum]
+    if (threadIdx.x < kGroup) {
+      const int h = threadIdx.x;
+      float M = -INFINITY, total = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_ml[(w * kGroup + h) * 2]);
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float mw = sm_ml[(w * kGroup + h) * 2];
+        total += mw == -INFINITY ? 0.0f : __expf(mw - M) * sm_ml[(w * kGroup + h) * 2 + 1];
+      }
+      sm_head[h * 2] = M;
+      sm_head[h * 2 + 1] = total;
+      if (a.splits == 1)
+        Lse[bh.b * a.lse[0] + (bh.h0 + h) * a.lse[1] + i * a.lse[2]] = total > 0.0f ? M + __logf(total) : -INFINITY;
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < kGroup * kDim; idx += blockDim.x) {
+      const int h = idx / kDim, d = idx % kDim;
+      const float M = sm_head[h * 2];
+      float total = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float mw = sm_ml[(w * kGroup + h) * 2];
+        total += mw == -INFINITY ? 0.0f : __expf(mw - M) * sm_o[(w * kGroup + h) * kDim + d];
+      }
+      if (a.splits == 1) {
+        const float sum = sm_head[h * 2 + 1];
+        Out[bh.b * a.out[0] + (bh.h0 + h) * a.out[1] + i * a.out[2] + d] = store_as<T>(sum > 0.0f ? total / sum : 0.0f);
+      } else {
+        float* part = ws + (((bh.b * a.Hq + bh.h0 + h) * a.splits + blockIdx.y) * a.L + i) * (a.Ev + 2);
+        part[2 + d] = total;
+        if (d == 0) { part[0] = M; part[1] = sm_head[h * 2 + 1]; }
+      }
+    }
+    __syncthreads();  // the next row's copies overwrite the partials
   }
 }
 
@@ -197,34 +472,57 @@ __global__ void decode_merge(DecodeArgs a, const float* ws, T* Out, float* Lse) 
 // Query heads that share a key head go to one block, up to 4 of them.
 int heads_per_block(int64_t group) { return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1; }
 
-template <typename T, int kPerLane, int kGroup>
-void launch_partial(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream, bool contiguous) {
-  auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
-  const dim3 grid(static_cast<unsigned>(a.B * a.Hq / kGroup), static_cast<unsigned>(a.splits));
-  // kKeys rows of K and of V a lane keeps in flight: as many as fit in 128 registers beside the group's state
-  constexpr int kKeys = kGroup * kPerLane <= 8 ? 8 : kGroup * kPerLane <= 16 ? 4 : 2;
-  if (contiguous)
-    decode_partial<T, kPerLane, kKeys, true, kGroup><<<grid, kWarps * 32, 0, stream>>>(
-        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
-  else
-    decode_partial<T, kPerLane, kKeys / 2 ? kKeys / 2 : 1, false, kGroup><<<grid, kWarps * 32, 0, stream>>>(
-        a, p(t[2]), p(t[3]), p(t[4]), t[5].data ? p(t[5]) : nullptr, ws);
+// Whether K or V rows are `len` dense 16-bit elements, each row starting on a
+// 16-byte boundary: what the tensor-core kernel stages by cp.async.
+bool rows_of_pieces(const gems_tensor& d, int64_t len) {  // 8 elements: 16 bytes of a 16-bit type
+  return d.sizes[3] == len && d.strides[3] == 1 && d.strides[2] % 8 == 0 && d.strides[1] % 8 == 0 &&
+         d.strides[0] % 8 == 0 && reinterpret_cast<uintptr_t>(base_ptr(d)) % 16 == 0;
 }
 
-template <typename T, int kPerLane>
-void launch(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream) {
+// Whether the tensor-core kernel serves these operands (head dims 64, 128, 256).
+bool tensor_cores_serve(const DecodeArgs& a, const gems_tensor* t) {
+  return a.E == a.Ev && (a.E == 64 || a.E == 128 || a.E == 256) && rows_of_pieces(t[3], a.E) &&
+         rows_of_pieces(t[4], a.E);
+}
+
+template <typename T, int kPerLane, int kGroup>
+void launch_partial(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream, bool tensor_cores) {
   auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
+  const dim3 grid(static_cast<unsigned>(a.B * a.Hq / kGroup), static_cast<unsigned>(a.splits));
+  const T* bias = t[5].data ? p(t[5]) : nullptr;
+  if constexpr (kPerLane >= 2) {
+    constexpr int kDim = 32 * kPerLane;
+    constexpr size_t shared = mma_shared_bytes<kDim, T>();
+    if (tensor_cores && allow_shared(decode_partial_mma<T, kDim, kGroup>, shared)) {
+      decode_partial_mma<T, kDim, kGroup><<<grid, kWarps * 32, shared, stream>>>(
+          a, p(t[2]), p(t[3]), p(t[4]), bias, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
+      return;
+    }
+  }
   auto slices = [&](const gems_tensor& d) {  // rows of exactly 32 slices, each aligned for one load
     return d.sizes[3] == 32 * kPerLane && d.strides[3] == 1 && d.strides[2] % kPerLane == 0 &&
            d.strides[1] % kPerLane == 0 && d.strides[0] % kPerLane == 0 &&
            reinterpret_cast<uintptr_t>(base_ptr(d)) % (sizeof(T) * kPerLane) == 0;
   };
-  const bool contiguous = slices(t[3]) && slices(t[4]);
+  // kKeys rows of K and of V a lane keeps in flight: as many as fit in 128 registers beside the group's state
+  constexpr int kKeys = kGroup * kPerLane <= 8 ? 8 : kGroup * kPerLane <= 16 ? 4 : 2;
+  if (slices(t[3]) && slices(t[4]))
+    decode_partial<T, kPerLane, kKeys, true, kGroup><<<grid, kWarps * 32, 0, stream>>>(a, p(t[2]), p(t[3]), p(t[4]),
+                                                                                       bias, ws);
+  else
+    decode_partial<T, kPerLane, kKeys / 2 ? kKeys / 2 : 1, false, kGroup><<<grid, kWarps * 32, 0, stream>>>(
+        a, p(t[2]), p(t[3]), p(t[4]), bias, ws);
+}
+
+template <typename T, int kPerLane>
+void launch(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t stream, bool tensor_cores) {
+  auto p = [](const gems_tensor& d) { return reinterpret_cast<T*>(base_ptr(d)); };
   switch (heads_per_block(a.group)) {
-    case 4: launch_partial<T, kPerLane, 4>(a, t, ws, stream, contiguous); break;
-    case 2: launch_partial<T, kPerLane, 2>(a, t, ws, stream, contiguous); break;
-    default: launch_partial<T, kPerLane, 1>(a, t, ws, stream, contiguous);
+    case 4: launch_partial<T, kPerLane, 4>(a, t, ws, stream, tensor_cores); break;
+    case 2: launch_partial<T, kPerLane, 2>(a, t, ws, stream, tensor_cores); break;
+    default: launch_partial<T, kPerLane, 1>(a, t, ws, stream, tensor_cores);
   }
+  if (tensor_cores && a.splits == 1) return;  // the partial kernel wrote the output
   decode_merge<T><<<static_cast<unsigned>(a.B * a.Hq * a.L), 128, 0, stream>>>(
       a, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
 }
@@ -251,24 +549,35 @@ int attention_decode(const gems_kernel_call* c) {
     a.bias[d] = a.has_bias ? t[5].strides[d] : 0;
   }
   for (int d = 0; d < 3; ++d) a.lse[d] = t[1].strides[d];
-  // Enough chunks for about 16 blocks per SM (each warp walks its keys one
-  // tile after another, so many warps must be in flight), each at least 32
-  // keys, at most kMaxSplits of them.
   const int64_t heads = a.B * a.Hq, blocks = heads / heads_per_block(a.group);
-  const int64_t want = std::max<int64_t>(1, (16 * num_sms() + blocks - 1) / blocks);
-  a.chunk = std::max<int64_t>({32, (a.S + want - 1) / want, (a.S + kMaxSplits - 1) / kMaxSplits});
+  const bool tensor_cores = tensor_cores_serve(a, t);
+  if (tensor_cores) {
+    // At most one wave: no more blocks than fit on the SMs at once (shared
+    // memory bounds them; a second, partial wave would double the time), each
+    // streaming a long run of tiles; at most kMaxSplits chunks a row.
+    const int64_t want = std::max<int64_t>(1, mma_resident(static_cast<int>(a.E)) * num_sms() / blocks);
+    a.chunk = std::max<int64_t>({kMmaTileKeys, (a.S + want - 1) / want, (a.S + kMaxSplits - 1) / kMaxSplits});
+    a.chunk = (a.chunk + kMmaTileKeys - 1) / kMmaTileKeys * kMmaTileKeys;
+  } else {
+    // Enough chunks for about 16 blocks per SM (each warp walks its keys one
+    // tile after another, so many warps must be in flight), each at least 32
+    // keys, at most kMaxSplits of them.
+    const int64_t want = std::max<int64_t>(1, (16 * num_sms() + blocks - 1) / blocks);
+    a.chunk = std::max<int64_t>({32, (a.S + want - 1) / want, (a.S + kMaxSplits - 1) / kMaxSplits});
+  }
   a.splits = (a.S + a.chunk - 1) / a.chunk;
-  const size_t bytes = static_cast<size_t>(heads * a.splits * a.L * (a.Ev + 2)) * sizeof(float);
+  const bool direct = tensor_cores && a.splits == 1;  // no partials to merge
+  const size_t bytes = direct ? 0 : static_cast<size_t>(heads * a.splits * a.L * (a.Ev + 2)) * sizeof(float);
   cudaStream_t stream = stream_of(c);
   float* ws = nullptr;
   if (int status = scratch_malloc(reinterpret_cast<void**>(&ws), bytes, stream)) return status;
   const int per_lane = static_cast<int>((std::max(a.E, a.Ev) + 31) / 32);
   const bool ok = dispatch_dtype<kHalfTypes>(t[2].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (per_lane <= 1) launch<T, 1>(a, t, ws, stream);
-    else if (per_lane <= 2) launch<T, 2>(a, t, ws, stream);
-    else if (per_lane <= 4) launch<T, 4>(a, t, ws, stream);
-    else launch<T, 8>(a, t, ws, stream);
+    if (per_lane <= 1) launch<T, 1>(a, t, ws, stream, tensor_cores);
+    else if (per_lane <= 2) launch<T, 2>(a, t, ws, stream, tensor_cores);
+    else if (per_lane <= 4) launch<T, 4>(a, t, ws, stream, tensor_cores);
+    else launch<T, 8>(a, t, ws, stream, tensor_cores);
   });
   scratch_free(ws, stream);
   return ok ? launch_status("attention") : unsupported_dtype("attention", t[2].dtype);

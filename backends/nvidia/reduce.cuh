@@ -150,14 +150,6 @@ __device__ void store_row(T* y, int64_t n, Value value) {
 // (above 48 KB a kernel must opt in; Hopper and Ampere allow ~160+ KB).
 constexpr int64_t kRowCacheBytes = 160 * 1024;
 
-// Lets `kernel` use `bytes` of dynamic shared memory; false when it cannot.
-template <typename Kernel>
-bool allow_shared(Kernel kernel, int64_t bytes) {
-  if (bytes <= 48 * 1024) return true;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) ==
-         cudaSuccess || (cudaGetLastError(), false);
-}
-
 // Statistics (mean, rstd, log-sum-exp, per-sample losses) are kept in float
 // for 16-bit and float inputs, in double for double ones.
 template <typename T> using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;

@@ -64,6 +64,9 @@ CASES = {
     "grouped_decode_pairs": ((2, 6, 2, 64), 3, 40, dict(enable_gqa=True)),
     "grouped_decode_threes": ((1, 6, 1, 64), 2, 40, dict(enable_gqa=True)),
     "grouped_decode_head_dim_96": ((2, 8, 1, 96), 2, 50, dict(enable_gqa=True)),
+    # decode where each block streams several tiles of keys (the staging buffers wrap around)
+    "decode_many_heads_long_cache": ((8, 32, 1, 64), 32, 600, {}),
+    "decode_head_dim_128_long_cache": ((8, 16, 1, 128), 16, 700, {}),
 }
 
 
