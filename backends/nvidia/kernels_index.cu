@@ -35,35 +35,37 @@ __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_
 }
 
 // Row gather (embedding lookups, index_select on dim 0 of row-dense tensors):
-// one grid row per index; each thread copies kUnroll 16-byte vectors of it
-// (when aligned), all loads issued before the stores.
+// grid row y takes indices y, y + gridDim.y, ...; grid column x a tile of
+// kGatherUnroll * blockDim vectors of each (16 bytes when aligned), loads
+// issued before the stores. Two vectors a thread and at most 32 registers
+// (__launch_bounds__): four vectors and a grid-stride loop took 74 registers,
+// an SM held 37% of its threads, and a 4096-row bf16 embedding ran at 2.1 TB/s.
+// An out-of-range id (the caller checks ids first) reads as a zero row.
+constexpr int kGatherUnroll = 2;
+
 template <int V, typename T, typename I>
-__global__ void gather_rows(int64_t n_index, int64_t L, const I* index, int64_t is, int64_t src_rows, const T* src,
-                            int64_t ss, T* out, int64_t os) {
+__global__ void __launch_bounds__(kBlock, 2048 / kBlock)
+    gather_rows(int64_t n_index, int64_t nvec, const I* index, int64_t is, int64_t src_rows, const T* src, int64_t ss,
+                T* out, int64_t os) {
   using W = Vec<T, V>;
-  const int64_t nvec = L / V, step = int64_t{gridDim.x} * blockDim.x * kUnroll;
+  const int64_t first = int64_t{blockIdx.x} * blockDim.x * kGatherUnroll + threadIdx.x;
   for (int64_t r = blockIdx.y; r < n_index; r += gridDim.y) {
     const int64_t v = static_cast<int64_t>(index[r * is]);
     const bool valid = v >= 0 && v < src_rows;
-    const W* from = reinterpret_cast<const W*>(src + v * ss);
-    W* to = reinterpret_cast<W*>(out + r * os);
-    for (int64_t first = int64_t{blockIdx.x} * blockDim.x * kUnroll + threadIdx.x; first < nvec; first += step) {
-      W x[kUnroll];
+    const W* from = reinterpret_cast<const W*>(src + (valid ? v : 0) * ss) + first;
+    W* to = reinterpret_cast<W*>(out + r * os) + first;
+    W x[kGatherUnroll];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t i = first + int64_t{u} * blockDim.x;
-        if (i < nvec) {
-          if (valid) x[u] = from[i];
-          else
-            for (int j = 0; j < V; ++j) x[u].v[j] = T();
-        }
-      }
+    for (int u = 0; u < kGatherUnroll; ++u)
+      if (first + u * blockDim.x < nvec) x[u] = from[u * blockDim.x];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t i = first + int64_t{u} * blockDim.x;
-        if (i < nvec) to[i] = x[u];
+    for (int u = 0; u < kGatherUnroll; ++u)
+      if (first + u * blockDim.x < nvec) {
+        if (!valid)
+#pragma unroll
+          for (int j = 0; j < V; ++j) x[u].v[j] = T();
+        to[u * blockDim.x] = x[u];
       }
-    }
   }
 }
 
@@ -208,12 +210,12 @@ int k_index_select(const gems_kernel_call* c) {
       auto gather = [&](auto itag, auto vtag) {
         using I = typename decltype(itag)::type;
         constexpr int V = decltype(vtag)::value;
-        const int64_t per_thread = (L / V + kUnroll - 1) / kUnroll;
+        const int64_t nvec = L / V, per_thread = (nvec + kGatherUnroll - 1) / kGatherUnroll;
         const dim3 block(static_cast<unsigned>(std::min<int64_t>(kBlock, std::max<int64_t>(32, (per_thread + 31) / 32 * 32))));
-        const dim3 grid(static_cast<unsigned>(std::min<int64_t>((per_thread + block.x - 1) / block.x, 1024)),
+        const dim3 grid(static_cast<unsigned>((per_thread + block.x - 1) / block.x),
                         static_cast<unsigned>(std::min<int64_t>(n_index, 65535)));
         gather_rows<V, T, I><<<grid, block, 0, stream_of(c)>>>(
-            n_index, L, reinterpret_cast<const I*>(base_ptr(index)), is, src_size,
+            n_index, nvec, reinterpret_cast<const I*>(base_ptr(index)), is, src_size,
             reinterpret_cast<const T*>(base_ptr(sv)), sv.strides[0], reinterpret_cast<T*>(base_ptr(o)), o.strides[0]);
       };
       constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
