@@ -19,6 +19,10 @@ const gems_kernel_entry kKernels[] = {
     {"copy", kAll, k_copy},
     // fill: out; scalars[0] value
     {"fill", kAll, k_fill},
+    // cat: out, in_0, ..., in_{n-1} (n >= 1, none empty along dim); scalars[0].i
+    // dim. Out's size along dim is the sum of the inputs'; the other sizes
+    // match. Inputs may be any dtype (cast like copy); any strides.
+    {"cat", kAll, k_cat},
     // unary: out, in
     {"neg", kNumeric, k_neg}, {"abs", kNumeric, k_abs}, {"relu", kNumeric, k_relu},
     {"exp", kFloating, k_exp}, {"log", kFloating, k_log}, {"sqrt", kFloating, k_sqrt},

@@ -15,7 +15,7 @@ int unsupported_dtype(const char* kernel, int32_t dtype);
 
 #define GEMS_CPU_KERNEL(name) int k_##name(const gems_kernel_call* c)
 // pointwise
-GEMS_CPU_KERNEL(copy); GEMS_CPU_KERNEL(fill);
+GEMS_CPU_KERNEL(copy); GEMS_CPU_KERNEL(fill); GEMS_CPU_KERNEL(cat);
 GEMS_CPU_KERNEL(neg); GEMS_CPU_KERNEL(abs); GEMS_CPU_KERNEL(relu);
 GEMS_CPU_KERNEL(exp); GEMS_CPU_KERNEL(log); GEMS_CPU_KERNEL(sqrt); GEMS_CPU_KERNEL(rsqrt);
 GEMS_CPU_KERNEL(sin); GEMS_CPU_KERNEL(cos); GEMS_CPU_KERNEL(tanh); GEMS_CPU_KERNEL(sigmoid);

@@ -9,7 +9,7 @@ namespace gems::nvidia {
 namespace {
 
 const gems_kernel_entry kKernels[] = {
-    {"copy", kAll, k_copy}, {"fill", kAll, k_fill},
+    {"copy", kAll, k_copy}, {"fill", kAll, k_fill}, {"cat", kAll, k_cat},
     {"neg", kNumeric, k_neg}, {"abs", kNumeric, k_abs}, {"relu", kNumeric, k_relu},
     {"exp", kFloating, k_exp}, {"log", kFloating, k_log}, {"sqrt", kFloating, k_sqrt},
     {"rsqrt", kFloating, k_rsqrt}, {"sin", kFloating, k_sin}, {"cos", kFloating, k_cos},

@@ -6,7 +6,7 @@
 namespace gems::nvidia {
 
 #define GEMS_CUDA_KERNEL(name) int k_##name(const gems_kernel_call* c)
-GEMS_CUDA_KERNEL(copy); GEMS_CUDA_KERNEL(fill);
+GEMS_CUDA_KERNEL(copy); GEMS_CUDA_KERNEL(fill); GEMS_CUDA_KERNEL(cat);
 GEMS_CUDA_KERNEL(neg); GEMS_CUDA_KERNEL(abs); GEMS_CUDA_KERNEL(relu);
 GEMS_CUDA_KERNEL(exp); GEMS_CUDA_KERNEL(log); GEMS_CUDA_KERNEL(sqrt); GEMS_CUDA_KERNEL(rsqrt);
 GEMS_CUDA_KERNEL(sin); GEMS_CUDA_KERNEL(cos); GEMS_CUDA_KERNEL(tanh); GEMS_CUDA_KERNEL(sigmoid);

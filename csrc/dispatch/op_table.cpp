@@ -122,7 +122,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(_scaled_dot_product_fused_attention_overrideable_backward, fused_attention_overrideable_backward,
                "attention_backward"),
       // tensor building
-      GEMS_OP0(cat, cat, "copy"), GEMS_OP(cat, out, cat_out, "copy"),
+      GEMS_OP0(cat, cat, "cat"), GEMS_OP(cat, out, cat_out, "cat"),
       GEMS_OP0(index_select, index_select, "index_select"),
       GEMS_OP(index_select, out, index_select_out, "index_select"),
       GEMS_OP(isin, Tensor_Tensor, isin, "isin"), GEMS_OP(isin, Tensor_Tensor_out, isin_out, "isin"),

@@ -10,16 +10,18 @@
 namespace gems::ops {
 
 at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& out) {
-  static const Kernel copy("copy");
+  static const Kernel cat("cat");
   std::vector<at::Tensor> inputs(tensors.begin(), tensors.end());
   TORCH_CHECK(!inputs.empty(), "torch.cat(): expected a non-empty list of Tensors");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    TORCH_CHECK(inputs[i].dim() > 0, "zero-dimensional tensor (at position ", i, ") cannot be concatenated");
   // Legacy rule: 1-D empty tensors are skipped whatever the other shapes.
   const at::Tensor* ref = nullptr;
   for (const at::Tensor& t : inputs)
     if (!(t.dim() == 1 && t.size(0) == 0)) { ref = &t; break; }
   at::ScalarType dtype = inputs[0].scalar_type();
   for (const at::Tensor& t : inputs) dtype = c10::promoteTypes(dtype, t.scalar_type());
-  copy.require(dtype, ref ? ref->dim() : 1);
+  cat.require(dtype, ref ? ref->dim() : 1);
   std::vector<const at::Tensor*> all;
   for (const at::Tensor& t : inputs) all.push_back(&t);
   if (out.defined()) all.push_back(&out);
@@ -53,16 +55,14 @@ at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& 
                 out.scalar_type());
     at::native::resize_output(out, shape);
   }
-  int64_t offset = 0;
+  // One launch for all inputs (the vendor batches them or copies each into its slice).
+  std::vector<gems_tensor> desc{describe(out)};
   for (const at::Tensor& t : inputs) {
     if ((t.dim() == 1 && t.size(0) == 0) || t.size(d) == 0) continue;
-    copy.require(t.scalar_type(), t.dim());
-    gems_tensor desc[2] = {describe(out), describe(t)};
-    desc[0].offset += offset * out.stride(d);
-    desc[0].sizes[d] = t.size(d);
-    copy.launch(launch_index(device), desc, 2);
-    offset += t.size(d);
+    cat.require(t.scalar_type(), t.dim());
+    desc.push_back(describe(t));
   }
+  if (desc.size() > 1) cat.launch(launch_index(device), desc.data(), static_cast<int32_t>(desc.size()), {int_arg(d)});
   return out;
 }
 

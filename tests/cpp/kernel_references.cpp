@@ -218,6 +218,34 @@ struct AttentionInputs {
 const std::map<std::string, std::function<void()>>& references() {
   static const std::map<std::string, std::function<void()>> refs = {
       {"copy", [] { unary("copy", [](float x) { return x; }); }},
+      {"cat", [] {
+         // along dim 1: a [3, 2] read through a transpose, then b [3, 3]
+         std::vector<float> a = ramp(6), b = ramp(9, 0.61f);
+         DeviceBuffer da(a), db(b), out(15 * 4);
+         ASSERT_EQ(run("cat", {tensor(out, GEMS_FLOAT32, {3, 5}), tensor(da, GEMS_FLOAT32, {3, 2}, {1, 3}),
+                               tensor(db, GEMS_FLOAT32, {3, 3})}, {i(1)}), GEMS_OK);
+         std::vector<float> want(15);
+         for (int r = 0; r < 3; ++r)
+           for (int c = 0; c < 5; ++c) want[r * 5 + c] = c < 2 ? a[c * 3 + r] : b[r * 3 + c - 2];
+         expect_near(out.read<float>(), want);
+         // along dim 0 of dense rows of whole 16-byte vectors (a vendor may batch these), three inputs
+         std::vector<float> x = ramp(16), y = ramp(24, 0.53f), z = ramp(8, 0.29f);
+         DeviceBuffer dx(x), dy(y), dz(z), rows(48 * 4);
+         ASSERT_EQ(run("cat", {tensor(rows, GEMS_FLOAT32, {6, 8}), tensor(dx, GEMS_FLOAT32, {2, 8}),
+                               tensor(dy, GEMS_FLOAT32, {3, 8}), tensor(dz, GEMS_FLOAT32, {1, 8})}, {i(0)}), GEMS_OK);
+         std::vector<float> stacked = x;
+         stacked.insert(stacked.end(), y.begin(), y.end());
+         stacked.insert(stacked.end(), z.begin(), z.end());
+         expect_near(rows.read<float>(), stacked);
+         // along the last dim of dense [2, 4] and [2, 8] rows: runs of whole vectors, two a row
+         DeviceBuffer last(24 * 4);
+         ASSERT_EQ(run("cat", {tensor(last, GEMS_FLOAT32, {2, 12}), tensor(dz, GEMS_FLOAT32, {2, 4}),
+                               tensor(dx, GEMS_FLOAT32, {2, 8})}, {i(1)}), GEMS_OK);
+         std::vector<float> joined(24);
+         for (int r = 0; r < 2; ++r)
+           for (int c = 0; c < 12; ++c) joined[r * 12 + c] = c < 4 ? z[r * 4 + c] : x[r * 8 + c - 4];
+         expect_near(last.read<float>(), joined);
+       }},
       {"fill", [] {
          DeviceBuffer out(6 * sizeof(float));
          ASSERT_EQ(run("fill", {tensor(out, GEMS_FLOAT32, {2, 3})}, {f(2.5)}), GEMS_OK);

@@ -21,6 +21,7 @@ CASES = {
     "nll target out of bounds": (lambda d: F.cross_entropy(torch.ones(2, 3, device=d), torch.tensor([0, 7], device=d)),
                                  "out of bounds"),
     "cat ranks": (lambda d: torch.cat([torch.ones(2, device=d), torch.ones(2, 2, device=d)]), "dimensions"),
+    "cat of a scalar": (lambda d: torch.cat([torch.ones((), device=d)]), "zero-dimensional tensor \\(at position 0\\)"),
     "view shape": (lambda d: torch.ones(6, device=d).view(4, 2), "shape '\\[4, 2\\]' is invalid"),
     "clamp without bounds": (lambda d: torch.clamp(torch.ones(2, device=d)), "At least one of 'min' or 'max'"),
     "div rounding mode": (lambda d: torch.div(torch.ones(2, device=d), 2, rounding_mode="round"), "rounding_mode"),

@@ -525,6 +525,13 @@ def test_cat(dtype):
     check(lambda x, y: torch.cat([x, torch.empty(0, dtype=dtype).to(x.device), y], dim=-2), a, b)
 
 
+@pytest.mark.parametrize("dim", [0, 1])
+def test_cat_of_many_dense_inputs(dim):
+    # 40 inputs: more than one launch's worth where a vendor batches them (32), rows of whole 16-byte vectors
+    parts = [make((1, 8) if dim == 0 else (4, 8), torch.float32, gen_seed=100 + k) for k in range(40)]
+    check(lambda *xs: torch.cat(list(xs), dim=dim), *parts)
+
+
 def test_cat_promotes_and_checks_shapes():
     check(lambda x, y: torch.cat([x, y]), make((2,), torch.int32), make((3,), torch.float32))
     with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
