@@ -212,18 +212,20 @@ template <int kPending>
 __device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
 
 // ---- tensor-core decode: head dims 64, 128 and 256 ----
-// The group's query heads are the rows of an m16n8k16 MMA (rows past the
-// group are zero), so scores Q K^T and the update P V each cost a few tensor
-// core instructions per 16 keys for all of the group's heads at once, where
-// the lane-slice kernels spend a 32-lane shuffle reduction per key and head
-// (grouped-query decode was bound by those). Tiles of kMmaTileKeys keys go
+// The 16 rows of an m16n8k16 MMA are (query row, head) pairs: the group's
+// heads for as many query rows as fit (16 / kGroup a pass), so scores Q K^T
+// and the update P V each cost a few tensor core instructions per 16 keys for
+// all of them at once, and each pass streams the keys once for all its rows
+// (the lane-slice kernels spend a 32-lane shuffle reduction per key and head,
+// and stream the keys once per query row). Tiles of kMmaTileKeys keys go
 // global -> shared by cp.async, kMmaStages - 1 tiles ahead; each warp takes 16
-// keys of a tile. Shared rows are swizzled (16-byte piece p of key row r sits
-// at p ^ (r & 7)) so that ldmatrix reads 8 rows without bank conflicts.
+// keys of a tile. Shared rows are swizzled (16-byte piece p of row r sits at
+// p ^ (r & 7)) so that ldmatrix reads 8 rows without bank conflicts.
 constexpr int kMmaTileKeys = 16 * kWarps, kMmaStages = 3;
 
+// K and V tiles of every stage, then the pass's 16 query rows.
 template <int kDim, typename T>
-constexpr size_t mma_shared_bytes() { return size_t{kMmaStages} * 2 * kMmaTileKeys * kDim * sizeof(T); }
+constexpr size_t mma_shared_bytes() { return (size_t{kMmaStages} * 2 * kMmaTileKeys + 16) * kDim * sizeof(T); }
 
 // Blocks of the tensor-core kernel an SM holds at once (its shared memory
 // bounds them; registers are capped to match): 4, 2 and 1 for dims 64-256.
@@ -247,20 +249,19 @@ __device__ __forceinline__ void load_matrices(uint32_t (&r)[4], const void* row)
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(shared_address(row)));
 }
 
-// c += a b for one m16n8k16 tile; rows 8-15 of a are zero here (a[1], a[3]).
+// c += a b for one m16n8k16 tile.
 template <typename T>
-__device__ __forceinline__ void mma_16816(float (&c)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
-  const uint32_t zero = 0;
+__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   if constexpr (std::is_same_v<T, bf16>)
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a0), "r"(zero), "r"(a2), "r"(zero), "r"(b0), "r"(b1));
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   else
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a0), "r"(zero), "r"(a2), "r"(zero), "r"(b0), "r"(b1));
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Two values as the packed 16-bit pair an MMA operand register holds.
@@ -270,36 +271,45 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&pair);
 }
 
+// One MMA row of a pass: query row i of head h0 + g; rows past the last query row are padding.
+struct MmaRow {
+  int64_t i, jend;  // jend: this row's keys end (causal rows see keys j <= i)
+  int g;
+  bool valid;
+  __device__ MmaRow(const DecodeArgs& a, int64_t i0, int m, int group, int64_t j1)
+      : i(i0 + m / group), g(m % group), valid(i0 + m / group < a.L) {
+    jend = !valid ? 0 : a.causal ? min(j1, i + 1) : j1;
+  }
+};
+
 template <typename T, int kDim, int kGroup>
 __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
     decode_partial_mma(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws, T* Out, float* Lse) {
-  constexpr int kPieces = kDim / 8, kSteps = kDim / 16, kTile = kMmaTileKeys * kDim;
+  constexpr int kPieces = kDim / 8, kTile = kMmaTileKeys * kDim, kRowsPerPass = 16 / kGroup;
   extern __shared__ __align__(16) unsigned char mma_raw[];
-  T* tiles = reinterpret_cast<T*>(mma_raw);  // stage s: K rows, then V rows
+  T* tiles = reinterpret_cast<T*>(mma_raw);     // stage s: K rows, then V rows
+  T* q_rows = tiles + kMmaStages * 2 * kTile;   // the pass's 16 MMA rows of Q
   const BlockHeads bh(a, kGroup);
   const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = lane >> 2;                  // this lane's head (row) in the accumulators
-  const int col = (lane & 3) * 2;           // its first key (scores) or dim (output) in an 8-wide tile
-  const bool head = g < kGroup;
+  const int col = (lane & 3) * 2;  // this lane's first key (scores) or dim (output) in an 8-wide tile
   const T* k = K + bh.b * a.k[0] + bh.hk * a.k[1];
   const T* v = V + bh.b * a.v[0] + bh.hk * a.v[1];
-  for (int64_t i = 0; i < a.L; ++i) {
-    // The query rows as A fragments: a0 = dims col, col + 1 of k-step s, a2 the same + 8.
-    uint32_t qa[kSteps][2];
-    const T* qi = Q + bh.b * a.q[0] + (bh.h0 + (head ? g : 0)) * a.q[1] + i * a.q[2];
-#pragma unroll
-    for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int d = s * 16 + h * 8 + col;
-        qa[s][h] = head ? pack2<T>(load_as<float>(qi[d]), load_as<float>(qi[d + 1])) : 0u;
-      }
+  for (int64_t i0 = 0; i0 < a.L; i0 += kRowsPerPass) {
+    // this lane's two accumulator rows: m = lane / 4 (c0, c1) and m + 8 (c2, c3)
+    const MmaRow rows[2] = {MmaRow(a, i0, lane >> 2, kGroup, j1), MmaRow(a, i0, (lane >> 2) + 8, kGroup, j1)};
+    for (int e = threadIdx.x; e < 16 * kDim; e += blockDim.x) {
+      const int m = e / kDim, d = e % kDim;
+      const MmaRow row(a, i0, m, kGroup, j1);
+      q_rows[swizzled<kDim>(m, d >> 3) + (d & 7)] =
+          row.valid ? Q[bh.b * a.q[0] + (bh.h0 + row.g) * a.q[1] + row.i * a.q[2] + d * a.q[3]] : T(0.0f);
+    }
     float o[kDim / 8][4];
 #pragma unroll
     for (int n = 0; n < kDim / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-    float m = -INFINITY, l = 0.0f;  // this lane's head: running max, and its share of the running sum
-    const int64_t jend = a.causal ? min(j1, i + 1) : j1;
+    float mx[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // per row: running max, this lane's share of the sum
+    const int64_t last = min(a.L, i0 + kRowsPerPass) - 1;  // the pass's last query row sees the most keys
+    const int64_t jend = a.causal ? min(j1, last + 1) : j1;
     const int64_t tiles_n = jend > j0 ? (jend - j0 + kMmaTileKeys - 1) / kMmaTileKeys : 0;
     auto issue = [&](int64_t tile) {  // an empty group past the last tile keeps the wait counts uniform
       if (tile < tiles_n) {
@@ -318,117 +328,141 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
     for (int s = 0; s < kMmaStages - 1; ++s) issue(s);
     for (int64_t tile = 0; tile < tiles_n; ++tile) {
       copy_async_wait<kMmaStages - 2>();
-      __syncthreads();
+      __syncthreads();  // this tile (and, the first time, the Q rows) landed; tile - 1's buffer is free
       issue(tile + kMmaStages - 1);
       const T* ks = tiles + (tile % kMmaStages) * 2 * kTile;
       const T* vs = ks + kTile;
       const int kb = warp * 16;  // this warp's keys in the tile
-      // scores: two 8-key tiles, each over kSteps k-steps; ldmatrix reads 32 dims of 8 keys
+      // scores: two 8-key tiles over kDim / 16 k-steps; each ldmatrix reads 32 dims of 8 keys, or 16 dims of Q
       float sc[2][4] = {};
 #pragma unroll
-      for (int n = 0; n < 2; ++n)
+      for (int c = 0; c < kDim / 32; ++c) {
+        uint32_t qa[2][4];
 #pragma unroll
-        for (int c = 0; c < kDim / 32; ++c) {
+        for (int h = 0; h < 2; ++h)
+          load_matrices<false>(qa[h], q_rows + swizzled<kDim>((lane & 7) + ((lane >> 3) & 1) * 8, c * 4 + h * 2 + (lane >> 4)));
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
           uint32_t kb4[4];
-          const int r = kb + n * 8 + (lane & 7);
-          load_matrices<false>(kb4, ks + swizzled<kDim>(r, c * 4 + (lane >> 3)));
-          mma_16816<T>(sc[n], qa[2 * c][0], qa[2 * c][1], kb4[0], kb4[1]);
-          mma_16816<T>(sc[n], qa[2 * c + 1][0], qa[2 * c + 1][1], kb4[2], kb4[3]);
+          load_matrices<false>(kb4, ks + swizzled<kDim>(kb + n * 8 + (lane & 7), c * 4 + (lane >> 3)));
+          mma_16816<T>(sc[n], qa[0], kb4[0], kb4[1]);
+          mma_16816<T>(sc[n], qa[1], kb4[2], kb4[3]);
         }
-      // online softmax over this lane's 4 keys of its head; a head's 4 lanes share the max
+      }
+      // online softmax, row by row: this lane's 4 keys of each of its rows; a row's 4 lanes share the max
       const int64_t key0 = j0 + tile * kMmaTileKeys + kb;
-      float mx = -INFINITY;
+      float pr[2][2][2];  // [row][key tile][key]
+      float correction[2];
 #pragma unroll
-      for (int n = 0; n < 2; ++n)
+      for (int h = 0; h < 2; ++h) {
+        float top = -INFINITY;
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int64_t j = key0 + n * 8 + col + e;
-          float x = j < jend ? sc[n][e] * a.scale : -INFINITY;
-          if (a.has_bias && head && j < jend)
-            x += load_as<float>(Bias[bh.b * a.bias[0] + (bh.h0 + g) * a.bias[1] + i * a.bias[2] + j * a.bias[3]]);
-          sc[n][e] = x;
-          mx = fmaxf(mx, x);
-        }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m, mx);
-      const float correction = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
-      float pr[2][2];
+        for (int n = 0; n < 2; ++n)
 #pragma unroll
-      for (int n = 0; n < 2; ++n)
+          for (int e = 0; e < 2; ++e) {
+            const int64_t j = key0 + n * 8 + col + e;
+            float x = j < rows[h].jend ? sc[n][2 * h + e] * a.scale : -INFINITY;
+            if (a.has_bias && j < rows[h].jend)
+              x += load_as<float>(Bias[bh.b * a.bias[0] + (bh.h0 + rows[h].g) * a.bias[1] + rows[h].i * a.bias[2] +
+                                       j * a.bias[3]]);
+            pr[h][n][e] = x;
+            top = fmaxf(top, x);
+          }
+        top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+        top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+        const float m_new = fmaxf(mx[h], top);
+        correction[h] = m_new == -INFINITY ? 1.0f : __expf(mx[h] - m_new);
+        float sum = 0.0f;
 #pragma unroll
-        for (int e = 0; e < 2; ++e) pr[n][e] = m_new == -INFINITY ? 0.0f : __expf(sc[n][e] - m_new);
-      l = l * correction + pr[0][0] + pr[0][1] + pr[1][0] + pr[1][1];
-      m = m_new;
+        for (int n = 0; n < 2; ++n)
 #pragma unroll
-      for (int n = 0; n < kDim / 8; ++n) { o[n][0] *= correction; o[n][1] *= correction; }
+          for (int e = 0; e < 2; ++e) {
+            pr[h][n][e] = m_new == -INFINITY ? 0.0f : __expf(pr[h][n][e] - m_new);
+            sum += pr[h][n][e];
+          }
+        l[h] = l[h] * correction[h] + sum;
+        mx[h] = m_new;
+      }
+#pragma unroll
+      for (int n = 0; n < kDim / 8; ++n) {
+        o[n][0] *= correction[0]; o[n][1] *= correction[0];
+        o[n][2] *= correction[1]; o[n][3] *= correction[1];
+      }
       // P as the A fragment of the update (the score tiles' layout is the A layout), V by transposed ldmatrix
-      const uint32_t pa0 = pack2<T>(pr[0][0], pr[0][1]), pa2 = pack2<T>(pr[1][0], pr[1][1]);
+      const uint32_t pa[4] = {pack2<T>(pr[0][0][0], pr[0][0][1]), pack2<T>(pr[1][0][0], pr[1][0][1]),
+                              pack2<T>(pr[0][1][0], pr[0][1][1]), pack2<T>(pr[1][1][0], pr[1][1][1])};
 #pragma unroll
       for (int c = 0; c < kDim / 16; ++c) {
         uint32_t vb4[4];
         const int r = kb + (lane & 7) + ((lane >> 3) & 1) * 8;
         load_matrices<true>(vb4, vs + swizzled<kDim>(r, c * 2 + (lane >> 4)));
-        mma_16816<T>(o[2 * c], pa0, pa2, vb4[0], vb4[1]);
-        mma_16816<T>(o[2 * c + 1], pa0, pa2, vb4[2], vb4[3]);
+        mma_16816<T>(o[2 * c], pa, vb4[0], vb4[1]);
+        mma_16816<T>(o[2 * c + 1], pa, vb4[2], vb4[3]);
       }
     }
     copy_async_wait<0>();
     __syncthreads();  // every warp is done with the tiles: they hold the warps' partials now
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    float* sm_o = reinterpret_cast<float*>(mma_raw);  // [warp][head][kDim]
-    float* sm_ml = sm_o + kWarps * kGroup * kDim;     // [warp][head][max, sum]
-    if (head) {
+    float* sm_o = reinterpret_cast<float*>(mma_raw);  // [warp][row][kDim]
+    float* sm_ml = sm_o + kWarps * 16 * kDim;         // [warp][row][max, sum]
+    float* sm_row = sm_ml + kWarps * 16 * 2;          // [row][max, sum] over the warps
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+      l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+      const int m = (lane >> 2) + 8 * h;
 #pragma unroll
       for (int n = 0; n < kDim / 8; ++n) {
-        sm_o[(warp * kGroup + g) * kDim + n * 8 + col] = o[n][0];
-        sm_o[(warp * kGroup + g) * kDim + n * 8 + col + 1] = o[n][1];
+        sm_o[(warp * 16 + m) * kDim + n * 8 + col] = o[n][2 * h];
+        sm_o[(warp * 16 + m) * kDim + n * 8 + col + 1] = o[n][2 * h + 1];
       }
       if ((lane & 3) == 0) {
-        sm_ml[(warp * kGroup + g) * 2] = m;
-        sm_ml[(warp * kGroup + g) * 2 + 1] = l;
+        sm_ml[(warp * 16 + m) * 2] = mx[h];
+        sm_ml[(warp * 16 + m) * 2 + 1] = l[h];
       }
     }
     __syncthreads();
-    // Each head's max and sum over the warps; with one chunk a row (splits 1)
+    // Each row's max and sum over the warps; with one chunk a row (splits 1)
     // they normalise the output here and no merge kernel runs.
-    float* sm_head = sm_ml + kWarps * kGroup * 2;  // [head][max, sum]
-    if (threadIdx.x < kGroup) {
-      const int h = threadIdx.x;
+    if (threadIdx.x < 16) {
+      const int m = threadIdx.x;
+      const MmaRow row(a, i0, m, kGroup, j1);
       float M = -INFINITY, total = 0.0f;
 #pragma unroll
-      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_ml[(w * kGroup + h) * 2]);
+      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm_ml[(w * 16 + m) * 2]);
 #pragma unroll
       for (int w = 0; w < kWarps; ++w) {
-        const float mw = sm_ml[(w * kGroup + h) * 2];
-        total += mw == -INFINITY ? 0.0f : __expf(mw - M) * sm_ml[(w * kGroup + h) * 2 + 1];
+        const float mw = sm_ml[(w * 16 + m) * 2];
+        total += mw == -INFINITY ? 0.0f : __expf(mw - M) * sm_ml[(w * 16 + m) * 2 + 1];
       }
-      sm_head[h * 2] = M;
-      sm_head[h * 2 + 1] = total;
-      if (a.splits == 1)
-        Lse[bh.b * a.lse[0] + (bh.h0 + h) * a.lse[1] + i * a.lse[2]] = total > 0.0f ? M + __logf(total) : -INFINITY;
+      sm_row[m * 2] = M;
+      sm_row[m * 2 + 1] = total;
+      if (a.splits == 1 && row.valid)
+        Lse[bh.b * a.lse[0] + (bh.h0 + row.g) * a.lse[1] + row.i * a.lse[2]] =
+            total > 0.0f ? M + __logf(total) : -INFINITY;
     }
     __syncthreads();
-    for (int idx = threadIdx.x; idx < kGroup * kDim; idx += blockDim.x) {
-      const int h = idx / kDim, d = idx % kDim;
-      const float M = sm_head[h * 2];
+    for (int idx = threadIdx.x; idx < 16 * kDim; idx += blockDim.x) {
+      const int m = idx / kDim, d = idx % kDim;
+      const MmaRow row(a, i0, m, kGroup, j1);
+      if (!row.valid) continue;
+      const float M = sm_row[m * 2];
       float total = 0.0f;
 #pragma unroll
       for (int w = 0; w < kWarps; ++w) {
-        const float mw = sm_ml[(w * kGroup + h) * 2];
-        total += mw == -INFINITY ? 0.0f : __expf(mw - M) * sm_o[(w * kGroup + h) * kDim + d];
+        const float mw = sm_ml[(w * 16 + m) * 2];
+        total += mw == -INFINITY ? 0.0f : __expf(mw - M) * sm_o[(w * 16 + m) * kDim + d];
       }
+      const int64_t h = bh.h0 + row.g;
       if (a.splits == 1) {
-        const float sum = sm_head[h * 2 + 1];
-        Out[bh.b * a.out[0] + (bh.h0 + h) * a.out[1] + i * a.out[2] + d] = store_as<T>(sum > 0.0f ? total / sum : 0.0f);
+        const float sum = sm_row[m * 2 + 1];
+        Out[bh.b * a.out[0] + h * a.out[1] + row.i * a.out[2] + d] = store_as<T>(sum > 0.0f ? total / sum : 0.0f);
       } else {
-        float* part = ws + (((bh.b * a.Hq + bh.h0 + h) * a.splits + blockIdx.y) * a.L + i) * (a.Ev + 2);
+        float* part = ws + (((bh.b * a.Hq + h) * a.splits + blockIdx.y) * a.L + row.i) * (a.Ev + 2);
         part[2 + d] = total;
-        if (d == 0) { part[0] = M; part[1] = sm_head[h * 2 + 1]; }
+        if (d == 0) { part[0] = M; part[1] = sm_row[m * 2 + 1]; }
       }
     }
-    __syncthreads();  // the next row's copies overwrite the partials
+    __syncthreads();  // the next pass's copies overwrite the partials
   }
 }
 

@@ -67,6 +67,9 @@ CASES = {
     # decode where each block streams several tiles of keys (the staging buffers wrap around)
     "decode_many_heads_long_cache": ((8, 32, 1, 64), 32, 600, {}),
     "decode_head_dim_128_long_cache": ((8, 16, 1, 128), 16, 700, {}),
+    # a few query rows at once (speculative decoding): several query rows a pass, and two passes of four heads
+    "decode_eight_queries": ((2, 4, 8, 64), 4, 200, {}),
+    "grouped_decode_six_queries_causal": ((1, 8, 6, 128), 2, 300, dict(is_causal=True, enable_gqa=True)),
 }
 
 
@@ -110,6 +113,18 @@ def test_decode_step_with_left_padding(dtype, heads, strict):
     kw = dict(enable_gqa=hq != hkv)
     out = F.scaled_dot_product_attention(q.to("gems"), k.to("gems"), v.to("gems"), attn_mask=mask.to("gems"), **kw)
     torch.testing.assert_close(out.cpu().double(), reference(q, k, v, mask, **kw), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_few_queries_with_padding_mask(dtype, strict):
+    # Four new tokens per sequence (a speculative step) against a KV cache with left padding, 4 query heads a key head.
+    q, k, v = make((2, 8, 4, 128), dtype, 17), make((2, 2, 90, 128), dtype, 18), make((2, 2, 90, 128), dtype, 19)
+    mask = torch.ones(2, 1, 4, 90, dtype=torch.bool)
+    mask[0, :, :, :11] = False
+    mask[1, :, 2, 80:] = False
+    out = F.scaled_dot_product_attention(q.to("gems"), k.to("gems"), v.to("gems"), attn_mask=mask.to("gems"),
+                                         enable_gqa=True)
+    torch.testing.assert_close(out.cpu().double(), reference(q, k, v, mask, enable_gqa=True), **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
