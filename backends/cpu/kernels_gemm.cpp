@@ -46,7 +46,7 @@ void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, A alpha, const
     cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
 #else
   // Row-parallel i-k-j loop: the inner j loop streams a row of b and of c.
-  parallel_for(0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, N * K)), [&](int64_t i0, int64_t i1) {
+  parallel_for(0, M, grain_for(N * K), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       A* ci = c + i * ldc;
       for (int64_t j = 0; j < N; ++j) ci[j] = A(0);

@@ -46,7 +46,7 @@ int k_index_select(const gems_kernel_call* c) {
       const char* src = p[1] + k * st[1];
       for (int64_t i = 0; i < n_index; ++i) std::memcpy(dst + i * os, src + idx[i] * ss, esize);
     }
-  }, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n_index)));
+  }, grain_for(n_index));
   return GEMS_OK;
 }
 
@@ -112,7 +112,7 @@ int random_fill(const char* name, const gems_kernel_call* c, Gen gen) {
     int64_t contiguous_strides[GEMS_MAX_DIMS];
     int64_t st = 1;
     for (int d = out.ndim - 1; d >= 0; --d) { contiguous_strides[d] = st; st *= out.sizes[d]; }
-    parallel_for(0, numel, 16384, [&](int64_t b, int64_t e) {
+    parallel_for(0, numel, kTaskWork, [&](int64_t b, int64_t e) {
       char* base = base_ptr(out);
       for (int64_t i = b; i < e; ++i) {
         int64_t rem = i, off = 0;

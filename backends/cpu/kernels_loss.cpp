@@ -66,7 +66,7 @@ int k_cross_entropy(const gems_kernel_call* c) {
     const int64_t xs0 = t[1].strides[0], xs1 = t[1].strides[1];
     const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[2]));
     const T* W = present(t[3]) ? reinterpret_cast<const T*>(base_ptr(t[3])) : nullptr;
-    parallel_for(0, N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C)), [&](int64_t begin, int64_t end) {
+    parallel_for(0, N, grain_for(C), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const T* x = X + i * xs0;
         A mx = -std::numeric_limits<A>::infinity();
@@ -111,7 +111,7 @@ int k_cross_entropy_backward(const gems_kernel_call* c) {
     const int64_t* Y = reinterpret_cast<const int64_t*>(base_ptr(t[3]));
     const A* rows = reinterpret_cast<const A*>(base_ptr(t[4]));
     const int64_t rs0 = t[4].strides[0], rs1 = t[4].strides[1];
-    parallel_for(0, N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C)), [&](int64_t begin, int64_t end) {
+    parallel_for(0, N, grain_for(C), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const A scale = GO[i * t[1].strides[0]] * rows[rs0 + i * rs1], lse = rows[2 * rs0 + i * rs1];
         const int64_t y = Y[i * t[3].strides[0]];

@@ -206,7 +206,7 @@ int k_layer_norm(const gems_kernel_call* c) {
     const T* B = present(b) ? reinterpret_cast<const T*>(base_ptr(b)) : nullptr;
     S* MEAN = reinterpret_cast<S*>(base_ptr(mean));
     S* RSTD = reinterpret_cast<S*>(base_ptr(rstd));
-    parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+    parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* x = X + r * in.strides[0];
         T* y = Y + r * out.strides[0];
@@ -248,7 +248,7 @@ int k_layer_norm_backward(const gems_kernel_call* c) {
     const S* RSTD = reinterpret_cast<const S*>(base_ptr(t[6]));
     const T* W = present(t[7]) ? reinterpret_cast<const T*>(base_ptr(t[7])) : nullptr;
     if (dX) {
-      parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+      parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
           const A mu = static_cast<A>(MEAN[r]), rs = static_cast<A>(RSTD[r]);
@@ -298,7 +298,7 @@ int k_rms_norm(const gems_kernel_call* c) {
     S* RSTD = reinterpret_cast<S*>(base_ptr(t[1]));
     const T* X = reinterpret_cast<const T*>(base_ptr(t[2]));
     const T* W = present(t[3]) ? reinterpret_cast<const T*>(base_ptr(t[3])) : nullptr;
-    parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+    parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* x = X + r * N; T* y = Y + r * N;
         A ss = 0;
@@ -329,7 +329,7 @@ int k_rms_norm_backward(const gems_kernel_call* c) {
     const S* RSTD = reinterpret_cast<const S*>(base_ptr(t[4]));
     const T* W = present(t[5]) ? reinterpret_cast<const T*>(base_ptr(t[5])) : nullptr;
     if (dX) {
-      parallel_for(0, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+      parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
           const A rs = static_cast<A>(RSTD[r]);

@@ -34,8 +34,7 @@ struct OuterLoop {
   // f(outer_linear_index, char* ptrs[N]) for every outer position.
   template <typename F>
   void for_each(int64_t work_per_item, F f) const {
-    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
-    parallel_for(0, numel, grain, [&](int64_t begin, int64_t end) {
+    parallel_for(0, numel, grain_for(work_per_item), [&](int64_t begin, int64_t end) {
       int64_t idx[GEMS_MAX_DIMS];
       int64_t rem = begin;
       for (int d = ndim - 1; d >= 0; --d) { idx[d] = rem % sizes[d]; rem /= sizes[d]; }

@@ -82,7 +82,7 @@ struct StridedLoop {
   // Calls run(ptrs, inner_strides_in_bytes, count) over runs of the innermost
   // dim, in parallel chunks of the flat index space.
   template <typename Run>
-  void for_each_run(Run&& run, int64_t grain = 32768) const {
+  void for_each_run(Run&& run, int64_t grain = kTaskWork) const {
     if (numel == 0) return;
     if (ndim == 0) {
       std::array<char*, N> p;
