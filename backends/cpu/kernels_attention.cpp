@@ -11,6 +11,7 @@
 #include "kernels.h"
 #include "runtime.h"
 #include "strided_loop.h"
+#include "vector_exp.h"
 
 namespace gems::cpu {
 namespace {
@@ -129,11 +130,11 @@ int k_attention(const gems_kernel_call* c) {
           *l = m;
           continue;
         }
+        exp_shifted(s.data(), m, s.data(), n);  // the row's weights, in place
         A sum = 0;
         for (int64_t j = 0; j < n; ++j) {
-          const A p = std::exp(s[j] - m);
-          sum += p;
-          add_scaled(acc.data(), p, &v.at(b, hk, j, 0), sh.Ev, v.t->strides[3]);
+          sum += s[j];
+          add_scaled(acc.data(), s[j], &v.at(b, hk, j, 0), sh.Ev, v.t->strides[3]);
         }
         for (int64_t d = 0; d < sh.Ev; ++d) out.at(b, h, i, d) = static_cast<T>(acc[d] / sum);
         *l = m + std::log(sum);

@@ -9,10 +9,11 @@
 namespace gems::cpu {
 
 // The least work (elements visited, or multiply-adds) worth a task of its
-// own: waking a pool thread costs about 10-20 us on a small host, about what
-// this much work takes. (A decode step's attention, 8 rows of 64 keys, was
-// split in four tasks at 4096 and took 25 us instead of 5.)
-constexpr int64_t kTaskWork = 32768;
+// own. Measured on the 2-core CI-class host: below this, handing work to the
+// pool costs more than it saves (a decode step's attention, 8 rows of 256
+// keys: 51 us split, 27 us whole; at 32768 a 4M-element add took 1.74 ms,
+// the same as one thread, and 0.95 ms at this grain).
+constexpr int64_t kTaskWork = 262144;
 
 // The fewest items a task takes when each item costs work_per_item.
 inline int64_t grain_for(int64_t work_per_item) {
