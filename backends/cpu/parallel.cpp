@@ -10,6 +10,19 @@
 namespace gems::cpu {
 namespace {
 
+// Pauses a spinning thread briefly (and politely, on x86).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spin iterations before a thread sleeps on a condition variable (on the
+// order of 50 us): waking a sleeping thread costs tens of microseconds, more
+// than most parallel regions take, so workers and the caller first spin on
+// the atomics for work or completion, then block.
+constexpr int kSpins = 2000;
+
 class ThreadPool {
  public:
   explicit ThreadPool(int n) { resize(n); }
@@ -30,32 +43,42 @@ class ThreadPool {
       std::lock_guard<std::mutex> g(m_);
       task_ = &task;
       ntasks_ = ntasks;
-      pending_ = ntasks - 1;
-      ++generation_;
+      pending_.store(ntasks - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     task(0);
-    std::unique_lock<std::mutex> g(m_);
-    done_cv_.wait(g, [this] { return pending_ == 0; });
-    task_ = nullptr;
+    for (int spin = 0; spin < kSpins && pending_.load(std::memory_order_acquire) != 0; ++spin) cpu_relax();
+    if (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> g(m_);
+      done_cv_.wait(g, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
   }
 
  private:
   void worker(int index) {
     uint64_t seen = 0;
     for (;;) {
+      for (int spin = 0; spin < kSpins && generation_.load(std::memory_order_acquire) == seen &&
+                         !stopping_.load(std::memory_order_relaxed);
+           ++spin)
+        cpu_relax();
       const std::function<void(int)>* task;
+      int ntasks;
       {
         std::unique_lock<std::mutex> g(m_);
-        cv_.wait(g, [&] { return stopping_ || generation_ != seen; });
-        if (stopping_) return;
-        seen = generation_;
-        if (index >= ntasks_) continue;
+        cv_.wait(g, [&] { return stopping_.load() || generation_.load() != seen; });
+        if (stopping_.load()) return;
+        seen = generation_.load();
         task = task_;
+        ntasks = ntasks_;
       }
+      if (index >= ntasks) continue;
       (*task)(index);
-      std::lock_guard<std::mutex> g(m_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> g(m_);  // the caller checks pending_ under m_ before it sleeps
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -72,11 +95,11 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex m_, run_mutex_;
   std::condition_variable cv_, done_cv_;
-  const std::function<void(int)>* task_ = nullptr;
+  const std::function<void(int)>* task_ = nullptr;  // written under m_ before generation_ moves
   int ntasks_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
 };
 
 int g_num_threads = std::max(1u, std::thread::hardware_concurrency());
