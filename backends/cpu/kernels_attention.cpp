@@ -181,18 +181,13 @@ int k_attention_backward(const gems_kernel_call* c) {
             std::fill(dqrow.begin(), dqrow.end(), A(0));
             for (int64_t j = 0; j < n && !empty; ++j) {
               const A p = std::exp(s[j] - l);
-              A dp = 0;
-              for (int64_t d = 0; d < sh.Ev; ++d) {
-                dv_acc[j * sh.Ev + d] += p * dorow[d];
-                dp += dorow[d] * static_cast<A>(v.at(b, hk, j, d));
-              }
+              add_scaled(&dv_acc[j * sh.Ev], p, dorow.data(), sh.Ev, 1);
+              const A dp = dot(dorow.data(), &v.at(b, hk, j, 0), sh.Ev, v.t->strides[3]);
               const A ds = p * (dp - D);
               if (want_dbias) dbias.at(b, h, i, j) = static_cast<T>(ds);
               const A dss = ds * static_cast<A>(sh.scale);
-              for (int64_t d = 0; d < sh.E; ++d) {
-                dqrow[d] += dss * static_cast<A>(k.at(b, hk, j, d));
-                dk_acc[j * sh.E + d] += dss * qrow[d];
-              }
+              add_scaled(dqrow.data(), dss, &k.at(b, hk, j, 0), sh.E, k.t->strides[3]);
+              add_scaled(&dk_acc[j * sh.E], dss, qrow.data(), sh.E, 1);
             }
             if (want_dbias)
               for (int64_t j = empty ? 0 : n; j < sh.S; ++j) dbias.at(b, h, i, j) = static_cast<T>(A(0));
