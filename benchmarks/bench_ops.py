@@ -108,6 +108,11 @@ def sweep_cases():
                     lambda d, s=cache: (t(8, 32, 1, 128, dev=d), t(8, 8, s, 128, dev=d), t(8, 8, s, 128, dev=d)),
                     lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
                     2 * 8 * 8 * cache * 128 * 2, None))
+    for cache in (512, 4096):  # one sequence: a chat session's step, where launch and prologue costs show
+        out.append(("SDPA decode GQA bf16 b1 hq32 hkv8 d128", f"kv={cache}",
+                    lambda d, s=cache: (t(1, 32, 1, 128, dev=d), t(1, 8, s, 128, dev=d), t(1, 8, s, 128, dev=d)),
+                    lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+                    2 * 8 * cache * 128 * 2, None))
     # four new tokens per sequence at once (a speculative-decoding step), grouped-query heads
     out.append(("SDPA decode GQA bf16 b8 hq32 hkv8 d128 4 queries", "kv=4096",
                 lambda d: (t(8, 32, 4, 128, dev=d), t(8, 8, 4096, 128, dev=d), t(8, 8, 4096, 128, dev=d)),

@@ -212,8 +212,8 @@ template <int kPending>
 __device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
 
 // ---- tensor-core decode: head dims 64, 128 and 256 ----
-// The 16 rows of an m16n8k16 MMA are (query row, head) pairs: the group's
-// heads for as many query rows as fit (16 / kGroup a pass), so scores Q K^T
+// The rows of an m16n8k16 MMA are (query row, head) pairs: the group's heads
+// for as many query rows as fit (kRows / kGroup a pass), so scores Q K^T
 // and the update P V each cost a few tensor core instructions per 16 keys for
 // all of them at once, and each pass streams the keys once for all its rows
 // (the lane-slice kernels spend a 32-lane shuffle reduction per key and head,
@@ -221,6 +221,9 @@ __device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_
 // global -> shared by cp.async, kMmaStages - 1 tiles ahead; each warp takes 16
 // keys of a tile. Shared rows are swizzled (16-byte piece p of row r sits at
 // p ^ (r & 7)) so that ldmatrix reads 8 rows without bank conflicts.
+// kRows is 16, or 8 where a block has no more than 8 (query row, head) pairs
+// (one query row of up to 8 heads, the common decode step): rows 8-15 of the
+// MMAs are then zero and a lane keeps one softmax state, not two.
 constexpr int kMmaTileKeys = 16 * kWarps, kMmaStages = 3;
 
 // K and V tiles of every stage, then the pass's 16 query rows.
@@ -282,13 +285,15 @@ struct MmaRow {
   }
 };
 
-template <typename T, int kDim, int kGroup>
+template <typename T, int kDim, int kGroup, int kRows>
 __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
     decode_partial_mma(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws, T* Out, float* Lse) {
-  constexpr int kPieces = kDim / 8, kTile = kMmaTileKeys * kDim, kRowsPerPass = 16 / kGroup;
+  static_assert(kRows == 8 || kRows == 16, "an MMA has 16 rows; 8 of them when the upper half is zero");
+  constexpr int kPieces = kDim / 8, kTile = kMmaTileKeys * kDim, kRowsPerPass = kRows / kGroup;
+  constexpr int kHalves = kRows / 8;  // accumulator rows a lane holds: lane / 4, and lane / 4 + 8 with 16 rows
   extern __shared__ __align__(16) unsigned char mma_raw[];
   T* tiles = reinterpret_cast<T*>(mma_raw);     // stage s: K rows, then V rows
-  T* q_rows = tiles + kMmaStages * 2 * kTile;   // the pass's 16 MMA rows of Q
+  T* q_rows = tiles + kMmaStages * 2 * kTile;   // the pass's kRows MMA rows of Q
   const BlockHeads bh(a, kGroup);
   const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -298,12 +303,6 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
   for (int64_t i0 = 0; i0 < a.L; i0 += kRowsPerPass) {
     // this lane's two accumulator rows: m = lane / 4 (c0, c1) and m + 8 (c2, c3)
     const MmaRow rows[2] = {MmaRow(a, i0, lane >> 2, kGroup, j1), MmaRow(a, i0, (lane >> 2) + 8, kGroup, j1)};
-    for (int e = threadIdx.x; e < 16 * kDim; e += blockDim.x) {
-      const int m = e / kDim, d = e % kDim;
-      const MmaRow row(a, i0, m, kGroup, j1);
-      q_rows[swizzled<kDim>(m, d >> 3) + (d & 7)] =
-          row.valid ? Q[bh.b * a.q[0] + (bh.h0 + row.g) * a.q[1] + row.i * a.q[2] + d * a.q[3]] : T(0.0f);
-    }
     float o[kDim / 8][4];
 #pragma unroll
     for (int n = 0; n < kDim / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
@@ -326,6 +325,13 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
     };
 #pragma unroll
     for (int s = 0; s < kMmaStages - 1; ++s) issue(s);
+    // the Q rows load while the first tiles are in flight (the first wait's barrier publishes them)
+    for (int e = threadIdx.x; e < kRows * kDim; e += blockDim.x) {
+      const int m = e / kDim, d = e % kDim;
+      const MmaRow row(a, i0, m, kGroup, j1);
+      q_rows[swizzled<kDim>(m, d >> 3) + (d & 7)] =
+          row.valid ? Q[bh.b * a.q[0] + (bh.h0 + row.g) * a.q[1] + row.i * a.q[2] + d * a.q[3]] : T(0.0f);
+    }
     for (int64_t tile = 0; tile < tiles_n; ++tile) {
       copy_async_wait<kMmaStages - 2>();
       __syncthreads();  // this tile (and, the first time, the Q rows) landed; tile - 1's buffer is free
@@ -339,8 +345,12 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
       for (int c = 0; c < kDim / 32; ++c) {
         uint32_t qa[2][4];
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-          load_matrices<false>(qa[h], q_rows + swizzled<kDim>((lane & 7) + ((lane >> 3) & 1) * 8, c * 4 + h * 2 + (lane >> 4)));
+        for (int h = 0; h < 2; ++h) {
+          // matrices 1 and 3 are rows 8-15: zero with kRows 8 (their lanes read rows 0-7 again)
+          load_matrices<false>(qa[h], q_rows + swizzled<kDim>((lane & 7) + ((lane >> 3) & 1) * (kRows - 8),
+                                                               c * 4 + h * 2 + (lane >> 4)));
+          if constexpr (kRows == 8) qa[h][1] = qa[h][3] = 0u;
+        }
 #pragma unroll
         for (int n = 0; n < 2; ++n) {
           uint32_t kb4[4];
@@ -351,10 +361,10 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
       }
       // online softmax, row by row: this lane's 4 keys of each of its rows; a row's 4 lanes share the max
       const int64_t key0 = j0 + tile * kMmaTileKeys + kb;
-      float pr[2][2][2];  // [row][key tile][key]
-      float correction[2];
+      float pr[2][2][2] = {};  // [row][key tile][key]; the second row stays zero with kRows 8
+      float correction[2] = {1.0f, 1.0f};
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
+      for (int h = 0; h < kHalves; ++h) {
         float top = -INFINITY;
 #pragma unroll
         for (int n = 0; n < 2; ++n)
@@ -386,7 +396,7 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
 #pragma unroll
       for (int n = 0; n < kDim / 8; ++n) {
         o[n][0] *= correction[0]; o[n][1] *= correction[0];
-        o[n][2] *= correction[1]; o[n][3] *= correction[1];
+        if constexpr (kRows == 16) { o[n][2] *= correction[1]; o[n][3] *= correction[1]; }
       }
       // P as the A fragment of the update (the score tiles' layout is the A layout), V by transposed ldmatrix
       const uint32_t pa[4] = {pack2<T>(pr[0][0][0], pr[0][0][1]), pack2<T>(pr[1][0][0], pr[1][0][1]),
@@ -406,7 +416,7 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
     float* sm_ml = sm_o + kWarps * 16 * kDim;         // [warp][row][max, sum]
     float* sm_row = sm_ml + kWarps * 16 * 2;          // [row][max, sum] over the warps
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < kHalves; ++h) {
       l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
       l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
       const int m = (lane >> 2) + 8 * h;
@@ -423,7 +433,7 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
     __syncthreads();
     // Each row's max and sum over the warps; with one chunk a row (splits 1)
     // they normalise the output here and no merge kernel runs.
-    if (threadIdx.x < 16) {
+    if (threadIdx.x < kRows) {
       const int m = threadIdx.x;
       const MmaRow row(a, i0, m, kGroup, j1);
       float M = -INFINITY, total = 0.0f;
@@ -441,7 +451,7 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
             total > 0.0f ? M + __logf(total) : -INFINITY;
     }
     __syncthreads();
-    for (int idx = threadIdx.x; idx < 16 * kDim; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < kRows * kDim; idx += blockDim.x) {
       const int m = idx / kDim, d = idx % kDim;
       const MmaRow row(a, i0, m, kGroup, j1);
       if (!row.valid) continue;
@@ -527,11 +537,15 @@ void launch_partial(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaSt
   if constexpr (kPerLane >= 2) {
     constexpr int kDim = 32 * kPerLane;
     constexpr size_t shared = mma_shared_bytes<kDim, T>();
-    if (tensor_cores && allow_shared(decode_partial_mma<T, kDim, kGroup>, shared)) {
-      decode_partial_mma<T, kDim, kGroup><<<grid, kWarps * 32, shared, stream>>>(
-          a, p(t[2]), p(t[3]), p(t[4]), bias, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
+    auto run = [&](auto kernel) {
+      if (!allow_shared(kernel, shared)) return false;
+      kernel<<<grid, kWarps * 32, shared, stream>>>(a, p(t[2]), p(t[3]), p(t[4]), bias, ws, p(t[0]),
+                                                    reinterpret_cast<float*>(base_ptr(t[1])));
+      return true;
+    };
+    if (tensor_cores && (a.L * kGroup <= 8 ? run(decode_partial_mma<T, kDim, kGroup, 8>)
+                                           : run(decode_partial_mma<T, kDim, kGroup, 16>)))
       return;
-    }
   }
   auto slices = [&](const gems_tensor& d) {  // rows of exactly 32 slices, each aligned for one load
     return d.sizes[3] == 32 * kPerLane && d.strides[3] == 1 && d.strides[2] % kPerLane == 0 &&

@@ -70,10 +70,11 @@ __global__ void __launch_bounds__(kBlock, 2048 / kBlock)
   }
 }
 
-// Whether dims [1, ndim) of t are dense (row-major contiguous).
-bool rows_dense(const gems_tensor& t) {
+// Whether dims [first, ndim) of t are row-major contiguous (dims of size 1
+// aside): from 1, t's rows are dense (row gather); from 0, all of t (cat).
+bool dense_from(const gems_tensor& t, int first) {
   int64_t expect = 1;
-  for (int d = t.ndim - 1; d >= 1; --d) {
+  for (int d = t.ndim - 1; d >= first; --d) {
     if (t.sizes[d] != 1 && t.strides[d] != expect) return false;
     expect *= t.sizes[d];
   }
@@ -220,14 +221,9 @@ __global__ void __launch_bounds__(kBlock, kOneRun ? 8 : 1) cat_runs(CatBatch b, 
   }
 }
 
-// Whether t is row-major contiguous (dims of size 1 aside) from a 16-byte boundary.
+// Whether t is contiguous from a 16-byte boundary: cat copies it in 16-byte vectors.
 bool dense_aligned(const gems_tensor& t) {
-  int64_t expect = 1;
-  for (int d = t.ndim - 1; d >= 0; --d) {
-    if (t.sizes[d] != 1 && t.strides[d] != expect) return false;
-    expect *= t.sizes[d];
-  }
-  return reinterpret_cast<uintptr_t>(base_ptr(t)) % 16 == 0;
+  return dense_from(t, 0) && reinterpret_cast<uintptr_t>(base_ptr(t)) % 16 == 0;
 }
 
 }  // namespace
@@ -294,7 +290,7 @@ int k_index_select(const gems_kernel_call* c) {
     if (s.numel == 0) return;
     const int64_t src_size = sv.sizes[dim];
     const int64_t is = index.ndim ? index.strides[0] : 0;
-    if (dim == 0 && rows_dense(o) && rows_dense(sv)) {
+    if (dim == 0 && dense_from(o, 1) && dense_from(sv, 1)) {
       const int64_t n_index = o.sizes[0], L = s.numel / n_index;
       auto gather = [&](auto itag, auto vtag) {
         using I = typename decltype(itag)::type;
