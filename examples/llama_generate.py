@@ -57,27 +57,33 @@ def main():
           f"tokens/s (ratio {native_elapsed / elapsed:.2f})")
     print_op_report()
     with torch.no_grad():
-        report_divergence(tokens.cpu(), native_tokens.cpu(), model, native_model, native)
+        report_divergence(tokens.cpu(), native_tokens.cpu(), model, native_model, native, prompt, args.new_tokens)
 
 
-def report_divergence(tokens, native_tokens, model, native_model, native):
+def report_divergence(tokens, native_tokens, model, native_model, native, prompt, new_tokens):
     """Greedy decoding repeats the argmax, so where two candidates' logits are
     within rounding of each other (random weights make such ties common in
     16-bit types) the two devices may pick differently and then go their own
-    ways. Where the tokens first differ, this shows both devices' logits for
-    both candidates on the same prefix: a tie on both, or a real disagreement."""
+    ways. Where the tokens first differ, this shows each device's own logits of
+    that decode step (the cached path generate() runs) for both candidates:
+    a near-tie on both, or a real disagreement."""
     differ = (tokens != native_tokens).nonzero()
     if len(differ) == 0:
         print(f"tokens: identical to {native}'s")
         return
     at = differ[0, 1].item()
     ours, theirs = tokens[0, at].item(), native_tokens[0, at].item()
-    prefix = tokens[:, :at]
-    lg = model(prefix.to(flag_gems.device)).logits[0, -1].float().cpu()
-    ln = native_model(prefix.to(native)).logits[0, -1].float().cpu()
-    print(f"tokens: identical to {native}'s up to position {at}, then gems picks {ours}, {native} {theirs}; "
-          f"logit of {ours} minus logit of {theirs}: {lg[ours] - lg[theirs]:+.3e} on gems, "
-          f"{ln[ours] - ln[theirs]:+.3e} on {native} (logits there differ by at most {(lg - ln).abs().max():.3e})")
+    step = at - prompt.shape[1]
+
+    def step_logits(m, device):
+        out = m.generate(prompt.to(device), attention_mask=torch.ones_like(prompt).to(device),
+                         max_new_tokens=new_tokens, do_sample=False, output_logits=True, return_dict_in_generate=True)
+        return out.logits[step][0].float().cpu()
+
+    lg, ln = step_logits(model, flag_gems.device), step_logits(native_model, native)
+    print(f"tokens: identical to {native}'s for {step} new tokens, then gems picks {ours}, {native} {theirs}; "
+          f"that step's logit of {ours} minus that of {theirs}: {lg[ours] - lg[theirs]:+.3e} on gems, "
+          f"{ln[ours] - ln[theirs]:+.3e} on {native} (the step's logits differ by at most {(lg - ln).abs().max():.3e})")
 
 
 if __name__ == "__main__":

@@ -86,4 +86,36 @@ int unsupported_dtype(const char* kernel, int32_t dtype);
 
 int num_sms();
 
+// Programmatic dependent launch (sm_90 and newer): a kernel launched by
+// launch_dependent() may start while the kernel before it in the stream is
+// still running, so its launch latency hides behind that kernel's tail; it
+// calls wait_for_previous_grid() before it reads what that kernel wrote. The
+// kernel before it calls allow_dependent_launch() once its blocks are
+// running. On older cards both are no-ops and the launch is an ordinary one.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::);
+#endif
+}
+bool dependent_launch_supported();  // the current device is sm_90 or newer
+
+template <typename... Params, typename... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.stream = stream;
+  config.attrs = &overlap;
+  config.numAttrs = dependent_launch_supported() ? 1 : 0;
+  cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);  // errors surface in launch_status()
+}
+
 }  // namespace gems::nvidia

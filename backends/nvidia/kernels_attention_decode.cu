@@ -167,6 +167,7 @@ struct BlockHeads {
 template <typename T, int kPerLane, int kKeys, bool kContiguous, int kGroup>
 __global__ void __launch_bounds__(kWarps * 32, 4)  // at most 128 registers: 4 blocks an SM
     decode_partial(DecodeArgs a, const T* Q, const T* K, const T* V, const T* Bias, float* ws) {
+  allow_dependent_launch();  // the merge kernel may start launching (it waits for this grid)
   const BlockHeads bh(a, kGroup);
   const int64_t j0 = static_cast<int64_t>(blockIdx.y) * a.chunk, j1 = min(a.S, j0 + a.chunk);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -291,6 +292,7 @@ __global__ void __launch_bounds__(kWarps * 32, mma_resident(kDim))
   static_assert(kRows == 8 || kRows == 16, "an MMA has 16 rows; 8 of them when the upper half is zero");
   constexpr int kPieces = kDim / 8, kTile = kMmaTileKeys * kDim, kRowsPerPass = kRows / kGroup;
   constexpr int kHalves = kRows / 8;  // accumulator rows a lane holds: lane / 4, and lane / 4 + 8 with 16 rows
+  allow_dependent_launch();  // the merge kernel, when there is one, may start launching
   extern __shared__ __align__(16) unsigned char mma_raw[];
   T* tiles = reinterpret_cast<T*>(mma_raw);     // stage s: K rows, then V rows
   T* q_rows = tiles + kMmaStages * 2 * kTile;   // the pass's kRows MMA rows of Q
@@ -483,6 +485,7 @@ __global__ void decode_merge(DecodeArgs a, const float* ws, T* Out, float* Lse) 
   const int64_t row = blockIdx.x, i = row % a.L, bh = row / a.L, b = bh / a.Hq, h = bh % a.Hq;
   __shared__ float weight[kMaxSplits];
   __shared__ float total;
+  wait_for_previous_grid();  // launched while the partial kernel runs (launch_dependent)
   auto part = [&](int64_t s) { return ws + ((bh * a.splits + s) * a.L + i) * (a.Ev + 2); };
   if (threadIdx.x < 32) {  // one warp: the chunks' max, their weights and the total
     float M = -INFINITY;
@@ -571,8 +574,8 @@ void launch(const DecodeArgs& a, const gems_tensor* t, float* ws, cudaStream_t s
     default: launch_partial<T, kPerLane, 1>(a, t, ws, stream, tensor_cores);
   }
   if (tensor_cores && a.splits == 1) return;  // the partial kernel wrote the output
-  decode_merge<T><<<static_cast<unsigned>(a.B * a.Hq * a.L), 128, 0, stream>>>(
-      a, ws, p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
+  launch_dependent(decode_merge<T>, dim3(static_cast<unsigned>(a.B * a.Hq * a.L)), dim3(128), stream, a,
+                   static_cast<const float*>(ws), p(t[0]), reinterpret_cast<float*>(base_ptr(t[1])));
 }
 
 }  // namespace

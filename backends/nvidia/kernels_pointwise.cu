@@ -32,6 +32,16 @@ int num_sms() {
   return n;
 }
 
+bool dependent_launch_supported() {
+  static const bool yes = [] {
+    int dev = 0, major = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    return major >= 9;
+  }();
+  return yes;
+}
+
 namespace {
 
 struct Scalar {

@@ -370,12 +370,15 @@ int softmax_forward(const char* name, const gems_kernel_call* c) {
     StridedShape<2> outer = outer_shape<2>(ops, k < 0 ? 0 : k);
     if (outer.numel == 0 || n == 0) return;
     const bool dense_rows = k >= 0 && out.strides[k] == 1 && in.strides[k] == 1;
-    constexpr int V = 16 / sizeof(T), kVecs = 4;
-    if (dense_rows && V > 1 && n % V == 0 && n / V <= int64_t{kVecs} * 1024 && rows_aligned(outer, V, base_ptr(out)) &&
+    constexpr int V = 16 / sizeof(T);
+    if (dense_rows && V > 1 && n % V == 0 && n / V <= 4 * 1024 && rows_aligned(outer, V, base_ptr(out)) &&
         rows_aligned(outer, V, base_ptr(in), 1)) {
-      const int threads = threads_for_row(n / V, kVecs);
-      softmax_rows_in_registers<T, kVecs, kLog><<<static_cast<unsigned>(outer.numel), threads, 0, stream_of(c)>>>(
-          outer, n, reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)));
+      with_vectors_per_thread(vectors_per_thread(outer.numel, n / V), [&](auto vecs) {
+        constexpr int kVecs = decltype(vecs)::value;
+        softmax_rows_in_registers<T, kVecs, kLog>
+            <<<static_cast<unsigned>(outer.numel), threads_for_row(n / V, kVecs), 0, stream_of(c)>>>(
+                outer, n, reinterpret_cast<T*>(base_ptr(out)), reinterpret_cast<const T*>(base_ptr(in)));
+      });
       return;
     }
     const int64_t cache = n * static_cast<int64_t>(sizeof(acc_t<T>));
@@ -486,14 +489,17 @@ __global__ void norm_rows_in_registers(int64_t N, const T* X, T* Y, stat_t<T>* M
 template <typename T, bool kLayerNorm>
 bool launch_norm_in_registers(const gems_kernel_call* c, int64_t M, int64_t N, const T* X, T* Y, stat_t<T>* MEAN,
                               stat_t<T>* RSTD, const T* W, const T* B, int64_t xs, int64_t ys) {
-  constexpr int V = 16 / sizeof(T), kVecs = 4;
+  constexpr int V = 16 / sizeof(T);
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  if (V < 2 || N % V != 0 || N / V > int64_t{kVecs} * 1024 || (xs * sizeof(T)) % 16 != 0 ||
+  if (V < 2 || N % V != 0 || N / V > 4 * 1024 || (xs * sizeof(T)) % 16 != 0 ||
       (ys * sizeof(T)) % 16 != 0 || !aligned(X) || !aligned(Y) || (W && !aligned(W)) || (B && !aligned(B)))
     return false;
-  const int threads = threads_for_row(N / V, kVecs);
-  norm_rows_in_registers<T, kVecs, kLayerNorm><<<static_cast<unsigned>(M), threads, 0, stream_of(c)>>>(
-      N, X, Y, MEAN, RSTD, W, B, c->scalars[0].f, xs, ys);
+  with_vectors_per_thread(vectors_per_thread(M, N / V), [&](auto vecs) {
+    constexpr int kVecs = decltype(vecs)::value;
+    norm_rows_in_registers<T, kVecs, kLayerNorm><<<static_cast<unsigned>(M), threads_for_row(N / V, kVecs), 0,
+                                                   stream_of(c)>>>(N, X, Y, MEAN, RSTD, W, B, c->scalars[0].f, xs,
+                                                                   ys);
+  });
   return true;
 }
 

@@ -401,6 +401,23 @@ def test_rms_norm(dtype):
     check(lambda t: F.rms_norm(t, (16,)), x, tol=dict(rtol=2e-2, atol=2e-2))
 
 
+# Row counts and widths that take each way of spreading a row over a block
+# (on nvidia: 1, 2 or 4 vectors a thread, from the row count; see reduce.cuh),
+# with rows that end in part of a block's last pass.
+ROW_SHAPES = [((8, 4096), torch.bfloat16), ((20, 4104), torch.bfloat16), ((1024, 4096), torch.bfloat16),
+              ((9000, 64), torch.float32), ((17000, 264), torch.bfloat16)]
+
+
+@pytest.mark.parametrize("shape,dtype", ROW_SHAPES)
+def test_row_kernels_at_each_thread_split(shape, dtype):
+    x, w, b = make(shape, dtype, gen_seed=30), make(shape[-1:], dtype, gen_seed=31), make(shape[-1:], dtype, gen_seed=32)
+    tol = dict(rtol=2e-2, atol=2e-2)
+    check(lambda t: torch.softmax(t, -1), x, tol=tol)
+    check(lambda t: torch.log_softmax(t, -1), x, tol=tol)
+    check(lambda t, w, b: F.layer_norm(t, shape[-1:], w, b, eps=1e-5), x, w, b, tol=tol)
+    check(lambda t, w: F.rms_norm(t, shape[-1:], w, eps=1e-6), x, w, tol=tol)
+
+
 # ---- cross entropy: one fused kernel when no gradient is needed ----
 @requires_kernels("cross_entropy")
 @pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
