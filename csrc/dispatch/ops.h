@@ -161,6 +161,11 @@ Tensor& bmm_out(const Tensor&, const Tensor&, Tensor&);
 Tensor addmm(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
 Tensor& addmm_out(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&, Tensor&);
 Tensor& addmm_(Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
+Tensor mv(const Tensor&, const Tensor&);
+Tensor& mv_out(const Tensor&, const Tensor&, Tensor&);
+Tensor addmv(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
+Tensor& addmv_out(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&, Tensor&);
+Tensor& addmv_(Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
 
 // tensor building (ops_tensor.cpp)
 Tensor cat(const at::ITensorListRef&, int64_t);

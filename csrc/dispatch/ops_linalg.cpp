@@ -123,4 +123,52 @@ at::Tensor& addmm_(at::Tensor& self, const at::Tensor& mat1, const at::Tensor& m
   return addmm_out(self, mat1, mat2, beta, alpha, self);
 }
 
+// Matrix @ vector: the same gemm over the vector as a [K, 1] column (and the
+// output, and a bias, as [M, 1]), so a decode-shaped product takes the
+// vendor's matrix-vector path.
+namespace {
+
+at::Tensor& matrix_vector(at::Tensor& out, const at::Tensor& mat, const at::Tensor& vec, const at::Tensor* bias,
+                          const c10::Scalar& beta, const c10::Scalar& alpha) {
+  TORCH_CHECK(mat.dim() == 2 && vec.dim() == 1 && (!bias || bias->dim() <= 1),
+              "vector + matrix @ vector expected, got ", bias ? bias->dim() : 1, ", ", mat.dim(), ", ", vec.dim());
+  TORCH_CHECK(mat.size(1) == vec.size(0) && (!bias || bias->dim() == 0 || bias->size(0) == mat.size(0) ||
+                                             bias->size(0) == 1),
+              "size mismatch, got input (", bias && bias->dim() ? bias->size(0) : mat.size(0), "), mat (", mat.size(0),
+              "x", mat.size(1), "), vec (", vec.size(0), ")");
+  const auto in_type = bias ? bias->scalar_type() : c10::promoteTypes(mat.scalar_type(), vec.scalar_type());
+  TORCH_CHECK(in_type == mat.scalar_type() && mat.scalar_type() == vec.scalar_type(),
+              "addmv input tensors must have the same dtype, but got ", in_type, ", ", mat.scalar_type(), ", and ",
+              vec.scalar_type());
+  if (!out.defined()) out = empty_result({mat.size(0)}, mat.options());
+  else at::native::resize_output(out, {mat.size(0)});
+  at::Tensor column = out.unsqueeze(1);
+  const at::Tensor bias_column = bias ? bias->expand({mat.size(0)}).unsqueeze(1) : at::Tensor();
+  product(column, false, mat, vec.unsqueeze(1), bias ? &bias_column : nullptr, beta, alpha);
+  return out;
+}
+
+}  // namespace
+
+at::Tensor mv(const at::Tensor& self, const at::Tensor& vec) {
+  at::Tensor out;
+  return matrix_vector(out, self, vec, nullptr, 0, 1);
+}
+at::Tensor& mv_out(const at::Tensor& self, const at::Tensor& vec, at::Tensor& out) {
+  return matrix_vector(out, self, vec, nullptr, 0, 1);
+}
+at::Tensor addmv(const at::Tensor& self, const at::Tensor& mat, const at::Tensor& vec, const c10::Scalar& beta,
+                 const c10::Scalar& alpha) {
+  at::Tensor out;
+  return matrix_vector(out, mat, vec, &self, beta, alpha);
+}
+at::Tensor& addmv_out(const at::Tensor& self, const at::Tensor& mat, const at::Tensor& vec, const c10::Scalar& beta,
+                      const c10::Scalar& alpha, at::Tensor& out) {
+  return matrix_vector(out, mat, vec, &self, beta, alpha);
+}
+at::Tensor& addmv_(at::Tensor& self, const at::Tensor& mat, const at::Tensor& vec, const c10::Scalar& beta,
+                   const c10::Scalar& alpha) {
+  return addmv_out(self, mat, vec, beta, alpha, self);
+}
+
 }  // namespace gems::ops

@@ -525,6 +525,30 @@ def test_mm_bmm_addmm_linear_matmul(dtype):
     check(torch.mm, make((4, 0), dtype), make((0, 3), dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_matrix_vector_products_in_every_layout(dtype):
+    # One row or one column (a decode step's projections; the cpu vendor runs them as BLAS gemv):
+    # each operand dense, transposed, or a strided slice of a larger matrix.
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-4, atol=1e-4)
+    row, col = make((1, 9), dtype, gen_seed=60), make((9, 1), dtype, gen_seed=61)
+    w = make((6, 9), dtype, gen_seed=62)
+    wide = make((12, 20), dtype, gen_seed=63)
+    for a in (row, col.t(), wide[3:4, 2:11], wide[2:11, 5:6].t()):  # [1, 9]
+        for b in (w.t(), w.t().contiguous(), wide[1:10, 4:10], wide[4:10, 1:10].t()):  # [9, 6]
+            check(torch.mm, a, b, tol=tol)
+            check(torch.mm, b.t(), a.t(), tol=tol)  # [6, 9] @ [9, 1]: one column
+    check(lambda c, x, y: torch.addmm(c, x, y, beta=0.5, alpha=2.0), make((6,), dtype, gen_seed=64), row, w.t(), tol=tol)
+    check(torch.bmm, make((3, 1, 9), dtype, gen_seed=65), make((3, 9, 5), dtype, gen_seed=66), tol=tol)
+    v = make((9,), dtype, gen_seed=67)
+    check(torch.matmul, w, v, tol=tol)  # matrix @ vector: mv
+    check(torch.mv, wide[1:10, 4:10].t(), wide[0, 1:10], tol=tol)  # transposed matrix, strided vector
+    check(lambda c, m, x: torch.addmv(c, m, x, beta=0.5, alpha=2.0), make((6,), dtype, gen_seed=68), w, v, tol=tol)
+    check(lambda c, m, x: torch.addmv(c, m, x), make((), dtype, gen_seed=69), w, v, tol=tol)  # broadcast bias
+    check(lambda c, m, x: c.clone().addmv_(m, x, alpha=-1.0), make((6,), dtype, gen_seed=70), w, v, tol=tol)
+    check(torch.mv, make((3, 0), dtype), make((0,), dtype))
+    check(torch.mm, make((1, 0), dtype), make((0, 4), dtype))  # no inner dim: zeros
+
+
 def test_mm_shape_and_dtype_errors():
     a = torch.ones(2, 3, device="gems")
     with pytest.raises(RuntimeError, match="cannot be multiplied \\(2x3 and 4x5\\)"):
