@@ -8,6 +8,7 @@
 #include "kernels.h"
 #include "runtime.h"
 #include "strided_loop.h"
+#include "vector_exp.h"
 
 namespace gems::cpu {
 
@@ -115,15 +116,23 @@ int k_relu(const gems_kernel_call* c) {
   int k_##NAME(const gems_kernel_call* c) { \
     return unary<kFloating>(#NAME, c, [](auto x) { using A = decltype(x); (void)sizeof(A); return EXPR; }); \
   }
-GEMS_FLOAT_UNARY(exp, std::exp(x))
+// exp of float (and of 16-bit floats, computed in float) by exp_float, which
+// vectorizes; double by std::exp.
+template <typename A>
+A exp_of(A x) {
+  if constexpr (std::is_same_v<A, float>) return exp_float(x);
+  else return std::exp(x);
+}
+
+GEMS_FLOAT_UNARY(exp, exp_of(x))
 GEMS_FLOAT_UNARY(log, std::log(x))
 GEMS_FLOAT_UNARY(sqrt, std::sqrt(x))
 GEMS_FLOAT_UNARY(rsqrt, A(1) / std::sqrt(x))
 GEMS_FLOAT_UNARY(sin, std::sin(x))
 GEMS_FLOAT_UNARY(cos, std::cos(x))
 GEMS_FLOAT_UNARY(tanh, std::tanh(x))
-GEMS_FLOAT_UNARY(sigmoid, A(1) / (A(1) + std::exp(-x)))
-GEMS_FLOAT_UNARY(silu, x / (A(1) + std::exp(-x)))
+GEMS_FLOAT_UNARY(sigmoid, A(1) / (A(1) + exp_of(-x)))
+GEMS_FLOAT_UNARY(silu, x / (A(1) + exp_of(-x)))
 #undef GEMS_FLOAT_UNARY
 
 // scalars[0].i: 0 = exact (erf), 1 = tanh approximation

@@ -120,10 +120,25 @@ struct StridedLoop {
   }
 };
 
-template <typename Out, typename... In, typename F, size_t... I>
+// An input of a dense run: its elements in order, or one value repeated (a
+// broadcast scalar, stride 0), read once before the loop so that the loop
+// stays one the compiler vectorizes.
+template <typename T, bool kRepeated>
+struct RunInput {
+  const T* p;
+  T v;
+  explicit RunInput(const char* q) : p(reinterpret_cast<const T*>(q)), v(kRepeated ? *p : T()) {}
+  T operator[](int64_t i) const {
+    if constexpr (kRepeated) return v;
+    else return p[i];
+  }
+};
+
+// kRepeated: bit k set when input k is a repeated value.
+template <unsigned kRepeated, typename Out, typename... In, typename F, size_t... I>
 inline void apply_contiguous(char** p, int64_t n, F& f, std::index_sequence<I...>) {
   Out* o = reinterpret_cast<Out*>(p[0]);
-  std::tuple<const In*...> in{reinterpret_cast<const In*>(p[I + 1])...};
+  const std::tuple<RunInput<In, ((kRepeated >> I) & 1u) != 0>...> in{RunInput<In, ((kRepeated >> I) & 1u) != 0>(p[I + 1])...};
   for (int64_t i = 0; i < n; ++i) o[i] = f(std::get<I>(in)[i]...);
 }
 
@@ -135,7 +150,9 @@ inline void apply_strided(char** p, const int64_t* s, int64_t n, F& f, std::inde
 }
 
 // out[i] = f(in0[i], in1[i], ...) with every operand of its own C++ type.
-// The contiguous branch is a plain indexed loop the compiler vectorizes.
+// Dense runs are plain indexed loops the compiler vectorizes: every operand
+// contiguous, or (one or two inputs) some of them a broadcast scalar, as in
+// x * 2.0 or x + eps.
 template <typename Out, typename... In, typename F>
 void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f) {
   constexpr int N = 1 + sizeof...(In);
@@ -143,15 +160,21 @@ void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f) {
   ops[0] = &out;
   for (int k = 1; k < N; ++k) ops[k] = ins[k - 1];
   StridedLoop<N> loop(ops);
+  using Inputs = std::index_sequence_for<In...>;
   loop.for_each_run([&](char** p, const int64_t* s, int64_t n) {
     constexpr int64_t sizes[N] = {static_cast<int64_t>(sizeof(Out)), static_cast<int64_t>(sizeof(In))...};
-    bool contiguous = true;
-    for (int k = 0; k < N; ++k) contiguous &= (s[k] == sizes[k]);
-    if (contiguous) {
-      apply_contiguous<Out, In...>(p, n, f, std::index_sequence_for<In...>{});
-    } else {
-      apply_strided<Out, In...>(p, s, n, f, std::index_sequence_for<In...>{});
+    bool dense = s[0] == sizes[0];
+    unsigned repeated = 0;  // bit k: input k has stride 0
+    for (int k = 1; k < N; ++k) {
+      if (s[k] == 0) repeated |= 1u << (k - 1);
+      else dense &= s[k] == sizes[k];
     }
+    if (dense && repeated == 0) return apply_contiguous<0u, Out, In...>(p, n, f, Inputs{});
+    if constexpr (N == 3) {  // binary ops: the scalar on either side
+      if (dense && repeated == 2u) return apply_contiguous<2u, Out, In...>(p, n, f, Inputs{});
+      if (dense && repeated == 1u) return apply_contiguous<1u, Out, In...>(p, n, f, Inputs{});
+    }
+    apply_strided<Out, In...>(p, s, n, f, Inputs{});
   });
 }
 

@@ -1,8 +1,7 @@
-// exp over an array in a loop the compiler vectorises (no library call per
-// element): Cephes' single-precision exp (a degree-6 polynomial on
-// [-ln2/2, ln2/2] scaled by 2^n), within 2 ulp of expf over its range.
-// Inputs below -87.34 (where expf leaves the normal numbers) give 0, and -inf
-// gives 0; inputs are at most 88.37. Doubles go through std::exp.
+// exp in loops the compiler vectorises (no library call per element):
+// Cephes' single-precision exp (a degree-6 polynomial on [-ln2/2, ln2/2]
+// scaled by 2^n), within 1 ulp of expf, with expf's special values. Doubles
+// go through std::exp.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -10,28 +9,39 @@
 
 namespace gems::cpu {
 
-// out[j] = exp(x[j] - shift) for j < n.
+// expf for one value, written so that a loop calling it vectorizes (no
+// library call): the same polynomial, the power of two applied as two factors
+// so that every result from the smallest subnormal to FLT_MAX is reached.
+// Special values as expf: NaN stays NaN, +inf and x > 88.7228 give inf, -inf
+// and x < -103.972 give 0.
+inline float exp_float(float x) {
+  const bool nan = x != x;
+  float v = nan ? 0.0f : x;
+  v = v < -103.97208f ? -103.97208f : v > 88.72284f ? 88.72284f : v;
+  const float fn = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(v / ln2), in [-150, 128]
+  float r = v - fn * 0.693359375f;
+  r -= fn * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const int32_t n = static_cast<int32_t>(fn), n1 = n / 2, n2 = n - n1;  // each in [-75, 64]: normal scales
+  const int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
+  float s1, s2;
+  std::memcpy(&s1, &b1, sizeof(s1));
+  std::memcpy(&s2, &b2, sizeof(s2));
+  float e = y * s1 * s2;
+  e = x > 88.72284f ? INFINITY : e;
+  e = x < -103.97208f ? 0.0f : e;
+  return nan ? x : e;
+}
+
+// out[j] = exp(x[j] - shift) for j < n (softmax and attention weights).
 inline void exp_shifted(const float* x, float shift, float* out, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    float v = x[j] - shift;
-    const bool tiny = !(v >= -87.33654f);  // -inf and NaN-free underflow: 0
-    v = v < -87.33654f ? -87.33654f : v > 88.37626f ? 88.37626f : v;
-    // n = round(v / ln2) by the 1.5 * 2^23 trick (exact for |n| < 2^22, no library call)
-    const float fn = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = v - fn * 0.693359375f;
-    r -= fn * -2.12194440e-4f;
-    float y = 1.9875691500e-4f;
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * r * r + r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(fn) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof(scale));
-    out[j] = tiny ? 0.0f : y * scale;
-  }
+  for (int64_t j = 0; j < n; ++j) out[j] = exp_float(x[j] - shift);
 }
 
 inline void exp_shifted(const double* x, double shift, double* out, int64_t n) {

@@ -31,10 +31,11 @@ def test_only_enable_sends_every_other_op_to_the_fallback_with_the_same_result()
     assert set(flag_gems.all_registered_ops()) == {"mul.Tensor", "mul_.Tensor", "mul.out"}
     flag_gems.reset_counts()
     got = (x * 2).exp()
-    assert torch.equal(got.cpu(), expected)
     # aten runs functional exp through its out= form on backends without it
     assert flag_gems.fallback_counts() == {"exp.out": 1}
     assert flag_gems.native_counts() == {"mul.Tensor": 1}
+    # after the counts: comparing runs ops too (on the cpu vendor, patch mode counts CPU ones)
+    torch.testing.assert_close(got.cpu(), expected)  # torch's exp and the vendor's agree to an ulp, not bitwise
 
 
 def test_enable_unused_excludes_whole_families_and_patches_the_native_device():

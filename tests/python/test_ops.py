@@ -146,9 +146,16 @@ def test_pow(dtype):
     exponent = make((3, 4), dtype, low=0, high=3, gen_seed=12)
     check(torch.pow, base, exponent)
     check(lambda x: x ** 2, base)
+    check(lambda x: x ** 2.0, base)  # an integer tensor to a float power gives floats
+    check(lambda x: x ** 3, base)
     if dtype.is_floating_point:  # a square is the product, rounded once, as PyTorch computes it
         wide = make((1000,), dtype, low=-100, high=100, gen_seed=70)
         assert torch.equal((to_gems(wide) ** 2).cpu(), wide * wide)
+
+
+def test_square_of_bool_promotes_as_pow_does():
+    x = torch.tensor([True, False, True])
+    check(lambda t: t ** 2, x)
 
 
 @pytest.mark.parametrize("dtype", FLOATS + INTS)

@@ -1,0 +1,85 @@
+"""The cpu vendor against torch's CPU kernels in the same process, at the
+sizes a small model's decode step runs: elementwise ops over a hidden-size
+row (one token), with and without a broadcast scalar, and the matrix-vector
+products of its projections. Times are wall-clock per call (the cpu vendor
+runs kernels synchronously), the best of several repeats of many calls.
+
+    GEMS_VENDOR=cpu python3 benchmarks/bench_cpu_ops.py [--calls 2000]
+
+Writes docs/benchmarks/cpu_ops.json and cpu_ops.md.
+"""
+import argparse
+import datetime
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import flag_gems
+
+
+def per_call_us(fn, args, calls, repeats=7):
+    for _ in range(50):
+        fn(*args)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn(*args)
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best * 1e6
+
+
+def cases():
+    """(name, make_inputs(), fn)."""
+    out = []
+    for width in (256, 4096):
+        row = lambda w=width: (torch.randn(1, w),)
+        out += [
+            (f"mul x*x 1x{width}", row, lambda x: x * x),
+            (f"mul by scalar 1x{width}", row, lambda x: x * 2.0),
+            (f"add eps 1x{width}", row, lambda x: x + 1e-6),
+            (f"pow 2 1x{width}", row, lambda x: x.pow(2)),
+            (f"rsqrt 1x{width}", row, torch.rsqrt),
+            (f"exp 1x{width}", row, torch.exp),
+            (f"silu 1x{width}", row, F.silu),
+            (f"mean 1x{width}", row, lambda x: x.mean(-1, keepdim=True)),
+        ]
+    for m, k, n in ((1, 256, 688), (1, 688, 256), (1, 256, 1024), (16, 256, 688), (1, 4096, 4096)):
+        out.append((f"linear {m}x{k} -> {n}", lambda m=m, k=k, n=n: (torch.randn(m, k), torch.randn(n, k)), F.linear))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "benchmarks"))
+    args = parser.parse_args()
+    assert flag_gems.vendor_name == "cpu", "compares the cpu vendor with torch CPU: run with GEMS_VENDOR=cpu"
+    torch.manual_seed(0)
+    rows = []
+    for name, make, fn in cases():
+        native = make()
+        gems = tuple(t.to("gems") for t in native)
+        calls = max(20, args.calls // 100) if "4096 -> 4096" in name else args.calls
+        t_native, t_gems = per_call_us(fn, native, calls), per_call_us(fn, gems, calls)
+        rows.append({"case": name, "gems_us": t_gems, "torch_us": t_native, "speedup": t_native / t_gems})
+        print(f"{name:<28} gems {t_gems:9.2f} us  torch {t_native:9.2f} us  x{t_native / t_gems:5.2f}")
+    report = {"benchmark": "cpu vendor vs torch CPU, same process, wall-clock per call (best of 7 repeats)",
+              "date": datetime.date.today().isoformat(), "machine": platform.machine(),
+              "processor": platform.processor() or "unknown", "cores": torch.get_num_threads(),
+              "torch": torch.__version__, "rows": rows}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cpu_ops.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [f"cpu vendor vs torch CPU, {report['date']}, {report['cores']} threads, torch {report['torch']}", "",
+             "| case | gems us | torch CPU us | speedup |", "|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['gems_us']:.2f} | {r['torch_us']:.2f} | {r['speedup']:.2f} |" for r in rows]
+    (out / "cpu_ops.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
