@@ -116,14 +116,6 @@ int k_relu(const gems_kernel_call* c) {
   int k_##NAME(const gems_kernel_call* c) { \
     return unary<kFloating>(#NAME, c, [](auto x) { using A = decltype(x); (void)sizeof(A); return EXPR; }); \
   }
-// exp of float (and of 16-bit floats, computed in float) by exp_float, which
-// vectorizes; double by std::exp.
-template <typename A>
-A exp_of(A x) {
-  if constexpr (std::is_same_v<A, float>) return exp_float(x);
-  else return std::exp(x);
-}
-
 GEMS_FLOAT_UNARY(exp, exp_of(x))
 GEMS_FLOAT_UNARY(log, std::log(x))
 GEMS_FLOAT_UNARY(sqrt, std::sqrt(x))

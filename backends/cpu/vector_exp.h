@@ -39,13 +39,15 @@ inline float exp_float(float x) {
   return nan ? x : e;
 }
 
-// out[j] = exp(x[j] - shift) for j < n (softmax and attention weights).
-inline void exp_shifted(const float* x, float shift, float* out, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) out[j] = exp_float(x[j] - shift);
-}
+// exp in a kernel's compute type: float (and 16-bit floats, computed in
+// float) by exp_float, double by std::exp.
+inline float exp_of(float x) { return exp_float(x); }
+inline double exp_of(double x) { return std::exp(x); }
 
-inline void exp_shifted(const double* x, double shift, double* out, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) out[j] = std::exp(x[j] - shift);
+// out[j] = exp(x[j] - shift) for j < n (softmax and attention weights).
+template <typename A>
+void exp_shifted(const A* x, A shift, A* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = exp_of(x[j] - shift);
 }
 
 }  // namespace gems::cpu
