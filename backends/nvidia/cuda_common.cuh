@@ -5,6 +5,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -84,7 +86,22 @@ inline int64_t numel_of(const gems_tensor& t) {
 int launch_status(const char* kernel);
 int unsupported_dtype(const char* kernel, int32_t dtype);
 
-int num_sms();
+// An attribute of the current device, asked of the driver once per device
+// (a process may drive cards of different kinds).
+template <cudaDeviceAttr Attr>
+int device_attribute() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> known[kMaxDevices];  // 0 until asked: the attributes read here are positive
+  int dev = 0;
+  cudaGetDevice(&dev);
+  int v = dev >= 0 && dev < kMaxDevices ? known[dev].load(std::memory_order_relaxed) : 0;
+  if (v == 0) {
+    cudaDeviceGetAttribute(&v, Attr, dev);
+    if (dev >= 0 && dev < kMaxDevices) known[dev].store(v, std::memory_order_relaxed);
+  }
+  return v;
+}
+inline int num_sms() { return std::max(1, device_attribute<cudaDevAttrMultiProcessorCount>()); }
 
 // Programmatic dependent launch (sm_90 and newer): a kernel launched by
 // launch_dependent() may start while the kernel before it in the stream is
@@ -102,7 +119,7 @@ __device__ __forceinline__ void allow_dependent_launch() {
   asm volatile("griddepcontrol.launch_dependents;\n" ::);
 #endif
 }
-bool dependent_launch_supported();  // the current device is sm_90 or newer
+inline bool dependent_launch_supported() { return device_attribute<cudaDevAttrComputeCapabilityMajor>() >= 9; }
 
 template <typename... Params, typename... Args>
 void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {

@@ -1,7 +1,9 @@
 // Fused attention through cuDNN's SDPA graphs (the flash-attention engines
 // NVIDIA tunes for each architecture), forward and backward, fp16 and bf16.
 // A graph is built once per shape, layout, scale and mask kind and cached for
-// the life of the process, like the GEMM algorithms in kernels_gemm.cu. What
+// the life of the process, like the GEMM algorithms in kernels_gemm.cu; of the
+// plans cuDNN's heuristic builds for it, the fastest on the first call's own
+// operands runs (autotune.h; GEMS_AUTOTUNE=0 keeps cuDNN's first choice). What
 // cuDNN cannot run (a head dim it does not take, a misaligned operand, a bias
 // gradient) is answered with GEMS_UNSUPPORTED, and the core composes the
 // result from other kernels; a shape that failed is remembered too. Forward
@@ -15,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "autotune.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -27,7 +30,8 @@ enum Uid : int64_t { kQ = 1, kK, kV, kBias, kO, kStats, kdO, kdQ, kdK, kdV };
 
 struct CachedGraph {
   std::shared_ptr<fe::graph::Graph> graph;  // null when cuDNN cannot run the shape
-  int64_t workspace = 0;
+  int64_t workspace = 0;  // of the plan that runs
+  int64_t plan = -1;      // the plan that runs: -1 until timed, cuDNN's first choice if not
   std::string why;
 };
 
@@ -101,7 +105,8 @@ CachedGraph finish(std::shared_ptr<fe::graph::Graph> g, cudnnHandle_t h) {
   if (e.is_good()) e = g->build_operation_graph(h);
   if (e.is_good()) e = g->create_execution_plans({fe::HeurMode_t::A});
   if (e.is_good()) e = g->check_support(h);
-  if (e.is_good()) e = g->build_plans(h);
+  if (e.is_good()) e = g->build_plans(h, autotune_enabled() ? fe::BuildPlanPolicy_t::ALL
+                                                            : fe::BuildPlanPolicy_t::HEURISTICS_CHOICE);
   if (e.is_good()) e = g->get_workspace_size(c.workspace);
   if (e.is_good()) c.graph = std::move(g);
   else c.why = e.get_message();
@@ -146,6 +151,32 @@ CachedGraph build_backward(const gems_tensor* t, double scale, bool causal, cudn
   return finish(std::move(g), h);
 }
 
+// Times each plan cuDNN built for the graph on the call's operands and keeps
+// the fastest (its index and workspace). The outputs are written meanwhile;
+// the call then runs for real.
+void choose_plan(CachedGraph& c, cudnnHandle_t h, const std::unordered_map<int64_t, void*>& pack,
+                 cudaStream_t stream) {
+  const int64_t n = c.graph->get_execution_plan_count();
+  std::vector<int64_t> workspace(n, -1);
+  int64_t most = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (c.graph->get_workspace_size_plan_at_index(i, workspace[i]).is_good()) most = std::max(most, workspace[i]);
+    else workspace[i] = -1;
+  void* scratch = nullptr;
+  if (n < 2 || scratch_malloc(&scratch, static_cast<size_t>(most), stream) != GEMS_OK) return;
+  const int best = fastest_of(static_cast<int>(n), stream, [&](int i) {
+    // A fresh pack each run: cuDNN's frontend adds pointers into the pack that
+    // live only as long as the call (the scale it passes by value).
+    auto fresh = pack;
+    return workspace[i] >= 0 && c.graph->execute_plan_at_index(h, fresh, scratch, i).is_good();
+  });
+  scratch_free(scratch, stream);
+  if (best >= 0) {
+    c.plan = best;
+    c.workspace = workspace[best];
+  }
+}
+
 // Finds or builds the graph for a call, then runs it on the call's stream.
 int run(const gems_kernel_call* c, bool backward, std::unordered_map<int64_t, void*> pack) {
   const gems_tensor* t = c->tensors;
@@ -166,10 +197,15 @@ int run(const gems_kernel_call* c, bool backward, std::unordered_map<int64_t, vo
   }
   if (!graph->graph) return set_error_string(GEMS_UNSUPPORTED, ("cuDNN attention: " + graph->why).c_str());
   auto stream = static_cast<cudaStream_t>(c->stream);
+  cudnnSetStream(h, stream);
+  if (graph->plan < 0 && autotune_enabled() && !stream_capturing(stream)) {
+    std::lock_guard<std::mutex> g(m);
+    if (graph->plan < 0) choose_plan(const_cast<CachedGraph&>(*graph), h, pack, stream);
+  }
   void* workspace = nullptr;
   if (int status = scratch_malloc(&workspace, static_cast<size_t>(graph->workspace), stream)) return status;
-  cudnnSetStream(h, stream);
-  fe::error_t e = graph->graph->execute(h, pack, workspace);
+  fe::error_t e = graph->plan < 0 ? graph->graph->execute(h, pack, workspace)
+                                  : graph->graph->execute_plan_at_index(h, pack, workspace, graph->plan);
   scratch_free(workspace, stream);
   if (!e.is_good()) return set_error_string(GEMS_ERROR, ("cuDNN attention: " + e.get_message()).c_str());
   return GEMS_OK;

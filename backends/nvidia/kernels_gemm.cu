@@ -1,14 +1,18 @@
 // GEMM through cuBLASLt. Row-major products are computed as the column-major
 // product of the transposes (D^T = B^T A^T), so transposed operands are just
-// other layouts, never copies. The algorithm cuBLASLt's heuristic picks is
-// cached per shape, layout and dtype for the life of the process.
+// other layouts, never copies. The algorithm is chosen once per shape, layout
+// and dtype and cached for the life of the process: cuBLASLt's heuristic
+// proposes a few, and each is timed once on the call's own operands (into a
+// scratch output) unless GEMS_AUTOTUNE=0 or the stream is being captured.
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
 #include <tuple>
 
+#include "autotune.h"
 #include "elementwise.cuh"
 #include "kernels.h"
 
@@ -75,6 +79,41 @@ using AlgoKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, int64_t, in
 int status_of(cublasStatus_t s, const char* what) {
   if (s == CUBLAS_STATUS_SUCCESS) return GEMS_OK;
   return set_error_string(GEMS_ERROR, (std::string("cuBLASLt ") + what + " failed with status " + std::to_string(s)).c_str());
+}
+
+// One product as cuBLASLt sees it, less beta and the output pointer, so that
+// candidate algorithms can be timed and then run with the same arguments.
+struct GemmProblem {
+  const LtState& lt;
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t la, lb, ld;
+  const void *a, *b, *alpha;
+  cudaStream_t stream;
+};
+
+int run_candidate(const GemmProblem& p, const cublasLtMatmulAlgo_t& algo, const void* beta, void* d) {
+  return status_of(cublasLtMatmul(p.lt.handle, p.desc, p.alpha, p.a, p.la, p.b, p.lb, beta, d, p.ld, d, p.ld, &algo,
+                                  p.lt.workspace, kWorkspaceBytes, p.stream),
+                   "Matmul");
+}
+
+// How many of the heuristic's proposals are timed (cuBLASLt orders them by
+// its own estimate; its first is not always the fastest on the card).
+constexpr int kCandidates = 8;
+
+// Index of the fastest candidate, timed into a scratch output with beta 0 so
+// the real output, which may hold beta * C already, is untouched; -1 when
+// nothing can be timed now (the stream is being captured into a graph).
+int fastest_candidate(const GemmProblem& p, const cublasLtMatmulHeuristicResult_t* candidates, int n,
+                      const void* zero, size_t out_bytes) {
+  if (stream_capturing(p.stream)) return -1;
+  void* scratch = nullptr;
+  if (scratch_malloc(&scratch, out_bytes, p.stream) != GEMS_OK) return 0;
+  const int best = fastest_of(n, p.stream, [&](int i) {
+    return run_candidate(p, candidates[i].algo, zero, scratch) == GEMS_OK;
+  });
+  scratch_free(scratch, p.stream);
+  return std::max(best, 0);
 }
 
 // A dense copy of a strided matrix batch when its layout fits no BLAS view.
@@ -163,31 +202,43 @@ int gemm_typed(const gems_kernel_call* c) {
     auto it = cache.find(key);
     if (it != cache.end()) { heuristic = it->second; found = true; }
   }
+  // cuBLASLt's alpha and beta, in its scale type (beta * C is already in out).
+  const float af = static_cast<float>(alpha), bf = (cin.data && beta != 0.0) ? 1.0f : 0.0f, zf = 0.0f;
+  const double ad = alpha, bd = (cin.data && beta != 0.0) ? 1.0 : 0.0, zd = 0.0;
+  const void* pa = is_double ? static_cast<const void*>(&ad) : static_cast<const void*>(&af);
+  const void* pb = is_double ? static_cast<const void*>(&bd) : static_cast<const void*>(&bf);
+  const void* pz = is_double ? static_cast<const void*>(&zd) : static_cast<const void*>(&zf);
+  const GemmProblem problem{lt, desc, la, lb, ld, base_ptr(b), base_ptr(a), pa, stream};
   if (!found) {
     cublasLtMatmulPreference_t pref = nullptr;
     cublasLtMatmulPreferenceCreate(&pref);
     const uint64_t ws = kWorkspaceBytes;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    cublasLtMatmulHeuristicResult_t candidates[kCandidates] = {};
     int returned = 0;
-    st = status_of(cublasLtMatmulAlgoGetHeuristic(lt.handle, desc, la, lb, ld, ld, pref, 1, &heuristic, &returned),
+    st = status_of(cublasLtMatmulAlgoGetHeuristic(lt.handle, desc, la, lb, ld, ld, pref,
+                                                  autotune_enabled() ? kCandidates : 1, candidates, &returned),
                    "AlgoGetHeuristic");
     cublasLtMatmulPreferenceDestroy(pref);
     if (!st && returned == 0) st = set_error_string(GEMS_UNSUPPORTED, "cuBLASLt found no algorithm for this gemm");
+    bool keep = !st;
     if (!st) {
+      heuristic = candidates[0];
+      if (returned > 1) {
+        // The output's extent (batch and row strides included) for the scratch copy.
+        const int64_t extent = (B - 1) * sd + (M - 1) * vd.ld + N;
+        const int chosen =
+            fastest_candidate(problem, candidates, returned, pz, static_cast<size_t>(extent) * sizeof(T));
+        if (chosen < 0) keep = false;  // could not time now (stream capture): use the heuristic's first, ask again later
+        else heuristic = candidates[chosen];
+      }
+    }
+    if (keep) {
       std::lock_guard<std::mutex> g(cache_mutex);
       cache[key] = heuristic;
     }
   }
-  if (!st) {
-    const float af = static_cast<float>(alpha), bf = (cin.data && beta != 0.0) ? 1.0f : 0.0f;
-    const double ad = alpha, bd = (cin.data && beta != 0.0) ? 1.0 : 0.0;
-    const void* pa = is_double ? static_cast<const void*>(&ad) : static_cast<const void*>(&af);
-    const void* pb = is_double ? static_cast<const void*>(&bd) : static_cast<const void*>(&bf);
-    void* d = base_ptr(out);
-    st = status_of(cublasLtMatmul(lt.handle, desc, pa, base_ptr(b), la, base_ptr(a), lb, pb, d, ld, d, ld,
-                                  &heuristic.algo, lt.workspace, kWorkspaceBytes, stream),
-                   "Matmul");
-  }
+  if (!st) st = run_candidate(problem, heuristic.algo, pb, base_ptr(out));
   cublasLtMatrixLayoutDestroy(la);
   cublasLtMatrixLayoutDestroy(lb);
   cublasLtMatrixLayoutDestroy(ld);

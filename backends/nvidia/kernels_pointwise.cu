@@ -22,26 +22,6 @@ int unsupported_dtype(const char* kernel, int32_t dtype) {
   return set_error_string(GEMS_UNSUPPORTED, msg.c_str());
 }
 
-int num_sms() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
-    return v > 0 ? v : 1;
-  }();
-  return n;
-}
-
-bool dependent_launch_supported() {
-  static const bool yes = [] {
-    int dev = 0, major = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    return major >= 9;
-  }();
-  return yes;
-}
-
 namespace {
 
 struct Scalar {

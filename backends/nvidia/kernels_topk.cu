@@ -208,14 +208,7 @@ __global__ void topk_rows(StridedShape<3> outer, int64_t n, int k, int sort_n, i
 }
 
 // Shared memory a block may opt into on the current device.
-int max_shared_per_block() {
-  static const int bytes = [] {
-    int dev = 0, v = 48 * 1024;
-    if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    return v;
-  }();
-  return bytes;
-}
+int max_shared_per_block() { return device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(); }
 
 }  // namespace
 

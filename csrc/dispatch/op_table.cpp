@@ -116,6 +116,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(mm, mm, "gemm"), GEMS_OP(mm, out, mm_out, "gemm"),
       GEMS_OP0(bmm, bmm, "gemm"), GEMS_OP(bmm, out, bmm_out, "gemm"),
       GEMS_OP0(addmm, addmm, "gemm"), GEMS_OP0(addmm_, addmm_, "gemm"), GEMS_OP(addmm, out, addmm_out, "gemm"),
+      GEMS_OP0(baddbmm, baddbmm, "gemm"), GEMS_OP0(baddbmm_, baddbmm_, "gemm"),
+      GEMS_OP(baddbmm, out, baddbmm_out, "gemm"),
       GEMS_OP0(mv, mv, "gemm"), GEMS_OP(mv, out, mv_out, "gemm"),
       GEMS_OP0(addmv, addmv, "gemm"), GEMS_OP0(addmv_, addmv_, "gemm"), GEMS_OP(addmv, out, addmv_out, "gemm"),
       // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice

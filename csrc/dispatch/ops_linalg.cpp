@@ -50,20 +50,34 @@ void check_mm(const at::Tensor& self, const at::Tensor& mat2) {
   common_device({&self, &mat2});
 }
 
-void check_bmm(const at::Tensor& self, const at::Tensor& mat2) {
+// `input`: baddbmm's addend, whose dtype PyTorch checks with the two batches.
+void check_bmm(const at::Tensor& self, const at::Tensor& mat2, const at::Tensor* input = nullptr) {
   TORCH_CHECK(self.dim() == 3, "batch1 must be a 3D tensor");
   TORCH_CHECK(mat2.dim() == 3, "batch2 must be a 3D tensor");
   TORCH_CHECK(self.size(0) == mat2.size(0) && self.size(2) == mat2.size(1),
               "Expected size for first two dimensions of batch2 tensor to be: [", self.size(0), ", ", self.size(2),
               "] but got: [", mat2.size(0), ", ", mat2.size(1), "].");
+  if (input)
+    TORCH_CHECK(input->scalar_type() == self.scalar_type() && self.scalar_type() == mat2.scalar_type(),
+                "Input dtypes must be the same, got: input ", input->dtype(), ", batch1: ", self.dtype(),
+                ", batch2: ", mat2.dtype());
   check_same_dtype(self, mat2);
   common_device({&self, &mat2});
 }
 
 // The c operand must broadcast to the product's shape.
 void check_bias(const at::Tensor& self, at::IntArrayRef shape) {
-  TORCH_CHECK(at::is_expandable_to(self.sizes(), shape), "The expanded size of the tensor (", shape.back(),
-              ") must match the existing size (", self.sizes().back(), ") at non-singleton dimension");
+  if (at::is_expandable_to(self.sizes(), shape)) return;
+  (void)self.expand(shape);  // a view: raises PyTorch's own message, naming the dimension
+  TORCH_CHECK(false, "The expanded size of the tensor (", shape.back(), ") must match the existing size (",
+              self.sizes().back(), ") at non-singleton dimension");
+}
+
+// In-place forms keep self's shape: PyTorch refuses a result of another shape
+// (an out= tensor would be resized instead).
+void check_in_place(const at::Tensor& self, at::IntArrayRef result) {
+  TORCH_CHECK(self.sizes() == result, "Bad in-place call: input tensor size ", self.sizes(),
+              " and output tensor size ", result, " should match");
 }
 
 }  // namespace
@@ -76,7 +90,7 @@ at::Tensor& product(at::Tensor& out, bool batched, const at::Tensor& a, const at
                     const c10::Scalar& beta, const c10::Scalar& alpha) {
   static const Kernel k("gemm");
   k.require(a.scalar_type(), 3);
-  batched ? check_bmm(a, b) : check_mm(a, b);
+  batched ? check_bmm(a, b, c) : check_mm(a, b);
   const at::DimVector shape = batched ? at::DimVector{a.size(0), a.size(1), b.size(2)}
                                       : at::DimVector{a.size(0), b.size(1)};
   if (c) {
@@ -120,7 +134,24 @@ at::Tensor& addmm_out(const at::Tensor& self, const at::Tensor& mat1, const at::
 }
 at::Tensor& addmm_(at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2, const c10::Scalar& beta,
                    const c10::Scalar& alpha) {
+  check_mm(mat1, mat2);
+  check_in_place(self, {mat1.size(0), mat2.size(1)});
   return addmm_out(self, mat1, mat2, beta, alpha, self);
+}
+at::Tensor baddbmm(const at::Tensor& self, const at::Tensor& batch1, const at::Tensor& batch2,
+                   const c10::Scalar& beta, const c10::Scalar& alpha) {
+  at::Tensor out;
+  return product(out, true, batch1, batch2, &self, beta, alpha);
+}
+at::Tensor& baddbmm_out(const at::Tensor& self, const at::Tensor& batch1, const at::Tensor& batch2,
+                        const c10::Scalar& beta, const c10::Scalar& alpha, at::Tensor& out) {
+  return product(out, true, batch1, batch2, &self, beta, alpha);
+}
+at::Tensor& baddbmm_(at::Tensor& self, const at::Tensor& batch1, const at::Tensor& batch2, const c10::Scalar& beta,
+                     const c10::Scalar& alpha) {
+  check_bmm(batch1, batch2);
+  check_in_place(self, {batch1.size(0), batch1.size(1), batch2.size(2)});
+  return baddbmm_out(self, batch1, batch2, beta, alpha, self);
 }
 
 // Matrix @ vector: the same gemm over the vector as a [K, 1] column (and the
@@ -168,6 +199,7 @@ at::Tensor& addmv_out(const at::Tensor& self, const at::Tensor& mat, const at::T
 }
 at::Tensor& addmv_(at::Tensor& self, const at::Tensor& mat, const at::Tensor& vec, const c10::Scalar& beta,
                    const c10::Scalar& alpha) {
+  if (mat.dim() == 2) check_in_place(self, {mat.size(0)});  // other ranks: matrix_vector's error
   return addmv_out(self, mat, vec, beta, alpha, self);
 }
 

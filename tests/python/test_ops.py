@@ -532,6 +532,19 @@ def test_mm_bmm_addmm_linear_matmul(dtype):
     check(torch.mm, make((4, 0), dtype), make((0, 3), dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_first_product_of_a_shape_keeps_beta_times_c(dtype):
+    # Shapes seen nowhere else: on their first call the nvidia vendor times cuBLASLt's candidate
+    # algorithms (into scratch memory), after beta * C is already in the output; the result, and
+    # the second call's with the algorithm it chose, must both be PyTorch's.
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-4, atol=1e-4)
+    c, a, b = make((37, 29), dtype, gen_seed=90), make((37, 45), dtype, gen_seed=91), make((45, 29), dtype, gen_seed=92)
+    cb, ab, bb = make((3, 21, 19), dtype, gen_seed=93), make((3, 21, 13), dtype, gen_seed=94), make((3, 13, 19), dtype, gen_seed=95)
+    for _ in range(2):
+        check(lambda c, x, y: torch.addmm(c, x, y, beta=0.5, alpha=2.0), c, a, b, tol=tol)
+        check(lambda c, x, y: torch.baddbmm(c, x, y, beta=-1.5, alpha=0.5), cb, ab, bb, tol=tol)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_matrix_vector_products_in_every_layout(dtype):
     # One row or one column (a decode step's projections; the cpu vendor runs them as BLAS gemv):
