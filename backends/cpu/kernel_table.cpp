@@ -108,6 +108,9 @@ const gems_kernel_entry kKernels[] = {
     {"attention_backward", kFloating, k_attention_backward},
     // index_select: out, self, index; scalars[0].i dim
     {"index_select", kAll, k_index_select},
+    // gather: out, self, 1-4 index tensors, all in out's shape; scalars[0].i negative
+    // indices count from the end; per index: dim, size, stride (kernels_index.cpp)
+    {"gather", kAll, k_gather},
     // isin: out (bool), elements, test (1-D); scalars[0].i invert
     {"isin", kNumeric, k_isin},
     // arange: out (1-D); scalars start, step

@@ -1,5 +1,6 @@
 // Gathers, ranges and counter-based random numbers.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -48,6 +49,74 @@ int k_index_select(const gems_kernel_call* c) {
     }
   }, grain_for(n_index));
   return GEMS_OK;
+}
+
+namespace {
+
+// Reads index k of a gather at its byte address (int32 or int64).
+inline int64_t index_at(const char* p, bool int32) {
+  return int32 ? *reinterpret_cast<const int32_t*>(p) : *reinterpret_cast<const int64_t*>(p);
+}
+
+template <int NI>
+int gather_with(const gems_kernel_call* c) {
+  const gems_tensor* ops[2 + NI];
+  for (int k = 0; k < 2 + NI; ++k) ops[k] = &c->tensors[k];
+  const bool from_end = c->scalars[0].i != 0;
+  const int64_t esize = element_size(c->tensors[0].dtype);
+  int64_t size[NI], stride[NI];
+  bool int32[NI];
+  for (int k = 0; k < NI; ++k) {
+    size[k] = c->scalars[2 + 3 * k].i;
+    stride[k] = c->scalars[3 + 3 * k].i * esize;
+    int32[k] = c->tensors[2 + k].dtype == GEMS_INT32;
+  }
+  // The first bad index found (any one, when threads race), reported after the loop.
+  std::atomic<bool> bad{false};
+  int64_t bad_value = 0, bad_k = 0;
+  StridedLoop<2 + NI> loop(ops);
+  loop.for_each_run([&](char** p, const int64_t* st, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const char* src = p[1] + i * st[1];
+      bool ok = true;
+      for (int k = 0; k < NI; ++k) {
+        int64_t v = index_at(p[2 + k] + i * st[2 + k], int32[k]);
+        if (from_end && v < 0) v += size[k];
+        if (v < 0 || v >= size[k]) {
+          if (!bad.exchange(true)) { bad_value = index_at(p[2 + k] + i * st[2 + k], int32[k]); bad_k = k; }
+          ok = false;
+          break;
+        }
+        src += v * stride[k];
+      }
+      if (ok) std::memcpy(p[0] + i * st[0], src, esize);
+    }
+  });
+  if (bad)
+    return set_error(GEMS_INVALID_ARGUMENT, ("index " + std::to_string(bad_value) + " is out of bounds for dimension " +
+                                             std::to_string(c->scalars[1 + 3 * bad_k].i) + " with size " +
+                                             std::to_string(size[bad_k])).c_str());
+  return GEMS_OK;
+}
+
+}  // namespace
+
+// tensors: out, self, index_0 .. index_{n-1} (int64 or int32, 1 <= n <= 4),
+// all in out's shape: self with stride 0 along the dims an element is picked
+// along, each index broadcast. scalars: [0].i whether a negative index counts
+// from the end (advanced indexing) or is out of range (gather); for index k,
+// [1 + 3k].i the dim of self it picks along (for the message), [2 + 3k].i that
+// dim's size, [3 + 3k].i its stride in elements.
+// out = self[position + sum_k index_k * stride_k]; copies elements by size,
+// so every dtype is served. Out of range: GEMS_INVALID_ARGUMENT.
+int k_gather(const gems_kernel_call* c) {
+  switch (c->num_tensors - 2) {
+    case 1: return gather_with<1>(c);
+    case 2: return gather_with<2>(c);
+    case 3: return gather_with<3>(c);
+    case 4: return gather_with<4>(c);
+    default: return set_error(GEMS_UNSUPPORTED, "gather takes 1 to 4 index tensors");
+  }
 }
 
 // tensors: out (bool, elements' shape), elements, test (1-D, same dtype as

@@ -45,7 +45,8 @@ const gems_kernel_entry kKernels[] = {
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
     {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},
 #endif
-    {"index_select", kAll, k_index_select}, {"isin", kNumeric, k_isin}, {"arange", kNumeric, k_arange},
+    {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"isin", kNumeric, k_isin},
+    {"arange", kNumeric, k_arange},
     {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
 };
 

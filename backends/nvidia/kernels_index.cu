@@ -326,6 +326,84 @@ int k_index_select(const gems_kernel_call* c) {
   return ok ? launch_status("index_select") : unsupported_dtype("index_select", self.dtype);
 }
 
+namespace {
+
+// The index tensors of a gather: where each is, its width, and the size and
+// stride (elements) of the dim of self it picks along.
+template <int NI>
+struct GatherIndices {
+  const void* data[NI];
+  bool int32[NI];
+  int64_t size[NI], stride[NI];
+};
+
+// Elements are copied by size (E is an unsigned integer of the element's
+// width). An out-of-range index reads as zero, as in index_select above.
+template <typename E, int NI>
+__global__ void gather_kernel(StridedShape<2 + NI> s, E* out, const E* self, GatherIndices<NI> g, bool from_end) {
+  const int64_t step = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += step) {
+    int64_t off[2 + NI];
+    offsets_of(s, i, off);
+    int64_t src = off[1];
+    bool ok = true;
+#pragma unroll
+    for (int k = 0; k < NI; ++k) {
+      int64_t v = g.int32[k] ? int64_t{static_cast<const int32_t*>(g.data[k])[off[2 + k]]}
+                             : static_cast<const int64_t*>(g.data[k])[off[2 + k]];
+      if (from_end && v < 0) v += g.size[k];
+      ok = ok && v >= 0 && v < g.size[k];
+      src += v * g.stride[k];
+    }
+    out[off[0]] = ok ? self[src] : E();
+  }
+}
+
+template <int NI>
+int gather_with(const gems_kernel_call* c) {
+  const gems_tensor* ops[2 + NI];
+  for (int k = 0; k < 2 + NI; ++k) ops[k] = &c->tensors[k];
+  StridedShape<2 + NI> s(ops);
+  if (s.numel == 0) return GEMS_OK;
+  GatherIndices<NI> g;
+  for (int k = 0; k < NI; ++k) {
+    g.data[k] = base_ptr(c->tensors[2 + k]);
+    g.int32[k] = c->tensors[2 + k].dtype == GEMS_INT32;
+    g.size[k] = c->scalars[2 + 3 * k].i;
+    g.stride[k] = c->scalars[3 + 3 * k].i;
+  }
+  const bool from_end = c->scalars[0].i != 0;
+  auto launch = [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    gather_kernel<E, NI><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
+        s, reinterpret_cast<E*>(base_ptr(c->tensors[0])), reinterpret_cast<const E*>(base_ptr(c->tensors[1])), g,
+        from_end);
+  };
+  switch (element_size(c->tensors[0].dtype)) {
+    case 1: launch(type_tag<uint8_t>{}); break;
+    case 2: launch(type_tag<uint16_t>{}); break;
+    case 4: launch(type_tag<uint32_t>{}); break;
+    case 8: launch(type_tag<uint64_t>{}); break;
+    default: return unsupported_dtype("gather", c->tensors[0].dtype);
+  }
+  return launch_status("gather");
+}
+
+}  // namespace
+
+// tensors: out, self, 1-4 index tensors (int64 or int32), all in out's shape;
+// scalars: [0].i negative indices count from the end; per index k: [1 + 3k] dim,
+// [2 + 3k] size, [3 + 3k] stride (backends/cpu/kernels_index.cpp documents it).
+int k_gather(const gems_kernel_call* c) {
+  switch (c->num_tensors - 2) {
+    case 1: return gather_with<1>(c);
+    case 2: return gather_with<2>(c);
+    case 3: return gather_with<3>(c);
+    case 4: return gather_with<4>(c);
+    default: return set_error_string(GEMS_UNSUPPORTED, "gather takes 1 to 4 index tensors");
+  }
+}
+
 // tensors: out (bool), elements, test (1-D, elements' dtype); scalars[0].i invert.
 int k_isin(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &elements = c->tensors[1], &test = c->tensors[2];

@@ -101,9 +101,9 @@ NativeStreamScope::~NativeStreamScope() { native_stream = previous_; }
 
 namespace {
 int call_kernel(const char* name, gems_kernel_fn fn, c10::DeviceIndex device, const gems_tensor* tensors,
-                int32_t num_tensors, std::initializer_list<gems_scalar> scalars) {
+                int32_t num_tensors, c10::ArrayRef<gems_scalar> scalars) {
   TORCH_INTERNAL_ASSERT(fn, "gems kernel '", name, "' launched but the vendor has none");
-  gems_kernel_call call{tensors, num_tensors, scalars.begin(), static_cast<int32_t>(scalars.size()),
+  gems_kernel_call call{tensors, num_tensors, scalars.data(), static_cast<int32_t>(scalars.size()),
                         native_stream ? native_stream : vendor_current_stream(device), device};
   return fn(&call);
 }
@@ -119,13 +119,13 @@ int call_kernel(const char* name, gems_kernel_fn fn, c10::DeviceIndex device, co
 }  // namespace
 
 void Kernel::launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
-                    std::initializer_list<gems_scalar> scalars, bool index_error) const {
+                    c10::ArrayRef<gems_scalar> scalars, bool index_error) const {
   const int status = call_kernel(name_, fn_, device, tensors, num_tensors, scalars);
   if (status != GEMS_OK) raise_failure(name_, status, index_error);
 }
 
 bool Kernel::try_launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
-                        std::initializer_list<gems_scalar> scalars) const {
+                        c10::ArrayRef<gems_scalar> scalars) const {
   const int status = call_kernel(name_, fn_, device, tensors, num_tensors, scalars);
   if (status == GEMS_UNSUPPORTED) return false;
   if (status != GEMS_OK) raise_failure(name_, status, false);

@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <c10/core/Scalar.h>
+#include <c10/util/ArrayRef.h>
 
 #include <initializer_list>
 #include <optional>
@@ -59,12 +60,12 @@ class Kernel {
   // Launches on the current stream of `device`; raises on failure. Kernels
   // that report GEMS_INVALID_ARGUMENT raise IndexError when index_error is set.
   void launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
-              std::initializer_list<gems_scalar> scalars = {}, bool index_error = false) const;
+              c10::ArrayRef<gems_scalar> scalars = {}, bool index_error = false) const;
   // As launch, but returns false, having done nothing, when the vendor
   // answers GEMS_UNSUPPORTED (a shape or layout it does not serve), so that
   // the caller can compose the result another way.
   bool try_launch(c10::DeviceIndex device, const gems_tensor* tensors, int32_t num_tensors,
-                  std::initializer_list<gems_scalar> scalars = {}) const;
+                  c10::ArrayRef<gems_scalar> scalars = {}) const;
 
  private:
   const char* name_;

@@ -129,6 +129,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(cat, cat, "cat"), GEMS_OP(cat, out, cat_out, "cat"),
       GEMS_OP0(index_select, index_select, "index_select"),
       GEMS_OP(index_select, out, index_select_out, "index_select"),
+      GEMS_OP0(gather, gather, "gather"), GEMS_OP(gather, out, gather_out, "gather"),
+      GEMS_OP(index, Tensor, index, "gather"), GEMS_OP(index, Tensor_out, index_out, "gather"),
       GEMS_OP(isin, Tensor_Tensor, isin, "isin"), GEMS_OP(isin, Tensor_Tensor_out, isin_out, "isin"),
       GEMS_OP(arange, start_out, arange_out, "arange"),
       GEMS_OP0(uniform_, uniform_, "uniform"), GEMS_OP0(normal_, normal_, "normal"),

@@ -173,6 +173,10 @@ Tensor& addmv_(Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scala
 // tensor building (ops_tensor.cpp)
 Tensor cat(const at::ITensorListRef&, int64_t);
 Tensor& cat_out(const at::ITensorListRef&, int64_t, Tensor&);
+Tensor gather(const Tensor&, int64_t, const Tensor&, bool);
+Tensor& gather_out(const Tensor&, int64_t, const Tensor&, bool, Tensor&);
+Tensor index(const Tensor&, const c10::List<std::optional<Tensor>>&);
+Tensor& index_out(const Tensor&, const c10::List<std::optional<Tensor>>&, Tensor&);
 Tensor index_select(const Tensor&, int64_t, const Tensor&);
 Tensor& index_select_out(const Tensor&, int64_t, const Tensor&, Tensor&);
 Tensor isin(const Tensor&, const Tensor&, bool, bool);

@@ -2,7 +2,9 @@
 // random fills.
 #include <ATen/WrapDimUtils.h>
 
+#include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "ops.h"
 #include "ops_common.h"
@@ -96,6 +98,174 @@ at::Tensor& index_select_out(const at::Tensor& self, int64_t dim, const at::Tens
 at::Tensor index_select(const at::Tensor& self, int64_t dim, const at::Tensor& index) {
   at::Tensor out;
   return index_select_out(self, dim, index, out);
+}
+
+// ---- gathers by index tensors: gather(dim, index) and advanced indexing x[i, j] ----
+// Both run the vendor's "gather" kernel, which walks the result's shape once:
+// self is described in that shape with stride 0 along the dims an element is
+// picked along, each index tensor broadcast to it, and every element reads
+// self[position + sum_k index_k * stride_k]. One launch, however many index
+// tensors (up to kMaxIndexTensors; more go to the fallback).
+namespace {
+
+constexpr int kMaxIndexTensors = 4;
+
+// The dim of self an index tensor picks along.
+struct PickedDim {
+  int64_t dim, size, stride;
+};
+
+void launch_gather(const at::Tensor& out, const gems_tensor& self, const std::vector<gems_tensor>& indices,
+                   const std::vector<PickedDim>& picked, bool negative_from_end, bool index_error) {
+  static const Kernel k("gather");
+  std::vector<gems_tensor> d = {describe(out), self};
+  d.insert(d.end(), indices.begin(), indices.end());
+  std::vector<gems_scalar> scalars = {int_arg(negative_from_end ? 1 : 0)};
+  for (const PickedDim& p : picked) {
+    scalars.push_back(int_arg(p.dim));
+    scalars.push_back(int_arg(p.size));
+    scalars.push_back(int_arg(p.stride));
+  }
+  k.launch(launch_index(out.device()), d.data(), static_cast<int32_t>(d.size()), scalars, index_error);
+}
+
+// A descriptor of self walked in the result's shape: result dim j reads self
+// dim from_self[j], or stays put (stride 0) where from_self[j] is -1.
+gems_tensor self_in_result(const at::Tensor& self, at::IntArrayRef result, const std::vector<int64_t>& from_self) {
+  gems_tensor d = describe(self);
+  d.ndim = static_cast<int32_t>(result.size());
+  for (size_t j = 0; j < result.size(); ++j) {
+    d.sizes[j] = result[j];
+    d.strides[j] = from_self[j] < 0 ? 0 : self.stride(from_self[j]);
+  }
+  return d;
+}
+
+}  // namespace
+
+at::Tensor& gather_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, bool sparse_grad,
+                       at::Tensor& out) {
+  static const Kernel k("gather");
+  k.require(self.scalar_type(), std::max(self.dim(), index.dim()));
+  const int64_t d = at::maybe_wrap_dim(dim, self.dim());
+  // PyTorch checks an empty index for nothing but its device.
+  TORCH_CHECK(index.numel() == 0 || index.scalar_type() == at::kLong || index.scalar_type() == at::kInt,
+              "gather(): Expected dtype int32/int64 for index");
+  const c10::Device device = common_device({&self, &index});
+  TORCH_CHECK(index.device() == device, "Expected all tensors to be on the same device, but found at least two devices, ",
+              device, " and ", index.device(), "!");
+  const int64_t dims = std::max<int64_t>(1, self.dim());
+  if (index.numel() != 0) {  // PyTorch's gather_shape_check
+    TORCH_CHECK(dims == std::max<int64_t>(1, index.dim()),
+                "Index tensor must have the same number of dimensions as input tensor");
+    for (int64_t i = 0; i < dims; ++i) {
+      if (i == d) continue;
+      const int64_t is = index.dim() ? index.size(i) : 1, ss = self.dim() ? self.size(i) : 1;
+      TORCH_CHECK(is <= ss, "Size does not match at dimension ", i, " expected index ", index.sizes(),
+                  " to be no larger than self ", self.sizes(), " apart from dimension ", d);
+    }
+  }
+  if (!out.defined()) out = empty_result(index.sizes(), self.options());
+  else at::native::resize_output(out, index.sizes());
+  TORCH_CHECK(out.scalar_type() == self.scalar_type(), "gather(): Expected out tensor to have dtype ",
+              self.scalar_type(), ", but got ", out.scalar_type(), " instead");
+  if (out.numel() == 0) return out;
+  std::vector<int64_t> from_self;
+  for (int64_t j = 0; j < index.dim(); ++j) from_self.push_back(j == d || self.dim() == 0 ? -1 : j);
+  const PickedDim picked{d, self.dim() ? self.size(d) : 1, self.dim() ? self.stride(d) : 0};
+  launch_gather(out, self_in_result(self, index.sizes(), from_self), {describe(index)}, {picked},
+                /*negative_from_end=*/false, /*index_error=*/false);
+  return out;
+}
+
+at::Tensor gather(const at::Tensor& self, int64_t dim, const at::Tensor& index, bool sparse_grad) {
+  at::Tensor out;
+  return gather_out(self, dim, index, sparse_grad, out);
+}
+
+// x[i0, i1, ...] with integer index tensors (None keeps a dim whole). Index
+// tensors broadcast together; their shape replaces the indexed dims where
+// those are adjacent, and leads the result where a whole dim separates them
+// (PyTorch's rule). Boolean masks (a data-dependent result size) go to the fallback.
+at::Tensor& index_out(const at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices, at::Tensor& out) {
+  static const Kernel k("gather");
+  TORCH_CHECK_INDEX(static_cast<int64_t>(indices.size()) <= self.dim(), "too many indices for tensor of dimension ",
+                    self.dim(), " (got ", indices.size(), ")");
+  std::vector<at::Tensor> index;
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const std::optional<at::Tensor> t = indices.get(i);
+    if (!t || !t->defined()) continue;
+    const at::ScalarType type = t->scalar_type();
+    if (type == at::kBool || type == at::kByte) throw NotServed{"gather"};
+    TORCH_CHECK_INDEX(type == at::kLong || type == at::kInt, "tensors used as indices must be long, int, byte or bool tensors");
+    index.push_back(*t);
+    dims.push_back(static_cast<int64_t>(i));
+  }
+  if (index.empty() || index.size() > kMaxIndexTensors) throw NotServed{"gather"};
+  // The index tensors' common shape.
+  at::DimVector shape(index[0].sizes().begin(), index[0].sizes().end());
+  for (size_t i = 1; i < index.size(); ++i) {
+    bool broadcastable = true;
+    const at::IntArrayRef sizes = index[i].sizes();
+    for (size_t j = 1; j <= std::min(sizes.size(), shape.size()); ++j) {
+      const int64_t a = sizes[sizes.size() - j], b = shape[shape.size() - j];
+      broadcastable &= a == b || a == 1 || b == 1;
+    }
+    if (!broadcastable) {
+      std::ostringstream shapes;
+      for (size_t j = 0; j < index.size(); ++j) shapes << (j ? ", " : "") << index[j].sizes();
+      TORCH_CHECK_INDEX(false, "shape mismatch: indexing tensors could not be broadcast together with shapes ",
+                        shapes.str());
+    }
+    shape = at::infer_size_dimvector(shape, index[i].sizes());
+  }
+  bool adjacent = true;
+  for (size_t i = 1; i < dims.size(); ++i) adjacent &= dims[i] == dims[i - 1] + 1;
+  // The result's dims and where each comes from in self (-1: the index shape).
+  at::DimVector result;
+  std::vector<int64_t> from_self;
+  const int64_t lead = adjacent ? dims.front() : 0;
+  for (int64_t j = 0; j < lead; ++j) { result.push_back(self.size(j)); from_self.push_back(j); }
+  const int64_t first_index_dim = static_cast<int64_t>(result.size());
+  for (int64_t s : shape) { result.push_back(s); from_self.push_back(-1); }
+  for (int64_t j = lead; j < self.dim(); ++j) {
+    if (std::find(dims.begin(), dims.end(), j) != dims.end()) continue;
+    result.push_back(self.size(j));
+    from_self.push_back(j);
+  }
+  k.require(self.scalar_type(), static_cast<int64_t>(result.size()));
+  const c10::Device device = self.device();
+  if (!out.defined()) out = empty_result(result, self.options());
+  else at::native::resize_output(out, result);
+  TORCH_CHECK(out.scalar_type() == self.scalar_type(), "index_out: self (", self.scalar_type(),
+              ") and result (", out.scalar_type(), ") must have the same scalar type");
+  if (out.numel() == 0) return out;
+  std::vector<gems_tensor> index_desc;
+  std::vector<PickedDim> picked;
+  for (size_t i = 0; i < index.size(); ++i) {
+    // Index tensors may live on the CPU, as PyTorch allows for any device.
+    const at::Tensor t = index[i].device() == device ? index[i] : index[i].to(device);
+    const at::Tensor expanded = t.expand(shape);
+    gems_tensor d = describe(t);
+    d.ndim = static_cast<int32_t>(result.size());
+    for (size_t j = 0; j < result.size(); ++j) {
+      const int64_t in_shape = static_cast<int64_t>(j) - first_index_dim;
+      const bool from_index = in_shape >= 0 && in_shape < static_cast<int64_t>(shape.size());
+      d.sizes[j] = result[j];
+      d.strides[j] = from_index ? expanded.stride(in_shape) : 0;
+    }
+    index_desc.push_back(d);
+    picked.push_back({dims[i], self.size(dims[i]), self.stride(dims[i])});
+  }
+  launch_gather(out, self_in_result(self, result, from_self), index_desc, picked, /*negative_from_end=*/true,
+                /*index_error=*/true);
+  return out;
+}
+
+at::Tensor index(const at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices) {
+  at::Tensor out;
+  return index_out(self, indices, out);
 }
 
 // isin: the test values flattened (they are small: token ids, vocab masks).

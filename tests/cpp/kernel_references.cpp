@@ -558,6 +558,34 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_rejected_if_host(run("index_select", {tensor(out, GEMS_FLOAT32, {3, 1}), tensor(dx, GEMS_FLOAT32, {3, 4}),
                                                       tensor(dbad, GEMS_INT64, {1})}, {i(1)}));
        }},
+      {"gather", [] {
+         std::vector<float> x = ramp(12);  // [3, 4]
+         DeviceBuffer dx(x);
+         // x[i, j], i = [[2], [0]] and j = [1, -1, 0] broadcast to [2, 3]; -1 counts from the end.
+         std::vector<int64_t> i_rows = {2, 0}, j_cols = {1, -1, 0};
+         DeviceBuffer di(i_rows), dj(j_cols), out(4 * 6);
+         ASSERT_EQ(run("gather", {tensor(out, GEMS_FLOAT32, {2, 3}), tensor(dx, GEMS_FLOAT32, {2, 3}, {0, 0}),
+                                  tensor(di, GEMS_INT64, {2, 3}, {1, 0}), tensor(dj, GEMS_INT64, {2, 3}, {0, 1})},
+                       {i(1), i(0), i(3), i(4), i(1), i(4), i(1)}), GEMS_OK) << api().last_error();
+         std::vector<float> want(6);
+         for (int r = 0; r < 2; ++r)
+           for (int c = 0; c < 3; ++c) want[r * 3 + c] = x[i_rows[r] * 4 + (j_cols[c] + 4) % 4];
+         expect_near(out.read<float>(), want);
+         // gather(x, 1, idx) with int32 indices [3, 2]: self walked in idx's shape, stride 0 along dim 1.
+         std::vector<int32_t> idx = {3, 0, 1, 1, 0, 2};
+         DeviceBuffer dg(idx), out2(4 * 6);
+         ASSERT_EQ(run("gather", {tensor(out2, GEMS_FLOAT32, {3, 2}), tensor(dx, GEMS_FLOAT32, {3, 2}, {4, 0}),
+                                  tensor(dg, GEMS_INT32, {3, 2})}, {i(0), i(1), i(4), i(1)}), GEMS_OK)
+             << api().last_error();
+         for (int r = 0; r < 3; ++r)
+           for (int c = 0; c < 2; ++c) want[r * 2 + c] = x[r * 4 + idx[r * 2 + c]];
+         expect_near(out2.read<float>(), want);
+         // gather takes no negative index (from_end 0): out of range
+         std::vector<int64_t> bad = {-1};
+         DeviceBuffer dbad(bad);
+         expect_rejected_if_host(run("gather", {tensor(out2, GEMS_FLOAT32, {1, 1}), tensor(dx, GEMS_FLOAT32, {1, 1}, {4, 0}),
+                                                tensor(dbad, GEMS_INT64, {1, 1})}, {i(0), i(1), i(4), i(1)}));
+       }},
       {"isin", [] {
          std::vector<float> x = {1, 2, 3, 4, 5, 6}, t = {6, 2, 9};
          DeviceBuffer dx(x), dt(t), out(6), inv(6);

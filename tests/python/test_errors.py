@@ -8,7 +8,8 @@ from conftest import RAISES_IN_KERNELS
 
 # Errors that only a kernel can find: raised by the cpu vendor; on an
 # accelerator they are a known gap (see RAISES_IN_KERNELS).
-FOUND_IN_KERNELS = {"index out of range", "nll target out of bounds"}
+FOUND_IN_KERNELS = {"index out of range", "nll target out of bounds", "gather index out of range",
+                    "indexing out of range"}
 
 CASES = {
     "broadcast mismatch": (lambda d: torch.ones(3, device=d) + torch.ones(4, device=d), "must match the size"),
@@ -39,6 +40,26 @@ CASES = {
                                                     torch.ones(2, 4, 3, device=d)),
                             "The expanded size of the tensor \\(3\\) must match the existing size \\(4\\) at "
                             "non-singleton dimension 2"),
+    "gather index rank": (lambda d: torch.gather(torch.ones(3, 4, device=d), 1, torch.zeros(2, dtype=torch.long, device=d)),
+                          "Index tensor must have the same number of dimensions as input tensor"),
+    "gather index size": (lambda d: torch.gather(torch.ones(3, 4, device=d), 1,
+                                                 torch.zeros(4, 2, dtype=torch.long, device=d)),
+                          "Size does not match at dimension 0 expected index \\[4, 2\\] to be no larger than self "
+                          "\\[3, 4\\] apart from dimension 1"),
+    "gather index dtype": (lambda d: torch.gather(torch.ones(3, 4, device=d), 1,
+                                                  torch.zeros(3, 1, dtype=torch.int16, device=d)),
+                           "Expected dtype int32/int64 for index"),
+    "gather index out of range": (lambda d: torch.gather(torch.ones(3, 4, device=d), 1,
+                                                         torch.full((3, 1), 4, device=d)),
+                                  "index 4 is out of bounds for dimension 1 with size 4"),
+    "indexing too many indices": (lambda d: torch.ones(3, device=d)[torch.tensor([0], device=d), torch.tensor([0], device=d)],
+                                  "too many indices for tensor of dimension 1"),
+    "indexing float indices": (lambda d: torch.ones(3, device=d)[torch.tensor([0.0], device=d)],
+                               "tensors used as indices must be long, int, byte or bool tensors"),
+    "indexing shapes": (lambda d: torch.ones(3, 4, device=d)[torch.tensor([0, 1], device=d), torch.tensor([0, 1, 2], device=d)],
+                        "shape mismatch: indexing tensors could not be broadcast together with shapes \\[2\\], \\[3\\]"),
+    "indexing out of range": (lambda d: torch.ones(3, 4, device=d)[torch.tensor([1], device=d), torch.tensor([-5], device=d)],
+                              "index -5 is out of bounds for dimension 1 with size 4"),
     "bool negation": (lambda d: -torch.ones(2, dtype=torch.bool, device=d), "bool tensor is not supported"),
     "bool subtraction": (lambda d: torch.ones(2, dtype=torch.bool, device=d) - torch.ones(2, device=d), "Subtraction"),
     "softmax of integers": (lambda d: torch.softmax(torch.ones(2, dtype=torch.long, device=d), 0), "Long"),

@@ -6,6 +6,9 @@ import torch.nn.functional as F
 
 from conftest import RAISES_IN_KERNELS, assert_same, requires_kernels, to_gems
 
+import flag_gems
+from flag_gems import _C
+
 pytestmark = pytest.mark.usefixtures("strict")
 
 FLOATS = [torch.float32, torch.float16, torch.bfloat16]
@@ -607,6 +610,60 @@ def test_index_select_and_embedding(dtype, dim):
     check(lambda t, i: torch.index_select(t, dim, i), x, idx)
     weight = make((10, 8), dtype, gen_seed=42)
     check(F.embedding, torch.tensor([[1, 2], [9, 0]]), weight)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.float64, torch.bool])
+def test_gather(dtype):
+    x = make((4, 5, 6), dtype, gen_seed=80)
+    g = torch.Generator().manual_seed(81)
+    check(lambda t, i: torch.gather(t, 1, i), x, torch.randint(0, 5, (4, 3, 6), generator=g))
+    check(lambda t, i: torch.gather(t, -1, i), x, torch.randint(0, 6, (2, 5, 9), generator=g))  # smaller, longer
+    check(lambda t, i: torch.gather(t, 0, i), x.transpose(0, 2), torch.randint(0, 6, (3, 1, 4), generator=g))
+    check(lambda t, i: torch.gather(t, 1, i), x, torch.randint(0, 5, (4, 2, 6), generator=g, dtype=torch.int32))
+    check(lambda t, i: torch.gather(t, 0, i), make((), dtype, gen_seed=82), torch.tensor(0))  # 0-dim
+    check(lambda t, i: torch.gather(t, 1, i), x, torch.empty(4, 0, 6, dtype=torch.long))
+    # The repetition penalty of HF's generate: the logits of the tokens seen so far.
+    logits, seen = make((2, 50), dtype, gen_seed=83), torch.randint(0, 50, (2, 7), generator=g)
+    check(lambda t, i: torch.gather(t, 1, i), logits, seen)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.bool])
+def test_advanced_indexing(dtype):
+    x = make((4, 5, 6), dtype, gen_seed=84)
+    i, j = torch.tensor([[3], [0]]), torch.tensor([1, -5, 4])  # broadcast to [2, 3]; -5 counts from the end
+    check(lambda t, a: t[a], x, torch.tensor([2, 0, -1, 2]))
+    check(lambda t, a, b: t[a, b], x, i, j)  # adjacent indexed dims: the index shape replaces them
+    check(lambda t, a, b: t[:, a, b], x, torch.tensor([0, 4]), torch.tensor([5, 1]))
+    check(lambda t, a, b: t[a, :, b], x, i, torch.tensor([0, 5, 2]))  # separated: the index shape leads
+    check(lambda t, a: t[..., a], x.transpose(0, 2), torch.tensor([[1, 3], [0, 0]]))
+    check(lambda t, a: t[a], x, torch.tensor([1, 2], dtype=torch.int32))
+    check(lambda t, a, b, c: t[a, b, c], x, torch.tensor(3), torch.tensor([0, 4]), torch.tensor([[5], [0]]))
+    check(lambda t, a: t[a], x, torch.empty(0, dtype=torch.long))
+    # HF's padding mask lookup: mask[batch_idx, kv_idx] with arange indices over four dims.
+    mask = make((2, 7), dtype, gen_seed=85)
+    check(lambda t, a, b: t[a, b], mask, torch.arange(2)[:, None, None, None], torch.arange(7)[None, None, None, :])
+    # index tensors on the CPU index a gems tensor, as PyTorch allows for any device
+    assert_same(to_gems(x)[torch.tensor([1, 3])], x[torch.tensor([1, 3])])
+
+
+def test_boolean_masks_take_the_fallback():
+    # A mask index has a data-dependent result size: PyTorch's own kernel runs it.
+    x, mask = make((3, 4), torch.float32, gen_seed=86), make((3, 4), torch.float32, gen_seed=87) > 0
+    _C.set_strict(False)
+    flag_gems.reset_counts()
+    assert_same(to_gems(x)[to_gems(mask)], x[mask])
+    assert flag_gems.fallback_counts().get("index.Tensor_out", 0) + flag_gems.fallback_counts().get("index.Tensor", 0) == 1
+
+
+@pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")
+def test_gather_and_indexing_out_of_range():
+    x = torch.ones(3, 4, device="gems")
+    with pytest.raises(IndexError, match="index 3 is out of bounds for dimension 0 with size 3"):
+        x[torch.tensor([3], device="gems")]
+    with pytest.raises(IndexError, match="index -5 is out of bounds for dimension 1 with size 4"):
+        x[:, torch.tensor([-5], device="gems")]
+    with pytest.raises(RuntimeError, match="index -1 is out of bounds for dimension 1 with size 4"):
+        torch.gather(x, 1, torch.tensor([[-1]], device="gems"))
 
 
 @pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")
