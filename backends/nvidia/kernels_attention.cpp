@@ -3,7 +3,7 @@
 // A graph is built once per shape, layout, scale and mask kind and cached for
 // the life of the process, like the GEMM algorithms in kernels_gemm.cu; of the
 // plans cuDNN's heuristic builds for it, the fastest on the first call's own
-// operands runs (autotune.h; GEMS_AUTOTUNE=0 keeps cuDNN's first choice). What
+// operands runs when GEMS_AUTOTUNE=1 (autotune.h); cuDNN's first otherwise. What
 // cuDNN cannot run (a head dim it does not take, a misaligned operand, a bias
 // gradient) is answered with GEMS_UNSUPPORTED, and the core composes the
 // result from other kernels; a shape that failed is remembered too. Forward

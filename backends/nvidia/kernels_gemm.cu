@@ -3,7 +3,8 @@
 // other layouts, never copies. The algorithm is chosen once per shape, layout
 // and dtype and cached for the life of the process: cuBLASLt's heuristic
 // proposes a few, and each is timed once on the call's own operands (into a
-// scratch output) unless GEMS_AUTOTUNE=0 or the stream is being captured.
+// scratch output) when GEMS_AUTOTUNE=1, unless the stream is being captured;
+// otherwise the heuristic's first proposal runs.
 #include <cublasLt.h>
 
 #include <algorithm>

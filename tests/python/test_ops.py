@@ -644,6 +644,10 @@ def test_advanced_indexing(dtype):
     check(lambda t, a, b: t[a, b], mask, torch.arange(2)[:, None, None, None], torch.arange(7)[None, None, None, :])
     # index tensors on the CPU index a gems tensor, as PyTorch allows for any device
     assert_same(to_gems(x)[torch.tensor([1, 3])], x[torch.tensor([1, 3])])
+    # one index tensor over long rows (MoE routing, embedding-like lookups) takes the row-copy path
+    rows = make((6, 2, 130), dtype, gen_seed=88)
+    check(lambda t, a: t[a], rows, torch.tensor([[4, -1], [0, 5]]))
+    check(lambda t, a: t[a], rows.transpose(0, 1), torch.tensor([1, -2, 0]))
 
 
 def test_boolean_masks_take_the_fallback():
@@ -664,6 +668,8 @@ def test_gather_and_indexing_out_of_range():
         x[:, torch.tensor([-5], device="gems")]
     with pytest.raises(RuntimeError, match="index -1 is out of bounds for dimension 1 with size 4"):
         torch.gather(x, 1, torch.tensor([[-1]], device="gems"))
+    with pytest.raises(IndexError, match="out of bounds"):  # the long-row path
+        torch.ones(3, 200, device="gems")[torch.tensor([-4], device="gems")]
 
 
 @pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")
