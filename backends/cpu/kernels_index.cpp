@@ -35,19 +35,29 @@ int k_index_select(const gems_kernel_call* c) {
   const int64_t esize = element_size(self.dtype);
   gems_tensor o = out, s = self;
   if (self.ndim == 0) { o.ndim = s.ndim = 1; o.sizes[0] = s.sizes[0] = 1; o.strides[0] = s.strides[0] = 1; }
-  // Iterate over all positions of out with dim fixed at 0, then walk dim.
+  // Index by index, the positions of out with dim fixed (a row, for an
+  // embedding lookup) copied in memory order: walking dim innermost instead
+  // touched a new cache line per element (26x slower than torch for 1024 rows
+  // of 1024 floats).
   gems_tensor o0 = o, s0 = s;
   o0.sizes[dim] = 1; s0.sizes[dim] = 1;
   const gems_tensor* ops[2] = {&o0, &s0};
-  StridedLoop<2> loop(ops);
+  const StridedLoop<2> rest(ops);
   const int64_t os = o.strides[dim] * esize, ss = s.strides[dim] * esize;
-  loop.for_each_run([&](char** p, const int64_t* st, int64_t n) {
-    for (int64_t k = 0; k < n; ++k) {
-      char* dst = p[0] + k * st[0];
-      const char* src = p[1] + k * st[1];
-      for (int64_t i = 0; i < n_index; ++i) std::memcpy(dst + i * os, src + idx[i] * ss, esize);
+  parallel_for(0, n_index, grain_for(rest.numel), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      StridedLoop<2> row = rest;
+      row.base[0] += i * os;
+      row.base[1] += idx[i] * ss;
+      row.for_each_run([&](char** p, const int64_t* st, int64_t n) {  // nested in a task: serial
+        if (st[0] == esize && st[1] == esize) {
+          std::memcpy(p[0], p[1], static_cast<size_t>(n * esize));
+        } else {
+          for (int64_t k = 0; k < n; ++k) std::memcpy(p[0] + k * st[0], p[1] + k * st[1], esize);
+        }
+      });
     }
-  }, grain_for(n_index));
+  });
   return GEMS_OK;
 }
 
@@ -58,7 +68,7 @@ inline int64_t index_at(const char* p, bool int32) {
   return int32 ? *reinterpret_cast<const int32_t*>(p) : *reinterpret_cast<const int64_t*>(p);
 }
 
-template <int NI>
+template <typename E, int NI>
 int gather_with(const gems_kernel_call* c) {
   const gems_tensor* ops[2 + NI];
   for (int k = 0; k < 2 + NI; ++k) ops[k] = &c->tensors[k];
@@ -76,20 +86,40 @@ int gather_with(const gems_kernel_call* c) {
   int64_t bad_value = 0, bad_k = 0;
   StridedLoop<2 + NI> loop(ops);
   loop.for_each_run([&](char** p, const int64_t* st, int64_t n) {
+    // Locals, and no branch per element but the rare bad index: a lean loop
+    // keeps more of the random reads in flight (2.7x slower with a break and
+    // the index width tested per element).
+    const char* ip[NI];
+    int64_t is[NI], sz[NI], sd[NI];
+    bool i32[NI];
+    for (int k = 0; k < NI; ++k) {
+      ip[k] = p[2 + k]; is[k] = st[2 + k]; sz[k] = size[k]; sd[k] = stride[k]; i32[k] = int32[k];
+    }
+    char* const out = p[0];
+    const char* const in = p[1];
+    const int64_t os = st[0], ss = st[1];
+    const bool wrap = from_end;
     for (int64_t i = 0; i < n; ++i) {
-      const char* src = p[1] + i * st[1];
+      int64_t offset = i * ss;
       bool ok = true;
       for (int k = 0; k < NI; ++k) {
-        int64_t v = index_at(p[2 + k] + i * st[2 + k], int32[k]);
-        if (from_end && v < 0) v += size[k];
-        if (v < 0 || v >= size[k]) {
-          if (!bad.exchange(true)) { bad_value = index_at(p[2 + k] + i * st[2 + k], int32[k]); bad_k = k; }
-          ok = false;
-          break;
-        }
-        src += v * stride[k];
+        int64_t v = index_at(ip[k] + i * is[k], i32[k]);
+        v += (wrap && v < 0) ? sz[k] : 0;
+        ok &= static_cast<uint64_t>(v) < static_cast<uint64_t>(sz[k]);
+        offset += v * sd[k];
       }
-      if (ok) std::memcpy(p[0] + i * st[0], src, esize);
+      if (__builtin_expect(ok, 1)) {
+        *reinterpret_cast<E*>(out + i * os) = *reinterpret_cast<const E*>(in + offset);
+      } else {
+        for (int k = 0; k < NI; ++k) {
+          const int64_t raw = index_at(ip[k] + i * is[k], i32[k]);
+          const int64_t v = raw + ((wrap && raw < 0) ? sz[k] : 0);
+          if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(sz[k])) {
+            if (!bad.exchange(true)) { bad_value = raw; bad_k = k; }
+            break;
+          }
+        }
+      }
     }
   });
   if (bad)
@@ -107,15 +137,26 @@ int gather_with(const gems_kernel_call* c) {
 // from the end (advanced indexing) or is out of range (gather); for index k,
 // [1 + 3k].i the dim of self it picks along (for the message), [2 + 3k].i that
 // dim's size, [3 + 3k].i its stride in elements.
-// out = self[position + sum_k index_k * stride_k]; copies elements by size,
+// out = self[position + sum_k index_k * stride_k]; copies elements by width,
 // so every dtype is served. Out of range: GEMS_INVALID_ARGUMENT.
-int k_gather(const gems_kernel_call* c) {
+template <typename E>
+int gather_of_width(const gems_kernel_call* c) {
   switch (c->num_tensors - 2) {
-    case 1: return gather_with<1>(c);
-    case 2: return gather_with<2>(c);
-    case 3: return gather_with<3>(c);
-    case 4: return gather_with<4>(c);
+    case 1: return gather_with<E, 1>(c);
+    case 2: return gather_with<E, 2>(c);
+    case 3: return gather_with<E, 3>(c);
+    case 4: return gather_with<E, 4>(c);
     default: return set_error(GEMS_UNSUPPORTED, "gather takes 1 to 4 index tensors");
+  }
+}
+
+int k_gather(const gems_kernel_call* c) {
+  switch (element_size(c->tensors[0].dtype)) {  // elements move as unsigned integers of their width
+    case 1: return gather_of_width<uint8_t>(c);
+    case 2: return gather_of_width<uint16_t>(c);
+    case 4: return gather_of_width<uint32_t>(c);
+    case 8: return gather_of_width<uint64_t>(c);
+    default: return unsupported_dtype("gather", c->tensors[0].dtype);
   }
 }
 
