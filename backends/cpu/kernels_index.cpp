@@ -121,7 +121,7 @@ int gather_with(const gems_kernel_call* c) {
         }
       }
     }
-  });
+  }, grain_for(8));  // a read anywhere in self costs what ~8 streamed elements do
   if (bad)
     return set_error(GEMS_INVALID_ARGUMENT, ("index " + std::to_string(bad_value) + " is out of bounds for dimension " +
                                              std::to_string(c->scalars[1 + 3 * bad_k].i) + " with size " +
