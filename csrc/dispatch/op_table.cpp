@@ -32,6 +32,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP(div, Tensor, div, "div"), GEMS_OP(div_, Tensor, div_, "div"), GEMS_OP(div, out, div_out, "div"),
       GEMS_OP(div, Tensor_mode, div_mode, "div"), GEMS_OP(div_, Tensor_mode, div_mode_, "div"),
       GEMS_OP(div, out_mode, div_mode_out, "div"),
+      GEMS_OP0(floor_divide, floor_divide, "div"), GEMS_OP(floor_divide_, Tensor, floor_divide_, "div"),
+      GEMS_OP(floor_divide, out, floor_divide_out, "div"),
       GEMS_OP(pow, Tensor_Tensor, pow_tensor, "pow"), GEMS_OP(pow, Tensor_Scalar, pow_scalar, "pow"),
       GEMS_OP(pow, Tensor_Tensor_out, pow_tensor_out, "pow"),
       // unary

@@ -70,7 +70,8 @@ at::Tensor& div_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, cons
   const int64_t code = rounding_code(mode);
   at::ScalarType t = promote(self, other);
   if (code == 0) t = float_of(t);  // true division promotes integers
-  TORCH_CHECK(!(code != 0 && t == at::kBool), "\"div_floor_cpu\" not implemented for 'Bool'");
+  TORCH_CHECK_NOT_IMPLEMENTED(!(code != 0 && t == at::kBool), code == 2 ? "\"div_floor_cpu\"" : "\"div_trunc_cpu\"",
+                              " not implemented for 'Bool'");
   return pointwise(div, out, kind, t, t, {{self, t}, {other, t}}, {int_arg(code)});
 }
 
@@ -155,6 +156,12 @@ at::Tensor& div_mode_(at::Tensor& self, const at::Tensor& other, std::optional<c
 at::Tensor& div_mode_out(const at::Tensor& self, const at::Tensor& other, std::optional<c10::string_view> mode,
                          at::Tensor& out) {
   return div_impl(out, OutKind::Out, self, other, mode);
+}
+// floor_divide is div with rounding_mode="floor" (PyTorch's own definition).
+at::Tensor floor_divide(const at::Tensor& self, const at::Tensor& other) { return div_mode(self, other, "floor"); }
+at::Tensor& floor_divide_(at::Tensor& self, const at::Tensor& other) { return div_mode_(self, other, "floor"); }
+at::Tensor& floor_divide_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return div_mode_out(self, other, "floor", out);
 }
 at::Tensor pow_tensor(const at::Tensor& self, const at::Tensor& exponent) {
   at::Tensor out;

@@ -83,6 +83,18 @@ def test_div_rounding_modes(dtype, mode):
     check(lambda x, y: torch.div(x, y, rounding_mode=mode), a, b)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.int32])
+def test_floor_divide(dtype):
+    # beam search's token // vocab_size; the div kernel with rounding "floor", as PyTorch defines it
+    a = make((5, 7), dtype, low=-20, high=20, gen_seed=7)
+    b = make((5, 7), dtype, low=1, high=6, gen_seed=8)
+    b = torch.where(torch.arange(35).reshape(5, 7) % 2 == 0, b, -b)
+    check(torch.floor_divide, a, b)
+    check(lambda x: x // 3, a)
+    check(lambda x, y: x.clone().floor_divide_(y), a, b)
+    check(lambda x, y: torch.floor_divide(x, y, out=torch.empty(0, dtype=dtype, device=x.device)), a, b)
+
+
 @pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor (nor on PyTorch's CUDA)")
 def test_integer_division_by_zero_raises():
     a, b = torch.tensor([1, 2]), torch.tensor([1, 0])
