@@ -1,7 +1,8 @@
 """The cpu vendor against torch's CPU kernels in the same process, at the
 sizes a small model's decode step runs: elementwise ops over a hidden-size
-row (one token), with and without a broadcast scalar, and the matrix-vector
-products of its projections. Times are wall-clock per call (the cpu vendor
+row (one token), with and without a broadcast scalar, the matrix-vector
+products of its projections, and the lookups of generation (embedding,
+gather, a padding-mask index). Times are wall-clock per call (the cpu vendor
 runs kernels synchronously), the best of several repeats of many calls.
 
     GEMS_VENDOR=cpu python3 benchmarks/bench_cpu_ops.py [--calls 2000]
@@ -50,6 +51,14 @@ def cases():
         ]
     for m, k, n in ((1, 256, 688), (1, 688, 256), (1, 256, 1024), (16, 256, 688), (1, 4096, 4096)):
         out.append((f"linear {m}x{k} -> {n}", lambda m=m, k=k, n=n: (torch.randn(m, k), torch.randn(n, k)), F.linear))
+    # lookups: an embedding of a prompt, the repetition penalty's gather, a padded batch's mask lookup
+    out += [
+        ("embedding 8000x1024, 512 ids", lambda: (torch.randint(0, 8000, (512,)), torch.randn(8000, 1024)), F.embedding),
+        ("gather 4x32000, 100 a row", lambda: (torch.randn(4, 32000), torch.randint(0, 32000, (4, 100))),
+         lambda x, i: torch.gather(x, 1, i)),
+        ("mask[b, kv] bool 8x1024", lambda: (torch.rand(8, 1024) > 0.1, torch.arange(8)[:, None, None, None],
+                                            torch.arange(1024)[None, None, None, :]), lambda m, a, b: m[a, b]),
+    ]
     return out
 
 
@@ -64,7 +73,7 @@ def main():
     for name, make, fn in cases():
         native = make()
         gems = tuple(t.to("gems") for t in native)
-        calls = max(20, args.calls // 100) if "4096 -> 4096" in name else args.calls
+        calls = max(20, args.calls // 100) if "4096 -> 4096" in name or "embedding" in name else args.calls
         t_native, t_gems = per_call_us(fn, native, calls), per_call_us(fn, gems, calls)
         rows.append({"case": name, "gems_us": t_gems, "torch_us": t_native, "speedup": t_native / t_gems})
         print(f"{name:<28} gems {t_gems:9.2f} us  torch {t_native:9.2f} us  x{t_native / t_gems:5.2f}")

@@ -113,6 +113,17 @@ def sweep_cases():
                     lambda d, s=cache: (t(1, 32, 1, 128, dev=d), t(1, 8, s, 128, dev=d), t(1, 8, s, 128, dev=d)),
                     lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
                     2 * 8 * cache * 128 * 2, None))
+    # lookups by index tensors: the repetition penalty's gather, HF's padding-mask lookup, MoE-style row picks
+    out.append(("gather f32 4096x32000", "50 a row", lambda d: (torch.randn(4096, 32000, device=d),
+                                                                torch.randint(0, 32000, (4096, 50), device=d)),
+                lambda x, i: torch.gather(x, 1, i), 4096 * 50 * 16, None))
+    out.append(("mask[b, kv] bool", "8x4096", lambda d: (torch.rand(8, 4096, device=d) > 0.1,
+                                                         torch.arange(8, device=d)[:, None, None, None],
+                                                         torch.arange(4096, device=d)[None, None, None, :]),
+                lambda m, a, b: m[a, b], 2 * 8 * 4096, None))
+    out.append(("x[ids] bf16 32000x4096", "4096 ids",
+                lambda d: (t(32000, 4096, dev=d), torch.randint(0, 32000, (4096,), device=d)),
+                lambda x, i: x[i], 2 * 4096 * 4096 * 2, None))
     # four new tokens per sequence at once (a speculative-decoding step), grouped-query heads
     out.append(("SDPA decode GQA bf16 b8 hq32 hkv8 d128 4 queries", "kv=4096",
                 lambda d: (t(8, 32, 4, 128, dev=d), t(8, 8, 4096, 128, dev=d), t(8, 8, 4096, 128, dev=d)),

@@ -44,8 +44,13 @@ int k_index_select(const gems_kernel_call* c) {
   const gems_tensor* ops[2] = {&o0, &s0};
   const StridedLoop<2> rest(ops);
   const int64_t os = o.strides[dim] * esize, ss = s.strides[dim] * esize;
+  const bool dense_rows = rest.ndim == 1 && rest.strides[0][0] == esize && rest.strides[1][0] == esize;
   parallel_for(0, n_index, grain_for(rest.numel), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
+      if (dense_rows) {  // one memcpy a row (an embedding lookup), no per-row loop set-up
+        std::memcpy(rest.base[0] + i * os, rest.base[1] + idx[i] * ss, static_cast<size_t>(rest.numel * esize));
+        continue;
+      }
       StridedLoop<2> row = rest;
       row.base[0] += i * os;
       row.base[1] += idx[i] * ss;
