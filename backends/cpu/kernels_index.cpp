@@ -92,8 +92,8 @@ int gather_with(const gems_kernel_call* c) {
   StridedLoop<2 + NI> loop(ops);
   loop.for_each_run([&](char** p, const int64_t* st, int64_t n) {
     // Locals, and no branch per element but the rare bad index: a lean loop
-    // keeps more of the random reads in flight (2.7x slower with a break and
-    // the index width tested per element).
+    // keeps more of the random reads in flight (12% faster than breaking out
+    // of the index loop; reading the index at a compile-time width gained nothing).
     const char* ip[NI];
     int64_t is[NI], sz[NI], sd[NI];
     bool i32[NI];
