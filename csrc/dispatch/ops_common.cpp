@@ -66,6 +66,14 @@ c10::Device common_device(c10::ArrayRef<const at::Tensor*> tensors) {
   return c10::Device(kGems, current_device());
 }
 
+c10::Device one_device(c10::ArrayRef<const at::Tensor*> tensors) {
+  const c10::Device device = common_device(tensors);
+  for (const at::Tensor* t : tensors)
+    TORCH_CHECK(!t->defined() || t->device() == device, "Expected all tensors to be on the same device, but found at "
+                "least two devices, ", device, " and ", t->device(), "!");
+  return device;
+}
+
 at::Tensor prepare(const at::Tensor& t, c10::Device device, at::ScalarType dtype) {
   if (t.device() == device && t.scalar_type() == dtype) return t;
   // A CPU scalar (x * 2.0) stays in host memory when the vendor's kernels

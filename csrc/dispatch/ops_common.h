@@ -13,6 +13,9 @@ namespace gems::ops {
 // Checks that every defined tensor lives on one device and returns it; CPU
 // 0-dim tensors are accepted beside any device, as PyTorch accepts them.
 c10::Device common_device(c10::ArrayRef<const at::Tensor*> tensors);
+// The device every one of `tensors` is on, CPU 0-dim tensors not excepted: for
+// operands that are never Python scalars (indices, pieces to concatenate).
+c10::Device one_device(c10::ArrayRef<const at::Tensor*> tensors);
 
 // The vendor device index for a tensor device (CPU tensors in patch mode run
 // on vendor device 0).

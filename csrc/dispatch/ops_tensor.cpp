@@ -27,10 +27,7 @@ at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& 
   std::vector<const at::Tensor*> all;
   for (const at::Tensor& t : inputs) all.push_back(&t);
   if (out.defined()) all.push_back(&out);
-  const c10::Device device = common_device(all);
-  for (const at::Tensor& t : inputs)
-    TORCH_CHECK(t.device() == device, "Expected all tensors to be on the same device, but found at least two devices, ",
-                device, " and ", t.device(), "!");
+  const c10::Device device = one_device(all);
   if (!ref) {
     if (!out.defined()) out = empty_result({0}, inputs[0].options().dtype(dtype));
     else at::native::resize_output(out, {0});
@@ -90,9 +87,7 @@ at::Tensor& index_select_out(const at::Tensor& self, int64_t dim, const at::Tens
               "index_select(): Expected dtype int32 or int64 for index");
   TORCH_CHECK(self.dim() > 0 || index.numel() == 1, "index_select(): Index to scalar can have only 1 value, got ",
               index.numel(), " value(s)");
-  const c10::Device device = common_device({&self, &index});
-  TORCH_CHECK(index.device() == device, "Expected all tensors to be on the same device, but found at least two devices, ",
-              device, " and ", index.device(), "!");
+  const c10::Device device = one_device({&self, &index});
   const int64_t d = at::maybe_wrap_dim(dim, self.dim());
   const at::DimVector shape = index_select_shape(self, d, index.numel());
   if (!out.defined()) out = empty_result(shape, self.options());
@@ -183,9 +178,7 @@ at::Tensor& gather_out(const at::Tensor& self, int64_t dim, const at::Tensor& in
   // PyTorch checks an empty index for nothing but its device.
   TORCH_CHECK(index.numel() == 0 || index.scalar_type() == at::kLong || index.scalar_type() == at::kInt,
               "gather(): Expected dtype int32/int64 for index");
-  const c10::Device device = common_device({&self, &index});
-  TORCH_CHECK(index.device() == device, "Expected all tensors to be on the same device, but found at least two devices, ",
-              device, " and ", index.device(), "!");
+  const c10::Device device = one_device({&self, &index});
   const int64_t dims = std::max<int64_t>(1, self.dim());
   if (index.numel() != 0) {  // PyTorch's gather_shape_check
     TORCH_CHECK(dims == std::max<int64_t>(1, index.dim()),
