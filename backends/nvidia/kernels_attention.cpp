@@ -31,7 +31,8 @@ enum Uid : int64_t { kQ = 1, kK, kV, kBias, kO, kStats, kdO, kdQ, kdK, kdV };
 struct CachedGraph {
   std::shared_ptr<fe::graph::Graph> graph;  // null when cuDNN cannot run the shape
   int64_t workspace = 0;  // of the plan that runs
-  int64_t plan = -1;      // the plan that runs: -1 until timed, cuDNN's first choice if not
+  int64_t plan = -1;      // the plan that runs: -1 for cuDNN's first choice
+  bool timed = false;     // its plans were timed (GEMS_AUTOTUNE=1): done once, whatever it found
   std::string why;
 };
 
@@ -157,13 +158,14 @@ CachedGraph build_backward(const gems_tensor* t, double scale, bool causal, cudn
 void choose_plan(CachedGraph& c, cudnnHandle_t h, const std::unordered_map<int64_t, void*>& pack,
                  cudaStream_t stream) {
   const int64_t n = c.graph->get_execution_plan_count();
+  if (n < 2) return;
   std::vector<int64_t> workspace(n, -1);
   int64_t most = 0;
   for (int64_t i = 0; i < n; ++i)
     if (c.graph->get_workspace_size_plan_at_index(i, workspace[i]).is_good()) most = std::max(most, workspace[i]);
     else workspace[i] = -1;
   void* scratch = nullptr;
-  if (n < 2 || scratch_malloc(&scratch, static_cast<size_t>(most), stream) != GEMS_OK) return;
+  if (scratch_malloc(&scratch, static_cast<size_t>(most), stream) != GEMS_OK) return;
   const int best = fastest_of(static_cast<int>(n), stream, [&](int i) {
     // A fresh pack each run: cuDNN's frontend adds pointers into the pack that
     // live only as long as the call (the scale it passes by value).
@@ -187,25 +189,28 @@ int run(const gems_kernel_call* c, bool backward, std::unordered_map<int64_t, vo
   static std::mutex m;
   static std::map<std::vector<int64_t>, CachedGraph> cache;
   const auto key = key_of(backward, c->device, scale, causal, t, c->num_tensors);
-  const CachedGraph* graph;
+  auto stream = static_cast<cudaStream_t>(c->stream);
+  cudnnSetStream(h, stream);
+  CachedGraph* graph;
+  int64_t plan, workspace_bytes;  // read under the lock: a first call may be timing the plans meanwhile
   {
     std::lock_guard<std::mutex> g(m);
     auto it = cache.find(key);
     if (it == cache.end())
       it = cache.emplace(key, backward ? build_backward(t, scale, causal, h) : build_forward(t, scale, causal, h)).first;
     graph = &it->second;
+    if (graph->graph && !graph->timed && autotune_enabled() && !stream_capturing(stream)) {
+      choose_plan(*graph, h, pack, stream);
+      graph->timed = true;
+    }
+    plan = graph->plan;
+    workspace_bytes = graph->workspace;
   }
   if (!graph->graph) return set_error_string(GEMS_UNSUPPORTED, ("cuDNN attention: " + graph->why).c_str());
-  auto stream = static_cast<cudaStream_t>(c->stream);
-  cudnnSetStream(h, stream);
-  if (graph->plan < 0 && autotune_enabled() && !stream_capturing(stream)) {
-    std::lock_guard<std::mutex> g(m);
-    if (graph->plan < 0) choose_plan(const_cast<CachedGraph&>(*graph), h, pack, stream);
-  }
   void* workspace = nullptr;
-  if (int status = scratch_malloc(&workspace, static_cast<size_t>(graph->workspace), stream)) return status;
-  fe::error_t e = graph->plan < 0 ? graph->graph->execute(h, pack, workspace)
-                                  : graph->graph->execute_plan_at_index(h, pack, workspace, graph->plan);
+  if (int status = scratch_malloc(&workspace, static_cast<size_t>(workspace_bytes), stream)) return status;
+  fe::error_t e = plan < 0 ? graph->graph->execute(h, pack, workspace)
+                           : graph->graph->execute_plan_at_index(h, pack, workspace, plan);
   scratch_free(workspace, stream);
   if (!e.is_good()) return set_error_string(GEMS_ERROR, ("cuDNN attention: " + e.get_message()).c_str());
   return GEMS_OK;
