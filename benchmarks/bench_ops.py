@@ -94,6 +94,12 @@ def sweep_cases():
     for n in (256, 1024, 2048, 4096, 8192):
         out.append(("mm bf16 n^3", f"n={n}", lambda d, n=n: (t(n, n, dev=d), t(n, n, dev=d)), torch.mm, None,
                     2 * n ** 3))
+    # a decode step's projections as nn.Linear runs them (weight [out, in]), Llama-3-8B's shapes
+    for tokens in (1, 16):
+        for n_out, n_in in ((4096, 4096), (14336, 4096), (4096, 14336), (128256, 4096)):
+            out.append((f"linear bf16 {tokens} tokens", f"{n_in}->{n_out}",
+                        lambda d, m=tokens, n=n_out, k=n_in: (t(m, k, dev=d), t(n, k, dev=d)), F.linear,
+                        (tokens * n_in + n_out * n_in + tokens * n_out) * 2, None))
     for seq in (128, 512, 2048, 8192):
         out.append(("SDPA causal bf16 b1 h32 d128", f"seq={seq}",
                     lambda d, s=seq: tuple(t(1, 32, s, 128, dev=d) for _ in range(3)),

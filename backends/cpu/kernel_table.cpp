@@ -106,7 +106,8 @@ const gems_kernel_entry kKernels[] = {
     // attention_backward: dq, dk, dv, dbias [B,Hq,L,S] or absent, dout, q, k,
     // v, out, lse, bias or absent; scalars as "attention". Written, not added.
     {"attention_backward", kFloating, k_attention_backward},
-    // index_select: out, self, index; scalars[0].i dim
+    // index_select: out, self, index; scalars[0].i dim, [1].i (optional, default 0) whether a negative
+    // index counts from the end (indexing, x[idx]) rather than being out of range
     {"index_select", kAll, k_index_select},
     // gather: out, self, 1-4 index tensors, all in out's shape; scalars[0].i negative
     // indices count from the end; per index: dim, size, stride (kernels_index.cpp)

@@ -12,12 +12,15 @@
 
 namespace gems::cpu {
 
-// tensors: out, self, index (1-D int64 or int32); scalars[0].i: dim.
+// tensors: out, self, index (1-D int64 or int32); scalars[0].i: dim; [1].i
+// (optional): whether a negative index counts from the end, as in x[idx].
 // out has self's shape except size(dim) = index.numel(). An index outside
-// [0, size) is reported (as PyTorch's index_select rejects negatives) as GEMS_INVALID_ARGUMENT.
+// [0, size) ([-size, size) when counting from the end) is reported, in the
+// words of index_select or of indexing, as GEMS_INVALID_ARGUMENT.
 int k_index_select(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &self = c->tensors[1], &index = c->tensors[2];
   const int dim = static_cast<int>(c->scalars[0].i);
+  const bool from_end = c->num_scalars > 1 && c->scalars[1].i != 0;
   const int64_t n_index = index.ndim ? index.sizes[0] : 1;
   const int64_t src_size = self.ndim ? self.sizes[dim] : 1;
   // Resolve the indices once, checking bounds.
@@ -27,10 +30,15 @@ int k_index_select(const gems_kernel_call* c) {
   for (int64_t i = 0; i < n_index; ++i) {
     int64_t v = index.dtype == GEMS_INT32 ? reinterpret_cast<const int32_t*>(ib)[i * is]
                                           : reinterpret_cast<const int64_t*>(ib)[i * is];
-    if (v < 0 || v >= src_size)
-      return set_error(GEMS_INVALID_ARGUMENT, ("index out of range in self: index " + std::to_string(v) +
-                                               " is out of bounds for dimension with size " + std::to_string(src_size)).c_str());
-    idx[i] = v;
+    const int64_t wrapped = v + (from_end && v < 0 ? src_size : 0);
+    if (wrapped < 0 || wrapped >= src_size) {
+      const std::string at = "index " + std::to_string(v) + " is out of bounds for dimension ";
+      return set_error(GEMS_INVALID_ARGUMENT,
+                       (from_end ? at + std::to_string(dim) + " with size " + std::to_string(src_size)
+                                 : "index out of range in self: " + at + "with size " + std::to_string(src_size))
+                           .c_str());
+    }
+    idx[i] = wrapped;
   }
   const int64_t esize = element_size(self.dtype);
   gems_tensor o = out, s = self;

@@ -40,4 +40,12 @@ GEMS_CUDA_KERNEL(uniform); GEMS_CUDA_KERNEL(normal);
 bool attention_decode_serves(const gems_kernel_call* c);
 int attention_decode(const gems_kernel_call* c);
 
+// Products with at most 16 rows on one side, 16-bit floats (decode-step
+// projections), by a split-K tensor-core kernel (kernels_gemm_skinny.cu).
+// False when the shape or layout is not one it serves; else *status is the
+// launch's. `out` already holds beta * C when `accumulate`.
+template <typename T>
+bool skinny_gemm(const gems_tensor& out, const gems_tensor& a, const gems_tensor& b, float alpha, bool accumulate,
+                 void* stream, int* status);
+
 }  // namespace gems::nvidia

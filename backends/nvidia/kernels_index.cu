@@ -12,7 +12,8 @@ namespace {
 // (PyTorch's CUDA kernels raise a device-side assert instead; a known gap.)
 template <typename T, typename I>
 __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_size, const I* index, int64_t is,
-                                    int64_t out_dim_stride, int64_t src_dim_stride, T* out, const T* src) {
+                                    bool from_end, int64_t out_dim_stride, int64_t src_dim_stride, T* out,
+                                    const T* src) {
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += stride) {
     // linear index over [outer..., n_index, inner...] with the index dim at dim_pos
@@ -22,7 +23,8 @@ __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_
       const int64_t k = rem % s.sizes[d];
       rem /= s.sizes[d];
       if (d == dim_pos) {
-        const int64_t v = static_cast<int64_t>(index[k * is]);
+        int64_t v = static_cast<int64_t>(index[k * is]);
+        v += from_end && v < 0 ? src_size : 0;
         valid = v >= 0 && v < src_size;
         out_off += k * out_dim_stride;
         src_off += v * src_dim_stride;
@@ -46,12 +48,13 @@ constexpr int kGatherUnroll = 2;
 
 template <int V, typename T, typename I>
 __global__ void __launch_bounds__(kBlock, 2048 / kBlock)
-    gather_rows(int64_t n_index, int64_t nvec, const I* index, int64_t is, int64_t src_rows, const T* src, int64_t ss,
-                T* out, int64_t os) {
+    gather_rows(int64_t n_index, int64_t nvec, const I* index, int64_t is, bool from_end, int64_t src_rows,
+                const T* src, int64_t ss, T* out, int64_t os) {
   using W = Vec<T, V>;
   const int64_t first = int64_t{blockIdx.x} * blockDim.x * kGatherUnroll + threadIdx.x;
   for (int64_t r = blockIdx.y; r < n_index; r += gridDim.y) {
-    const int64_t v = static_cast<int64_t>(index[r * is]);
+    int64_t v = static_cast<int64_t>(index[r * is]);
+    v += from_end && v < 0 ? src_rows : 0;
     const bool valid = v >= 0 && v < src_rows;
     const W* from = reinterpret_cast<const W*>(src + (valid ? v : 0) * ss) + first;
     W* to = reinterpret_cast<W*>(out + r * os) + first;
@@ -272,6 +275,7 @@ int k_cat(const gems_kernel_call* c) {
 int k_index_select(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &self = c->tensors[1], &index = c->tensors[2];
   const int dim = static_cast<int>(c->scalars[0].i);
+  const bool from_end = c->num_scalars > 1 && c->scalars[1].i != 0;
   const bool ok = dispatch_dtype<kAll>(self.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Walk out's shape; the index dim keeps its own position (no coalescing across it).
@@ -300,7 +304,7 @@ int k_index_select(const gems_kernel_call* c) {
         const dim3 grid(static_cast<unsigned>((per_thread + block.x - 1) / block.x),
                         static_cast<unsigned>(std::min<int64_t>(n_index, 65535)));
         gather_rows<V, T, I><<<grid, block, 0, stream_of(c)>>>(
-            n_index, nvec, reinterpret_cast<const I*>(base_ptr(index)), is, src_size,
+            n_index, nvec, reinterpret_cast<const I*>(base_ptr(index)), is, from_end, src_size,
             reinterpret_cast<const T*>(base_ptr(sv)), sv.strides[0], reinterpret_cast<T*>(base_ptr(o)), o.strides[0]);
       };
       constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
@@ -317,7 +321,7 @@ int k_index_select(const gems_kernel_call* c) {
     auto launch = [&](auto itag) {
       using I = typename decltype(itag)::type;
       index_select_kernel<T, I><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
-          s, dim, src_size, reinterpret_cast<const I*>(base_ptr(index)), is, o.strides[dim], sv.strides[dim],
+          s, dim, src_size, reinterpret_cast<const I*>(base_ptr(index)), is, from_end, o.strides[dim], sv.strides[dim],
           reinterpret_cast<T*>(base_ptr(o)), reinterpret_cast<const T*>(base_ptr(sv)));
     };
     if (index.dtype == GEMS_INT32) launch(type_tag<int32_t>{});

@@ -77,9 +77,11 @@ at::DimVector index_select_shape(const at::Tensor& self, int64_t dim, int64_t n)
   if (self.dim() > 0) shape[dim] = n;
   return shape;
 }
-}  // namespace
 
-at::Tensor& index_select_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, at::Tensor& out) {
+// index_select's kernel on rows of self; with negative_from_end, x[idx]'s
+// reading of a negative index (index_select itself rejects them).
+at::Tensor& select_rows(const at::Tensor& self, int64_t dim, const at::Tensor& index, bool negative_from_end,
+                        at::Tensor& out) {
   static const Kernel k("index_select");
   k.require(self.scalar_type(), self.dim());
   TORCH_CHECK_INDEX(index.dim() <= 1, "index_select(): Index is supposed to be a vector");
@@ -94,8 +96,13 @@ at::Tensor& index_select_out(const at::Tensor& self, int64_t dim, const at::Tens
   else at::native::resize_output(out, shape);
   if (out.numel() == 0) return out;
   gems_tensor desc[3] = {describe(out), describe(self), describe(index)};
-  k.launch(launch_index(device), desc, 3, {int_arg(d)}, /*index_error=*/true);
+  k.launch(launch_index(device), desc, 3, {int_arg(d), int_arg(negative_from_end ? 1 : 0)}, /*index_error=*/true);
   return out;
+}
+}  // namespace
+
+at::Tensor& index_select_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, at::Tensor& out) {
+  return select_rows(self, dim, index, /*negative_from_end=*/false, out);
 }
 
 at::Tensor index_select(const at::Tensor& self, int64_t dim, const at::Tensor& index) {
@@ -156,14 +163,13 @@ bool rows_long_enough(const at::Tensor& self, int64_t dim) {
   return row >= kRowGatherMinElements;
 }
 
-// x[..., idx, ...] for one index tensor as index_select, negative indices
-// wrapped first (index_select takes none), the result viewed in `out`'s shape.
+// x[..., idx, ...] for one index tensor as index_select's row copy (negative
+// indices counting from the end), the result viewed in `out`'s shape.
 at::Tensor& index_rows(const at::Tensor& self, int64_t dim, const at::Tensor& idx, at::Tensor& out) {
   const at::Tensor on_device = idx.device() == self.device() ? idx : idx.to(self.device());
   const at::Tensor flat = on_device.reshape({-1});
-  const at::Tensor wrapped = at::where(flat.lt(0), flat.add(self.size(dim)), flat);
   at::Tensor rows = out.is_contiguous() ? out.view(index_select_shape(self, dim, flat.numel())) : at::Tensor();
-  index_select_out(self, dim, wrapped, rows);
+  select_rows(self, dim, flat, /*negative_from_end=*/true, rows);
   if (!out.is_contiguous()) out.copy_(rows.view(out.sizes()));
   return out;
 }

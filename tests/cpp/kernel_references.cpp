@@ -557,6 +557,18 @@ const std::map<std::string, std::function<void()>>& references() {
          DeviceBuffer dbad(bad);
          expect_rejected_if_host(run("index_select", {tensor(out, GEMS_FLOAT32, {3, 1}), tensor(dx, GEMS_FLOAT32, {3, 4}),
                                                       tensor(dbad, GEMS_INT64, {1})}, {i(1)}));
+         // Rows of 4 by x[idx]'s rule (scalar 1 set): -1 is the last row, -4 out of range.
+         std::vector<int32_t> from_end = {-1, 0};
+         DeviceBuffer de(from_end), rows(4 * 8);
+         ASSERT_EQ(run("index_select", {tensor(rows, GEMS_FLOAT32, {2, 4}), tensor(dx, GEMS_FLOAT32, {3, 4}),
+                                        tensor(de, GEMS_INT32, {2})}, {i(0), i(1)}), GEMS_OK) << api().last_error();
+         want.assign(x.begin() + 8, x.end());
+         want.insert(want.end(), x.begin(), x.begin() + 4);
+         expect_near(rows.read<float>(), want);
+         std::vector<int32_t> too_far = {-4};
+         DeviceBuffer dfar(too_far);
+         expect_rejected_if_host(run("index_select", {tensor(rows, GEMS_FLOAT32, {1, 4}), tensor(dx, GEMS_FLOAT32, {3, 4}),
+                                                      tensor(dfar, GEMS_INT32, {1})}, {i(0), i(1)}));
        }},
       {"gather", [] {
          std::vector<float> x = ramp(12);  // [3, 4]

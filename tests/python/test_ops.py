@@ -584,6 +584,29 @@ def test_matrix_vector_products_in_every_layout(dtype):
     check(torch.mm, make((1, 0), dtype), make((0, 4), dtype))  # no inner dim: zeros
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_decode_shaped_products(dtype):
+    # At most 16 rows on one side, K and N multiples of 64: the nvidia vendor's split-K tensor-core
+    # kernel, which pairs weight elements by hand for each layout, so a wrong pairing is off by
+    # about the result's own size (~15 here), far outside the tolerance. K 2048 and 1088 split
+    # across blocks (1088: 17 units, uneven); 17 rows and unaligned rows take cuBLASLt.
+    tol = dict(rtol=2e-2, atol=0.25)
+
+    def m(shape, seed):
+        return make(shape, dtype, low=-1, high=1, gen_seed=seed)
+
+    for rows in (1, 8, 9, 16, 17):
+        for k in (2048, 1088, 128):
+            x, w_kn, w_nk = m((rows, k), 100 + rows), m((k, 192), 101), m((192, k), 102)
+            check(torch.mm, x, w_kn, tol=tol)  # weight with N contiguous
+            check(F.linear, x, w_nk, m((192,), 103), tol=tol)  # K contiguous, nn.Linear's layout, plus bias
+            check(torch.mm, w_nk, x.t(), tol=tol)  # the few rows on the right: computed as out^T
+            check(lambda c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=-2.0), m((rows, 192), 104), x, w_kn, tol=tol)
+    check(torch.mm, m((16, 2048 + 72), 105)[:, :2048], m((2048, 128), 106), tol=tol)  # padded rows: served
+    check(torch.mm, m((16, 2048 + 3), 107)[:, 3:], m((2048, 128), 106), tol=tol)  # misaligned rows: cuBLASLt
+    check(F.linear, m((2, 3, 1024), 108), m((256, 1024), 109), tol=tol)  # [batch, seq, hidden] as HF calls it
+
+
 def test_mm_shape_and_dtype_errors():
     a = torch.ones(2, 3, device="gems")
     with pytest.raises(RuntimeError, match="cannot be multiplied \\(2x3 and 4x5\\)"):
@@ -680,8 +703,11 @@ def test_gather_and_indexing_out_of_range():
         x[:, torch.tensor([-5], device="gems")]
     with pytest.raises(RuntimeError, match="index -1 is out of bounds for dimension 1 with size 4"):
         torch.gather(x, 1, torch.tensor([[-1]], device="gems"))
-    with pytest.raises(IndexError, match="out of bounds"):  # the long-row path
+    # the long-row path (index_select's row copy, negative indices counting from the end)
+    with pytest.raises(IndexError, match="index -4 is out of bounds for dimension 0 with size 3"):
         torch.ones(3, 200, device="gems")[torch.tensor([-4], device="gems")]
+    with pytest.raises(IndexError, match="index 3 is out of bounds for dimension 1 with size 3"):
+        torch.ones(2, 3, 200, device="gems")[:, torch.tensor([0, 3], device="gems")]
 
 
 @pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")
