@@ -1,5 +1,6 @@
-// Division with PyTorch's rounding modes, one definition for every vendor
-// (host code on cpu, device code on CUDA) so that all give the same quotients.
+// Division with PyTorch's rounding modes, remainder, maximum and minimum: one
+// definition for every vendor (host code on cpu, device code on CUDA) so that
+// all give the same results.
 #pragma once
 #include <cmath>
 #include <type_traits>
@@ -39,6 +40,47 @@ GEMS_HOST_DEVICE inline A div_integer(A a, A b, bool floor) {
   } else {
     return static_cast<A>(a / b);
   }
+}
+
+// a - b * floor(a / b) for floats, as PyTorch computes it: the sign of b.
+template <typename A>
+GEMS_HOST_DEVICE inline A remainder_floating(A a, A b) {
+  using std::fmod;
+  A mod = fmod(a, b);
+  if (mod != A(0) && (b < A(0)) != (mod < A(0))) mod += b;
+  return mod;
+}
+
+// The same for integers, b != 0. Modulo -1 is 0: INT_MIN % -1 would trap.
+template <typename A>
+GEMS_HOST_DEVICE inline A remainder_integer(A a, A b) {
+  if constexpr (std::is_signed_v<A>) {
+    if (b == A(-1)) return A(0);
+    A mod = static_cast<A>(a % b);
+    if (mod != 0 && (mod < 0) != (b < 0)) mod = static_cast<A>(mod + b);
+    return mod;
+  } else {
+    return static_cast<A>(a % b);
+  }
+}
+
+// Elementwise maximum and minimum as torch.maximum/minimum: a NaN operand
+// gives NaN (std::max would return the other operand or the NaN by position).
+template <typename A>
+GEMS_HOST_DEVICE inline A maximum_of(A a, A b) {
+  if constexpr (std::is_floating_point_v<A>) {
+    if (a != a) return a;
+    if (b != b) return b;
+  }
+  return a < b ? b : a;
+}
+template <typename A>
+GEMS_HOST_DEVICE inline A minimum_of(A a, A b) {
+  if constexpr (std::is_floating_point_v<A>) {
+    if (a != a) return a;
+    if (b != b) return b;
+  }
+  return b < a ? b : a;
 }
 
 }  // namespace gems

@@ -34,6 +34,8 @@ const gems_kernel_entry kKernels[] = {
     {"add", kAll, k_add}, {"sub", kNumeric, k_sub},  // scalars[0]: alpha
     {"mul", kAll, k_mul},
     {"div", kNumeric, k_div},      // scalars[0].i: 0 true, 1 trunc, 2 floor
+    {"remainder", kNumeric, k_remainder},  // a - b * floor(a / b), the sign of b
+    {"maximum", kAll, k_maximum}, {"minimum", kAll, k_minimum},  // NaN if either is NaN
     {"pow", kNumeric, k_pow},
     // comparisons: out (bool), a, b
     {"eq", kAll, k_eq}, {"ne", kAll, k_ne}, {"lt", kAll, k_lt},

@@ -194,6 +194,26 @@ int k_div(const gems_kernel_call* c) {
   return binary<kFloating, void>("div", c, [](auto a, auto b) { return a / b; });
 }
 
+// Integer remainder by zero raises ZeroDivisionError, as on PyTorch's CPU.
+int k_remainder(const gems_kernel_call* c) {
+  if (kFloating & GEMS_DTYPE_BIT(c->tensors[1].dtype))
+    return binary<kFloating, void>("remainder", c, [](auto a, auto b) { return remainder_floating(a, b); });
+  bool zero_division = false;
+  int status = binary<kIntegral, void>("remainder", c, [&](auto a, auto b) {
+    using A = decltype(a);
+    if (b == A(0)) { zero_division = true; return A(0); }
+    return remainder_integer(a, b);
+  });
+  if (status == GEMS_OK && zero_division) return set_error(GEMS_INVALID_ARGUMENT, "ZeroDivisionError");
+  return status;
+}
+int k_maximum(const gems_kernel_call* c) {
+  return binary<kAll, void>("maximum", c, [](auto a, auto b) { return maximum_of(a, b); });
+}
+int k_minimum(const gems_kernel_call* c) {
+  return binary<kAll, void>("minimum", c, [](auto a, auto b) { return minimum_of(a, b); });
+}
+
 int k_pow(const gems_kernel_call* c) {
   return binary<kNumeric, void>("pow", c, [](auto a, auto b) { return power(a, b); });
 }

@@ -12,7 +12,7 @@ GEMS_CUDA_KERNEL(exp); GEMS_CUDA_KERNEL(log); GEMS_CUDA_KERNEL(sqrt); GEMS_CUDA_
 GEMS_CUDA_KERNEL(sin); GEMS_CUDA_KERNEL(cos); GEMS_CUDA_KERNEL(tanh); GEMS_CUDA_KERNEL(sigmoid);
 GEMS_CUDA_KERNEL(silu); GEMS_CUDA_KERNEL(gelu); GEMS_CUDA_KERNEL(clamp);
 GEMS_CUDA_KERNEL(add); GEMS_CUDA_KERNEL(sub); GEMS_CUDA_KERNEL(mul); GEMS_CUDA_KERNEL(div);
-GEMS_CUDA_KERNEL(pow);
+GEMS_CUDA_KERNEL(pow); GEMS_CUDA_KERNEL(remainder); GEMS_CUDA_KERNEL(maximum); GEMS_CUDA_KERNEL(minimum);
 GEMS_CUDA_KERNEL(eq); GEMS_CUDA_KERNEL(ne); GEMS_CUDA_KERNEL(lt); GEMS_CUDA_KERNEL(le);
 GEMS_CUDA_KERNEL(gt); GEMS_CUDA_KERNEL(ge);
 GEMS_CUDA_KERNEL(where);
@@ -39,13 +39,5 @@ GEMS_CUDA_KERNEL(uniform); GEMS_CUDA_KERNEL(normal);
 // cuDNN's per-shape graphs (kernels_attention_decode.cu).
 bool attention_decode_serves(const gems_kernel_call* c);
 int attention_decode(const gems_kernel_call* c);
-
-// Products with at most 16 rows on one side, 16-bit floats (decode-step
-// projections), by a split-K tensor-core kernel (kernels_gemm_skinny.cu).
-// False when the shape or layout is not one it serves; else *status is the
-// launch's. `out` already holds beta * C when `accumulate`.
-template <typename T>
-bool skinny_gemm(const gems_tensor& out, const gems_tensor& a, const gems_tensor& b, float alpha, bool accumulate,
-                 void* stream, int* status);
 
 }  // namespace gems::nvidia

@@ -141,10 +141,6 @@ int gemm_typed(const gems_kernel_call* c) {
     if (beta == 1.0) map_elements<T, T>(out, &in, CopyOp{}, stream);
     else map_elements<T, T>(out, &in, ScaleOp{static_cast<float>(beta)}, stream);
   }
-  if constexpr (std::is_same_v<T, half> || std::is_same_v<T, bf16>) {
-    int status = GEMS_OK;
-    if (skinny_gemm<T>(out, a0, b0, static_cast<float>(alpha), cin.data && beta != 0.0, stream, &status)) return status;
-  }
   gems_tensor a = a0, b = b0;
   LtView va, vb, vd;
   Densified<T> da{nullptr, stream}, db{nullptr, stream};

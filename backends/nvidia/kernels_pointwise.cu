@@ -263,6 +263,14 @@ struct DivFloorOp {
     else return b == A(0) ? A(0) : div_integer(a, b, true);
   }
 };
+struct RemainderOp {
+  template <typename A> __device__ A operator()(A a, A b) const {
+    if constexpr (std::is_floating_point_v<A>) return remainder_floating(a, b);
+    else return b == A(0) ? A(0) : remainder_integer(a, b);
+  }
+};
+struct MaximumOp { template <typename A> __device__ A operator()(A a, A b) const { return maximum_of(a, b); } };
+struct MinimumOp { template <typename A> __device__ A operator()(A a, A b) const { return minimum_of(a, b); } };
 struct PowOp {
   template <typename A> __device__ A operator()(A a, A b) const { return power(a, b); }
 };
@@ -280,6 +288,10 @@ int k_div(const gems_kernel_call* c) {
   }
 }
 int k_pow(const gems_kernel_call* c) { return binary<kNumeric, void>("pow", c, PowOp{}); }
+// Integer remainder by zero gives 0, as integer division does here.
+int k_remainder(const gems_kernel_call* c) { return binary<kNumeric, void>("remainder", c, RemainderOp{}); }
+int k_maximum(const gems_kernel_call* c) { return binary<kAll, void>("maximum", c, MaximumOp{}); }
+int k_minimum(const gems_kernel_call* c) { return binary<kAll, void>("minimum", c, MinimumOp{}); }
 
 #define GEMS_COMPARE(NAME, OP)                                                                    \
   struct NAME##Op { template <typename A> __device__ bool operator()(A a, A b) const { return a OP b; } }; \

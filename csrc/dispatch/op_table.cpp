@@ -34,6 +34,10 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP(div, out_mode, div_mode_out, "div"),
       GEMS_OP0(floor_divide, floor_divide, "div"), GEMS_OP(floor_divide_, Tensor, floor_divide_, "div"),
       GEMS_OP(floor_divide, out, floor_divide_out, "div"),
+      GEMS_OP(remainder, Tensor, remainder, "remainder"), GEMS_OP(remainder_, Tensor, remainder_, "remainder"),
+      GEMS_OP(remainder, Tensor_out, remainder_out, "remainder"),
+      GEMS_OP0(maximum, maximum, "maximum"), GEMS_OP(maximum, out, maximum_out, "maximum"),
+      GEMS_OP0(minimum, minimum, "minimum"), GEMS_OP(minimum, out, minimum_out, "minimum"),
       GEMS_OP(pow, Tensor_Tensor, pow_tensor, "pow"), GEMS_OP(pow, Tensor_Scalar, pow_scalar, "pow"),
       GEMS_OP(pow, Tensor_Tensor_out, pow_tensor_out, "pow"),
       // unary

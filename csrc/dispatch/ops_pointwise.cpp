@@ -75,6 +75,28 @@ at::Tensor& div_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, cons
   return pointwise(div, out, kind, t, t, {{self, t}, {other, t}}, {int_arg(code)});
 }
 
+// remainder (Python's %, the sign of the divisor) and maximum/minimum: plain
+// promoted binary ops. remainder.Scalar reaches remainder.Tensor through
+// PyTorch's composite (the scalar wrapped in a 0-dim tensor).
+at::Tensor& promoted_binary(const Kernel& k, at::Tensor& out, OutKind kind, const at::Tensor& self,
+                            const at::Tensor& other, const char* bool_name) {
+  const at::ScalarType t = promote(self, other);
+  TORCH_CHECK_NOT_IMPLEMENTED(!(bool_name && t == at::kBool), "\"", bool_name, "\" not implemented for 'Bool'");
+  return pointwise(k, out, kind, t, t, {{self, t}, {other, t}});
+}
+const Kernel& remainder_kernel() {
+  static const Kernel k("remainder");
+  return k;
+}
+const Kernel& maximum_kernel() {
+  static const Kernel k("maximum");
+  return k;
+}
+const Kernel& minimum_kernel() {
+  static const Kernel k("minimum");
+  return k;
+}
+
 at::Tensor& pow_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, const at::Tensor& exponent) {
   static const Kernel pow("pow");
   const at::ScalarType t = promote(self, exponent);
@@ -156,6 +178,30 @@ at::Tensor& div_mode_(at::Tensor& self, const at::Tensor& other, std::optional<c
 at::Tensor& div_mode_out(const at::Tensor& self, const at::Tensor& other, std::optional<c10::string_view> mode,
                          at::Tensor& out) {
   return div_impl(out, OutKind::Out, self, other, mode);
+}
+at::Tensor remainder(const at::Tensor& self, const at::Tensor& other) {
+  at::Tensor out;
+  return promoted_binary(remainder_kernel(), out, OutKind::Fresh, self, other, "remainder_cpu");
+}
+at::Tensor& remainder_(at::Tensor& self, const at::Tensor& other) {
+  return promoted_binary(remainder_kernel(), self, OutKind::InPlace, self, other, "remainder_cpu");
+}
+at::Tensor& remainder_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return promoted_binary(remainder_kernel(), out, OutKind::Out, self, other, "remainder_cpu");
+}
+at::Tensor maximum(const at::Tensor& self, const at::Tensor& other) {
+  at::Tensor out;
+  return promoted_binary(maximum_kernel(), out, OutKind::Fresh, self, other, nullptr);
+}
+at::Tensor& maximum_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return promoted_binary(maximum_kernel(), out, OutKind::Out, self, other, nullptr);
+}
+at::Tensor minimum(const at::Tensor& self, const at::Tensor& other) {
+  at::Tensor out;
+  return promoted_binary(minimum_kernel(), out, OutKind::Fresh, self, other, nullptr);
+}
+at::Tensor& minimum_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return promoted_binary(minimum_kernel(), out, OutKind::Out, self, other, nullptr);
 }
 // floor_divide is div with rounding_mode="floor" (PyTorch's own definition).
 at::Tensor floor_divide(const at::Tensor& self, const at::Tensor& other) { return div_mode(self, other, "floor"); }

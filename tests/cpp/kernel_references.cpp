@@ -277,6 +277,11 @@ const std::map<std::string, std::function<void()>>& references() {
          binary<float>("div", [](float a, float b) { return std::trunc(a / b); }, GEMS_FLOAT32, {i(1)});
          binary<float>("div", [](float a, float b) { return std::floor(a / b); }, GEMS_FLOAT32, {i(2)});
        }},
+      {"remainder", [] {
+         binary<float>("remainder", [](float a, float b) { float m = std::fmod(a, b); return (m != 0 && (m < 0) != (b < 0)) ? m + b : m; });
+       }},
+      {"maximum", [] { binary<float>("maximum", [](float a, float b) { return std::max(a, b); }); }},
+      {"minimum", [] { binary<float>("minimum", [](float a, float b) { return std::min(a, b); }); }},
       {"pow", [] { binary<float>("pow", [](float a, float b) { return std::pow(a, b); }); }},
       {"eq", [] { binary<uint8_t>("eq", [](float a, float b) { return a == b; }, GEMS_BOOL); }},
       {"ne", [] { binary<uint8_t>("ne", [](float a, float b) { return a != b; }, GEMS_BOOL); }},

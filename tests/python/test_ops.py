@@ -95,11 +95,53 @@ def test_floor_divide(dtype):
     check(lambda x, y: torch.floor_divide(x, y, out=torch.empty(0, dtype=dtype, device=x.device)), a, b)
 
 
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64, torch.int64, torch.int32, torch.int8, torch.uint8])
+def test_remainder(dtype):
+    # Python's %: the result takes the divisor's sign (beam search's token % vocab_size)
+    a = make((5, 7), dtype, low=-20, high=20, gen_seed=9)
+    b = make((5, 7), dtype, low=1, high=6, gen_seed=10).clamp(min=1)  # (make draws uint8 from 0)
+    if dtype != torch.uint8:
+        b = torch.where(torch.arange(35).reshape(5, 7) % 2 == 0, b, -b)
+    check(torch.remainder, a, b)
+    check(lambda x: x % 3, a)
+    check(lambda x, y: x.clone().remainder_(y), a, b)
+    check(lambda x, y: torch.remainder(x, y, out=torch.empty(0, dtype=dtype, device=x.device)), a, b)
+    check(lambda x, y: x % y, a, b[0])  # broadcast
+    if dtype.is_floating_point:
+        special = torch.tensor([float("nan"), float("inf"), -0.0, 5.5, -5.5, 1.0], dtype=dtype)
+        check(torch.remainder, special, torch.tensor([2.0, 2.0, 3.0, float("inf"), 0.0, -0.0], dtype=dtype))
+    if dtype != torch.uint8:
+        extreme = torch.tensor([torch.iinfo(dtype).min, 7, -7], dtype=dtype) if not dtype.is_floating_point else a
+        check(lambda x: x % -1, extreme)  # INT_MIN % -1 is 0, not a trap
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64, torch.int64, torch.int32, torch.uint8, torch.bool])
+def test_maximum_minimum(dtype):
+    a, b = make((4, 6), dtype, low=-9, high=9, gen_seed=11), make((6,), dtype, low=-9, high=9, gen_seed=12)
+    for fn in (torch.maximum, torch.minimum):
+        check(fn, a, b)
+        check(lambda x, y: fn(x, y, out=torch.empty(0, dtype=dtype, device=x.device)), a, b)
+    if dtype.is_floating_point:  # a NaN on either side wins, as on PyTorch
+        x = torch.tensor([float("nan"), 1.0, 2.0, float("-inf")], dtype=dtype)
+        y = torch.tensor([0.0, float("nan"), 3.0, -0.0], dtype=dtype)
+        check(torch.maximum, x, y)
+        check(torch.minimum, x, y)
+    check(torch.maximum, make((3,), torch.int32, gen_seed=13), make((3,), torch.float32, gen_seed=14))  # promotes
+
+
+def test_remainder_of_bools_is_not_implemented():
+    for dev in ("cpu", "gems"):
+        with pytest.raises(NotImplementedError, match="not implemented for 'Bool'"):
+            torch.remainder(torch.tensor([True], device=dev), torch.tensor([True], device=dev))
+
+
 @pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor (nor on PyTorch's CUDA)")
 def test_integer_division_by_zero_raises():
     a, b = torch.tensor([1, 2]), torch.tensor([1, 0])
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         torch.div(a.to("gems"), b.to("gems"), rounding_mode="floor")
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        torch.remainder(a.to("gems"), b.to("gems"))
 
 
 UNARY_FLOAT = [torch.exp, torch.log, torch.sqrt, torch.rsqrt, torch.sin, torch.cos, torch.tanh,
@@ -586,24 +628,20 @@ def test_matrix_vector_products_in_every_layout(dtype):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_decode_shaped_products(dtype):
-    # At most 16 rows on one side, K and N multiples of 64: the nvidia vendor's split-K tensor-core
-    # kernel, which pairs weight elements by hand for each layout, so a wrong pairing is off by
-    # about the result's own size (~15 here), far outside the tolerance. K 2048 and 1088 split
-    # across blocks (1088: 17 units, uneven); 17 rows and unaligned rows take cuBLASLt.
+    # A decode step's projections: a few token rows against a weight in either layout (N or K
+    # contiguous, the latter nn.Linear's), the few rows on either side, with bias and beta/alpha.
     tol = dict(rtol=2e-2, atol=0.25)
 
     def m(shape, seed):
         return make(shape, dtype, low=-1, high=1, gen_seed=seed)
 
-    for rows in (1, 8, 9, 16, 17):
-        for k in (2048, 1088, 128):
-            x, w_kn, w_nk = m((rows, k), 100 + rows), m((k, 192), 101), m((192, k), 102)
-            check(torch.mm, x, w_kn, tol=tol)  # weight with N contiguous
-            check(F.linear, x, w_nk, m((192,), 103), tol=tol)  # K contiguous, nn.Linear's layout, plus bias
-            check(torch.mm, w_nk, x.t(), tol=tol)  # the few rows on the right: computed as out^T
-            check(lambda c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=-2.0), m((rows, 192), 104), x, w_kn, tol=tol)
-    check(torch.mm, m((16, 2048 + 72), 105)[:, :2048], m((2048, 128), 106), tol=tol)  # padded rows: served
-    check(torch.mm, m((16, 2048 + 3), 107)[:, 3:], m((2048, 128), 106), tol=tol)  # misaligned rows: cuBLASLt
+    for rows in (1, 9, 16):
+        x, w_kn, w_nk = m((rows, 1088), 100 + rows), m((1088, 192), 101), m((192, 1088), 102)
+        check(torch.mm, x, w_kn, tol=tol)
+        check(F.linear, x, w_nk, m((192,), 103), tol=tol)
+        check(torch.mm, w_nk, x.t(), tol=tol)
+        check(lambda c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=-2.0), m((rows, 192), 104), x, w_kn, tol=tol)
+    check(torch.mm, m((16, 2048 + 72), 105)[:, :2048], m((2048, 128), 106), tol=tol)  # rows of a wider tensor
     check(F.linear, m((2, 3, 1024), 108), m((256, 1024), 109), tol=tol)  # [batch, seq, hidden] as HF calls it
 
 
