@@ -130,6 +130,16 @@ def sweep_cases():
     out.append(("x[ids] bf16 32000x4096", "4096 ids",
                 lambda d: (t(32000, 4096, dev=d), torch.randint(0, 32000, (4096,), device=d)),
                 lambda x, i: x[i], 2 * 4096 * 4096 * 2, None))
+    # a sampling step of generate(do_sample=True) over Llama 3's vocabulary, 8 sequences
+    out.append(("sort f32 (top-p)", "8x128256", lambda d: (torch.randn(8, 128256, device=d),),
+                lambda x: torch.sort(x, descending=False), 8 * 128256 * (4 + 4 + 8), None))
+    out.append(("scatter f32 (top-p mask back)", "8x128256",
+                lambda d: (torch.randn(8, 128256, device=d), torch.rand(8, 128256, device=d).argsort(-1)),
+                lambda x, i: x.scatter(1, i, x), 8 * 128256 * (4 + 8 + 4 + 4), None))
+    # (one non-zero weight a row, so both draw the same token and results compare; the work is the same)
+    out.append(("multinomial f32", "8x128256, 1 draw",
+                lambda d: (torch.zeros(8, 128256, device=d).scatter_(1, torch.randint(0, 128256, (8, 1), device=d), 1.0),),
+                lambda p: torch.multinomial(p, 1), 8 * 128256 * 4, None))
     # four new tokens per sequence at once (a speculative-decoding step), grouped-query heads
     out.append(("SDPA decode GQA bf16 b8 hq32 hkv8 d128 4 queries", "kv=4096",
                 lambda d: (t(8, 32, 4, 128, dev=d), t(8, 8, 4096, 128, dev=d), t(8, 8, 4096, 128, dev=d)),

@@ -23,11 +23,15 @@ enum class OrderKind { Unsigned, Signed, Float };
 // bits flipped and the others the sign bit set, so larger values give larger
 // keys; every NaN maps to the largest key. `largest == false` flips the order
 // (the k smallest are the k largest keys then), NaN becoming the smallest key.
+// -0.0 and +0.0 share a key, as they compare equal.
 template <OrderKind Kind, typename U>
 GEMS_HOST_DEVICE inline U order_key(U bits, bool is_nan, bool largest) {
   constexpr U sign = static_cast<U>(U(1) << (8 * sizeof(U) - 1));
   U key = bits;
-  if constexpr (Kind == OrderKind::Float) key = is_nan ? static_cast<U>(~U(0)) : (bits & sign) ? static_cast<U>(~bits) : static_cast<U>(bits | sign);
+  if constexpr (Kind == OrderKind::Float) {
+    if (bits == sign) bits = 0;  // -0.0 equals +0.0: one key, so equal zeros keep their order
+    key = is_nan ? static_cast<U>(~U(0)) : (bits & sign) ? static_cast<U>(~bits) : static_cast<U>(bits | sign);
+  }
   else if constexpr (Kind == OrderKind::Signed) key = static_cast<U>(bits ^ sign);
   return largest ? key : static_cast<U>(~key);
 }

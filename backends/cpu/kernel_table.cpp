@@ -75,6 +75,9 @@ const gems_kernel_entry kKernels[] = {
     // the elements equal to the k-th are taken is unspecified (as in PyTorch).
     // A vendor may return GEMS_UNSUPPORTED for a k it cannot serve.
     {"topk", kNumeric, k_topk},
+    // sort: topk's operands with k = n (values and indices in in's shape), [0].i descending: the
+    // same order (NaN above +inf, equal elements by index: a stable sort), so the same kernel
+    {"sort", kNumeric, k_topk},
     // norms over contiguous [M, N] rows; see kernels_reduce.cpp for operands
     {"layer_norm", kFloating, k_layer_norm}, {"layer_norm_backward", kFloating, k_layer_norm_backward},
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
@@ -114,6 +117,9 @@ const gems_kernel_entry kKernels[] = {
     // gather: out, self, 1-4 index tensors, all in out's shape; scalars[0].i negative
     // indices count from the end; per index: dim, size, stride (kernels_index.cpp)
     {"gather", kAll, k_gather},
+    // scatter: dest, src, index (int64 or int32), all in index's shape, dest with stride 0 along
+    // its written dim; scalars [0].i that dim, [1].i its size, [2].i its stride
+    {"scatter", kAll, k_scatter},
     // isin: out (bool), elements, test (1-D); scalars[0].i invert
     {"isin", kNumeric, k_isin},
     // arange: out (1-D); scalars start, step

@@ -395,6 +395,21 @@ int gather_with(const gems_kernel_call* c) {
 
 }  // namespace
 
+// dest[position + index * stride] = src over index's shape; an out-of-range
+// index writes nothing. Duplicate indices: one of the writes wins, as on
+// PyTorch's CUDA.
+template <typename E, typename I>
+__global__ void scatter_kernel(StridedShape<3> s, E* dest, const E* src, const I* index, int64_t size,
+                               int64_t stride) {
+  const int64_t step = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += step) {
+    int64_t off[3];
+    offsets_of(s, i, off);
+    const int64_t v = static_cast<int64_t>(index[off[2]]);
+    if (v >= 0 && v < size) dest[off[0] + v * stride] = src[off[1]];
+  }
+}
+
 // tensors: out, self, 1-4 index tensors (int64 or int32), all in out's shape;
 // scalars: [0].i negative indices count from the end; per index k: [1 + 3k] dim,
 // [2 + 3k] size, [3 + 3k] stride (backends/cpu/kernels_index.cpp documents it).
@@ -406,6 +421,34 @@ int k_gather(const gems_kernel_call* c) {
     case 4: return gather_with<4>(c);
     default: return set_error_string(GEMS_UNSUPPORTED, "gather takes 1 to 4 index tensors");
   }
+}
+
+// tensors: dest, src, index, in index's shape; scalars: [0] dim, [1] size,
+// [2] stride (backends/cpu/kernels_index.cpp documents it).
+int k_scatter(const gems_kernel_call* c) {
+  const gems_tensor* ops[3] = {&c->tensors[0], &c->tensors[1], &c->tensors[2]};
+  const StridedShape<3> s(ops);
+  if (s.numel == 0) return GEMS_OK;
+  const int64_t size = c->scalars[1].i, stride = c->scalars[2].i;
+  auto launch = [&](auto etag, auto itag) {
+    using E = typename decltype(etag)::type;
+    using I = typename decltype(itag)::type;
+    scatter_kernel<E, I><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
+        s, reinterpret_cast<E*>(base_ptr(c->tensors[0])), reinterpret_cast<const E*>(base_ptr(c->tensors[1])),
+        reinterpret_cast<const I*>(base_ptr(c->tensors[2])), size, stride);
+  };
+  auto with_index = [&](auto etag) {
+    if (c->tensors[2].dtype == GEMS_INT32) launch(etag, type_tag<int32_t>{});
+    else launch(etag, type_tag<int64_t>{});
+  };
+  switch (element_size(c->tensors[0].dtype)) {
+    case 1: with_index(type_tag<uint8_t>{}); break;
+    case 2: with_index(type_tag<uint16_t>{}); break;
+    case 4: with_index(type_tag<uint32_t>{}); break;
+    case 8: with_index(type_tag<uint64_t>{}); break;
+    default: return unsupported_dtype("scatter", c->tensors[0].dtype);
+  }
+  return launch_status("scatter");
 }
 
 // tensors: out (bool), elements, test (1-D, elements' dtype); scalars[0].i invert.

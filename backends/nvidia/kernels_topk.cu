@@ -20,7 +20,7 @@ namespace gems::nvidia {
 namespace {
 
 // The winners are sorted in shared memory: k up to this many.
-constexpr int kMaxK = 2048;
+constexpr int kMaxK = kTopkMaxK;
 
 template <typename T>
 using key_t = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;

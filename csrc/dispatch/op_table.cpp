@@ -104,6 +104,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(triu, triu, "tril"), GEMS_OP(triu, out, triu_out, "tril"),
       // selection
       GEMS_OP0(topk, topk, "topk"), GEMS_OP(topk, values, topk_values, "topk"),
+      GEMS_OP(sort, stable, sort_stable, "sort"), GEMS_OP(sort, values_stable, sort_values_stable, "sort"),
       // softmax
       GEMS_OP0(_softmax, softmax, "softmax"), GEMS_OP0(_log_softmax, log_softmax, "log_softmax"),
       GEMS_OP0(_softmax_backward_data, softmax_backward, "softmax_backward"),
@@ -137,9 +138,14 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP(index_select, out, index_select_out, "index_select"),
       GEMS_OP0(gather, gather, "gather"), GEMS_OP(gather, out, gather_out, "gather"),
       GEMS_OP(index, Tensor, index, "gather"), GEMS_OP(index, Tensor_out, index_out, "gather"),
+      GEMS_OP(scatter, src, scatter_src, "scatter"), GEMS_OP(scatter_, src, scatter_src_, "scatter"),
+      GEMS_OP(scatter, src_out, scatter_src_out, "scatter"), GEMS_OP(scatter, value, scatter_value, "scatter"),
+      GEMS_OP(scatter_, value, scatter_value_, "scatter"), GEMS_OP(scatter, value_out, scatter_value_out, "scatter"),
       GEMS_OP(isin, Tensor_Tensor, isin, "isin"), GEMS_OP(isin, Tensor_Tensor_out, isin_out, "isin"),
       GEMS_OP(arange, start_out, arange_out, "arange"),
       GEMS_OP0(uniform_, uniform_, "uniform"), GEMS_OP0(normal_, normal_, "normal"),
+      GEMS_OP0(multinomial, multinomial, "uniform,log,div,topk,cumsum,reduce_max,reduce_min,reduce_sum"),
+      GEMS_OP(multinomial, out, multinomial_out, "uniform,log,div,topk,cumsum,reduce_max,reduce_min,reduce_sum"),
   };
   return table;
 }

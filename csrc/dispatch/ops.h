@@ -142,6 +142,8 @@ Tensor& tril_out(const Tensor&, int64_t, Tensor&);
 Tensor triu(const Tensor&, int64_t);
 Tensor& triu_out(const Tensor&, int64_t, Tensor&);
 std::tuple<Tensor, Tensor> topk(const Tensor&, int64_t, int64_t, bool, bool);
+std::tuple<Tensor, Tensor> sort_stable(const Tensor&, std::optional<bool>, int64_t, bool);
+std::tuple<Tensor&, Tensor&> sort_values_stable(const Tensor&, std::optional<bool>, int64_t, bool, Tensor&, Tensor&);
 std::tuple<Tensor&, Tensor&> topk_values(const Tensor&, int64_t, int64_t, bool, bool, Tensor&, Tensor&);
 Tensor softmax(const Tensor&, int64_t, bool);
 Tensor log_softmax(const Tensor&, int64_t, bool);
@@ -185,6 +187,12 @@ Tensor cat(const at::ITensorListRef&, int64_t);
 Tensor& cat_out(const at::ITensorListRef&, int64_t, Tensor&);
 Tensor gather(const Tensor&, int64_t, const Tensor&, bool);
 Tensor& gather_out(const Tensor&, int64_t, const Tensor&, bool, Tensor&);
+Tensor scatter_src(const Tensor&, int64_t, const Tensor&, const Tensor&);
+Tensor& scatter_src_(Tensor&, int64_t, const Tensor&, const Tensor&);
+Tensor& scatter_src_out(const Tensor&, int64_t, const Tensor&, const Tensor&, Tensor&);
+Tensor scatter_value(const Tensor&, int64_t, const Tensor&, const Scalar&);
+Tensor& scatter_value_(Tensor&, int64_t, const Tensor&, const Scalar&);
+Tensor& scatter_value_out(const Tensor&, int64_t, const Tensor&, const Scalar&, Tensor&);
 Tensor index(const Tensor&, const c10::List<std::optional<Tensor>>&);
 Tensor& index_out(const Tensor&, const c10::List<std::optional<Tensor>>&, Tensor&);
 Tensor index_select(const Tensor&, int64_t, const Tensor&);
@@ -194,6 +202,8 @@ Tensor& isin_out(const Tensor&, const Tensor&, bool, bool, Tensor&);
 Tensor& arange_out(const Scalar&, const Scalar&, const Scalar&, Tensor&);
 Tensor& uniform_(Tensor&, double, double, std::optional<at::Generator>);
 Tensor& normal_(Tensor&, double, double, std::optional<at::Generator>);
+Tensor multinomial(const Tensor&, int64_t, bool, std::optional<at::Generator>);
+Tensor& multinomial_out(const Tensor&, int64_t, bool, std::optional<at::Generator>, Tensor&);
 
 // scaled dot-product attention (ops_attention.cpp)
 int64_t fused_sdp_choice(const Tensor&, const Tensor&, const Tensor&, const OptTensor&, double, bool,

@@ -338,12 +338,15 @@ GEMS_TRI(tril, false)
 GEMS_TRI(triu, true)
 #undef GEMS_TRI
 
-// ---- topk: the k largest or smallest along dim, moved last ----
+// ---- topk and sort: the k largest or smallest along dim, moved last ----
+// A sort is the topk of every element: the "sort" kernel has topk's operands
+// and order (NaN above +inf, equal elements by index, so a sort is stable).
 namespace {
-std::tuple<at::Tensor&, at::Tensor&> topk_impl(at::Tensor& values, at::Tensor& indices, OutKind kind,
-                                               const at::Tensor& self, int64_t k, int64_t dim, bool largest) {
-  static const Kernel kernel("topk");
+std::tuple<at::Tensor&, at::Tensor&> select_impl(const Kernel& kernel, at::Tensor& values, at::Tensor& indices,
+                                                 OutKind kind, const at::Tensor& self, std::optional<int64_t> k_or_all,
+                                                 int64_t dim, bool largest) {
   const int64_t d = at::maybe_wrap_dim(dim, self.dim(), /*wrap_scalar=*/true);
+  const int64_t k = k_or_all ? *k_or_all : (self.dim() > 0 ? self.size(d) : 1);
   const int64_t size = self.dim() > 0 ? self.size(d) : 1;
   TORCH_CHECK(k >= 0 && k <= size, "selected index k out of range");
   kernel.require(self.scalar_type(), self.dim());
@@ -368,7 +371,28 @@ std::tuple<at::Tensor&, at::Tensor&> topk_impl(at::Tensor& values, at::Tensor& i
   }
   return {values, indices};
 }
+
+std::tuple<at::Tensor&, at::Tensor&> topk_impl(at::Tensor& values, at::Tensor& indices, OutKind kind,
+                                               const at::Tensor& self, int64_t k, int64_t dim, bool largest) {
+  static const Kernel kernel("topk");
+  return select_impl(kernel, values, indices, kind, self, k, dim, largest);
+}
 }  // namespace
+
+// Always stable (equal elements keep their order), which serves stable=False too.
+std::tuple<at::Tensor, at::Tensor> sort_stable(const at::Tensor& self, std::optional<bool> stable, int64_t dim,
+                                               bool descending) {
+  static const Kernel kernel("sort");
+  at::Tensor values, indices;
+  select_impl(kernel, values, indices, OutKind::Fresh, self, std::nullopt, dim, descending);
+  return {values, indices};
+}
+std::tuple<at::Tensor&, at::Tensor&> sort_values_stable(const at::Tensor& self, std::optional<bool> stable,
+                                                        int64_t dim, bool descending, at::Tensor& values,
+                                                        at::Tensor& indices) {
+  static const Kernel kernel("sort");
+  return select_impl(kernel, values, indices, OutKind::Out, self, std::nullopt, dim, descending);
+}
 
 // Rows always come out sorted; `sorted=False` leaves the order unspecified in
 // PyTorch, so sorted output serves it too.

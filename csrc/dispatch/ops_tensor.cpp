@@ -214,6 +214,74 @@ at::Tensor gather(const at::Tensor& self, int64_t dim, const at::Tensor& index, 
   return gather_out(self, dim, index, sparse_grad, out);
 }
 
+// ---- scatter(dim, index, src): gather's inverse, dest[.., index, ..] = src ----
+namespace {
+// Writes src (a tensor of at least index's sizes, or a 0-dim value) into
+// dest along dim at index; dest already holds self. PyTorch's checks first.
+at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index, const at::Tensor& src, bool value) {
+  static const Kernel k("scatter");
+  const int64_t d = at::maybe_wrap_dim(dim, dest.dim());
+  TORCH_CHECK(index.scalar_type() == at::kLong || index.scalar_type() == at::kInt,
+              "scatter(): Expected dtype int32/int64 for index");
+  TORCH_CHECK(value || src.scalar_type() == dest.scalar_type(),
+              "scatter(): Expected self.dtype to be equal to src.dtype");
+  const c10::Device device = one_device({&dest, &index, &src});
+  if (index.numel() == 0) return dest;
+  if (dest.dim() == 0) throw NotServed{"scatter"};  // a 0-dim self: PyTorch's own kernel
+  k.require(dest.scalar_type(), dest.dim());
+  TORCH_CHECK(index.dim() == dest.dim(), "Index tensor must have the same number of dimensions as self tensor");
+  TORCH_CHECK(value || index.dim() == src.dim(), "Index tensor must have the same number of dimensions as src tensor");
+  for (int64_t i = 0; i < dest.dim(); ++i) {
+    const bool fits = (i == d || index.size(i) <= dest.size(i)) && (value || index.size(i) <= src.size(i));
+    TORCH_CHECK(fits, "Expected index ", index.sizes(), " to be no larger than self ", dest.sizes(),
+                " apart from dimension ", d, value ? "" : " and to be no larger size than src ",
+                value ? c10::IntArrayRef() : src.sizes());
+  }
+  std::vector<int64_t> from_dest;
+  for (int64_t j = 0; j < index.dim(); ++j) from_dest.push_back(j == d ? -1 : j);
+  gems_tensor s = describe(src);
+  s.ndim = static_cast<int32_t>(index.dim());
+  for (int64_t j = 0; j < index.dim(); ++j) {  // src read in index's shape (a value: stride 0 everywhere)
+    s.sizes[j] = index.size(j);
+    s.strides[j] = value ? 0 : src.stride(j);
+  }
+  gems_tensor desc[3] = {self_in_result(dest, index.sizes(), from_dest), s, describe(index)};
+  k.launch(launch_index(device), desc, 3, {int_arg(d), int_arg(dest.size(d)), int_arg(dest.stride(d))});
+  return dest;
+}
+
+at::Tensor value_on(const at::Tensor& like, const c10::Scalar& value) {
+  return at::full({}, value, like.options());
+}
+}  // namespace
+
+at::Tensor scatter_src(const at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src) {
+  at::Tensor out = self.clone();
+  return scatter_into(out, dim, index, src, false);
+}
+at::Tensor& scatter_src_(at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src) {
+  return scatter_into(self, dim, index, src, false);
+}
+at::Tensor& scatter_src_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src,
+                            at::Tensor& out) {
+  at::native::resize_output(out, self.sizes());
+  if (!out.is_same(self)) out.copy_(self);
+  return scatter_into(out, dim, index, src, false);
+}
+at::Tensor scatter_value(const at::Tensor& self, int64_t dim, const at::Tensor& index, const c10::Scalar& value) {
+  at::Tensor out = self.clone();
+  return scatter_into(out, dim, index, value_on(self, value), true);
+}
+at::Tensor& scatter_value_(at::Tensor& self, int64_t dim, const at::Tensor& index, const c10::Scalar& value) {
+  return scatter_into(self, dim, index, value_on(self, value), true);
+}
+at::Tensor& scatter_value_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, const c10::Scalar& value,
+                              at::Tensor& out) {
+  at::native::resize_output(out, self.sizes());
+  if (!out.is_same(self)) out.copy_(self);
+  return scatter_into(out, dim, index, value_on(self, value), true);
+}
+
 // x[i0, i1, ...] with integer index tensors (None keeps a dim whole). Index
 // tensors broadcast together; their shape replaces the indexed dims where
 // those are adjacent, and leads the result where a whole dim separates them
@@ -376,6 +444,61 @@ at::Tensor& normal_(at::Tensor& self, double mean, double std, std::optional<at:
   static const Kernel k("normal");
   TORCH_CHECK(std >= 0.0, "normal expects std >= 0.0, but found std ", std);
   return random_fill(k, self, mean, std, gen);
+}
+
+// multinomial (the sampling step of generate(do_sample=True)) as PyTorch's
+// own fast path computes it, from ops that have kernels. Without replacement
+// (or one draw): the n categories with the largest p / q, q ~ Exp(1) drawn
+// per category (the exponential race), are a weighted sample without
+// replacement. q = -log(u) with u uniform in [0, 1) in float32 or wider, so q
+// is never 0 (u = 0 gives q = inf, which only loses). With replacement: each
+// draw inverts the running sum at its own uniform number, comparing every
+// category (n x categories comparisons; larger problems go to PyTorch). The
+// distribution is checked as PyTorch's CPU path does, one read-back for all.
+at::Tensor& multinomial_out(const at::Tensor& self, int64_t n, bool replacement, std::optional<at::Generator> gen,
+                            at::Tensor& result) {
+  TORCH_CHECK(result.device() == self.device(), "multinomial arguments must have the same device");
+  TORCH_CHECK(self.dim() > 0 && self.dim() <= 2, "prob_dist must be 1 or 2 dim");
+  TORCH_CHECK(at::isFloatingType(self.scalar_type()), "multinomial only supports floating-point dtypes for input, got: ",
+              self.scalar_type());
+  TORCH_CHECK(result.scalar_type() == at::kLong, "multinomial expects Long tensor out, got: ", result.scalar_type());
+  TORCH_CHECK(n > 0, "cannot sample n_sample <= 0 samples");
+  const int64_t categories = self.size(-1);
+  TORCH_CHECK(replacement || n <= categories, "cannot sample n_sample > prob_dist.size(-1) samples without replacement");
+  TORCH_CHECK(categories <= (int64_t{1} << 24), "number of categories cannot exceed 2^24");
+  const bool draws_by_cdf = replacement && n > 1;
+  if (draws_by_cdf && n * categories > (int64_t{1} << 26)) throw NotServed{"multinomial"};
+  if (self.dim() == 1) result.resize_({n});
+  else result.resize_({self.size(0), n});
+  if (result.numel() == 0) return result;
+  const at::Tensor checks = at::cat({self.max().to(at::kDouble).reshape(1), self.min().to(at::kDouble).reshape(1),
+                                     self.sum(-1).eq(0).sum().to(at::kDouble).reshape(1)})
+                                .cpu();
+  const double* c = checks.const_data_ptr<double>();
+  TORCH_CHECK(c[0] < std::numeric_limits<double>::infinity() && c[1] >= 0,
+              "probability tensor contains either `inf`, `nan` or element < 0");
+  TORCH_CHECK(c[2] == 0, "invalid multinomial distribution (sum of probabilities <= 0)");
+  const at::ScalarType wide = self.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor p = self.to(wide);
+  at::Tensor picked;
+  if (!draws_by_cdf) {
+    const at::Tensor q = at::empty(p.sizes(), p.options()).uniform_(0.0, 1.0, gen).log_().neg_();
+    const at::Tensor race = p / q;
+    picked = n == 1 ? race.argmax(-1, /*keepdim=*/true) : std::get<1>(race.topk(n, -1));
+  } else {
+    const at::Tensor cdf = p.cumsum(-1);
+    at::DimVector draws(p.sizes().begin(), p.sizes().end());
+    draws.back() = n;
+    const at::Tensor u = at::empty(draws, p.options()).uniform_(0.0, 1.0, gen) * cdf.narrow(-1, categories - 1, 1);
+    picked = cdf.unsqueeze(-2).le(u.unsqueeze(-1)).sum(-1).clamp(std::nullopt, categories - 1);
+  }
+  result.copy_(picked.view(result.sizes()));
+  return result;
+}
+
+at::Tensor multinomial(const at::Tensor& self, int64_t n, bool replacement, std::optional<at::Generator> gen) {
+  at::Tensor result = empty_result({0}, self.options().dtype(at::kLong));
+  return multinomial_out(self, n, replacement, gen, result);
 }
 
 }  // namespace gems::ops

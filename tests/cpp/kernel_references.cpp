@@ -215,6 +215,38 @@ struct AttentionInputs {
   }
 };
 
+// topk and sort against std::stable_sort, largest first and smallest first:
+// NaN ranks above every number, equal values (-0 and +0 too) by index. Row r's
+// element c is x[r * rs + c * cs]; k of the n are selected.
+void check_selection(const char* kernel, const std::vector<float>& x, int64_t rows, int64_t n, int64_t k, int64_t rs,
+                     int64_t cs) {
+  DeviceBuffer dx(x), vals(rows * k * 4), idx(rows * k * 8);
+  const auto in = tensor(dx, GEMS_FLOAT32, {rows, n}, {rs, cs});
+  for (int largest = 0; largest < 2; ++largest) {
+    ASSERT_EQ(run(kernel, {tensor(vals, GEMS_FLOAT32, {rows, k}), tensor(idx, GEMS_INT64, {rows, k}), in}, {i(largest)}),
+              GEMS_OK) << api().last_error();
+    std::vector<int64_t> want_idx;
+    std::vector<float> want_vals;
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<int64_t> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      auto at = [&](int64_t c) { return x[r * rs + c * cs]; };
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        if (std::isnan(at(a)) != std::isnan(at(b))) return largest ? std::isnan(at(a)) : std::isnan(at(b));
+        return largest ? at(a) > at(b) : at(a) < at(b);
+      });
+      for (int64_t j = 0; j < k; ++j) {
+        want_idx.push_back(order[j]);
+        want_vals.push_back(at(order[j]));
+      }
+    }
+    EXPECT_EQ(idx.read<int64_t>(), want_idx) << kernel << " largest " << largest;
+    std::vector<float> got = vals.read<float>();
+    for (size_t j = 0; j < got.size(); ++j)
+      EXPECT_TRUE(got[j] == want_vals[j] || (std::isnan(got[j]) && std::isnan(want_vals[j]))) << kernel << " " << j;
+  }
+}
+
 const std::map<std::string, std::function<void()>>& references() {
   static const std::map<std::string, std::function<void()>> refs = {
       {"copy", [] { unary("copy", [](float x) { return x; }); }},
@@ -575,6 +607,19 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_rejected_if_host(run("index_select", {tensor(rows, GEMS_FLOAT32, {1, 4}), tensor(dx, GEMS_FLOAT32, {3, 4}),
                                                       tensor(dfar, GEMS_INT32, {1})}, {i(0), i(1)}));
        }},
+      {"scatter", [] {
+         // dest [3, 4] along dim 1 at index [[3, 0], [1, 2], [0, 3]] from src [3, 2]; dest's stride 0 along dim 1.
+         std::vector<float> dest(12, -1.0f), src = {10, 11, 12, 13, 14, 15};
+         std::vector<int64_t> idx = {3, 0, 1, 2, 0, 3};
+         DeviceBuffer dd(dest), ds(src), di(idx);
+         ASSERT_EQ(run("scatter", {tensor(dd, GEMS_FLOAT32, {3, 2}, {4, 0}), tensor(ds, GEMS_FLOAT32, {3, 2}),
+                                   tensor(di, GEMS_INT64, {3, 2})}, {i(1), i(4), i(1)}), GEMS_OK)
+             << api().last_error();
+         std::vector<float> want = dest;
+         for (int r = 0; r < 3; ++r)
+           for (int c = 0; c < 2; ++c) want[r * 4 + idx[r * 2 + c]] = src[r * 2 + c];
+         expect_near(dd.read<float>(), want);
+       }},
       {"gather", [] {
          std::vector<float> x = ramp(12);  // [3, 4]
          DeviceBuffer dx(x);
@@ -616,33 +661,17 @@ const std::map<std::string, std::function<void()>>& references() {
       {"topk", [] {
          // rows of 7 read through a transpose, with ties and a NaN; k = 3
          std::vector<float> x = {2, 5, NAN, 1, 2, 0, 5, -1, 0, 2, 2, 2, 0, 3, -4, 9, 2, -1, 5, 0, 2};
-         DeviceBuffer dx(x), vals(9 * 4), idx(9 * 8);
-         const auto in = tensor(dx, GEMS_FLOAT32, {3, 7}, {1, 3});
-         for (int largest = 0; largest < 2; ++largest) {
-           ASSERT_EQ(run("topk", {tensor(vals, GEMS_FLOAT32, {3, 3}), tensor(idx, GEMS_INT64, {3, 3}), in}, {i(largest)}),
-                     GEMS_OK) << api().last_error();
-           std::vector<int64_t> want_idx;
-           std::vector<float> want_vals;
-           for (int r = 0; r < 3; ++r) {
-             std::vector<int64_t> order(7);
-             std::iota(order.begin(), order.end(), 0);
-             auto at = [&](int64_t c) { return x[c * 3 + r]; };
-             // NaN ranks above every number; equal values by index
-             auto rank = [&](int64_t c) { return std::isnan(at(c)) ? INFINITY : at(c); };
-             std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-               if (std::isnan(at(a)) != std::isnan(at(b))) return largest ? std::isnan(at(a)) : std::isnan(at(b));
-               return largest ? rank(a) > rank(b) : rank(a) < rank(b);
-             });
-             for (int j = 0; j < 3; ++j) {
-               want_idx.push_back(order[j]);
-               want_vals.push_back(at(order[j]));
-             }
-           }
-           EXPECT_EQ(idx.read<int64_t>(), want_idx) << "largest " << largest;
-           std::vector<float> got = vals.read<float>();
-           for (size_t j = 0; j < got.size(); ++j)
-             EXPECT_TRUE(got[j] == want_vals[j] || (std::isnan(got[j]) && std::isnan(want_vals[j]))) << j;
-         }
+         check_selection("topk", x, 3, 7, 3, 1, 3);
+       }},
+      {"sort", [] {
+         std::vector<float> x = {2, 5, NAN, 1, 2, 0, 5, -1, 0, 2, 2, 2, 0, 3, -4, 9, 2, -1, 5, 0, 2};
+         check_selection("sort", x, 3, 7, 7, 1, 3);
+         // rows longer than a GPU sorts on chip (3000), few distinct values, a NaN and both zeros
+         std::vector<float> wide(2 * 3000);
+         for (size_t j = 0; j < wide.size(); ++j) wide[j] = static_cast<float>((j * 7919) % 23) - 11.0f;
+         wide[17] = NAN;
+         wide[3001] = -0.0f;
+         check_selection("sort", wide, 2, 3000, 3000, 3000, 1);
        }},
       {"arange", [] {
          DeviceBuffer out(5 * 4);

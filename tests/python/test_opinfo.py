@@ -20,8 +20,8 @@ ALIASES = {"nn.functional.relu": "relu", "nn.functional.gelu": "gelu", "nn.funct
            "softmax": "_softmax", "log_softmax": "_log_softmax", "nn.functional.embedding": "index_select",
            "true_divide": "div", "floor_divide": "div", "clamp": "clamp",
            "nn.functional.cross_entropy": "cross_entropy_loss"}
-# Random ops draw from gems' own generator: compared statistically in test_device.py.
-RANDOM = {"normal", "uniform", "rand", "randn", "bernoulli"}
+# Random ops draw from gems' own generator: compared statistically in test_device.py (multinomial in test_ops.py).
+RANDOM = {"normal", "uniform", "rand", "randn", "bernoulli", "multinomial"}
 OPS = [op for op in op_db if ALIASES.get(op.name, op.name) in SERVED and op.name not in RANDOM
        and not op.variant_test_name.startswith("complex")]
 # Known, deliberate differences from PyTorch's CPU backend (gems follows CUDA):
@@ -32,9 +32,10 @@ KNOWN = {
     ("div", "floor_rounding", torch.bfloat16): "16-bit quotient rounding (CPU) vs float quotient (CUDA, gems)",
 }
 # Ops whose indices may name any of several equal elements (PyTorch's CPU picks
-# among ties in no fixed order): their values must match and the indices must
-# point at those values.
-INDICES_AMONG_TIES = {"topk"}
+# among ties in no fixed order; gems' sort is always stable): their values must
+# match and the indices must point at those values. Where the dim is among the
+# positional arguments.
+INDICES_AMONG_TIES = {"topk": 1, "sort": 0}
 # Statistics of layer_norm are float32 for 16-bit inputs, as on CUDA.
 STATS_IN_FLOAT = {"native_layer_norm"}
 DTYPES = [torch.float32, torch.bfloat16, torch.int64]
@@ -79,7 +80,8 @@ def test_opinfo_samples_match_cpu(op, dtype):
             got = tuple(g.to(e.dtype) for g, e in zip(got, expected))
         tol = {} if dtype != torch.bfloat16 else dict(rtol=2e-2, atol=2e-2)
         if op.name in INDICES_AMONG_TIES:
-            dim = sample.args[1] if len(sample.args) > 1 else sample.kwargs.get("dim", -1)
+            at = INDICES_AMONG_TIES[op.name]
+            dim = sample.args[at] if len(sample.args) > at else sample.kwargs.get("dim", -1)
             got = (got[0], sample.input.gather(dim, got[1]))
             expected = (expected[0], expected[0])
         torch.testing.assert_close(got, expected, equal_nan=True, **tol)

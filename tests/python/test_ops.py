@@ -311,6 +311,47 @@ def test_topk_nan_ties_and_out():
     assert_same(values, torch.topk(x, 3).values, rtol=0, atol=0)
 
 
+def check_sort(x, dim=-1, descending=False):
+    """Values and indices equal to PyTorch's stable sort: equal elements keep their order."""
+    want = torch.sort(x, dim=dim, descending=descending, stable=True)
+    got = torch.sort(x.to("gems"), dim=dim, descending=descending, stable=True)
+    assert_same(got.values, want.values, rtol=0, atol=0)
+    assert torch.equal(got.indices.cpu(), want.indices)
+
+
+@requires_kernels("sort")
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64] + INTS)
+def test_sort(dtype):
+    x = make((6, 37), dtype, low=-4, high=4, gen_seed=130).round()  # few distinct values: many ties
+    for dim in (0, 1, -1):
+        for descending in (False, True):
+            check_sort(x, dim, descending)
+    check_sort(x.t(), 1, True)  # strided rows
+    check_sort(make((), dtype, gen_seed=131))
+    # rows longer than the nvidia kernel sorts on chip: a vocabulary of logits, with ties
+    check_sort(make((3, 5000), dtype, low=-50, high=50, gen_seed=132).round(), descending=True)
+    check_sort(make((2, 3, 4099), dtype, low=-50, high=50, gen_seed=133).round(), dim=2)
+
+
+@requires_kernels("sort")
+def test_sort_nan_zeros_out_and_top_p():
+    x = torch.tensor([[1.0, float("nan"), 3.0, -float("inf"), 3.0, 0.0, -0.0, float("inf"), -0.0]])
+    for descending in (False, True):
+        check_sort(x, descending=descending)
+        check_sort(x.repeat(1, 600), descending=descending)  # long rows: the same order
+    values, indices = torch.empty(0, device="gems"), torch.empty(0, dtype=torch.long, device="gems")
+    out = torch.sort(x.to("gems"), descending=True, out=(values, indices))
+    assert out[0] is values and out[1] is indices
+    # HF's top-p filter sorts the logits (default overload, stable=False): no fallback
+    logits = torch.randn(2, 32000, generator=torch.Generator().manual_seed(134))
+    flag_gems.reset_counts()
+    got = torch.sort(logits.to("gems"), descending=False)
+    want = torch.sort(logits, stable=True)  # (ties among 32000 floats: this order is the stable one)
+    assert_same(got.values, want.values, rtol=0, atol=0)
+    assert torch.equal(got.indices.cpu(), want.indices)
+    assert flag_gems.fallback_counts() == {}
+
+
 def test_mask_ops():
     a, b = make((4, 5), torch.bool, gen_seed=47), make((5,), torch.bool, gen_seed=48)
     check(torch.bitwise_and, a, b)
@@ -730,6 +771,93 @@ def test_boolean_masks_take_the_fallback():
     flag_gems.reset_counts()
     assert_same(to_gems(x)[to_gems(mask)], x[mask])
     assert flag_gems.fallback_counts().get("index.Tensor_out", 0) + flag_gems.fallback_counts().get("index.Tensor", 0) == 1
+
+
+def distinct_indices(shape, dim, size, seed):
+    """Indices along dim that never repeat for one position (a duplicate's winner is unspecified)."""
+    g = torch.Generator().manual_seed(seed)
+    full = list(shape)
+    full[dim] = size
+    return torch.argsort(torch.rand(full, generator=g), dim=dim).narrow(dim, 0, shape[dim])
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.float64, torch.bool])
+def test_scatter(dtype):
+    x = make((4, 5, 6), dtype, gen_seed=120)
+    idx = distinct_indices((4, 3, 6), 1, 5, 121)
+    src = make((4, 3, 7), dtype, gen_seed=122)  # larger than index along a dim: only index's extent is read
+    check(lambda t, i, s: torch.scatter(t, 1, i, s), x, idx, src)
+    check(lambda t, i, s: t.clone().scatter_(1, i, s), x, idx, src)
+    check(lambda t, i, s: torch.scatter(t, 1, i, s, out=torch.empty(0, dtype=dtype, device=t.device)), x, idx, src)
+    check(lambda t, i: torch.scatter(t, -1, i, 1), x, distinct_indices((2, 5, 4), 2, 6, 123))  # a value
+    check(lambda t, i: t.clone().scatter_(0, i, 0), x, distinct_indices((3, 5, 6), 0, 4, 124))
+    check(lambda t, i, s: torch.scatter(t, 0, i, s), x.transpose(0, 2), distinct_indices((6, 2, 4), 0, 6, 125),
+          make((6, 2, 4), dtype, gen_seed=126))  # strided self
+    check(lambda t, i, s: torch.scatter(t, 1, i, s), x, torch.empty(4, 0, 6, dtype=torch.long), src)
+    check(lambda t, i, s: torch.scatter(t, 1, i, s), x, idx.int(), src)  # int32 indices
+    # HF's top-p filter: the removal mask in sorted order written back to vocabulary order
+    order = distinct_indices((2, 50), 1, 50, 127)
+    check(lambda m, i: m.scatter(1, i, m), make((2, 50), torch.bool, gen_seed=128), order)
+
+
+def test_scatter_errors():
+    x, src = torch.zeros(3, 4), torch.ones(3, 4)
+    for dev in ("cpu", "gems"):
+        xd, sd = x.to(dev), src.to(dev)
+        with pytest.raises(RuntimeError, match="Expected dtype int32/int64 for index"):
+            xd.scatter(1, torch.zeros(3, 1, device=dev), sd)
+        with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):
+            xd.scatter(1, torch.zeros(3, 1, dtype=torch.long, device=dev), sd.double())
+        with pytest.raises(RuntimeError, match="Index tensor must have the same number of dimensions as self tensor"):
+            xd.scatter(1, torch.zeros(3, dtype=torch.long, device=dev), sd)
+        with pytest.raises(RuntimeError, match="Expected index \\[4, 1\\] to be no larger than self \\[3, 4\\] apart"):
+            xd.scatter(1, torch.zeros(4, 1, dtype=torch.long, device=dev), sd)
+
+
+@pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")
+def test_scatter_out_of_range():
+    with pytest.raises(RuntimeError, match="index 4 is out of bounds for dimension 1 with size 4"):
+        torch.zeros(3, 4, device="gems").scatter_(1, torch.tensor([[4]], device="gems"), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_multinomial_draws_by_the_weights(dtype):
+    # Frequencies over 20000 independent rows (a binomial's standard deviation is under 0.004 here);
+    # a zero weight is never drawn; draws without replacement never repeat.
+    weights = torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=dtype)
+    rows = weights.to("gems").expand(20000, 4).contiguous()
+    torch.manual_seed(0)
+    one = torch.multinomial(rows, 1)
+    assert one.dtype == torch.int64 and one.shape == (20000, 1)
+    freq = torch.bincount(one.cpu().flatten(), minlength=4).double() / 20000
+    torch.testing.assert_close(freq, weights.double(), atol=0.02, rtol=0)
+    assert freq[1] == 0
+    three = torch.multinomial(rows[:500], 3).cpu()  # without replacement: the three non-zero categories
+    assert torch.equal(three.sort(1).values, torch.tensor([0, 2, 3]).expand(500, 3))
+    five = torch.multinomial(rows[:4000], 5, replacement=True).cpu()
+    freq = torch.bincount(five.flatten(), minlength=4).double() / five.numel()
+    torch.testing.assert_close(freq, weights.double(), atol=0.02, rtol=0)
+    assert torch.multinomial(weights.to("gems"), 2).shape == (2,)  # one distribution: a 1-D result
+    # the generator decides: the same seed, the same draws
+    g1, g2 = (torch.Generator(device="gems").manual_seed(7) for _ in range(2))
+    assert torch.equal(torch.multinomial(rows[:64], 2, generator=g1).cpu(),
+                       torch.multinomial(rows[:64], 2, generator=g2).cpu())
+
+
+def test_multinomial_errors():
+    for dev in ("cpu", "gems"):
+        with pytest.raises(RuntimeError, match="probability tensor contains either `inf`, `nan` or element < 0"):
+            torch.multinomial(torch.tensor([0.5, -0.1], device=dev), 1)
+        with pytest.raises(RuntimeError, match="probability tensor contains either `inf`, `nan` or element < 0"):
+            torch.multinomial(torch.tensor([[0.5, float("nan")]], device=dev), 1)
+        with pytest.raises(RuntimeError, match="invalid multinomial distribution \\(sum of probabilities <= 0\\)"):
+            torch.multinomial(torch.tensor([[0.5, 0.5], [0.0, 0.0]], device=dev), 1)
+        with pytest.raises(RuntimeError, match="cannot sample n_sample > prob_dist.size\\(-1\\) samples without"):
+            torch.multinomial(torch.tensor([0.5, 0.5], device=dev), 3)
+        with pytest.raises(RuntimeError, match="multinomial only supports floating-point dtypes for input"):
+            torch.multinomial(torch.tensor([1, 2], device=dev), 1)
+        with pytest.raises(RuntimeError, match="prob_dist must be 1 or 2 dim"):
+            torch.multinomial(torch.ones(2, 2, 2, device=dev), 1)
 
 
 @pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")

@@ -68,3 +68,23 @@ def test_padded_batch_and_beam_search_match_the_native_device():
     assert torch.equal(tokens, expected_tokens)
     # Nothing falls back: the padding mask's lookup, beam search's gathers, // and % all have kernels.
     assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
+
+
+def test_sampling_generate_runs_on_kernels_and_follows_the_seed():
+    # generate(do_sample=True) with the usual filters: the repetition penalty (gather, scatter), top-k,
+    # top-p (sort, cumsum, scatter back) and the draw (multinomial). Draws come from gems' generator,
+    # not the native device's, so tokens are compared run against run: the same seed, the same tokens.
+    model = tiny_llama(DTYPE).to("gems")
+    ids = torch.randint(0, 256, (2, 6), generator=torch.Generator().manual_seed(3)).to("gems")
+    kwargs = dict(max_new_tokens=6, do_sample=True, top_k=20, top_p=0.9, temperature=0.8, repetition_penalty=1.3,
+                  pad_token_id=0)
+    runs = []
+    flag_gems.reset_counts()
+    with torch.no_grad():
+        for _ in range(2):
+            torch.manual_seed(11)
+            runs.append(model.generate(ids, **kwargs).cpu())
+    assert runs[0].shape == (2, 12) and torch.equal(runs[0][:, :6], ids.cpu())
+    assert bool(((runs[0] >= 0) & (runs[0] < 256)).all())
+    assert torch.equal(runs[0], runs[1])
+    assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
