@@ -130,6 +130,11 @@ def sweep_cases():
     out.append(("x[ids] bf16 32000x4096", "4096 ids",
                 lambda d: (t(32000, 4096, dev=d), torch.randint(0, 32000, (4096,), device=d)),
                 lambda x, i: x[i], 2 * 4096 * 4096 * 2, None))
+    # whole-tensor reductions (a loss, a check on the logits): one output, many blocks
+    out.append(("sum f32, all elements", "4096x4096", lambda d: (torch.randn(4096, 4096, device=d),),
+                lambda x: x.sum(), 4096 * 4096 * 4, None))
+    out.append(("argmax f32, all elements", "8x128256", lambda d: (torch.randn(8, 128256, device=d),),
+                lambda x: x.argmax(), 8 * 128256 * 4, None))
     # a sampling step of generate(do_sample=True) over Llama 3's vocabulary, 8 sequences
     out.append(("sort f32 (top-p)", "8x128256", lambda d: (torch.randn(8, 128256, device=d),),
                 lambda x: torch.sort(x, descending=False), 8 * 128256 * (4 + 4 + 8), None))

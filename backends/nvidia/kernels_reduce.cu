@@ -82,6 +82,67 @@ __global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in,
   }
 }
 
+// Few long rows (a full reduction: x.sum(), x.max()): one block a row would
+// leave most SMs idle (one block read 1M floats at about 1/20 of the card's
+// bandwidth), so each row is cut into chunks, a block folds a chunk into a
+// partial state, and a second kernel merges each row's partials in chunk order
+// (so results are the same on every run).
+template <typename T, typename A, typename P>
+__global__ void reduce_chunks(StridedShape<3> outer, Reduced r, int64_t chunk, const T* in,
+                              typename P::S* partials) {
+  const int64_t row = blockIdx.y, begin = int64_t{blockIdx.x} * chunk;
+  const int64_t end = begin + chunk < r.numel ? begin + chunk : r.numel;
+  int64_t off[3];
+  offsets_of(outer, row, off);
+  const T* p = in + off[1];
+  typename P::S s = P::init();
+  constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
+  using W = Vec<T, V>;
+  int64_t done = begin;
+  if (V > 1 && reinterpret_cast<uintptr_t>(p + begin) % 16 == 0) {
+    const int64_t nv = (end - begin) / V;
+    const W* pv = reinterpret_cast<const W*>(p + begin);
+    for (int64_t v0 = threadIdx.x; v0 < nv; v0 += int64_t{blockDim.x} * kUnroll) {
+      W x[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t v = v0 + int64_t{u} * blockDim.x;
+        if (v < nv) x[u] = pv[v];
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t v = v0 + int64_t{u} * blockDim.x;
+        if (v < nv)
+#pragma unroll
+          for (int j = 0; j < V; ++j) P::add(s, load_as<A>(x[u].v[j]), begin + v * V + j);
+      }
+    }
+    done = begin + nv * V;
+  }
+  for (int64_t i = done + threadIdx.x; i < end; i += blockDim.x) P::add(s, load_as<A>(p[i]), i);
+  s = block_reduce<P>(s);
+  if (threadIdx.x == 0) partials[row * gridDim.x + blockIdx.x] = s;
+}
+
+template <typename T, typename A, typename P>
+__global__ void merge_chunks(StridedShape<3> outer, int64_t n, int chunks, const typename P::S* partials, T* out,
+                             int64_t* idx, bool mean) {
+  const int64_t row = blockIdx.x;
+  int64_t off[3];
+  offsets_of(outer, row, off);
+  typename P::S s = P::init();
+  // Each thread merges a contiguous run of chunks, in order; then the block.
+  const int per = (chunks + blockDim.x - 1) / blockDim.x;
+  for (int c = threadIdx.x * per; c < chunks && c < (threadIdx.x + 1) * per; ++c)
+    s = P::merge(s, partials[row * chunks + c]);
+  s = block_reduce<P>(s);
+  if (threadIdx.x == 0) {
+    if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(n));
+    else out[off[0]] = store_as<T>(s.v);
+    if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+  }
+}
+
 // One thread per output, any reduced layout (adjacent threads read adjacent
 // memory when the kept dims are innermost, e.g. a sum over dim 0).
 template <typename T, typename A, typename P>
@@ -111,6 +172,23 @@ void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
   const T* pi = reinterpret_cast<const T*>(base_ptr(in));
   int64_t* px = with_indices ? reinterpret_cast<int64_t*>(base_ptr(indices)) : nullptr;
   cudaStream_t st = stream_of(c);
+  constexpr int64_t kChunk = 16384;  // elements a block folds when rows are split
+  if (r.contiguous_row() && outer.numel < num_sms() && r.numel >= 4 * kChunk) {
+    const int64_t chunks = std::min<int64_t>((r.numel + kChunk - 1) / kChunk, (4 * num_sms() + outer.numel - 1) / outer.numel);
+    constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
+    const int64_t chunk = ((r.numel + chunks - 1) / chunks + V - 1) / V * V;  // whole vectors: chunks stay aligned
+    const int64_t used = (r.numel + chunk - 1) / chunk;
+    typename P::S* partials = nullptr;
+    if (scratch_malloc(reinterpret_cast<void**>(&partials), outer.numel * used * sizeof(typename P::S), st) == GEMS_OK) {
+      reduce_chunks<T, A, P><<<dim3(static_cast<unsigned>(used), static_cast<unsigned>(outer.numel)), 256, 0, st>>>(
+          outer, r, chunk, pi, partials);
+      merge_chunks<T, A, P><<<static_cast<unsigned>(outer.numel), 128, 0, st>>>(outer, r.numel, static_cast<int>(used),
+                                                                             partials, po, px, mean);
+      scratch_free(partials, st);
+      return;
+    }
+    cudaGetLastError();  // no scratch: one block a row, below
+  }
   if (!r.contiguous_row()) {
     reduce_generic<T, A, P><<<static_cast<unsigned>((outer.numel + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px,
                                                                                                mean);

@@ -468,6 +468,30 @@ def test_max_propagates_nan_and_first_index_on_ties():
     check(lambda t: torch.argmax(t, dim=1), x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64])
+def test_few_long_rows(dtype):
+    # A whole tensor or a few long rows reduced (x.sum(), x.max(), a loss's mean): the nvidia vendor cuts
+    # each row into chunks folded by many blocks and merges them in order. Ties and a NaN at the far end:
+    # the first index still wins, NaN still propagates.
+    x = make((3, 200003), dtype, low=-50, high=50, gen_seed=140)
+    if dtype.is_floating_point:
+        x = x.round()  # ties
+    tol = dict(rtol=1e-2, atol=1.0) if dtype == torch.bfloat16 else {}
+    for fn in (torch.max, torch.min, torch.argmax, torch.argmin, lambda t: t.amax(1), lambda t: t.argmin(1),
+               lambda t: torch.max(t, 1).indices):
+        check(fn, x)
+    check(torch.sum, x, tol=tol)
+    check(lambda t: t.sum(1), x, tol=tol)
+    if dtype.is_floating_point:
+        check(lambda t: t.float().mean(), x)
+        y = x.clone()
+        y[1, 199999] = float("nan")
+        check(lambda t: torch.max(t, 1).values, y)
+        check(lambda t: torch.max(t, 1).indices, y)
+        check(torch.argmax, y)
+    check(torch.argmax, x[:, 1:])  # unaligned start
+
+
 def test_reduction_of_empty_dim_raises_index_error():
     with pytest.raises(IndexError, match="Expected reduction dim 0 to have non-zero size"):
         torch.amax(torch.empty(0, 3, device="gems"), dim=0)
