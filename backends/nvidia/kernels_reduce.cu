@@ -172,7 +172,7 @@ void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
   const T* pi = reinterpret_cast<const T*>(base_ptr(in));
   int64_t* px = with_indices ? reinterpret_cast<int64_t*>(base_ptr(indices)) : nullptr;
   cudaStream_t st = stream_of(c);
-  constexpr int64_t kChunk = 16384;  // elements a block folds when rows are split
+  constexpr int64_t kChunk = 8192;  // elements a block folds when rows are split
   if (r.contiguous_row() && outer.numel < num_sms() && r.numel >= 4 * kChunk) {
     const int64_t chunks = std::min<int64_t>((r.numel + kChunk - 1) / kChunk, (4 * num_sms() + outer.numel - 1) / outer.numel);
     constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);

@@ -471,13 +471,6 @@ at::Tensor& multinomial_out(const at::Tensor& self, int64_t n, bool replacement,
   if (self.dim() == 1) result.resize_({n});
   else result.resize_({self.size(0), n});
   if (result.numel() == 0) return result;
-  const at::Tensor checks = at::cat({self.max().to(at::kDouble).reshape(1), self.min().to(at::kDouble).reshape(1),
-                                     self.sum(-1).eq(0).sum().to(at::kDouble).reshape(1)})
-                                .cpu();
-  const double* c = checks.const_data_ptr<double>();
-  TORCH_CHECK(c[0] < std::numeric_limits<double>::infinity() && c[1] >= 0,
-              "probability tensor contains either `inf`, `nan` or element < 0");
-  TORCH_CHECK(c[2] == 0, "invalid multinomial distribution (sum of probabilities <= 0)");
   const at::ScalarType wide = self.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   const at::Tensor p = self.to(wide);
   at::Tensor picked;
@@ -493,6 +486,16 @@ at::Tensor& multinomial_out(const at::Tensor& self, int64_t n, bool replacement,
     picked = cdf.unsqueeze(-2).le(u.unsqueeze(-1)).sum(-1).clamp(std::nullopt, categories - 1);
   }
   result.copy_(picked.view(result.sizes()));
+  // The draw is queued before the distribution is read back, so the device
+  // never idles while the host waits (a bad distribution still raises; the
+  // result then holds what was drawn from it).
+  const at::Tensor checks = at::cat({self.max().to(at::kDouble).reshape(1), self.min().to(at::kDouble).reshape(1),
+                                     self.sum(-1).eq(0).sum().to(at::kDouble).reshape(1)})
+                                .cpu();
+  const double* c = checks.const_data_ptr<double>();
+  TORCH_CHECK(c[0] < std::numeric_limits<double>::infinity() && c[1] >= 0,
+              "probability tensor contains either `inf`, `nan` or element < 0");
+  TORCH_CHECK(c[2] == 0, "invalid multinomial distribution (sum of probabilities <= 0)");
   return result;
 }
 
