@@ -118,7 +118,8 @@ const gems_kernel_entry kKernels[] = {
     // indices count from the end; per index: dim, size, stride (kernels_index.cpp)
     {"gather", kAll, k_gather},
     // scatter: dest, src, index (int64 or int32), all in index's shape, dest with stride 0 along
-    // its written dim; scalars [0].i that dim, [1].i its size, [2].i its stride
+    // its written dim; scalars [0].i that dim, [1].i its size, [2].i its stride, [3].i (optional)
+    // whether a negative index counts from the end
     {"scatter", kAll, k_scatter},
     // isin: out (bool), elements, test (1-D); scalars[0].i invert
     {"isin", kNumeric, k_isin},

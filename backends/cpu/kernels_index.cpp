@@ -173,9 +173,10 @@ int k_gather(const gems_kernel_call* c) {
   }
 }
 
-// tensors: dest, src, index (int64), all in index's shape: dest with stride 0
-// along the dim it is written along; scalars: [0].i that dim (for the
-// message), [1].i its size, [2].i its stride in elements.
+// tensors: dest, src, index (int64 or int32), all in index's shape: dest with
+// stride 0 along the dim it is written along; scalars: [0].i that dim (for
+// the message), [1].i its size, [2].i its stride in elements, [3].i
+// (optional) whether a negative index counts from the end (index_put).
 // dest[position + index * stride] = src; elements move by width. Serial: with
 // duplicate indices, parallel writes to one element would race (PyTorch
 // leaves which duplicate wins unspecified; here the last in memory order).
@@ -184,13 +185,15 @@ int k_scatter(const gems_kernel_call* c) {
   const int64_t esize = element_size(c->tensors[0].dtype);
   const int64_t size = c->scalars[1].i, stride = c->scalars[2].i * esize;
   const bool int32 = c->tensors[2].dtype == GEMS_INT32;
+  const bool from_end = c->num_scalars > 3 && c->scalars[3].i != 0;
   StridedLoop<3> loop(ops);
   bool bad = false;
   int64_t bad_value = 0;
   loop.for_each_run([&](char** p, const int64_t* st, int64_t n) {
     for (int64_t i = 0; i < n && !bad; ++i) {
-      const int64_t v = index_at(p[2] + i * st[2], int32);
-      if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(size)) { bad = true; bad_value = v; break; }
+      const int64_t raw = index_at(p[2] + i * st[2], int32);
+      const int64_t v = raw + (from_end && raw < 0 ? size : 0);
+      if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(size)) { bad = true; bad_value = raw; break; }
       std::memcpy(p[0] + i * st[0] + v * stride, p[1] + i * st[1], static_cast<size_t>(esize));
     }
   }, loop.numel + 1);  // one task

@@ -400,12 +400,13 @@ int gather_with(const gems_kernel_call* c) {
 // PyTorch's CUDA.
 template <typename E, typename I>
 __global__ void scatter_kernel(StridedShape<3> s, E* dest, const E* src, const I* index, int64_t size,
-                               int64_t stride) {
+                               int64_t stride, bool from_end) {
   const int64_t step = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += step) {
     int64_t off[3];
     offsets_of(s, i, off);
-    const int64_t v = static_cast<int64_t>(index[off[2]]);
+    int64_t v = static_cast<int64_t>(index[off[2]]);
+    v += from_end && v < 0 ? size : 0;
     if (v >= 0 && v < size) dest[off[0] + v * stride] = src[off[1]];
   }
 }
@@ -424,18 +425,19 @@ int k_gather(const gems_kernel_call* c) {
 }
 
 // tensors: dest, src, index, in index's shape; scalars: [0] dim, [1] size,
-// [2] stride (backends/cpu/kernels_index.cpp documents it).
+// [2] stride, [3] (optional) negative from the end (backends/cpu/kernels_index.cpp documents it).
 int k_scatter(const gems_kernel_call* c) {
   const gems_tensor* ops[3] = {&c->tensors[0], &c->tensors[1], &c->tensors[2]};
   const StridedShape<3> s(ops);
   if (s.numel == 0) return GEMS_OK;
   const int64_t size = c->scalars[1].i, stride = c->scalars[2].i;
+  const bool from_end = c->num_scalars > 3 && c->scalars[3].i != 0;
   auto launch = [&](auto etag, auto itag) {
     using E = typename decltype(etag)::type;
     using I = typename decltype(itag)::type;
     scatter_kernel<E, I><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
         s, reinterpret_cast<E*>(base_ptr(c->tensors[0])), reinterpret_cast<const E*>(base_ptr(c->tensors[1])),
-        reinterpret_cast<const I*>(base_ptr(c->tensors[2])), size, stride);
+        reinterpret_cast<const I*>(base_ptr(c->tensors[2])), size, stride, from_end);
   };
   auto with_index = [&](auto etag) {
     if (c->tensors[2].dtype == GEMS_INT32) launch(etag, type_tag<int32_t>{});

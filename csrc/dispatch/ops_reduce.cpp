@@ -1,6 +1,8 @@
 // Reductions and softmax. The core decides which dims are reduced and hands
 // the vendor the input with those dims moved last (a permuted descriptor, no
 // copy), so one kernel serves any set of dims.
+#include <cmath>
+
 #include <ATen/WrapDimUtils.h>
 #include <ATen/WrapDimUtilsMulti.h>
 
@@ -424,6 +426,52 @@ at::Tensor log_softmax_backward(const at::Tensor& grad, const at::Tensor& output
                                 at::ScalarType input_dtype) {
   static const Kernel k("log_softmax_backward");
   return softmax_backward_impl(k, grad, output, dim, input_dtype);
+}
+
+// histc: counts of the elements in `bins` equal-width bins over [min, max]
+// (the data's own range when both are 0), composed from kernels every vendor
+// has: each element's bin as PyTorch computes it, (x - min) * bins / (max -
+// min) floored, the last edge falling in the last bin, then a comparison
+// against every bin summed over the elements. Integer inputs are counted as
+// on CUDA (HuggingFace's MoE layers count experts with an int histc on any
+// device but cpu and mps); PyTorch's CPU rejects them. More than 2^26
+// element-bin pairs go to PyTorch's kernel.
+at::Tensor& histc_out(const at::Tensor& self, int64_t bins, const c10::Scalar& min, const c10::Scalar& max,
+                      at::Tensor& out) {
+  TORCH_CHECK(bins > 0, "torch.histogram(): bins must be > 0, but got ", bins, " for dimension 0");
+  double lo = min.toDouble(), hi = max.toDouble();
+  TORCH_CHECK(lo <= hi || std::isnan(lo) || std::isnan(hi), "torch.histc: max must be larger than min");
+  TORCH_CHECK(!at::isComplexType(self.scalar_type()) && self.scalar_type() != at::kBool,
+              "\"histogram\" not implemented for '", self.scalar_type(), "'");
+  if (self.numel() * bins > (int64_t{1} << 26)) throw NotServed{"histc"};
+  const at::Tensor x = self.reshape({-1}).to(at::kDouble);
+  if (lo == 0.0 && hi == 0.0 && x.numel() > 0) {  // the data's range: one read-back, as on PyTorch's CPU
+    const at::Tensor range = at::stack({x.min(), x.max()}).cpu();
+    lo = range.const_data_ptr<double>()[0];
+    hi = range.const_data_ptr<double>()[1];
+  }
+  if (lo == hi) {
+    lo -= 1;
+    hi += 1;
+  }
+  TORCH_CHECK(std::isfinite(lo) && std::isfinite(hi), "torch.histc: range of [", lo, ", ", hi, "] is not finite");
+  if (!out.defined()) out = empty_result({bins}, self.options());
+  else at::native::resize_output(out, {bins});
+  TORCH_CHECK(out.scalar_type() == self.scalar_type(), "torch.histc: out tensor has dtype ", out.scalar_type(),
+              ", but expected ", self.scalar_type());
+  const at::Tensor in_range = x.ge(lo).bitwise_and(x.le(hi));
+  const at::Tensor bin = at::div((x - lo) * static_cast<double>(bins), at::scalar_tensor(hi - lo, x.options()), "floor")
+                             .clamp(0, bins - 1)
+                             .to(at::kLong);
+  const at::Tensor edges = at::arange(bins, x.options().dtype(at::kLong));
+  const at::Tensor counts = bin.unsqueeze(1).eq(edges).bitwise_and(in_range.unsqueeze(1)).sum(0);
+  out.copy_(counts);
+  return out;
+}
+
+at::Tensor histc(const at::Tensor& self, int64_t bins, const c10::Scalar& min, const c10::Scalar& max) {
+  at::Tensor out;
+  return histc_out(self, bins, min, max, out);
 }
 
 }  // namespace gems::ops

@@ -216,10 +216,29 @@ at::Tensor gather(const at::Tensor& self, int64_t dim, const at::Tensor& index, 
 
 // ---- scatter(dim, index, src): gather's inverse, dest[.., index, ..] = src ----
 namespace {
+// The scatter kernel over index's shape: dest walked with stride 0 along d,
+// src read in index's shape (a 0-dim value: stride 0 everywhere).
+void launch_scatter(const at::Tensor& dest, int64_t d, const at::Tensor& index, const at::Tensor& src, bool value,
+                    bool negative_from_end, bool index_error) {
+  static const Kernel k("scatter");
+  k.require(dest.scalar_type(), dest.dim());
+  std::vector<int64_t> from_dest;
+  for (int64_t j = 0; j < index.dim(); ++j) from_dest.push_back(j == d ? -1 : j);
+  gems_tensor s = describe(src);
+  s.ndim = static_cast<int32_t>(index.dim());
+  for (int64_t j = 0; j < index.dim(); ++j) {
+    s.sizes[j] = index.size(j);
+    s.strides[j] = value ? 0 : src.stride(j);
+  }
+  gems_tensor desc[3] = {self_in_result(dest, index.sizes(), from_dest), s, describe(index)};
+  k.launch(launch_index(dest.device()), desc, 3,
+           {int_arg(d), int_arg(dest.size(d)), int_arg(dest.stride(d)), int_arg(negative_from_end ? 1 : 0)},
+           index_error);
+}
+
 // Writes src (a tensor of at least index's sizes, or a 0-dim value) into
 // dest along dim at index; dest already holds self. PyTorch's checks first.
 at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index, const at::Tensor& src, bool value) {
-  static const Kernel k("scatter");
   const int64_t d = at::maybe_wrap_dim(dim, dest.dim());
   TORCH_CHECK(index.scalar_type() == at::kLong || index.scalar_type() == at::kInt,
               "scatter(): Expected dtype int32/int64 for index");
@@ -228,7 +247,6 @@ at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index,
   const c10::Device device = one_device({&dest, &index, &src});
   if (index.numel() == 0) return dest;
   if (dest.dim() == 0) throw NotServed{"scatter"};  // a 0-dim self: PyTorch's own kernel
-  k.require(dest.scalar_type(), dest.dim());
   TORCH_CHECK(index.dim() == dest.dim(), "Index tensor must have the same number of dimensions as self tensor");
   TORCH_CHECK(value || index.dim() == src.dim(), "Index tensor must have the same number of dimensions as src tensor");
   for (int64_t i = 0; i < dest.dim(); ++i) {
@@ -237,16 +255,7 @@ at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index,
                 " apart from dimension ", d, value ? "" : " and to be no larger size than src ",
                 value ? c10::IntArrayRef() : src.sizes());
   }
-  std::vector<int64_t> from_dest;
-  for (int64_t j = 0; j < index.dim(); ++j) from_dest.push_back(j == d ? -1 : j);
-  gems_tensor s = describe(src);
-  s.ndim = static_cast<int32_t>(index.dim());
-  for (int64_t j = 0; j < index.dim(); ++j) {  // src read in index's shape (a value: stride 0 everywhere)
-    s.sizes[j] = index.size(j);
-    s.strides[j] = value ? 0 : src.stride(j);
-  }
-  gems_tensor desc[3] = {self_in_result(dest, index.sizes(), from_dest), s, describe(index)};
-  k.launch(launch_index(device), desc, 3, {int_arg(d), int_arg(dest.size(d)), int_arg(dest.stride(d))});
+  launch_scatter(dest, d, index, src, value, /*negative_from_end=*/false, /*index_error=*/false);
   return dest;
 }
 
@@ -254,6 +263,40 @@ at::Tensor value_on(const at::Tensor& like, const c10::Scalar& value) {
   return at::full({}, value, like.options());
 }
 }  // namespace
+
+// self[..., idx, ...] = values (index_put_ without accumulation) for one
+// 1-D integer index tensor, as HF's MoE layers invert a permutation
+// (inv_perm[perm] = arange): the scatter kernel along that dim, the index
+// broadcast over the other dims, negative indices counting from the end.
+// Several index tensors, masks and accumulation go to PyTorch's kernel.
+at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices,
+                            const at::Tensor& values, bool accumulate, bool unsafe) {
+  int64_t dim = -1;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const std::optional<at::Tensor> t = indices[i];
+    if (!t || !t->defined()) continue;
+    if (dim >= 0) throw NotServed{"index_put"};
+    dim = static_cast<int64_t>(i);
+  }
+  if (accumulate || dim < 0 || self.dim() == 0) throw NotServed{"index_put"};
+  const at::Tensor index = *indices[dim];
+  const at::ScalarType it = index.scalar_type();
+  if (index.dim() != 1 || (it != at::kLong && it != at::kInt)) throw NotServed{"index_put"};
+  TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Index put requires the source and destination dtypes match, got ",
+              self.scalar_type(), " for the destination and ", values.scalar_type(), " for the source.");
+  at::DimVector shape(self.sizes().begin(), self.sizes().end());
+  shape[dim] = index.size(0);
+  TORCH_CHECK(at::is_expandable_to(values.sizes(), shape), "shape mismatch: value tensor of shape ", values.sizes(),
+              " cannot be broadcast to indexing result of shape ", c10::IntArrayRef(shape));
+  if (index.numel() == 0) return self;
+  const at::Tensor on_device = index.device() == self.device() ? index : index.to(self.device());
+  one_device({&self, &on_device, &values});
+  at::DimVector view(self.dim(), 1);
+  view[dim] = index.size(0);
+  launch_scatter(self, dim, on_device.view(view).expand(shape), values.expand(shape), false,
+                 /*negative_from_end=*/true, /*index_error=*/true);
+  return self;
+}
 
 at::Tensor scatter_src(const at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src) {
   at::Tensor out = self.clone();

@@ -33,6 +33,9 @@ KNOWN = {
     # CPU's vectorized bfloat16 fmod gives NaN where a / b overflows float (-8.4375 % 2^-126, a sample seen
     # on an H100 run); its own scalar path, CUDA and gems give the exact -0.0. (test_ops covers remainder.)
     ("remainder", "", torch.bfloat16): "CPU's vectorized bfloat16 fmod: NaN where the quotient overflows",
+    # histc: PyTorch's CPU places bfloat16 elements in bfloat16 arithmetic (some cross a bin edge);
+    # CUDA and gems in float (test_ops compares with the float32 histogram).
+    ("histc", "", torch.bfloat16): "CPU bins bfloat16 in bfloat16 arithmetic, CUDA and gems in float",
 }
 # Ops whose indices may name any of several equal elements (PyTorch's CPU picks
 # among ties in no fixed order; gems' sort is always stable): their values must

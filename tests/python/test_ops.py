@@ -492,6 +492,43 @@ def test_few_long_rows(dtype):
     check(torch.argmax, x[:, 1:])  # unaligned start
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_histc(dtype):
+    # Bins are placed in float or wider, as on CUDA; PyTorch's CPU places bfloat16 elements in bfloat16
+    # arithmetic (a few move across a bin edge), so bfloat16 is compared with the float32 histogram.
+    def ref(fn):
+        return (lambda t: fn(t.float()).to(dtype)) if dtype == torch.bfloat16 else fn
+
+    x = make((300,), dtype, low=-3, high=5, gen_seed=150)
+    for fn in (lambda t: torch.histc(t, 8, -2, 4),  # values outside [min, max] are not counted
+               lambda t: torch.histc(t, 5)):  # min = max = 0: the data's range
+        assert_same(fn(x.to("gems")), ref(fn)(x))
+    check(lambda t: torch.histc(t, 4), torch.full((3,), 2.0, dtype=dtype))  # one value: [v - 1, v + 1]
+    check(lambda t: torch.histc(t, 4, 0, 4), torch.tensor([1.0, 2.0, 5.0, float("nan"), 4.0, 0.0, -1.0], dtype=dtype))
+    out = torch.empty(0, dtype=dtype, device="gems")
+    assert torch.histc(x.to("gems"), 3, 0, 3, out=out) is out
+
+
+def test_histc_of_integers_counts_as_on_cuda():
+    # HF's MoE layers count tokens per expert with an int histc on every device but cpu and mps;
+    # PyTorch's CPU has no integer histc, so the reference is bincount.
+    experts = torch.randint(0, 8, (200,), generator=torch.Generator().manual_seed(151), dtype=torch.int32)
+    got = torch.histc(experts.to("gems"), bins=8, min=0, max=7)
+    assert got.dtype == torch.int32
+    assert torch.equal(got.cpu(), torch.bincount(experts, minlength=8).int())
+
+
+def test_histc_errors():
+    for dev in ("cpu", "gems"):
+        x = torch.tensor([1.0, 2.0], device=dev)
+        with pytest.raises(RuntimeError, match="bins must be > 0"):
+            torch.histc(x, 0)
+        with pytest.raises(RuntimeError, match="max must be larger than min"):
+            torch.histc(x, 3, 2, 1)
+        with pytest.raises(RuntimeError, match="is not finite"):
+            torch.histc(torch.tensor([1.0, float("inf")], device=dev), 3)
+
+
 def test_reduction_of_empty_dim_raises_index_error():
     with pytest.raises(IndexError, match="Expected reduction dim 0 to have non-zero size"):
         torch.amax(torch.empty(0, 3, device="gems"), dim=0)
@@ -822,6 +859,41 @@ def test_scatter(dtype):
     # HF's top-p filter: the removal mask in sorted order written back to vocabulary order
     order = distinct_indices((2, 50), 1, 50, 127)
     check(lambda m, i: m.scatter(1, i, m), make((2, 50), torch.bool, gen_seed=128), order)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
+def test_index_put_by_one_index_tensor(dtype):
+    x = make((6, 5, 4), dtype, gen_seed=160)
+    rows = distinct_indices((3,), 0, 6, 161)
+
+    def put(t, key, v):
+        t = t.clone()
+        t[key] = v
+        return t
+
+    check(lambda t, i, v: put(t, i, v), x, rows, make((3, 5, 4), dtype, gen_seed=162))
+    check(lambda t, i, v: put(t, (slice(None), i), v), x, torch.tensor([4, -1]), make((6, 2, 4), dtype, gen_seed=163))
+    check(lambda t, i, v: put(t, (slice(None), slice(None), i), v), x, torch.tensor([0, 2], dtype=torch.int32),
+          make((2,), dtype, gen_seed=164))  # values broadcast over the other dims
+    check(lambda t, i, v: torch.index_put(t, (i,), v), x, rows, make((), dtype, gen_seed=165))
+    # HF's MoE layers: the inverse of a permutation, inv_perm[perm] = arange
+    perm = torch.randperm(10, generator=torch.Generator().manual_seed(166))
+    check(lambda t, p, v: put(t, p, v), torch.empty(10, dtype=torch.long), perm, torch.arange(10))
+
+
+def test_index_put_errors():
+    for dev in ("cpu", "gems"):
+        x = torch.zeros(4, 3, device=dev)
+        with pytest.raises(RuntimeError, match="Index put requires the source and destination dtypes match"):
+            x[torch.tensor([1], device=dev)] = torch.ones(1, 3, dtype=torch.float64, device=dev)
+        with pytest.raises(RuntimeError, match="shape mismatch: value tensor of shape \\[2\\] cannot be broadcast"):
+            x[torch.tensor([1], device=dev)] = torch.ones(2, device=dev)
+
+
+@pytest.mark.skipif(not RAISES_IN_KERNELS, reason="a kernel cannot raise on this vendor; a known gap")
+def test_index_put_out_of_range():
+    with pytest.raises(IndexError, match="index -5 is out of bounds for dimension 0 with size 4"):
+        torch.zeros(4, 3, device="gems")[torch.tensor([-5], device="gems")] = 1.0
 
 
 def test_scatter_errors():

@@ -88,3 +88,22 @@ def test_sampling_generate_runs_on_kernels_and_follows_the_seed():
     assert bool(((runs[0] >= 0) & (runs[0] < 256)).all())
     assert torch.equal(runs[0], runs[1])
     assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
+
+
+def test_mixture_of_experts_forward_matches_the_native_device():
+    # Mixtral's sparse MoE block: router topk, tokens sorted by expert, per-expert token counts (an int
+    # histc off the CPU), grouped expert products, the permutation inverted by index_put: no fallback.
+    config = transformers.MixtralConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, num_local_experts=4,
+                                        num_experts_per_tok=2)
+    torch.manual_seed(0)
+    model = transformers.MixtralForCausalLM(config).to(torch.float32).eval()
+    ids = torch.randint(0, 256, (2, 8), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = model.to(NATIVE)(ids.to(NATIVE)).logits.cpu()
+    gems = model.to("gems")
+    flag_gems.reset_counts()
+    with torch.no_grad():
+        got = gems(ids.to("gems")).logits.cpu()
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
