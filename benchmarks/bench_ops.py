@@ -145,6 +145,15 @@ def sweep_cases():
     out.append(("multinomial f32", "8x128256, 1 draw",
                 lambda d: (torch.zeros(8, 128256, device=d).scatter_(1, torch.randint(0, 128256, (8, 1), device=d), 1.0),),
                 lambda p: torch.multinomial(p, 1), 8 * 128256 * 4, None))
+    # a MoE layer's bookkeeping (Mixtral-like: 8 experts, 2 per token, 4096 tokens): tokens per expert,
+    # and the inverse of the sorting permutation
+    out.append(("histc int32 (MoE tokens per expert)", "8192 ids, 8 bins",
+                lambda d: (torch.randint(0, 8, (8192,), device=d, dtype=torch.int32),),
+                lambda e: torch.histc(e, bins=8, min=0, max=7), 8192 * 4, None))
+    out.append(("index_put (MoE inverse permutation)", "8192",
+                lambda d: (torch.empty(8192, dtype=torch.long, device=d), torch.randperm(8192, device=d),
+                           torch.arange(8192, device=d)),
+                lambda t, p, v: t.index_put_((p,), v), 8192 * 24, None))
     # four new tokens per sequence at once (a speculative-decoding step), grouped-query heads
     out.append(("SDPA decode GQA bf16 b8 hq32 hkv8 d128 4 queries", "kv=4096",
                 lambda d: (t(8, 32, 4, 128, dev=d), t(8, 8, 4096, 128, dev=d), t(8, 8, 4096, 128, dev=d)),

