@@ -64,23 +64,20 @@ GEMS_HOST_DEVICE inline A remainder_integer(A a, A b) {
   }
 }
 
-// Elementwise maximum and minimum as torch.maximum/minimum: a NaN operand
-// gives NaN (std::max would return the other operand or the NaN by position).
-template <typename A>
-GEMS_HOST_DEVICE inline A maximum_of(A a, A b) {
+// Elementwise maximum (kMax) or minimum as torch.maximum/minimum: a NaN
+// operand gives NaN (std::max would return the other operand or the NaN by
+// position).
+template <bool kMax, typename A>
+GEMS_HOST_DEVICE inline A extreme_of(A a, A b) {
   if constexpr (std::is_floating_point_v<A>) {
     if (a != a) return a;
     if (b != b) return b;
   }
-  return a < b ? b : a;
+  return (kMax ? a < b : b < a) ? b : a;
 }
 template <typename A>
-GEMS_HOST_DEVICE inline A minimum_of(A a, A b) {
-  if constexpr (std::is_floating_point_v<A>) {
-    if (a != a) return a;
-    if (b != b) return b;
-  }
-  return b < a ? b : a;
-}
+GEMS_HOST_DEVICE inline A maximum_of(A a, A b) { return extreme_of<true>(a, b); }
+template <typename A>
+GEMS_HOST_DEVICE inline A minimum_of(A a, A b) { return extreme_of<false>(a, b); }
 
 }  // namespace gems

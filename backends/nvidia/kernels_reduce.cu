@@ -22,6 +22,16 @@ __device__ __forceinline__ int64_t reduced_offset(const Reduced& r, int64_t line
   return off;
 }
 
+// Writes one output's result: the value (divided by n for a mean) and, for
+// policies that track one, the index.
+template <typename T, typename A, typename P>
+__device__ __forceinline__ void store_result(T* out, int64_t* idx, const int64_t* off, typename P::S s, int64_t n,
+                                             bool mean) {
+  if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(n));
+  else out[off[0]] = store_as<T>(s.v);
+  if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+}
+
 // One warp per output over contiguous rows.
 template <typename T, typename A, typename P>
 __global__ void reduce_rows_warp(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
@@ -35,9 +45,7 @@ __global__ void reduce_rows_warp(StridedShape<3> outer, Reduced r, const T* in, 
   for (int64_t i = lane; i < r.numel; i += 32) P::add(s, load_as<A>(p[i]), i);
   s = warp_reduce<P>(s);
   if (lane == 0) {
-    if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
-    else out[off[0]] = store_as<T>(s.v);
-    if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+    store_result<T, A, P>(out, idx, off, s, r.numel, mean);
   }
 }
 
@@ -76,9 +84,7 @@ __global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in,
   for (int64_t i = done + threadIdx.x; i < r.numel; i += blockDim.x) P::add(s, load_as<A>(p[i]), i);
   s = block_reduce<P>(s);
   if (threadIdx.x == 0) {
-    if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
-    else out[off[0]] = store_as<T>(s.v);
-    if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+    store_result<T, A, P>(out, idx, off, s, r.numel, mean);
   }
 }
 
@@ -137,9 +143,7 @@ __global__ void merge_chunks(StridedShape<3> outer, int64_t n, int chunks, const
     s = P::merge(s, partials[row * chunks + c]);
   s = block_reduce<P>(s);
   if (threadIdx.x == 0) {
-    if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(n));
-    else out[off[0]] = store_as<T>(s.v);
-    if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+    store_result<T, A, P>(out, idx, off, s, n, mean);
   }
 }
 
@@ -154,9 +158,7 @@ __global__ void reduce_generic(StridedShape<3> outer, Reduced r, const T* in, T*
   const T* p = in + off[1];
   typename P::S s = P::init();
   for (int64_t i = 0; i < r.numel; ++i) P::add(s, load_as<A>(p[reduced_offset(r, i)]), i);
-  if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
-  else out[off[0]] = store_as<T>(s.v);
-  if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+  store_result<T, A, P>(out, idx, off, s, r.numel, mean);
 }
 
 // A block per output, any reduced layout: few outputs over a strided reduced
@@ -171,9 +173,7 @@ __global__ void reduce_generic_block(StridedShape<3> outer, Reduced r, const T* 
   for (int64_t i = threadIdx.x; i < r.numel; i += blockDim.x) P::add(s, load_as<A>(p[reduced_offset(r, i)]), i);
   s = block_reduce<P>(s);
   if (threadIdx.x == 0) {
-    if (mean) out[off[0]] = store_as<T>(s.v / static_cast<A>(r.numel));
-    else out[off[0]] = store_as<T>(s.v);
-    if constexpr (sizeof(typename P::S) > sizeof(A)) { if (idx) idx[off[2]] = s.i; }
+    store_result<T, A, P>(out, idx, off, s, r.numel, mean);
   }
 }
 
