@@ -12,6 +12,15 @@
 
 namespace gems::cpu {
 
+namespace {
+// PyTorch's words for an index outside a dim, as GEMS_INVALID_ARGUMENT.
+int index_out_of_bounds(int64_t index, int64_t dim, int64_t size) {
+  return set_error(GEMS_INVALID_ARGUMENT, ("index " + std::to_string(index) +
+                                           " is out of bounds for dimension " + std::to_string(dim) + " with size " +
+                                           std::to_string(size)).c_str());
+}
+}  // namespace
+
 // tensors: out, self, index (1-D int64 or int32); scalars[0].i: dim; [1].i
 // (optional): whether a negative index counts from the end, as in x[idx].
 // out has self's shape except size(dim) = index.numel(). An index outside
@@ -32,11 +41,10 @@ int k_index_select(const gems_kernel_call* c) {
                                           : reinterpret_cast<const int64_t*>(ib)[i * is];
     const int64_t wrapped = v + (from_end && v < 0 ? src_size : 0);
     if (wrapped < 0 || wrapped >= src_size) {
-      const std::string at = "index " + std::to_string(v) + " is out of bounds for dimension ";
-      return set_error(GEMS_INVALID_ARGUMENT,
-                       (from_end ? at + std::to_string(dim) + " with size " + std::to_string(src_size)
-                                 : "index out of range in self: " + at + "with size " + std::to_string(src_size))
-                           .c_str());
+      if (from_end) return index_out_of_bounds(v, dim, src_size);  // indexing's words
+      return set_error(GEMS_INVALID_ARGUMENT, ("index out of range in self: index " + std::to_string(v) +
+                                               " is out of bounds for dimension with size " +
+                                               std::to_string(src_size)).c_str());
     }
     idx[i] = wrapped;
   }
@@ -135,10 +143,7 @@ int gather_with(const gems_kernel_call* c) {
       }
     }
   }, grain_for(8));  // a read anywhere in self costs what ~8 streamed elements do
-  if (bad)
-    return set_error(GEMS_INVALID_ARGUMENT, ("index " + std::to_string(bad_value) + " is out of bounds for dimension " +
-                                             std::to_string(c->scalars[1 + 3 * bad_k].i) + " with size " +
-                                             std::to_string(size[bad_k])).c_str());
+  if (bad) return index_out_of_bounds(bad_value, c->scalars[1 + 3 * bad_k].i, size[bad_k]);
   return GEMS_OK;
 }
 
@@ -197,9 +202,7 @@ int k_scatter(const gems_kernel_call* c) {
       std::memcpy(p[0] + i * st[0] + v * stride, p[1] + i * st[1], static_cast<size_t>(esize));
     }
   }, loop.numel + 1);  // one task
-  if (bad)
-    return set_error(GEMS_INVALID_ARGUMENT, ("index " + std::to_string(bad_value) + " is out of bounds for dimension " +
-                                             std::to_string(c->scalars[0].i) + " with size " + std::to_string(size)).c_str());
+  if (bad) return index_out_of_bounds(bad_value, c->scalars[0].i, size);
   return GEMS_OK;
 }
 

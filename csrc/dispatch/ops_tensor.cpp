@@ -151,6 +151,12 @@ gems_tensor self_in_result(const at::Tensor& self, at::IntArrayRef result, const
   return d;
 }
 
+// An index tensor on `device`: PyTorch lets index tensors of a gems tensor
+// live on the CPU.
+at::Tensor index_on(const at::Tensor& index, c10::Device device) {
+  return index.device() == device ? index : index.to(device);
+}
+
 // One index tensor picking whole rows of at least this many elements (an
 // embedding-like lookup, MoE token routing): index_select's kernel copies rows
 // with vector loads, where the gather kernel moves an element per thread
@@ -166,8 +172,7 @@ bool rows_long_enough(const at::Tensor& self, int64_t dim) {
 // x[..., idx, ...] for one index tensor as index_select's row copy (negative
 // indices counting from the end), the result viewed in `out`'s shape.
 at::Tensor& index_rows(const at::Tensor& self, int64_t dim, const at::Tensor& idx, at::Tensor& out) {
-  const at::Tensor on_device = idx.device() == self.device() ? idx : idx.to(self.device());
-  const at::Tensor flat = on_device.reshape({-1});
+  const at::Tensor flat = index_on(idx, self.device()).reshape({-1});
   at::Tensor rows = out.is_contiguous() ? out.view(index_select_shape(self, dim, flat.numel())) : at::Tensor();
   select_rows(self, dim, flat, /*negative_from_end=*/true, rows);
   if (!out.is_contiguous()) out.copy_(rows.view(out.sizes()));
@@ -244,7 +249,7 @@ at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index,
               "scatter(): Expected dtype int32/int64 for index");
   TORCH_CHECK(value || src.scalar_type() == dest.scalar_type(),
               "scatter(): Expected self.dtype to be equal to src.dtype");
-  const c10::Device device = one_device({&dest, &index, &src});
+  one_device({&dest, &index, &src});
   if (index.numel() == 0) return dest;
   if (dest.dim() == 0) throw NotServed{"scatter"};  // a 0-dim self: PyTorch's own kernel
   TORCH_CHECK(index.dim() == dest.dim(), "Index tensor must have the same number of dimensions as self tensor");
@@ -289,7 +294,7 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
   TORCH_CHECK(at::is_expandable_to(values.sizes(), shape), "shape mismatch: value tensor of shape ", values.sizes(),
               " cannot be broadcast to indexing result of shape ", c10::IntArrayRef(shape));
   if (index.numel() == 0) return self;
-  const at::Tensor on_device = index.device() == self.device() ? index : index.to(self.device());
+  const at::Tensor on_device = index_on(index, self.device());
   one_device({&self, &on_device, &values});
   at::DimVector view(self.dim(), 1);
   view[dim] = index.size(0);
@@ -388,8 +393,7 @@ at::Tensor& index_out(const at::Tensor& self, const c10::List<std::optional<at::
   std::vector<gems_tensor> index_desc;
   std::vector<PickedDim> picked;
   for (size_t i = 0; i < index.size(); ++i) {
-    // Index tensors may live on the CPU, as PyTorch allows for any device.
-    const at::Tensor t = index[i].device() == device ? index[i] : index[i].to(device);
+    const at::Tensor t = index_on(index[i], device);
     const at::Tensor expanded = t.expand(shape);
     gems_tensor d = describe(t);
     d.ndim = static_cast<int32_t>(result.size());
