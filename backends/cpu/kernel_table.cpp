@@ -66,6 +66,9 @@ const gems_kernel_entry kKernels[] = {
     {"log_softmax_backward", kFloating, k_log_softmax_backward},
     // cumsum: out, in; along the last dim
     {"cumsum", kNumeric, k_cumsum},
+    // histc: counts (int64, contiguous, one per bin), x (1-D); scalars lo, hi (lo < hi): how many x fall in each
+    // of the equal-width bins over [lo, hi] (backends/common/histogram.h places a value)
+    {"histc", kNumeric, k_histc},
     // tril: out, in [..., R, C]; scalars diagonal, upper (1 = triu)
     {"tril", kAll, k_tril},
     // topk: values [..., k], indices (int64) [..., k], in [..., n]; along the
@@ -121,6 +124,11 @@ const gems_kernel_entry kKernels[] = {
     // its written dim; scalars [0].i that dim, [1].i its size, [2].i its stride, [3].i (optional)
     // whether a negative index counts from the end
     {"scatter", kAll, k_scatter},
+    // accumulate_rows: out [R, D], src [N, D], index [N] (int64 or int32); scalars [0].i whether [1].i
+    // is an index whose rows add nothing, [2].i scale by one over the index's count, [3].i negative
+    // from the end. out[r] += the src rows indexed r, summed in position order in the compute type
+    // and added once (deterministic; embedding's backward, index_put with accumulate)
+    {"accumulate_rows", kNumeric, k_accumulate_rows},
     // isin: out (bool), elements, test (1-D); scalars[0].i invert
     {"isin", kNumeric, k_isin},
     // arange: out (1-D); scalars start, step

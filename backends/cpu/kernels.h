@@ -39,12 +39,12 @@ GEMS_CPU_KERNEL(layer_norm); GEMS_CPU_KERNEL(layer_norm_backward);
 GEMS_CPU_KERNEL(rms_norm); GEMS_CPU_KERNEL(rms_norm_backward);
 GEMS_CPU_KERNEL(nll_loss); GEMS_CPU_KERNEL(nll_loss_backward); GEMS_CPU_KERNEL(cross_entropy);
 GEMS_CPU_KERNEL(cross_entropy_backward);
-GEMS_CPU_KERNEL(cumsum); GEMS_CPU_KERNEL(tril); GEMS_CPU_KERNEL(topk);
+GEMS_CPU_KERNEL(cumsum); GEMS_CPU_KERNEL(histc); GEMS_CPU_KERNEL(tril); GEMS_CPU_KERNEL(topk);
 // matrix multiply and fused attention
 GEMS_CPU_KERNEL(gemm);
 GEMS_CPU_KERNEL(attention); GEMS_CPU_KERNEL(attention_backward);
 // indexing, ranges, random numbers
-GEMS_CPU_KERNEL(index_select); GEMS_CPU_KERNEL(gather); GEMS_CPU_KERNEL(scatter); GEMS_CPU_KERNEL(arange); GEMS_CPU_KERNEL(isin);
+GEMS_CPU_KERNEL(index_select); GEMS_CPU_KERNEL(gather); GEMS_CPU_KERNEL(scatter); GEMS_CPU_KERNEL(accumulate_rows); GEMS_CPU_KERNEL(arange); GEMS_CPU_KERNEL(isin);
 GEMS_CPU_KERNEL(uniform); GEMS_CPU_KERNEL(normal);
 #undef GEMS_CPU_KERNEL
 

@@ -206,6 +206,61 @@ int k_scatter(const gems_kernel_call* c) {
   return GEMS_OK;
 }
 
+// tensors: out [R, D], src [N, D], index [N] (int64 or int32); scalars [0].i
+// whether [1].i is an index whose rows add nothing (embedding's padding_idx),
+// [2].i scale each row by one over its index's count (scale_grad_by_freq),
+// [3].i negative indices count from the end. out[r] += the src rows whose
+// index is r, summed in position order in the compute type, added once: the
+// positions sorted by index (stably) give each destination row its own run,
+// so runs are summed in parallel and the result does not depend on threads.
+int k_accumulate_rows(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &src = c->tensors[1], &index = c->tensors[2];
+  const int64_t R = out.sizes[0], D = out.sizes[1], N = index.sizes[0];
+  const bool has_skip = c->scalars[0].i != 0, by_freq = c->scalars[2].i != 0, from_end = c->scalars[3].i != 0;
+  const int64_t skip = c->scalars[1].i;
+  std::vector<std::pair<int64_t, int64_t>> order(static_cast<size_t>(N));  // (row, position)
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t raw = index_at(base_ptr(index) + i * index.strides[0] * element_size(index.dtype),
+                                 index.dtype == GEMS_INT32);
+    const int64_t r = raw + (from_end && raw < 0 ? R : 0);
+    if (r < 0 || r >= R) return index_out_of_bounds(raw, 0, R);
+    order[static_cast<size_t>(i)] = {r, i};
+  }
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<int64_t> runs;  // where each destination row's run starts, then N
+  for (int64_t i = 0; i < N; ++i)
+    if (i == 0 || order[static_cast<size_t>(i)].first != order[static_cast<size_t>(i - 1)].first) runs.push_back(i);
+  runs.push_back(N);
+  const int64_t num_runs = static_cast<int64_t>(runs.size()) - 1;
+  const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
+    T* o = reinterpret_cast<T*>(base_ptr(out));
+    const T* s = reinterpret_cast<const T*>(base_ptr(src));
+    parallel_for(0, num_runs, grain_for(D * std::max<int64_t>(1, N / std::max<int64_t>(1, num_runs))), [&](int64_t r0, int64_t r1) {
+      std::vector<A> sum(static_cast<size_t>(D));
+      for (int64_t run = r0; run < r1; ++run) {
+        const int64_t begin = runs[static_cast<size_t>(run)], end = runs[static_cast<size_t>(run + 1)];
+        const int64_t row = order[static_cast<size_t>(begin)].first;
+        if (has_skip && row == skip) continue;
+        std::fill(sum.begin(), sum.end(), A(0));
+        const A scale = by_freq ? A(1) / static_cast<A>(end - begin) : A(1);
+        for (int64_t e = begin; e < end; ++e) {
+          const T* from = s + order[static_cast<size_t>(e)].second * src.strides[0];
+          for (int64_t j = 0; j < D; ++j) {
+            if constexpr (std::is_integral_v<T>) sum[static_cast<size_t>(j)] += static_cast<A>(from[j * src.strides[1]]);
+            else sum[static_cast<size_t>(j)] += static_cast<A>(from[j * src.strides[1]]) * scale;
+          }
+        }
+        T* to = o + row * out.strides[0];
+        for (int64_t j = 0; j < D; ++j)
+          to[j * out.strides[1]] = static_cast<T>(static_cast<A>(to[j * out.strides[1]]) + sum[static_cast<size_t>(j)]);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("accumulate_rows", out.dtype);
+}
+
 // tensors: out (bool, elements' shape), elements, test (1-D, same dtype as
 // elements); scalars[0].i: invert. out = (element in test) != invert.
 int k_isin(const gems_kernel_call* c) {

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
+
+#include "../common/histogram.h"
 
 #include "kernels.h"
 #include "row_loop.h"
@@ -161,6 +164,39 @@ int k_cumsum(const gems_kernel_call* c) {
     });
   });
   return ok ? GEMS_OK : unsupported_dtype("cumsum", c->tensors[0].dtype);
+}
+
+// tensors: counts (int64, 1-D, one per bin), x (1-D, any stride); scalars
+// [0].f lo, [1].f hi (lo < hi). counts[b] = how many x fall in bin b
+// (histc_bin). Each task counts a slice into its own histogram; the sums are
+// integers, so the result does not depend on how the slices fall.
+int k_histc(const gems_kernel_call* c) {
+  const gems_tensor &counts = c->tensors[0], &x = c->tensors[1];
+  const double lo = c->scalars[0].f, hi = c->scalars[1].f;
+  const int64_t bins = counts.sizes[0], n = x.ndim ? x.sizes[0] : 1, stride = x.ndim ? x.strides[0] : 0;
+  const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / kTaskWork));
+  std::vector<std::vector<int64_t>> partial(static_cast<size_t>(tasks), std::vector<int64_t>(static_cast<size_t>(bins)));
+  bool ok = dispatch_dtype<kNumeric>(x.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = reinterpret_cast<const T*>(base_ptr(x));
+    parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        std::vector<int64_t>& mine = partial[static_cast<size_t>(t)];
+        for (int64_t i = n * t / tasks, end = n * (t + 1) / tasks; i < end; ++i) {
+          const int64_t b = histc_bin(static_cast<double>(static_cast<acc_t<T>>(p[i * stride])), lo, hi, bins);
+          if (b >= 0) ++mine[static_cast<size_t>(b)];
+        }
+      }
+    });
+  });
+  if (!ok) return unsupported_dtype("histc", x.dtype);
+  int64_t* out = reinterpret_cast<int64_t*>(base_ptr(counts));
+  for (int64_t b = 0; b < bins; ++b) {
+    int64_t total = 0;
+    for (const std::vector<int64_t>& h : partial) total += h[static_cast<size_t>(b)];
+    out[b * counts.strides[0]] = total;
+  }
+  return GEMS_OK;
 }
 
 // tensors: out [..., R, C], in (same shape); scalars: [0].i diagonal,

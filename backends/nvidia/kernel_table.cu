@@ -38,7 +38,7 @@ const gems_kernel_entry kKernels[] = {
     {"rms_norm", kFloating, k_rms_norm}, {"rms_norm_backward", kFloating, k_rms_norm_backward},
     {"nll_loss", kFloating, k_nll_loss}, {"nll_loss_backward", kFloating, k_nll_loss_backward},
     {"cross_entropy", kFloating, k_cross_entropy}, {"cross_entropy_backward", kFloating, k_cross_entropy_backward},
-    {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk}, {"sort", kNumeric, k_sort}, {"tril", kAll, k_tril},
+    {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk}, {"sort", kNumeric, k_sort}, {"histc", kNumeric, k_histc}, {"tril", kAll, k_tril},
 #ifdef GEMS_HAVE_CUBLASLT
     {"gemm", kFloating, k_gemm},
 #endif
@@ -46,7 +46,7 @@ const gems_kernel_entry kKernels[] = {
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
     {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},
 #endif
-    {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter}, {"isin", kNumeric, k_isin},
+    {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter}, {"accumulate_rows", kNumeric, k_accumulate_rows}, {"isin", kNumeric, k_isin},
     {"arange", kNumeric, k_arange},
     {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
 };

@@ -27,11 +27,11 @@ GEMS_CUDA_KERNEL(layer_norm); GEMS_CUDA_KERNEL(layer_norm_backward);
 GEMS_CUDA_KERNEL(rms_norm); GEMS_CUDA_KERNEL(rms_norm_backward);
 GEMS_CUDA_KERNEL(nll_loss); GEMS_CUDA_KERNEL(nll_loss_backward); GEMS_CUDA_KERNEL(cross_entropy);
 GEMS_CUDA_KERNEL(cross_entropy_backward);
-GEMS_CUDA_KERNEL(cumsum); GEMS_CUDA_KERNEL(topk); GEMS_CUDA_KERNEL(sort); GEMS_CUDA_KERNEL(tril);
+GEMS_CUDA_KERNEL(cumsum); GEMS_CUDA_KERNEL(topk); GEMS_CUDA_KERNEL(sort); GEMS_CUDA_KERNEL(histc); GEMS_CUDA_KERNEL(tril);
 GEMS_CUDA_KERNEL(bitwise_and); GEMS_CUDA_KERNEL(bitwise_or); GEMS_CUDA_KERNEL(bitwise_not);
 GEMS_CUDA_KERNEL(gemm);
 GEMS_CUDA_KERNEL(attention); GEMS_CUDA_KERNEL(attention_backward);
-GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(gather); GEMS_CUDA_KERNEL(scatter); GEMS_CUDA_KERNEL(arange); GEMS_CUDA_KERNEL(isin);
+GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(gather); GEMS_CUDA_KERNEL(scatter); GEMS_CUDA_KERNEL(accumulate_rows); GEMS_CUDA_KERNEL(arange); GEMS_CUDA_KERNEL(isin);
 GEMS_CUDA_KERNEL(uniform); GEMS_CUDA_KERNEL(normal);
 #undef GEMS_CUDA_KERNEL
 

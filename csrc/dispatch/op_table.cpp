@@ -105,8 +105,8 @@ const std::vector<OpEntry>& op_table() {
       // selection
       GEMS_OP0(topk, topk, "topk"), GEMS_OP(topk, values, topk_values, "topk"),
       GEMS_OP(sort, stable, sort_stable, "sort"), GEMS_OP(sort, values_stable, sort_values_stable, "sort"),
-      GEMS_OP0(histc, histc, "div,mul,sub,clamp,eq,le,ge,bitwise_and,reduce_sum,reduce_min,reduce_max,arange"),
-      GEMS_OP(histc, out, histc_out, "div,mul,sub,clamp,eq,le,ge,bitwise_and,reduce_sum,reduce_min,reduce_max,arange"),
+      GEMS_OP0(histc, histc, "histc,reduce_min,reduce_max"),
+      GEMS_OP(histc, out, histc_out, "histc,reduce_min,reduce_max"),
       // softmax
       GEMS_OP0(_softmax, softmax, "softmax"), GEMS_OP0(_log_softmax, log_softmax, "log_softmax"),
       GEMS_OP0(_softmax_backward_data, softmax_backward, "softmax_backward"),
@@ -140,7 +140,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP(index_select, out, index_select_out, "index_select"),
       GEMS_OP0(gather, gather, "gather"), GEMS_OP(gather, out, gather_out, "gather"),
       GEMS_OP(index, Tensor, index, "gather"), GEMS_OP(index, Tensor_out, index_out, "gather"),
-      GEMS_OP0(_index_put_impl_, index_put_impl_, "scatter"),
+      GEMS_OP0(_index_put_impl_, index_put_impl_, "scatter,accumulate_rows"),
+      GEMS_OP0(embedding_dense_backward, embedding_dense_backward, "accumulate_rows"),
       GEMS_OP(scatter, src, scatter_src, "scatter"), GEMS_OP(scatter_, src, scatter_src_, "scatter"),
       GEMS_OP(scatter, src_out, scatter_src_out, "scatter"), GEMS_OP(scatter, value, scatter_value, "scatter"),
       GEMS_OP(scatter_, value, scatter_value_, "scatter"), GEMS_OP(scatter, value_out, scatter_value_out, "scatter"),

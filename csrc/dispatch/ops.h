@@ -191,6 +191,7 @@ Tensor gather(const Tensor&, int64_t, const Tensor&, bool);
 Tensor& gather_out(const Tensor&, int64_t, const Tensor&, bool, Tensor&);
 Tensor scatter_src(const Tensor&, int64_t, const Tensor&, const Tensor&);
 Tensor& index_put_impl_(Tensor&, const c10::List<std::optional<Tensor>>&, const Tensor&, bool, bool);
+Tensor embedding_dense_backward(const Tensor&, const Tensor&, int64_t, int64_t, bool);
 Tensor& scatter_src_(Tensor&, int64_t, const Tensor&, const Tensor&);
 Tensor& scatter_src_out(const Tensor&, int64_t, const Tensor&, const Tensor&, Tensor&);
 Tensor scatter_value(const Tensor&, int64_t, const Tensor&, const Scalar&);

@@ -429,24 +429,23 @@ at::Tensor log_softmax_backward(const at::Tensor& grad, const at::Tensor& output
 }
 
 // histc: counts of the elements in `bins` equal-width bins over [min, max]
-// (the data's own range when both are 0), composed from kernels every vendor
-// has: each element's bin as PyTorch computes it, (x - min) * bins / (max -
-// min) floored, the last edge falling in the last bin, then a comparison
-// against every bin summed over the elements. Integer inputs are counted as
-// on CUDA (HuggingFace's MoE layers count experts with an int histc on any
-// device but cpu and mps); PyTorch's CPU rejects them. More than 2^26
-// element-bin pairs go to PyTorch's kernel.
+// (the data's own range when both are 0, read back as PyTorch's CPU and CUDA
+// do), by the vendor's histc kernel into int64 counts (integer counting, so
+// the same counts in any order). Integer inputs are counted as on CUDA
+// (HuggingFace's MoE layers count experts with an int histc on any device but
+// cpu and mps); PyTorch's CPU rejects them.
 at::Tensor& histc_out(const at::Tensor& self, int64_t bins, const c10::Scalar& min, const c10::Scalar& max,
                       at::Tensor& out) {
+  static const Kernel k("histc");
   TORCH_CHECK(bins > 0, "torch.histogram(): bins must be > 0, but got ", bins, " for dimension 0");
   double lo = min.toDouble(), hi = max.toDouble();
   TORCH_CHECK(lo <= hi || std::isnan(lo) || std::isnan(hi), "torch.histc: max must be larger than min");
   TORCH_CHECK(!at::isComplexType(self.scalar_type()) && self.scalar_type() != at::kBool,
               "\"histogram\" not implemented for '", self.scalar_type(), "'");
-  if (self.numel() * bins > (int64_t{1} << 26)) throw NotServed{"histc"};
-  const at::Tensor x = self.reshape({-1}).to(at::kDouble);
-  if (lo == 0.0 && hi == 0.0 && x.numel() > 0) {  // the data's range: one read-back, as on PyTorch's CPU
-    const at::Tensor range = at::stack({x.min(), x.max()}).cpu();
+  k.require(self.scalar_type());
+  const at::Tensor x = self.reshape({-1});
+  if (lo == 0.0 && hi == 0.0 && x.numel() > 0) {
+    const at::Tensor range = at::stack({x.min(), x.max()}).to(at::kDouble).cpu();
     lo = range.const_data_ptr<double>()[0];
     hi = range.const_data_ptr<double>()[1];
   }
@@ -459,15 +458,12 @@ at::Tensor& histc_out(const at::Tensor& self, int64_t bins, const c10::Scalar& m
   else at::native::resize_output(out, {bins});
   TORCH_CHECK(out.scalar_type() == self.scalar_type(), "torch.histc: out tensor has dtype ", out.scalar_type(),
               ", but expected ", self.scalar_type());
-  const at::Tensor in_range = x.ge(lo).bitwise_and(x.le(hi));
-  const at::Tensor bin = at::div((x - lo) * static_cast<double>(bins), at::scalar_tensor(hi - lo, x.options()), "floor")
-                             .clamp(0, bins - 1)
-                             .to(at::kLong);
-  // [bins, elements]: each bin's row summed along its contiguous last dim (a block a row; summing a
-  // [elements, bins] matrix over dim 0 took a thread per bin, 2.8 ms for 8192 ids on an H100).
-  const at::Tensor edges = at::arange(bins, x.options().dtype(at::kLong)).unsqueeze(1);
-  const at::Tensor counts = edges.eq(bin).bitwise_and(in_range).sum(1);
-  out.copy_(counts);
+  one_device({&out, &self});
+  const bool direct = out.scalar_type() == at::kLong && out.is_contiguous();
+  const at::Tensor counts = direct ? out : empty_result({bins}, self.options().dtype(at::kLong));
+  const gems_tensor desc[2] = {describe(counts), describe(x)};
+  k.launch(launch_index(self.device()), desc, 2, {scalar_arg(lo), scalar_arg(hi)});
+  if (!direct) out.copy_(counts);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Tensor-building ops: cat, index_select (and so embedding), arange and the
 // random fills.
 #include <ATen/WrapDimUtils.h>
+#include <c10/util/accumulate.h>
 
 #include <algorithm>
 #include <cmath>
@@ -269,11 +270,60 @@ at::Tensor value_on(const at::Tensor& like, const c10::Scalar& value) {
 }
 }  // namespace
 
-// self[..., idx, ...] = values (index_put_ without accumulation) for one
-// 1-D integer index tensor, as HF's MoE layers invert a permutation
-// (inv_perm[perm] = arange): the scatter kernel along that dim, the index
-// broadcast over the other dims, negative indices counting from the end.
-// Several index tensors, masks and accumulation go to PyTorch's kernel.
+// ---- accumulation into rows: embedding's backward, index_put with accumulate ----
+namespace {
+// rows[index[i]] += src[i] over [R, D] rows and [N, D] src: the vendor sums
+// each row's contributions in position order (deterministic). skip: an index
+// whose rows add nothing; by_freq: each row over its index's count.
+void accumulate_rows(const at::Tensor& rows, const at::Tensor& src, const at::Tensor& index,
+                     std::optional<int64_t> skip, bool by_freq, bool from_end, bool index_error) {
+  static const Kernel k("accumulate_rows");
+  const gems_tensor desc[3] = {describe(rows), describe(src), describe(index)};
+  k.launch(launch_index(rows.device()), desc, 3,
+           {int_arg(skip ? 1 : 0), int_arg(skip.value_or(0)), int_arg(by_freq ? 1 : 0), int_arg(from_end ? 1 : 0)},
+           index_error);
+}
+
+// self[..., index, ...] += values along dim, through [R, D] rows with dim
+// first (accumulated in a copy and written back when they are no view of self).
+void index_accumulate(at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& values,
+                      at::IntArrayRef shape) {
+  static const Kernel k("accumulate_rows");
+  k.require(self.scalar_type());
+  const at::Tensor moved = self.movedim(dim, 0);
+  const int64_t R = moved.size(0), D = c10::multiply_integers(moved.sizes().slice(1));
+  const at::Tensor rows = moved.reshape({R, D});
+  const at::Tensor src = values.expand(shape).movedim(dim, 0).reshape({index.numel(), D});
+  accumulate_rows(rows, src, index, std::nullopt, false, /*from_end=*/true, /*index_error=*/true);
+  if (!rows.is_alias_of(self)) moved.copy_(rows.view(moved.sizes()));
+}
+}  // namespace
+
+// The gradient of an embedding lookup: each weight row gets the sum of the
+// gradient rows that looked it up (padding_idx's none; over their count with
+// scale_grad_by_freq), summed in a fixed order, as PyTorch's CUDA kernel does.
+at::Tensor embedding_dense_backward(const at::Tensor& grad, const at::Tensor& indices, int64_t num_weights,
+                                    int64_t padding_idx, bool scale_grad_by_freq) {
+  static const Kernel k("accumulate_rows");
+  k.require(grad.scalar_type());
+  TORCH_CHECK(indices.scalar_type() == at::kLong || indices.scalar_type() == at::kInt,
+              "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got ",
+              indices.toString(), " instead (while checking arguments for embedding_backward)");
+  const at::Tensor index = index_on(indices, grad.device()).reshape({-1});
+  const int64_t D = grad.size(-1);
+  at::Tensor out = at::zeros({num_weights, D}, grad.options());
+  accumulate_rows(out, grad.reshape({index.numel(), D}), index,
+                  padding_idx >= 0 ? std::optional<int64_t>(padding_idx) : std::nullopt, scale_grad_by_freq,
+                  /*from_end=*/false, /*index_error=*/false);
+  return out;
+}
+
+// self[..., idx, ...] = values, or += with accumulate, for one 1-D integer
+// index tensor: without accumulation the scatter kernel along that dim (HF's
+// MoE layers invert a permutation, inv_perm[perm] = arange), the index
+// broadcast over the other dims; with it, accumulate_rows (the backward of
+// x[idx]). Negative indices count from the end. Several index tensors and
+// masks go to PyTorch's kernel.
 at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices,
                             const at::Tensor& values, bool accumulate, bool unsafe) {
   int64_t dim = -1;
@@ -283,7 +333,7 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
     if (dim >= 0) throw NotServed{"index_put"};
     dim = static_cast<int64_t>(i);
   }
-  if (accumulate || dim < 0 || self.dim() == 0) throw NotServed{"index_put"};
+  if (dim < 0 || self.dim() == 0) throw NotServed{"index_put"};
   const at::Tensor index = *indices[dim];
   const at::ScalarType it = index.scalar_type();
   if (index.dim() != 1 || (it != at::kLong && it != at::kInt)) throw NotServed{"index_put"};
@@ -296,6 +346,10 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
   if (index.numel() == 0) return self;
   const at::Tensor on_device = index_on(index, self.device());
   one_device({&self, &on_device, &values});
+  if (accumulate) {
+    index_accumulate(self, dim, on_device, values, shape);
+    return self;
+  }
   at::DimVector view(self.dim(), 1);
   view[dim] = index.size(0);
   launch_scatter(self, dim, on_device.view(view).expand(shape), values.expand(shape), false,

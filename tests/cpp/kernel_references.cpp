@@ -648,6 +648,45 @@ const std::map<std::string, std::function<void()>>& references() {
          expect_rejected_if_host(run("gather", {tensor(out2, GEMS_FLOAT32, {1, 1}), tensor(dx, GEMS_FLOAT32, {1, 1}, {4, 0}),
                                                 tensor(dbad, GEMS_INT64, {1, 1})}, {i(0), i(1), i(4), i(1)}));
        }},
+      {"accumulate_rows", [] {
+         // out [4, 3] += src rows by index [2, 0, 2, -1, 1] (the -1 counts from the end: row 3); then again
+         // with row 2 skipped and each row over its index's count (embedding's padding_idx, scale_grad_by_freq),
+         // src read through a transpose.
+         std::vector<float> out(12, 1.0f), src = ramp(15);
+         std::vector<int64_t> idx = {2, 0, 2, -1, 1};
+         DeviceBuffer dout(out), dsrc(src), di(idx);
+         ASSERT_EQ(run("accumulate_rows", {tensor(dout, GEMS_FLOAT32, {4, 3}), tensor(dsrc, GEMS_FLOAT32, {5, 3}),
+                                           tensor(di, GEMS_INT64, {5})}, {i(0), i(0), i(0), i(1)}), GEMS_OK)
+             << api().last_error();
+         std::vector<float> want = out;
+         for (int r = 0; r < 5; ++r)
+           for (int c = 0; c < 3; ++c) want[((idx[r] + 4) % 4) * 3 + c] += src[r * 3 + c];
+         expect_near(dout.read<float>(), want);
+         std::vector<int32_t> idx32 = {2, 0, 2, 1, 0};
+         DeviceBuffer zero(std::vector<float>(12, 0.0f)), d32(idx32);
+         ASSERT_EQ(run("accumulate_rows", {tensor(zero, GEMS_FLOAT32, {4, 3}), tensor(dsrc, GEMS_FLOAT32, {5, 3}, {1, 5}),
+                                           tensor(d32, GEMS_INT32, {5})}, {i(1), i(2), i(1), i(0)}), GEMS_OK)
+             << api().last_error();
+         std::vector<float> scaled(12, 0.0f);
+         const float count[4] = {2, 1, 2, 0};
+         for (int r = 0; r < 5; ++r)
+           if (idx32[r] != 2)
+             for (int c = 0; c < 3; ++c) scaled[idx32[r] * 3 + c] += src[c * 5 + r] / count[idx32[r]];
+         expect_near(zero.read<float>(), scaled);
+         std::vector<int64_t> bad = {4};  // outside [0, 4)
+         DeviceBuffer dbad(bad);
+         expect_rejected_if_host(run("accumulate_rows", {tensor(dout, GEMS_FLOAT32, {4, 3}), tensor(dsrc, GEMS_FLOAT32, {1, 3}),
+                                                         tensor(dbad, GEMS_INT64, {1})}, {i(0), i(0), i(0), i(0)}));
+       }},
+      {"histc", [] {
+         // 4 bins over [0, 2]: edges 0, 0.5, 1, 1.5, 2; the top edge counts in the last bin; values outside
+         // the range and NaN are not counted; a strided read (every other value).
+         std::vector<float> x = {0.0f, 9, 0.49f, 9, 0.5f, 9, 2.0f, 9, -0.1f, 9, 2.1f, 9, NAN, 9, 1.2f, 9, 1.99f, 9};
+         DeviceBuffer dx(x), counts(4 * 8);
+         ASSERT_EQ(run("histc", {tensor(counts, GEMS_INT64, {4}), tensor(dx, GEMS_FLOAT32, {9}, {2})}, {f(0), f(2)}),
+                   GEMS_OK) << api().last_error();
+         EXPECT_EQ(counts.read<int64_t>(), (std::vector<int64_t>{2, 1, 1, 2}));
+       }},
       {"isin", [] {
          std::vector<float> x = {1, 2, 3, 4, 5, 6}, t = {6, 2, 9};
          DeviceBuffer dx(x), dt(t), out(6), inv(6);

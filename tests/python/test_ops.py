@@ -523,6 +523,19 @@ def test_histc_of_integers_counts_as_on_cuda():
     assert torch.equal(got.cpu(), torch.bincount(experts, minlength=8).int())
 
 
+def test_histc_of_many_values_and_bins():
+    # Enough values for several blocks (nvidia) or tasks (cpu), and more bins than a block's shared
+    # histogram holds; float64 so that PyTorch's CPU places values in the same arithmetic.
+    x = make((300001,), torch.float64, low=-1, high=11, gen_seed=152)
+    for bins, lo, hi in ((10, 0, 10), (20000, 0, 10), (7, 0, 0)):
+        assert_same(torch.histc(x.to("gems"), bins, lo, hi), torch.histc(x, bins, lo, hi))
+    assert_same(torch.histc(x.to("gems")[::3], 50, 2, 9), torch.histc(x[::3], 50, 2, 9))  # strided
+    ids = torch.randint(-5, 9000, (100000,), generator=torch.Generator().manual_seed(153))
+    got = torch.histc(ids.to("gems"), bins=9000, min=0, max=8999)  # int64: counted straight into the result
+    assert got.dtype == torch.int64
+    assert torch.equal(got.cpu(), torch.bincount(ids[ids >= 0], minlength=9000))
+
+
 def test_histc_errors():
     for dev in ("cpu", "gems"):
         x = torch.tensor([1.0, 2.0], device=dev)
@@ -887,6 +900,48 @@ def test_index_put_by_one_index_tensor(dtype):
     check(lambda t, p, v: put(t, p, v), torch.empty(10, dtype=torch.long), perm, torch.arange(10))
 
 
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
+def test_index_put_with_accumulate(dtype):
+    # repeated and negative indices: each row gets the sum of its values (the backward of x[idx])
+    x = make((6, 5, 4), dtype, gen_seed=171)
+    rows = torch.tensor([0, 5, 0, -1, 2, 0])
+    check(lambda t, i, v: t.index_put((i,), v, accumulate=True), x, rows, make((6, 5, 4), dtype, gen_seed=172))
+    check(lambda t, i, v: torch.ops.aten.index_put(t, [None, i], v, True), x, torch.tensor([1, 1, 4], dtype=torch.int32),
+          make((6, 3, 4), dtype, gen_seed=173))
+    check(lambda t, i, v: torch.ops.aten.index_put(t, [None, None, i], v, True), x, torch.tensor([3, 0, 3]),
+          make((3,), dtype, gen_seed=174))  # values broadcast over the other dims
+
+    def into_transposed(t, i, v):  # self no view of [rows, columns]: accumulated in a copy, written back
+        t = t.transpose(0, 2).clone().transpose(0, 2)
+        torch.ops.aten.index_put_(t, [None, i], v, True)
+        return t
+    check(into_transposed, x, torch.tensor([2, 2, 0]), make((6, 3, 4), dtype, gen_seed=175))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("padding_idx, by_freq", [(-1, False), (4, False), (-1, True), (1, True)])
+def test_embedding_dense_backward(dtype, padding_idx, by_freq):
+    ids = torch.tensor([[1, 2, 4, 5], [4, 3, 2, 9], [1, 1, 1, 1]])
+    grad = make((3, 4, 6), dtype, gen_seed=176)
+    for index in (ids, ids.int(), ids.t()):  # int32 indices; indices (and their gradient) not contiguous
+        g = grad.transpose(0, 1) if index is not ids and index.shape != ids.shape else grad
+        check(lambda g, i: torch.ops.aten.embedding_dense_backward(g, i, 10, padding_idx, by_freq), g, index)
+
+
+def test_embedding_backward_sums_in_a_fixed_order():
+    # Many lookups of few rows: the gradient is close to the float64 sum and the same bits on every run.
+    ids = torch.randint(0, 50, (8192,), generator=torch.Generator().manual_seed(177))
+    grad = make((8192, 64), torch.float32, gen_seed=178)
+    runs = [torch.ops.aten.embedding_dense_backward(grad.to("gems"), ids.to("gems"), 60, -1, False).cpu()
+            for _ in range(3)]
+    assert all(torch.equal(r, runs[0]) for r in runs)
+    expected = torch.ops.aten.embedding_dense_backward(grad.double(), ids, 60, -1, False).float()
+    torch.testing.assert_close(runs[0], expected, rtol=1e-5, atol=1e-4)
+    w = torch.randn(60, 64).to("gems").requires_grad_()  # through autograd, as in training
+    torch.nn.functional.embedding(ids.to("gems"), w).mul(grad.to("gems")).sum().backward()
+    assert torch.equal(w.grad.cpu(), runs[0])
+
+
 def test_index_put_errors():
     for dev in ("cpu", "gems"):
         x = torch.zeros(4, 3, device=dev)
@@ -900,6 +955,8 @@ def test_index_put_errors():
 def test_index_put_out_of_range():
     with pytest.raises(IndexError, match="index -5 is out of bounds for dimension 0 with size 4"):
         torch.zeros(4, 3, device="gems")[torch.tensor([-5], device="gems")] = 1.0
+    with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 0 with size 4"):
+        torch.zeros(4, 3, device="gems").index_put_((torch.tensor([1, 4]),), torch.ones(3, device="gems"), accumulate=True)
 
 
 def test_scatter_errors():

@@ -1,0 +1,110 @@
+// accumulate_rows: out[r] += the src rows whose index is r (embedding's
+// backward, index_put with accumulate). Deterministic, as PyTorch's CUDA
+// embedding backward: the positions are sorted by index with CUB's stable
+// radix sort, so each destination row owns one run of positions; a block
+// sums a run's rows in position order in the compute type and adds the sum
+// to out once. No atomics: the same bits on every run (and the same order of
+// adds as the cpu vendor). An index outside [0, R) adds nothing (kernels
+// cannot raise; docs/architecture.md).
+#include <climits>
+#include <cub/device/device_radix_sort.cuh>
+
+#include "cuda_common.cuh"
+#include "elementwise.cuh"
+#include "kernels.h"
+
+namespace gems::nvidia {
+namespace {
+
+constexpr int kRunsBlock = 128;
+
+// key[i] = position i's destination row, R for an index outside [0, R) (sorted last, skipped).
+template <typename I>
+__global__ void row_keys(const I* index, int64_t n, int64_t stride, int64_t rows, bool from_end, uint32_t* keys,
+                         int* positions) {
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    int64_t r = static_cast<int64_t>(index[i * stride]);
+    r += from_end && r < 0 ? rows : 0;
+    keys[i] = r >= 0 && r < rows ? static_cast<uint32_t>(r) : static_cast<uint32_t>(rows);
+    positions[i] = static_cast<int>(i);
+  }
+}
+
+struct RunArgs {
+  int64_t n, rows, cols, out_row, out_col, src_row, src_col, skip;
+  bool has_skip, by_freq;
+};
+
+// A block per run start (blocks stride over the sorted positions): a position
+// whose key differs from the one before starts a run, summed column by column.
+template <typename T>
+__global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, const T* src, T* out) {
+  using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
+  for (int64_t begin = blockIdx.x; begin < a.n; begin += gridDim.x) {
+    const uint32_t row = keys[begin];
+    if ((begin > 0 && keys[begin - 1] == row) || row == a.rows || (a.has_skip && row == a.skip)) continue;
+    int64_t end = begin + 1;
+    while (end < a.n && keys[end] == row) ++end;
+    const A scale = a.by_freq ? A(1) / static_cast<A>(end - begin) : A(1);
+    T* to = out + int64_t{row} * a.out_row;
+    for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) {
+      A sum = A(0);
+      for (int64_t e = begin; e < end; ++e) {
+        const A v = load_as<A>(src[int64_t{positions[e]} * a.src_row + j * a.src_col]);
+        if constexpr (std::is_integral_v<T>) sum += v;
+        else sum += v * scale;
+      }
+      to[j * a.out_col] = store_as<T>(load_as<A>(to[j * a.out_col]) + sum);
+    }
+  }
+}
+
+size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+}  // namespace
+
+// tensors: out [R, D], src [N, D], index [N]; scalars as documented in
+// backends/cpu/kernel_table.cpp.
+int k_accumulate_rows(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &src = c->tensors[1], &index = c->tensors[2];
+  RunArgs a{index.sizes[0], out.sizes[0], out.sizes[1], out.strides[0], out.strides[1], src.strides[0], src.strides[1],
+            c->scalars[1].i, c->scalars[0].i != 0, c->scalars[2].i != 0};
+  if (a.n == 0 || a.cols == 0) return GEMS_OK;
+  if (a.rows >= UINT32_MAX || a.n > INT_MAX)
+    return set_error_string(GEMS_UNSUPPORTED, "accumulate_rows: 2^32 rows or 2^31 positions or more");
+  int bits = 1;
+  while ((int64_t{1} << bits) <= a.rows) ++bits;  // keys run to R inclusive
+  cudaStream_t stream = stream_of(c);
+  size_t temp_bytes = 0;
+  cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, static_cast<const uint32_t*>(nullptr),
+                                  static_cast<uint32_t*>(nullptr), static_cast<const int*>(nullptr),
+                                  static_cast<int*>(nullptr), a.n, 0, bits, stream);
+  const size_t key_bytes = aligned(a.n * sizeof(uint32_t)), position_bytes = aligned(a.n * sizeof(int));
+  char* scratch = nullptr;
+  if (int st = scratch_malloc(reinterpret_cast<void**>(&scratch), 2 * key_bytes + 2 * position_bytes + temp_bytes,
+                              stream))
+    return st;
+  auto* keys_in = reinterpret_cast<uint32_t*>(scratch);
+  auto* keys = reinterpret_cast<uint32_t*>(scratch + key_bytes);
+  auto* positions_in = reinterpret_cast<int*>(scratch + 2 * key_bytes);
+  auto* positions = reinterpret_cast<int*>(scratch + 2 * key_bytes + position_bytes);
+  void* temp = scratch + 2 * key_bytes + 2 * position_bytes;
+  const bool from_end = c->scalars[3].i != 0;
+  if (index.dtype == GEMS_INT32)
+    row_keys<<<grid_for(a.n), kBlock, 0, stream>>>(reinterpret_cast<const int32_t*>(base_ptr(index)), a.n,
+                                                   index.strides[0], a.rows, from_end, keys_in, positions_in);
+  else
+    row_keys<<<grid_for(a.n), kBlock, 0, stream>>>(reinterpret_cast<const int64_t*>(base_ptr(index)), a.n,
+                                                   index.strides[0], a.rows, from_end, keys_in, positions_in);
+  cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys, positions_in, positions, a.n, 0, bits, stream);
+  const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(a.n, int64_t{num_sms()} * 16));
+    sum_runs<T><<<blocks, kRunsBlock, 0, stream>>>(a, keys, positions, reinterpret_cast<const T*>(base_ptr(src)),
+                                                   reinterpret_cast<T*>(base_ptr(out)));
+  });
+  scratch_free(scratch, stream);
+  return ok ? launch_status("accumulate_rows") : unsupported_dtype("accumulate_rows", out.dtype);
+}
+
+}  // namespace gems::nvidia
