@@ -154,6 +154,15 @@ def sweep_cases():
                 lambda d: (torch.empty(8192, dtype=torch.long, device=d), torch.randperm(8192, device=d),
                            torch.arange(8192, device=d)),
                 lambda t, p, v: t.index_put_((p,), v), 8192 * 24, None))
+    # a training step's scatter-adds: the embedding's gradient (Llama-2's vocabulary, 4096 tokens) and the
+    # backward of an MoE layer's x[ids] (8192 rows of 4096 summed into 4096)
+    out.append(("embedding backward bf16 32000x4096", "4096 ids",
+                lambda d: (t(4096, 4096, dev=d), torch.randint(0, 32000, (4096,), device=d)),
+                lambda g, i: torch.ops.aten.embedding_dense_backward(g, i, 32000, -1, False),
+                (32000 * 4096 + 2 * 4096 * 4096) * 2, None))
+    out.append(("index_put accumulate bf16 4096x4096", "8192 ids",
+                lambda d: (t(4096, 4096, dev=d), torch.randint(0, 4096, (8192,), device=d), t(8192, 4096, dev=d)),
+                lambda x, i, v: torch.index_put(x, (i,), v, accumulate=True), (3 * 4096 + 8192) * 4096 * 2, None))
     # four new tokens per sequence at once (a speculative-decoding step), grouped-query heads
     out.append(("SDPA decode GQA bf16 b8 hq32 hkv8 d128 4 queries", "kv=4096",
                 lambda d: (t(8, 32, 4, 128, dev=d), t(8, 8, 4096, 128, dev=d), t(8, 8, 4096, 128, dev=d)),

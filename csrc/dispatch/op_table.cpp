@@ -116,6 +116,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(native_layer_norm_backward, native_layer_norm_backward, "layer_norm_backward"),
       GEMS_OP0(_fused_rms_norm, fused_rms_norm, "rms_norm"),
       GEMS_OP0(_fused_rms_norm_backward, fused_rms_norm_backward, "rms_norm_backward"),
+      GEMS_OP0(native_dropout, native_dropout, "uniform,lt,mul"),
+      GEMS_OP0(native_dropout_backward, native_dropout_backward, "mul"),
       GEMS_OP0(nll_loss_forward, nll_loss_forward, "nll_loss"),
       GEMS_OP0(nll_loss_backward, nll_loss_backward, "nll_loss_backward"),
       gems::OpEntry{"cross_entropy_loss", "cross_entropy",

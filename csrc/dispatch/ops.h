@@ -161,6 +161,8 @@ std::tuple<Tensor, Tensor, Tensor> native_layer_norm_backward(const Tensor&, con
 std::tuple<Tensor, Tensor> fused_rms_norm(const Tensor&, at::IntArrayRef, const OptTensor&, std::optional<double>);
 std::tuple<Tensor, Tensor> fused_rms_norm_backward(const Tensor&, const Tensor&, at::IntArrayRef, const Tensor&,
                                                    const OptTensor&, std::array<bool, 2>);
+std::tuple<Tensor, Tensor> native_dropout(const Tensor&, double, std::optional<bool>);
+Tensor native_dropout_backward(const Tensor&, const Tensor&, double);
 std::tuple<Tensor, Tensor> nll_loss_forward(const Tensor&, const Tensor&, const OptTensor&, int64_t, int64_t);
 // Registered on the backend and the autograd key: fused when no gradient is needed.
 Tensor cross_entropy_loss(const Tensor&, const Tensor&, const OptTensor&, int64_t, c10::SymInt, double);

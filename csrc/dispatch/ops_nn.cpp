@@ -324,4 +324,24 @@ at::Tensor cross_entropy_loss(const at::Tensor& self, const at::Tensor& target, 
                                                                          std::move(ignore_index), label_smoothing);
 }
 
+// Dropout in training: keep each element with probability 1 - p, scaled by
+// 1 / (1 - p), as PyTorch does (a bool mask, as on CUDA). Composed from the
+// uniform, comparison and multiply kernels: one draw per element from the
+// gems generator, so a seed gives the same mask on every vendor.
+std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, double p, std::optional<bool> train) {
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed{"uniform"};  // PyTorch's words for the error
+  if (input.numel() == 0) return {input.clone(), at::empty_like(input)};
+  if (train.has_value() && !*train) return {input.clone(), at::ones_like(input, input.options().dtype(at::kBool))};
+  const double keep = 1.0 - p;
+  TORCH_CHECK(keep >= 0 && keep <= 1, "bernoulli_ expects p to be in [0, 1], but got p=", keep);
+  const at::Tensor mask = at::empty(input.sizes(), input.options().dtype(at::kFloat)).uniform_(0.0, 1.0).lt(keep);
+  return {input.mul(mask).mul_(keep == 0 ? 0.0 : 1.0 / keep), mask};
+}
+
+at::Tensor native_dropout_backward(const at::Tensor& grad_output, const at::Tensor& mask, double scale) {
+  // PyTorch's CPU takes float masks too, and gives integer gradients a float result
+  if (mask.scalar_type() != at::kBool || !at::isFloatingType(grad_output.scalar_type())) throw NotServed{"mul"};
+  return grad_output.mul(mask).mul_(scale);
+}
+
 }  // namespace gems::ops

@@ -942,6 +942,39 @@ def test_embedding_backward_sums_in_a_fixed_order():
     assert torch.equal(w.grad.cpu(), runs[0])
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_dropout_in_training(dtype):
+    x = make((200, 500), dtype, gen_seed=179).to("gems")
+    torch.manual_seed(5)
+    out, mask = torch.native_dropout(x, 0.3, True)
+    assert mask.dtype == torch.bool and mask.shape == x.shape
+    assert abs(mask.float().mean().item() - 0.7) < 0.01  # 100000 draws: the kept share within 7 sigma of 1 - p
+    assert_same(out, x.cpu() * mask.cpu() / 0.7 if dtype == torch.float32 else (x.cpu().float() * mask.cpu() / 0.7).to(dtype))
+    torch.manual_seed(5)
+    assert torch.equal(torch.native_dropout(x, 0.3, True)[1].cpu(), mask.cpu())  # a seed gives the same mask
+    grad = make((200, 500), dtype, gen_seed=180)
+    check(lambda g, m: torch.ops.aten.native_dropout_backward(g, m, 1 / 0.7), grad, mask.cpu())
+    w = x.detach().clone().requires_grad_()  # through autograd, as in training
+    torch.manual_seed(6)
+    y = F.dropout(w, 0.3, training=True)
+    y.backward(grad.to("gems"))
+    kept = y.detach().cpu() != 0
+    assert_same(w.grad, (grad.float() * kept / 0.7).to(dtype))
+
+
+def test_dropout_edge_cases():
+    x = make((4, 5), torch.float32, gen_seed=181).to("gems")
+    out, mask = torch.native_dropout(x, 0.4, False)  # not training: the input, all kept
+    assert_same(out, x.cpu())
+    assert mask.dtype == torch.bool and bool(mask.all())
+    assert_same(torch.native_dropout(x, 1.0, True)[0], torch.zeros(4, 5))  # nothing kept
+    assert_same(torch.native_dropout(x, 0.0, True)[0], x.cpu())  # everything kept
+    assert torch.native_dropout(torch.empty(0, 3, device="gems"), 0.5, True)[0].shape == (0, 3)
+    for dev in ("cpu", "gems"):
+        with pytest.raises(RuntimeError, match="bernoulli_ expects p to be in \\[0, 1\\], but got p=-0.5"):
+            torch.native_dropout(torch.ones(2, 3, device=dev), 1.5, True)
+
+
 def test_index_put_errors():
     for dev in ("cpu", "gems"):
         x = torch.zeros(4, 3, device=dev)

@@ -107,3 +107,38 @@ def test_mixture_of_experts_forward_matches_the_native_device():
         got = gems(ids.to("gems")).logits.cpu()
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
     assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
+
+
+def test_training_steps_run_on_kernels():
+    # A training step's backward: the embedding's gradient (embedding_dense_backward), an MoE layer's
+    # x[idx] backward (index_put with accumulate), GPT-2's dropout. Mixtral's gradients match the CPU's
+    # (float32, no dropout); GPT-2's dropout draws its own mask, so its loss is only checked to fall.
+    config = transformers.MixtralConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, num_local_experts=4,
+                                        num_experts_per_tok=2)
+    torch.manual_seed(0)
+    model = transformers.MixtralForCausalLM(config)
+    ids = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(5))
+    model(input_ids=ids, labels=ids).loss.backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    gems = model.to("gems")
+    flag_gems.reset_counts()
+    gems(input_ids=ids.to("gems"), labels=ids.to("gems")).loss.backward()
+    assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
+    for name, p in gems.named_parameters():
+        torch.testing.assert_close(p.grad.cpu(), expected[name], rtol=1e-3, atol=1e-5, msg=name)
+
+    torch.manual_seed(1)
+    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=256, n_embd=64, n_layer=2, n_head=4,
+                                                                n_positions=64)).to("gems").train()
+    optimizer = torch.optim.AdamW(gpt2.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(8):
+        loss = gpt2(input_ids=ids.to("gems"), labels=ids.to("gems")).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
+    assert losses[-1] < losses[0] - 0.5, losses
