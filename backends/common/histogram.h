@@ -3,18 +3,20 @@
 #pragma once
 #include <cstdint>
 
-#include "division.h"
 #include "host_device.h"
 
 namespace gems {
 
 // The bin of v among `bins` equal-width bins over [lo, hi] (lo < hi), or -1
-// when v lies outside the range or is NaN. As PyTorch computes it: floor of
-// (v - lo) * bins / (hi - lo) in double, the top edge counted in the last bin.
-GEMS_HOST_DEVICE inline int64_t histc_bin(double v, double lo, double hi, int64_t bins) {
+// when v lies outside the range or is NaN. As PyTorch's CPU and CUDA kernels
+// compute it: (v - lo) * bins / (hi - lo) truncated, in the compute type A
+// (float for 16- and 32-bit floats, double for double and integers), the top
+// edge counted in the last bin.
+template <typename A>
+GEMS_HOST_DEVICE inline int64_t histc_bin(A v, A lo, A hi, int64_t bins) {
   if (!(v >= lo && v <= hi)) return -1;
-  const double b = div_floor_floating((v - lo) * static_cast<double>(bins), hi - lo);
-  return b < static_cast<double>(bins) ? static_cast<int64_t>(b) : bins - 1;
+  const int64_t b = static_cast<int64_t>((v - lo) * static_cast<A>(bins) / (hi - lo));
+  return b < bins ? b : bins - 1;
 }
 
 }  // namespace gems

@@ -178,12 +178,14 @@ int k_histc(const gems_kernel_call* c) {
   std::vector<std::vector<int64_t>> partial(static_cast<size_t>(tasks), std::vector<int64_t>(static_cast<size_t>(bins)));
   bool ok = dispatch_dtype<kNumeric>(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_floating_point_v<acc_t<T>>, acc_t<T>, double>;
     const T* p = reinterpret_cast<const T*>(base_ptr(x));
     parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         std::vector<int64_t>& mine = partial[static_cast<size_t>(t)];
         for (int64_t i = n * t / tasks, end = n * (t + 1) / tasks; i < end; ++i) {
-          const int64_t b = histc_bin(static_cast<double>(static_cast<acc_t<T>>(p[i * stride])), lo, hi, bins);
+          const int64_t b = histc_bin<A>(static_cast<A>(static_cast<acc_t<T>>(p[i * stride])), static_cast<A>(lo),
+                                         static_cast<A>(hi), bins);
           if (b >= 0) ++mine[static_cast<size_t>(b)];
         }
       }

@@ -36,10 +36,13 @@ struct RunArgs {
 };
 
 // A block per run start (blocks stride over the sorted positions): a position
-// whose key differs from the one before starts a run, summed column by column.
-template <typename T>
+// whose key differs from the one before starts a run, whose rows are summed
+// V columns at a time (16-byte loads where the rows are dense and aligned,
+// else V = 1 through the column strides).
+template <typename T, int V>
 __global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, const T* src, T* out) {
   using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
+  using Chunk = Vec<T, V>;
   for (int64_t begin = blockIdx.x; begin < a.n; begin += gridDim.x) {
     const uint32_t row = keys[begin];
     if ((begin > 0 && keys[begin - 1] == row) || row == a.rows || (a.has_skip && row == a.skip)) continue;
@@ -47,14 +50,28 @@ __global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, 
     while (end < a.n && keys[end] == row) ++end;
     const A scale = a.by_freq ? A(1) / static_cast<A>(end - begin) : A(1);
     T* to = out + int64_t{row} * a.out_row;
-    for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) {
-      A sum = A(0);
+    for (int64_t j = threadIdx.x; j < a.cols / V; j += blockDim.x) {
+      A sum[V];
+#pragma unroll
+      for (int k = 0; k < V; ++k) sum[k] = A(0);
       for (int64_t e = begin; e < end; ++e) {
-        const A v = load_as<A>(src[int64_t{positions[e]} * a.src_row + j * a.src_col]);
-        if constexpr (std::is_integral_v<T>) sum += v;
-        else sum += v * scale;
+        const T* from = src + int64_t{positions[e]} * a.src_row;
+        Chunk c;
+        if constexpr (V > 1) c = reinterpret_cast<const Chunk*>(from)[j];
+        else c.v[0] = from[j * a.src_col];
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          if constexpr (std::is_integral_v<T>) sum[k] += load_as<A>(c.v[k]);
+          else sum[k] += load_as<A>(c.v[k]) * scale;
+        }
       }
-      to[j * a.out_col] = store_as<T>(load_as<A>(to[j * a.out_col]) + sum);
+      Chunk o;
+      if constexpr (V > 1) o = reinterpret_cast<Chunk*>(to)[j];
+      else o.v[0] = to[j * a.out_col];
+#pragma unroll
+      for (int k = 0; k < V; ++k) o.v[k] = store_as<T>(load_as<A>(o.v[k]) + sum[k]);
+      if constexpr (V > 1) reinterpret_cast<Chunk*>(to)[j] = o;
+      else to[j * a.out_col] = o.v[0];
     }
   }
 }
@@ -100,8 +117,14 @@ int k_accumulate_rows(const gems_kernel_call* c) {
   const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(a.n, int64_t{num_sms()} * 16));
-    sum_runs<T><<<blocks, kRunsBlock, 0, stream>>>(a, keys, positions, reinterpret_cast<const T*>(base_ptr(src)),
-                                                   reinterpret_cast<T*>(base_ptr(out)));
+    constexpr int V = 16 / sizeof(T);
+    const T* ps = reinterpret_cast<const T*>(base_ptr(src));
+    T* po = reinterpret_cast<T*>(base_ptr(out));
+    const bool vectors = V > 1 && a.src_col == 1 && a.out_col == 1 && a.cols % V == 0 && a.src_row % V == 0 &&
+                         a.out_row % V == 0 && reinterpret_cast<uintptr_t>(ps) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(po) % 16 == 0;
+    if (vectors) sum_runs<T, V><<<blocks, kRunsBlock, 0, stream>>>(a, keys, positions, ps, po);
+    else sum_runs<T, 1><<<blocks, kRunsBlock, 0, stream>>>(a, keys, positions, ps, po);
   });
   scratch_free(scratch, stream);
   return ok ? launch_status("accumulate_rows") : unsupported_dtype("accumulate_rows", out.dtype);

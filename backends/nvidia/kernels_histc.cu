@@ -13,8 +13,8 @@ namespace {
 constexpr int64_t kSharedBins = 8192;  // 32 KB of counters
 constexpr int kHistcBlock = 256;
 
-template <typename T>
-__global__ void histc_kernel(const T* x, int64_t n, int64_t stride, double lo, double hi, int64_t bins,
+template <typename T, typename A = std::conditional_t<std::is_floating_point_v<acc_t<T>>, acc_t<T>, double>>
+__global__ void histc_kernel(const T* x, int64_t n, int64_t stride, A lo, A hi, int64_t bins,
                              unsigned long long* counts) {
   extern __shared__ unsigned int local[];
   const bool in_shared = bins <= kSharedBins;
@@ -24,7 +24,7 @@ __global__ void histc_kernel(const T* x, int64_t n, int64_t stride, double lo, d
   }
   const int64_t step = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += step) {
-    const int64_t b = histc_bin(load_as<double>(x[i * stride]), lo, hi, bins);
+    const int64_t b = histc_bin<A>(load_as<A>(x[i * stride]), lo, hi, bins);
     if (b < 0) continue;
     if (in_shared) atomicAdd(&local[b], 1u);
     else atomicAdd(&counts[b], 1ull);
@@ -49,8 +49,8 @@ int k_histc(const gems_kernel_call* c) {
   const bool ok = dispatch_dtype<kNumeric>(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (n == 0) return;
-    // Enough blocks to fill the card; each thread counts at least 8 values.
-    const int64_t want = (n + kHistcBlock * 8 - 1) / (kHistcBlock * 8);
+    // Enough blocks to fill the card; each thread counts at least 2 values.
+    const int64_t want = (n + kHistcBlock * 2 - 1) / (kHistcBlock * 2);
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(want, int64_t{num_sms()} * 4));
     const size_t shared = bins <= kSharedBins ? static_cast<size_t>(bins) * sizeof(unsigned) : 0;
     histc_kernel<T><<<blocks, kHistcBlock, shared, stream_of(c)>>>(reinterpret_cast<const T*>(base_ptr(x)), n, stride,

@@ -95,6 +95,13 @@ __global__ void fill_strided(StridedShape<1> s, T* out, T v) {
   }
 }
 
+// The same over a dense tensor in 16-byte stores: at::zeros of a 32000x4096
+// bf16 gradient took 298 us with one 2-byte store a thread (0.86 TB/s).
+template <int V, typename T>
+__global__ void fill_contiguous(int64_t n, T* out, T v) {
+  contiguous_tile<V>(n, out, [](int, int64_t) {}, [&](int, int) { return v; }, [&](int64_t) { return v; });
+}
+
 }  // namespace
 
 int k_copy(const gems_kernel_call* c) {
@@ -124,7 +131,13 @@ int k_fill(const gems_kernel_call* c) {
     else value = static_cast<T>(v.i);
     const gems_tensor* ops[1] = {&out};
     StridedShape<1> s(ops);
-    if (s.numel) fill_strided<T><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(s, reinterpret_cast<T*>(base_ptr(out)), value);
+    T* p = reinterpret_cast<T*>(base_ptr(out));
+    constexpr int V = 16 / sizeof(T);
+    if (s.numel == 0) return;
+    if (s.contiguous() && reinterpret_cast<uintptr_t>(p) % 16 == 0)
+      fill_contiguous<V, T><<<grid_for_tiles(s.numel / V), kBlock, 0, stream_of(c)>>>(s.numel, p, value);
+    else
+      fill_strided<T><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(s, p, value);
   });
   return ok ? launch_status("fill") : unsupported_dtype("fill", out.dtype);
 }

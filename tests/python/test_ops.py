@@ -401,6 +401,13 @@ def test_fill_zero_and_factories(dtype):
     assert_same(x, torch.zeros(3, 4, dtype=dtype))
     assert_same(torch.full((2, 3), 7, dtype=dtype, device="gems"), torch.full((2, 3), 7, dtype=dtype))
     assert_same(torch.ones(5, dtype=dtype, device="gems")[1::2], torch.ones(5, dtype=dtype)[1::2])
+    # dense fills in 16-byte stores with a tail past the last vector; an unaligned start
+    big = torch.empty(3, 1001, dtype=dtype, device="gems").fill_(1)
+    assert_same(big, torch.ones(3, 1001, dtype=dtype))
+    big.view(-1)[1:].zero_()
+    expected = torch.zeros(3, 1001, dtype=dtype)
+    expected[0, 0] = 1
+    assert_same(big, expected)
 
 
 # ---- reductions ----
