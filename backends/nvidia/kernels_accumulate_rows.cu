@@ -35,10 +35,11 @@ struct RunArgs {
   bool has_skip, by_freq;
 };
 
-// A block per run start (blocks stride over the sorted positions): a position
-// whose key differs from the one before starts a run, whose rows are summed
-// V columns at a time (16-byte loads where the rows are dense and aligned,
-// else V = 1 through the column strides).
+// A block per run start and column tile (blocks stride over the sorted
+// positions; blockIdx.y picks the tile, so a long run's columns spread over
+// several blocks): a position whose key differs from the one before starts a
+// run, whose rows are summed V columns at a time (16-byte loads where the
+// rows are dense and aligned, else V = 1 through the column strides).
 template <typename T, int V>
 __global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, const T* src, T* out) {
   using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
@@ -50,7 +51,7 @@ __global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, 
     while (end < a.n && keys[end] == row) ++end;
     const A scale = a.by_freq ? A(1) / static_cast<A>(end - begin) : A(1);
     T* to = out + int64_t{row} * a.out_row;
-    for (int64_t j = threadIdx.x; j < a.cols / V; j += blockDim.x) {
+    for (int64_t j = int64_t{blockIdx.y} * blockDim.x + threadIdx.x; j < a.cols / V; j += int64_t{gridDim.y} * blockDim.x) {
       A sum[V];
 #pragma unroll
       for (int k = 0; k < V; ++k) sum[k] = A(0);
@@ -116,15 +117,17 @@ int k_accumulate_rows(const gems_kernel_call* c) {
   cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys, positions_in, positions, a.n, 0, bits, stream);
   const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(a.n, int64_t{num_sms()} * 16));
     constexpr int V = 16 / sizeof(T);
     const T* ps = reinterpret_cast<const T*>(base_ptr(src));
     T* po = reinterpret_cast<T*>(base_ptr(out));
     const bool vectors = V > 1 && a.src_col == 1 && a.out_col == 1 && a.cols % V == 0 && a.src_row % V == 0 &&
                          a.out_row % V == 0 && reinterpret_cast<uintptr_t>(ps) % 16 == 0 &&
                          reinterpret_cast<uintptr_t>(po) % 16 == 0;
-    if (vectors) sum_runs<T, V><<<blocks, kRunsBlock, 0, stream>>>(a, keys, positions, ps, po);
-    else sum_runs<T, 1><<<blocks, kRunsBlock, 0, stream>>>(a, keys, positions, ps, po);
+    const int64_t tiles = std::min<int64_t>((a.cols / (vectors ? V : 1) + kRunsBlock - 1) / kRunsBlock, 65535);
+    const dim3 grid(static_cast<unsigned>(std::min<int64_t>(a.n, std::max<int64_t>(1, num_sms() * 16 / tiles))),
+                    static_cast<unsigned>(tiles));
+    if (vectors) sum_runs<T, V><<<grid, kRunsBlock, 0, stream>>>(a, keys, positions, ps, po);
+    else sum_runs<T, 1><<<grid, kRunsBlock, 0, stream>>>(a, keys, positions, ps, po);
   });
   scratch_free(scratch, stream);
   return ok ? launch_status("accumulate_rows") : unsupported_dtype("accumulate_rows", out.dtype);

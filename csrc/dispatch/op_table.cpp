@@ -66,7 +66,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(bitwise_not, bitwise_not, "bitwise_not"), GEMS_OP(bitwise_not, out, bitwise_not_out, "bitwise_not"),
       GEMS_OP0(logical_not, logical_not, "eq"), GEMS_OP(logical_not, out, logical_not_out, "eq"),
       GEMS_OP0(isneginf, isneginf, "eq"), GEMS_OP(isneginf, out, isneginf_out, "eq"),
-      GEMS_OP(masked_fill_, Scalar, masked_fill_, "where"),
+      GEMS_OP(masked_fill_, Scalar, masked_fill_, "where"), GEMS_OP(masked_fill_, Tensor, masked_fill_tensor_, "where"),
 #define GEMS_ALL_ANY_ROWS(NAME, KERNEL)                                                                       \
   GEMS_OP0(NAME, NAME, KERNEL), GEMS_OP(NAME, all_out, NAME##_all_out, KERNEL),                               \
       GEMS_OP(NAME, dim, NAME##_dim, KERNEL), GEMS_OP(NAME, out, NAME##_dim_out, KERNEL),                     \

@@ -92,6 +92,7 @@ Tensor& logical_not_out(const Tensor&, Tensor&);
 Tensor isneginf(const Tensor&);
 Tensor& isneginf_out(const Tensor&, Tensor&);
 Tensor& masked_fill_(Tensor&, const Tensor&, const Scalar&);
+Tensor& masked_fill_tensor_(Tensor&, const Tensor&, const Tensor&);
 Tensor& fill_(Tensor&, const Scalar&);
 Tensor& fill_tensor_(Tensor&, const Tensor&);
 Tensor& zero_(Tensor&);

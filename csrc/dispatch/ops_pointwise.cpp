@@ -417,6 +417,19 @@ at::Tensor& masked_fill_(at::Tensor& self, const at::Tensor& mask, const c10::Sc
   return pointwise(k, self, OutKind::InPlace, t, t, {{mask, at::kBool}, {v, t}, {self, t}});
 }
 
+// The same with the value in a 0-dim tensor: a device value stays on the
+// device (no read-back), a CPU one is read as a scalar.
+at::Tensor& masked_fill_tensor_(at::Tensor& self, const at::Tensor& mask, const at::Tensor& value) {
+  static const Kernel k("where");
+  TORCH_CHECK(value.dim() == 0, "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with ",
+              value.dim(), " dimension(s).");
+  if (value.device().is_cpu()) return masked_fill_(self, mask, value.item());
+  TORCH_CHECK(mask.scalar_type() == at::kBool, "masked_fill_ only supports boolean masks, but got mask with dtype ",
+              mask.scalar_type());
+  const at::ScalarType t = self.scalar_type();
+  return pointwise(k, self, OutKind::InPlace, t, t, {{mask, at::kBool}, {value, t}, {self, t}});
+}
+
 // ---- fill ----
 at::Tensor& fill_(at::Tensor& self, const c10::Scalar& value) {
   static const Kernel k("fill");

@@ -299,6 +299,24 @@ void index_accumulate(at::Tensor& self, int64_t dim, const at::Tensor& index, co
 }
 }  // namespace
 
+namespace {
+// x[mask] = v for one boolean mask over self's dims from `dim` on and a
+// single value (`scores[mask] = -inf`, `labels[labels == pad] = -100`): a
+// masked fill, no count of the selected elements needed. A mask whose shape
+// does not match goes to PyTorch's kernel for its IndexError.
+at::Tensor& masked_put(at::Tensor& self, int64_t dim, const at::Tensor& mask, const at::Tensor& value) {
+  if (dim + mask.dim() > self.dim() || mask.dim() == 0) throw NotServed{"index_put"};
+  at::DimVector shape(self.dim(), 1);
+  for (int64_t j = 0; j < mask.dim(); ++j) {
+    if (mask.size(j) != self.size(dim + j)) throw NotServed{"index_put"};
+    shape[dim + j] = mask.size(j);
+  }
+  const at::Tensor m = index_on(mask, self.device());
+  one_device({&self, &m});  // (a 0-dim value may live on the CPU, as PyTorch allows)
+  return self.masked_fill_(m.reshape(shape), value.reshape({}));
+}
+}  // namespace
+
 // The gradient of an embedding lookup: each weight row gets the sum of the
 // gradient rows that looked it up (padding_idx's none; over their count with
 // scale_grad_by_freq), summed in a fixed order, as PyTorch's CUDA kernel does.
@@ -336,6 +354,8 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
   if (dim < 0 || self.dim() == 0) throw NotServed{"index_put"};
   const at::Tensor index = *indices[dim];
   const at::ScalarType it = index.scalar_type();
+  if (it == at::kBool && !accumulate && values.numel() == 1 && values.scalar_type() == self.scalar_type())
+    return masked_put(self, dim, index, values);
   if (index.dim() != 1 || (it != at::kLong && it != at::kInt)) throw NotServed{"index_put"};
   TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Index put requires the source and destination dtypes match, got ",
               self.scalar_type(), " for the destination and ", values.scalar_type(), " for the source.");
@@ -345,14 +365,16 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
               " cannot be broadcast to indexing result of shape ", c10::IntArrayRef(shape));
   if (index.numel() == 0) return self;
   const at::Tensor on_device = index_on(index, self.device());
-  one_device({&self, &on_device, &values});
+  // A 0-dim CPU value (x[idx] = torch.tensor(1.0)) is allowed, as PyTorch allows it.
+  const at::Tensor vals = values.dim() == 0 && values.is_cpu() ? values.to(self.device()) : values;
+  one_device({&self, &on_device, &vals});
   if (accumulate) {
-    index_accumulate(self, dim, on_device, values, shape);
+    index_accumulate(self, dim, on_device, vals, shape);
     return self;
   }
   at::DimVector view(self.dim(), 1);
   view[dim] = index.size(0);
-  launch_scatter(self, dim, on_device.view(view).expand(shape), values.expand(shape), false,
+  launch_scatter(self, dim, on_device.view(view).expand(shape), vals.expand(shape), false,
                  /*negative_from_end=*/true, /*index_error=*/true);
   return self;
 }

@@ -982,6 +982,32 @@ def test_dropout_edge_cases():
             torch.native_dropout(torch.ones(2, 3, device=dev), 1.5, True)
 
 
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int64])
+def test_index_put_by_a_boolean_mask_and_one_value(dtype):
+    # x[mask] = v with one value: a masked fill (scores[mask] = -inf, labels[labels == pad] = -100)
+    x = make((4, 5, 3), dtype, gen_seed=182)
+    mask = make((4, 5), torch.bool, gen_seed=183)
+
+    def put(t, key, v):
+        t = t.clone()
+        t[key] = v
+        return t
+    check(lambda t, m: put(t, m, 7), x, mask)
+    check(lambda t, m, v: put(t, m, v), x, mask, torch.tensor(-2, dtype=dtype))  # the value on the device
+    check(lambda t, m: put(t, (slice(None), m), 0), x, mask[0, :, None].expand(5, 3).contiguous())
+    got = x.to("gems").clone()
+    got[mask] = torch.tensor(1, dtype=dtype)  # a CPU mask and a CPU value for a gems tensor
+    assert_same(got, put(x, mask, torch.tensor(1, dtype=dtype)))
+    check(lambda t, m, v: t.clone().masked_fill_(m, v), x, mask[..., None], torch.tensor(3, dtype=dtype))
+
+
+def test_masked_fill_takes_a_zero_dim_value_only():
+    for dev in ("cpu", "gems"):
+        x = torch.zeros(2, 3, device=dev)
+        with pytest.raises(RuntimeError, match="masked_fill_ only supports a 0-dimensional value tensor"):
+            x.masked_fill_(torch.ones(2, 3, dtype=torch.bool, device=dev), torch.ones(1, device=dev))
+
+
 def test_index_put_errors():
     for dev in ("cpu", "gems"):
         x = torch.zeros(4, 3, device=dev)
