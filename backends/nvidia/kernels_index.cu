@@ -334,6 +334,19 @@ namespace {
 
 // The index tensors of a gather: where each is, its width, and the size and
 // stride (elements) of the dim of self it picks along.
+// Calls fn(type_tag<U>) with the unsigned type U of the dtype's width:
+// gathers and scatters move elements as bits. False for a width it lacks.
+template <typename F>
+bool with_element_width(int32_t dtype, F&& fn) {
+  switch (element_size(dtype)) {
+    case 1: fn(type_tag<uint8_t>{}); return true;
+    case 2: fn(type_tag<uint16_t>{}); return true;
+    case 4: fn(type_tag<uint32_t>{}); return true;
+    case 8: fn(type_tag<uint64_t>{}); return true;
+    default: return false;
+  }
+}
+
 template <int NI>
 struct GatherIndices {
   const void* data[NI];
@@ -383,13 +396,7 @@ int gather_with(const gems_kernel_call* c) {
         s, reinterpret_cast<E*>(base_ptr(c->tensors[0])), reinterpret_cast<const E*>(base_ptr(c->tensors[1])), g,
         from_end);
   };
-  switch (element_size(c->tensors[0].dtype)) {
-    case 1: launch(type_tag<uint8_t>{}); break;
-    case 2: launch(type_tag<uint16_t>{}); break;
-    case 4: launch(type_tag<uint32_t>{}); break;
-    case 8: launch(type_tag<uint64_t>{}); break;
-    default: return unsupported_dtype("gather", c->tensors[0].dtype);
-  }
+  if (!with_element_width(c->tensors[0].dtype, launch)) return unsupported_dtype("gather", c->tensors[0].dtype);
   return launch_status("gather");
 }
 
@@ -443,13 +450,7 @@ int k_scatter(const gems_kernel_call* c) {
     if (c->tensors[2].dtype == GEMS_INT32) launch(etag, type_tag<int32_t>{});
     else launch(etag, type_tag<int64_t>{});
   };
-  switch (element_size(c->tensors[0].dtype)) {
-    case 1: with_index(type_tag<uint8_t>{}); break;
-    case 2: with_index(type_tag<uint16_t>{}); break;
-    case 4: with_index(type_tag<uint32_t>{}); break;
-    case 8: with_index(type_tag<uint64_t>{}); break;
-    default: return unsupported_dtype("scatter", c->tensors[0].dtype);
-  }
+  if (!with_element_width(c->tensors[0].dtype, with_index)) return unsupported_dtype("scatter", c->tensors[0].dtype);
   return launch_status("scatter");
 }
 

@@ -49,59 +49,13 @@ __global__ void reduce_rows_warp(StridedShape<3> outer, Reduced r, const T* in, 
   }
 }
 
-// One block per output: long contiguous rows. Each thread loads kUnroll
-// 16-byte vectors before it folds any, so that enough bytes are in flight;
-// blocks are sized so that one pass of them covers the row (a 4096-wide bf16
-// row: 128 threads), which keeps many rows resident per SM.
+// Folds p[begin, end) into this thread's state s, element i with its index i:
+// where p + begin is 16-byte aligned each thread loads kUnroll 16-byte vectors
+// before it folds any, so that enough bytes are in flight; the elements past
+// the last vector (or all of them, unaligned) one at a time. The block's
+// threads share the range; block_reduce then combines their states.
 template <typename T, typename A, typename P>
-__global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
-  int64_t off[3];
-  offsets_of(outer, blockIdx.x, off);
-  const T* p = in + off[1];
-  typename P::S s = P::init();
-  constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
-  using W = Vec<T, V>;
-  int64_t done = 0;
-  if (V > 1 && reinterpret_cast<uintptr_t>(p) % 16 == 0) {
-    const int64_t nv = r.numel / V;
-    for (int64_t v0 = threadIdx.x; v0 < nv; v0 += int64_t{blockDim.x} * kUnroll) {
-      W x[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t v = v0 + int64_t{u} * blockDim.x;
-        if (v < nv) x[u] = reinterpret_cast<const W*>(p)[v];
-      }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t v = v0 + int64_t{u} * blockDim.x;
-        if (v < nv)
-#pragma unroll
-          for (int j = 0; j < V; ++j) P::add(s, load_as<A>(x[u].v[j]), v * V + j);
-      }
-    }
-    done = nv * V;
-  }
-  for (int64_t i = done + threadIdx.x; i < r.numel; i += blockDim.x) P::add(s, load_as<A>(p[i]), i);
-  s = block_reduce<P>(s);
-  if (threadIdx.x == 0) {
-    store_result<T, A, P>(out, idx, off, s, r.numel, mean);
-  }
-}
-
-// Few long rows (a full reduction: x.sum(), x.max()): one block a row would
-// leave most SMs idle (one block read 1M floats at about 1/20 of the card's
-// bandwidth), so each row is cut into chunks, a block folds a chunk into a
-// partial state, and a second kernel merges each row's partials in chunk order
-// (so results are the same on every run).
-template <typename T, typename A, typename P>
-__global__ void reduce_chunks(StridedShape<3> outer, Reduced r, int64_t chunk, const T* in,
-                              typename P::S* partials) {
-  const int64_t row = blockIdx.y, begin = int64_t{blockIdx.x} * chunk;
-  const int64_t end = begin + chunk < r.numel ? begin + chunk : r.numel;
-  int64_t off[3];
-  offsets_of(outer, row, off);
-  const T* p = in + off[1];
-  typename P::S s = P::init();
+__device__ __forceinline__ void fold_range(const T* p, int64_t begin, int64_t end, typename P::S& s) {
   constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
   using W = Vec<T, V>;
   int64_t done = begin;
@@ -126,6 +80,37 @@ __global__ void reduce_chunks(StridedShape<3> outer, Reduced r, int64_t chunk, c
     done = begin + nv * V;
   }
   for (int64_t i = done + threadIdx.x; i < end; i += blockDim.x) P::add(s, load_as<A>(p[i]), i);
+}
+
+// One block per output: long contiguous rows, folded by fold_range; blocks
+// are sized so that one pass of them covers the row (a 4096-wide bf16 row:
+// 128 threads), which keeps many rows resident per SM.
+template <typename T, typename A, typename P>
+__global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
+  int64_t off[3];
+  offsets_of(outer, blockIdx.x, off);
+  typename P::S s = P::init();
+  fold_range<T, A, P>(in + off[1], 0, r.numel, s);
+  s = block_reduce<P>(s);
+  if (threadIdx.x == 0) {
+    store_result<T, A, P>(out, idx, off, s, r.numel, mean);
+  }
+}
+
+// Few long rows (a full reduction: x.sum(), x.max()): one block a row would
+// leave most SMs idle (one block read 1M floats at about 1/20 of the card's
+// bandwidth), so each row is cut into chunks, a block folds a chunk into a
+// partial state, and a second kernel merges each row's partials in chunk order
+// (so results are the same on every run).
+template <typename T, typename A, typename P>
+__global__ void reduce_chunks(StridedShape<3> outer, Reduced r, int64_t chunk, const T* in,
+                              typename P::S* partials) {
+  const int64_t row = blockIdx.y, begin = int64_t{blockIdx.x} * chunk;
+  const int64_t end = begin + chunk < r.numel ? begin + chunk : r.numel;
+  int64_t off[3];
+  offsets_of(outer, row, off);
+  typename P::S s = P::init();
+  fold_range<T, A, P>(in + off[1], begin, end, s);
   s = block_reduce<P>(s);
   if (threadIdx.x == 0) partials[row * gridDim.x + blockIdx.x] = s;
 }
