@@ -163,6 +163,11 @@ def sweep_cases():
     out.append(("index_put accumulate bf16 4096x4096", "8192 ids",
                 lambda d: (t(4096, 4096, dev=d), torch.randint(0, 4096, (8192,), device=d), t(8192, 4096, dev=d)),
                 lambda x, i, v: torch.index_put(x, (i,), v, accumulate=True), (3 * 4096 + 8192) * 4096 * 2, None))
+    # dropout in training (GPT-2, BERT), forward with p = 0 so that both sides keep every element and the
+    # results compare (the same work: a draw per element, the mask and the output written)
+    out.append(("dropout bf16 4096x4096 (train)", "p=0",
+                lambda d: (t(4096, 4096, dev=d),), lambda x: torch.native_dropout(x, 0.0, True),
+                4096 * 4096 * (2 + 2 + 1), None))
     # four new tokens per sequence at once (a speculative-decoding step), grouped-query heads
     out.append(("SDPA decode GQA bf16 b8 hq32 hkv8 d128 4 queries", "kv=4096",
                 lambda d: (t(8, 32, 4, 128, dev=d), t(8, 8, 4096, 128, dev=d), t(8, 8, 4096, 128, dev=d)),

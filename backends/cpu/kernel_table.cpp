@@ -135,6 +135,9 @@ const gems_kernel_entry kKernels[] = {
     {"arange", kNumeric, k_arange},
     // random: out; scalars a, b, seed, counter offset
     {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
+    // dropout: out, mask (bool), in; scalars keep, scale, seed, counter offset, draw (1: mask drawn,
+    // kept when uniform < keep, operands contiguous; 0: mask read). out = in * mask * scale
+    {"dropout", kFloating, k_dropout},
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/random.h"
 #include "kernels.h"
 #include "runtime.h"
 #include "strided_loop.h"
@@ -301,17 +302,6 @@ int k_arange(const gems_kernel_call* c) {
 
 namespace {
 
-// SplitMix64 finalizer: a counter-based generator, so element i of a call
-// depends only on (seed, offset + i): parallel and reproducible.
-inline uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-inline double uniform01(uint64_t seed, uint64_t counter) {
-  return static_cast<double>(mix(mix(seed) ^ (counter * 0x9e3779b97f4a7c15ull)) >> 11) * 0x1.0p-53;
-}
-
 template <typename Gen>
 int random_fill(const char* name, const gems_kernel_call* c, Gen gen) {
   const gems_tensor& out = c->tensors[0];
@@ -354,6 +344,39 @@ int k_normal(const gems_kernel_call* c) {
     const double u1 = 1.0 - uniform01(seed, 2 * i), u2 = uniform01(seed, 2 * i + 1);
     return mean + stdv * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   });
+}
+
+// tensors: out, mask (bool), in, of one shape; scalars [0].f keep, [1].f
+// scale, [2].i seed, [3].i counter offset, [4].i draw. With draw (all three
+// contiguous) element i is kept when uniform01(seed, offset + i) < keep and
+// mask records it; without, mask is read (dropout's backward). out = in *
+// mask * scale in the compute type (so NaN * 0 stays NaN, as in PyTorch).
+int k_dropout(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &mask = c->tensors[1], &in = c->tensors[2];
+  const double keep = c->scalars[0].f;
+  const uint64_t seed = static_cast<uint64_t>(c->scalars[2].i), offset = static_cast<uint64_t>(c->scalars[3].i);
+  const bool draw = c->scalars[4].i != 0;
+  bool ok = dispatch_dtype<kFloating>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    const A scale = static_cast<A>(c->scalars[1].f);
+    if (!draw) {
+      const gems_tensor* ins[2] = {&mask, &in};
+      map_elements<T, bool, T>(out, ins, [&](bool m, T x) { return static_cast<T>(static_cast<A>(x) * A(m) * scale); });
+      return;
+    }
+    T* o = reinterpret_cast<T*>(base_ptr(out));
+    bool* m = reinterpret_cast<bool*>(base_ptr(mask));
+    const T* x = reinterpret_cast<const T*>(base_ptr(in));
+    parallel_for(0, numel_of(out), kTaskWork, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const bool kept = uniform01(seed, offset + static_cast<uint64_t>(i)) < keep;
+        m[i] = kept;
+        o[i] = static_cast<T>(static_cast<A>(x[i]) * A(kept) * scale);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("dropout", out.dtype);
 }
 
 }  // namespace gems::cpu

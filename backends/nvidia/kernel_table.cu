@@ -48,7 +48,7 @@ const gems_kernel_entry kKernels[] = {
 #endif
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter}, {"accumulate_rows", kNumeric, k_accumulate_rows}, {"isin", kNumeric, k_isin},
     {"arange", kNumeric, k_arange},
-    {"uniform", kFloating, k_uniform}, {"normal", kFloating, k_normal},
+    {"uniform", kFloating, k_uniform}, {"dropout", kFloating, k_dropout}, {"normal", kFloating, k_normal},
 };
 
 }  // namespace

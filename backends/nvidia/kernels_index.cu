@@ -2,8 +2,9 @@
 // random numbers. The random generator is the same SplitMix64 construction as
 // the cpu vendor's, so a seed gives the same numbers on every vendor.
 #include "../common/cat_slices.h"
-#include "reduce.cuh"
+#include "../common/random.h"
 #include "kernels.h"
+#include "reduce.cuh"
 
 namespace gems::nvidia {
 namespace {
@@ -137,15 +138,6 @@ __global__ void arange_kernel(int64_t n, int64_t s, T* out, double start_f, doub
 struct Dims {
   int64_t v[GEMS_MAX_DIMS];
 };
-
-__device__ __forceinline__ uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-__device__ __forceinline__ double uniform01(uint64_t seed, uint64_t counter) {
-  return static_cast<double>(mix(mix(seed) ^ (counter * 0x9e3779b97f4a7c15ull)) >> 11) * 0x1.0p-53;
-}
 
 // Counters follow the row-major order of the output's logical shape.
 template <typename T, bool kNormal>
@@ -499,6 +491,51 @@ int k_arange(const gems_kernel_call* c) {
           c->scalars[1].i);
   });
   return ok ? launch_status("arange") : unsupported_dtype("arange", out.dtype);
+}
+
+namespace {
+// Dropout with a fresh mask, over contiguous operands: element i is kept when
+// uniform01(seed, offset + i) < keep (backends/cpu/kernels_index.cpp).
+template <typename T>
+__global__ void dropout_draw(int64_t n, const T* in, T* out, bool* mask, double keep, acc_t<T> scale, uint64_t seed,
+                             uint64_t offset) {
+  using A = acc_t<T>;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const bool kept = uniform01(seed, offset + static_cast<uint64_t>(i)) < keep;
+    mask[i] = kept;
+    out[i] = store_as<T>(load_as<A>(in[i]) * A(kept) * scale);
+  }
+}
+
+// out = in * mask * scale with a given mask (dropout's backward).
+template <typename A>
+struct MaskScaleOp {
+  A scale;
+  template <typename T> __device__ T operator()(bool m, T x) const { return store_as<T>(load_as<A>(x) * A(m) * scale); }
+};
+}  // namespace
+
+// tensors: out, mask (bool), in; scalars [0].f keep, [1].f scale, [2].i seed,
+// [3].i counter offset, [4].i draw (backends/cpu/kernels_index.cpp).
+int k_dropout(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &mask = c->tensors[1], &in = c->tensors[2];
+  const bool ok = dispatch_dtype<kFloating>(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    const A scale = static_cast<A>(c->scalars[1].f);
+    if (c->scalars[4].i == 0) {
+      const gems_tensor* ins[2] = {&mask, &in};
+      map_elements<T, bool, T>(out, ins, MaskScaleOp<A>{scale}, stream_of(c));
+      return;
+    }
+    const int64_t n = numel_of(out);
+    if (n == 0) return;
+    dropout_draw<T><<<grid_for(n), kBlock, 0, stream_of(c)>>>(
+        n, reinterpret_cast<const T*>(base_ptr(in)), reinterpret_cast<T*>(base_ptr(out)),
+        reinterpret_cast<bool*>(base_ptr(mask)), c->scalars[0].f, scale, static_cast<uint64_t>(c->scalars[2].i),
+        static_cast<uint64_t>(c->scalars[3].i));
+  });
+  return ok ? launch_status("dropout") : unsupported_dtype("dropout", out.dtype);
 }
 
 int k_uniform(const gems_kernel_call* c) { return random_fill<false>("uniform", c); }

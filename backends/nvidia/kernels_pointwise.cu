@@ -80,11 +80,6 @@ struct Convert {
   __device__ __forceinline__ O operator()(I x) const { return convert<O>(x); }
 };
 
-struct FillOp {
-  template <typename T>
-  __device__ __forceinline__ T operator()(T) const { return T(); }
-};
-
 template <typename T>
 __global__ void fill_strided(StridedShape<1> s, T* out, T v) {
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;

@@ -325,23 +325,42 @@ at::Tensor cross_entropy_loss(const at::Tensor& self, const at::Tensor& target, 
 }
 
 // Dropout in training: keep each element with probability 1 - p, scaled by
-// 1 / (1 - p), as PyTorch does (a bool mask, as on CUDA). Composed from the
-// uniform, comparison and multiply kernels: one draw per element from the
-// gems generator, so a seed gives the same mask on every vendor.
+// 1 / (1 - p), as PyTorch does (a bool mask, as on CUDA): one launch of the
+// vendor's dropout kernel, which draws element i's mask from the gems
+// generator's (seed, offset + i), so a seed gives the same mask on every vendor.
 std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, double p, std::optional<bool> train) {
-  if (!at::isFloatingType(input.scalar_type())) throw NotServed{"uniform"};  // PyTorch's words for the error
+  static const Kernel k("dropout");
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed{"dropout"};  // PyTorch's words for the error
+  k.require(input.scalar_type());
   if (input.numel() == 0) return {input.clone(), at::empty_like(input)};
   if (train.has_value() && !*train) return {input.clone(), at::ones_like(input, input.options().dtype(at::kBool))};
   const double keep = 1.0 - p;
   TORCH_CHECK(keep >= 0 && keep <= 1, "bernoulli_ expects p to be in [0, 1], but got p=", keep);
-  const at::Tensor mask = at::empty(input.sizes(), input.options().dtype(at::kFloat)).uniform_(0.0, 1.0).lt(keep);
-  return {input.mul(mask).mul_(keep == 0 ? 0.0 : 1.0 / keep), mask};
+  const at::Tensor x = input.contiguous();
+  at::Tensor out = empty_result(x.sizes(), x.options());
+  at::Tensor mask = empty_result(x.sizes(), x.options().dtype(at::kBool));
+  const auto [seed, offset] = reserve_random(std::nullopt, x.device().index(), static_cast<uint64_t>(x.numel()));
+  const gems_tensor desc[3] = {describe(out), describe(mask), describe(x)};
+  k.launch(launch_index(x.device()), desc, 3,
+           {scalar_arg(keep), scalar_arg(keep == 0 ? 0.0 : 1.0 / keep), int_arg(static_cast<int64_t>(seed)),
+            int_arg(static_cast<int64_t>(offset)), int_arg(1)});
+  return {out, mask};
 }
 
+// grad * mask * scale in one launch of the same kernel, the mask given.
 at::Tensor native_dropout_backward(const at::Tensor& grad_output, const at::Tensor& mask, double scale) {
+  static const Kernel k("dropout");
   // PyTorch's CPU takes float masks too, and gives integer gradients a float result
-  if (mask.scalar_type() != at::kBool || !at::isFloatingType(grad_output.scalar_type())) throw NotServed{"mul"};
-  return grad_output.mul(mask).mul_(scale);
+  if (mask.scalar_type() != at::kBool || !at::isFloatingType(grad_output.scalar_type()) ||
+      !at::is_expandable_to(mask.sizes(), grad_output.sizes()))
+    throw NotServed{"dropout"};
+  k.require(grad_output.scalar_type());
+  one_device({&grad_output, &mask});
+  at::Tensor out = empty_result(grad_output.sizes(), grad_output.options());
+  if (out.numel() == 0) return out;
+  const gems_tensor desc[3] = {describe(out), describe_broadcast(mask, grad_output.sizes()), describe(grad_output)};
+  k.launch(launch_index(out.device()), desc, 3, {scalar_arg(0.0), scalar_arg(scale), int_arg(0), int_arg(0), int_arg(0)});
+  return out;
 }
 
 }  // namespace gems::ops

@@ -728,6 +728,33 @@ const std::map<std::string, std::function<void()>>& references() {
          for (float x : v) { EXPECT_GE(x, -1.0f); EXPECT_LE(x, 3.0f); mean += x / n; }
          EXPECT_NEAR(mean, 1.0, 0.05);
        }},
+      {"dropout", [] {
+         const int n = 20000;
+         std::vector<float> x = ramp(n, 0.001f);
+         DeviceBuffer dx(x), out(n * 4), mask(n), again(n * 4), mask2(n);
+         const std::vector<gems_scalar> draw = {f(0.7), f(1 / 0.7), i(42), i(5), i(1)};
+         ASSERT_EQ(run("dropout", {tensor(out, GEMS_FLOAT32, {n}), tensor(mask, GEMS_BOOL, {n}), tensor(dx, GEMS_FLOAT32, {n})},
+                       draw), GEMS_OK) << api().last_error();
+         ASSERT_EQ(run("dropout", {tensor(again, GEMS_FLOAT32, {n}), tensor(mask2, GEMS_BOOL, {n}), tensor(dx, GEMS_FLOAT32, {n})},
+                       draw), GEMS_OK);
+         auto m = mask.read<uint8_t>();
+         EXPECT_EQ(m, mask2.read<uint8_t>());  // a pure function of (seed, offset)
+         std::vector<float> want(n);
+         double kept = 0;
+         for (int k = 0; k < n; ++k) {
+           want[k] = m[k] ? x[k] * (1 / 0.7f) : 0.0f;
+           kept += m[k] / double(n);
+         }
+         EXPECT_NEAR(kept, 0.7, 0.02);
+         expect_near(out.read<float>(), want);
+         // the backward: the mask given, read through a stride of 2 (every other mask element)
+         DeviceBuffer grad(n / 2 * 4);
+         ASSERT_EQ(run("dropout", {tensor(grad, GEMS_FLOAT32, {n / 2}), tensor(mask, GEMS_BOOL, {n / 2}, {2}),
+                                   tensor(dx, GEMS_FLOAT32, {n / 2})}, {f(0), f(2), i(0), i(0), i(0)}), GEMS_OK);
+         std::vector<float> back(n / 2);
+         for (int k = 0; k < n / 2; ++k) back[k] = m[2 * k] ? x[k] * 2 : 0.0f;
+         expect_near(grad.read<float>(), back);
+       }},
       {"normal", [] {
          const int n = 20000;
          DeviceBuffer out(n * 4);
