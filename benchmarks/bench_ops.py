@@ -199,6 +199,9 @@ def measure(name, make, fn, nbytes, flops, runs, flush):
                 a = gems_out[0] if isinstance(gems_out, tuple) else gems_out
                 b = ref[0] if isinstance(ref, tuple) else ref
                 ok = torch.allclose(a.cpu().float(), b.cpu().float(), rtol=2e-2, atol=2e-2)
+                if not ok:  # how far apart, for the notes (shapes differing say so too)
+                    diff = (f"shapes {tuple(a.shape)} vs {tuple(b.shape)}" if a.shape != b.shape else
+                            f"max |gems - torch| {(a.cpu().float() - b.cpu().float()).abs().max().item():.4g}")
             except Exception as e:  # a failing case is reported, not hidden
                 return {"case": name, "error": f"{type(e).__name__}: {e}"[:300]}
         gems_times += gpu_times(fn, gems_args, runs, flush)
@@ -207,6 +210,8 @@ def measure(name, make, fn, nbytes, flops, runs, flush):
     t_gems, t_torch = statistics.median(gems_times), statistics.median(torch_times)
     row = {"case": name, "gems_ms": t_gems, "torch_ms": t_torch, "speedup": t_torch / t_gems,
            "matches_torch": bool(ok), "fallback_ops": fell_back}
+    if not ok:
+        row["mismatch"] = diff
     if nbytes:
         row["gems_GBps"] = nbytes / t_gems / 1e6
         row["torch_GBps"] = nbytes / t_torch / 1e6
@@ -222,7 +227,7 @@ def describe(row):
     rate = f"{row['gems_GBps']:7.0f} GB/s" if "gems_GBps" in row else f"{row['gems_TFLOPs']:7.1f} TF/s"
     fell_back = row["fallback_ops"]
     return (f"{row['case']:<40} gems {row['gems_ms']:8.3f} ms  torch {row['torch_ms']:8.3f} ms  x{row['speedup']:5.2f}"
-            f"  {rate}  {'' if row['matches_torch'] else 'MISMATCH '}"
+            f"  {rate}  {'' if row['matches_torch'] else 'MISMATCH (' + row.get('mismatch', '') + ') '}"
             f"{'fallback: ' + ','.join(fell_back) if fell_back else ''}")
 
 

@@ -507,6 +507,26 @@ __global__ void dropout_draw(int64_t n, const T* in, T* out, bool* mask, double 
   }
 }
 
+// The same V elements a thread: 16-byte loads and stores of in and out, V
+// mask bytes at once (one element a thread ran at 0.70x torch's time).
+template <typename T, int V>
+__global__ void dropout_draw_vectors(int64_t n, const T* in, T* out, bool* mask, double keep, acc_t<T> scale,
+                                     uint64_t seed, uint64_t offset) {
+  using A = acc_t<T>;
+  for (int64_t v = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; v < n / V; v += int64_t{gridDim.x} * blockDim.x) {
+    const Vec<T, V> x = reinterpret_cast<const Vec<T, V>*>(in)[v];
+    Vec<T, V> o;
+    Vec<bool, V> m;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      m.v[j] = uniform01(seed, offset + static_cast<uint64_t>(v * V + j)) < keep;
+      o.v[j] = store_as<T>(load_as<A>(x.v[j]) * A(m.v[j]) * scale);
+    }
+    reinterpret_cast<Vec<T, V>*>(out)[v] = o;
+    reinterpret_cast<Vec<bool, V>*>(mask)[v] = m;
+  }
+}
+
 // out = in * mask * scale with a given mask (dropout's backward).
 template <typename A>
 struct MaskScaleOp {
@@ -530,10 +550,17 @@ int k_dropout(const gems_kernel_call* c) {
     }
     const int64_t n = numel_of(out);
     if (n == 0) return;
-    dropout_draw<T><<<grid_for(n), kBlock, 0, stream_of(c)>>>(
-        n, reinterpret_cast<const T*>(base_ptr(in)), reinterpret_cast<T*>(base_ptr(out)),
-        reinterpret_cast<bool*>(base_ptr(mask)), c->scalars[0].f, scale, static_cast<uint64_t>(c->scalars[2].i),
-        static_cast<uint64_t>(c->scalars[3].i));
+    constexpr int V = 16 / sizeof(T);
+    const T* x = reinterpret_cast<const T*>(base_ptr(in));
+    T* o = reinterpret_cast<T*>(base_ptr(out));
+    bool* m = reinterpret_cast<bool*>(base_ptr(mask));
+    const uint64_t seed = static_cast<uint64_t>(c->scalars[2].i), offset = static_cast<uint64_t>(c->scalars[3].i);
+    if (n % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(o) % 16 == 0 &&
+        reinterpret_cast<uintptr_t>(m) % V == 0)
+      dropout_draw_vectors<T, V><<<grid_for(n / V), kBlock, 0, stream_of(c)>>>(n, x, o, m, c->scalars[0].f, scale,
+                                                                               seed, offset);
+    else
+      dropout_draw<T><<<grid_for(n), kBlock, 0, stream_of(c)>>>(n, x, o, m, c->scalars[0].f, scale, seed, offset);
   });
   return ok ? launch_status("dropout") : unsupported_dtype("dropout", out.dtype);
 }
