@@ -66,7 +66,7 @@ const gems_kernel_entry kKernels[] = {
     {"log_softmax_backward", kFloating, k_log_softmax_backward},
     // cumsum: out, in; along the last dim
     {"cumsum", kNumeric, k_cumsum},
-    // histc: counts (int64, contiguous, one per bin), x (1-D); scalars lo, hi (lo < hi): how many x fall in each
+    // histc: counts (x's dtype, contiguous, one per bin), x (1-D); scalars lo, hi (lo < hi): how many x fall in each
     // of the equal-width bins over [lo, hi] (backends/common/histogram.h places a value)
     {"histc", kNumeric, k_histc},
     // tril: out, in [..., R, C]; scalars diagonal, upper (1 = triu)

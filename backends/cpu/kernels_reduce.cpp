@@ -166,8 +166,8 @@ int k_cumsum(const gems_kernel_call* c) {
   return ok ? GEMS_OK : unsupported_dtype("cumsum", c->tensors[0].dtype);
 }
 
-// tensors: counts (int64, 1-D, one per bin), x (1-D, any stride); scalars
-// [0].f lo, [1].f hi (lo < hi). counts[b] = how many x fall in bin b
+// tensors: counts (x's dtype, contiguous, one per bin), x (1-D, any stride);
+// scalars [0].f lo, [1].f hi (lo < hi). counts[b] = how many x fall in bin b
 // (histc_bin). Each task counts a slice into its own histogram; the sums are
 // integers, so the result does not depend on how the slices fall.
 int k_histc(const gems_kernel_call* c) {
@@ -190,15 +190,14 @@ int k_histc(const gems_kernel_call* c) {
         }
       }
     });
+    T* out = reinterpret_cast<T*>(base_ptr(counts));
+    for (int64_t b = 0; b < bins; ++b) {
+      int64_t total = 0;
+      for (const std::vector<int64_t>& h : partial) total += h[static_cast<size_t>(b)];
+      out[b] = static_cast<T>(total);
+    }
   });
-  if (!ok) return unsupported_dtype("histc", x.dtype);
-  int64_t* out = reinterpret_cast<int64_t*>(base_ptr(counts));
-  for (int64_t b = 0; b < bins; ++b) {
-    int64_t total = 0;
-    for (const std::vector<int64_t>& h : partial) total += h[static_cast<size_t>(b)];
-    out[b * counts.strides[0]] = total;
-  }
-  return GEMS_OK;
+  return ok ? GEMS_OK : unsupported_dtype("histc", x.dtype);
 }
 
 // tensors: out [..., R, C], in (same shape); scalars: [0].i diagonal,

@@ -430,8 +430,8 @@ at::Tensor log_softmax_backward(const at::Tensor& grad, const at::Tensor& output
 
 // histc: counts of the elements in `bins` equal-width bins over [min, max]
 // (the data's own range when both are 0, read back as PyTorch's CPU and CUDA
-// do), by the vendor's histc kernel into int64 counts (integer counting, so
-// the same counts in any order). Integer inputs are counted as on CUDA
+// do), by the vendor's histc kernel, which counts in integers (the same
+// counts in any order) and writes them in the histogram's dtype. Integer inputs are counted as on CUDA
 // (HuggingFace's MoE layers count experts with an int histc on any device but
 // cpu and mps); PyTorch's CPU rejects them.
 at::Tensor& histc_out(const at::Tensor& self, int64_t bins, const c10::Scalar& min, const c10::Scalar& max,
@@ -459,8 +459,8 @@ at::Tensor& histc_out(const at::Tensor& self, int64_t bins, const c10::Scalar& m
   TORCH_CHECK(out.scalar_type() == self.scalar_type(), "torch.histc: out tensor has dtype ", out.scalar_type(),
               ", but expected ", self.scalar_type());
   one_device({&out, &self});
-  const bool direct = out.scalar_type() == at::kLong && out.is_contiguous();
-  const at::Tensor counts = direct ? out : empty_result({bins}, self.options().dtype(at::kLong));
+  const bool direct = out.is_contiguous();
+  const at::Tensor counts = direct ? out : empty_result({bins}, self.options());
   const gems_tensor desc[2] = {describe(counts), describe(x)};
   k.launch(launch_index(self.device()), desc, 2, {scalar_arg(lo), scalar_arg(hi)});
   if (!direct) out.copy_(counts);

@@ -682,10 +682,20 @@ const std::map<std::string, std::function<void()>>& references() {
          // 4 bins over [0, 2]: edges 0, 0.5, 1, 1.5, 2; the top edge counts in the last bin; values outside
          // the range and NaN are not counted; a strided read (every other value).
          std::vector<float> x = {0.0f, 9, 0.49f, 9, 0.5f, 9, 2.0f, 9, -0.1f, 9, 2.1f, 9, NAN, 9, 1.2f, 9, 1.99f, 9};
-         DeviceBuffer dx(x), counts(4 * 8);
-         ASSERT_EQ(run("histc", {tensor(counts, GEMS_INT64, {4}), tensor(dx, GEMS_FLOAT32, {9}, {2})}, {f(0), f(2)}),
+         DeviceBuffer dx(x), counts(4 * 4);
+         ASSERT_EQ(run("histc", {tensor(counts, GEMS_FLOAT32, {4}), tensor(dx, GEMS_FLOAT32, {9}, {2})}, {f(0), f(2)}),
                    GEMS_OK) << api().last_error();
-         EXPECT_EQ(counts.read<int64_t>(), (std::vector<int64_t>{2, 1, 1, 2}));
+         EXPECT_EQ(counts.read<float>(), (std::vector<float>{2, 1, 1, 2}));
+         // int64 ids, more than one block counts on a GPU (70000 values), with bins out of range on both sides
+         std::vector<int64_t> ids(70000);
+         for (size_t k = 0; k < ids.size(); ++k) ids[k] = static_cast<int64_t>(k % 9) - 1;  // -1 .. 7
+         DeviceBuffer di(ids), hist(8 * 6);
+         ASSERT_EQ(run("histc", {tensor(hist, GEMS_INT64, {6}), tensor(di, GEMS_INT64, {70000})}, {f(0), f(5)}), GEMS_OK)
+             << api().last_error();
+         const int64_t per = 70000 / 9, extra = 70000 % 9;  // value v = (k % 9) - 1 occurs per (+1 for the first `extra`)
+         auto count_of = [&](int64_t v) { return per + (v + 1 < extra ? 1 : 0); };
+         EXPECT_EQ(hist.read<int64_t>(), (std::vector<int64_t>{count_of(0), count_of(1), count_of(2), count_of(3),
+                                                                count_of(4), count_of(5)}));
        }},
       {"isin", [] {
          std::vector<float> x = {1, 2, 3, 4, 5, 6}, t = {6, 2, 9};
