@@ -59,6 +59,17 @@ def cases():
         ("mask[b, kv] bool 8x1024", lambda: (torch.rand(8, 1024) > 0.1, torch.arange(8)[:, None, None, None],
                                             torch.arange(1024)[None, None, None, :]), lambda m, a, b: m[a, b]),
     ]
+    # a training step's scatter-adds and dropout, and a MoE layer's expert count (float ids: torch's CPU
+    # histc takes no integers)
+    out += [
+        ("embedding backward 4096 ids, 32000x1024", lambda: (torch.randn(4096, 1024), torch.randint(0, 32000, (4096,))),
+         lambda g, i: torch.ops.aten.embedding_dense_backward(g, i, 32000, -1, False)),
+        ("index_put accumulate 8192 -> 4096x1024", lambda: (torch.randn(4096, 1024), torch.randint(0, 4096, (8192,)),
+                                                           torch.randn(8192, 1024)),
+         lambda x, i, v: torch.index_put(x, (i,), v, accumulate=True)),
+        ("dropout 2048x2048 (train)", lambda: (torch.randn(2048, 2048),), lambda x: torch.native_dropout(x, 0.1, True)),
+        ("histc 8192 ids, 8 bins", lambda: (torch.randint(0, 8, (8192,)).float(),), lambda e: torch.histc(e, 8, 0, 7)),
+    ]
     return out
 
 
@@ -73,10 +84,11 @@ def main():
     for name, make, fn in cases():
         native = make()
         gems = tuple(t.to("gems") for t in native)
-        calls = max(20, args.calls // 100) if "4096 -> 4096" in name or "embedding" in name else args.calls
+        heavy = ("4096 -> 4096", "embedding", "index_put", "dropout")
+        calls = max(20, args.calls // 100) if any(h in name for h in heavy) else args.calls
         t_native, t_gems = per_call_us(fn, native, calls), per_call_us(fn, gems, calls)
         rows.append({"case": name, "gems_us": t_gems, "torch_us": t_native, "speedup": t_native / t_gems})
-        print(f"{name:<28} gems {t_gems:9.2f} us  torch {t_native:9.2f} us  x{t_native / t_gems:5.2f}")
+        print(f"{name:<40} gems {t_gems:9.2f} us  torch {t_native:9.2f} us  x{t_native / t_gems:5.2f}")
     report = {"benchmark": "cpu vendor vs torch CPU, same process, wall-clock per call (best of 7 repeats)",
               "date": datetime.date.today().isoformat(), "machine": platform.machine(),
               "processor": platform.processor() or "unknown", "cores": torch.get_num_threads(),
