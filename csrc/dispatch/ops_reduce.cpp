@@ -431,9 +431,9 @@ at::Tensor log_softmax_backward(const at::Tensor& grad, const at::Tensor& output
 // histc: counts of the elements in `bins` equal-width bins over [min, max]
 // (the data's own range when both are 0, read back as PyTorch's CPU and CUDA
 // do), by the vendor's histc kernel, which counts in integers (the same
-// counts in any order) and writes them in the histogram's dtype. Integer inputs are counted as on CUDA
-// (HuggingFace's MoE layers count experts with an int histc on any device but
-// cpu and mps); PyTorch's CPU rejects them.
+// counts in any order) and writes them in the histogram's dtype. Integer
+// inputs are counted as on CUDA (HuggingFace's MoE layers count experts with
+// an int histc on any device but cpu and mps); PyTorch's CPU rejects them.
 at::Tensor& histc_out(const at::Tensor& self, int64_t bins, const c10::Scalar& min, const c10::Scalar& max,
                       at::Tensor& out) {
   static const Kernel k("histc");

@@ -340,8 +340,9 @@ at::Tensor embedding_dense_backward(const at::Tensor& grad, const at::Tensor& in
 // index tensor: without accumulation the scatter kernel along that dim (HF's
 // MoE layers invert a permutation, inv_perm[perm] = arange), the index
 // broadcast over the other dims; with it, accumulate_rows (the backward of
-// x[idx]). Negative indices count from the end. Several index tensors and
-// masks go to PyTorch's kernel.
+// x[idx]). Negative indices count from the end. One boolean mask with one
+// value is a masked fill (masked_put); several index tensors and masks with
+// many values go to PyTorch's kernel.
 at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices,
                             const at::Tensor& values, bool accumulate, bool unsafe) {
   int64_t dim = -1;
