@@ -2,16 +2,21 @@
 // code on cpu, device code on CUDA), so that all place values alike.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "host_device.h"
 
 namespace gems {
 
+// The type values are placed in, given the input's compute type Acc: float
+// for 16- and 32-bit floats, double for double and for integers.
+template <typename Acc>
+using histc_compute_t = std::conditional_t<std::is_floating_point_v<Acc>, Acc, double>;
+
 // The bin of v among `bins` equal-width bins over [lo, hi] (lo < hi), or -1
 // when v lies outside the range or is NaN. As PyTorch's CPU and CUDA kernels
-// compute it: (v - lo) * bins / (hi - lo) truncated, in the compute type A
-// (float for 16- and 32-bit floats, double for double and integers), the top
-// edge counted in the last bin.
+// compute it: (v - lo) * bins / (hi - lo) truncated, in A (histc_compute_t),
+// the top edge counted in the last bin.
 template <typename A>
 GEMS_HOST_DEVICE inline int64_t histc_bin(A v, A lo, A hi, int64_t bins) {
   if (!(v >= lo && v <= hi)) return -1;

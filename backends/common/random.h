@@ -20,4 +20,10 @@ GEMS_HOST_DEVICE inline double uniform01(uint64_t seed, uint64_t counter) {
   return static_cast<double>(mix(mix(seed) ^ (counter * 0x9e3779b97f4a7c15ull)) >> 11) * 0x1.0p-53;
 }
 
+// Dropout's draw: whether element `counter` is kept, with probability keep
+// (always at keep = 1, never at 0).
+GEMS_HOST_DEVICE inline bool dropout_keeps(uint64_t seed, uint64_t counter, double keep) {
+  return uniform01(seed, counter) < keep;
+}
+
 }  // namespace gems

@@ -348,8 +348,8 @@ int k_normal(const gems_kernel_call* c) {
 
 // tensors: out, mask (bool), in, of one shape; scalars [0].f keep, [1].f
 // scale, [2].i seed, [3].i counter offset, [4].i draw. With draw (all three
-// contiguous) element i is kept when uniform01(seed, offset + i) < keep and
-// mask records it; without, mask is read (dropout's backward). out = in *
+// contiguous) element i is kept when dropout_keeps(seed, offset + i, keep)
+// and mask records it; without, mask is read (dropout's backward). out = in *
 // mask * scale in the compute type (so NaN * 0 stays NaN, as in PyTorch).
 int k_dropout(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &mask = c->tensors[1], &in = c->tensors[2];
@@ -370,7 +370,7 @@ int k_dropout(const gems_kernel_call* c) {
     const T* x = reinterpret_cast<const T*>(base_ptr(in));
     parallel_for(0, numel_of(out), kTaskWork, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        const bool kept = uniform01(seed, offset + static_cast<uint64_t>(i)) < keep;
+        const bool kept = dropout_keeps(seed, offset + static_cast<uint64_t>(i), keep);
         m[i] = kept;
         o[i] = static_cast<T>(static_cast<A>(x[i]) * A(kept) * scale);
       }

@@ -178,7 +178,7 @@ int k_histc(const gems_kernel_call* c) {
   std::vector<std::vector<int64_t>> partial(static_cast<size_t>(tasks), std::vector<int64_t>(static_cast<size_t>(bins)));
   bool ok = dispatch_dtype<kNumeric>(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using A = std::conditional_t<std::is_floating_point_v<acc_t<T>>, acc_t<T>, double>;
+    using A = histc_compute_t<acc_t<T>>;
     const T* p = reinterpret_cast<const T*>(base_ptr(x));
     parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {

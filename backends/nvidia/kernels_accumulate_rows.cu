@@ -77,8 +77,6 @@ __global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, 
   }
 }
 
-size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
-
 }  // namespace
 
 // tensors: out [R, D], src [N, D], index [N]; scalars as documented in
@@ -97,7 +95,7 @@ int k_accumulate_rows(const gems_kernel_call* c) {
   cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, static_cast<const uint32_t*>(nullptr),
                                   static_cast<uint32_t*>(nullptr), static_cast<const int*>(nullptr),
                                   static_cast<int*>(nullptr), a.n, 0, bits, stream);
-  const size_t key_bytes = aligned(a.n * sizeof(uint32_t)), position_bytes = aligned(a.n * sizeof(int));
+  const size_t key_bytes = scratch_aligned(a.n * sizeof(uint32_t)), position_bytes = scratch_aligned(a.n * sizeof(int));
   char* scratch = nullptr;
   if (int st = scratch_malloc(reinterpret_cast<void**>(&scratch), 2 * key_bytes + 2 * position_bytes + temp_bytes,
                               stream))

@@ -32,10 +32,7 @@ __device__ __forceinline__ void count_in_warp(unsigned int* local, int64_t b) {
   if (b >= 0 && (threadIdx.x & 31) == __ffs(same) - 1) atomicAdd(&local[b], static_cast<unsigned>(__popc(same)));
 }
 
-template <typename T>
-using histc_math_t = std::conditional_t<std::is_floating_point_v<acc_t<T>>, acc_t<T>, double>;
-
-template <typename T, typename C, typename A = histc_math_t<T>>
+template <typename T, typename C, typename A = histc_compute_t<acc_t<T>>>
 __global__ void histc_kernel(const T* x, int64_t n, int64_t stride, A lo, A hi, int64_t bins, C* counts) {
   extern __shared__ unsigned int local[];
   const bool in_shared = bins <= kSharedBins;

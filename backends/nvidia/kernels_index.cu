@@ -324,8 +324,6 @@ int k_index_select(const gems_kernel_call* c) {
 
 namespace {
 
-// The index tensors of a gather: where each is, its width, and the size and
-// stride (elements) of the dim of self it picks along.
 // Calls fn(type_tag<U>) with the unsigned type U of the dtype's width:
 // gathers and scatters move elements as bits. False for a width it lacks.
 template <typename F>
@@ -339,6 +337,8 @@ bool with_element_width(int32_t dtype, F&& fn) {
   }
 }
 
+// The index tensors of a gather: where each is, its width, and the size and
+// stride (elements) of the dim of self it picks along.
 template <int NI>
 struct GatherIndices {
   const void* data[NI];
@@ -495,13 +495,13 @@ int k_arange(const gems_kernel_call* c) {
 
 namespace {
 // Dropout with a fresh mask, over contiguous operands: element i is kept when
-// uniform01(seed, offset + i) < keep (backends/cpu/kernels_index.cpp).
+// dropout_keeps(seed, offset + i, keep) (backends/common/random.h).
 template <typename T>
 __global__ void dropout_draw(int64_t n, const T* in, T* out, bool* mask, double keep, acc_t<T> scale, uint64_t seed,
                              uint64_t offset) {
   using A = acc_t<T>;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    const bool kept = uniform01(seed, offset + static_cast<uint64_t>(i)) < keep;
+    const bool kept = dropout_keeps(seed, offset + static_cast<uint64_t>(i), keep);
     mask[i] = kept;
     out[i] = store_as<T>(load_as<A>(in[i]) * A(kept) * scale);
   }
@@ -519,7 +519,7 @@ __global__ void dropout_draw_vectors(int64_t n, const T* in, T* out, bool* mask,
     Vec<bool, V> m;
 #pragma unroll
     for (int j = 0; j < V; ++j) {
-      m.v[j] = uniform01(seed, offset + static_cast<uint64_t>(v * V + j)) < keep;
+      m.v[j] = dropout_keeps(seed, offset + static_cast<uint64_t>(v * V + j), keep);
       o.v[j] = store_as<T>(load_as<A>(x.v[j]) * A(m.v[j]) * scale);
     }
     reinterpret_cast<Vec<T, V>*>(out)[v] = o;

@@ -64,8 +64,6 @@ __global__ void write_sorted(StridedShape<3> rows, int64_t n, int64_t vs, int64_
   }
 }
 
-size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
-
 template <typename T>
 int sort_long_rows(const gems_kernel_call* c, const TopkOperands& op) {
   const gems_tensor* ops[3] = {&op.values, &op.indices, &op.in};
@@ -90,8 +88,8 @@ int sort_long_rows(const gems_kernel_call* c, const TopkOperands& op) {
     };
     size_t temp_bytes = 0;
     sort(nullptr, temp_bytes, nullptr, nullptr, nullptr, nullptr, nullptr);
-    const size_t key_bytes = aligned(total * sizeof(K)), index_bytes = aligned(total * sizeof(int));
-    const size_t offset_bytes = kPacked ? 0 : aligned((rows.numel + 1) * sizeof(int64_t));
+    const size_t key_bytes = scratch_aligned(total * sizeof(K)), index_bytes = scratch_aligned(total * sizeof(int));
+    const size_t offset_bytes = kPacked ? 0 : scratch_aligned((rows.numel + 1) * sizeof(int64_t));
     char* scratch = nullptr;
     if (int st = scratch_malloc(reinterpret_cast<void**>(&scratch),
                                 2 * key_bytes + 2 * index_bytes + offset_bytes + temp_bytes, stream))

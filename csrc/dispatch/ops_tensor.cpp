@@ -190,7 +190,7 @@ at::Tensor& gather_out(const at::Tensor& self, int64_t dim, const at::Tensor& in
   // PyTorch checks an empty index for nothing but its device.
   TORCH_CHECK(index.numel() == 0 || index.scalar_type() == at::kLong || index.scalar_type() == at::kInt,
               "gather(): Expected dtype int32/int64 for index");
-  const c10::Device device = one_device({&self, &index});
+  one_device({&self, &index});
   const int64_t dims = std::max<int64_t>(1, self.dim());
   if (index.numel() != 0) {  // PyTorch's gather_shape_check
     TORCH_CHECK(dims == std::max<int64_t>(1, index.dim()),

@@ -18,6 +18,15 @@ def tiny_llama(dtype):
     return transformers.LlamaForCausalLM(config).to(dtype).eval()
 
 
+def tiny_mixtral():
+    """A two-layer Mixtral (4 experts, 2 a token), float32, random weights from seed 0."""
+    config = transformers.MixtralConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, num_local_experts=4,
+                                        num_experts_per_tok=2)
+    torch.manual_seed(0)
+    return transformers.MixtralForCausalLM(config)
+
+
 # bf16 where the vendor is an accelerator (as the issue asks), float32 on the
 # cpu vendor where CPU bf16 matmuls are slow and round differently.
 DTYPE = torch.bfloat16 if VENDOR != "cpu" else torch.float32
@@ -93,11 +102,7 @@ def test_sampling_generate_runs_on_kernels_and_follows_the_seed():
 def test_mixture_of_experts_forward_matches_the_native_device():
     # Mixtral's sparse MoE block: router topk, tokens sorted by expert, per-expert token counts (an int
     # histc off the CPU), grouped expert products, the permutation inverted by index_put: no fallback.
-    config = transformers.MixtralConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, num_local_experts=4,
-                                        num_experts_per_tok=2)
-    torch.manual_seed(0)
-    model = transformers.MixtralForCausalLM(config).to(torch.float32).eval()
+    model = tiny_mixtral().eval()
     ids = torch.randint(0, 256, (2, 8), generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         expected = model.to(NATIVE)(ids.to(NATIVE)).logits.cpu()
@@ -113,11 +118,7 @@ def test_training_steps_run_on_kernels():
     # A training step's backward: the embedding's gradient (embedding_dense_backward), an MoE layer's
     # x[idx] backward (index_put with accumulate), GPT-2's dropout. Mixtral's gradients match the CPU's
     # (float32, no dropout); GPT-2's dropout draws its own mask, so its loss is only checked to fall.
-    config = transformers.MixtralConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, num_local_experts=4,
-                                        num_experts_per_tok=2)
-    torch.manual_seed(0)
-    model = transformers.MixtralForCausalLM(config)
+    model = tiny_mixtral()
     ids = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(5))
     model(input_ids=ids, labels=ids).loss.backward()
     expected = {name: p.grad.clone() for name, p in model.named_parameters()}
