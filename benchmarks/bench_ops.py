@@ -272,7 +272,11 @@ def main():
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--render", metavar="JSON", help="only rewrite the markdown table beside a measured JSON")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "benchmarks"))
+    parser.add_argument("--only", metavar="WORDS", help="comma-separated parts of case names: time only the cases "
+                        "whose name contains one (an experiment; prints, writes no files)")
     args = parser.parse_args()
+    wanted = [w for w in (args.only or "").split(",") if w]
+    picked = (lambda name: any(w in name for w in wanted)) if wanted else (lambda name: True)
     if args.render:
         path = Path(args.render)
         path.with_suffix(".md").write_text(render_markdown(json.loads(path.read_text())))
@@ -282,10 +286,14 @@ def main():
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # larger than any L2
     rows = []
     for name, make, fn, nbytes, flops in cases():
+        if not picked(name):
+            continue
         rows.append(measure(name, make, fn, nbytes, flops, args.runs, flush))
         print(describe(rows[-1]))
     sweep = []
     for op, size, make, fn, nbytes, flops in sweep_cases():
+        if not picked(f"{op} {size}"):
+            continue
         sweep.append({**measure(f"{op} {size}", make, fn, nbytes, flops, args.runs, flush), "op": op, "size": size})
         print(describe(sweep[-1]))
     speedups = [r["speedup"] for r in rows if "speedup" in r]
@@ -295,6 +303,9 @@ def main():
                         f"of {args.runs} runs, each round on fresh inputs",
               "geomean_speedup": math.exp(sum(map(math.log, speedups)) / len(speedups)) if speedups else None,
               "rows": rows, "sweep": sweep}
+    if wanted:
+        print(f"geomean speedup of these rows {report['geomean_speedup'] or float('nan'):.3f}")
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = card.replace(" ", "_")

@@ -53,8 +53,10 @@ __global__ void reduce_rows_warp(StridedShape<3> outer, Reduced r, const T* in, 
 // where p + begin is 16-byte aligned each thread loads kUnroll 16-byte vectors
 // before it folds any, so that enough bytes are in flight; the elements past
 // the last vector (or all of them, unaligned) one at a time. The block's
-// threads share the range; block_reduce then combines their states.
-template <typename T, typename A, typename P>
+// threads share the range; block_reduce then combines their states. With
+// kStream the vectors are loaded as read once (see streams_reads(); a
+// compile-time choice: as a runtime flag it cost a bf16 row sum its gain).
+template <typename T, typename A, typename P, bool kStream>
 __device__ __forceinline__ void fold_range(const T* p, int64_t begin, int64_t end, typename P::S& s) {
   constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
   using W = Vec<T, V>;
@@ -67,7 +69,7 @@ __device__ __forceinline__ void fold_range(const T* p, int64_t begin, int64_t en
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int64_t v = v0 + int64_t{u} * blockDim.x;
-        if (v < nv) x[u] = pv[v];
+        if (v < nv) x[u] = kStream ? load_once(pv + v) : pv[v];
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
@@ -85,12 +87,12 @@ __device__ __forceinline__ void fold_range(const T* p, int64_t begin, int64_t en
 // One block per output: long contiguous rows, folded by fold_range; blocks
 // are sized so that one pass of them covers the row (a 4096-wide bf16 row:
 // 128 threads), which keeps many rows resident per SM.
-template <typename T, typename A, typename P>
+template <typename T, typename A, typename P, bool kStream>
 __global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in, T* out, int64_t* idx, bool mean) {
   int64_t off[3];
   offsets_of(outer, blockIdx.x, off);
   typename P::S s = P::init();
-  fold_range<T, A, P>(in + off[1], 0, r.numel, s);
+  fold_range<T, A, P, kStream>(in + off[1], 0, r.numel, s);
   s = block_reduce<P>(s);
   if (threadIdx.x == 0) {
     store_result<T, A, P>(out, idx, off, s, r.numel, mean);
@@ -102,7 +104,7 @@ __global__ void reduce_rows_block(StridedShape<3> outer, Reduced r, const T* in,
 // bandwidth), so each row is cut into chunks, a block folds a chunk into a
 // partial state, and a second kernel merges each row's partials in chunk order
 // (so results are the same on every run).
-template <typename T, typename A, typename P>
+template <typename T, typename A, typename P, bool kStream>
 __global__ void reduce_chunks(StridedShape<3> outer, Reduced r, int64_t chunk, const T* in,
                               typename P::S* partials) {
   const int64_t row = blockIdx.y, begin = int64_t{blockIdx.x} * chunk;
@@ -110,7 +112,7 @@ __global__ void reduce_chunks(StridedShape<3> outer, Reduced r, int64_t chunk, c
   int64_t off[3];
   offsets_of(outer, row, off);
   typename P::S s = P::init();
-  fold_range<T, A, P>(in + off[1], begin, end, s);
+  fold_range<T, A, P, kStream>(in + off[1], begin, end, s);
   s = block_reduce<P>(s);
   if (threadIdx.x == 0) partials[row * gridDim.x + blockIdx.x] = s;
 }
@@ -176,6 +178,7 @@ void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
   int64_t* px = with_indices ? reinterpret_cast<int64_t*>(base_ptr(indices)) : nullptr;
   cudaStream_t st = stream_of(c);
   constexpr int64_t kChunk = 8192;  // elements a block folds when rows are split
+  const bool stream = streams_reads(outer.numel * r.numel * static_cast<int64_t>(sizeof(T)));
   if (r.contiguous_row() && outer.numel < num_sms() && r.numel >= 4 * kChunk) {
     const int64_t chunks = std::min<int64_t>((r.numel + kChunk - 1) / kChunk, (4 * num_sms() + outer.numel - 1) / outer.numel);
     constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
@@ -183,8 +186,9 @@ void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
     const int64_t used = (r.numel + chunk - 1) / chunk;
     typename P::S* partials = nullptr;
     if (scratch_malloc(reinterpret_cast<void**>(&partials), outer.numel * used * sizeof(typename P::S), st) == GEMS_OK) {
-      reduce_chunks<T, A, P><<<dim3(static_cast<unsigned>(used), static_cast<unsigned>(outer.numel)), 256, 0, st>>>(
-          outer, r, chunk, pi, partials);
+      const dim3 grid(static_cast<unsigned>(used), static_cast<unsigned>(outer.numel));
+      if (stream) reduce_chunks<T, A, P, true><<<grid, 256, 0, st>>>(outer, r, chunk, pi, partials);
+      else reduce_chunks<T, A, P, false><<<grid, 256, 0, st>>>(outer, r, chunk, pi, partials);
       merge_chunks<T, A, P><<<static_cast<unsigned>(outer.numel), 128, 0, st>>>(outer, r.numel, static_cast<int>(used),
                                                                              partials, po, px, mean);
       scratch_free(partials, st);
@@ -200,7 +204,9 @@ void reduce_launch(const gems_kernel_call* c, bool mean, bool with_indices) {
   } else if (r.numel >= 2048) {
     constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
     const int threads = std::max(64, std::min(512, threads_for_row(r.numel, int64_t{V} * kUnroll)));
-    reduce_rows_block<T, A, P><<<static_cast<unsigned>(outer.numel), threads, 0, st>>>(outer, r, pi, po, px, mean);
+    const unsigned blocks = static_cast<unsigned>(outer.numel);
+    if (stream) reduce_rows_block<T, A, P, true><<<blocks, threads, 0, st>>>(outer, r, pi, po, px, mean);
+    else reduce_rows_block<T, A, P, false><<<blocks, threads, 0, st>>>(outer, r, pi, po, px, mean);
   } else {
     const int64_t threads = outer.numel * 32;
     reduce_rows_warp<T, A, P><<<static_cast<unsigned>((threads + 255) / 256), 256, 0, st>>>(outer, r, pi, po, px, mean);
@@ -277,9 +283,20 @@ __global__ void softmax_rows_cached(StridedShape<2> outer, int64_t n, T* out, co
   }
 }
 
+// exp(x) for x <= 0 (a score minus its row's max) of a softmax whose output is
+// 16-bit: the hardware's approximate exponential (a few float ulps, far below
+// a 16-bit output's rounding); float and double outputs keep the exact one.
+template <typename T, typename A>
+__device__ __forceinline__ A softmax_exp(A x) {
+  if constexpr (sizeof(T) == 2) return __expf(x);
+  else return ::exp(x);
+}
+
 // The same with the row in registers (as the norms below): one read, one
 // write, no shared-memory row; for dense, 16-byte aligned rows up to 4096
-// vectors.
+// vectors. Each exponential is computed once: kept in the row's registers
+// between the sum and the store (the exps had made the 16-bit kernel
+// compute-bound).
 template <typename T, int kVecs, bool kLog>
 __global__ void softmax_rows_in_registers(StridedShape<2> outer, int64_t n, T* out, const T* in) {
   using Row = RowInRegisters<T, kVecs>;
@@ -297,7 +314,11 @@ __global__ void softmax_rows_in_registers(StridedShape<2> outer, int64_t n, T* o
   for (int k = 0; k < kVecs; ++k)
     if (row.has(k))
 #pragma unroll
-      for (int j = 0; j < V; ++j) sum += ::exp(row.v[k][j] - mx);
+      for (int j = 0; j < V; ++j) {
+        const A e = softmax_exp<T>(row.v[k][j] - mx);
+        sum += e;
+        if constexpr (!kLog) row.v[k][j] = e;
+      }
   sum = block_sum_all(sum);
   const A lse = ::log(sum) + mx, inv = A(1) / sum;
   auto* y = reinterpret_cast<Vec<T, V>*>(out + off[0]);
@@ -306,7 +327,7 @@ __global__ void softmax_rows_in_registers(StridedShape<2> outer, int64_t n, T* o
     if (!row.has(k)) continue;
     Vec<T, V> o;
 #pragma unroll
-    for (int j = 0; j < V; ++j) o.v[j] = store_as<T>(kLog ? row.v[k][j] - lse : ::exp(row.v[k][j] - mx) * inv);
+    for (int j = 0; j < V; ++j) o.v[j] = store_as<T>(kLog ? row.v[k][j] - lse : row.v[k][j] * inv);
     y[row.index(k)] = o;
   }
 }
