@@ -1,6 +1,8 @@
 // Every kernel of the nvidia vendor's table; the operands of each kernel name
 // are documented in backends/cpu/kernel_table.cpp, the reference for all vendors.
 #pragma once
+#include <cuda_runtime.h>
+
 #include "../abi/gems_vendor_abi.h"
 
 namespace gems::nvidia {
@@ -42,5 +44,12 @@ constexpr int kTopkMaxK = 2048;
 // cuDNN's per-shape graphs (kernels_attention_decode.cu).
 bool attention_decode_serves(const gems_kernel_call* c);
 int attention_decode(const gems_kernel_call* c);
+
+// Products of 1 to 8 rows with an nn.Linear weight (a decode step), 16-bit,
+// on gemm's operands (out [1, M, N], a [1, M, K], b [1, K, N]); gemm asks
+// before it goes to cuBLASLt (kernels_gemm_few_rows.cu).
+bool gemm_few_rows_serves(const gems_tensor& out, const gems_tensor& a, const gems_tensor& b);
+void gemm_few_rows(const gems_tensor& out, const gems_tensor& a, const gems_tensor& b, double alpha, bool accumulate,
+                   cudaStream_t stream);
 
 }  // namespace gems::nvidia

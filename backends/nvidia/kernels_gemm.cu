@@ -4,7 +4,8 @@
 // and dtype and cached for the life of the process: cuBLASLt's heuristic
 // proposes a few, and each is timed once on the call's own operands (into a
 // scratch output) when GEMS_AUTOTUNE=1, unless the stream is being captured;
-// otherwise the heuristic's first proposal runs.
+// otherwise the heuristic's first proposal runs. Products of a few rows with
+// an nn.Linear weight (decode steps) run on kernels_gemm_few_rows.cu instead.
 #include <cublasLt.h>
 
 #include <algorithm>
@@ -140,6 +141,10 @@ int gemm_typed(const gems_kernel_call* c) {
     const gems_tensor* in = &cin;
     if (beta == 1.0) map_elements<T, T>(out, &in, CopyOp{}, stream);
     else map_elements<T, T>(out, &in, ScaleOp{static_cast<float>(beta)}, stream);
+  }
+  if (gemm_few_rows_serves(out, a0, b0)) {
+    gemm_few_rows(out, a0, b0, alpha, cin.data && beta != 0.0, stream);
+    return GEMS_OK;
   }
   gems_tensor a = a0, b = b0;
   LtView va, vb, vd;

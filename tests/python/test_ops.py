@@ -770,6 +770,13 @@ def test_decode_shaped_products(dtype):
         check(lambda c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=-2.0), m((rows, 192), 104), x, w_kn, tol=tol)
     check(torch.mm, m((16, 2048 + 72), 105)[:, :2048], m((2048, 128), 106), tol=tol)  # rows of a wider tensor
     check(F.linear, m((2, 3, 1024), 108), m((256, 1024), 109), tol=tol)  # [batch, seq, hidden] as HF calls it
+    # the nvidia vendor's few-row kernel: K not a multiple of its 32-wide steps, N not of its 16-wide
+    # tiles, tokens that fill part of one or two MMA tiles, weights of many blocks, beta and alpha
+    for rows in (3, 12):
+        x, w = m((rows, 1096), 110 + rows), m((1000, 1096), 111)
+        check(F.linear, x, w, tol=tol)
+        check(lambda c, a, b: torch.addmm(c, a, b.t(), beta=0.5, alpha=-2.0), m((rows, 1000), 112), x, w, tol=tol)
+    check(F.linear, m((5, 8), 113), m((7, 8), 114), tol=tol)  # K of one 8-element slice
 
 
 def test_mm_shape_and_dtype_errors():
