@@ -547,6 +547,25 @@ const std::map<std::string, std::function<void()>>& references() {
              want[r * 4 + k] = 0.5f * c[k] + 2 * acc;
            }
          expect_near(out.read<float>(), want, 1e-4f);
+         // A decode step's shape in bf16: 3 token rows against a weight stored [N, K] (the nvidia vendor's
+         // few-row kernel), K = 72 not a whole number of its 32-wide steps, N = 20 not of its 16-wide
+         // tiles; the output already holds c (beta 1), so the product is added to it.
+         constexpr int M = 3, K = 72, N = 20;
+         const std::vector<float> x = from_bf16(to_bf16(ramp(M * K, 0.13f, -0.3f)));
+         const std::vector<float> w = from_bf16(to_bf16(ramp(N * K, 0.11f, -0.25f)));
+         const std::vector<float> c0 = from_bf16(to_bf16(ramp(M * N, 0.5f, -1.0f)));
+         DeviceBuffer dx(to_bf16(x)), dw(to_bf16(w)), dout(to_bf16(c0));
+         ASSERT_EQ(run("gemm", {tensor(dout, GEMS_BFLOAT16, {1, M, N}), tensor(dx, GEMS_BFLOAT16, {1, M, K}),
+                                tensor(dw, GEMS_BFLOAT16, {1, K, N}, {0, 1, K}), tensor(dout, GEMS_BFLOAT16, {1, M, N})},
+                       {f(0.5), f(1.0)}), GEMS_OK);
+         std::vector<float> want16(M * N);
+         for (int r = 0; r < M; ++r)
+           for (int n = 0; n < N; ++n) {
+             float acc = 0;
+             for (int k = 0; k < K; ++k) acc += x[r * K + k] * w[n * K + k];
+             want16[r * N + n] = c0[r * N + n] + 0.5f * acc;
+           }
+         expect_near(from_bf16(dout.read<uint16_t>()), want16, 1e-2f);
        }},
       {"attention", [] {
          AttentionInputs a;
