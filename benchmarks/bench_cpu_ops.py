@@ -51,6 +51,11 @@ def cases():
         ]
     for m, k, n in ((1, 256, 688), (1, 688, 256), (1, 256, 1024), (16, 256, 688), (1, 4096, 4096)):
         out.append((f"linear {m}x{k} -> {n}", lambda m=m, k=k, n=n: (torch.randn(m, k), torch.randn(n, k)), F.linear))
+    # softmax: sampling's over a vocabulary, eager attention's weights in a decode step (32 heads, 128 keys)
+    out += [
+        ("softmax 1x32000", lambda: (torch.randn(1, 32000),), lambda x: torch.softmax(x, -1)),
+        ("softmax 32x1x128", lambda: (torch.randn(32, 1, 128),), lambda x: torch.softmax(x, -1)),
+    ]
     # lookups: an embedding of a prompt, the repetition penalty's gather, a padded batch's mask lookup
     out += [
         ("embedding 8000x1024, 512 ids", lambda: (torch.randint(0, 8000, (512,)), torch.randn(8000, 1024)), F.embedding),
