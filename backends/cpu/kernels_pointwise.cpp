@@ -31,6 +31,25 @@ int unary(const char* name, const gems_kernel_call* c, F f) {
   return ok ? GEMS_OK : unsupported_dtype(name, c->tensors[0].dtype);
 }
 
+// unary() for ops with a loop over dense float runs in vector_exp.h (also
+// compiled for AVX-512): float tensors take it wherever a run is dense, every
+// other case f element by element.
+template <typename Run, typename F>
+int unary_with_float_runs(const char* name, const gems_kernel_call* c, Run run, F f) {
+  if (c->tensors[0].dtype != GEMS_FLOAT32 || c->tensors[1].dtype != GEMS_FLOAT32) return unary<kFloating>(name, c, f);
+  const gems_tensor* ops[2] = {&c->tensors[0], &c->tensors[1]};
+  StridedLoop<2> loop(ops);
+  loop.for_each_run([&](char** p, const int64_t* s, int64_t n) {
+    if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
+      run(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n);
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i)
+      *reinterpret_cast<float*>(p[0] + i * s[0]) = f(*reinterpret_cast<const float*>(p[1] + i * s[1]));
+  });
+  return GEMS_OK;
+}
+
 // out = f(a, b) with a, b (and out unless Out is fixed) of one dtype.
 template <uint32_t MASK, typename OutFixed, typename F>
 int binary(const char* name, const gems_kernel_call* c, F f) {
@@ -116,7 +135,9 @@ int k_relu(const gems_kernel_call* c) {
   int k_##NAME(const gems_kernel_call* c) { \
     return unary<kFloating>(#NAME, c, [](auto x) { using A = decltype(x); (void)sizeof(A); return EXPR; }); \
   }
-GEMS_FLOAT_UNARY(exp, exp_of(x))
+int k_exp(const gems_kernel_call* c) {
+  return unary_with_float_runs("exp", c, exp_floats, [](auto x) { return exp_of(x); });
+}
 GEMS_FLOAT_UNARY(log, std::log(x))
 GEMS_FLOAT_UNARY(sqrt, std::sqrt(x))
 GEMS_FLOAT_UNARY(rsqrt, A(1) / std::sqrt(x))
@@ -124,7 +145,12 @@ GEMS_FLOAT_UNARY(sin, std::sin(x))
 GEMS_FLOAT_UNARY(cos, std::cos(x))
 GEMS_FLOAT_UNARY(tanh, std::tanh(x))
 GEMS_FLOAT_UNARY(sigmoid, A(1) / (A(1) + exp_of(-x)))
-GEMS_FLOAT_UNARY(silu, x / (A(1) + exp_of(-x)))
+int k_silu(const gems_kernel_call* c) {
+  return unary_with_float_runs("silu", c, silu_floats, [](auto x) {
+    using A = decltype(x);
+    return x / (A(1) + exp_of(-x));
+  });
+}
 #undef GEMS_FLOAT_UNARY
 
 // scalars[0].i: 0 = exact (erf), 1 = tanh approximation

@@ -44,16 +44,27 @@ inline float exp_float(float x) {
 inline float exp_of(float x) { return exp_float(x); }
 inline double exp_of(double x) { return std::exp(x); }
 
-// out[j] = exp(x[j] - shift) for j < n (softmax and attention weights). On
-// x86-64 the float loop is also compiled for AVX-512 and picked at load time
-// where the processor has it (16 lanes instead of 8: the polynomial is the
-// whole cost here; the module's other loops stay x86-64-v3, where AVX-512
-// measured slower on the simple ops).
+// The loops of this file over dense float runs are also compiled for AVX-512
+// on x86-64 and the version is picked at load time where the processor has it
+// (16 lanes instead of 8: the polynomial is their whole cost). The module's
+// other loops stay x86-64-v3, where AVX-512 measured slower on the simple ops.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("arch=x86-64-v4", "default")))
+#define GEMS_CPU_AVX512_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define GEMS_CPU_AVX512_CLONES
 #endif
-inline void exp_shifted_float(const float* x, float shift, float* out, int64_t n) {
+
+// out[j] = exp(x[j] - shift) for j < n (softmax and attention weights).
+GEMS_CPU_AVX512_CLONES inline void exp_shifted_float(const float* x, float shift, float* out, int64_t n) {
   for (int64_t j = 0; j < n; ++j) out[j] = exp_float(x[j] - shift);
+}
+
+// out[j] = exp(x[j]) and out[j] = silu(x[j]) = x[j] / (1 + exp(-x[j])).
+GEMS_CPU_AVX512_CLONES inline void exp_floats(const float* x, float* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = exp_float(x[j]);
+}
+GEMS_CPU_AVX512_CLONES inline void silu_floats(const float* x, float* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = x[j] / (1.0f + exp_float(-x[j]));
 }
 
 inline void exp_shifted(const float* x, float shift, float* out, int64_t n) { exp_shifted_float(x, shift, out, n); }
