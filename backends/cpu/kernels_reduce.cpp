@@ -2,6 +2,7 @@
 // Every kernel here reduces over the trailing dims of its input: the core
 // permutes the reduced dims to the end before it calls (see kernel_table.cpp).
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -95,29 +96,47 @@ void for_each_row(const gems_kernel_call* c, F f) {
   });
 }
 
+// Scratch row `which` of this thread, at least n long (kept between calls: no
+// allocation a row). Asked for only when needed: a thread_local's access is a
+// call in a shared library, which a row of a few dozen elements notices.
+template <typename A>
+A* scratch_row(int which, int64_t n) {
+  thread_local std::vector<A> rows[2];
+  std::vector<A>& r = rows[which];
+  if (r.size() < static_cast<size_t>(n)) r.resize(static_cast<size_t>(n));
+  return r.data();
+}
+
 // The row x[0, n) with stride s in the compute type A, contiguous: x itself
-// when it already is, else copied into `copy`.
+// when it already is, else copied into scratch row 0.
 template <typename A, typename T>
-const A* contiguous_row(const T* x, int64_t n, int64_t s, std::vector<A>& copy) {
+const A* contiguous_row(const T* x, int64_t n, int64_t s) {
   if constexpr (std::is_same_v<A, T>)
     if (s == 1) return x;
-  copy.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) copy[static_cast<size_t>(i)] = static_cast<A>(x[i * s]);
-  return copy.data();
+  A* copy = scratch_row<A>(0, n);
+  for (int64_t i = 0; i < n; ++i) copy[i] = static_cast<A>(x[i * s]);
+  return copy;
 }
 
 // The largest of x[0, n), NaN ignored (a NaN row still comes out NaN: its
-// exponential is NaN); eight running maxima keep the loop vectorized.
+// exponential is NaN). One 32-byte vector of running maxima (GCC's vector
+// extension: the compiler kept eight scalar maxima in scalar registers).
 template <typename A>
 A max_run(const A* x, int64_t n) {
-  A m[8];
-  for (A& v : m) v = -std::numeric_limits<A>::infinity();
+  constexpr int kLanes = 32 / sizeof(A);
+  typedef A Lanes __attribute__((vector_size(32)));
+  Lanes m;
+  for (int j = 0; j < kLanes; ++j) m[j] = -std::numeric_limits<A>::infinity();
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
-  for (; i < n; ++i) m[i & 7] = x[i] > m[i & 7] ? x[i] : m[i & 7];
-  for (int j = 1; j < 8; ++j) m[0] = m[j] > m[0] ? m[j] : m[0];
-  return m[0];
+  for (; i + kLanes <= n; i += kLanes) {
+    Lanes v;
+    std::memcpy(&v, x + i, sizeof(v));
+    m = v > m ? v : m;
+  }
+  A best = -std::numeric_limits<A>::infinity();
+  for (int j = 0; j < kLanes; ++j) best = m[j] > best ? m[j] : best;
+  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
+  return best;
 }
 
 // Softmax over rows: each row in the compute type, contiguous, its
@@ -131,17 +150,13 @@ int softmax_forward(const char* name, const gems_kernel_call* c) {
     using T = typename decltype(tag)::type;
     using A = acc_t<T>;
     for_each_row<2, T>(c, [](T** r, int64_t n, const int64_t* s) {
-      thread_local std::vector<A> copy, exps;
-      const A* x = contiguous_row<A>(r[1], n, s[1], copy);
+      const A* x = contiguous_row<A>(r[1], n, s[1]);
       A mx = max_run(x, n);
       if (std::isinf(mx) && mx < 0) mx = 0;  // an all -inf row: exp gives 0s (then 0 / 0), not inf - inf
       A* e = nullptr;
       if constexpr (std::is_same_v<A, T> && !kLog)
         if (s[0] == 1) e = r[0];
-      if (!e) {
-        exps.resize(static_cast<size_t>(n));
-        e = exps.data();
-      }
+      if (!e) e = scratch_row<A>(1, n);
       exp_shifted(x, mx, e, n);
       const A sum = sum_run<A>(e, n, 1);
       if constexpr (kLog) {

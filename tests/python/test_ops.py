@@ -576,6 +576,33 @@ def test_softmax_of_all_neg_inf_row_matches_cpu():
     check(lambda t: torch.softmax(t, 1), x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("fn", [torch.softmax, torch.log_softmax])
+def test_softmax_of_long_rows_with_special_values(fn, dtype):
+    # Rows long enough for the vendors' vector loops and their tails (5003 = 312 * 16 + 11, past one
+    # 4096-element block of partial sums), with a NaN row, masked (-inf) entries, an all -inf row and
+    # large magnitudes, dense and strided.
+    x = make((6, 5003), torch.float32, low=-30, high=30, gen_seed=120)
+    x[1, 17] = float("nan")
+    x[2, ::3] = float("-inf")
+    x[3] = float("-inf")
+    x[4, 4999] = 80.0
+    x = x.to(dtype)
+    tol = dict(rtol=2e-2, atol=1e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-6)
+    check(lambda t: fn(t, -1), x, tol=tol)
+    check(lambda t: fn(t.t().contiguous().t(), -1), x, tol=tol)  # rows of stride 6
+
+
+def test_exp_and_silu_of_long_runs_with_special_values():
+    # float32 runs through the cpu vendor's vector loops (and their tails): special values as torch's
+    x = make((3, 1037), torch.float32, low=-100, high=100, gen_seed=121)
+    x[0, :6] = torch.tensor([float("nan"), float("inf"), float("-inf"), 88.8, -104.0, 0.0])
+    tol = dict(rtol=2e-6, atol=1e-37)  # subnormal results (exp(-100)) may differ in their few bits
+    for fn in (torch.exp, F.silu):
+        check(fn, x, tol=tol)
+        check(fn, x.t(), tol=tol)  # strided
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("affine", [True, False])
 def test_layer_norm(dtype, affine):
