@@ -144,7 +144,12 @@ GEMS_FLOAT_UNARY(rsqrt, A(1) / std::sqrt(x))
 GEMS_FLOAT_UNARY(sin, std::sin(x))
 GEMS_FLOAT_UNARY(cos, std::cos(x))
 GEMS_FLOAT_UNARY(tanh, std::tanh(x))
-GEMS_FLOAT_UNARY(sigmoid, A(1) / (A(1) + exp_of(-x)))
+int k_sigmoid(const gems_kernel_call* c) {
+  return unary_with_float_runs("sigmoid", c, sigmoid_floats, [](auto x) {
+    using A = decltype(x);
+    return A(1) / (A(1) + exp_of(-x));
+  });
+}
 int k_silu(const gems_kernel_call* c) {
   return unary_with_float_runs("silu", c, silu_floats, [](auto x) {
     using A = decltype(x);

@@ -59,9 +59,13 @@ GEMS_CPU_AVX512_CLONES inline void exp_shifted_float(const float* x, float shift
   for (int64_t j = 0; j < n; ++j) out[j] = exp_float(x[j] - shift);
 }
 
-// out[j] = exp(x[j]) and out[j] = silu(x[j]) = x[j] / (1 + exp(-x[j])).
+// out[j] = exp(x[j]), sigmoid(x[j]) = 1 / (1 + exp(-x[j])) and silu(x[j]) =
+// x[j] / (1 + exp(-x[j])).
 GEMS_CPU_AVX512_CLONES inline void exp_floats(const float* x, float* out, int64_t n) {
   for (int64_t j = 0; j < n; ++j) out[j] = exp_float(x[j]);
+}
+GEMS_CPU_AVX512_CLONES inline void sigmoid_floats(const float* x, float* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = 1.0f / (1.0f + exp_float(-x[j]));
 }
 GEMS_CPU_AVX512_CLONES inline void silu_floats(const float* x, float* out, int64_t n) {
   for (int64_t j = 0; j < n; ++j) out[j] = x[j] / (1.0f + exp_float(-x[j]));
