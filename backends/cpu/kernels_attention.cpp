@@ -180,7 +180,7 @@ int k_attention_backward(const gems_kernel_call* c) {
             }
             std::fill(dqrow.begin(), dqrow.end(), A(0));
             for (int64_t j = 0; j < n && !empty; ++j) {
-              const A p = std::exp(s[j] - l);
+              const A p = exp_of(s[j] - l);
               add_scaled(&dv_acc[j * sh.Ev], p, dorow.data(), sh.Ev, 1);
               const A dp = dot(dorow.data(), &v.at(b, hk, j, 0), sh.Ev, v.t->strides[3]);
               const A ds = p * (dp - D);

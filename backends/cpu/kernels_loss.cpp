@@ -9,6 +9,7 @@
 #include "kernels.h"
 #include "row_loop.h"
 #include "runtime.h"
+#include "vector_exp.h"
 
 namespace gems::cpu {
 
@@ -73,7 +74,7 @@ int k_cross_entropy(const gems_kernel_call* c) {
         for (int64_t j = 0; j < C; ++j) mx = std::max<A>(mx, static_cast<A>(x[j * xs1]));
         const A shift = std::isinf(mx) ? A(0) : mx;  // all -inf (or +inf): no inf - inf
         A sum = 0;
-        for (int64_t j = 0; j < C; ++j) sum += std::exp(static_cast<A>(x[j * xs1]) - shift);
+        for (int64_t j = 0; j < C; ++j) sum += exp_of(static_cast<A>(x[j * xs1]) - shift);
         const A lse = std::log(sum) + shift;
         const int64_t y = Y[i * t[2].strides[0]];
         A loss = 0, w = 0;
@@ -119,7 +120,7 @@ int k_cross_entropy_backward(const gems_kernel_call* c) {
         T* g = G + i * t[0].strides[0];
         for (int64_t j = 0; j < C; ++j)
           g[j * t[0].strides[1]] =
-              static_cast<T>(scale * (std::exp(static_cast<A>(x[j * t[2].strides[1]]) - lse) - A(j == y ? 1 : 0)));
+              static_cast<T>(scale * (exp_of(static_cast<A>(x[j * t[2].strides[1]]) - lse) - A(j == y ? 1 : 0)));
       }
     });
   });

@@ -143,7 +143,9 @@ GEMS_FLOAT_UNARY(sqrt, std::sqrt(x))
 GEMS_FLOAT_UNARY(rsqrt, A(1) / std::sqrt(x))
 GEMS_FLOAT_UNARY(sin, std::sin(x))
 GEMS_FLOAT_UNARY(cos, std::cos(x))
-GEMS_FLOAT_UNARY(tanh, std::tanh(x))
+int k_tanh(const gems_kernel_call* c) {
+  return unary_with_float_runs("tanh", c, tanh_floats, [](auto x) { return tanh_of(x); });
+}
 int k_sigmoid(const gems_kernel_call* c) {
   return unary_with_float_runs("sigmoid", c, sigmoid_floats, [](auto x) {
     using A = decltype(x);
@@ -163,7 +165,7 @@ int k_gelu(const gems_kernel_call* c) {
   if (c->scalars[0].i == 1)
     return unary<kFloating>("gelu", c, [](auto x) {
       using A = decltype(x);
-      return A(0.5) * x * (A(1) + std::tanh(A(kSqrt2OverPi) * (x + A(0.044715) * x * x * x)));
+      return A(0.5) * x * (A(1) + tanh_of(A(kSqrt2OverPi) * (x + A(0.044715) * x * x * x)));
     });
   return unary<kFloating>("gelu", c, [](auto x) {
     using A = decltype(x);
@@ -347,21 +349,21 @@ int k_gelu_backward(const gems_kernel_call* c) {
       using A = decltype(g);
       const A k = A(kSqrt2OverPi), k2 = A(0.044715);
       A inner = k * (x + k2 * x * x * x);
-      A t = std::tanh(inner);
+      A t = tanh_of(inner);
       A dinner = k * (A(1) + A(3) * k2 * x * x);
       return g * (A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * dinner);
     });
   return backward("gelu_backward", c, [](auto g, auto x) {
     using A = decltype(g);
     A cdf = A(0.5) * (A(1) + std::erf(x * A(kInvSqrt2)));
-    A pdf = std::exp(A(-0.5) * x * x) * A(kSqrt2OverPi * 0.5);
+    A pdf = exp_of(A(-0.5) * x * x) * A(kSqrt2OverPi * 0.5);
     return g * (cdf + x * pdf);
   });
 }
 int k_silu_backward(const gems_kernel_call* c) {
   return backward("silu_backward", c, [](auto g, auto x) {
     using A = decltype(g);
-    A s = A(1) / (A(1) + std::exp(-x));
+    A s = A(1) / (A(1) + exp_of(-x));
     return g * s * (A(1) + x * (A(1) - s));
   });
 }

@@ -185,7 +185,7 @@ int softmax_backward_impl(const char* name, const gems_kernel_call* c) {
       }
       for (int64_t i = 0; i < n; ++i) {
         const A g = static_cast<A>(r[1][i * s[1]]), y = static_cast<A>(r[2][i * s[2]]);
-        r[0][i * s[0]] = static_cast<T>(kLog ? g - std::exp(y) * dot : y * (g - dot));
+        r[0][i * s[0]] = static_cast<T>(kLog ? g - exp_of(y) * dot : y * (g - dot));
       }
     });
   });

@@ -593,14 +593,19 @@ def test_softmax_of_long_rows_with_special_values(fn, dtype):
     check(lambda t: fn(t.t().contiguous().t(), -1), x, tol=tol)  # rows of stride 6
 
 
-def test_exp_sigmoid_and_silu_of_long_runs_with_special_values():
+def test_exp_sigmoid_silu_and_tanh_of_long_runs_with_special_values():
     # float32 runs through the cpu vendor's vector loops (and their tails): special values as torch's
     x = make((3, 1037), torch.float32, low=-100, high=100, gen_seed=121)
     x[0, :6] = torch.tensor([float("nan"), float("inf"), float("-inf"), 88.8, -104.0, 0.0])
     tol = dict(rtol=2e-6, atol=1e-37)  # subnormal results (exp(-100)) may differ in their few bits
-    for fn in (torch.exp, torch.sigmoid, F.silu):
+    for fn in (torch.exp, torch.sigmoid, F.silu, torch.tanh):
         check(fn, x, tol=tol)
         check(fn, x.t(), tol=tol)  # strided
+    # tanh near 0 (relative precision where 1 - 2 / (e^2x + 1) would cancel) and around its branch point
+    near = torch.cat([torch.linspace(-1e-3, 1e-3, 501), torch.linspace(-0.7, 0.7, 501), torch.tensor([1e-30, -1e-30])])
+    check(torch.tanh, near, tol=dict(rtol=2e-6, atol=0.0))
+    # gelu's tanh form: 1 + tanh cancels for negative inputs, so both sides' tanh errors are magnified there
+    check(lambda t: F.gelu(t, approximate="tanh"), x, tol=dict(rtol=1e-3, atol=1e-6))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
