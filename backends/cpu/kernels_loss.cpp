@@ -70,12 +70,13 @@ int k_cross_entropy(const gems_kernel_call* c) {
     parallel_for(0, N, grain_for(C), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const T* x = X + i * xs0;
-        A mx = -std::numeric_limits<A>::infinity();
-        for (int64_t j = 0; j < C; ++j) mx = std::max<A>(mx, static_cast<A>(x[j * xs1]));
+        // the row contiguous in A, its exponentials in one vectorized pass (as softmax's rows)
+        const A* v = contiguous_row<A>(x, C, xs1);
+        const A mx = max_run(v, C);
         const A shift = std::isinf(mx) ? A(0) : mx;  // all -inf (or +inf): no inf - inf
-        A sum = 0;
-        for (int64_t j = 0; j < C; ++j) sum += exp_of(static_cast<A>(x[j * xs1]) - shift);
-        const A lse = std::log(sum) + shift;
+        A* e = scratch_row<A>(1, C);
+        exp_shifted(v, shift, e, C);
+        const A lse = std::log(sum_run<A>(e, C, 1)) + shift;
         const int64_t y = Y[i * t[2].strides[0]];
         A loss = 0, w = 0;
         if (y != ignore) {

@@ -96,49 +96,6 @@ void for_each_row(const gems_kernel_call* c, F f) {
   });
 }
 
-// Scratch row `which` of this thread, at least n long (kept between calls: no
-// allocation a row). Asked for only when needed: a thread_local's access is a
-// call in a shared library, which a row of a few dozen elements notices.
-template <typename A>
-A* scratch_row(int which, int64_t n) {
-  thread_local std::vector<A> rows[2];
-  std::vector<A>& r = rows[which];
-  if (r.size() < static_cast<size_t>(n)) r.resize(static_cast<size_t>(n));
-  return r.data();
-}
-
-// The row x[0, n) with stride s in the compute type A, contiguous: x itself
-// when it already is, else copied into scratch row 0.
-template <typename A, typename T>
-const A* contiguous_row(const T* x, int64_t n, int64_t s) {
-  if constexpr (std::is_same_v<A, T>)
-    if (s == 1) return x;
-  A* copy = scratch_row<A>(0, n);
-  for (int64_t i = 0; i < n; ++i) copy[i] = static_cast<A>(x[i * s]);
-  return copy;
-}
-
-// The largest of x[0, n), NaN ignored (a NaN row still comes out NaN: its
-// exponential is NaN). One 32-byte vector of running maxima (GCC's vector
-// extension: the compiler kept eight scalar maxima in scalar registers).
-template <typename A>
-A max_run(const A* x, int64_t n) {
-  constexpr int kLanes = 32 / sizeof(A);
-  typedef A Lanes __attribute__((vector_size(32)));
-  Lanes m;
-  for (int j = 0; j < kLanes; ++j) m[j] = -std::numeric_limits<A>::infinity();
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    Lanes v;
-    std::memcpy(&v, x + i, sizeof(v));
-    m = v > m ? v : m;
-  }
-  A best = -std::numeric_limits<A>::infinity();
-  for (int j = 0; j < kLanes; ++j) best = m[j] > best ? m[j] : best;
-  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
-  return best;
-}
-
 // Softmax over rows: each row in the compute type, contiguous, its
 // exponentials computed once in one vectorized pass (exp_shifted, no library
 // call an element), summed by sum_run; the float output row itself holds them
