@@ -14,6 +14,31 @@
 #include "../common/topk_operands.h"
 
 namespace gems::cpu {
+namespace {
+
+// Sorts (key, index) pairs by key, largest first, equal keys by index (the
+// order topk returns; the pairs arrive in index order): a least-significant-
+// digit radix sort of the inverted keys, 8 bits a pass, stable, skipping the
+// passes where every key has the same digit. A full sort (sort, argsort, top-p
+// sampling over a vocabulary) took std::partial_sort's heap sort 2.9 ms for
+// 32000 floats, 1.7x torch CPU's time.
+template <typename U>
+void radix_sort_largest_first(std::vector<std::pair<U, int64_t>>& row, std::vector<std::pair<U, int64_t>>& spare) {
+  const size_t n = row.size();
+  spare.resize(n);
+  for (unsigned shift = 0; shift < 8 * sizeof(U); shift += 8) {
+    size_t start[257] = {};
+    for (const auto& e : row) ++start[((static_cast<U>(~e.first) >> shift) & 0xffu) + 1];
+    bool one_digit = false;
+    for (int d = 1; d <= 256; ++d) one_digit |= start[d] == n;
+    if (one_digit) continue;
+    for (int d = 1; d <= 256; ++d) start[d] += start[d - 1];
+    for (const auto& e : row) spare[start[(static_cast<U>(~e.first) >> shift) & 0xffu]++] = e;
+    row.swap(spare);
+  }
+}
+
+}  // namespace
 
 // tensors: values [..., k], indices (int64) [..., k], in [..., n]; along the
 // last dim; scalars[0].i largest. Rows come out sorted (largest first, or
@@ -38,9 +63,14 @@ int k_topk(const gems_kernel_call* c) {
         const A a = static_cast<A>(x[i * op.xs]);
         row[i] = {order_key_of<T, is_floating_v<T>, std::is_signed_v<A>>(x[i * op.xs], a != a, op.largest), i};
       }
-      std::partial_sort(row.begin(), row.begin() + op.k, row.end(), [](const auto& a, const auto& b) {
-        return a.first > b.first || (a.first == b.first && a.second < b.second);
-      });
+      if (op.k * 16 > op.n) {  // most of the row: sort it all by bits
+        thread_local std::vector<std::pair<U, int64_t>> spare;
+        radix_sort_largest_first(row, spare);
+      } else {
+        std::partial_sort(row.begin(), row.begin() + op.k, row.end(), [](const auto& a, const auto& b) {
+          return a.first > b.first || (a.first == b.first && a.second < b.second);
+        });
+      }
       for (int64_t j = 0; j < op.k; ++j) {
         v[j * op.vs] = x[row[j].second * op.xs];
         ix[j * op.is] = row[j].second;
