@@ -149,16 +149,10 @@ int k_tanh(const gems_kernel_call* c) {
   return unary_with_float_runs("tanh", c, tanh_floats, [](auto x) { return tanh_of(x); });
 }
 int k_sigmoid(const gems_kernel_call* c) {
-  return unary_with_float_runs("sigmoid", c, sigmoid_floats, [](auto x) {
-    using A = decltype(x);
-    return A(1) / (A(1) + exp_of(-x));
-  });
+  return unary_with_float_runs("sigmoid", c, sigmoid_floats, [](auto x) { return sigmoid_of(x); });
 }
 int k_silu(const gems_kernel_call* c) {
-  return unary_with_float_runs("silu", c, silu_floats, [](auto x) {
-    using A = decltype(x);
-    return x / (A(1) + exp_of(-x));
-  });
+  return unary_with_float_runs("silu", c, silu_floats, [](auto x) { return silu_of(x); });
 }
 #undef GEMS_FLOAT_UNARY
 
@@ -365,7 +359,7 @@ int k_gelu_backward(const gems_kernel_call* c) {
 int k_silu_backward(const gems_kernel_call* c) {
   return backward("silu_backward", c, [](auto g, auto x) {
     using A = decltype(g);
-    A s = A(1) / (A(1) + exp_of(-x));
+    const A s = sigmoid_of(x);
     return g * s * (A(1) + x * (A(1) - s));
   });
 }

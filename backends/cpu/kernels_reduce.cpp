@@ -2,7 +2,6 @@
 // Every kernel here reduces over the trailing dims of its input: the core
 // permutes the reduced dims to the end before it calls (see kernel_table.cpp).
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>

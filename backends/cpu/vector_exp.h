@@ -100,6 +100,12 @@ inline float log_float(float x) {
 inline float log_of(float x) { return log_float(x); }
 inline double log_of(double x) { return std::log(x); }
 
+// sigmoid and silu in a kernel's compute type, on exp_of.
+template <typename A>
+A sigmoid_of(A x) { return A(1) / (A(1) + exp_of(-x)); }
+template <typename A>
+A silu_of(A x) { return x / (A(1) + exp_of(-x)); }
+
 // tanh in a kernel's compute type, as exp_of.
 inline float tanh_of(float x) { return tanh_float(x); }
 inline double tanh_of(double x) { return std::tanh(x); }
@@ -131,10 +137,10 @@ GEMS_CPU_AVX512_CLONES inline void tanh_floats(const float* x, float* out, int64
   for (int64_t j = 0; j < n; ++j) out[j] = tanh_float(x[j]);
 }
 GEMS_CPU_AVX512_CLONES inline void sigmoid_floats(const float* x, float* out, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) out[j] = 1.0f / (1.0f + exp_float(-x[j]));
+  for (int64_t j = 0; j < n; ++j) out[j] = sigmoid_of(x[j]);
 }
 GEMS_CPU_AVX512_CLONES inline void silu_floats(const float* x, float* out, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) out[j] = x[j] / (1.0f + exp_float(-x[j]));
+  for (int64_t j = 0; j < n; ++j) out[j] = silu_of(x[j]);
 }
 
 inline void exp_shifted(const float* x, float shift, float* out, int64_t n) { exp_shifted_float(x, shift, out, n); }
