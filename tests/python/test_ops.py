@@ -826,6 +826,28 @@ def test_decode_shaped_products(dtype):
     check(F.linear, m((5, 8), 113), m((7, 8), 114), tol=tol)  # K of one 8-element slice
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_short_inner_dim_products(dtype):
+    # Batched products with a short K and millions of outputs, as eager attention's scores run them:
+    # K of 128, 72 and 40 (not a multiple of 16); M and N not multiples of 128; the second operand with
+    # rows of n and, transposed, rows of k; a batch that is a strided slice; alpha and beta.
+    tol = dict(rtol=1.6e-2, atol=2e-2)
+
+    def m(shape, seed):
+        return make(shape, dtype, low=-1, high=1, gen_seed=seed)
+
+    for k in (128, 72, 40):
+        a, b_kn, b_nk = m((4, 1000, k), 120 + k), m((4, k, 1064), 121 + k), m((4, 1064, k), 122 + k)
+        check(torch.bmm, a, b_kn, tol=tol)
+        check(lambda x, y: torch.bmm(x, y.transpose(1, 2)), a, b_nk, tol=tol)
+    q, keys = m((2, 2, 1000, 64), 130), m((2, 2, 1064, 64), 131)
+    check(lambda x, y: torch.matmul(x, y.transpose(-1, -2)) * 0.125, q, keys, tol=tol)  # 4-d, as HF's eager attention
+    a, b = m((8, 1000, 64), 132)[::2], m((4, 64, 1064), 133)
+    check(torch.bmm, a, b, tol=tol)
+    check(lambda c, x, y: torch.baddbmm(c, x, y, beta=0.5, alpha=-2.0), m((4, 1000, 1064), 134), a, b, tol=tol)
+    check(lambda c, x, y: torch.baddbmm(c, x, y, alpha=0.25), m((1000, 1064), 135), a, b, tol=tol)  # broadcast c
+
+
 def test_mm_shape_and_dtype_errors():
     a = torch.ones(2, 3, device="gems")
     with pytest.raises(RuntimeError, match="cannot be multiplied \\(2x3 and 4x5\\)"):
