@@ -70,6 +70,8 @@ CASES = {
     # a few query rows at once (speculative decoding): several query rows a pass, and two passes of four heads
     "decode_eight_queries": ((2, 4, 8, 64), 4, 200, {}),
     "grouped_decode_six_queries_causal": ((1, 8, 6, 128), 2, 300, dict(is_causal=True, enable_gqa=True)),
+    # a prompt with a head dim of no 8- or 16-wide vectors, its rows not a whole number of 4-row tiles
+    "prompt_head_dim_20": ((1, 3, 7, 20), 3, 7, dict(is_causal=True)),
 }
 
 
