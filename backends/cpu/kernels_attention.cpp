@@ -296,9 +296,8 @@ void attend_tile(const Shape& sh, const PackedHead& ph, TileScratch& sc, const V
       lse[r] = m;
       continue;
     }
-    exp_shifted(s, m, s, n[r]);  // the row's weights, in place
+    const float sum = exp_shifted_sum(s, m, s, n[r]);  // the row's weights, in place
     std::fill(s + n[r], s + n_max, 0.0f);
-    const float sum = sum_run<float>(s, n[r], 1);
     inv[r] = 1.0f / sum;
     lse[r] = m + std::log(sum);
   }

@@ -75,8 +75,7 @@ int k_cross_entropy(const gems_kernel_call* c) {
         const A mx = max_run(v, C);
         const A shift = std::isinf(mx) ? A(0) : mx;  // all -inf (or +inf): no inf - inf
         A* e = scratch_row<A>(1, C);
-        exp_shifted(v, shift, e, C);
-        const A lse = std::log(sum_run<A>(e, C, 1)) + shift;
+        const A lse = std::log(exp_shifted_sum(v, shift, e, C)) + shift;
         const int64_t y = Y[i * t[2].strides[0]];
         A loss = 0, w = 0;
         if (y != ignore) {

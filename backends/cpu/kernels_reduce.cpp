@@ -113,14 +113,22 @@ int softmax_forward(const char* name, const gems_kernel_call* c) {
       if constexpr (std::is_same_v<A, T> && !kLog)
         if (s[0] == 1) e = r[0];
       if (!e) e = scratch_row<A>(1, n);
-      exp_shifted(x, mx, e, n);
-      const A sum = sum_run<A>(e, n, 1);
+      const A sum = exp_shifted_sum(x, mx, e, n);
+      // (the contiguous output apart, so that its loop vectorizes)
+      T* o = r[0];
+      const int64_t os = s[0];
       if constexpr (kLog) {
         const A lse = std::log(sum) + mx;
-        for (int64_t i = 0; i < n; ++i) r[0][i * s[0]] = static_cast<T>(x[i] - lse);
+        if (os == 1)
+          for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(x[i] - lse);
+        else
+          for (int64_t i = 0; i < n; ++i) o[i * os] = static_cast<T>(x[i] - lse);
       } else {
         const A inv = A(1) / sum;
-        for (int64_t i = 0; i < n; ++i) r[0][i * s[0]] = static_cast<T>(e[i] * inv);
+        if (os == 1)
+          for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(e[i] * inv);
+        else
+          for (int64_t i = 0; i < n; ++i) o[i * os] = static_cast<T>(e[i] * inv);
       }
     });
   });
