@@ -51,10 +51,32 @@ def cases():
         ]
     for m, k, n in ((1, 256, 688), (1, 688, 256), (1, 256, 1024), (16, 256, 688), (1, 4096, 4096)):
         out.append((f"linear {m}x{k} -> {n}", lambda m=m, k=k, n=n: (torch.randn(m, k), torch.randn(n, k)), F.linear))
-    # softmax: sampling's over a vocabulary, eager attention's weights in a decode step (32 heads, 128 keys)
+    # softmax: sampling's over a vocabulary, eager attention's weights in a decode step (32 heads, 128 keys);
+    # log_softmax and cross entropy over a vocabulary (scoring, a training step's loss)
     out += [
         ("softmax 1x32000", lambda: (torch.randn(1, 32000),), lambda x: torch.softmax(x, -1)),
         ("softmax 32x1x128", lambda: (torch.randn(32, 1, 128),), lambda x: torch.softmax(x, -1)),
+        ("log_softmax 1x32000", lambda: (torch.randn(1, 32000),), lambda x: torch.log_softmax(x, -1)),
+        ("cross_entropy 16x32000", lambda: (torch.randn(16, 32000), torch.randint(0, 32000, (16,))), F.cross_entropy),
+    ]
+    # activations of GPT-2 and Gemma (tanh, gelu's tanh form) over one token's MLP row
+    out += [
+        ("tanh 1x4096", lambda: (torch.randn(1, 4096),), torch.tanh),
+        ("gelu(tanh) 1x4096", lambda: (torch.randn(1, 4096),), lambda x: F.gelu(x, approximate="tanh")),
+    ]
+    # attention of the README's Llama (8 query heads, 4 key heads, head dim 32): a decode step against 128
+    # cached positions, and its 128-token prompt (causal)
+    out += [
+        ("SDPA decode hq8 hkv4 d32, 128 keys", lambda: (torch.randn(1, 8, 1, 32), torch.randn(1, 4, 128, 32),
+                                                       torch.randn(1, 4, 128, 32)),
+         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)),
+        ("SDPA causal h8 d32, 128 tokens", lambda: tuple(torch.randn(1, 8, 128, 32) for _ in range(3)),
+         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
+    ]
+    # sampling: top-k over a vocabulary, and the full sort of top-p
+    out += [
+        ("topk 50 of 32000", lambda: (torch.randn(1, 32000),), lambda x: torch.topk(x, 50)),
+        ("sort 32000", lambda: (torch.randn(1, 32000),), lambda x: torch.sort(x, descending=True)),
     ]
     # lookups: an embedding of a prompt, the repetition penalty's gather, a padded batch's mask lookup
     out += [

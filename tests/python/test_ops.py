@@ -826,6 +826,19 @@ def test_decode_shaped_products(dtype):
     check(F.linear, m((5, 8), 113), m((7, 8), 114), tol=tol)  # K of one 8-element slice
 
 
+@pytest.mark.parametrize("rows", [2, 3, 4, 5, 7, 12, 16, 17])
+def test_few_row_float_products(rows):
+    # A few tokens against an nn.Linear weight in float32 (the cpu vendor's few-row kernel, 2 to 16
+    # rows, and BLAS past it): rows in whole and partial groups of four, K with and without a tail
+    # past 8-wide steps, an odd N, token rows of a wider tensor, alpha and beta.
+    tol = dict(rtol=1e-4, atol=1e-4)
+    for k, n in ((256, 37), (61, 40), (5, 3)):
+        x, w = make((rows, k), torch.float32, gen_seed=140 + k), make((n, k), torch.float32, gen_seed=141 + k)
+        check(F.linear, x, w, tol=tol)
+        check(F.linear, make((rows, k + 9), torch.float32, gen_seed=142)[:, 3:k + 3], w, make((n,), torch.float32), tol=tol)
+        check(lambda c, a, b: torch.addmm(c, a, b.t(), beta=0.5, alpha=-2.0), make((rows, n), torch.float32), x, w, tol=tol)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_short_inner_dim_products(dtype):
     # Batched products with a short K and millions of outputs, as eager attention's scores run them:
