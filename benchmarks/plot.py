@@ -2,10 +2,13 @@
 one bar per case, the speedup of gems over torch eager on a log scale, with
 the parity line, so the picture reads at a glance; and, when the JSON has a
 size sweep, ops_<card>_sweep.png: the same bars for each op at each size.
+The cpu vendor's JSON (bench_cpu_ops.py) gives cpu_ops.png the same way.
 
     python3 benchmarks/plot.py docs/benchmarks/ops_NVIDIA_H100_80GB_HBM3.json
+    python3 benchmarks/plot.py docs/benchmarks/cpu_ops.json
 """
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def bars(rows, title, out):
     """One horizontal bar per row, its speedup on a log scale, the parity line at 1."""
-    names = [r["case"] + ("  (fallback)" if r["fallback_ops"] else "") for r in rows]
+    names = [r["case"] + ("  (fallback)" if r.get("fallback_ops") else "") for r in rows]
     speedups = [r["speedup"] for r in rows]
     colors = ["#2a9d8f" if s >= 1.0 else ("#e9c46a" if s >= 0.9 else "#e76f51") for s in speedups]
     fig, ax = plt.subplots(figsize=(10, 0.3 * len(rows) + 1.6))
@@ -40,9 +43,14 @@ def bars(rows, title, out):
 
 def main(path):
     report = json.loads(Path(path).read_text())
-    where = f"gems (nvidia vendor) vs torch CUDA, {report['card']}, {report['date']}"
-    bars([r for r in report["rows"] if "speedup" in r],
-         f"{where}\ngeometric mean {report['geomean_speedup']:.2f}x", Path(path).with_suffix(".png"))
+    rows = [r for r in report["rows"] if "speedup" in r]
+    if "card" in report:
+        where = f"gems (nvidia vendor) vs torch CUDA, {report['card']}, {report['date']}"
+        geomean = report["geomean_speedup"]
+    else:  # the cpu vendor's report
+        where = f"gems (cpu vendor) vs torch CPU, {report['cores']} threads, {report['date']}"
+        geomean = math.exp(sum(math.log(r["speedup"]) for r in rows) / len(rows))
+    bars(rows, f"{where}\ngeometric mean {geomean:.2f}x", Path(path).with_suffix(".png"))
     # The sweep: one bar per op and size, sizes of an op in order, so a trend down a group reads at a glance.
     sweep = [r for r in report.get("sweep", []) if "speedup" in r]
     if sweep:
