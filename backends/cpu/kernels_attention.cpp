@@ -125,7 +125,9 @@ inline f8 load8(const float* p) {
   return v;
 }
 inline void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
-inline f8 splat8(float x) { return f8{} + x; }
+// (an initializer, not f8{} + x: 0 + x cannot fold away under signed zeros, and
+// GCC then added 0 before every broadcast)
+inline f8 splat8(float x) { return f8{x, x, x, x, x, x, x, x}; }
 
 // Rows [0, S) of one key or value head as float rows: the tensor's own when
 // it is float with unit stride along a row, else a converted copy.
@@ -296,8 +298,12 @@ void attend_tile(const Shape& sh, const PackedHead& ph, TileScratch& sc, const V
       lse[r] = m;
       continue;
     }
-    const float sum = exp_shifted_sum(s, m, s, n[r]);  // the row's weights, in place
-    std::fill(s + n[r], s + n_max, 0.0f);
+    // The row's weights, in place, over whole 16-wide steps: the keys it may not see (past n[r],
+    // up to the block) set to -inf weigh 0, and no exponential is left to a scalar tail loop.
+    const int64_t padded = std::min(sc.stride, (n[r] + 15) / 16 * 16);
+    std::fill(s + n[r], s + padded, -std::numeric_limits<float>::infinity());
+    const float sum = exp_shifted_sum(s, m, s, padded);
+    std::fill(s + padded, s + std::max(padded, n_max), 0.0f);
     inv[r] = 1.0f / sum;
     lse[r] = m + std::log(sum);
   }
