@@ -25,11 +25,11 @@ uint64_t scalar_bits(const at::Tensor& t, at::ScalarType dtype) {
   return bits;
 }
 
-// A CPU scalar (x * 2.0, x + eps) as a 0-dim tensor in accelerator memory.
-// Copying it there makes the host wait for the copy on every call (about
-// twice a kernel launch), so each distinct value is copied once and kept:
-// device scalars are inputs only, never written. Bounded; past the bound,
-// plain copies.
+// A CPU scalar (x * 2.0, x + eps) as a 0-dim tensor of `dtype` on `device`
+// (accelerator memory, or host memory for a host vendor). Copying it there
+// makes the host wait for the copy on every call (about twice a kernel
+// launch), so each distinct value is copied once and kept: such scalars are
+// inputs only, never written. Bounded; past the bound, plain copies.
 at::Tensor device_scalar(const at::Tensor& t, c10::Device device, at::ScalarType dtype) {
   constexpr size_t kMaxCached = 4096;
   if (!at::isFloatingType(dtype) && !at::isIntegralType(dtype, true)) return t.to(device, dtype);
@@ -77,9 +77,11 @@ c10::Device one_device(c10::ArrayRef<const at::Tensor*> tensors) {
 at::Tensor prepare(const at::Tensor& t, c10::Device device, at::ScalarType dtype) {
   if (t.device() == device && t.scalar_type() == dtype) return t;
   // A CPU scalar (x * 2.0) stays in host memory when the vendor's kernels
-  // read host memory: no device allocation, no copy.
+  // read host memory: no device allocation, no copy; converted to the
+  // kernel's dtype once a value (x + 1e-6 wraps a double: its conversion by
+  // t.to() was a torch CPU copy kernel a call, a fifth of a small op's time).
   if (t.device().is_cpu() && t.dim() == 0) {
-    if (vendor().api.memory_kind == GEMS_MEMORY_HOST) return t.scalar_type() == dtype ? t : t.to(dtype);
+    if (vendor().api.memory_kind == GEMS_MEMORY_HOST) return t.scalar_type() == dtype ? t : device_scalar(t, t.device(), dtype);
     if (!device.is_cpu()) return device_scalar(t, device, dtype);
   }
   return t.to(device, dtype);

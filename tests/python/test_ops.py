@@ -1223,13 +1223,18 @@ def test_contiguous_and_clone(dtype):
 
 
 def test_python_scalars_keep_their_values_across_calls(strict):
-    # Accelerator vendors keep each distinct scalar in device memory after
-    # first use; values that share a dtype must never be confused.
+    # Vendors keep each distinct scalar after first use, converted to the kernel's dtype (in device
+    # memory, or in host memory for the cpu vendor); values that share a dtype must never be
+    # confused, nor one value's conversions to different dtypes.
     x = torch.arange(6, dtype=torch.float32)
     g = x.to("gems")
-    for value in (2.0, 3.0, 2.0, -0.0, 0.5, 3.0):
+    for value in (2.0, 3.0, 2.0, -0.0, 0.5, 3.0, 1e-6, 0.1):
         assert_same(g * value, x * value)
         assert_same(g + value, x + value)
+    for dtype in (torch.bfloat16, torch.float64, torch.float32, torch.bfloat16):
+        xd = (x / 3).to(dtype)
+        assert_same(xd.to("gems") + 0.1, xd + 0.1)
+        assert_same(xd.to("gems").mul_(1e-6), xd.clone().mul_(1e-6))
     n = torch.arange(6)
     for value in (7, -7, 7):
         assert_same(n.to("gems") * value, n * value)
