@@ -19,6 +19,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=5, help="timed generate() runs a device; the fastest counts")
     args = parser.parse_args()
 
     native = "cuda" if flag_gems.vendor_name == "nvidia" and torch.cuda.is_available() else "cpu"
@@ -36,10 +37,13 @@ def main():
         model.generate(ids, attention_mask=mask, max_new_tokens=args.new_tokens, do_sample=False)
         sync = torch.cuda.synchronize if device != "cpu" and native == "cuda" else (lambda: None)
         sync()
-        start = time.perf_counter()
-        out = model.generate(ids, attention_mask=mask, max_new_tokens=args.new_tokens, do_sample=False)
-        sync()
-        return out, time.perf_counter() - start
+        best = float("inf")
+        for _ in range(args.runs):  # the fastest of a few: one run of ~0.1 s varied by 10-20% on 2 cores
+            start = time.perf_counter()
+            out = model.generate(ids, attention_mask=mask, max_new_tokens=args.new_tokens, do_sample=False)
+            sync()
+            best = min(best, time.perf_counter() - start)
+        return out, best
 
     with torch.no_grad():
         reference = model.to(native)(prompt.to(native)).logits.float().cpu()
