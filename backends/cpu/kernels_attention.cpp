@@ -6,11 +6,11 @@
 // query rows share a key head (a prompt, grouped heads), the forward takes
 // them in tiles that read each key and value once a tile (below).
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "float8.h"
 #include "kernels.h"
 #include "row_loop.h"
 #include "runtime.h"
@@ -116,17 +116,6 @@ A row_scores(const Shape& sh, const View4<const T>& q, const View4<const T>& k, 
 // 8-wide multiply-adds into registers, and its values as float rows, which the
 // weighted sum takes 16 columns x R rows at a time.
 constexpr int kKeyBlock = 16;
-using f8 = float __attribute__((vector_size(32)));
-
-inline f8 load8(const float* p) {
-  f8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
-// (an initializer, not f8{} + x: 0 + x cannot fold away under signed zeros, and
-// GCC then added 0 before every broadcast)
-inline f8 splat8(float x) { return f8{x, x, x, x, x, x, x, x}; }
 
 // Rows [0, S) of one key or value head as float rows: the tensor's own when
 // it is float with unit stride along a row, else a converted copy.
@@ -197,8 +186,6 @@ struct TileScratch {
         s(static_cast<size_t>(R * ((sh.S + kKeyBlock - 1) / kKeyBlock) * kKeyBlock)),
         stride((sh.S + kKeyBlock - 1) / kKeyBlock * kKeyBlock) {}
 };
-
-inline float lanes_sum(f8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
 
 // Scores s[r][j] = q_r . k_j for the tile's R rows over keys [0, n).
 template <int R>

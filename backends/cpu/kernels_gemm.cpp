@@ -6,9 +6,9 @@
 #include <cblas.h>
 #endif
 
-#include <cstring>
 #include <vector>
 
+#include "float8.h"
 #include "kernels.h"
 #include "strided_loop.h"
 
@@ -106,14 +106,6 @@ bool blas_gemv(const BlasView& va, const BlasView& vb, int64_t M, int64_t N, int
 // 4 rows 19.5 -> 26 us, 16 rows 68 -> 75 us; not kept. Past 16 rows OpenBLAS
 // stays: 128 rows took 0.34x torch CPU's time here, 0.61x there.)
 constexpr int64_t kFewRowsMax = 16;
-using f8 = float __attribute__((vector_size(32)));
-
-inline f8 load8(const float* p) {
-  f8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline float lanes_sum(f8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
 
 // Rows m0 .. m0 + MR of c, columns n0 .. n0 + NR (the weight's rows n0 ..).
 template <int MR, int NR>
