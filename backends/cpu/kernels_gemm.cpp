@@ -6,6 +6,7 @@
 #include <cblas.h>
 #endif
 
+#include <cstdlib>
 #include <vector>
 
 #include "float8.h"
@@ -93,29 +94,32 @@ bool blas_gemv(const BlasView& va, const BlasView& vb, int64_t M, int64_t N, int
   return false;
 }
 
-// ---- 2 to 16 rows against a weight of contiguous rows (float) ----
-// c[m][n] = alpha * a_m . w_n with a's rows and w's rows contiguous along k:
-// nn.Linear over a few tokens (a short prompt, speculative decoding, a small
-// batch's decode step). OpenBLAS's sgemm ran these at 0.21x (4 rows) to 0.65x
-// (16 rows) torch CPU's time; here each 8-wide step of k loads three weight
-// rows and up to four token rows once for twelve multiply-adds (twelve
-// accumulators, three weight vectors and a token vector fill AVX2's sixteen
-// registers; two weight rows measured 10-25% slower), and the weight rows stay
-// in L1 while every group of four token rows takes them. (A 16-lane
-// AVX-512 form of it measured slower on the development machine's Xeon:
-// 4 rows 19.5 -> 26 us, 16 rows 68 -> 75 us; not kept. Past 16 rows OpenBLAS
-// stays: 128 rows took 0.34x torch CPU's time here, 0.61x there.)
+// ---- a few rows against a weight of contiguous rows ----
+// c[m][n] = alpha * a_m . w_n with a's rows (float) and w's rows contiguous
+// along k: nn.Linear over a few tokens (a short prompt, speculative decoding,
+// a small batch's decode step), and for 16-bit weights every decode step.
+// OpenBLAS's sgemm ran float ones at 0.21x (4 rows) to 0.65x (16 rows) torch
+// CPU's time; here each 8-wide step of k loads three weight rows and up to
+// four token rows once for twelve multiply-adds (twelve accumulators, three
+// weight vectors and a token vector fill AVX2's sixteen registers; two weight
+// rows measured 10-25% slower), and the weight rows stay in L1 while every
+// group of four token rows takes them. A 16-bit weight is read as stored and
+// widened in registers (its float copy, made each call to feed BLAS, had cost
+// more than the product). (A 16-lane AVX-512 form measured slower on the
+// development machine's Xeon: 4 rows 19.5 -> 26 us, 16 rows 68 -> 75 us; not
+// kept. Past 16 rows OpenBLAS stays: 128 rows took 0.34x torch CPU's time
+// here, 0.61x there.)
 constexpr int64_t kFewRowsMax = 16;
 
 // Rows m0 .. m0 + MR of c, columns n0 .. n0 + NR (the weight's rows n0 ..).
-template <int MR, int NR>
-void few_rows_block(int64_t K, float alpha, const float* a, int64_t lda, const float* w, int64_t ldw, float* c,
+template <int MR, int NR, typename W>
+void few_rows_block(int64_t K, float alpha, const float* a, int64_t lda, const W* w, int64_t ldw, float* c,
                     int64_t ldc) {
   f8 acc[MR][NR] = {};
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
     f8 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = load8(w + j * ldw + k);
+    for (int j = 0; j < NR; ++j) wv[j] = load8_as_float(w + j * ldw + k);
     for (int i = 0; i < MR; ++i) {
       const f8 av = load8(a + i * lda + k);
       for (int j = 0; j < NR; ++j) acc[i][j] += av * wv[j];
@@ -124,13 +128,13 @@ void few_rows_block(int64_t K, float alpha, const float* a, int64_t lda, const f
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) {
       float x = lanes_sum(acc[i][j]);
-      for (int64_t t = k; t < K; ++t) x += a[i * lda + t] * w[j * ldw + t];
+      for (int64_t t = k; t < K; ++t) x += a[i * lda + t] * static_cast<float>(w[j * ldw + t]);
       c[i * ldc + j] = alpha * x;
     }
 }
 
-template <int NR>
-void few_rows_columns(int64_t M, int64_t K, float alpha, const float* a, int64_t lda, const float* w, int64_t ldw,
+template <int NR, typename W>
+void few_rows_columns(int64_t M, int64_t K, float alpha, const float* a, int64_t lda, const W* w, int64_t ldw,
                       float* c, int64_t ldc) {
   int64_t m = 0;
   for (; m + 4 <= M; m += 4) few_rows_block<4, NR>(K, alpha, a + m * lda, lda, w, ldw, c + m * ldc, ldc);
@@ -144,7 +148,8 @@ void few_rows_columns(int64_t M, int64_t K, float alpha, const float* a, int64_t
   }
 }
 
-void few_rows_gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, const float* w,
+template <typename W>
+void few_rows_gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, const W* w,
                    int64_t ldw, float* c, int64_t ldc) {
   const int64_t triples = (N + 2) / 3;
   parallel_for(0, triples, grain_for(3 * M * K), [&](int64_t p0, int64_t p1) {
@@ -157,10 +162,28 @@ void few_rows_gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a,
   });
 }
 
-// Whether few_rows_gemm serves c = op(a) op(b): 2 to 16 rows of a, both a's
-// rows and op(b)'s columns (w's rows) contiguous along k.
-bool few_rows_serve(const BlasView& va, const BlasView& vb, int64_t M, int64_t K) {
-  return M >= 2 && M <= kFewRowsMax && K >= 1 && !va.trans && vb.trans;
+// Whether few_rows_gemm serves a product of M rows with b = w^T: w's rows
+// contiguous along k; 2 to 16 float rows (one row goes to BLAS gemv, 1.2-1.4x
+// torch CPU), 1 to 16 rows of 16-bit types (BLAS would need a float copy).
+template <typename T>
+bool few_rows_serve(const gems_tensor& b, int64_t M, int64_t K) {
+  if constexpr (std::is_same_v<T, double>) return false;
+  const int64_t least = std::is_same_v<T, float> ? 2 : 1;
+  return M >= least && M <= kFewRowsMax && K >= 1 && (b.strides[1] == 1 || K == 1);
+}
+
+// Copies a strided rows x cols matrix into a dense buffer of A in the order
+// its source is laid out (rows of whichever dim has the smaller stride, so the
+// copy reads memory in order), and says how BLAS sees the copy.
+template <typename A, typename T>
+BlasView pack_in_order(const T* p, int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, std::vector<A>& buf) {
+  buf.resize(static_cast<size_t>(rows * cols));
+  if (cols > 1 && rows > 1 && std::abs(s_row) < std::abs(s_col)) {  // columns lie along memory: a transposed copy
+    pack(p, cols, rows, s_col, s_row, buf.data());
+    return {true, rows};
+  }
+  pack(p, rows, cols, s_row, s_col, buf.data());
+  return {false, std::max<int64_t>(1, cols)};
 }
 
 }  // namespace
@@ -187,37 +210,31 @@ int k_gemm(const gems_kernel_call* call) {
       const T* mb = pb + batch * b.strides[0];
       BlasView va, vb;
       const A* ga; const A* gb;
-      if (kNative && blas_view(M, K, a.strides[1], a.strides[2], &va)) {
-        ga = reinterpret_cast<const A*>(ma);
-      } else {
-        abuf.resize(static_cast<size_t>(M * K));
-        pack(ma, M, K, a.strides[1], a.strides[2], abuf.data());
-        ga = abuf.data(); va = {false, std::max<int64_t>(1, K)};
-      }
-      if (kNative && blas_view(K, N, b.strides[1], b.strides[2], &vb)) {
-        gb = reinterpret_cast<const A*>(mb);
-      } else if (std::is_same_v<A, float> && M >= 2 && M <= kFewRowsMax) {
-        // (16-bit weights widened into rows of k, as few_rows_gemm reads them)
-        bbuf.resize(static_cast<size_t>(K * N));
-        pack(mb, N, K, b.strides[2], b.strides[1], bbuf.data());
-        gb = bbuf.data(); vb = {true, std::max<int64_t>(1, K)};
-      } else {
-        bbuf.resize(static_cast<size_t>(K * N));
-        pack(mb, K, N, b.strides[1], b.strides[2], bbuf.data());
-        gb = bbuf.data(); vb = {false, std::max<int64_t>(1, N)};
-      }
       // C is computed into a dense buffer, then combined with beta * c and
       // stored with out's strides: this keeps aliasing of out and c safe.
-      bool done = !M || !N;
-      if constexpr (std::is_same_v<A, float>) {
-        if (!done && few_rows_serve(va, vb, M, K)) {
-          few_rows_gemm(M, N, K, static_cast<float>(alpha), ga, va.ld, gb, vb.ld, obuf.data(), N);
-          done = true;
+      if (!M || !N) {
+      } else if (few_rows_serve<T>(b, M, K)) {
+        if constexpr (!std::is_same_v<T, double>) {
+          // the token rows as float rows (a few of them), the weight read as stored
+          const float* xf = reinterpret_cast<const float*>(ma);
+          int64_t lda = a.strides[1];
+          if (!std::is_same_v<T, float> || a.strides[2] != 1) {
+            abuf.resize(static_cast<size_t>(M * K));
+            pack(ma, M, K, a.strides[1], a.strides[2], abuf.data());
+            xf = abuf.data();
+            lda = K;
+          }
+          few_rows_gemm(M, N, K, static_cast<float>(alpha), xf, lda, mb, b.strides[2], obuf.data(), N);
         }
+      } else {
+        if (kNative && blas_view(M, K, a.strides[1], a.strides[2], &va)) ga = reinterpret_cast<const A*>(ma);
+        else { va = pack_in_order(ma, M, K, a.strides[1], a.strides[2], abuf); ga = abuf.data(); }
+        if (kNative && blas_view(K, N, b.strides[1], b.strides[2], &vb)) gb = reinterpret_cast<const A*>(mb);
+        else { vb = pack_in_order(mb, K, N, b.strides[1], b.strides[2], bbuf); gb = bbuf.data(); }
+        if (!blas_gemv<A>(va, vb, M, N, K, static_cast<A>(alpha), ga, gb, obuf.data()))
+          blas_gemm<A>(va.trans, vb.trans, M, N, K, static_cast<A>(alpha), ga, va.ld, gb, vb.ld, obuf.data(),
+                       std::max<int64_t>(1, N));
       }
-      if (!done && !blas_gemv<A>(va, vb, M, N, K, static_cast<A>(alpha), ga, gb, obuf.data()))
-        blas_gemm<A>(va.trans, vb.trans, M, N, K, static_cast<A>(alpha), ga, va.ld, gb, vb.ld, obuf.data(),
-                     std::max<int64_t>(1, N));
       const T* mc = pc ? pc + batch * c.strides[0] : nullptr;
       T* mo = po + batch * out.strides[0];
       for (int64_t i = 0; i < M; ++i)
