@@ -51,6 +51,11 @@ def cases():
         ]
     for m, k, n in ((1, 256, 688), (1, 688, 256), (1, 256, 1024), (16, 256, 688), (1, 4096, 4096)):
         out.append((f"linear {m}x{k} -> {n}", lambda m=m, k=k, n=n: (torch.randn(m, k), torch.randn(n, k)), F.linear))
+    # the same projections of a bf16 model (weights read as stored, widened in registers)
+    for m, k, n in ((1, 256, 688), (4, 256, 688), (1, 4096, 4096)):
+        out.append((f"linear bf16 {m}x{k} -> {n}",
+                    lambda m=m, k=k, n=n: (torch.randn(m, k, dtype=torch.bfloat16), torch.randn(n, k, dtype=torch.bfloat16)),
+                    F.linear))
     # softmax: sampling's over a vocabulary, eager attention's weights in a decode step (32 heads, 128 keys);
     # log_softmax and cross entropy over a vocabulary (scoring, a training step's loss)
     out += [
