@@ -163,10 +163,7 @@ int k_gelu(const gems_kernel_call* c) {
       using A = decltype(x);
       return A(0.5) * x * (A(1) + tanh_of(A(kSqrt2OverPi) * (x + A(0.044715) * x * x * x)));
     });
-  return unary<kFloating>("gelu", c, [](auto x) {
-    using A = decltype(x);
-    return x * A(0.5) * (A(1) + std::erf(x * A(kInvSqrt2)));
-  });
+  return unary_with_float_runs("gelu", c, gelu_erf_floats, [](auto x) { return gelu_erf_of(x); });
 }
 
 // scalars: [0] min, [1] max, [2].i bit 0 = has min, bit 1 = has max
@@ -351,7 +348,7 @@ int k_gelu_backward(const gems_kernel_call* c) {
     });
   return backward("gelu_backward", c, [](auto g, auto x) {
     using A = decltype(g);
-    A cdf = A(0.5) * (A(1) + std::erf(x * A(kInvSqrt2)));
+    A cdf = A(0.5) * (A(1) + erf_of(x * A(kInvSqrt2)));
     A pdf = exp_of(A(-0.5) * x * x) * A(kSqrt2OverPi * 0.5);
     return g * (cdf + x * pdf);
   });
