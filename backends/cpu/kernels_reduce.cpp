@@ -266,16 +266,20 @@ int k_layer_norm(const gems_kernel_call* c) {
         const T* x = X + r * in.strides[0];
         T* y = Y + r * out.strides[0];
         const A mu = N ? sum_run<A>(x, N, 1) / A(N) : A(0);
-        A var = 0;
-        for (int64_t i = 0; i < N; ++i) { A d = static_cast<A>(x[i]) - mu; var += d * d; }
-        var = N ? var / A(N) : A(0);
+        const A var = N ? squares_run<A>(x, N, mu) / A(N) : A(0);
         const A rs = A(1) / std::sqrt(var + A(eps));
-        for (int64_t i = 0; i < N; ++i) {
-          A v = (static_cast<A>(x[i]) - mu) * rs;
-          if (W) v *= static_cast<A>(W[i]);
-          if (B) v += static_cast<A>(B[i]);
-          y[i] = static_cast<T>(v);
-        }
+        // (one loop per affine case: no test an element, so each vectorizes)
+        if (W && B)
+          for (int64_t i = 0; i < N; ++i)
+            y[i] = static_cast<T>((static_cast<A>(x[i]) - mu) * rs * static_cast<A>(W[i]) + static_cast<A>(B[i]));
+        else if (W)
+          for (int64_t i = 0; i < N; ++i) y[i] = static_cast<T>((static_cast<A>(x[i]) - mu) * rs * static_cast<A>(W[i]));
+        else
+          for (int64_t i = 0; i < N; ++i) {
+            A v = (static_cast<A>(x[i]) - mu) * rs;
+            if (B) v += static_cast<A>(B[i]);
+            y[i] = static_cast<T>(v);
+          }
         MEAN[r * mean.strides[0]] = static_cast<S>(mu);
         RSTD[r * rstd.strides[0]] = static_cast<S>(rs);
       }
@@ -356,11 +360,12 @@ int k_rms_norm(const gems_kernel_call* c) {
     parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* x = X + r * N; T* y = Y + r * N;
-        A ss = 0;
-        for (int64_t i = 0; i < N; ++i) { A v = static_cast<A>(x[i]); ss += v * v; }
+        const A ss = squares_run<A>(x, N, A(0));
         const A rs = A(1) / std::sqrt(ss / A(N ? N : 1) + A(eps));
-        for (int64_t i = 0; i < N; ++i)
-          y[i] = static_cast<T>(static_cast<A>(x[i]) * rs * (W ? static_cast<A>(W[i]) : A(1)));
+        if (W)
+          for (int64_t i = 0; i < N; ++i) y[i] = static_cast<T>(static_cast<A>(x[i]) * rs * static_cast<A>(W[i]));
+        else
+          for (int64_t i = 0; i < N; ++i) y[i] = static_cast<T>(static_cast<A>(x[i]) * rs);
         RSTD[r] = static_cast<S>(rs);
       }
     });
