@@ -142,11 +142,10 @@ int softmax_backward_impl(const char* name, const gems_kernel_call* c) {
     using T = typename decltype(tag)::type;
     using A = acc_t<T>;
     for_each_row<3, T>(c, [](T** r, int64_t n, const int64_t* s) {
-      A dot = 0;
-      for (int64_t i = 0; i < n; ++i) {
+      const A dot = sum_of<A>(n, [&](int64_t i) {
         const A g = static_cast<A>(r[1][i * s[1]]);
-        dot += kLog ? g : g * static_cast<A>(r[2][i * s[2]]);
-      }
+        return kLog ? g : g * static_cast<A>(r[2][i * s[2]]);
+      });
       for (int64_t i = 0; i < n; ++i) {
         const A g = static_cast<A>(r[1][i * s[1]]), y = static_cast<A>(r[2][i * s[2]]);
         r[0][i * s[0]] = static_cast<T>(kLog ? g - exp_of(y) * dot : y * (g - dot));
@@ -311,12 +310,9 @@ int k_layer_norm_backward(const gems_kernel_call* c) {
         for (int64_t r = r0; r < r1; ++r) {
           const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
           const A mu = static_cast<A>(MEAN[r]), rs = static_cast<A>(RSTD[r]);
-          A sum_g = 0, sum_gx = 0;
-          for (int64_t i = 0; i < N; ++i) {
-            const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
-            sum_g += g;
-            sum_gx += g * (static_cast<A>(x[i]) - mu) * rs;
-          }
+          const auto g_at = [&](int64_t i) { return static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1)); };
+          const A sum_g = sum_of<A>(N, g_at);
+          const A sum_gx = sum_of<A>(N, [&](int64_t i) { return g_at(i) * (static_cast<A>(x[i]) - mu) * rs; });
           for (int64_t i = 0; i < N; ++i) {
             const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
             const A xhat = (static_cast<A>(x[i]) - mu) * rs;
@@ -326,16 +322,22 @@ int k_layer_norm_backward(const gems_kernel_call* c) {
       });
     }
     if (dW || dB) {
+      // Rows outer, a task's columns inner (contiguous, vectorized); each column still sums its rows in order.
       parallel_for(0, N, 64, [&](int64_t c0, int64_t c1) {
-        for (int64_t i = c0; i < c1; ++i) {
-          A gw = 0, gb = 0;
-          for (int64_t r = 0; r < M; ++r) {
-            const A g = static_cast<A>(dY[r * N + i]);
-            gw += g * (static_cast<A>(X[r * N + i]) - static_cast<A>(MEAN[r])) * static_cast<A>(RSTD[r]);
-            gb += g;
+        std::vector<A> gw(static_cast<size_t>(c1 - c0)), gb(static_cast<size_t>(c1 - c0));
+        for (int64_t r = 0; r < M; ++r) {
+          const A mu = static_cast<A>(MEAN[r]), rs = static_cast<A>(RSTD[r]);
+          const T* dy = dY + r * N + c0;
+          const T* x = X + r * N + c0;
+          for (int64_t i = 0; i < c1 - c0; ++i) {
+            const A g = static_cast<A>(dy[i]);
+            gw[i] += g * (static_cast<A>(x[i]) - mu) * rs;
+            gb[i] += g;
           }
-          if (dW) dW[i] = static_cast<T>(gw);
-          if (dB) dB[i] = static_cast<T>(gb);
+        }
+        for (int64_t i = c0; i < c1; ++i) {
+          if (dW) dW[i] = static_cast<T>(gw[i - c0]);
+          if (dB) dB[i] = static_cast<T>(gb[i - c0]);
         }
       });
     }
@@ -393,9 +395,9 @@ int k_rms_norm_backward(const gems_kernel_call* c) {
         for (int64_t r = r0; r < r1; ++r) {
           const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
           const A rs = static_cast<A>(RSTD[r]);
-          A dot = 0;
-          for (int64_t i = 0; i < N; ++i)
-            dot += static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1)) * static_cast<A>(x[i]);
+          const A dot = sum_of<A>(N, [&](int64_t i) {
+            return static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1)) * static_cast<A>(x[i]);
+          });
           const A k = rs * rs * rs * dot / A(N);
           for (int64_t i = 0; i < N; ++i) {
             const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
@@ -405,13 +407,15 @@ int k_rms_norm_backward(const gems_kernel_call* c) {
       });
     }
     if (dW) {
-      parallel_for(0, N, 64, [&](int64_t c0, int64_t c1) {
-        for (int64_t i = c0; i < c1; ++i) {
-          A gw = 0;
-          for (int64_t r = 0; r < M; ++r)
-            gw += static_cast<A>(dY[r * N + i]) * static_cast<A>(X[r * N + i]) * static_cast<A>(RSTD[r]);
-          dW[i] = static_cast<T>(gw);
+      parallel_for(0, N, 64, [&](int64_t c0, int64_t c1) {  // rows outer, as layer_norm's
+        std::vector<A> gw(static_cast<size_t>(c1 - c0));
+        for (int64_t r = 0; r < M; ++r) {
+          const A rs = static_cast<A>(RSTD[r]);
+          const T* dy = dY + r * N + c0;
+          const T* x = X + r * N + c0;
+          for (int64_t i = 0; i < c1 - c0; ++i) gw[i] += static_cast<A>(dy[i]) * static_cast<A>(x[i]) * rs;
         }
+        for (int64_t i = c0; i < c1; ++i) dW[i] = static_cast<T>(gw[i - c0]);
       });
     }
   });

@@ -110,24 +110,28 @@ inline A sum_run(const T* p, int64_t n, int64_t s) {
   return acc;
 }
 
-// Sum of (x[i] - center)^2 over a contiguous run, in A: the norms' variance
-// and mean square. Eight partial sums, as sum_run (one running sum had cost
-// layer_norm four cycles an element, the latency of an add: 0.37-0.45x torch
-// CPU over 64 rows of 1024).
-template <typename A, typename T>
-inline A squares_run(const T* x, int64_t n, A center) {
+// Sum of f(i) over i < n in A with eight partial sums: no add waits on the
+// one before (a single running sum costs an add's latency an element, and
+// cannot vectorize without reassociation); contiguous operands vectorize.
+template <typename A, typename F>
+inline A sum_of(int64_t n, F f) {
   A acc[8] = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) {
-      const A d = static_cast<A>(x[i + j]) - center;
-      acc[j] += d * d;
-    }
-  for (; i < n; ++i) {
-    const A d = static_cast<A>(x[i]) - center;
-    acc[i & 7] += d * d;
-  }
+    for (int j = 0; j < 8; ++j) acc[j] += f(i + j);
+  for (; i < n; ++i) acc[i & 7] += f(i);
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Sum of (x[i] - center)^2 over a contiguous run, in A: the norms' variance
+// and mean square (one running sum had cost layer_norm 0.37-0.45x torch CPU's
+// time over 64 rows of 1024).
+template <typename A, typename T>
+inline A squares_run(const T* x, int64_t n, A center) {
+  return sum_of<A>(n, [&](int64_t i) {
+    const A d = static_cast<A>(x[i]) - center;
+    return d * d;
+  });
 }
 
 // Scratch row `which` of this thread, at least n long (kept between calls: no

@@ -65,6 +65,7 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("vendor_name", [] { return vendor().name; });
   m.def("vendor_path", [] { return vendor().path; });
+  m.def("vendor_memory_is_host", [] { return vendor().api.memory_kind == GEMS_MEMORY_HOST; });
   m.def("canonical_vendor_name", &canonical_vendor_name);
   m.def("device_count", [] { return static_cast<int>(device_count()); });
   m.def("current_device", [] { return static_cast<int>(current_device()); });

@@ -58,3 +58,28 @@ def test_inference_in_bfloat16():
     expected = model(x)
     got = copy.deepcopy(model).to("gems")(x.to("gems"))
     torch.testing.assert_close(got.cpu(), expected, rtol=5e-2, atol=5e-2)
+
+
+def test_backward_thread_on_host_memory_vendors():
+    # A host-memory vendor's kernels run in the calling thread, so flag_gems runs backward there too
+    # (autograd's device thread cost two wake-ups a pass); an accelerator vendor keeps torch's own
+    # device thread (not asserted: torch's choice). The gradient is right either way, also from a
+    # thread of the user's own.
+    import threading
+
+    def backward_thread():
+        x = torch.arange(5.0).to("gems").requires_grad_()
+        seen = []
+        x.register_hook(lambda g: seen.append(threading.get_ident()))
+        (x * x).sum().backward()
+        assert torch.equal(x.grad.cpu(), 2 * torch.arange(5.0))
+        return seen[0]
+
+    here = backward_thread()
+    if flag_gems._C.vendor_memory_is_host():
+        assert here == threading.get_ident()
+    results = []
+    worker = threading.Thread(target=lambda: results.append(backward_thread()))
+    worker.start()
+    worker.join()
+    assert len(results) == 1
