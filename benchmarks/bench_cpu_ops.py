@@ -68,6 +68,14 @@ def cases():
     out += [
         ("tanh 1x4096", lambda: (torch.randn(1, 4096),), torch.tanh),
         ("gelu(tanh) 1x4096", lambda: (torch.randn(1, 4096),), lambda x: F.gelu(x, approximate="tanh")),
+        ("gelu 64x2752", lambda: (torch.randn(64, 2752),), F.gelu),  # the exact (erf) form: BERT, GPT-NeoX
+    ]
+    # norms over a 64-token prompt's rows
+    out += [
+        ("layer_norm 64x1024", lambda: (torch.randn(64, 1024), torch.randn(1024), torch.randn(1024)),
+         lambda x, w, b: F.layer_norm(x, (1024,), w, b)),
+        ("rms_norm 64x1024", lambda: (torch.randn(64, 1024), torch.randn(1024)),
+         lambda x, w: F.rms_norm(x, (1024,), w, 1e-6)),
     ]
     # attention of the README's Llama (8 query heads, 4 key heads, head dim 32): a decode step against 128
     # cached positions, and its 128-token prompt (causal)
