@@ -5,10 +5,20 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 namespace gems::cpu {
+
+// c[0] x^(N-1) + c[1] x^(N-2) + ... + c[N-1], by Horner's rule (the
+// polynomials of the functions below; unrolled, so loops still vectorize).
+template <size_t N>
+inline float horner(float x, const float (&c)[N]) {
+  float y = c[0];
+  for (size_t i = 1; i < N; ++i) y = y * x + c[i];
+  return y;
+}
 
 // expf for one value, written so that a loop calling it vectorizes (no
 // library call): the same polynomial, the power of two applied as two factors
@@ -22,12 +32,8 @@ inline float exp_float(float x) {
   const float fn = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(v / ln2), in [-150, 128]
   float r = v - fn * 0.693359375f;
   r -= fn * -2.12194440e-4f;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
+  float y = horner(r, {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                       5.0000001201e-1f});
   y = y * r * r + r + 1.0f;
   const int32_t n = static_cast<int32_t>(fn), n1 = n / 2, n2 = n - n1;  // each in [-75, 64]: normal scales
   const int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
@@ -49,23 +55,11 @@ inline float exp_float(float x) {
 inline float erf_float(float x) {
   const float a = x < 0 ? -x : x;
   const float s = x * x;
-  float p = 7.8472624e-5f;
-  p = p * s - 8.0081933e-4f;
-  p = p * s + 5.1880998e-3f;
-  p = p * s - 2.6853692e-2f;
-  p = p * s + 1.1283582e-1f;
-  p = p * s - 3.7612626e-1f;
-  p = p * s + 1.1283792e+0f;
+  const float p = horner(s, {7.8472624e-5f, -8.0081933e-4f, 5.1880998e-3f, -2.6853692e-2f, 1.1283582e-1f,
+                             -3.7612626e-1f, 1.1283792e+0f});
   const float u = (a < 3.92f ? a : 3.92f) - 2.5f;
-  float q = 1.6140534e-6f;
-  q = q * u - 1.3309401e-5f;
-  q = q * u + 7.7394458e-5f;
-  q = q * u - 4.2014453e-4f;
-  q = q * u + 2.1651603e-3f;
-  q = q * u - 1.0858517e-2f;
-  q = q * u - 9.4389364e-1f;
-  q = q * u - 5.3526807e+0f;
-  q = q * u - 7.8068153e+0f;
+  const float q = horner(u, {1.6140534e-6f, -1.3309401e-5f, 7.7394458e-5f, -4.2014453e-4f, 2.1651603e-3f,
+                             -1.0858517e-2f, -9.4389364e-1f, -5.3526807e+0f, -7.8068153e+0f});
   float large = 1.0f - exp_float(q);
   large = a >= 3.92f ? 1.0f : large;
   large = x < 0 ? -large : large;
@@ -87,8 +81,10 @@ inline double exp_of(double x) { return std::exp(x); }
 inline float tanh_float(float x) {
   const float a = x < 0 ? -x : x;
   const float z = x * x;
-  const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                        1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+  const float small =
+      horner(z, {-5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f, 1.33314422036e-1f, -3.33332819422e-1f}) *
+          z * x +
+      x;
   const float e = exp_float(2.0f * (a < 44.0f ? a : 44.0f));  // tanh(44) is 1 in float; inf would make 2 / inf
   float large = 1.0f - 2.0f / (e + 1.0f);
   large = x < 0 ? -large : large;
@@ -112,15 +108,8 @@ inline float log_float(float x) {
   e -= low ? 1 : 0;
   m = low ? m + m - 1.0f : m - 1.0f;
   const float z = m * m;
-  float y = 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
+  float y = horner(m, {7.0376836292e-2f, -1.1514610310e-1f, 1.1676998740e-1f, -1.2420140846e-1f, 1.4249322787e-1f,
+                       -1.6668057665e-1f, 2.0000714765e-1f, -2.4999993993e-1f, 3.3333331174e-1f});
   y = y * m * z;
   const float fe = static_cast<float>(e);
   y += -2.12194440e-4f * fe;
