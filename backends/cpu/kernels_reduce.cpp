@@ -77,6 +77,14 @@ int reduce_extreme(const char* name, const gems_kernel_call* c) {
   return ok ? GEMS_OK : unsupported_dtype(name, in.dtype);
 }
 
+// Calls f(std::true_type{}) when has is true, else f(std::false_type{}): a
+// loop's optional operand as a compile-time choice, so the loop has no test.
+template <typename F>
+void with_weight(bool has, F&& f) {
+  if (has) f(std::true_type{});
+  else f(std::false_type{});
+}
+
 // Shared driver for row-wise ops over the last dim: tensors all have the same
 // number of dims and share the outer ones. f(ptrs, n, strides_of_last_dim).
 template <int N, typename T, typename F>
@@ -306,19 +314,22 @@ int k_layer_norm_backward(const gems_kernel_call* c) {
     const S* RSTD = reinterpret_cast<const S*>(base_ptr(t[6]));
     const T* W = present(t[7]) ? reinterpret_cast<const T*>(base_ptr(t[7])) : nullptr;
     if (dX) {
-      parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
-          const A mu = static_cast<A>(MEAN[r]), rs = static_cast<A>(RSTD[r]);
-          const auto g_at = [&](int64_t i) { return static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1)); };
-          const A sum_g = sum_of<A>(N, g_at);
-          const A sum_gx = sum_of<A>(N, [&](int64_t i) { return g_at(i) * (static_cast<A>(x[i]) - mu) * rs; });
-          for (int64_t i = 0; i < N; ++i) {
-            const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
-            const A xhat = (static_cast<A>(x[i]) - mu) * rs;
-            dx[i] = static_cast<T>(rs * (g - sum_g / A(N) - xhat * sum_gx / A(N)));
+      // (with and without a weight as two loops: no test an element, so each vectorizes)
+      with_weight(W != nullptr, [&](auto has_w) {
+        constexpr bool kW = decltype(has_w)::value;
+        parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
+            const A mu = static_cast<A>(MEAN[r]), rs = static_cast<A>(RSTD[r]);
+            const auto g_at = [&](int64_t i) { return static_cast<A>(dy[i]) * (kW ? static_cast<A>(W[i]) : A(1)); };
+            const A sum_g = sum_of<A>(N, g_at);
+            const A sum_gx = sum_of<A>(N, [&](int64_t i) { return g_at(i) * (static_cast<A>(x[i]) - mu) * rs; });
+            for (int64_t i = 0; i < N; ++i) {
+              const A xhat = (static_cast<A>(x[i]) - mu) * rs;
+              dx[i] = static_cast<T>(rs * (g_at(i) - sum_g / A(N) - xhat * sum_gx / A(N)));
+            }
           }
-        }
+        });
       });
     }
     if (dW || dB) {
@@ -391,19 +402,18 @@ int k_rms_norm_backward(const gems_kernel_call* c) {
     const S* RSTD = reinterpret_cast<const S*>(base_ptr(t[4]));
     const T* W = present(t[5]) ? reinterpret_cast<const T*>(base_ptr(t[5])) : nullptr;
     if (dX) {
-      parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
-          const A rs = static_cast<A>(RSTD[r]);
-          const A dot = sum_of<A>(N, [&](int64_t i) {
-            return static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1)) * static_cast<A>(x[i]);
-          });
-          const A k = rs * rs * rs * dot / A(N);
-          for (int64_t i = 0; i < N; ++i) {
-            const A g = static_cast<A>(dy[i]) * (W ? static_cast<A>(W[i]) : A(1));
-            dx[i] = static_cast<T>(g * rs - static_cast<A>(x[i]) * k);
+      with_weight(W != nullptr, [&](auto has_w) {  // as layer_norm's
+        constexpr bool kW = decltype(has_w)::value;
+        parallel_for(0, M, grain_for(N), [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const T* x = X + r * N; const T* dy = dY + r * N; T* dx = dX + r * N;
+            const A rs = static_cast<A>(RSTD[r]);
+            const auto g_at = [&](int64_t i) { return static_cast<A>(dy[i]) * (kW ? static_cast<A>(W[i]) : A(1)); };
+            const A dot = sum_of<A>(N, [&](int64_t i) { return g_at(i) * static_cast<A>(x[i]); });
+            const A k = rs * rs * rs * dot / A(N);
+            for (int64_t i = 0; i < N; ++i) dx[i] = static_cast<T>(g_at(i) * rs - static_cast<A>(x[i]) * k);
           }
-        }
+        });
       });
     }
     if (dW) {
