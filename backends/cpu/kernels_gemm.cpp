@@ -208,25 +208,30 @@ int k_gemm(const gems_kernel_call* call) {
     for (int64_t batch = 0; batch < B; ++batch) {
       const T* ma = pa + batch * a.strides[0];
       const T* mb = pb + batch * b.strides[0];
-      BlasView va, vb;
-      const A* ga; const A* gb;
       // C is computed into a dense buffer, then combined with beta * c and
       // stored with out's strides: this keeps aliasing of out and c safe.
-      if (!M || !N) {
-      } else if (few_rows_serve<T>(b, M, K)) {
-        if constexpr (!std::is_same_v<T, double>) {
+      bool done = !M || !N;
+      if constexpr (!std::is_same_v<T, double>) {
+        if (!done && few_rows_serve<T>(b, M, K)) {
           // the token rows as float rows (a few of them), the weight read as stored
-          const float* xf = reinterpret_cast<const float*>(ma);
-          int64_t lda = a.strides[1];
-          if (!std::is_same_v<T, float> || a.strides[2] != 1) {
+          const float* xf = nullptr;
+          int64_t lda = K;
+          if constexpr (std::is_same_v<T, float>) {
+            if (a.strides[2] == 1) { xf = ma; lda = a.strides[1]; }
+          }
+          if (!xf) {
             abuf.resize(static_cast<size_t>(M * K));
             pack(ma, M, K, a.strides[1], a.strides[2], abuf.data());
             xf = abuf.data();
-            lda = K;
           }
           few_rows_gemm(M, N, K, static_cast<float>(alpha), xf, lda, mb, b.strides[2], obuf.data(), N);
+          done = true;
         }
-      } else {
+      }
+      if (!done) {
+        BlasView va, vb;
+        const A* ga;
+        const A* gb;
         if (kNative && blas_view(M, K, a.strides[1], a.strides[2], &va)) ga = reinterpret_cast<const A*>(ma);
         else { va = pack_in_order(ma, M, K, a.strides[1], a.strides[2], abuf); ga = abuf.data(); }
         if (kNative && blas_view(K, N, b.strides[1], b.strides[2], &vb)) gb = reinterpret_cast<const A*>(mb);
