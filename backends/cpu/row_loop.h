@@ -87,29 +87,6 @@ struct ReducedSpace : TrailingDims {
   }
 };
 
-// Sum of a strided run in the compute type A; eight partial sums keep the
-// contiguous case vectorized and the rounding error low.
-template <typename A, typename T>
-inline A sum_run(const T* p, int64_t n, int64_t s) {
-  // Cascade: halves summed apart above 4096 elements, so that rounding error
-  // grows with log(n) rather than n (PyTorch's CPU sum cascades too).
-  if (n > 4096) {
-    const int64_t half = n / 2 / 8 * 8;
-    return sum_run<A>(p, half, s) + sum_run<A>(p + half * s, n - half, s);
-  }
-  if (s == 1) {
-    A acc[8] = {};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int j = 0; j < 8; ++j) acc[j] += static_cast<A>(p[i + j]);
-    for (; i < n; ++i) acc[i & 7] += static_cast<A>(p[i]);
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  }
-  A acc = 0;
-  for (int64_t i = 0; i < n; ++i) acc += static_cast<A>(p[i * s]);
-  return acc;
-}
-
 // Sum of f(i) over i < n in A with eight partial sums: no add waits on the
 // one before (a single running sum costs an add's latency an element, and
 // cannot vectorize without reassociation); contiguous operands vectorize.
@@ -121,6 +98,22 @@ inline A sum_of(int64_t n, F f) {
     for (int j = 0; j < 8; ++j) acc[j] += f(i + j);
   for (; i < n; ++i) acc[i & 7] += f(i);
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Sum of a strided run in the compute type A; eight partial sums keep the
+// contiguous case vectorized and the rounding error low.
+template <typename A, typename T>
+inline A sum_run(const T* p, int64_t n, int64_t s) {
+  // Cascade: halves summed apart above 4096 elements, so that rounding error
+  // grows with log(n) rather than n (PyTorch's CPU sum cascades too).
+  if (n > 4096) {
+    const int64_t half = n / 2 / 8 * 8;
+    return sum_run<A>(p, half, s) + sum_run<A>(p + half * s, n - half, s);
+  }
+  if (s == 1) return sum_of<A>(n, [&](int64_t i) { return static_cast<A>(p[i]); });
+  A acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<A>(p[i * s]);
+  return acc;
 }
 
 // Sum of (x[i] - center)^2 over a contiguous run, in A: the norms' variance
