@@ -154,6 +154,16 @@ def sweep_cases():
                 lambda d: (torch.empty(8192, dtype=torch.long, device=d), torch.randperm(8192, device=d),
                            torch.arange(8192, device=d)),
                 lambda t, p, v: t.index_put_((p,), v), 8192 * 24, None))
+    # boolean masks: a mask's positions (HF MoE routing's torch.where(expert_mask[e]), an eighth of the
+    # tokens an expert), rows picked by a mask, and masked_select (a count, a read-back, then the copy)
+    out.append(("nonzero bool (MoE: one expert's tokens)", "2x4096",
+                lambda d: (torch.rand(2, 4096, device=d) < 0.125,), torch.nonzero, 2 * 4096 * (1 + 0.125 * 16), None))
+    out.append(("x[mask] bf16, half the rows", "4096x4096",
+                lambda d: (t(4096, 4096, dev=d), torch.rand(4096, device=d) < 0.5), lambda x, m: x[m],
+                4096 * 4096 * 2, None))
+    out.append(("masked_select f32, half the elements", "4096x4096",
+                lambda d: (torch.randn(4096, 4096, device=d), torch.rand(4096, 4096, device=d) < 0.5),
+                torch.masked_select, 4096 * 4096 * (4 + 1 + 2), None))
     # a training step's scatter-adds: the embedding's gradient (Llama-2's vocabulary, 4096 tokens) and the
     # backward of an MoE layer's x[ids] (8192 rows of 4096 summed into 4096)
     out.append(("embedding backward bf16 32000x4096", "4096 ids",

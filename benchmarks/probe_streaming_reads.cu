@@ -9,6 +9,9 @@
 #include <vector>
 #include <algorithm>
 #include <cstdint>
+
+#include "probe_timing.cuh"
+
 template <int L>
 __global__ void fold(const float* in, float* out, int64_t cols) {
   const float4* p = reinterpret_cast<const float4*>(in + blockIdx.x * cols);
@@ -27,17 +30,6 @@ __global__ void fold(const float* in, float* out, int64_t cols) {
   __syncthreads();
   if (threadIdx.x == 0) { float t = 0; for (int i = 0; i < blockDim.x / 32; ++i) t += sh[i]; out[blockIdx.x] = t; }
 }
-template <typename F>
-float timeit(F f, void* flush, size_t fbytes) {
-  cudaEvent_t a, b; cudaEventCreate(&a); cudaEventCreate(&b);
-  std::vector<float> t;
-  for (int i = 0; i < 60; ++i) {
-    cudaMemsetAsync(flush, i & 1, fbytes);
-    cudaEventRecord(a); f(); cudaEventRecord(b); cudaEventSynchronize(b);
-    float ms; cudaEventElapsedTime(&ms, a, b); if (i >= 10) t.push_back(ms * 1000);
-  }
-  std::sort(t.begin(), t.end()); return t[t.size() / 2];
-}
 int main() {
   const size_t fbytes = 256 << 20; void* flush; cudaMalloc(&flush, fbytes);
   float *x, *o; cudaMalloc(&x, 4ull * 4096 * 32000); cudaMalloc(&o, 4 * 65536);
@@ -45,8 +37,8 @@ int main() {
   for (int64_t rows : {4096, 1024}) for (int64_t cols : {1024, 2048, 4096, 8192, 16384, 32000}) {
     if (rows * cols > 4096LL * 32000) continue;
     int threads = (int)std::max<int64_t>(64, std::min<int64_t>(512, ((cols / 16) + 31) / 32 * 32));
-    float t0 = timeit([&] { fold<0><<<rows, threads>>>(x, o, cols); }, flush, fbytes);
-    float t1 = timeit([&] { fold<1><<<rows, threads>>>(x, o, cols); }, flush, fbytes);
+    float t0 = median_us_after_flush([&] { fold<0><<<rows, threads>>>(x, o, cols); }, flush, fbytes);
+    float t1 = median_us_after_flush([&] { fold<1><<<rows, threads>>>(x, o, cols); }, flush, fbytes);
     printf("rows %5lld cols %6lld (%6.1f MB) threads %3d: default %7.1f us  streaming %7.1f us  ratio %.3f\n",
            (long long)rows, (long long)cols, rows * cols * 4 / 1e6, threads, t0, t1, t0 / t1);
   }

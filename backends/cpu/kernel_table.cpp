@@ -131,6 +131,11 @@ const gems_kernel_entry kKernels[] = {
     {"accumulate_rows", kNumeric, k_accumulate_rows},
     // isin: out (bool), elements, test (1-D); scalars[0].i invert
     {"isin", kNumeric, k_isin},
+    // count_nonzero: out (int64, one element), in (dense: contiguous strides, any dtype): how many
+    // elements of in are not zero. nonzero: out [count, ndim] (int64), in (dense, any dtype); row r
+    // of out holds the coordinates of in's r-th nonzero element in memory order (count from
+    // count_nonzero). Boolean masks in indexing (x[mask], x[mask] = v), masked_select, torch.where(c)
+    {"count_nonzero", kAll, k_count_nonzero}, {"nonzero", kAll, k_nonzero},
     // arange: out (1-D); scalars start, step
     {"arange", kNumeric, k_arange},
     // random: out; scalars a, b, seed, counter offset

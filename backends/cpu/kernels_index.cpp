@@ -283,6 +283,49 @@ int k_isin(const gems_kernel_call* c) {
   return ok ? GEMS_OK : unsupported_dtype("isin", elements.dtype);
 }
 
+// tensors: out (int64, one element), in (dense, any dtype): how many of in's
+// elements are not zero (what sizes nonzero's result).
+int k_count_nonzero(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
+  int64_t numel = 1;
+  for (int d = 0; d < in.ndim; ++d) numel *= in.sizes[d];
+  bool ok = dispatch_dtype<kAll>(in.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* x = reinterpret_cast<const T*>(base_ptr(in));
+    int64_t count = 0;
+    for (int64_t i = 0; i < numel; ++i) count += static_cast<acc_t<T>>(x[i]) != acc_t<T>(0);
+    *reinterpret_cast<int64_t*>(base_ptr(out)) = count;
+  });
+  return ok ? GEMS_OK : unsupported_dtype("count_nonzero", in.dtype);
+}
+
+// tensors: out [count, ndim] (int64), in (dense, any dtype). Row r of out
+// holds the coordinates of in's r-th element that is not zero, in memory
+// order; the core counted them to size out (rows past the count are not
+// written). One pass, in order: the positions are what is read next.
+int k_nonzero(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
+  const int64_t rows = out.sizes[0], ndim = in.ndim;
+  const int64_t so = out.strides[0], sc = ndim ? out.strides[1] : 0;
+  int64_t numel = 1;
+  for (int d = 0; d < ndim; ++d) numel *= in.sizes[d];
+  int64_t* o = reinterpret_cast<int64_t*>(base_ptr(out));
+  bool ok = dispatch_dtype<kAll>(in.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* x = reinterpret_cast<const T*>(base_ptr(in));
+    int64_t coords[GEMS_MAX_DIMS] = {};
+    int64_t r = 0;
+    for (int64_t i = 0; i < numel && r < rows; ++i) {
+      if (static_cast<acc_t<T>>(x[i]) != acc_t<T>(0)) {
+        for (int64_t d = 0; d < ndim; ++d) o[r * so + d * sc] = coords[d];
+        ++r;
+      }
+      for (int64_t d = ndim - 1; d >= 0 && ++coords[d] == in.sizes[d]; --d) coords[d] = 0;  // next position
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("nonzero", in.dtype);
+}
+
 // tensors: out (1-D); scalars: [0] start, [1] step. out[i] = start + i * step,
 // computed in double for floating types and in int64 otherwise.
 int k_arange(const gems_kernel_call* c) {

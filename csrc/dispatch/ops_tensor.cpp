@@ -180,6 +180,63 @@ at::Tensor& index_rows(const at::Tensor& self, int64_t dim, const at::Tensor& id
   return out;
 }
 
+
+// Integer index tensors (None keeps a dim whole) as PyTorch reads them: the
+// dims they pick, their common (broadcast) shape, and the result's shape: the
+// index shape replaces the indexed dims where those are adjacent, and leads
+// where a whole dim separates them. from_self[j]: the dim of self that result
+// dim j walks, -1 for the index shape's dims (first_index_dim on).
+struct IndexedDims {
+  std::vector<at::Tensor> index;
+  std::vector<int64_t> dims;
+  at::DimVector shape, result;
+  std::vector<int64_t> from_self;
+  int64_t first_index_dim = 0;
+  bool adjacent = true;
+};
+
+IndexedDims indexed_dims(const at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices) {
+  TORCH_CHECK_INDEX(static_cast<int64_t>(indices.size()) <= self.dim(), "too many indices for tensor of dimension ",
+                    self.dim(), " (got ", indices.size(), ")");
+  IndexedDims ix;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const std::optional<at::Tensor> t = indices.get(i);
+    if (!t || !t->defined()) continue;
+    const at::ScalarType type = t->scalar_type();
+    TORCH_CHECK_INDEX(type == at::kLong || type == at::kInt, "tensors used as indices must be long, int, byte or bool tensors");
+    ix.index.push_back(*t);
+    ix.dims.push_back(static_cast<int64_t>(i));
+  }
+  if (ix.index.empty()) throw NotServed{"gather"};
+  ix.shape.assign(ix.index[0].sizes().begin(), ix.index[0].sizes().end());
+  for (size_t i = 1; i < ix.index.size(); ++i) {
+    bool broadcastable = true;
+    const at::IntArrayRef sizes = ix.index[i].sizes();
+    for (size_t j = 1; j <= std::min(sizes.size(), ix.shape.size()); ++j) {
+      const int64_t a = sizes[sizes.size() - j], b = ix.shape[ix.shape.size() - j];
+      broadcastable &= a == b || a == 1 || b == 1;
+    }
+    if (!broadcastable) {
+      std::ostringstream shapes;
+      for (size_t j = 0; j < ix.index.size(); ++j) shapes << (j ? ", " : "") << ix.index[j].sizes();
+      TORCH_CHECK_INDEX(false, "shape mismatch: indexing tensors could not be broadcast together with shapes ",
+                        shapes.str());
+    }
+    ix.shape = at::infer_size_dimvector(ix.shape, ix.index[i].sizes());
+  }
+  for (size_t i = 1; i < ix.dims.size(); ++i) ix.adjacent &= ix.dims[i] == ix.dims[i - 1] + 1;
+  const int64_t lead = ix.adjacent ? ix.dims.front() : 0;
+  for (int64_t j = 0; j < lead; ++j) { ix.result.push_back(self.size(j)); ix.from_self.push_back(j); }
+  ix.first_index_dim = static_cast<int64_t>(ix.result.size());
+  for (int64_t s : ix.shape) { ix.result.push_back(s); ix.from_self.push_back(-1); }
+  for (int64_t j = lead; j < self.dim(); ++j) {
+    if (std::find(ix.dims.begin(), ix.dims.end(), j) != ix.dims.end()) continue;
+    ix.result.push_back(self.size(j));
+    ix.from_self.push_back(j);
+  }
+  return ix;
+}
+
 }  // namespace
 
 at::Tensor& gather_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, bool sparse_grad,
@@ -270,6 +327,93 @@ at::Tensor value_on(const at::Tensor& like, const c10::Scalar& value) {
 }
 }  // namespace
 
+// ---- nonzero, and boolean masks as index tensors ----
+namespace {
+// How many of a dense tensor's elements are not zero: counted by the vendor,
+// read on the host (it sizes a result: a sync, as on every backend).
+int64_t count_nonzero_dense(const at::Tensor& dense) {
+  static const Kernel k("count_nonzero");
+  at::Tensor count = empty_result({}, dense.options().dtype(at::kLong));
+  const gems_tensor d[2] = {describe(count), describe(dense)};
+  k.launch(launch_index(dense.device()), d, 2);
+  return count.item<int64_t>();
+}
+
+bool is_mask(const std::optional<at::Tensor>& t) {
+  return t && t->defined() && (t->scalar_type() == at::kBool || t->scalar_type() == at::kByte);
+}
+
+bool has_mask(const c10::List<std::optional<at::Tensor>>& indices) {
+  for (size_t i = 0; i < indices.size(); ++i)
+    if (is_mask(indices.get(i))) return true;
+  return false;
+}
+
+// PyTorch's expandTensors: each boolean (or uint8) mask among the indices
+// becomes the int64 positions of its nonzero elements, one index tensor per
+// dim it covers, once its shape is checked against self's dims there.
+c10::List<std::optional<at::Tensor>> masks_as_indices(const at::Tensor& self,
+                                                      const c10::List<std::optional<at::Tensor>>& indices) {
+  c10::List<std::optional<at::Tensor>> result;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const std::optional<at::Tensor> t = indices.get(i);
+    if (!is_mask(t)) {
+      result.push_back(t);
+      continue;
+    }
+    if (t->dim() == 0) throw NotServed{"nonzero"};  // x[torch.tensor(True)]: PyTorch's own kernel
+    const int64_t first = static_cast<int64_t>(result.size());
+    TORCH_CHECK_INDEX(first + t->dim() <= self.dim(), "too many indices for tensor of dimension ", self.dim());
+    for (int64_t j = 0; j < t->dim(); ++j)
+      TORCH_CHECK_INDEX(t->size(j) == self.size(first + j), "The shape of the mask ", t->sizes(), " at index ", j,
+                        " does not match the shape of the indexed tensor ", self.sizes(), " at index ", first + j);
+    const at::Tensor positions = ops::nonzero(index_on(*t, self.device()));
+    for (int64_t j = 0; j < t->dim(); ++j) result.push_back(positions.select(1, j));
+  }
+  return result;
+}
+}  // namespace
+
+// The coordinates of self's nonzero elements, one row each, in memory order.
+at::Tensor& nonzero_out(const at::Tensor& self, at::Tensor& out) {
+  static const Kernel count("count_nonzero"), k("nonzero");
+  count.require(self.scalar_type(), self.dim());
+  k.require(self.scalar_type(), self.dim());
+  TORCH_CHECK(out.scalar_type() == at::kLong, "nonzero: Expected out tensor to have scalar type Long but got scalar type",
+              out.scalar_type());
+  one_device({&self, &out});
+  const at::Tensor dense = self.contiguous();
+  const int64_t n = count_nonzero_dense(dense);
+  at::native::resize_output(out, {n, self.dim()});
+  if (n > 0 && self.dim() > 0) {
+    const gems_tensor d[2] = {describe(out), describe(dense)};
+    k.launch(launch_index(self.device()), d, 2);
+  }
+  return out;
+}
+
+at::Tensor nonzero(const at::Tensor& self) {
+  at::Tensor out = empty_result({0, self.dim()}, self.options().dtype(at::kLong));
+  return nonzero_out(self, out);
+}
+
+// self's elements where mask is true (both broadcast), as a 1-D tensor: x[mask].
+at::Tensor masked_select(const at::Tensor& self, const at::Tensor& mask) {
+  TORCH_CHECK(mask.scalar_type() == at::kBool, "masked_select: expected BoolTensor for mask");
+  at::DimVector shape = at::infer_size_dimvector(self.sizes(), mask.sizes());
+  if (shape.empty()) shape.push_back(1);  // 0-dim operands select from one element
+  c10::List<std::optional<at::Tensor>> indices;
+  indices.push_back(mask.expand(shape));
+  return ops::index(self.expand(shape), indices);
+}
+
+at::Tensor& masked_select_out(const at::Tensor& self, const at::Tensor& mask, at::Tensor& out) {
+  TORCH_CHECK(out.scalar_type() == self.scalar_type(), "masked_select(): self and result must have the same scalar type");
+  const at::Tensor selected = ops::masked_select(self, mask);
+  at::native::resize_output(out, selected.sizes());
+  return out.copy_(selected);
+}
+
 // ---- accumulation into rows: embedding's backward, index_put with accumulate ----
 namespace {
 // rows[index[i]] += src[i] over [R, D] rows and [N, D] src: the vendor sums
@@ -336,28 +480,14 @@ at::Tensor embedding_dense_backward(const at::Tensor& grad, const at::Tensor& in
   return out;
 }
 
+namespace {
 // self[..., idx, ...] = values, or += with accumulate, for one 1-D integer
-// index tensor: without accumulation the scatter kernel along that dim (HF's
-// MoE layers invert a permutation, inv_perm[perm] = arange), the index
-// broadcast over the other dims; with it, accumulate_rows (the backward of
-// x[idx]). Negative indices count from the end. One boolean mask with one
-// value is a masked fill (masked_put); several index tensors and masks with
-// many values go to PyTorch's kernel.
-at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices,
-                            const at::Tensor& values, bool accumulate, bool unsafe) {
-  int64_t dim = -1;
-  for (size_t i = 0; i < indices.size(); ++i) {
-    const std::optional<at::Tensor> t = indices[i];
-    if (!t || !t->defined()) continue;
-    if (dim >= 0) throw NotServed{"index_put"};
-    dim = static_cast<int64_t>(i);
-  }
-  if (dim < 0 || self.dim() == 0) throw NotServed{"index_put"};
-  const at::Tensor index = *indices[dim];
-  const at::ScalarType it = index.scalar_type();
-  if (it == at::kBool && !accumulate && values.numel() == 1 && values.scalar_type() == self.scalar_type())
-    return masked_put(self, dim, index, values);
-  if (index.dim() != 1 || (it != at::kLong && it != at::kInt)) throw NotServed{"index_put"};
+// index tensor along dim: without accumulation the scatter kernel along that
+// dim (HF's MoE layers invert a permutation, inv_perm[perm] = arange), the
+// index broadcast over the other dims; with it, accumulate_rows (the backward
+// of x[idx]). Negative indices count from the end; the kernels check the range.
+at::Tensor& put_along_dim(at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& values,
+                          bool accumulate) {
   TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Index put requires the source and destination dtypes match, got ",
               self.scalar_type(), " for the destination and ", values.scalar_type(), " for the source.");
   at::DimVector shape(self.sizes().begin(), self.sizes().end());
@@ -378,6 +508,97 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
   launch_scatter(self, dim, on_device.view(view).expand(shape), vals.expand(shape), false,
                  /*negative_from_end=*/true, /*index_error=*/true);
   return self;
+}
+
+// An index tensor picking along a dim of `size`, its negative entries counted
+// from the end, after PyTorch's range check (IndexError naming an offender).
+at::Tensor wrapped_in_range(const at::Tensor& idx, int64_t dim, int64_t size) {
+  if (idx.numel() == 0) return idx;
+  const int64_t lo = idx.min().item<int64_t>(), hi = idx.max().item<int64_t>();
+  TORCH_CHECK_INDEX(lo >= -size && hi < size, "index ", lo < -size ? lo : hi, " is out of bounds for dimension ", dim,
+                    " with size ", size);
+  return lo >= 0 ? idx : at::where(idx < 0, idx + size, idx);
+}
+
+// self[i0, i1, ...] = values (or +=) for any integer index tensors: the
+// indexed dims become one dim of rows (self permuted so that they lead, then
+// flattened: a view of self where its layout allows, else a copy written back
+// after), the index tensors one row index (each wrapped and range-checked
+// against its own dim first, unless they are a mask's positions, which are in
+// range), the values in the rows' layout, and put_along_dim does the rest.
+at::Tensor& put_by_rows(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices, const at::Tensor& values,
+                        bool accumulate, bool in_range) {
+  const IndexedDims ix = indexed_dims(self, indices);
+  TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Index put requires the source and destination dtypes match, got ",
+              self.scalar_type(), " for the destination and ", values.scalar_type(), " for the source.");
+  TORCH_CHECK(at::is_expandable_to(values.sizes(), ix.result), "shape mismatch: value tensor of shape ", values.sizes(),
+              " cannot be broadcast to indexing result of shape ", c10::IntArrayRef(ix.result));
+  if (c10::multiply_integers(ix.result) == 0) return self;
+  // A 0-dim CPU value (x[i, j] = torch.tensor(1.0)) is allowed, as PyTorch allows it.
+  const at::Tensor vals = values.dim() == 0 && values.is_cpu() ? values.to(self.device()) : values;
+  std::vector<int64_t> order(ix.dims);
+  at::DimVector row_shape{1}, value_shape{c10::multiply_integers(ix.shape)};
+  for (int64_t d : ix.dims) row_shape[0] *= self.size(d);
+  for (int64_t j = 0; j < self.dim(); ++j) {
+    if (std::find(ix.dims.begin(), ix.dims.end(), j) != ix.dims.end()) continue;
+    order.push_back(j);
+    row_shape.push_back(self.size(j));
+    value_shape.push_back(self.size(j));
+  }
+  const at::Tensor moved = self.permute(order);
+  at::Tensor rows = moved.reshape(row_shape);
+  at::Tensor row;  // row-major over the indexed dims' sizes
+  if (ix.index.size() == 1) {
+    row = ix.index[0].reshape({-1});  // put_along_dim wraps and checks it
+  } else {
+    int64_t place = 1;
+    for (size_t j = ix.index.size(); j-- > 0;) {
+      const int64_t size = self.size(ix.dims[j]);
+      at::Tensor idx = index_on(ix.index[j], self.device()).to(at::kLong);
+      if (!in_range) idx = wrapped_in_range(idx, ix.dims[j], size);
+      const at::Tensor term = place == 1 ? idx : idx * place;
+      row = row.defined() ? row + term : term;
+      place *= size;
+    }
+    row = row.expand(ix.shape).reshape({-1});
+  }
+  // The values in the rows' layout: the index shape's dims first, flattened.
+  at::Tensor v = vals.expand(ix.result);
+  const int64_t k = static_cast<int64_t>(ix.shape.size());
+  if (ix.first_index_dim > 0) {
+    std::vector<int64_t> from, to;
+    for (int64_t j = 0; j < k; ++j) { from.push_back(ix.first_index_dim + j); to.push_back(j); }
+    v = v.movedim(from, to);
+  }
+  put_along_dim(rows, 0, row, v.reshape(value_shape), accumulate);
+  if (!rows.is_alias_of(self)) moved.copy_(rows.view(moved.sizes()));
+  return self;
+}
+}  // namespace
+
+// self[indices] = values, or += with accumulate. One boolean mask with one
+// value is a masked fill (masked_put: no count of the selected elements); one
+// 1-D integer index tensor puts along its dim; anything else (several index
+// tensors, masks with many values, index tensors of several dims) through
+// rows (put_by_rows), masks as the positions of their nonzero elements.
+at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices,
+                            const at::Tensor& values, bool accumulate, bool unsafe) {
+  if (self.dim() == 0) throw NotServed{"index_put"};
+  int64_t dim = -1, given = 0;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const std::optional<at::Tensor> t = indices.get(i);
+    if (t && t->defined()) { dim = static_cast<int64_t>(i); ++given; }
+  }
+  if (given == 0) throw NotServed{"index_put"};
+  if (given == 1) {
+    const at::Tensor index = *indices.get(dim);
+    const at::ScalarType it = index.scalar_type();
+    if (it == at::kBool && !accumulate && values.numel() == 1 && values.scalar_type() == self.scalar_type())
+      return masked_put(self, dim, index, values);
+    if (index.dim() == 1 && (it == at::kLong || it == at::kInt)) return put_along_dim(self, dim, index, values, accumulate);
+  }
+  if (has_mask(indices)) return put_by_rows(self, masks_as_indices(self, indices), values, accumulate, /*in_range=*/true);
+  return put_by_rows(self, indices, values, accumulate, /*in_range=*/false);
 }
 
 at::Tensor scatter_src(const at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src) {
@@ -413,51 +634,15 @@ at::Tensor& scatter_value_out(const at::Tensor& self, int64_t dim, const at::Ten
 // (PyTorch's rule). Boolean masks (a data-dependent result size) go to the fallback.
 at::Tensor& index_out(const at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices, at::Tensor& out) {
   static const Kernel k("gather");
-  TORCH_CHECK_INDEX(static_cast<int64_t>(indices.size()) <= self.dim(), "too many indices for tensor of dimension ",
-                    self.dim(), " (got ", indices.size(), ")");
-  std::vector<at::Tensor> index;
-  std::vector<int64_t> dims;
-  for (size_t i = 0; i < indices.size(); ++i) {
-    const std::optional<at::Tensor> t = indices.get(i);
-    if (!t || !t->defined()) continue;
-    const at::ScalarType type = t->scalar_type();
-    if (type == at::kBool || type == at::kByte) throw NotServed{"gather"};
-    TORCH_CHECK_INDEX(type == at::kLong || type == at::kInt, "tensors used as indices must be long, int, byte or bool tensors");
-    index.push_back(*t);
-    dims.push_back(static_cast<int64_t>(i));
-  }
-  if (index.empty() || index.size() > kMaxIndexTensors) throw NotServed{"gather"};
-  // The index tensors' common shape.
-  at::DimVector shape(index[0].sizes().begin(), index[0].sizes().end());
-  for (size_t i = 1; i < index.size(); ++i) {
-    bool broadcastable = true;
-    const at::IntArrayRef sizes = index[i].sizes();
-    for (size_t j = 1; j <= std::min(sizes.size(), shape.size()); ++j) {
-      const int64_t a = sizes[sizes.size() - j], b = shape[shape.size() - j];
-      broadcastable &= a == b || a == 1 || b == 1;
-    }
-    if (!broadcastable) {
-      std::ostringstream shapes;
-      for (size_t j = 0; j < index.size(); ++j) shapes << (j ? ", " : "") << index[j].sizes();
-      TORCH_CHECK_INDEX(false, "shape mismatch: indexing tensors could not be broadcast together with shapes ",
-                        shapes.str());
-    }
-    shape = at::infer_size_dimvector(shape, index[i].sizes());
-  }
-  bool adjacent = true;
-  for (size_t i = 1; i < dims.size(); ++i) adjacent &= dims[i] == dims[i - 1] + 1;
-  // The result's dims and where each comes from in self (-1: the index shape).
-  at::DimVector result;
-  std::vector<int64_t> from_self;
-  const int64_t lead = adjacent ? dims.front() : 0;
-  for (int64_t j = 0; j < lead; ++j) { result.push_back(self.size(j)); from_self.push_back(j); }
-  const int64_t first_index_dim = static_cast<int64_t>(result.size());
-  for (int64_t s : shape) { result.push_back(s); from_self.push_back(-1); }
-  for (int64_t j = lead; j < self.dim(); ++j) {
-    if (std::find(dims.begin(), dims.end(), j) != dims.end()) continue;
-    result.push_back(self.size(j));
-    from_self.push_back(j);
-  }
+  if (has_mask(indices)) return index_out(self, masks_as_indices(self, indices), out);
+  const IndexedDims ix = indexed_dims(self, indices);
+  const std::vector<at::Tensor>& index = ix.index;
+  const std::vector<int64_t>& dims = ix.dims;
+  const at::DimVector& shape = ix.shape;
+  const at::DimVector& result = ix.result;
+  const std::vector<int64_t>& from_self = ix.from_self;
+  const int64_t first_index_dim = ix.first_index_dim;
+  if (index.size() > kMaxIndexTensors) throw NotServed{"gather"};
   k.require(self.scalar_type(), static_cast<int64_t>(result.size()));
   const c10::Device device = self.device();
   if (!out.defined()) out = empty_result(result, self.options());

@@ -726,6 +726,40 @@ const std::map<std::string, std::function<void()>>& references() {
          EXPECT_EQ(out.read<uint8_t>(), (std::vector<uint8_t>{0, 1, 0, 0, 0, 1}));
          EXPECT_EQ(inv.read<uint8_t>(), (std::vector<uint8_t>{1, 0, 1, 1, 1, 0}));
        }},
+      {"count_nonzero", [] {
+         // zeros, a -0 (zero) and a NaN (not zero); then 5000 uint8 values (several tiles on a GPU)
+         std::vector<float> x = {0, 1.5f, -0.0f, NAN, 0, -2, 3, 0};
+         DeviceBuffer dx(x), count(8);
+         ASSERT_EQ(run("count_nonzero", {tensor(count, GEMS_INT64, {}), tensor(dx, GEMS_FLOAT32, {2, 4})}), GEMS_OK)
+             << api().last_error();
+         EXPECT_EQ(count.read<int64_t>(), (std::vector<int64_t>{4}));
+         std::vector<uint8_t> b(5000);
+         for (size_t k = 0; k < b.size(); ++k) b[k] = k % 3 == 0 ? static_cast<uint8_t>(k % 7 + 1) : 0;
+         DeviceBuffer db(b), many(8);
+         ASSERT_EQ(run("count_nonzero", {tensor(many, GEMS_INT64, {}), tensor(db, GEMS_UINT8, {5000})}), GEMS_OK)
+             << api().last_error();
+         EXPECT_EQ(many.read<int64_t>(), (std::vector<int64_t>{1667}));
+       }},
+      {"nonzero", [] {
+         // the coordinates of a [2, 4] float's nonzero elements in memory order
+         std::vector<float> x = {0, 1.5f, -0.0f, NAN, 0, -2, 3, 0};
+         DeviceBuffer dx(x), rows(4 * 2 * 8);
+         ASSERT_EQ(run("nonzero", {tensor(rows, GEMS_INT64, {4, 2}), tensor(dx, GEMS_FLOAT32, {2, 4})}), GEMS_OK)
+             << api().last_error();
+         EXPECT_EQ(rows.read<int64_t>(), (std::vector<int64_t>{0, 1, 0, 3, 1, 1, 1, 2}));
+         // a [3, 2000] bool over several GPU tiles, into every other row of a wider buffer
+         std::vector<uint8_t> b(6000);
+         std::vector<int64_t> want;
+         for (size_t k = 0; k < b.size(); ++k) {
+           b[k] = (k * 7919) % 11 < 3;
+           if (b[k]) want.insert(want.end(), {static_cast<int64_t>(k / 2000), static_cast<int64_t>(k % 2000), -1, -1});
+         }
+         const int64_t n = static_cast<int64_t>(want.size() / 4);
+         DeviceBuffer db(b), out(std::vector<int64_t>(want.size(), -1));
+         ASSERT_EQ(run("nonzero", {tensor(out, GEMS_INT64, {n, 2}, {4, 1}), tensor(db, GEMS_BOOL, {3, 2000})}), GEMS_OK)
+             << api().last_error();
+         EXPECT_EQ(out.read<int64_t>(), want);
+       }},
       {"topk", [] {
          // rows of 7 read through a transpose, with ties and a NaN; k = 3
          std::vector<float> x = {2, 5, NAN, 1, 2, 0, 5, -1, 0, 2, 2, 2, 0, 3, -4, 9, 2, -1, 5, 0, 2};

@@ -945,13 +945,99 @@ def test_advanced_indexing(dtype):
     check(lambda t, a: t[a], rows.transpose(0, 1), torch.tensor([1, -2, 0]))
 
 
-def test_boolean_masks_take_the_fallback():
-    # A mask index has a data-dependent result size: PyTorch's own kernel runs it.
-    x, mask = make((3, 4), torch.float32, gen_seed=86), make((3, 4), torch.float32, gen_seed=87) > 0
-    _C.set_strict(False)
-    flag_gems.reset_counts()
-    assert_same(to_gems(x)[to_gems(mask)], x[mask])
-    assert flag_gems.fallback_counts().get("index.Tensor_out", 0) + flag_gems.fallback_counts().get("index.Tensor", 0) == 1
+def with_zeros(x, seed):
+    """x with about half its elements zero (and, for floats, a -0.0, which is zero, and a NaN, which is not)."""
+    x = x.clone()
+    x[make(x.shape, torch.bool, gen_seed=seed)] = 0
+    if x.dtype.is_floating_point and x.numel() >= 2:
+        x.view(-1)[0], x.view(-1)[-1] = -0.0, float("nan")
+    return x
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.float64, torch.bool])
+def test_nonzero(dtype):
+    for shape in [(5, 6, 7), (3, 5000), (2049,), (), (0, 3)]:  # several vendor tiles (2048 elements); 0-dim; empty
+        x = with_zeros(make(shape, dtype, gen_seed=86), 87)
+        check(torch.nonzero, x)
+        check(torch.argwhere, x)
+    x = with_zeros(make((5, 6, 7), dtype, gen_seed=88), 89)
+    check(torch.nonzero, x.transpose(0, 2))  # a strided tensor: its own coordinates, in its own order
+    check(torch.nonzero, torch.zeros(4, 3, dtype=dtype))
+    check(torch.nonzero, torch.ones(4, 3, dtype=dtype))
+    check(lambda t: torch.nonzero(t, out=torch.empty(0, dtype=torch.long, device=t.device)), x)
+    for got, expected in zip(torch.where(x.to("gems")), torch.where(x)):  # torch.where(cond): one tensor a dim
+        assert_same(got, expected)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
+def test_boolean_masks_select(dtype):
+    # x[mask] and masked_select: the mask's nonzero positions as index tensors (no fallback)
+    x = make((5, 6, 7), dtype, gen_seed=90)
+    mask = make((5, 6, 7), torch.bool, gen_seed=91)
+    check(lambda t, m: t[m], x, mask)
+    check(lambda t, m: t[m], x, mask[:, :, 0].contiguous())  # leading dims: whole rows
+    check(lambda t, m: t[:, m], x, mask[0, :, 0].contiguous())
+    check(lambda t, m: t[m, 2], x, mask[:, 0, 0].contiguous())  # a mask beside an integer index
+    check(lambda t, m: t[m], x, torch.zeros(5, 6, dtype=torch.bool))  # nothing selected
+    check(lambda t, m: t[m], x.transpose(0, 1), mask[0, :, :5].contiguous())  # a strided self
+    check(torch.masked_select, x, mask)
+    check(torch.masked_select, x, mask[:1, :, :1])  # broadcast mask
+    check(torch.masked_select, x[0, 0, :1], mask[0])  # broadcast self
+    check(torch.masked_select, x[0, 0, 0], mask[0, 0, 0])  # 0-dim operands: a 1-D result
+    check(lambda t, m: torch.masked_select(t, m, out=torch.empty(0, dtype=dtype, device=t.device)), x, mask)
+    assert_same(x.to("gems")[mask], x[mask])  # a CPU mask for a gems tensor
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
+def test_index_put_by_masks_and_several_index_tensors(dtype):
+    x = make((5, 6, 7), dtype, gen_seed=192)
+    mask = make((5, 6), torch.bool, gen_seed=193)
+    n = int(mask.sum())
+
+    def put(t, key, v):
+        t = t.clone()
+        t[key] = v
+        return t
+    check(lambda t, m, v: put(t, m, v), x, mask, make((n, 7), dtype, gen_seed=194))  # a value a selected row
+    check(lambda t, m, v: put(t, m, v), x, mask, make((7,), dtype, gen_seed=195))  # one row for all
+    inner = make((6, 7), torch.bool, gen_seed=196)
+    check(lambda t, m, v: put(t, (slice(None), m), v), x, inner, make((5, int(inner.sum())), dtype, gen_seed=197))
+    check(lambda t, m, v: t.index_put((m,), v, accumulate=True), x, mask, make((n, 7), dtype, gen_seed=198))
+    # several integer index tensors (pairs never repeat: a repeated one's winner is unspecified)
+    i, j = torch.tensor([0, 2, -1, 3]), torch.tensor([1, -2, 3, 1])
+    check(lambda t, a, b, v: put(t, (a, b), v), x, i, j, make((4, 7), dtype, gen_seed=199))
+    check(lambda t, a, b, v: put(t, (a, slice(None), b), v), x, i, j, make((4, 6), dtype, gen_seed=200))  # separated
+    check(lambda t, a, b, v: put(t, (slice(None), a, b), v), x, torch.tensor([[0], [5]]), torch.tensor([6, 0, 2]),
+          make((5, 2, 3), dtype, gen_seed=201))  # broadcast index tensors after a whole dim
+    check(lambda t, a, b, v: put(t, (a, b), v), x, i.int(), j.int(), make((), dtype, gen_seed=202))
+    check(lambda t, a, v: put(t, a, v), x, torch.tensor([[0, 4], [1, 2]]), make((2, 2, 6, 7), dtype, gen_seed=203))
+    # with accumulate, repeated pairs add up
+    check(lambda t, a, b, v: t.index_put((a, b), v, accumulate=True), x, torch.tensor([0, 4, 0, 0]),
+          torch.tensor([1, 2, 1, -5]), make((4, 7), dtype, gen_seed=204))
+    # self no view of its rows: put in a copy, written back into self
+    def into_transposed(t, a, b, v):
+        t = t.transpose(0, 2).clone().transpose(0, 2)
+        t[a, :, b] = v
+        return t
+    check(into_transposed, x, i, j, make((4, 6), dtype, gen_seed=205))
+
+
+def test_masks_and_index_tensors_errors():
+    for dev in ("cpu", "gems"):
+        x = torch.zeros(4, 3, device=dev)
+        with pytest.raises(IndexError, match="The shape of the mask \\[3\\] at index 0 does not match the shape of "
+                                             "the indexed tensor \\[4, 3\\] at index 0"):
+            x[torch.ones(3, dtype=torch.bool, device=dev)]
+        with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 1 with size 3"):
+            x[torch.tensor([0, 1], device=dev), torch.tensor([5, 0], device=dev)] = 1.0
+        with pytest.raises(IndexError, match="index -5 is out of bounds for dimension 0 with size 4"):
+            x[torch.tensor([-5], device=dev), torch.tensor([0], device=dev)] = 1.0
+        with pytest.raises(RuntimeError, match="masked_select: expected BoolTensor for mask"):
+            torch.masked_select(x, torch.ones(4, 3, device=dev))
+        with pytest.raises(RuntimeError, match="Expected out tensor to have scalar type Long"):
+            torch.nonzero(x, out=torch.empty(0, device=dev))
+        with pytest.raises(RuntimeError, match="shape mismatch: value tensor of shape \\[2\\] cannot be broadcast"):
+            x[torch.ones(4, 3, dtype=torch.bool, device=dev)] = torch.ones(2, device=dev)
 
 
 def distinct_indices(shape, dim, size, seed):
