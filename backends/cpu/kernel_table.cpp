@@ -136,6 +136,9 @@ const gems_kernel_entry kKernels[] = {
     // of out holds the coordinates of in's r-th nonzero element in memory order (count from
     // count_nonzero). Boolean masks in indexing (x[mask], x[mask] = v), masked_select, torch.where(c)
     {"count_nonzero", kAll, k_count_nonzero}, {"nonzero", kAll, k_nonzero},
+    // masked_select: out [count], values (dense), mask (dense, values' shape, bool or uint8): the values
+    // where the mask is set, in memory order (count from count_nonzero on the mask)
+    {"masked_select", kAll, k_masked_select},
     // arange: out (1-D); scalars start, step
     {"arange", kNumeric, k_arange},
     // random: out; scalars a, b, seed, counter offset

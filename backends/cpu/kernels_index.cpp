@@ -183,28 +183,59 @@ int k_gather(const gems_kernel_call* c) {
 // stride 0 along the dim it is written along; scalars: [0].i that dim (for
 // the message), [1].i its size, [2].i its stride in elements, [3].i
 // (optional) whether a negative index counts from the end (index_put).
-// dest[position + index * stride] = src; elements move by width. Serial: with
+// dest[position + index * stride] = src; elements move as unsigned integers of
+// their width, and a run along which the index stays put (whole rows written,
+// x[rows] = values) is checked once and copied as a block. Serial: with
 // duplicate indices, parallel writes to one element would race (PyTorch
 // leaves which duplicate wins unspecified; here the last in memory order).
-int k_scatter(const gems_kernel_call* c) {
+template <typename E>
+int scatter_of_width(const gems_kernel_call* c) {
   const gems_tensor* ops[3] = {&c->tensors[0], &c->tensors[1], &c->tensors[2]};
-  const int64_t esize = element_size(c->tensors[0].dtype);
-  const int64_t size = c->scalars[1].i, stride = c->scalars[2].i * esize;
+  const int64_t size = c->scalars[1].i, stride = c->scalars[2].i * static_cast<int64_t>(sizeof(E));
   const bool int32 = c->tensors[2].dtype == GEMS_INT32;
   const bool from_end = c->num_scalars > 3 && c->scalars[3].i != 0;
   StridedLoop<3> loop(ops);
   bool bad = false;
   int64_t bad_value = 0;
+  auto place = [&](const char* index) {  // the checked offset of an index, or -1
+    const int64_t raw = index_at(index, int32);
+    const int64_t v = raw + (from_end && raw < 0 ? size : 0);
+    if (static_cast<uint64_t>(v) < static_cast<uint64_t>(size)) return v * stride;
+    bad = true;
+    bad_value = raw;
+    return int64_t{-1};
+  };
   loop.for_each_run([&](char** p, const int64_t* st, int64_t n) {
-    for (int64_t i = 0; i < n && !bad; ++i) {
-      const int64_t raw = index_at(p[2] + i * st[2], int32);
-      const int64_t v = raw + (from_end && raw < 0 ? size : 0);
-      if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(size)) { bad = true; bad_value = raw; break; }
-      std::memcpy(p[0] + i * st[0] + v * stride, p[1] + i * st[1], static_cast<size_t>(esize));
+    if (bad) return;
+    if (st[2] == 0) {  // one index for the whole run
+      const int64_t at = place(p[2]);
+      if (at < 0) return;
+      if (st[0] == sizeof(E) && st[1] == sizeof(E)) {
+        std::memcpy(p[0] + at, p[1], static_cast<size_t>(n) * sizeof(E));
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          *reinterpret_cast<E*>(p[0] + i * st[0] + at) = *reinterpret_cast<const E*>(p[1] + i * st[1]);
+      }
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t at = place(p[2] + i * st[2]);
+      if (at < 0) return;
+      *reinterpret_cast<E*>(p[0] + i * st[0] + at) = *reinterpret_cast<const E*>(p[1] + i * st[1]);
     }
   }, loop.numel + 1);  // one task
   if (bad) return index_out_of_bounds(bad_value, c->scalars[0].i, size);
   return GEMS_OK;
+}
+
+int k_scatter(const gems_kernel_call* c) {
+  switch (element_size(c->tensors[0].dtype)) {
+    case 1: return scatter_of_width<uint8_t>(c);
+    case 2: return scatter_of_width<uint16_t>(c);
+    case 4: return scatter_of_width<uint32_t>(c);
+    case 8: return scatter_of_width<uint64_t>(c);
+    default: return unsupported_dtype("scatter", c->tensors[0].dtype);
+  }
 }
 
 // tensors: out [R, D], src [N, D], index [N] (int64 or int32); scalars [0].i
@@ -324,6 +355,43 @@ int k_nonzero(const gems_kernel_call* c) {
     }
   });
   return ok ? GEMS_OK : unsupported_dtype("nonzero", in.dtype);
+}
+
+namespace {
+// out[r] = the r-th value whose mask byte is set, for the first `rows` of them.
+// Without a branch on the mask (random masks would mispredict half the time):
+// each value is stored at the next row and the row moves on where the mask is
+// set, so an unselected value is overwritten by the next selected one.
+template <typename V>
+void select_values(const uint8_t* m, const V* v, V* out, int64_t numel, int64_t rows, int64_t so) {
+  for (int64_t i = 0, r = 0; i < numel && r < rows; ++i) {
+    out[r * so] = v[i];
+    r += m[i] != 0;
+  }
+}
+}  // namespace
+
+// tensors: out [count], values (dense), mask (dense, values' shape, bool or
+// uint8). out holds the values where the mask is set, in memory order (the
+// core counted them with count_nonzero); moved as bits of their size.
+int k_masked_select(const gems_kernel_call* c) {
+  const gems_tensor &out = c->tensors[0], &values = c->tensors[1], &mask = c->tensors[2];
+  if (mask.dtype != GEMS_BOOL && mask.dtype != GEMS_UINT8) return unsupported_dtype("masked_select", mask.dtype);
+  int64_t numel = 1;
+  for (int d = 0; d < mask.ndim; ++d) numel *= mask.sizes[d];
+  const auto* m = reinterpret_cast<const uint8_t*>(base_ptr(mask));
+  const int64_t rows = out.sizes[0], so = out.strides[0];
+  auto run = [&](auto bits) {
+    using V = decltype(bits);
+    select_values(m, reinterpret_cast<const V*>(base_ptr(values)), reinterpret_cast<V*>(base_ptr(out)), numel, rows, so);
+  };
+  switch (element_size(values.dtype)) {
+    case 1: run(uint8_t{}); break;
+    case 2: run(uint16_t{}); break;
+    case 4: run(uint32_t{}); break;
+    default: run(uint64_t{}); break;
+  }
+  return GEMS_OK;
 }
 
 // tensors: out (1-D); scalars: [0] start, [1] step. out[i] = start + i * step,

@@ -47,7 +47,7 @@ const gems_kernel_entry kKernels[] = {
     {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},
 #endif
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter}, {"accumulate_rows", kNumeric, k_accumulate_rows}, {"isin", kNumeric, k_isin},
-    {"count_nonzero", kAll, k_count_nonzero}, {"nonzero", kAll, k_nonzero},
+    {"count_nonzero", kAll, k_count_nonzero}, {"nonzero", kAll, k_nonzero}, {"masked_select", kAll, k_masked_select},
     {"arange", kNumeric, k_arange},
     {"uniform", kFloating, k_uniform}, {"dropout", kFloating, k_dropout}, {"normal", kFloating, k_normal},
 };

@@ -34,7 +34,7 @@ GEMS_CUDA_KERNEL(bitwise_and); GEMS_CUDA_KERNEL(bitwise_or); GEMS_CUDA_KERNEL(bi
 GEMS_CUDA_KERNEL(gemm);
 GEMS_CUDA_KERNEL(attention); GEMS_CUDA_KERNEL(attention_backward);
 GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(gather); GEMS_CUDA_KERNEL(scatter); GEMS_CUDA_KERNEL(dropout); GEMS_CUDA_KERNEL(accumulate_rows); GEMS_CUDA_KERNEL(arange); GEMS_CUDA_KERNEL(isin);
-GEMS_CUDA_KERNEL(count_nonzero); GEMS_CUDA_KERNEL(nonzero);
+GEMS_CUDA_KERNEL(count_nonzero); GEMS_CUDA_KERNEL(nonzero); GEMS_CUDA_KERNEL(masked_select);
 GEMS_CUDA_KERNEL(uniform); GEMS_CUDA_KERNEL(normal);
 #undef GEMS_CUDA_KERNEL
 

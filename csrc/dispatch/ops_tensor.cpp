@@ -339,14 +339,38 @@ int64_t count_nonzero_dense(const at::Tensor& dense) {
   return count.item<int64_t>();
 }
 
+const Kernel& select_kernel() {
+  static const Kernel k("masked_select");
+  return k;
+}
+
+// The values where a mask (bool or uint8) is set, both dense and of one shape,
+// in memory order: counted, then written by the vendor in one pass.
+at::Tensor values_where(const at::Tensor& values, const at::Tensor& mask) {
+  const int64_t n = count_nonzero_dense(mask);
+  at::Tensor out = empty_result({n}, values.options());
+  if (n > 0) {
+    const gems_tensor d[3] = {describe(out), describe(values), describe(mask)};
+    select_kernel().launch(launch_index(values.device()), d, 3);
+  }
+  return out;
+}
+
 bool is_mask(const std::optional<at::Tensor>& t) {
   return t && t->defined() && (t->scalar_type() == at::kBool || t->scalar_type() == at::kByte);
 }
 
+// Whether the indices hold a mask (warning, as PyTorch does, of a uint8 one).
 bool has_mask(const c10::List<std::optional<at::Tensor>>& indices) {
-  for (size_t i = 0; i < indices.size(); ++i)
-    if (is_mask(indices.get(i))) return true;
-  return false;
+  bool found = false;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const std::optional<at::Tensor> t = indices.get(i);
+    if (!is_mask(t)) continue;
+    found = true;
+    if (t->scalar_type() == at::kByte)
+      TORCH_WARN("indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool instead.");
+  }
+  return found;
 }
 
 // PyTorch's expandTensors: each boolean (or uint8) mask among the indices
@@ -634,7 +658,19 @@ at::Tensor& scatter_value_out(const at::Tensor& self, int64_t dim, const at::Ten
 // (PyTorch's rule). Boolean masks (a data-dependent result size) go to the fallback.
 at::Tensor& index_out(const at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices, at::Tensor& out) {
   static const Kernel k("gather");
-  if (has_mask(indices)) return index_out(self, masks_as_indices(self, indices), out);
+  if (has_mask(indices)) {
+    // One mask over all of a dense self's dims (x[mask], masked_select): the vendor's masked_select
+    // writes the values in one pass, no positions kept in memory (a third of the traffic).
+    const std::optional<at::Tensor> m = indices.get(0);
+    if (indices.size() == 1 && m->dim() > 0 && m->sizes() == self.sizes() && self.is_contiguous() &&
+        select_kernel().serves(self.scalar_type())) {
+      const at::Tensor selected = values_where(self, index_on(*m, self.device()).contiguous());
+      if (!out.defined()) return out = selected;
+      at::native::resize_output(out, selected.sizes());
+      return out.copy_(selected);
+    }
+    return index_out(self, masks_as_indices(self, indices), out);
+  }
   const IndexedDims ix = indexed_dims(self, indices);
   const std::vector<at::Tensor>& index = ix.index;
   const std::vector<int64_t>& dims = ix.dims;

@@ -747,18 +747,42 @@ const std::map<std::string, std::function<void()>>& references() {
          ASSERT_EQ(run("nonzero", {tensor(rows, GEMS_INT64, {4, 2}), tensor(dx, GEMS_FLOAT32, {2, 4})}), GEMS_OK)
              << api().last_error();
          EXPECT_EQ(rows.read<int64_t>(), (std::vector<int64_t>{0, 1, 0, 3, 1, 1, 1, 2}));
-         // a [3, 2000] bool over several GPU tiles, into every other row of a wider buffer
-         std::vector<uint8_t> b(6000);
+         // a [3, 7000] bool over many GPU tiles (more than one block writes), into every other row of a
+         // wider buffer
+         std::vector<uint8_t> b(21000);
          std::vector<int64_t> want;
          for (size_t k = 0; k < b.size(); ++k) {
            b[k] = (k * 7919) % 11 < 3;
-           if (b[k]) want.insert(want.end(), {static_cast<int64_t>(k / 2000), static_cast<int64_t>(k % 2000), -1, -1});
+           if (b[k]) want.insert(want.end(), {static_cast<int64_t>(k / 7000), static_cast<int64_t>(k % 7000), -1, -1});
          }
          const int64_t n = static_cast<int64_t>(want.size() / 4);
          DeviceBuffer db(b), out(std::vector<int64_t>(want.size(), -1));
-         ASSERT_EQ(run("nonzero", {tensor(out, GEMS_INT64, {n, 2}, {4, 1}), tensor(db, GEMS_BOOL, {3, 2000})}), GEMS_OK)
+         ASSERT_EQ(run("nonzero", {tensor(out, GEMS_INT64, {n, 2}, {4, 1}), tensor(db, GEMS_BOOL, {3, 7000})}), GEMS_OK)
              << api().last_error();
          EXPECT_EQ(out.read<int64_t>(), want);
+       }},
+      {"masked_select", [] {
+         // float values where a bool mask is set; then 2-byte values under a uint8 mask over many GPU tiles
+         // (30000 elements), into every other element of a wider buffer
+         std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8};
+         std::vector<uint8_t> m = {0, 1, 1, 0, 0, 0, 1, 1};
+         DeviceBuffer dx(x), dm(m), out(4 * 4);
+         ASSERT_EQ(run("masked_select", {tensor(out, GEMS_FLOAT32, {4}), tensor(dx, GEMS_FLOAT32, {2, 4}),
+                                         tensor(dm, GEMS_BOOL, {2, 4})}), GEMS_OK) << api().last_error();
+         EXPECT_EQ(out.read<float>(), (std::vector<float>{2, 3, 7, 8}));
+         std::vector<int16_t> v(30000);
+         std::vector<uint8_t> mask(30000);
+         std::vector<int16_t> want;
+         for (size_t k = 0; k < v.size(); ++k) {
+           v[k] = static_cast<int16_t>(k % 30011 - 15000);
+           mask[k] = static_cast<uint8_t>((k * 7919) % 13 < 5 ? k % 5 + 1 : 0);
+           if (mask[k]) want.insert(want.end(), {v[k], -1});
+         }
+         const int64_t n = static_cast<int64_t>(want.size() / 2);
+         DeviceBuffer dv(v), dmask(mask), picked(std::vector<int16_t>(want.size(), -1));
+         ASSERT_EQ(run("masked_select", {tensor(picked, GEMS_INT16, {n}, {2}), tensor(dv, GEMS_INT16, {100, 300}),
+                                         tensor(dmask, GEMS_UINT8, {100, 300})}), GEMS_OK) << api().last_error();
+         EXPECT_EQ(picked.read<int16_t>(), want);
        }},
       {"topk", [] {
          // rows of 7 read through a transpose, with ties and a NaN; k = 3

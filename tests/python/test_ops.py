@@ -1,5 +1,7 @@
 """Every native op of the first op set against PyTorch's CPU results, in
 strict mode: a fallback fails the test, so these prove gems kernels ran."""
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -956,7 +958,8 @@ def with_zeros(x, seed):
 
 @pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.float64, torch.bool])
 def test_nonzero(dtype):
-    for shape in [(5, 6, 7), (3, 5000), (2049,), (), (0, 3)]:  # several vendor tiles (2048 elements); 0-dim; empty
+    # one vendor tile (2048 elements) or several, in one block or many (more than 8 tiles); 0-dim; empty
+    for shape in [(5, 6, 7), (3, 5000), (2049,), (3, 7000), (), (0, 3)]:
         x = with_zeros(make(shape, dtype, gen_seed=86), 87)
         check(torch.nonzero, x)
         check(torch.argwhere, x)
@@ -986,6 +989,14 @@ def test_boolean_masks_select(dtype):
     check(torch.masked_select, x[0, 0, 0], mask[0, 0, 0])  # 0-dim operands: a 1-D result
     check(lambda t, m: torch.masked_select(t, m, out=torch.empty(0, dtype=dtype, device=t.device)), x, mask)
     assert_same(x.to("gems")[mask], x[mask])  # a CPU mask for a gems tensor
+    big, big_mask = make((3, 7000), dtype, gen_seed=92), make((3, 7000), torch.bool, gen_seed=93)
+    check(lambda t, m: t[m], big, big_mask)  # many vendor tiles
+    with pytest.warns(UserWarning, match="indexing with dtype torch.uint8 is now deprecated"):
+        check(lambda t, m: t[m], big[0], big_mask[0].to(torch.uint8))  # a uint8 mask: served, with PyTorch's warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning is the gems op's own, not only the CPU reference's
+        with pytest.raises(UserWarning, match="indexing with dtype torch.uint8"):
+            to_gems(big[0])[to_gems(big_mask[0].to(torch.uint8))]
 
 
 @pytest.mark.parametrize("dtype", FLOATS + INTS)
