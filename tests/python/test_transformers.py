@@ -1,4 +1,4 @@
-"""A HuggingFace transformers Llama model (small config, random weights) runs
+"""HuggingFace transformers models (small configs, random weights) run
 on gems with model.to("gems"): forward logits match the native device, greedy
 generate() gives the same tokens, and the ops that fell back are reported."""
 import pytest
@@ -143,3 +143,50 @@ def test_training_steps_run_on_kernels():
         losses.append(loss.item())
     assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
     assert losses[-1] < losses[0] - 0.5, losses
+
+
+def tiny_architectures():
+    """Two-layer models of popular families (random weights): encoder, decoder, encoder-decoder, dense and
+    mixture-of-experts, rotary and ALiBi and learned positions, multi-head latent attention."""
+    t = transformers
+    small = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+    return {
+        "gpt2": lambda: t.GPT2LMHeadModel(t.GPT2Config(vocab_size=256, n_embd=64, n_layer=2, n_head=4,
+                                                       bos_token_id=0, eos_token_id=0)),
+        "bert": lambda: t.BertForMaskedLM(t.BertConfig(**small)),
+        "t5": lambda: t.T5ForConditionalGeneration(t.T5Config(vocab_size=256, d_model=64, d_ff=128, num_layers=2,
+                                                              num_heads=4, d_kv=16)),
+        "qwen2": lambda: t.Qwen2ForCausalLM(t.Qwen2Config(**small, num_key_value_heads=2)),
+        "qwen2_moe": lambda: t.Qwen2MoeForCausalLM(t.Qwen2MoeConfig(
+            **small, num_key_value_heads=2, moe_intermediate_size=32, shared_expert_intermediate_size=64,
+            num_experts=4, num_experts_per_tok=2)),
+        "gemma": lambda: t.GemmaForCausalLM(t.GemmaConfig(**small, num_key_value_heads=2, head_dim=16)),
+        "phi3": lambda: t.Phi3ForCausalLM(t.Phi3Config(**small, num_key_value_heads=2, pad_token_id=0,
+                                                       bos_token_id=0, eos_token_id=0)),
+        "mistral": lambda: t.MistralForCausalLM(t.MistralConfig(**small, num_key_value_heads=2)),
+        "opt": lambda: t.OPTForCausalLM(t.OPTConfig(vocab_size=256, hidden_size=64, ffn_dim=128, num_hidden_layers=2,
+                                                    num_attention_heads=4, word_embed_proj_dim=64)),
+        "gpt_neox": lambda: t.GPTNeoXForCausalLM(t.GPTNeoXConfig(**small)),
+        "falcon": lambda: t.FalconForCausalLM(t.FalconConfig(vocab_size=256, hidden_size=64, num_hidden_layers=2,
+                                                             num_attention_heads=4)),
+        "bloom": lambda: t.BloomForCausalLM(t.BloomConfig(vocab_size=256, hidden_size=64, n_layer=2, n_head=4)),
+        "deepseek_v3": lambda: t.DeepseekV3ForCausalLM(t.DeepseekV3Config(
+            **small, num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+            q_lora_rank=32, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16,
+            first_k_dense_replace=1, n_group=1, topk_group=1)),
+    }
+
+
+@pytest.mark.parametrize("arch", sorted(tiny_architectures()))
+def test_popular_architectures_forward_matches_the_native_device(arch):
+    torch.manual_seed(0)
+    model = tiny_architectures()[arch]().eval()
+    ids = torch.randint(1, 256, (2, 12), generator=torch.Generator().manual_seed(5))
+    extra = {"decoder_input_ids": ids[:, :5]} if arch == "t5" else {}
+    with torch.no_grad():
+        expected = model.to(NATIVE)(input_ids=ids.to(NATIVE), **{k: v.to(NATIVE) for k, v in extra.items()}).logits.cpu()
+        gems = model.to("gems")
+        flag_gems.reset_counts()
+        got = gems(input_ids=ids.to("gems"), **{k: v.to("gems") for k, v in extra.items()}).logits.cpu()
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
