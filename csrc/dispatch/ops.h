@@ -200,6 +200,9 @@ Tensor& scatter_src_out(const Tensor&, int64_t, const Tensor&, const Tensor&, Te
 Tensor scatter_value(const Tensor&, int64_t, const Tensor&, const Scalar&);
 Tensor& scatter_value_(Tensor&, int64_t, const Tensor&, const Scalar&);
 Tensor& scatter_value_out(const Tensor&, int64_t, const Tensor&, const Scalar&, Tensor&);
+Tensor scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&);
+Tensor& scatter_add_(Tensor&, int64_t, const Tensor&, const Tensor&);
+Tensor& scatter_add_out(const Tensor&, int64_t, const Tensor&, const Tensor&, Tensor&);
 Tensor index(const Tensor&, const c10::List<std::optional<Tensor>>&);
 Tensor& index_out(const Tensor&, const c10::List<std::optional<Tensor>>&, Tensor&);
 Tensor nonzero(const Tensor&);

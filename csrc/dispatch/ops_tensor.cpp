@@ -301,14 +301,15 @@ void launch_scatter(const at::Tensor& dest, int64_t d, const at::Tensor& index, 
 
 // Writes src (a tensor of at least index's sizes, or a 0-dim value) into
 // dest along dim at index; dest already holds self. PyTorch's checks first.
-at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index, const at::Tensor& src, bool value) {
-  const int64_t d = at::maybe_wrap_dim(dim, dest.dim());
+// PyTorch's checks of scatter and scatter_add (a value: src is a 0-dim
+// tensor). False when there is nothing to write.
+bool scatter_checks(const at::Tensor& dest, int64_t d, const at::Tensor& index, const at::Tensor& src, bool value) {
   TORCH_CHECK(index.scalar_type() == at::kLong || index.scalar_type() == at::kInt,
               "scatter(): Expected dtype int32/int64 for index");
   TORCH_CHECK(value || src.scalar_type() == dest.scalar_type(),
               "scatter(): Expected self.dtype to be equal to src.dtype");
   one_device({&dest, &index, &src});
-  if (index.numel() == 0) return dest;
+  if (index.numel() == 0) return false;
   if (dest.dim() == 0) throw NotServed{"scatter"};  // a 0-dim self: PyTorch's own kernel
   TORCH_CHECK(index.dim() == dest.dim(), "Index tensor must have the same number of dimensions as self tensor");
   TORCH_CHECK(value || index.dim() == src.dim(), "Index tensor must have the same number of dimensions as src tensor");
@@ -318,7 +319,13 @@ at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index,
                 " apart from dimension ", d, value ? "" : " and to be no larger size than src ",
                 value ? c10::IntArrayRef() : src.sizes());
   }
-  launch_scatter(dest, d, index, src, value, /*negative_from_end=*/false, /*index_error=*/false);
+  return true;
+}
+
+at::Tensor& scatter_into(at::Tensor& dest, int64_t dim, const at::Tensor& index, const at::Tensor& src, bool value) {
+  const int64_t d = at::maybe_wrap_dim(dim, dest.dim());
+  if (scatter_checks(dest, d, index, src, value))
+    launch_scatter(dest, d, index, src, value, /*negative_from_end=*/false, /*index_error=*/false);
   return dest;
 }
 
@@ -623,6 +630,54 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
   }
   if (has_mask(indices)) return put_by_rows(self, masks_as_indices(self, indices), values, accumulate, /*in_range=*/true);
   return put_by_rows(self, indices, values, accumulate, /*in_range=*/false);
+}
+
+// ---- scatter_add: dest[.., index, ..] += src (gather's backward) ----
+namespace {
+// Every position of index's shape adds its src element to one element of dest:
+// dest flattened into rows of one element, each position's row its index times
+// dest's stride along d plus its offset along the other dims, and
+// accumulate_rows sums each row's contributions in position order
+// (deterministic, no atomics), into a contiguous copy when dest is not one.
+at::Tensor& scatter_add_into(at::Tensor& dest, int64_t dim, const at::Tensor& index, const at::Tensor& src) {
+  static const Kernel k("accumulate_rows");
+  const int64_t d = at::maybe_wrap_dim(dim, dest.dim());
+  if (!scatter_checks(dest, d, index, src, false)) return dest;
+  k.require(dest.scalar_type());
+  const at::Tensor idx = index.to(at::kLong);
+  const int64_t lo = idx.min().item<int64_t>(), hi = idx.max().item<int64_t>(), size = dest.size(d);
+  TORCH_CHECK(lo >= 0 && hi < size, "index ", lo < 0 ? lo : hi, " is out of bounds for dimension ", d, " with size ",
+              size);
+  at::Tensor target = dest.is_contiguous() ? dest : dest.contiguous();
+  at::Tensor rows = idx * target.stride(d);
+  at::Tensor values = src;
+  for (int64_t j = 0; j < dest.dim(); ++j) {
+    values = values.narrow(j, 0, index.size(j));  // src may be larger than index
+    if (j == d) continue;
+    at::DimVector along(dest.dim(), 1);
+    along[j] = index.size(j);
+    rows = rows + at::arange(index.size(j), idx.options()).mul(target.stride(j)).view(along);
+  }
+  const int64_t n = index.numel();
+  accumulate_rows(target.view({-1, 1}), values.reshape({n, 1}), rows.reshape({n}), std::nullopt, false,
+                  /*from_end=*/false, /*index_error=*/false);
+  if (!target.is_same(dest)) dest.copy_(target);
+  return dest;
+}
+}  // namespace
+
+at::Tensor scatter_add(const at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src) {
+  at::Tensor out = self.clone(at::MemoryFormat::Contiguous);
+  return scatter_add_into(out, dim, index, src);
+}
+at::Tensor& scatter_add_(at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src) {
+  return scatter_add_into(self, dim, index, src);
+}
+at::Tensor& scatter_add_out(const at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src,
+                            at::Tensor& out) {
+  at::native::resize_output(out, self.sizes());
+  if (!out.is_same(self)) out.copy_(self);
+  return scatter_add_into(out, dim, index, src);
 }
 
 at::Tensor scatter_src(const at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& src) {

@@ -21,6 +21,7 @@ from . import _device_module  # noqa: E402
 torch._register_device_module("gems", _device_module)
 torch.utils.generate_methods_for_privateuse1_backend(for_tensor=True, for_module=True, for_storage=True)
 
+from . import _module_conversion  # noqa: E402,F401  (model.to("gems") keeps tied weights tied)
 from . import ops  # noqa: E402
 from ._api import (  # noqa: E402
     all_registered_keys,

@@ -236,3 +236,31 @@ def test_cuda_autograd_beside_gems():
     x = torch.ones(4, device="cuda", requires_grad=True)
     (x * 2).sum().backward()
     assert torch.equal(x.grad.cpu(), torch.full((4,), 2.0))
+
+
+def test_module_moves_keep_tied_parameters_tied():
+    # PyTorch replaces every parameter when moving a module to its PrivateUse1 device (pytorch#116255);
+    # flag_gems moves them with PyTorch's swap-tensors conversion instead, as CUDA keeps them.
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(10, 4)
+            self.head = torch.nn.Linear(4, 10, bias=False)
+            self.head.weight = self.embed.weight
+
+    model = Tied()
+    weight = model.embed.weight
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.to("gems")
+    assert model.head.weight is model.embed.weight is weight and weight.device.type == "gems"
+    model.head(model.embed(torch.tensor([1, 2], device="gems"))).sum().backward()
+    before = weight.detach().cpu().clone()
+    optimizer.step()  # the optimizer made before the move steps the moved parameter
+    assert not torch.equal(weight.detach().cpu(), before)
+    model.cpu()
+    assert model.head.weight is model.embed.weight and weight.device.type == "cpu"
+    assert not torch.__future__.get_swap_module_params_on_conversion()  # the user's setting is left as it was
+    other = torch.nn.Linear(2, 2)
+    first = other.weight
+    other.double()  # a conversion that does not touch gems: PyTorch's own behaviour
+    assert other.weight is first

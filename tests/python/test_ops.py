@@ -1099,6 +1099,53 @@ def test_index_put_by_one_index_tensor(dtype):
     check(lambda t, p, v: put(t, p, v), torch.empty(10, dtype=torch.long), perm, torch.arange(10))
 
 
+@pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.float64])
+def test_scatter_add(dtype):
+    # repeated indices add up (gather's backward); src larger than index; every dim
+    x = make((4, 5, 6), dtype, gen_seed=130)
+    src = make((4, 7, 6), dtype, gen_seed=131)
+    idx = torch.randint(0, 5, (4, 7, 3), generator=torch.Generator().manual_seed(132))
+    check(lambda t, i, s: torch.scatter_add(t, 1, i, s), x, idx, src)
+    check(lambda t, i, s: t.clone().scatter_add_(-2, i, s), x, idx, src)
+    check(lambda t, i, s: torch.scatter_add(t, 1, i, s, out=torch.empty(0, dtype=dtype, device=t.device)), x, idx, src)
+    check(lambda t, i, s: torch.scatter_add(t, 0, i, s), x, torch.randint(0, 4, (9, 2, 6),
+          generator=torch.Generator().manual_seed(133)), make((9, 2, 6), dtype, gen_seed=134))
+    check(lambda t, i, s: torch.scatter_add(t, 2, i.int(), s), x, torch.randint(0, 6, (4, 5, 10),
+          generator=torch.Generator().manual_seed(135)), make((4, 5, 10), dtype, gen_seed=136))  # int32 indices
+    # a strided self: added in a contiguous copy, written back in place
+    def into_transposed(t, i, s):
+        t = t.transpose(0, 2).clone().transpose(0, 2)
+        t.scatter_add_(1, i, s)
+        return t
+    check(into_transposed, x, idx, src)
+    check(lambda t, i, s: torch.scatter_add(t, 1, i, s), x, torch.empty(4, 0, 6, dtype=torch.long), src)
+
+
+def test_gather_backward_is_a_scatter_add():
+    # a router's weights picked by gather (DeepSeek, Mixtral top-k), trained: the gradient sums repeats
+    w = make((6, 8), torch.float32, gen_seed=137)
+    idx = torch.tensor([[0, 3, 3], [7, 7, 7], [1, 2, 0], [5, 5, 4], [6, 0, 6], [2, 2, 2]])
+    grads = []
+    for dev in ("cpu", "gems"):
+        p = w.to(dev).detach().requires_grad_()  # a leaf on each device
+        torch.gather(p, 1, idx.to(dev)).mul(torch.arange(1.0, 4.0).to(dev)).sum().backward()
+        grads.append(p.grad.cpu())
+    torch.testing.assert_close(grads[1], grads[0])
+
+
+def test_scatter_add_errors():
+    for dev in ("cpu", "gems"):
+        x = torch.zeros(3, 4, device=dev)
+        with pytest.raises(RuntimeError, match="index 5 is out of bounds for dimension 1 with size 4"):
+            x.scatter_add(1, torch.tensor([[0, 5]], device=dev), torch.ones(1, 2, device=dev))
+        with pytest.raises(RuntimeError, match="index -1 is out of bounds for dimension 1 with size 4"):
+            x.scatter_add(1, torch.tensor([[0, -1]], device=dev), torch.ones(1, 2, device=dev))
+        with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):
+            x.scatter_add(1, torch.tensor([[0, 1]], device=dev), torch.ones(1, 2, dtype=torch.float64, device=dev))
+        with pytest.raises(RuntimeError, match="Expected dtype int32/int64 for index"):
+            x.scatter_add(1, torch.tensor([[0.0, 1.0]], device=dev), torch.ones(1, 2, device=dev))
+
+
 @pytest.mark.parametrize("dtype", FLOATS + INTS)
 def test_index_put_with_accumulate(dtype):
     # repeated and negative indices: each row gets the sum of its values (the backward of x[idx])
