@@ -12,6 +12,8 @@ PyTorch's own remedy is its swap-tensors conversion
 that move tensors to or from gems, and left as the user set it for any other.
 """
 import itertools
+import threading
+import warnings
 
 import torch
 
@@ -29,14 +31,30 @@ def _moves_gems_tensors(module, fn):
     return False
 
 
+_plain = threading.local()  # set while a conversion retries PyTorch's default way
+
+
 def _apply(self, fn, recurse=True):
-    if torch.__future__.get_swap_module_params_on_conversion() or not _moves_gems_tensors(self, fn):
+    if (getattr(_plain, "on", False) or torch.__future__.get_swap_module_params_on_conversion()
+            or not _moves_gems_tensors(self, fn)):
         return _original_apply(self, fn, recurse)
     torch.__future__.set_swap_module_params_on_conversion(True)
     try:
         return _original_apply(self, fn, recurse)
+    except RuntimeError as e:
+        # A tensor referenced elsewhere (a live autograd graph holds its parameters) cannot be swapped;
+        # PyTorch's default way still converts (the tensors already swapped convert to themselves).
+        if "Couldn't swap" not in str(e):
+            raise
+        warnings.warn(f"flag_gems: {e} (referenced elsewhere, e.g. by a live autograd graph); the module was "
+                      "converted by replacing its parameters, which unties tied ones")
     finally:
         torch.__future__.set_swap_module_params_on_conversion(False)
+    _plain.on = True
+    try:
+        return _original_apply(self, fn, recurse)
+    finally:
+        _plain.on = False
 
 
 torch.nn.Module._apply = _apply

@@ -264,3 +264,10 @@ def test_module_moves_keep_tied_parameters_tied():
     first = other.weight
     other.double()  # a conversion that does not touch gems: PyTorch's own behaviour
     assert other.weight is first
+    # parameters held by a live autograd graph cannot be swapped: converted PyTorch's default way, with a warning
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+    loss = net(torch.ones(2, 3)).sum()
+    with pytest.warns(UserWarning, match="converted by replacing its parameters"):
+        net.to("gems")
+    assert all(p.device.type == "gems" for p in net.parameters()) and loss.requires_grad
+    assert not torch.__future__.get_swap_module_params_on_conversion()
