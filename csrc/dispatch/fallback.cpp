@@ -111,16 +111,21 @@ c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Al
   return v;
 }
 
-// A result: the gems tensor it aliases, a gems view of one, or a fresh copy.
+// A result: the gems tensor it aliases, a gems view of one (of another dtype
+// too: view_as_real's float view of complex memory), or a fresh copy.
 at::Tensor to_gems(const at::Tensor& r, c10::DeviceType type, const std::vector<Alias>& aliases, c10::Device device) {
   if (!r.defined() || r.device().type() != type) return r;
   for (const Alias& a : aliases)
     if (r.is_same(a.host)) return a.gems;
   for (const Alias& a : aliases) {
-    if (!r.is_alias_of(a.host) || r.dtype() != a.gems.dtype() || r.data_ptr() == nullptr) continue;
+    if (!r.is_alias_of(a.host) || r.data_ptr() == nullptr) continue;
     const auto* base = static_cast<const char*>(a.gems.storage().data());
-    const auto off = (static_cast<const char*>(r.data_ptr()) - base) / static_cast<int64_t>(r.itemsize());
-    return a.gems.as_strided(r.sizes(), r.strides(), off);
+    const auto bytes = static_cast<int64_t>(static_cast<const char*>(r.data_ptr()) - base);
+    const auto item = static_cast<int64_t>(r.itemsize());
+    if (bytes % item != 0) continue;
+    if (r.dtype() == a.gems.dtype()) return a.gems.as_strided(r.sizes(), r.strides(), bytes / item);
+    at::Tensor view = at::empty({0}, a.gems.options().dtype(r.dtype()));
+    return view.set_(a.gems.storage(), bytes / item, r.sizes(), r.strides());
   }
   return r.to(device);
 }

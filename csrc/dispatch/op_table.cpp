@@ -92,6 +92,7 @@ const std::vector<OpEntry>& op_table() {
       // reductions
       GEMS_OP0(sum, sum, "reduce_sum"), GEMS_OP(sum, dim_IntList, sum_dim, "reduce_sum"),
       GEMS_OP(sum, IntList_out, sum_out, "reduce_sum"),
+      GEMS_OP0(nansum, nansum, "reduce_sum,ne,where"), GEMS_OP(nansum, out, nansum_out, "reduce_sum,ne,where"),
       GEMS_OP0(mean, mean, "reduce_mean"), GEMS_OP(mean, dim, mean_dim, "reduce_mean"),
       GEMS_OP(mean, out, mean_out, "reduce_mean"),
       GEMS_OP0(max, max, "reduce_max"), GEMS_OP(max, dim, max_dim, "reduce_max"),

@@ -115,6 +115,8 @@ Tensor tanh_backward(const Tensor&, const Tensor&);
 Tensor sum(const Tensor&, OptDtype);
 Tensor sum_dim(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
 Tensor& sum_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);
+Tensor nansum(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
+Tensor& nansum_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);
 Tensor mean(const Tensor&, OptDtype);
 Tensor mean_dim(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
 Tensor& mean_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);

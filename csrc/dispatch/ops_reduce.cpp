@@ -128,6 +128,23 @@ at::Tensor& sum_out(const at::Tensor& self, at::OptionalIntArrayRef dim, bool ke
   const at::ScalarType t = dtype.value_or(out.scalar_type());
   return reduce_into(k, out, false, self, dim, keepdim, t, t);
 }
+// nansum: a sum that counts NaN as zero (HF's typical-p sampling), composed:
+// NaNs (the elements unequal to themselves) replaced by zero, then summed.
+namespace {
+at::Tensor without_nans(const at::Tensor& self) {
+  TORCH_CHECK(!at::isComplexType(self.scalar_type()), "nansum does not support complex inputs");
+  if (!at::isFloatingType(self.scalar_type())) return self;
+  return at::where(at::ne(self, self), at::zeros({}, self.options()), self);
+}
+}  // namespace
+at::Tensor nansum(const at::Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                  std::optional<at::ScalarType> dtype) {
+  return sum_dim(without_nans(self), dim, keepdim, dtype);
+}
+at::Tensor& nansum_out(const at::Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                       std::optional<at::ScalarType> dtype, at::Tensor& out) {
+  return sum_out(without_nans(self), dim, keepdim, dtype, out);
+}
 at::Tensor mean(const at::Tensor& self, std::optional<at::ScalarType> dtype) {
   return mean_dim(self, std::nullopt, false, dtype);
 }

@@ -436,6 +436,37 @@ def test_mean(dtype, dim):
     check(fn, x, tol=dict(rtol=1e-2, atol=1e-2))
 
 
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64, torch.int32])
+def test_nansum(dtype):
+    # NaN counts as zero (HF's typical-p sampling); integers sum as sum does
+    x = make((5, 7), dtype, gen_seed=40)
+    if dtype.is_floating_point:
+        x[make((5, 7), torch.bool, gen_seed=41)] = float("nan")
+        x[0] = float("nan")  # a row of NaN sums to 0
+    tol = TOL.get(dtype, {})
+    check(torch.nansum, x, tol=tol)
+    check(lambda t: torch.nansum(t, 1), x, tol=tol)
+    check(lambda t: torch.nansum(t, 0, keepdim=True), x.t(), tol=tol)
+    check(lambda t: torch.nansum(t, 1, dtype=torch.float64 if dtype.is_floating_point else torch.int64), x)
+    check(lambda t: torch.nansum(t, 1, out=torch.empty(0, dtype=t.dtype if dtype.is_floating_point else torch.int64,
+                                                       device=t.device)), x, tol=tol)
+
+
+def test_unfold_is_a_view():
+    # sliding windows (HF's no_repeat_ngram_size): a view of the same memory, as on every device
+    x = make((4, 10), torch.float32, gen_seed=42)
+    check(lambda t: t.unfold(1, 3, 2), x)
+    check(lambda t: t.unfold(0, 2, 1).unfold(1, 4, 3), x)
+    check(lambda t: t.t().unfold(0, 5, 5), x)
+    g = x.to("gems")
+    windows = g.unfold(1, 3, 1)
+    windows[0, 0, 0] = 42.0
+    assert g[0, 0].item() == 42.0 and windows.untyped_storage().data_ptr() == g.untyped_storage().data_ptr()
+    for dev in ("cpu", "gems"):
+        with pytest.raises(RuntimeError, match="maximum size for tensor at dimension 1 is 10 but size is 11"):
+            torch.zeros(4, 10, device=dev).unfold(1, 11, 1)
+
+
 def test_sum_dtype_argument_and_noncontiguous():
     x = make((6, 5), torch.float16, gen_seed=21)
     check(lambda t: torch.sum(t, dim=1, dtype=torch.float32), x)

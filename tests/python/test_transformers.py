@@ -81,6 +81,32 @@ def test_padded_batch_and_beam_search_match_the_native_device():
     assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
 
 
+def test_generate_options_run_on_kernels():
+    # beam search without repeated n-grams (sliding windows: unfold), a repetition penalty, and the
+    # typical-p, min-p and epsilon warpers (nansum, sorts, cumulative sums) run with no fallback; the
+    # deterministic ones give the native device's tokens.
+    model = tiny_llama(torch.float32)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20)  # no near-ties between candidates
+    ids = torch.randint(0, 256, (2, 8), generator=torch.Generator().manual_seed(7))
+    deterministic = [dict(num_beams=3, no_repeat_ngram_size=2, max_new_tokens=6, length_penalty=0.8),
+                     dict(do_sample=False, repetition_penalty=1.3, max_new_tokens=6)]
+    sampled = [dict(do_sample=True, typical_p=0.9, max_new_tokens=4),
+               dict(do_sample=True, min_p=0.05, epsilon_cutoff=3e-4, temperature=0.7, max_new_tokens=4)]
+    with torch.no_grad():
+        native = model.to(NATIVE)
+        expected = [native.generate(ids.to(NATIVE), pad_token_id=0, **kw).cpu() for kw in deterministic]
+        gems = model.to("gems")
+        flag_gems.reset_counts()
+        got = [gems.generate(ids.to("gems"), pad_token_id=0, **kw).cpu() for kw in deterministic]
+        drawn = [gems.generate(ids.to("gems"), pad_token_id=0, **kw).cpu() for kw in sampled]
+    for g, e in zip(got, expected):
+        assert torch.equal(g, e)
+    for d in drawn:
+        assert d.shape == (2, 12) and torch.equal(d[:, :8], ids) and bool(((d >= 0) & (d < 256)).all())
+    assert flag_gems.fallback_counts() == {}, flag_gems.fallback_counts()
+
+
 def test_sampling_generate_runs_on_kernels_and_follows_the_seed():
     # generate(do_sample=True) with the usual filters: the repetition penalty (gather, scatter), top-k,
     # top-p (sort, cumsum, scatter back) and the draw (multinomial). Draws come from gems' generator,
