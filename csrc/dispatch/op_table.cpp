@@ -51,6 +51,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(relu, relu, "relu"), GEMS_OP0(relu_, relu_, "relu"),
       GEMS_OP0(gelu, gelu, "gelu"), GEMS_OP0(gelu_, gelu_, "gelu"), GEMS_OP(gelu, out, gelu_out, "gelu"),
       GEMS_OP0(clamp, clamp, "clamp"), GEMS_OP0(clamp_, clamp_, "clamp"), GEMS_OP(clamp, out, clamp_out, "clamp"),
+      GEMS_OP(clamp, Tensor, clamp_tensor, "maximum,minimum"), GEMS_OP(clamp_, Tensor, clamp_tensor_, "maximum,minimum"),
+      GEMS_OP(clamp, Tensor_out, clamp_tensor_out, "maximum,minimum"),
       // comparisons and selection
 #define GEMS_COMPARE_ROWS(NAME)                                                                 \
   GEMS_OP(NAME, Tensor, NAME##_tensor, #NAME), GEMS_OP(NAME, Scalar, NAME##_scalar, #NAME),   \

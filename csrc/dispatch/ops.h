@@ -68,6 +68,9 @@ Tensor& gelu_out(const Tensor&, c10::string_view, Tensor&);
 Tensor clamp(const Tensor&, const OptScalar&, const OptScalar&);
 Tensor& clamp_(Tensor&, const OptScalar&, const OptScalar&);
 Tensor& clamp_out(const Tensor&, const OptScalar&, const OptScalar&, Tensor&);
+Tensor clamp_tensor(const Tensor&, const std::optional<Tensor>&, const std::optional<Tensor>&);
+Tensor& clamp_tensor_(Tensor&, const std::optional<Tensor>&, const std::optional<Tensor>&);
+Tensor& clamp_tensor_out(const Tensor&, const std::optional<Tensor>&, const std::optional<Tensor>&, Tensor&);
 #define GEMS_DECLARE_COMPARE(NAME)                      \
   Tensor NAME##_tensor(const Tensor&, const Tensor&);   \
   Tensor NAME##_scalar(const Tensor&, const Scalar&);   \

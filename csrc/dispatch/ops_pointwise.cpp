@@ -121,6 +121,24 @@ at::Tensor& clamp_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, co
                    {min ? scalar_arg(*min) : int_arg(0), max ? scalar_arg(*max) : int_arg(0), int_arg(flags)});
 }
 
+// clamp with tensor bounds (T5 in fp16 clamps by a 0-dim tensor): maximum
+// with min, then minimum with max, in the type of all three operands (max
+// wins where min > max, as in PyTorch; NaN in self stays NaN).
+at::Tensor& clamp_tensor_impl(at::Tensor& out, OutKind kind, const at::Tensor& self,
+                              const std::optional<at::Tensor>& min, const std::optional<at::Tensor>& max) {
+  static const Kernel maximum("maximum"), minimum("minimum");
+  TORCH_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
+  TORCH_CHECK(self.scalar_type() != at::kBool, "\"clamp_cpu\" not implemented for 'Bool'");
+  at::ScalarType t = self.scalar_type();
+  if (min) t = at::result_type(self, *min);
+  if (max) t = c10::promoteTypes(t, at::result_type(self, *max));
+  if (!max) return pointwise(maximum, out, kind, t, t, {{self, t}, {*min, t}});
+  if (!min) return pointwise(minimum, out, kind, t, t, {{self, t}, {*max, t}});
+  at::Tensor low;
+  pointwise(maximum, low, OutKind::Fresh, t, t, {{self, t}, {*min, t}});
+  return pointwise(minimum, out, kind, t, t, {{low, t}, {*max, t}});
+}
+
 int64_t gelu_code(c10::string_view approximate) {
   if (approximate == "none") return 0;
   if (approximate == "tanh") return 1;
@@ -299,6 +317,18 @@ at::Tensor& clamp_(at::Tensor& self, const std::optional<c10::Scalar>& min, cons
 at::Tensor& clamp_out(const at::Tensor& self, const std::optional<c10::Scalar>& min,
                       const std::optional<c10::Scalar>& max, at::Tensor& out) {
   return clamp_impl(out, OutKind::Out, self, min, max);
+}
+
+at::Tensor clamp_tensor(const at::Tensor& self, const std::optional<at::Tensor>& min, const std::optional<at::Tensor>& max) {
+  at::Tensor out;
+  return clamp_tensor_impl(out, OutKind::Fresh, self, min, max);
+}
+at::Tensor& clamp_tensor_(at::Tensor& self, const std::optional<at::Tensor>& min, const std::optional<at::Tensor>& max) {
+  return clamp_tensor_impl(self, OutKind::InPlace, self, min, max);
+}
+at::Tensor& clamp_tensor_out(const at::Tensor& self, const std::optional<at::Tensor>& min,
+                             const std::optional<at::Tensor>& max, at::Tensor& out) {
+  return clamp_tensor_impl(out, OutKind::Out, self, min, max);
 }
 
 // ---- comparisons ----

@@ -218,6 +218,25 @@ def test_square_of_bool_promotes_as_pow_does():
 
 
 @pytest.mark.parametrize("dtype", FLOATS + INTS)
+def test_clamp_by_tensors(dtype):
+    # tensor bounds (T5 in fp16 clamps by a 0-dim tensor): broadcast, either bound alone, min > max gives max
+    x = make((5, 6), dtype, low=-10, high=10, gen_seed=14)
+    lo, hi = make((6,), dtype, low=-5, high=0, gen_seed=15), make((5, 1), dtype, low=0, high=5, gen_seed=16)
+    check(lambda t, a, b: torch.clamp(t, a, b), x, lo, hi)
+    check(lambda t, a: torch.clamp(t, min=a), x, lo)
+    check(lambda t, b: torch.clamp(t, max=b), x, hi)
+    check(lambda t, a, b: t.clone().clamp_(a, b), x, lo, hi)
+    check(lambda t, a, b: torch.clamp(t, a, b, out=torch.empty(0, dtype=dtype, device=t.device)), x, lo, hi)
+    check(lambda t, a, b: torch.clamp(t, a, b), x, hi.reshape(5, 1)[:1, :1].reshape(()), lo[:1].reshape(()))
+    if dtype.is_floating_point:
+        check(lambda t, b: torch.clamp(t, max=b), torch.tensor([float("nan"), 1.0, -3.0], dtype=dtype),
+              torch.tensor(0.5, dtype=torch.float32))  # NaN stays NaN; a float32 0-dim bound keeps x's dtype
+    for dev in ("cpu", "gems"):
+        with pytest.raises(RuntimeError, match="At least one of 'min' or 'max' must not be None"):
+            torch.clamp(torch.ones(2, device=dev), min=None, max=None)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
 def test_clamp(dtype):
     x = make((5, 6), dtype, low=-10, high=10, gen_seed=13)
     check(lambda t: torch.clamp(t, min=-2, max=5), x)
