@@ -53,6 +53,12 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(clamp, clamp, "clamp"), GEMS_OP0(clamp_, clamp_, "clamp"), GEMS_OP(clamp, out, clamp_out, "clamp"),
       GEMS_OP(clamp, Tensor, clamp_tensor, "maximum,minimum"), GEMS_OP(clamp_, Tensor, clamp_tensor_, "maximum,minimum"),
       GEMS_OP(clamp, Tensor_out, clamp_tensor_out, "maximum,minimum"),
+      GEMS_OP(clamp_min, Tensor, clamp_min_tensor, "maximum"), GEMS_OP(clamp_min_, Tensor, clamp_min_tensor_, "maximum"),
+      GEMS_OP(clamp_min, Tensor_out, clamp_min_tensor_out, "maximum"),
+      GEMS_OP(clamp_max, Tensor, clamp_max_tensor, "minimum"), GEMS_OP(clamp_max_, Tensor, clamp_max_tensor_, "minimum"),
+      GEMS_OP(clamp_max, Tensor_out, clamp_max_tensor_out, "minimum"),
+      GEMS_OP0(reciprocal, reciprocal, "div"), GEMS_OP0(reciprocal_, reciprocal_, "div"),
+      GEMS_OP(reciprocal, out, reciprocal_out, "div"),
       // comparisons and selection
 #define GEMS_COMPARE_ROWS(NAME)                                                                 \
   GEMS_OP(NAME, Tensor, NAME##_tensor, #NAME), GEMS_OP(NAME, Scalar, NAME##_scalar, #NAME),   \
@@ -95,6 +101,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(sum, sum, "reduce_sum"), GEMS_OP(sum, dim_IntList, sum_dim, "reduce_sum"),
       GEMS_OP(sum, IntList_out, sum_out, "reduce_sum"),
       GEMS_OP0(nansum, nansum, "reduce_sum,ne,where"), GEMS_OP(nansum, out, nansum_out, "reduce_sum,ne,where"),
+      GEMS_OP0(linalg_vector_norm, linalg_vector_norm, "abs,reduce_sum,reduce_max,reduce_min,mul,sqrt,pow,ne"),
+      GEMS_OP(linalg_vector_norm, out, linalg_vector_norm_out, "abs,reduce_sum,reduce_max,reduce_min,mul,sqrt,pow,ne"),
       GEMS_OP0(mean, mean, "reduce_mean"), GEMS_OP(mean, dim, mean_dim, "reduce_mean"),
       GEMS_OP(mean, out, mean_out, "reduce_mean"),
       GEMS_OP0(max, max, "reduce_max"), GEMS_OP(max, dim, max_dim, "reduce_max"),

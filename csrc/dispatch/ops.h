@@ -71,6 +71,15 @@ Tensor& clamp_out(const Tensor&, const OptScalar&, const OptScalar&, Tensor&);
 Tensor clamp_tensor(const Tensor&, const std::optional<Tensor>&, const std::optional<Tensor>&);
 Tensor& clamp_tensor_(Tensor&, const std::optional<Tensor>&, const std::optional<Tensor>&);
 Tensor& clamp_tensor_out(const Tensor&, const std::optional<Tensor>&, const std::optional<Tensor>&, Tensor&);
+Tensor clamp_min_tensor(const Tensor&, const Tensor&);
+Tensor& clamp_min_tensor_(Tensor&, const Tensor&);
+Tensor& clamp_min_tensor_out(const Tensor&, const Tensor&, Tensor&);
+Tensor clamp_max_tensor(const Tensor&, const Tensor&);
+Tensor& clamp_max_tensor_(Tensor&, const Tensor&);
+Tensor& clamp_max_tensor_out(const Tensor&, const Tensor&, Tensor&);
+Tensor reciprocal(const Tensor&);
+Tensor& reciprocal_(Tensor&);
+Tensor& reciprocal_out(const Tensor&, Tensor&);
 #define GEMS_DECLARE_COMPARE(NAME)                      \
   Tensor NAME##_tensor(const Tensor&, const Tensor&);   \
   Tensor NAME##_scalar(const Tensor&, const Scalar&);   \
@@ -120,6 +129,8 @@ Tensor sum_dim(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
 Tensor& sum_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);
 Tensor nansum(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
 Tensor& nansum_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);
+Tensor linalg_vector_norm(const Tensor&, const Scalar&, at::OptionalIntArrayRef, bool, OptDtype);
+Tensor& linalg_vector_norm_out(const Tensor&, const Scalar&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);
 Tensor mean(const Tensor&, OptDtype);
 Tensor mean_dim(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype);
 Tensor& mean_out(const Tensor&, at::OptionalIntArrayRef, bool, OptDtype, Tensor&);

@@ -75,6 +75,14 @@ at::Tensor& div_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, cons
   return pointwise(div, out, kind, t, t, {{self, t}, {other, t}}, {int_arg(code)});
 }
 
+// reciprocal: 1 / x by the div kernel (integers give floats, as in PyTorch;
+// clip_grad_norm_ and optimizers call it).
+at::Tensor& reciprocal_impl(at::Tensor& out, OutKind kind, const at::Tensor& self) {
+  static const Kernel div("div");
+  const at::ScalarType t = float_of(self.scalar_type());
+  return pointwise(div, out, kind, t, t, {{wrap_scalar(1), t}, {self, t}}, {int_arg(0)});
+}
+
 // remainder (Python's %, the sign of the divisor) and maximum/minimum: plain
 // promoted binary ops. remainder.Scalar reaches remainder.Tensor through
 // PyTorch's composite (the scalar wrapped in a 0-dim tensor).
@@ -330,6 +338,34 @@ at::Tensor& clamp_tensor_out(const at::Tensor& self, const std::optional<at::Ten
                              const std::optional<at::Tensor>& max, at::Tensor& out) {
   return clamp_tensor_impl(out, OutKind::Out, self, min, max);
 }
+
+at::Tensor clamp_min_tensor(const at::Tensor& self, const at::Tensor& min) {
+  at::Tensor out;
+  return clamp_tensor_impl(out, OutKind::Fresh, self, min, std::nullopt);
+}
+at::Tensor& clamp_min_tensor_(at::Tensor& self, const at::Tensor& min) {
+  return clamp_tensor_impl(self, OutKind::InPlace, self, min, std::nullopt);
+}
+at::Tensor& clamp_min_tensor_out(const at::Tensor& self, const at::Tensor& min, at::Tensor& out) {
+  return clamp_tensor_impl(out, OutKind::Out, self, min, std::nullopt);
+}
+at::Tensor clamp_max_tensor(const at::Tensor& self, const at::Tensor& max) {
+  at::Tensor out;
+  return clamp_tensor_impl(out, OutKind::Fresh, self, std::nullopt, max);
+}
+at::Tensor& clamp_max_tensor_(at::Tensor& self, const at::Tensor& max) {
+  return clamp_tensor_impl(self, OutKind::InPlace, self, std::nullopt, max);
+}
+at::Tensor& clamp_max_tensor_out(const at::Tensor& self, const at::Tensor& max, at::Tensor& out) {
+  return clamp_tensor_impl(out, OutKind::Out, self, std::nullopt, max);
+}
+
+at::Tensor reciprocal(const at::Tensor& self) {
+  at::Tensor out;
+  return reciprocal_impl(out, OutKind::Fresh, self);
+}
+at::Tensor& reciprocal_(at::Tensor& self) { return reciprocal_impl(self, OutKind::InPlace, self); }
+at::Tensor& reciprocal_out(const at::Tensor& self, at::Tensor& out) { return reciprocal_impl(out, OutKind::Out, self); }
 
 // ---- comparisons ----
 #define GEMS_COMPARE(NAME)                                                                              \

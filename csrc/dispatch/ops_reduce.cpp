@@ -145,6 +145,53 @@ at::Tensor& nansum_out(const at::Tensor& self, at::OptionalIntArrayRef dim, bool
                        std::optional<at::ScalarType> dtype, at::Tensor& out) {
   return sum_out(without_nans(self), dim, keepdim, dtype, out);
 }
+// linalg.vector_norm (clip_grad_norm_: HF Trainer's max_grad_norm; weight
+// norms), composed on gems kernels: 16-bit inputs in float, |x| reduced by the
+// norm's rule (the sum of squares and its root for 2, the largest for inf,
+// the count of nonzeros for 0, sum(|x|^p)^(1/p) else), in the result's type.
+namespace {
+at::Tensor vector_norm_of(const at::Tensor& self, const c10::Scalar& ord, at::OptionalIntArrayRef dim, bool keepdim,
+                          std::optional<at::ScalarType> dtype) {
+  TORCH_CHECK(at::isFloatingType(self.scalar_type()),
+              "linalg.vector_norm: Expected a floating point or complex tensor as input. Got ", self.scalar_type());
+  TORCH_CHECK(!dtype || at::isFloatingType(*dtype), "linalg.vector_norm: dtype should be floating point or complex. Got ",
+              *dtype);
+  const at::ScalarType result = dtype.value_or(self.scalar_type());
+  const at::ScalarType compute = at::isReducedFloatingType(result) ? at::kFloat : result;
+  const double p = ord.toDouble();
+  const at::Tensor a = at::abs(self.scalar_type() == compute ? self : self.to(compute));
+  at::Tensor r;
+  if (std::isinf(p)) {
+    TORCH_CHECK(self.numel() > 0, "linalg.vector_norm cannot compute the ", p > 0 ? "inf" : "-inf",
+                " norm on an empty tensor because the operation does not have an identity");
+    const at::IntArrayRef dims = dim ? *dim : at::IntArrayRef{};
+    r = p > 0 ? at::amax(a, dims, keepdim) : at::amin(a, dims, keepdim);
+  } else if (p == 0) {
+    r = at::sum(at::ne(a, 0), dim, keepdim, compute);
+  } else if (p == 1) {
+    r = at::sum(a, dim, keepdim);
+  } else if (p == 2) {
+    r = at::sqrt(at::sum(at::mul(a, a), dim, keepdim));
+  } else {
+    r = at::pow(at::sum(at::pow(a, p), dim, keepdim), 1.0 / p);
+  }
+  return r.scalar_type() == result ? r : r.to(result);
+}
+}  // namespace
+
+at::Tensor linalg_vector_norm(const at::Tensor& self, const c10::Scalar& ord, at::OptionalIntArrayRef dim, bool keepdim,
+                              std::optional<at::ScalarType> dtype) {
+  return vector_norm_of(self, ord, dim, keepdim, dtype);
+}
+at::Tensor& linalg_vector_norm_out(const at::Tensor& self, const c10::Scalar& ord, at::OptionalIntArrayRef dim,
+                                   bool keepdim, std::optional<at::ScalarType> dtype, at::Tensor& out) {
+  const at::Tensor norm = vector_norm_of(self, ord, dim, keepdim, dtype);
+  TORCH_CHECK(out.scalar_type() == norm.scalar_type(), "linalg.vector_norm expected out tensor dtype ",
+              norm.scalar_type(), " but got: ", out.scalar_type());
+  at::native::resize_output(out, norm.sizes());
+  return out.copy_(norm);
+}
+
 at::Tensor mean(const at::Tensor& self, std::optional<at::ScalarType> dtype) {
   return mean_dim(self, std::nullopt, false, dtype);
 }

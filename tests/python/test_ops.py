@@ -471,6 +471,44 @@ def test_nansum(dtype):
                                                        device=t.device)), x, tol=tol)
 
 
+@pytest.mark.parametrize("dtype", FLOATS + [torch.float64])
+def test_linalg_vector_norm(dtype):
+    x = make((6, 9), dtype, gen_seed=43)
+    x[0, :3] = 0
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else TOL[dtype]
+    for ord in (2, 1, float("inf"), float("-inf"), 0, 3, 0.5, -1):
+        check(lambda t: torch.linalg.vector_norm(t, ord), x, tol=tol)
+        check(lambda t: torch.linalg.vector_norm(t, ord, dim=1), x, tol=tol)
+        check(lambda t: torch.linalg.vector_norm(t, ord, dim=(0,), keepdim=True), x.t(), tol=tol)
+    check(lambda t: torch.linalg.vector_norm(t, 2, dtype=torch.float64), x)  # computed in the dtype asked for
+    check(lambda t: torch.norm(t, dim=1), x, tol=tol)
+    check(lambda t: torch.linalg.vector_norm(t, 2, dim=1, out=torch.empty(0, dtype=dtype, device=t.device)), x, tol=tol)
+
+
+def test_linalg_vector_norm_errors():
+    for dev in ("cpu", "gems"):
+        with pytest.raises(RuntimeError, match="Expected a floating point or complex tensor as input. Got Long"):
+            torch.linalg.vector_norm(torch.ones(3, dtype=torch.long, device=dev))
+        with pytest.raises(RuntimeError, match="cannot compute the inf norm on an empty tensor"):
+            torch.linalg.vector_norm(torch.ones(0, device=dev), float("inf"))
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [torch.int32, torch.int64])
+def test_reciprocal_and_tensor_bounded_clamps(dtype):
+    x = make((5, 6), dtype, gen_seed=44)
+    if dtype.is_floating_point:
+        x[0, 0] = 0  # 1 / 0 is inf
+    check(torch.reciprocal, x)  # integers give floats
+    if dtype.is_floating_point:
+        check(lambda t: t.clone().reciprocal_(), x)
+    check(lambda t: torch.reciprocal(t, out=torch.empty(0, dtype=torch.reciprocal(x).dtype, device=t.device)), x)
+    bound = make((6,), dtype, gen_seed=45)
+    check(torch.clamp_min, x, bound)
+    check(torch.clamp_max, x, bound)
+    check(lambda t, b: t.clone().clamp_min_(b), x, bound)
+    check(lambda t, b: torch.clamp_max(t, b, out=torch.empty(0, dtype=dtype, device=t.device)), x, bound)
+
+
 def test_unfold_is_a_view():
     # sliding windows (HF's no_repeat_ngram_size): a view of the same memory, as on every device
     x = make((4, 10), torch.float32, gen_seed=42)

@@ -51,6 +51,35 @@ def test_training_step_matches_cpu_without_fallback(loss_fn):
 
 
 @pytest.mark.usefixtures("strict")
+@pytest.mark.parametrize("make_optimizer", [
+    lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.01),
+    lambda ps: torch.optim.Adam(ps, lr=1e-2, amsgrad=True),
+    lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+], ids=["adamw", "adam_amsgrad", "sgd_nesterov"])
+def test_optimizers_with_gradient_clipping_match_cpu(make_optimizer):
+    # A training loop as HF's Trainer runs it: clip_grad_norm_ (vector norms, reciprocal, clamp by a tensor)
+    # before each optimizer step.
+    torch.manual_seed(2)
+    cpu_model = MLP()
+    gems_model = copy.deepcopy(cpu_model).to("gems")
+    x, t = torch.randn(16, 12), torch.randint(0, 5, (16,))
+    runs = [(cpu_model, make_optimizer(cpu_model.parameters()), "cpu"),
+            (gems_model, make_optimizer(gems_model.parameters()), "gems")]
+    flag_gems.reset_counts()
+    for _ in range(3):
+        norms = []
+        for model, opt, dev in runs:
+            opt.zero_grad()
+            F.cross_entropy(model(x.to(dev)), t.to(dev)).backward()
+            norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5).cpu())
+            opt.step()
+        torch.testing.assert_close(norms[1], norms[0], rtol=1e-4, atol=1e-6)
+        for (name, p_cpu), p_gems in zip(cpu_model.named_parameters(), gems_model.parameters()):
+            torch.testing.assert_close(p_gems.detach().cpu(), p_cpu.detach(), rtol=1e-4, atol=1e-5, msg=name)
+    assert flag_gems.fallback_counts() == {}
+
+
+@pytest.mark.usefixtures("strict")
 def test_inference_in_bfloat16():
     torch.manual_seed(1)
     model = MLP().to(torch.bfloat16)
