@@ -112,3 +112,31 @@ def test_backward_thread_on_host_memory_vendors():
     worker.start()
     worker.join()
     assert len(results) == 1
+
+
+@pytest.mark.usefixtures("strict")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_mixed_precision_training_step(dtype):
+    # torch.autocast("gems"): products in the autocast dtype, softmax, norms and losses in float32
+    # (PyTorch's policy lists, as on CUDA); float32 parameters get float32 gradients, close to the float32
+    # step on the CPU within the autocast dtype's precision; nothing falls back.
+    torch.manual_seed(3)
+    cpu_model = MLP()
+    gems_model = copy.deepcopy(cpu_model).to("gems")
+    x, t = torch.randn(16, 12), torch.randint(0, 5, (16,))
+    expected = F.cross_entropy(cpu_model(x), t)
+    expected.backward()
+    flag_gems.reset_counts()
+    with torch.autocast("gems", dtype=dtype):
+        h = gems_model.fc1(x.to("gems"))
+        assert h.dtype == dtype
+        assert torch.softmax(h, -1).dtype == torch.float32 and gems_model.norm(h).dtype == torch.float32
+        out = gems_model(x.to("gems"))
+        loss = F.cross_entropy(out, t.to("gems"))
+    assert out.dtype == dtype and loss.dtype == torch.float32
+    loss.backward()
+    torch.testing.assert_close(loss.detach().cpu(), expected.detach(), rtol=3e-2, atol=3e-2)
+    for p_gems, p_cpu in zip(gems_model.parameters(), cpu_model.parameters()):
+        assert p_gems.grad.dtype == torch.float32
+        torch.testing.assert_close(p_gems.grad.cpu(), p_cpu.grad, rtol=1e-1, atol=3e-2)
+    assert flag_gems.fallback_counts() == {}
