@@ -140,3 +140,23 @@ def test_autocast_mixed_precision_training_step(dtype):
         assert p_gems.grad.dtype == torch.float32
         torch.testing.assert_close(p_gems.grad.cpu(), p_cpu.grad, rtol=1e-1, atol=3e-2)
     assert flag_gems.fallback_counts() == {}
+
+
+@pytest.mark.usefixtures("strict")
+def test_torch_compile_with_graph_capture_backends():
+    # torch.compile's graph capture (dynamo, AOT autograd) runs on gems kernels; inductor has no gems code
+    # generator, so the eager backends are what works (README).
+    torch.manual_seed(4)
+    model = MLP()
+    gems_model = copy.deepcopy(model).to("gems")
+    x = torch.randn(16, 12)
+    expected = model(x)
+    expected.sum().backward()
+    for backend in ("eager", "aot_eager"):
+        torch._dynamo.reset()
+        gems_model.zero_grad()
+        compiled = torch.compile(gems_model, backend=backend)
+        out = compiled(x.to("gems"))
+        out.sum().backward()
+        torch.testing.assert_close(out.detach().cpu(), expected.detach(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(gems_model.fc1.weight.grad.cpu(), model.fc1.weight.grad, rtol=1e-4, atol=1e-5)
