@@ -185,6 +185,11 @@ std::tuple<Tensor, Tensor> nll_loss_forward(const Tensor&, const Tensor&, const 
 Tensor cross_entropy_loss(const Tensor&, const Tensor&, const OptTensor&, int64_t, c10::SymInt, double);
 Tensor nll_loss_backward(const Tensor&, const Tensor&, const Tensor&, const OptTensor&, int64_t, int64_t,
                          const Tensor&);
+// mse_loss and its backward, composed (ops_nn.cpp)
+Tensor mse_loss(const Tensor&, const Tensor&, int64_t);
+Tensor& mse_loss_out(const Tensor&, const Tensor&, int64_t, Tensor&);
+Tensor mse_loss_backward(const Tensor&, const Tensor&, const Tensor&, int64_t);
+Tensor& mse_loss_backward_out(const Tensor&, const Tensor&, const Tensor&, int64_t, Tensor&);
 
 // matrix products (ops_linalg.cpp)
 Tensor mm(const Tensor&, const Tensor&);

@@ -328,6 +328,38 @@ at::Tensor cross_entropy_loss(const at::Tensor& self, const at::Tensor& target, 
 // 1 / (1 - p), as PyTorch does (a bool mask, as on CUDA): one launch of the
 // vendor's dropout kernel, which draws element i's mask from the gems
 // generator's (seed, offset + i), so a seed gives the same mask on every vendor.
+// mse_loss (regression heads: HF's *ForSequenceClassification with one label)
+// and its backward, composed on gems kernels: (x - y)^2 reduced by mean or sum
+// (or not), and 2 (x - y) grad (over the element count for mean).
+namespace {
+at::Tensor reduced(const at::Tensor& t, int64_t reduction) {
+  if (reduction == at::Reduction::Mean) return at::mean(t);
+  if (reduction == at::Reduction::Sum) return at::sum(t);
+  return t;
+}
+}  // namespace
+
+at::Tensor mse_loss(const at::Tensor& self, const at::Tensor& target, int64_t reduction) {
+  const at::Tensor diff = at::sub(self, target);
+  return reduced(at::mul(diff, diff), reduction);
+}
+at::Tensor& mse_loss_out(const at::Tensor& self, const at::Tensor& target, int64_t reduction, at::Tensor& out) {
+  const at::Tensor loss = ops::mse_loss(self, target, reduction);
+  at::native::resize_output(out, loss.sizes());
+  return out.copy_(loss);
+}
+at::Tensor mse_loss_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target,
+                             int64_t reduction) {
+  const double norm = reduction == at::Reduction::Mean ? 2.0 / static_cast<double>(self.numel()) : 2.0;
+  return at::mul(at::mul(at::sub(self, target), norm), grad_output);
+}
+at::Tensor& mse_loss_backward_out(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target,
+                                  int64_t reduction, at::Tensor& grad_input) {
+  const at::Tensor grad = ops::mse_loss_backward(grad_output, self, target, reduction);
+  at::native::resize_output(grad_input, grad.sizes());
+  return grad_input.copy_(grad);
+}
+
 std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, double p, std::optional<bool> train) {
   static const Kernel k("dropout");
   if (!at::isFloatingType(input.scalar_type())) throw NotServed{"dropout"};  // PyTorch's words for the error

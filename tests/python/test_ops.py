@@ -509,6 +509,26 @@ def test_reciprocal_and_tensor_bounded_clamps(dtype):
     check(lambda t, b: torch.clamp_max(t, b, out=torch.empty(0, dtype=dtype, device=t.device)), x, bound)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_and_its_gradient(dtype, reduction):
+    # regression heads (HF's *ForSequenceClassification with one label): loss and gradient, broadcast target
+    x, y = make((6, 5), dtype, gen_seed=46), make((6, 5), dtype, gen_seed=47)
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype != torch.float32 else TOL[dtype]
+    check(lambda a, b: F.mse_loss(a, b, reduction=reduction), x, y, tol=tol)
+    check(lambda a, b: torch.ops.aten.mse_loss(a, b, 1), x, y[:1], tol=tol)
+    grad = make((6, 5) if reduction == "none" else (), dtype, gen_seed=48)
+    code = {"none": 0, "mean": 1, "sum": 2}[reduction]
+    check(lambda g, a, b: torch.ops.aten.mse_loss_backward(g, a, b, code), grad, x, y, tol=tol)
+    got = []
+    for dev in ("cpu", "gems"):  # through autograd
+        w = x.to(dev).detach().requires_grad_()
+        loss = F.mse_loss(w, y.to(dev), reduction=reduction)
+        (loss if reduction != "none" else loss.sum()).backward()
+        got.append(w.grad.cpu())
+    torch.testing.assert_close(got[1], got[0], **tol)
+
+
 def test_unfold_is_a_view():
     # sliding windows (HF's no_repeat_ngram_size): a view of the same memory, as on every device
     x = make((4, 10), torch.float32, gen_seed=42)
