@@ -169,14 +169,22 @@ int gather_of_width(const gems_kernel_call* c) {
   }
 }
 
-int k_gather(const gems_kernel_call* c) {
-  switch (element_size(c->tensors[0].dtype)) {  // elements move as unsigned integers of their width
-    case 1: return gather_of_width<uint8_t>(c);
-    case 2: return gather_of_width<uint16_t>(c);
-    case 4: return gather_of_width<uint32_t>(c);
-    case 8: return gather_of_width<uint64_t>(c);
-    default: return unsupported_dtype("gather", c->tensors[0].dtype);
+// Calls f(E{}) with E the unsigned integer of dtype's width, for kernels that
+// only move elements (gather, scatter, masked_select): every dtype is served.
+template <typename F>
+int with_element_width(int32_t dtype, const char* name, F f) {
+  switch (element_size(dtype)) {
+    case 1: return f(uint8_t{});
+    case 2: return f(uint16_t{});
+    case 4: return f(uint32_t{});
+    case 8: return f(uint64_t{});
+    default: return unsupported_dtype(name, dtype);
   }
+}
+
+int k_gather(const gems_kernel_call* c) {
+  return with_element_width(c->tensors[0].dtype, "gather",
+                            [&](auto e) { return gather_of_width<decltype(e)>(c); });
 }
 
 // tensors: dest, src, index (int64 or int32), all in index's shape: dest with
@@ -229,13 +237,8 @@ int scatter_of_width(const gems_kernel_call* c) {
 }
 
 int k_scatter(const gems_kernel_call* c) {
-  switch (element_size(c->tensors[0].dtype)) {
-    case 1: return scatter_of_width<uint8_t>(c);
-    case 2: return scatter_of_width<uint16_t>(c);
-    case 4: return scatter_of_width<uint32_t>(c);
-    case 8: return scatter_of_width<uint64_t>(c);
-    default: return unsupported_dtype("scatter", c->tensors[0].dtype);
-  }
+  return with_element_width(c->tensors[0].dtype, "scatter",
+                            [&](auto e) { return scatter_of_width<decltype(e)>(c); });
 }
 
 // tensors: out [R, D], src [N, D], index [N] (int64 or int32); scalars [0].i
@@ -318,8 +321,7 @@ int k_isin(const gems_kernel_call* c) {
 // elements are not zero (what sizes nonzero's result).
 int k_count_nonzero(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
-  int64_t numel = 1;
-  for (int d = 0; d < in.ndim; ++d) numel *= in.sizes[d];
+  const int64_t numel = numel_of(in);
   bool ok = dispatch_dtype<kAll>(in.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = reinterpret_cast<const T*>(base_ptr(in));
@@ -337,9 +339,7 @@ int k_count_nonzero(const gems_kernel_call* c) {
 int k_nonzero(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &in = c->tensors[1];
   const int64_t rows = out.sizes[0], ndim = in.ndim;
-  const int64_t so = out.strides[0], sc = ndim ? out.strides[1] : 0;
-  int64_t numel = 1;
-  for (int d = 0; d < ndim; ++d) numel *= in.sizes[d];
+  const int64_t so = out.strides[0], sc = ndim ? out.strides[1] : 0, numel = numel_of(in);
   int64_t* o = reinterpret_cast<int64_t*>(base_ptr(out));
   bool ok = dispatch_dtype<kAll>(in.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -377,21 +377,13 @@ void select_values(const uint8_t* m, const V* v, V* out, int64_t numel, int64_t 
 int k_masked_select(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &values = c->tensors[1], &mask = c->tensors[2];
   if (mask.dtype != GEMS_BOOL && mask.dtype != GEMS_UINT8) return unsupported_dtype("masked_select", mask.dtype);
-  int64_t numel = 1;
-  for (int d = 0; d < mask.ndim; ++d) numel *= mask.sizes[d];
   const auto* m = reinterpret_cast<const uint8_t*>(base_ptr(mask));
-  const int64_t rows = out.sizes[0], so = out.strides[0];
-  auto run = [&](auto bits) {
+  const int64_t numel = numel_of(mask), rows = out.sizes[0], so = out.strides[0];
+  return with_element_width(values.dtype, "masked_select", [&](auto bits) {
     using V = decltype(bits);
     select_values(m, reinterpret_cast<const V*>(base_ptr(values)), reinterpret_cast<V*>(base_ptr(out)), numel, rows, so);
-  };
-  switch (element_size(values.dtype)) {
-    case 1: run(uint8_t{}); break;
-    case 2: run(uint16_t{}); break;
-    case 4: run(uint32_t{}); break;
-    default: run(uint64_t{}); break;
-  }
-  return GEMS_OK;
+    return GEMS_OK;
+  });
 }
 
 // tensors: out (1-D); scalars: [0] start, [1] step. out[i] = start + i * step,

@@ -380,6 +380,15 @@ bool has_mask(const c10::List<std::optional<at::Tensor>>& indices) {
   return found;
 }
 
+// A mask covering self's dims from `first` on must match their sizes
+// (PyTorch's IndexError otherwise).
+void check_mask_shape(const at::Tensor& self, int64_t first, const at::Tensor& mask) {
+  TORCH_CHECK_INDEX(first + mask.dim() <= self.dim(), "too many indices for tensor of dimension ", self.dim());
+  for (int64_t j = 0; j < mask.dim(); ++j)
+    TORCH_CHECK_INDEX(mask.size(j) == self.size(first + j), "The shape of the mask ", mask.sizes(), " at index ", j,
+                      " does not match the shape of the indexed tensor ", self.sizes(), " at index ", first + j);
+}
+
 // PyTorch's expandTensors: each boolean (or uint8) mask among the indices
 // becomes the int64 positions of its nonzero elements, one index tensor per
 // dim it covers, once its shape is checked against self's dims there.
@@ -393,11 +402,7 @@ c10::List<std::optional<at::Tensor>> masks_as_indices(const at::Tensor& self,
       continue;
     }
     if (t->dim() == 0) throw NotServed{"nonzero"};  // x[torch.tensor(True)]: PyTorch's own kernel
-    const int64_t first = static_cast<int64_t>(result.size());
-    TORCH_CHECK_INDEX(first + t->dim() <= self.dim(), "too many indices for tensor of dimension ", self.dim());
-    for (int64_t j = 0; j < t->dim(); ++j)
-      TORCH_CHECK_INDEX(t->size(j) == self.size(first + j), "The shape of the mask ", t->sizes(), " at index ", j,
-                        " does not match the shape of the indexed tensor ", self.sizes(), " at index ", first + j);
+    check_mask_shape(self, static_cast<int64_t>(result.size()), *t);
     const at::Tensor positions = ops::nonzero(index_on(*t, self.device()));
     for (int64_t j = 0; j < t->dim(); ++j) result.push_back(positions.select(1, j));
   }
@@ -477,15 +482,12 @@ void index_accumulate(at::Tensor& self, int64_t dim, const at::Tensor& index, co
 namespace {
 // x[mask] = v for one boolean mask over self's dims from `dim` on and a
 // single value (`scores[mask] = -inf`, `labels[labels == pad] = -100`): a
-// masked fill, no count of the selected elements needed. A mask whose shape
-// does not match goes to PyTorch's kernel for its IndexError.
+// masked fill, no count of the selected elements needed.
 at::Tensor& masked_put(at::Tensor& self, int64_t dim, const at::Tensor& mask, const at::Tensor& value) {
-  if (dim + mask.dim() > self.dim() || mask.dim() == 0) throw NotServed{"index_put"};
+  if (mask.dim() == 0) throw NotServed{"index_put"};  // x[torch.tensor(True)] = v: PyTorch's own kernel
+  check_mask_shape(self, dim, mask);
   at::DimVector shape(self.dim(), 1);
-  for (int64_t j = 0; j < mask.dim(); ++j) {
-    if (mask.size(j) != self.size(dim + j)) throw NotServed{"index_put"};
-    shape[dim + j] = mask.size(j);
-  }
+  for (int64_t j = 0; j < mask.dim(); ++j) shape[dim + j] = mask.size(j);
   const at::Tensor m = index_on(mask, self.device());
   one_device({&self, &m});  // (a 0-dim value may live on the CPU, as PyTorch allows)
   return self.masked_fill_(m.reshape(shape), value.reshape({}));
@@ -517,26 +519,31 @@ namespace {
 // dim (HF's MoE layers invert a permutation, inv_perm[perm] = arange), the
 // index broadcast over the other dims; with it, accumulate_rows (the backward
 // of x[idx]). Negative indices count from the end; the kernels check the range.
-at::Tensor& put_along_dim(at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& values,
-                          bool accumulate) {
+// index_put's values, checked against self's dtype; a 0-dim CPU value
+// (x[idx] = torch.tensor(1.0)) moved to self's device, as PyTorch allows it.
+at::Tensor put_values(const at::Tensor& self, const at::Tensor& values) {
   TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Index put requires the source and destination dtypes match, got ",
               self.scalar_type(), " for the destination and ", values.scalar_type(), " for the source.");
+  return values.dim() == 0 && values.is_cpu() ? values.to(self.device()) : values;
+}
+
+at::Tensor& put_along_dim(at::Tensor& self, int64_t dim, const at::Tensor& index, const at::Tensor& given,
+                          bool accumulate) {
+  const at::Tensor values = put_values(self, given);
   at::DimVector shape(self.sizes().begin(), self.sizes().end());
   shape[dim] = index.size(0);
   TORCH_CHECK(at::is_expandable_to(values.sizes(), shape), "shape mismatch: value tensor of shape ", values.sizes(),
               " cannot be broadcast to indexing result of shape ", c10::IntArrayRef(shape));
   if (index.numel() == 0) return self;
   const at::Tensor on_device = index_on(index, self.device());
-  // A 0-dim CPU value (x[idx] = torch.tensor(1.0)) is allowed, as PyTorch allows it.
-  const at::Tensor vals = values.dim() == 0 && values.is_cpu() ? values.to(self.device()) : values;
-  one_device({&self, &on_device, &vals});
+  one_device({&self, &on_device, &values});
   if (accumulate) {
-    index_accumulate(self, dim, on_device, vals, shape);
+    index_accumulate(self, dim, on_device, values, shape);
     return self;
   }
   at::DimVector view(self.dim(), 1);
   view[dim] = index.size(0);
-  launch_scatter(self, dim, on_device.view(view).expand(shape), vals.expand(shape), false,
+  launch_scatter(self, dim, on_device.view(view).expand(shape), values.expand(shape), false,
                  /*negative_from_end=*/true, /*index_error=*/true);
   return self;
 }
@@ -560,13 +567,10 @@ at::Tensor wrapped_in_range(const at::Tensor& idx, int64_t dim, int64_t size) {
 at::Tensor& put_by_rows(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices, const at::Tensor& values,
                         bool accumulate, bool in_range) {
   const IndexedDims ix = indexed_dims(self, indices);
-  TORCH_CHECK(values.scalar_type() == self.scalar_type(), "Index put requires the source and destination dtypes match, got ",
-              self.scalar_type(), " for the destination and ", values.scalar_type(), " for the source.");
+  const at::Tensor vals = put_values(self, values);
   TORCH_CHECK(at::is_expandable_to(values.sizes(), ix.result), "shape mismatch: value tensor of shape ", values.sizes(),
               " cannot be broadcast to indexing result of shape ", c10::IntArrayRef(ix.result));
   if (c10::multiply_integers(ix.result) == 0) return self;
-  // A 0-dim CPU value (x[i, j] = torch.tensor(1.0)) is allowed, as PyTorch allows it.
-  const at::Tensor vals = values.dim() == 0 && values.is_cpu() ? values.to(self.device()) : values;
   std::vector<int64_t> order(ix.dims);
   at::DimVector row_shape{1}, value_shape{c10::multiply_integers(ix.shape)};
   for (int64_t d : ix.dims) row_shape[0] *= self.size(d);

@@ -1147,6 +1147,10 @@ def test_masks_and_index_tensors_errors():
         with pytest.raises(IndexError, match="The shape of the mask \\[3\\] at index 0 does not match the shape of "
                                              "the indexed tensor \\[4, 3\\] at index 0"):
             x[torch.ones(3, dtype=torch.bool, device=dev)]
+        with pytest.raises(IndexError, match="The shape of the mask \\[3\\] at index 0 does not match"):
+            x[torch.ones(3, dtype=torch.bool, device=dev)] = 1.0  # one value: the masked-fill path checks it too
+        with pytest.raises(IndexError, match="too many indices for tensor of dimension 2"):
+            x[torch.ones(4, 3, 2, dtype=torch.bool, device=dev)] = 1.0
         with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 1 with size 3"):
             x[torch.tensor([0, 1], device=dev), torch.tensor([5, 0], device=dev)] = 1.0
         with pytest.raises(IndexError, match="index -5 is out of bounds for dimension 0 with size 4"):
