@@ -5,23 +5,33 @@ by the vendor module that ``GEMS_VENDOR`` names or the probe finds, and keeps
 FlagGems' Python API: ``enable``, ``only_enable``, ``use_gems``,
 ``all_registered_ops``, ``all_registered_keys``, ``vendor_name``, ``ops``.
 """
+import os
+
 import torch
 
 from . import _C
 
 _C._init()  # chooses the vendor; raises with the reason when none is usable
 
-# Order matters: rename the backend, then register torch.gems, then generate
-# the tensor/module/storage methods (.gems(), .is_gems).
-if torch._C._get_privateuse1_backend_name() != "gems":
-    torch.utils.rename_privateuse1_backend("gems")
+# GEMS_DEVICE=0 leaves the device unregistered: gems kernels then serve only
+# patch mode (enable() on the native device, as FlagGems does). That is for
+# processes that also run CUDA backward passes: once a PrivateUse1 device is
+# named, PyTorch takes it for the process's one accelerator, and its autograd
+# engine then asserts on every CUDA backward (pytorch/pytorch#161129).
+device_registered = os.environ.get("GEMS_DEVICE", "1") != "0"
 
-from . import _device_module  # noqa: E402
+if device_registered:
+    # Order matters: rename the backend, then register torch.gems, then
+    # generate the tensor/module/storage methods (.gems(), .is_gems).
+    if torch._C._get_privateuse1_backend_name() != "gems":
+        torch.utils.rename_privateuse1_backend("gems")
 
-torch._register_device_module("gems", _device_module)
-torch.utils.generate_methods_for_privateuse1_backend(for_tensor=True, for_module=True, for_storage=True)
+    from . import _device_module
 
-from . import _module_conversion  # noqa: E402,F401  (model.to("gems") keeps tied weights tied)
+    torch._register_device_module("gems", _device_module)
+    torch.utils.generate_methods_for_privateuse1_backend(for_tensor=True, for_module=True, for_storage=True)
+
+    from . import _module_conversion  # noqa: F401  (model.to("gems") keeps tied weights tied)
 from . import ops  # noqa: E402
 from ._api import (  # noqa: E402
     all_registered_keys,
@@ -34,7 +44,8 @@ from ._api import (  # noqa: E402
     use_gems,
 )
 
-device = "gems"
+# Where FlagGems code puts its tensors (torch.randn(..., device=flag_gems.device)).
+device = "gems" if device_registered else _C.native_key().lower()
 vendor_name = _C.vendor_name()
 
 # A host-memory vendor (cpu) runs its kernels synchronously in the calling
@@ -50,6 +61,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "device",
+    "device_registered",
     "vendor_name",
     "enable",
     "only_enable",

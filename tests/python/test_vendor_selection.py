@@ -1,5 +1,6 @@
-"""GEMS_VENDOR and the probe, in fresh processes (the choice is made once per
-process). A named vendor that cannot be used is an error, never a switch."""
+"""Choices made once per process at import, in fresh processes: GEMS_VENDOR and
+the probe (a named vendor that cannot be used is an error, never a switch),
+autoload, strict mode and GEMS_DEVICE."""
 import os
 import subprocess
 import sys
@@ -92,3 +93,43 @@ def test_strict_mode_from_the_environment():
     r = run(code, GEMS_STRICT="1", GEMS_VENDOR="cpu")
     assert r.returncode == 0, r.stderr
     assert "strict: flag_gems strict mode: 'cumprod.out'" in r.stdout
+
+
+PATCH_ONLY_TRAINING = """
+import torch, flag_gems
+native = "cuda" if torch.cuda.is_available() else "cpu"
+assert not flag_gems.device_registered and flag_gems.device == native, flag_gems.device
+accelerator = torch.accelerator.current_accelerator()
+assert accelerator is None or accelerator.type == native, accelerator
+try:
+    torch.empty(1, device="gems")
+    raise AssertionError("a gems tensor was made with the device unregistered")
+except RuntimeError:
+    pass
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 4)).to(native)
+x = torch.randn(8, 16, device=native)
+
+def gradients():
+    model.zero_grad()
+    model(x).square().mean().backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+reference = gradients()
+flag_gems.reset_counts()
+with flag_gems.use_gems():
+    patched = gradients()
+assert flag_gems.native_counts(), "no op of the backward ran a gems kernel"
+for a, b in zip(patched, reference):
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+print("trained", len(flag_gems.native_counts()))
+"""
+
+
+def test_patch_only_mode_leaves_the_native_device_torchs_accelerator_and_trains_on_it():
+    # GEMS_DEVICE=0: no gems device, so torch's accelerator stays CUDA and its backward works (with gems
+    # registered, PyTorch's engine asserts on every CUDA backward: pytorch/pytorch#161129); FlagGems'
+    # patch mode still runs the forward and backward ops on gems kernels.
+    r = run(PATCH_ONLY_TRAINING, GEMS_DEVICE="0")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("trained"), r.stdout
