@@ -173,8 +173,8 @@ def sweep_cases():
     out.append(("index_put accumulate bf16 4096x4096", "8192 ids",
                 lambda d: (t(4096, 4096, dev=d), torch.randint(0, 4096, (8192,), device=d), t(8192, 4096, dev=d)),
                 lambda x, i, v: torch.index_put(x, (i,), v, accumulate=True), (3 * 4096 + 8192) * 4096 * 2, None))
-    # dropout in training (GPT-2, BERT), forward with p = 0 so that both sides keep every element and the
-    # results compare (the same work: a draw per element, the mask and the output written)
+    # dropout in training (GPT-2, BERT), forward with p = 0 so that the result can be checked (the output is
+    # the input: CHECKS) and the work is the same (a draw per element, the mask and the output written)
     out.append(("dropout bf16 4096x4096 (train)", "p=0",
                 lambda d: (t(4096, 4096, dev=d),), lambda x: torch.native_dropout(x, 0.0, True),
                 4096 * 4096 * (2 + 2 + 1), None))
@@ -187,6 +187,41 @@ def sweep_cases():
 
 
 ROUNDS = 3
+
+
+def _dropout_kept_everything(out, args):
+    # p = 0 keeps every element: gems' output must be its input. Not compared with torch's: its CUDA
+    # dropout drops an element now and then even at p = 0 (one of 16.7M in a 2026-11-27 H100 run), as
+    # curand's uniform numbers lie in (0, 1] and an element is kept when its number is below 1 - p.
+    y, mask = out
+    return bool(torch.equal(y.cpu(), args[0].cpu()) and mask.cpu().all()), "gems' output is not its input at p = 0"
+
+
+def _index_put_sums(out, args):
+    # Duplicate ids sum in bf16 in an order neither side fixes, so both are checked against the sums
+    # in float64 (2026-11-27, H100: gems within 0.031 of them, torch's CUDA within 0.096).
+    x, i, v = (a.cpu() for a in args)
+    exact = torch.index_put(x.double(), (i,), v.double(), accumulate=True)
+    err = (out.cpu().double() - exact).abs().max().item()
+    return bool(torch.allclose(out.cpu().double(), exact, rtol=2e-2, atol=2e-2)), f"max |gems - float64 sums| {err:.4g}"
+
+
+# Cases whose gems result is checked on its own terms rather than against torch's (why: above).
+CHECKS = {"dropout bf16 4096x4096 (train) p=0": _dropout_kept_everything,
+          "index_put accumulate bf16 4096x4096 8192 ids": _index_put_sums}
+
+
+def agreement(name, fn, gems_out, native_args):
+    """Whether the gems result is right (against torch's unless CHECKS says otherwise) and, if not, how far off."""
+    if name in CHECKS:
+        return CHECKS[name](gems_out, native_args)
+    ref = fn(*native_args)
+    a = gems_out[0] if isinstance(gems_out, tuple) else gems_out
+    b = ref[0] if isinstance(ref, tuple) else ref
+    if a.shape != b.shape:
+        return False, f"shapes {tuple(a.shape)} vs {tuple(b.shape)}"
+    ok = torch.allclose(a.cpu().float(), b.cpu().float(), rtol=2e-2, atol=2e-2)
+    return ok, f"max |gems - torch| {(a.cpu().float() - b.cpu().float()).abs().max().item():.4g}"
 
 
 def measure(name, make, fn, nbytes, flops, runs, flush):
@@ -205,13 +240,7 @@ def measure(name, make, fn, nbytes, flops, runs, flush):
             try:
                 gems_out = fn(*gems_args)
                 fell_back = sorted(flag_gems.fallback_counts())
-                ref = fn(*native_args)
-                a = gems_out[0] if isinstance(gems_out, tuple) else gems_out
-                b = ref[0] if isinstance(ref, tuple) else ref
-                ok = torch.allclose(a.cpu().float(), b.cpu().float(), rtol=2e-2, atol=2e-2)
-                if not ok:  # how far apart, for the notes (shapes differing say so too)
-                    diff = (f"shapes {tuple(a.shape)} vs {tuple(b.shape)}" if a.shape != b.shape else
-                            f"max |gems - torch| {(a.cpu().float() - b.cpu().float()).abs().max().item():.4g}")
+                ok, diff = agreement(name, fn, gems_out, native_args)
             except Exception as e:  # a failing case is reported, not hidden
                 return {"case": name, "error": f"{type(e).__name__}: {e}"[:300]}
         gems_times += gpu_times(fn, gems_args, runs, flush)
