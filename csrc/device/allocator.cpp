@@ -207,19 +207,49 @@ class GemsCachingAllocator final : public c10::DeviceAllocator {
   std::vector<std::pair<void*, Block*>> pending_;
 };
 
-// Pinned host memory for fast (and, on accelerators, async) host copies.
+// Pinned host memory for fast (and, on accelerators, async) host copies. Its
+// live blocks are kept by start, so that is_pinned() can tell whether any
+// pointer (a slice's too) lies in one.
 class GemsHostAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) override {
     void* ptr = nullptr;
-    if (n) check(api().host_malloc(n, &ptr), "host_malloc");
+    if (n) {
+      check(api().host_malloc(n, &ptr), "host_malloc");
+      std::lock_guard<std::mutex> g(mutex());
+      blocks()[static_cast<const char*>(ptr)] = n;
+    }
     return {ptr, ptr, &GemsHostAllocator::deleter, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &GemsHostAllocator::deleter; }
   void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
 
+  static bool owns(const void* p) {
+    const char* c = static_cast<const char*>(p);
+    std::lock_guard<std::mutex> g(mutex());
+    auto it = blocks().upper_bound(c);  // the first block starting after p
+    if (it == blocks().begin()) return false;
+    --it;
+    return c < it->first + it->second;
+  }
+
  private:
-  static void deleter(void* ptr) { if (ptr) api().host_free(ptr); }
+  static std::mutex& mutex() {
+    static auto* m = new std::mutex();
+    return *m;
+  }
+  static std::map<const char*, size_t>& blocks() {
+    static auto* b = new std::map<const char*, size_t>();
+    return *b;
+  }
+  static void deleter(void* ptr) {
+    if (!ptr) return;
+    {
+      std::lock_guard<std::mutex> g(mutex());
+      blocks().erase(static_cast<const char*>(ptr));
+    }
+    api().host_free(ptr);
+  }
 };
 
 }  // namespace
@@ -234,6 +264,7 @@ c10::Allocator* host_allocator() {
   static auto* a = new GemsHostAllocator();
   return a;
 }
+bool is_pinned_host_memory(const void* ptr) { return ptr && GemsHostAllocator::owns(ptr); }
 
 namespace {
 struct RegisterAllocator {

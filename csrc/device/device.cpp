@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "device_checks.h"
 #include "gems_device.h"
 
 namespace gems {
@@ -138,6 +139,7 @@ struct GemsGuardImpl final : public c10::impl::DeviceGuardImplInterface {
   }
   void synchronizeEvent(void* event) const override {
     if (event) check(api().event_synchronize(event), "event_synchronize");
+    run_device_checks();
   }
   double elapsedTime(void* start, void* end, const c10::DeviceIndex) const override {
     TORCH_CHECK(start && end, "Both events must be recorded before calculating elapsed time.");
@@ -152,9 +154,11 @@ struct GemsGuardImpl final : public c10::impl::DeviceGuardImplInterface {
   }
   void synchronizeStream(const c10::Stream& stream) const override {
     check(api().stream_synchronize(vendor_stream(stream)), "stream_synchronize");
+    run_device_checks();
   }
   void synchronizeDevice(const c10::DeviceIndex device_index) const override {
     check(api().device_synchronize(device_index < 0 ? current_device() : device_index), "device_synchronize");
+    run_device_checks();
   }
   void recordDataPtrOnStream(const c10::DataPtr& data_ptr, const c10::Stream& stream) const override {
     allocator()->recordStream(data_ptr, stream);

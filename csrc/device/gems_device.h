@@ -36,6 +36,8 @@ void* vendor_current_stream(c10::DeviceIndex device);
 // The caching allocator (allocator.cpp).
 c10::DeviceAllocator* allocator();
 c10::Allocator* host_allocator();
+// Whether ptr lies in memory host_allocator() handed out (Tensor.is_pinned()).
+bool is_pinned_host_memory(const void* ptr);
 
 // Per-device default generators (generator.cpp).
 const at::Generator& default_generator(c10::DeviceIndex device);

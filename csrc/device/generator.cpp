@@ -114,7 +114,7 @@ struct GemsHooks final : public at::PrivateUse1HooksInterface {
     TORCH_CHECK(dev >= 0, "gems: pointer ", data, " is not gems device memory");
     return at::Device(kGems, static_cast<c10::DeviceIndex>(dev));
   }
-  bool isPinnedPtr(const void*) const override { return false; }
+  bool isPinnedPtr(const void* ptr) const override { return is_pinned_host_memory(ptr); }
   at::Allocator* getPinnedMemoryAllocator() const override { return host_allocator(); }
   bool hasPrimaryContext(c10::DeviceIndex) const override { return true; }
   c10::DeviceIndex deviceCount() const override { return device_count(); }

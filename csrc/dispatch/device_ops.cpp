@@ -10,6 +10,7 @@
 #include <ATen/ops/view_native.h>
 #include <torch/library.h>
 
+#include "../device/device_checks.h"
 #include "kernel_launch.h"
 #include "ops_common.h"
 
@@ -84,6 +85,21 @@ at::Tensor& set_empty(at::Tensor& self) {
 // row-major order, so it can cross devices with one memcpy.
 bool dense(const at::Tensor& t) { return t.is_contiguous(); }
 
+// One memcpy to or from a gems device, queued on that device's current stream
+// (after the kernels there, which may be a user's stream: a plain memcpy runs
+// on the default stream, which a created stream does not wait for, so it could
+// read a result before it was written); then the host waits for it unless
+// `wait` is false, which PyTorch allows for non-blocking copies from or into
+// pinned memory.
+void stream_copy(void* dst, const void* src, size_t bytes, gems_memcpy_kind kind, c10::DeviceIndex device, bool wait) {
+  void* stream = vendor_current_stream(device);
+  check(api().memcpy_async(dst, src, bytes, kind, stream), "memcpy");
+  if (wait) {
+    check(api().stream_synchronize(stream), "stream_synchronize");
+    if (kind == GEMS_MEMCPY_DEVICE_TO_HOST) run_device_checks();  // the host waited: queued checks are judged
+  }
+}
+
 at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_blocking) {
   if (dst.numel() == 0) return dst;
   const bool src_gems = src.device().type() == kGems, dst_gems = dst.device().type() == kGems;
@@ -102,8 +118,11 @@ at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_bloc
     // to a dense buffer on the destination, then lay it out there.
     at::Tensor staged = src.expand(dst.sizes()).contiguous();
     at::Tensor landed = at::empty(dst.sizes(), dst.options().dtype(src.scalar_type()));
-    check(api().memcpy(landed.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_DEVICE),
-          "memcpy");
+    {
+      c10::DeviceGuard guard(src.device());
+      stream_copy(landed.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_DEVICE,
+                  src.device().index(), /*wait=*/true);
+    }
     return dst.copy_(landed);
   }
   if (dst_gems) {
@@ -111,10 +130,9 @@ at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_bloc
     at::Tensor host = src.to(dst.scalar_type()).expand(dst.sizes()).contiguous();
     at::Tensor landed = dense(dst) ? dst : at::empty(dst.sizes(), dst.options());
     c10::DeviceGuard guard(dst.device());
-    check(non_blocking ? api().memcpy_async(landed.data_ptr(), host.data_ptr(), host.nbytes(),
-                                            GEMS_MEMCPY_HOST_TO_DEVICE, vendor_current_stream(dst.device().index()))
-                       : api().memcpy(landed.data_ptr(), host.data_ptr(), host.nbytes(), GEMS_MEMCPY_HOST_TO_DEVICE),
-          "memcpy host to device");
+    // (a pageable source is staged by the vendor before the call returns, so it may go at once)
+    stream_copy(landed.data_ptr(), host.data_ptr(), host.nbytes(), GEMS_MEMCPY_HOST_TO_DEVICE, dst.device().index(),
+                /*wait=*/!non_blocking);
     if (!landed.is_same(dst)) dst.copy_(landed);
     return dst;
   }
@@ -123,13 +141,13 @@ at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_bloc
   at::Tensor staged = src.expand(dst.sizes()).contiguous();
   c10::DeviceGuard guard(src.device());
   if (dense(dst) && dst.scalar_type() == src.scalar_type()) {
-    check(api().memcpy(dst.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST),
-          "memcpy device to host");
+    stream_copy(dst.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST, src.device().index(),
+                /*wait=*/!(non_blocking && is_pinned_host_memory(dst.data_ptr())));
     return dst;
   }
   at::Tensor host = at::empty(dst.sizes(), dst.options().dtype(src.scalar_type()));
-  check(api().memcpy(host.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST),
-        "memcpy device to host");
+  stream_copy(host.data_ptr(), staged.data_ptr(), staged.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST, src.device().index(),
+              /*wait=*/true);
   dst.copy_(host);
   return dst;
 }

@@ -508,6 +508,8 @@ at::Tensor& fill_(at::Tensor& self, const c10::Scalar& value) {
 at::Tensor& fill_tensor_(at::Tensor& self, const at::Tensor& value) {
   TORCH_CHECK(value.dim() == 0, "fill_ only supports 0-dimension value tensor but got tensor with ", value.dim(),
               " dimensions.");
+  // A value on self's device is broadcast by the copy kernel (no read-back); a CPU one is read as a scalar.
+  if (value.device() == self.device()) return self.copy_(value);
   return gems::ops::fill_(self, value.item());
 }
 at::Tensor& zero_(at::Tensor& self) { return gems::ops::fill_(self, 0); }

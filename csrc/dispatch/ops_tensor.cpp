@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ops.h"
+#include "../device/device_checks.h"
 #include "ops_common.h"
 
 namespace gems::ops {
@@ -549,13 +550,16 @@ at::Tensor& put_along_dim(at::Tensor& self, int64_t dim, const at::Tensor& index
 }
 
 // An index tensor picking along a dim of `size`, its negative entries counted
-// from the end, after PyTorch's range check (IndexError naming an offender).
+// from the end, with PyTorch's range check (IndexError naming an offender),
+// judged on the device (device_checks.h): no wait for the host here.
 at::Tensor wrapped_in_range(const at::Tensor& idx, int64_t dim, int64_t size) {
   if (idx.numel() == 0) return idx;
-  const int64_t lo = idx.min().item<int64_t>(), hi = idx.max().item<int64_t>();
-  TORCH_CHECK_INDEX(lo >= -size && hi < size, "index ", lo < -size ? lo : hi, " is out of bounds for dimension ", dim,
-                    " with size ", size);
-  return lo >= 0 ? idx : at::where(idx < 0, idx + size, idx);
+  check_on_device(at::stack({idx.min(), idx.max()}), [dim, size](const double* v) {
+    const auto lo = static_cast<int64_t>(v[0]), hi = static_cast<int64_t>(v[1]);
+    TORCH_CHECK_INDEX(lo >= -size && hi < size, "index ", lo < -size ? lo : hi, " is out of bounds for dimension ",
+                      dim, " with size ", size);
+  });
+  return at::where(idx < 0, idx + size, idx);
 }
 
 // self[i0, i1, ...] = values (or +=) for any integer index tensors: the
@@ -649,9 +653,12 @@ at::Tensor& scatter_add_into(at::Tensor& dest, int64_t dim, const at::Tensor& in
   if (!scatter_checks(dest, d, index, src, false)) return dest;
   k.require(dest.scalar_type());
   const at::Tensor idx = index.to(at::kLong);
-  const int64_t lo = idx.min().item<int64_t>(), hi = idx.max().item<int64_t>(), size = dest.size(d);
-  TORCH_CHECK(lo >= 0 && hi < size, "index ", lo < 0 ? lo : hi, " is out of bounds for dimension ", d, " with size ",
-              size);
+  const int64_t size = dest.size(d);
+  check_on_device(at::stack({idx.min(), idx.max()}), [d, size](const double* v) {
+    const auto lo = static_cast<int64_t>(v[0]), hi = static_cast<int64_t>(v[1]);
+    TORCH_CHECK(lo >= 0 && hi < size, "index ", lo < 0 ? lo : hi, " is out of bounds for dimension ", d, " with size ",
+                size);
+  });
   at::Tensor target = dest.is_contiguous() ? dest : dest.contiguous();
   at::Tensor rows = idx * target.stride(d);
   at::Tensor values = src;
@@ -663,6 +670,7 @@ at::Tensor& scatter_add_into(at::Tensor& dest, int64_t dim, const at::Tensor& in
     rows = rows + at::arange(index.size(j), idx.options()).mul(target.stride(j)).view(along);
   }
   const int64_t n = index.numel();
+  // (an index out of range, reported at the next wait, adds nothing where its row falls outside dest)
   accumulate_rows(target.view({-1, 1}), values.reshape({n, 1}), rows.reshape({n}), std::nullopt, false,
                   /*from_end=*/false, /*index_error=*/false);
   if (!target.is_same(dest)) dest.copy_(target);
@@ -890,16 +898,17 @@ at::Tensor& multinomial_out(const at::Tensor& self, int64_t n, bool replacement,
     picked = cdf.unsqueeze(-2).le(u.unsqueeze(-1)).sum(-1).clamp(std::nullopt, categories - 1);
   }
   result.copy_(picked.view(result.sizes()));
-  // The draw is queued before the distribution is read back, so the device
-  // never idles while the host waits (a bad distribution still raises; the
-  // result then holds what was drawn from it).
-  const at::Tensor checks = at::cat({self.max().to(at::kDouble).reshape(1), self.min().to(at::kDouble).reshape(1),
-                                     self.sum(-1).eq(0).sum().to(at::kDouble).reshape(1)})
-                                .cpu();
-  const double* c = checks.const_data_ptr<double>();
-  TORCH_CHECK(c[0] < std::numeric_limits<double>::infinity() && c[1] >= 0,
-              "probability tensor contains either `inf`, `nan` or element < 0");
-  TORCH_CHECK(c[2] == 0, "invalid multinomial distribution (sum of probabilities <= 0)");
+  // The distribution is judged on the device (device_checks.h), as PyTorch's
+  // CUDA path asserts in the background: the sampling step never waits for
+  // the host. A bad distribution raises at the next wait (at once on the cpu
+  // vendor); the result then holds what was drawn from it.
+  check_on_device(at::cat({self.max().to(at::kDouble).reshape(1), self.min().to(at::kDouble).reshape(1),
+                           self.sum(-1).eq(0).sum().to(at::kDouble).reshape(1)}),
+                  [](const double* c) {
+                    TORCH_CHECK(c[0] < std::numeric_limits<double>::infinity() && c[1] >= 0,
+                                "probability tensor contains either `inf`, `nan` or element < 0");
+                    TORCH_CHECK(c[2] == 0, "invalid multinomial distribution (sum of probabilities <= 0)");
+                  });
   return result;
 }
 

@@ -3,6 +3,7 @@
 #include <torch/csrc/Generator.h>
 #include <torch/csrc/utils/pybind.h>
 
+#include "../device/device_checks.h"
 #include "../device/gems_device.h"
 #include "../dispatch/fallback.h"
 #include "../dispatch/op_registry.h"
@@ -74,7 +75,9 @@ PYBIND11_MODULE(_C, m) {
     const c10::DeviceIndex dev = d < 0 ? current_device() : static_cast<c10::DeviceIndex>(d);
     check_device_index(dev);
     check(api().device_synchronize(dev), "device_synchronize");
+    run_device_checks();
   });
+  m.def("_set_defer_device_checks", &set_defer_device_checks);
   m.def("device_name", [](int d) {
     check_device_index(static_cast<c10::DeviceIndex>(d));
     char buf[256] = {0};

@@ -197,6 +197,34 @@ def test_streams_and_events():
         untimed_a.elapsed_time(untimed_b)
 
 
+def test_host_copies_run_on_the_current_stream():
+    # Under a created stream (which the default stream does not wait for) a copy to the host must still see
+    # the stream's last result, and a copy to the device must land before the stream's next kernel reads it.
+    expected = torch.ones(1 << 22)
+    for _ in range(30):
+        expected = expected * 1.5 - 0.25
+    s = torch.gems.Stream()
+    with torch.gems.stream(s):
+        x = torch.ones(1 << 22, device="gems")
+        for _ in range(30):
+            x = x * 1.5 - 0.25
+        blocking = x.cpu()
+        pinned = torch.empty(1 << 22).pin_memory()
+        pinned.copy_(x, non_blocking=True)  # may return before the copy is done: the stream says when
+        back = (pinned * 0 + 7).to("gems", non_blocking=True) * 2
+        s.synchronize()
+        again = back.cpu()
+    assert torch.equal(blocking, expected) and torch.equal(pinned, expected)
+    assert torch.equal(again, torch.full((1 << 22,), 14.0))
+
+
+def test_pinned_memory_is_reported_pinned():
+    x = torch.arange(8.0).pin_memory()
+    assert x.is_pinned() and x[3:].is_pinned()
+    assert x.pin_memory() is x  # already pinned: PyTorch hands it back
+    assert not torch.arange(8.0).is_pinned()
+
+
 def test_memory_statistics_and_caching():
     torch.gems.empty_cache()
     base = torch.gems.memory_allocated()

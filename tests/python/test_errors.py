@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import RAISES_IN_KERNELS
+from flag_gems import _C
 
 # Errors that only a kernel can find: raised by the cpu vendor; on an
 # accelerator they are a known gap (see RAISES_IN_KERNELS).
@@ -111,3 +112,44 @@ def test_gems_tensor_mixed_with_cpu_tensor_is_a_device_error():
 def test_gems_devices_do_not_mix():
     with pytest.raises(RuntimeError, match="same device"):
         torch.ones(2, device="gems:0") + torch.ones(2, device="gems:1")
+
+
+@pytest.fixture
+def deferred_checks():
+    """Checks of device values judged at the host's next wait, as a device vendor always judges them (the
+    cpu vendor judges at once unless told otherwise)."""
+    _C._set_defer_device_checks(True)
+    try:
+        yield
+    finally:
+        _C._set_defer_device_checks(False)
+
+
+def test_device_checks_raise_at_the_next_wait_and_once(deferred_checks):
+    x = torch.zeros(3, 4, device="gems")
+    rows, cols = torch.tensor([0, 1], device="gems"), torch.tensor([1, 4], device="gems")
+    x.index_put_((rows, cols), torch.tensor(1.0, device="gems"))  # queued: the host does not wait here
+    with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 1 with size 4"):
+        x.sum().item()
+    x.sum().item()  # judged once: the next wait has nothing left to report
+    torch.multinomial(torch.tensor([0.5, -1.0], device="gems"), 1)
+    with pytest.raises(RuntimeError, match="probability tensor contains either `inf`, `nan` or element < 0"):
+        torch.gems.synchronize()
+    torch.zeros(3, 4, device="gems").scatter_add_(1, torch.tensor([[5]], device="gems"), torch.ones(1, 1, device="gems"))
+    with pytest.raises(RuntimeError, match="index 5 is out of bounds for dimension 1 with size 4"):
+        torch.gems.current_stream().synchronize()
+    torch.multinomial(torch.tensor([[0.0, 0.0]], device="gems"), 1)
+    done = torch.gems.Event()
+    done.record()
+    with pytest.raises(RuntimeError, match="invalid multinomial distribution"):
+        done.synchronize()
+    torch.multinomial(torch.tensor([0.5, float("nan")], device="gems"), 1)
+    with pytest.raises(RuntimeError, match="probability tensor contains"):
+        torch.ones(2, device="gems").cpu()
+
+
+def test_many_device_checks_without_a_wait_stay_bounded(deferred_checks):
+    weights = torch.tensor([0.2, 0.8], device="gems")
+    draws = [torch.multinomial(weights, 1) for _ in range(600)]  # more checks than are kept waiting at once
+    torch.gems.synchronize()
+    assert all(int(d.item()) in (0, 1) for d in draws[-5:])

@@ -1,0 +1,95 @@
+#include "device_checks.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/Event.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "gems_device.h"
+
+namespace gems {
+namespace {
+
+// At most this many checks wait at once: one more first judges them all (the
+// oldest are long done by then), so a loop that never syncs stays bounded.
+constexpr int64_t kSlots = 256;
+
+struct Pending {
+  int64_t slot;  // row of the pinned buffer its values land in
+  c10::Event copied{kGems};
+  DeviceCheckVerdict verdict;
+};
+
+std::mutex g_mutex;
+std::vector<Pending> g_pending;  // queued, in order
+bool g_busy[kSlots] = {};        // slots whose values are not judged yet
+std::atomic<size_t> g_count{0};  // g_pending.size(), read without the lock
+bool g_defer_on_host = false;
+
+// [kSlots, kDeviceCheckValues] doubles of pinned memory, made once: pinning
+// memory is slow, and a check's copy must not make the host wait.
+const at::Tensor& slots() {
+  static const at::Tensor* buffer = new at::Tensor(
+      at::empty({kSlots, kDeviceCheckValues}, at::TensorOptions().dtype(at::kDouble).pinned_memory(true)));
+  return *buffer;
+}
+
+bool defer() { return g_defer_on_host || api().memory_kind != GEMS_MEMORY_HOST; }
+
+int64_t reserve_slot() {
+  if (g_count.load() >= static_cast<size_t>(kSlots)) run_device_checks();
+  std::lock_guard<std::mutex> g(g_mutex);
+  for (int64_t s = 0; s < kSlots; ++s) {
+    if (!g_busy[s]) {
+      g_busy[s] = true;
+      return s;
+    }
+  }
+  TORCH_INTERNAL_ASSERT(false, "gems: no free device-check slot");
+}
+
+}  // namespace
+
+void set_defer_device_checks(bool defer_on_host) { g_defer_on_host = defer_on_host; }
+
+void check_on_device(const at::Tensor& values, DeviceCheckVerdict verdict) {
+  TORCH_INTERNAL_ASSERT(values.numel() <= kDeviceCheckValues && values.device().type() == kGems);
+  const at::Tensor v = values.to(at::kDouble).reshape({-1});
+  if (!defer()) {
+    const at::Tensor host = v.cpu();
+    verdict(host.const_data_ptr<double>());
+    return;
+  }
+  // The copy and its event outside the lock: copies may judge queued checks.
+  Pending p{reserve_slot(), c10::Event(kGems), std::move(verdict)};
+  slots()[p.slot].narrow(0, 0, v.numel()).copy_(v, /*non_blocking=*/true);
+  p.copied.record(current_stream(v.device().index()));
+  std::lock_guard<std::mutex> g(g_mutex);
+  g_pending.push_back(std::move(p));
+  g_count.store(g_pending.size());
+}
+
+void run_device_checks() {
+  if (g_count.load() == 0) return;
+  std::vector<Pending> due;
+  {
+    std::lock_guard<std::mutex> g(g_mutex);
+    due.swap(g_pending);
+    g_count.store(0);
+  }
+  for (Pending& p : due) p.copied.synchronize();
+  std::vector<double> values(due.size() * kDeviceCheckValues);
+  {
+    std::lock_guard<std::mutex> g(g_mutex);
+    for (size_t i = 0; i < due.size(); ++i) {
+      std::copy_n(slots()[due[i].slot].const_data_ptr<double>(), kDeviceCheckValues, &values[i * kDeviceCheckValues]);
+      g_busy[due[i].slot] = false;
+    }
+  }
+  for (size_t i = 0; i < due.size(); ++i) due[i].verdict(&values[i * kDeviceCheckValues]);
+}
+
+}  // namespace gems
