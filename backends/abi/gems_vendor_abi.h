@@ -119,6 +119,24 @@ typedef enum gems_memory_kind {
   GEMS_MEMORY_HIP = 3
 } gems_memory_kind;
 
+/* An error a kernel found on the device after its launch had returned (an
+ * index out of range): kernels of a vendor whose launches are asynchronous
+ * cannot return it, so they record it and the core takes it at its next wait
+ * for the device. values: for GEMS_KERNEL_ERROR_INDEX the index, the dim (-1
+ * when the kernel does not know it) and the dim's size; for
+ * GEMS_KERNEL_ERROR_TARGET the target. */
+typedef enum gems_kernel_error_kind {
+  GEMS_KERNEL_ERROR_NONE = 0,
+  GEMS_KERNEL_ERROR_INDEX = 1,  /* "index i is out of bounds for dimension d with size s" */
+  GEMS_KERNEL_ERROR_TARGET = 2  /* "Target t is out of bounds." (nll_loss, cross_entropy) */
+} gems_kernel_error_kind;
+
+typedef struct gems_kernel_error {
+  int32_t kind; /* gems_kernel_error_kind */
+  int32_t reserved;
+  int64_t values[3];
+} gems_kernel_error;
+
 /* Services the core offers to a vendor module. */
 typedef struct gems_host_api {
   uint32_t abi_version;
@@ -174,6 +192,13 @@ typedef struct gems_vendor_api {
   /* ---- kernel table ---- */
   const gems_kernel_entry* kernels;
   int32_t num_kernels;
+
+  /* ---- appended fields (read only when struct_size covers them) ---- */
+  /* The first error kernels recorded since the last call (kind NONE when
+   * none), which it clears; called after the host waited for a device, so
+   * the kernels it waited for have recorded theirs. NULL for a vendor whose
+   * kernels return their errors (cpu). */
+  int (*take_kernel_error)(gems_kernel_error* out);
 } gems_vendor_api;
 
 /* The one exported entry point. requested_abi is the core's

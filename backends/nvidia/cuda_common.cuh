@@ -135,4 +135,16 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
   cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);  // errors surface in launch_status()
 }
 
+// Records an error a kernel found (the first since the core last took one;
+// later ones leave it alone) for the core to raise after its next wait; the
+// kernel goes on (an out-of-range index reads zeros, writes nothing).
+__device__ inline void record_kernel_error(KernelErrors* e, int kind, int64_t a, int64_t b, int64_t c) {
+  if (e == nullptr || atomicCAS(&e->claimed, 0, 1) != 0) return;
+  e->values[0] = a;
+  e->values[1] = b;
+  e->values[2] = c;
+  __threadfence_system();
+  atomicExch(&e->kind, kind);
+}
+
 }  // namespace gems::nvidia

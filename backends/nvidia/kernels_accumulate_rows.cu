@@ -4,8 +4,8 @@
 // radix sort, so each destination row owns one run of positions; a block
 // sums a run's rows in position order in the compute type and adds the sum
 // to out once. No atomics: the same bits on every run (and the same order of
-// adds as the cpu vendor). An index outside [0, R) adds nothing (kernels
-// cannot raise; docs/architecture.md).
+// adds as the cpu vendor). An index outside [0, R) adds nothing and is
+// recorded (kernels cannot raise; the core raises at its next wait).
 #include <climits>
 #include <cub/device/device_radix_sort.cuh>
 
@@ -18,14 +18,16 @@ namespace {
 
 constexpr int kRunsBlock = 128;
 
-// key[i] = position i's destination row, R for an index outside [0, R) (sorted last, skipped).
+// key[i] = position i's destination row, R for an index outside [0, R) (sorted last, skipped; recorded).
 template <typename I>
 __global__ void row_keys(const I* index, int64_t n, int64_t stride, int64_t rows, bool from_end, uint32_t* keys,
-                         int* positions) {
+                         int* positions, KernelErrors* errors) {
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t r = static_cast<int64_t>(index[i * stride]);
-    r += from_end && r < 0 ? rows : 0;
-    keys[i] = r >= 0 && r < rows ? static_cast<uint32_t>(r) : static_cast<uint32_t>(rows);
+    const int64_t given = static_cast<int64_t>(index[i * stride]);
+    const int64_t r = given + (from_end && given < 0 ? rows : 0);
+    const bool in_range = r >= 0 && r < rows;
+    if (!in_range) record_kernel_error(errors, GEMS_KERNEL_ERROR_INDEX, given, 0, rows);
+    keys[i] = in_range ? static_cast<uint32_t>(r) : static_cast<uint32_t>(rows);
     positions[i] = static_cast<int>(i);
   }
 }
@@ -108,10 +110,10 @@ int k_accumulate_rows(const gems_kernel_call* c) {
   const bool from_end = c->scalars[3].i != 0;
   if (index.dtype == GEMS_INT32)
     row_keys<<<grid_for(a.n), kBlock, 0, stream>>>(reinterpret_cast<const int32_t*>(base_ptr(index)), a.n,
-                                                   index.strides[0], a.rows, from_end, keys_in, positions_in);
+                                                   index.strides[0], a.rows, from_end, keys_in, positions_in, kernel_errors());
   else
     row_keys<<<grid_for(a.n), kBlock, 0, stream>>>(reinterpret_cast<const int64_t*>(base_ptr(index)), a.n,
-                                                   index.strides[0], a.rows, from_end, keys_in, positions_in);
+                                                   index.strides[0], a.rows, from_end, keys_in, positions_in, kernel_errors());
   cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys, positions_in, positions, a.n, 0, bits, stream);
   const bool ok = dispatch_dtype<kNumeric>(out.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -9,12 +9,13 @@
 namespace gems::nvidia {
 namespace {
 
-// Out-of-range indices cannot raise from a kernel: they read as zeros here.
-// (PyTorch's CUDA kernels raise a device-side assert instead; a known gap.)
+// Out-of-range indices cannot raise from a kernel: they read as zeros here
+// and are recorded (errors; the core raises at its next wait). report_dim: the
+// dim the error message names, -1 for index_select's words.
 template <typename T, typename I>
 __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_size, const I* index, int64_t is,
                                     bool from_end, int64_t out_dim_stride, int64_t src_dim_stride, T* out,
-                                    const T* src) {
+                                    const T* src, KernelErrors* errors, int report_dim) {
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += stride) {
     // linear index over [outer..., n_index, inner...] with the index dim at dim_pos
@@ -24,9 +25,10 @@ __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_
       const int64_t k = rem % s.sizes[d];
       rem /= s.sizes[d];
       if (d == dim_pos) {
-        int64_t v = static_cast<int64_t>(index[k * is]);
-        v += from_end && v < 0 ? src_size : 0;
+        const int64_t given = static_cast<int64_t>(index[k * is]);
+        const int64_t v = given + (from_end && given < 0 ? src_size : 0);
         valid = v >= 0 && v < src_size;
+        if (!valid) record_kernel_error(errors, GEMS_KERNEL_ERROR_INDEX, given, report_dim, src_size);
         out_off += k * out_dim_stride;
         src_off += v * src_dim_stride;
       } else {
@@ -44,19 +46,21 @@ __global__ void index_select_kernel(StridedShape<2> s, int dim_pos, int64_t src_
 // issued before the stores. Two vectors a thread and at most 32 registers
 // (__launch_bounds__): four vectors and a grid-stride loop took 74 registers,
 // an SM held 37% of its threads, and a 4096-row bf16 embedding ran at 2.1 TB/s.
-// An out-of-range id (the caller checks ids first) reads as a zero row.
+// An out-of-range id reads as a zero row and is recorded (as above).
 constexpr int kGatherUnroll = 2;
 
 template <int V, typename T, typename I>
 __global__ void __launch_bounds__(kBlock, 2048 / kBlock)
     gather_rows(int64_t n_index, int64_t nvec, const I* index, int64_t is, bool from_end, int64_t src_rows,
-                const T* src, int64_t ss, T* out, int64_t os) {
+                const T* src, int64_t ss, T* out, int64_t os, KernelErrors* errors, int report_dim) {
   using W = Vec<T, V>;
   const int64_t first = int64_t{blockIdx.x} * blockDim.x * kGatherUnroll + threadIdx.x;
   for (int64_t r = blockIdx.y; r < n_index; r += gridDim.y) {
-    int64_t v = static_cast<int64_t>(index[r * is]);
-    v += from_end && v < 0 ? src_rows : 0;
+    const int64_t given = static_cast<int64_t>(index[r * is]);
+    const int64_t v = given + (from_end && given < 0 ? src_rows : 0);
     const bool valid = v >= 0 && v < src_rows;
+    if (!valid && first == threadIdx.x)  // one thread of the row's first block
+      record_kernel_error(errors, GEMS_KERNEL_ERROR_INDEX, given, report_dim, src_rows);
     const W* from = reinterpret_cast<const W*>(src + (valid ? v : 0) * ss) + first;
     W* to = reinterpret_cast<W*>(out + r * os) + first;
     W x[kGatherUnroll];
@@ -268,6 +272,7 @@ int k_index_select(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &self = c->tensors[1], &index = c->tensors[2];
   const int dim = static_cast<int>(c->scalars[0].i);
   const bool from_end = c->num_scalars > 1 && c->scalars[1].i != 0;
+  const int report_dim = from_end ? dim : -1;  // indexing's words name the dim, index_select's do not
   const bool ok = dispatch_dtype<kAll>(self.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Walk out's shape; the index dim keeps its own position (no coalescing across it).
@@ -297,7 +302,8 @@ int k_index_select(const gems_kernel_call* c) {
                         static_cast<unsigned>(std::min<int64_t>(n_index, 65535)));
         gather_rows<V, T, I><<<grid, block, 0, stream_of(c)>>>(
             n_index, nvec, reinterpret_cast<const I*>(base_ptr(index)), is, from_end, src_size,
-            reinterpret_cast<const T*>(base_ptr(sv)), sv.strides[0], reinterpret_cast<T*>(base_ptr(o)), o.strides[0]);
+            reinterpret_cast<const T*>(base_ptr(sv)), sv.strides[0], reinterpret_cast<T*>(base_ptr(o)), o.strides[0],
+            kernel_errors(), report_dim);
       };
       constexpr int V = 16 / sizeof(T) > 8 ? 8 : 16 / sizeof(T);
       const bool vec = V > 1 && L % V == 0 && sv.strides[0] % V == 0 && o.strides[0] % V == 0 &&
@@ -314,7 +320,7 @@ int k_index_select(const gems_kernel_call* c) {
       using I = typename decltype(itag)::type;
       index_select_kernel<T, I><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
           s, dim, src_size, reinterpret_cast<const I*>(base_ptr(index)), is, from_end, o.strides[dim], sv.strides[dim],
-          reinterpret_cast<T*>(base_ptr(o)), reinterpret_cast<const T*>(base_ptr(sv)));
+          reinterpret_cast<T*>(base_ptr(o)), reinterpret_cast<const T*>(base_ptr(sv)), kernel_errors(), report_dim);
     };
     if (index.dtype == GEMS_INT32) launch(type_tag<int32_t>{});
     else launch(type_tag<int64_t>{});
@@ -343,13 +349,14 @@ template <int NI>
 struct GatherIndices {
   const void* data[NI];
   bool int32[NI];
-  int64_t size[NI], stride[NI];
+  int64_t size[NI], stride[NI], dim[NI];
 };
 
 // Elements are copied by size (E is an unsigned integer of the element's
-// width). An out-of-range index reads as zero, as in index_select above.
+// width). An out-of-range index reads as zero and is recorded, as in index_select above.
 template <typename E, int NI>
-__global__ void gather_kernel(StridedShape<2 + NI> s, E* out, const E* self, GatherIndices<NI> g, bool from_end) {
+__global__ void gather_kernel(StridedShape<2 + NI> s, E* out, const E* self, GatherIndices<NI> g, bool from_end,
+                              KernelErrors* errors) {
   const int64_t step = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += step) {
     int64_t off[2 + NI];
@@ -358,10 +365,13 @@ __global__ void gather_kernel(StridedShape<2 + NI> s, E* out, const E* self, Gat
     bool ok = true;
 #pragma unroll
     for (int k = 0; k < NI; ++k) {
-      int64_t v = g.int32[k] ? int64_t{static_cast<const int32_t*>(g.data[k])[off[2 + k]]}
-                             : static_cast<const int64_t*>(g.data[k])[off[2 + k]];
-      if (from_end && v < 0) v += g.size[k];
-      ok = ok && v >= 0 && v < g.size[k];
+      const int64_t given = g.int32[k] ? int64_t{static_cast<const int32_t*>(g.data[k])[off[2 + k]]}
+                                       : static_cast<const int64_t*>(g.data[k])[off[2 + k]];
+      const int64_t v = given + (from_end && given < 0 ? g.size[k] : 0);
+      if (v < 0 || v >= g.size[k]) {
+        record_kernel_error(errors, GEMS_KERNEL_ERROR_INDEX, given, g.dim[k], g.size[k]);
+        ok = false;
+      }
       src += v * g.stride[k];
     }
     out[off[0]] = ok ? self[src] : E();
@@ -378,6 +388,7 @@ int gather_with(const gems_kernel_call* c) {
   for (int k = 0; k < NI; ++k) {
     g.data[k] = base_ptr(c->tensors[2 + k]);
     g.int32[k] = c->tensors[2 + k].dtype == GEMS_INT32;
+    g.dim[k] = c->scalars[1 + 3 * k].i;
     g.size[k] = c->scalars[2 + 3 * k].i;
     g.stride[k] = c->scalars[3 + 3 * k].i;
   }
@@ -386,7 +397,7 @@ int gather_with(const gems_kernel_call* c) {
     using E = typename decltype(tag)::type;
     gather_kernel<E, NI><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
         s, reinterpret_cast<E*>(base_ptr(c->tensors[0])), reinterpret_cast<const E*>(base_ptr(c->tensors[1])), g,
-        from_end);
+        from_end, kernel_errors());
   };
   if (!with_element_width(c->tensors[0].dtype, launch)) return unsupported_dtype("gather", c->tensors[0].dtype);
   return launch_status("gather");
@@ -395,18 +406,19 @@ int gather_with(const gems_kernel_call* c) {
 }  // namespace
 
 // dest[position + index * stride] = src over index's shape; an out-of-range
-// index writes nothing. Duplicate indices: one of the writes wins, as on
-// PyTorch's CUDA.
+// index writes nothing and is recorded. Duplicate indices: one of the writes
+// wins, as on PyTorch's CUDA.
 template <typename E, typename I>
 __global__ void scatter_kernel(StridedShape<3> s, E* dest, const E* src, const I* index, int64_t size,
-                               int64_t stride, bool from_end) {
+                               int64_t stride, bool from_end, KernelErrors* errors, int64_t dim) {
   const int64_t step = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < s.numel; i += step) {
     int64_t off[3];
     offsets_of(s, i, off);
-    int64_t v = static_cast<int64_t>(index[off[2]]);
-    v += from_end && v < 0 ? size : 0;
+    const int64_t given = static_cast<int64_t>(index[off[2]]);
+    const int64_t v = given + (from_end && given < 0 ? size : 0);
     if (v >= 0 && v < size) dest[off[0] + v * stride] = src[off[1]];
+    else record_kernel_error(errors, GEMS_KERNEL_ERROR_INDEX, given, dim, size);
   }
 }
 
@@ -436,7 +448,7 @@ int k_scatter(const gems_kernel_call* c) {
     using I = typename decltype(itag)::type;
     scatter_kernel<E, I><<<grid_for(s.numel), kBlock, 0, stream_of(c)>>>(
         s, reinterpret_cast<E*>(base_ptr(c->tensors[0])), reinterpret_cast<const E*>(base_ptr(c->tensors[1])),
-        reinterpret_cast<const I*>(base_ptr(c->tensors[2])), size, stride, from_end);
+        reinterpret_cast<const I*>(base_ptr(c->tensors[2])), size, stride, from_end, kernel_errors(), c->scalars[0].i);
   };
   auto with_index = [&](auto etag) {
     if (c->tensors[2].dtype == GEMS_INT32) launch(etag, type_tag<int32_t>{});

@@ -11,13 +11,15 @@ namespace {
 // ---- NLL loss ----
 template <typename T>
 __global__ void nll_forward(int64_t N, int64_t C, const T* LP, int64_t lps0, int64_t lps1, const int64_t* Y, int64_t ys,
-                            const T* W, int64_t ws, T* OUT, int64_t os, T* TOTAL, int64_t reduction, int64_t ignore) {
+                            const T* W, int64_t ws, T* OUT, int64_t os, T* TOTAL, int64_t reduction, int64_t ignore,
+                            KernelErrors* errors) {
   using A = stat_t<T>;
   A loss = 0, wsum = 0;
   for (int64_t i = threadIdx.x; i < N; i += blockDim.x) {
     const int64_t y = Y[i * ys];
     A li = 0;
-    if (y != ignore && y >= 0 && y < C) {  // out-of-range targets count as ignored (no device-side raise)
+    if (y != ignore && (y < 0 || y >= C)) record_kernel_error(errors, GEMS_KERNEL_ERROR_TARGET, y, 0, C);
+    if (y != ignore && y >= 0 && y < C) {  // out-of-range targets count as ignored (and are recorded)
       const A w = W ? load_as<A>(W[y * ws]) : A(1);
       li = -w * load_as<A>(LP[i * lps0 + y * lps1]);
       wsum += w;
@@ -84,12 +86,14 @@ __device__ __forceinline__ void fold_lse_vectors(const T* x, int64_t first, int6
 template <typename T, typename S>
 __device__ __forceinline__ void write_cross_entropy_row(int64_t i, S state, int64_t C, const T* x, int64_t xs1,
                                                         const int64_t* Y, int64_t ys, const T* W, int64_t ws,
-                                                        stat_t<T>* rows, int64_t rs0, int64_t rs1, int64_t ignore) {
+                                                        stat_t<T>* rows, int64_t rs0, int64_t rs1, int64_t ignore,
+                                                        KernelErrors* errors) {
   using A = acc_t<T>;
   const A lse = LsePolicy<A>::lse(state);
   const int64_t y = Y[i * ys];
   A loss = 0, w = 0;
-  if (y != ignore && y >= 0 && y < C) {  // out-of-range targets count as ignored (no device-side raise)
+  if (y != ignore && (y < 0 || y >= C)) record_kernel_error(errors, GEMS_KERNEL_ERROR_TARGET, y, 0, C);
+  if (y != ignore && y >= 0 && y < C) {  // out-of-range targets count as ignored (and are recorded)
     w = W ? load_as<A>(W[y * ws]) : A(1);
     loss = w * (lse - load_as<A>(x[y * xs1]));
   }
@@ -101,7 +105,8 @@ __device__ __forceinline__ void write_cross_entropy_row(int64_t i, S state, int6
 // A block per row.
 template <typename T, int kVecs, bool kDense>
 __global__ void cross_entropy_rows(int64_t C, const T* X, int64_t xs0, int64_t xs1, const int64_t* Y, int64_t ys,
-                                   const T* W, int64_t ws, stat_t<T>* rows, int64_t rs0, int64_t rs1, int64_t ignore) {
+                                   const T* W, int64_t ws, stat_t<T>* rows, int64_t rs0, int64_t rs1, int64_t ignore,
+                                   KernelErrors* errors) {
   using P = LsePolicy<acc_t<T>>;
   const int64_t i = blockIdx.x;
   const T* x = X + i * xs0;
@@ -110,7 +115,7 @@ __global__ void cross_entropy_rows(int64_t C, const T* X, int64_t xs0, int64_t x
   else
     for (int64_t j = threadIdx.x; j < C; j += blockDim.x) P::add(state, load_as<acc_t<T>>(x[j * xs1]), j);
   state = block_reduce<P>(state);
-  if (threadIdx.x == 0) write_cross_entropy_row(i, state, C, x, xs1, Y, ys, W, ws, rows, rs0, rs1, ignore);
+  if (threadIdx.x == 0) write_cross_entropy_row(i, state, C, x, xs1, Y, ys, W, ws, rows, rs0, rs1, ignore, errors);
 }
 
 // Few long rows (a small batch over a large vocabulary): blockIdx.y is the
@@ -131,7 +136,7 @@ __global__ void cross_entropy_partials(int64_t C, int64_t chunk, const T* X, int
 template <typename T>
 __global__ void cross_entropy_merge(int64_t N, int chunks, const typename LsePolicy<acc_t<T>>::S* partials, int64_t C,
                                     const T* X, int64_t xs0, const int64_t* Y, int64_t ys, const T* W, int64_t ws,
-                                    stat_t<T>* rows, int64_t rs0, int64_t rs1, int64_t ignore) {
+                                    stat_t<T>* rows, int64_t rs0, int64_t rs1, int64_t ignore, KernelErrors* errors) {
   using P = LsePolicy<acc_t<T>>;
   const int64_t i = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x & 31;
@@ -139,7 +144,7 @@ __global__ void cross_entropy_merge(int64_t N, int chunks, const typename LsePol
   typename P::S state = P::init();
   for (int k = lane; k < chunks; k += 32) state = P::merge(state, partials[i * chunks + k]);
   state = warp_reduce<P>(state);
-  if (lane == 0) write_cross_entropy_row(i, state, C, X + i * xs0, 1, Y, ys, W, ws, rows, rs0, rs1, ignore);
+  if (lane == 0) write_cross_entropy_row(i, state, C, X + i * xs0, 1, Y, ys, W, ws, rows, rs0, rs1, ignore, errors);
 }
 
 // Its gradient, grad[j] = g * w * (exp(x[j] - lse) - (j == y)): blockIdx.y
@@ -196,7 +201,7 @@ int k_nll_loss(const gems_kernel_call* c) {
                                                  ptr<int64_t>(t[3]), t[3].strides[0], ptr<T>(t[4]),
                                                  t[4].data ? t[4].strides[0] : 0, ptr<T>(t[0]),
                                                  t[0].ndim ? t[0].strides[0] : 0, ptr<T>(t[1]), c->scalars[0].i,
-                                                 c->scalars[1].i);
+                                                 c->scalars[1].i, kernel_errors());
   });
   return ok ? launch_status("nll_loss") : unsupported_dtype("nll_loss", t[2].dtype);
 }
@@ -224,7 +229,7 @@ int k_cross_entropy(const gems_kernel_call* c) {
       cross_entropy_merge<T><<<static_cast<unsigned>((N * 32 + 255) / 256), 256, 0, stream_of(c)>>>(
           N, static_cast<int>(chunks), partials, C, ptr<T>(t[1]), t[1].strides[0], ptr<int64_t>(t[2]),
           t[2].strides[0], ptr<T>(t[3]), t[3].data ? t[3].strides[0] : 0, ptr<stat_t<T>>(t[0]), t[0].strides[0],
-          t[0].strides[1], c->scalars[0].i);
+          t[0].strides[1], c->scalars[0].i, kernel_errors());
       scratch_free(partials, stream_of(c));
       return;
     }
@@ -232,7 +237,8 @@ int k_cross_entropy(const gems_kernel_call* c) {
     auto kernel = dense ? cross_entropy_rows<T, kVecs, true> : cross_entropy_rows<T, kVecs, false>;
     kernel<<<static_cast<unsigned>(N), threads, 0, stream_of(c)>>>(
         C, ptr<T>(t[1]), t[1].strides[0], t[1].strides[1], ptr<int64_t>(t[2]), t[2].strides[0], ptr<T>(t[3]),
-        t[3].data ? t[3].strides[0] : 0, ptr<stat_t<T>>(t[0]), t[0].strides[0], t[0].strides[1], c->scalars[0].i);
+        t[3].data ? t[3].strides[0] : 0, ptr<stat_t<T>>(t[0]), t[0].strides[0], t[0].strides[1], c->scalars[0].i,
+        kernel_errors());
   });
   if (status != GEMS_OK) return status;
   return ok ? launch_status("cross_entropy") : unsupported_dtype("cross_entropy", t[1].dtype);

@@ -3,6 +3,7 @@
 // be waited on from torch's CUDA streams through events.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
@@ -139,7 +140,34 @@ int event_elapsed_ms(void* a, void* b, float* ms) {
 }
 const char* last_error() { return t_last_error.c_str(); }
 
+int take_kernel_error(gems_kernel_error* out) {
+  *out = gems_kernel_error{};
+  volatile KernelErrors* e = kernel_errors();
+  if (!e || e->kind == GEMS_KERNEL_ERROR_NONE) return GEMS_OK;
+  out->kind = e->kind;
+  for (int i = 0; i < 3; ++i) out->values[i] = e->values[i];
+  e->kind = GEMS_KERNEL_ERROR_NONE;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  e->claimed = 0;  // the next error may be recorded
+  return GEMS_OK;
+}
+
 }  // namespace
+
+KernelErrors* kernel_errors() {
+  // Portable (every device sees it) and mapped; with unified addressing the
+  // host pointer is the device pointer. Kept for the process's life.
+  static KernelErrors* record = [] {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, sizeof(KernelErrors), cudaHostAllocMapped | cudaHostAllocPortable) != cudaSuccess) {
+      cudaGetLastError();
+      return static_cast<KernelErrors*>(nullptr);
+    }
+    *static_cast<KernelErrors*>(p) = KernelErrors{};
+    return static_cast<KernelErrors*>(p);
+  }();
+  return record;
+}
 
 int set_error_string(int status, const char* msg) {
   t_last_error = msg;
@@ -172,6 +200,7 @@ void fill_runtime(gems_vendor_api* out) {
   out->event_synchronize = event_synchronize;
   out->event_elapsed_ms = event_elapsed_ms;
   out->last_error = last_error;
+  out->take_kernel_error = take_kernel_error;
 }
 
 // Stream-ordered scratch memory for kernels (cuDNN workspaces, split-K

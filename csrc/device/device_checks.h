@@ -18,10 +18,12 @@ using DeviceCheckVerdict = std::function<void(const double* values)>;
 constexpr int64_t kDeviceCheckValues = 4;
 void check_on_device(const at::Tensor& values, DeviceCheckVerdict verdict);
 
-// Judges every queued check (waiting for its values first) and throws the
+// Raises an error a kernel recorded on the device (an index out of range, on
+// a vendor whose kernels cannot return it: gems_vendor_api.take_kernel_error),
+// then judges every queued check (waiting for its values first) and throws the
 // first failure, dropping the rest. Called wherever the host waits for a
 // device: copies to the host (item() too), synchronize of devices, streams and
-// events. Costs one atomic load when nothing is queued.
+// events. Costs a vendor call and an atomic load when nothing is pending.
 void run_device_checks();
 
 // Tests: queue checks on host-memory vendors too (they judge at once otherwise).

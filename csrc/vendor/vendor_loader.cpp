@@ -52,6 +52,9 @@ Vendor load_module(const std::string& name, const std::string& path, bool requir
   if (v.api.struct_size < offsetof(gems_vendor_api, num_kernels) + sizeof(int32_t))
     throw std::runtime_error("flag_gems: the " + name + " vendor module's table is too small (" +
                              std::to_string(v.api.struct_size) + " bytes)");
+  // Appended fields a module built against an older header did not fill.
+  if (v.api.struct_size < offsetof(gems_vendor_api, take_kernel_error) + sizeof(v.api.take_kernel_error))
+    v.api.take_kernel_error = nullptr;
   const int dc = v.api.device_count(&v.device_count);
   if (require_device && (dc != GEMS_OK || v.device_count <= 0))
     throw std::runtime_error("flag_gems: the " + name + " vendor module loaded but reports no usable device" +

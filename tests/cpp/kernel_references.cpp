@@ -2,6 +2,7 @@
 // the module's kernel on device memory (including a strided or broadcast
 // operand where the kernel takes one) and compares with plain C++ loops.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -122,9 +123,23 @@ void softmax_backward_like(const char* name, bool log) {
 
 // Bad indices found inside a kernel: a host-memory vendor reports them; an
 // accelerator's kernels cannot raise, so there the call must merely not fail.
-void expect_rejected_if_host(int status) {
-  if (api().memory_kind == GEMS_MEMORY_HOST) EXPECT_EQ(status, GEMS_INVALID_ARGUMENT);
-  else EXPECT_TRUE(status == GEMS_OK || status == GEMS_INVALID_ARGUMENT) << status;
+// A bad index or target: a host vendor's kernel returns the error; a vendor
+// whose launches return first records it, and take_kernel_error gives it (of
+// `kind`, naming `value`) once the device is waited for, then no more.
+void expect_rejected_if_host(int status, int kind = GEMS_KERNEL_ERROR_INDEX, int64_t value = INT64_MIN) {
+  if (api().memory_kind == GEMS_MEMORY_HOST) {
+    EXPECT_EQ(status, GEMS_INVALID_ARGUMENT);
+    return;
+  }
+  ASSERT_EQ(status, GEMS_OK) << api().last_error();
+  ASSERT_NE(api().take_kernel_error, nullptr) << "an asynchronous vendor must report kernel errors";
+  ASSERT_EQ(api().device_synchronize(0), GEMS_OK);
+  gems_kernel_error e{};
+  ASSERT_EQ(api().take_kernel_error(&e), GEMS_OK);
+  EXPECT_EQ(e.kind, kind);
+  if (value != INT64_MIN) EXPECT_EQ(e.values[0], value);
+  ASSERT_EQ(api().take_kernel_error(&e), GEMS_OK);
+  EXPECT_EQ(e.kind, GEMS_KERNEL_ERROR_NONE) << "taking an error clears it";
 }
 
 // d loss / d x by central differences: the reference for backward kernels.
@@ -467,7 +482,8 @@ const std::map<std::string, std::function<void()>>& references() {
          DeviceBuffer dbad(bad);
          expect_rejected_if_host(run("nll_loss", {tensor(out, GEMS_FLOAT32, {}), tensor(total, GEMS_FLOAT32, {}),
                                                   tensor(dlp, GEMS_FLOAT32, {2, 3}), tensor(dbad, GEMS_INT64, {2}), none},
-                                     {i(1), i(-100)}));
+                                     {i(1), i(-100)}),
+                                 GEMS_KERNEL_ERROR_TARGET, 5);
        }},
       {"nll_loss_backward", [] {
          std::vector<float> go = {1.0f}, tw = {2.0f};
@@ -502,7 +518,8 @@ const std::map<std::string, std::function<void()>>& references() {
          std::vector<int64_t> bad = {4, 0, 0};
          DeviceBuffer dbad(bad);
          expect_rejected_if_host(run("cross_entropy", {tensor(rows, GEMS_FLOAT32, {3, 3}), tensor(dx, GEMS_FLOAT32, {3, 4}),
-                                                       tensor(dbad, GEMS_INT64, {3}), gems_tensor{}}, {i(-100)}));
+                                                       tensor(dbad, GEMS_INT64, {3}), gems_tensor{}}, {i(-100)}),
+                                 GEMS_KERNEL_ERROR_TARGET, 4);
        }},
       {"cross_entropy_backward", [] {
          // d loss / d x of the mean of w[y] * (lse - x[y]) over two rows, by central differences

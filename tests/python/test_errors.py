@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from conftest import RAISES_IN_KERNELS
 from flag_gems import _C
 
-# Errors that only a kernel can find: raised by the cpu vendor; on an
-# accelerator they are a known gap (see RAISES_IN_KERNELS).
+# Errors that only a kernel can find: raised by the cpu vendor's kernels; an
+# accelerator's kernels record them and the host raises them at its next wait
+# for the device, as RuntimeError (PyTorch's CUDA: a device-side assert).
 FOUND_IN_KERNELS = {"index out of range", "nll target out of bounds", "gather index out of range",
                     "indexing out of range"}
 
@@ -90,12 +91,24 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_exception_type_as_cpu(name):
     if name in FOUND_IN_KERNELS and not RAISES_IN_KERNELS:
-        pytest.xfail("found inside a kernel: not raised on this vendor (PyTorch's CUDA raises a device-side assert)")
+        pytest.xfail("found inside a kernel: raised at the next wait as RuntimeError on this vendor "
+                     "(test_errors_found_in_kernels_raise_at_the_next_wait), as PyTorch's CUDA raises its device-side assert")
     fn, pattern = CASES[name]
     with pytest.raises(Exception) as on_cpu:
         fn("cpu")
     with pytest.raises(type(on_cpu.value), match=pattern):
         fn("gems")
+
+
+@pytest.mark.skipif(RAISES_IN_KERNELS, reason="this vendor's kernels raise at once (test_same_exception_type_as_cpu)")
+@pytest.mark.parametrize("name", sorted(FOUND_IN_KERNELS))
+def test_errors_found_in_kernels_raise_at_the_next_wait(name):
+    fn, pattern = CASES[name]
+    with pytest.raises(RuntimeError, match=pattern):
+        fn("gems")
+        torch.gems.synchronize()
+    torch.gems.synchronize()  # raised once
+    assert torch.ones(3, device="gems").sum().item() == 3  # the device stays usable (CUDA's assert would not)
 
 
 def test_gems_tensor_mixed_with_cpu_tensor_is_a_device_error():
