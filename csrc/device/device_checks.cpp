@@ -1,6 +1,7 @@
 #include "device_checks.h"
 
 #include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
 #include <c10/core/Event.h>
 
 #include <algorithm>
@@ -30,10 +31,14 @@ std::atomic<size_t> g_count{0};  // g_pending.size(), read without the lock
 bool g_defer_on_host = false;
 
 // [kSlots, kDeviceCheckValues] doubles of pinned memory, made once: pinning
-// memory is slow, and a check's copy must not make the host wait.
+// memory is slow, and a check's copy must not make the host wait. From the
+// gems host allocator itself (pinned_memory(true) may take CUDA's when torch
+// has CUDA), so that copies know it pinned and do not wait.
 const at::Tensor& slots() {
-  static const at::Tensor* buffer = new at::Tensor(
-      at::empty({kSlots, kDeviceCheckValues}, at::TensorOptions().dtype(at::kDouble).pinned_memory(true)));
+  static const at::Tensor* buffer = new at::Tensor(at::detail::empty_generic(
+      {kSlots, kDeviceCheckValues}, host_allocator(), c10::DispatchKeySet(c10::DispatchKey::CPU), at::kDouble,
+      std::nullopt));
+  TORCH_INTERNAL_ASSERT(is_pinned_host_memory(buffer->const_data_ptr()));
   return *buffer;
 }
 
