@@ -78,7 +78,6 @@ int backward(const char* name, const gems_kernel_call* c, F f) {
 }
 
 constexpr double kSqrt2OverPi = 0.79788456080286535587989211986876;
-constexpr double kInvSqrt2 = 0.70710678118654752440;
 
 }  // namespace
 
@@ -346,12 +345,7 @@ int k_gelu_backward(const gems_kernel_call* c) {
       A dinner = k * (A(1) + A(3) * k2 * x * x);
       return g * (A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * dinner);
     });
-  return backward("gelu_backward", c, [](auto g, auto x) {
-    using A = decltype(g);
-    A cdf = A(0.5) * (A(1) + erf_of(x * A(kInvSqrt2)));
-    A pdf = exp_of(A(-0.5) * x * x) * A(kSqrt2OverPi * 0.5);
-    return g * (cdf + x * pdf);
-  });
+  return backward("gelu_backward", c, [](auto g, auto x) { return gelu_erf_backward_of(g, x); });
 }
 int k_silu_backward(const gems_kernel_call* c) {
   return backward("silu_backward", c, [](auto g, auto x) {
