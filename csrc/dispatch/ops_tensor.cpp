@@ -549,16 +549,26 @@ at::Tensor& put_along_dim(at::Tensor& self, int64_t dim, const at::Tensor& index
   return self;
 }
 
+// PyTorch's range check of a non-empty index tensor along dim: every entry in
+// [lowest, size), else an error naming an offender (IndexError, indexing's;
+// RuntimeError, scatter's), judged on the device (device_checks.h): no wait
+// for the host here.
+void check_range_on_device(const at::Tensor& idx, int64_t lowest, int64_t size, int64_t dim, bool index_error) {
+  check_on_device(at::stack({idx.min(), idx.max()}), [=](const double* v) {
+    const auto lo = static_cast<int64_t>(v[0]), hi = static_cast<int64_t>(v[1]);
+    if (lo >= lowest && hi < size) return;
+    std::ostringstream msg;
+    msg << "index " << (lo < lowest ? lo : hi) << " is out of bounds for dimension " << dim << " with size " << size;
+    if (index_error) TORCH_CHECK_INDEX(false, msg.str());
+    TORCH_CHECK(false, msg.str());
+  });
+}
+
 // An index tensor picking along a dim of `size`, its negative entries counted
-// from the end, with PyTorch's range check (IndexError naming an offender),
-// judged on the device (device_checks.h): no wait for the host here.
+// from the end, after PyTorch's range check.
 at::Tensor wrapped_in_range(const at::Tensor& idx, int64_t dim, int64_t size) {
   if (idx.numel() == 0) return idx;
-  check_on_device(at::stack({idx.min(), idx.max()}), [dim, size](const double* v) {
-    const auto lo = static_cast<int64_t>(v[0]), hi = static_cast<int64_t>(v[1]);
-    TORCH_CHECK_INDEX(lo >= -size && hi < size, "index ", lo < -size ? lo : hi, " is out of bounds for dimension ",
-                      dim, " with size ", size);
-  });
+  check_range_on_device(idx, -size, size, dim, /*index_error=*/true);
   return at::where(idx < 0, idx + size, idx);
 }
 
@@ -653,12 +663,7 @@ at::Tensor& scatter_add_into(at::Tensor& dest, int64_t dim, const at::Tensor& in
   if (!scatter_checks(dest, d, index, src, false)) return dest;
   k.require(dest.scalar_type());
   const at::Tensor idx = index.to(at::kLong);
-  const int64_t size = dest.size(d);
-  check_on_device(at::stack({idx.min(), idx.max()}), [d, size](const double* v) {
-    const auto lo = static_cast<int64_t>(v[0]), hi = static_cast<int64_t>(v[1]);
-    TORCH_CHECK(lo >= 0 && hi < size, "index ", lo < 0 ? lo : hi, " is out of bounds for dimension ", d, " with size ",
-                size);
-  });
+  check_range_on_device(idx, 0, dest.size(d), d, /*index_error=*/false);
   at::Tensor target = dest.is_contiguous() ? dest : dest.contiguous();
   at::Tensor rows = idx * target.stride(d);
   at::Tensor values = src;
