@@ -46,28 +46,6 @@ inline float exp_float(float x) {
   return nan ? x : e;
 }
 
-// erff written so that a loop calling it vectorizes (gelu's exact form took a
-// libm erf call an element: 0.07x torch CPU): below |x| = 1, x P(x^2); from 1
-// to 3.92, 1 - exp(Q(|x| - 2.5)) with Q fitted to log(erfc) (least squares in
-// double, errors 1.2e-9 and 1.3e-8, far below float's rounding); past 3.92,
-// erf is 1 in float. Within 2 ulp of erf over the float range (checked against
-// double erf on a dense grid); erf(+-inf) = +-1, NaN stays NaN.
-inline float erf_float(float x) {
-  const float a = x < 0 ? -x : x;
-  const float s = x * x;
-  const float p = horner(s, {7.8472624e-5f, -8.0081933e-4f, 5.1880998e-3f, -2.6853692e-2f, 1.1283582e-1f,
-                             -3.7612626e-1f, 1.1283792e+0f});
-  const float u = (a < 3.92f ? a : 3.92f) - 2.5f;
-  const float q = horner(u, {1.6140534e-6f, -1.3309401e-5f, 7.7394458e-5f, -4.2014453e-4f, 2.1651603e-3f,
-                             -1.0858517e-2f, -9.4389364e-1f, -5.3526807e+0f, -7.8068153e+0f});
-  float large = 1.0f - exp_float(q);
-  large = a >= 3.92f ? 1.0f : large;
-  large = x < 0 ? -large : large;
-  return a < 1.0f ? x * p : (x != x ? x : large);
-}
-
-inline float erf_of(float x) { return erf_float(x); }
-inline double erf_of(double x) { return std::erf(x); }
 
 // exp in a kernel's compute type: float (and 16-bit floats, computed in
 // float) by exp_float, double by std::exp.
@@ -135,8 +113,9 @@ A silu_of(A x) { return x / (A(1) + exp_of(-x)); }
 // erfc(|z|) by Abramowitz and Stegun 7.1.26 (one exp, one division; within
 // 1.5e-7 absolute, the erf PyTorch's own vectorized CPU kernels use), then 2 -
 // erfc for z >= 0, erfc itself below 0. Absolute accuracy is what a value added
-// to 1 needs; 1.6x faster than 1 + erf_float, whose relative accuracy at small
-// |z| it does not need (erf itself keeps erf_float). inf gives 2, NaN stays NaN.
+// to 1 needs: 1.6x faster than the 2-ulp fitted erf it replaced (two
+// polynomials and an exponential), whose relative accuracy at small |z| the
+// sum with 1 discards anyway. inf gives 2, NaN stays NaN.
 // (e_minus_a2 = exp(-z^2), given by a caller that needs it too.)
 inline float one_plus_erf_float(float z, float e_minus_a2) {
   const float a = z < 0 ? -z : z;
@@ -151,7 +130,7 @@ inline double one_plus_erf_of(double z) { return 1.0 + std::erf(z); }
 
 // gelu's exact form, x Phi(x) = x / 2 (1 + erf(x / sqrt 2)), in a kernel's
 // compute type (float: within 4.2e-7 absolute of the exact value over
-// [-12, 12], as 1 + erf_float gave 4.5e-7).
+// [-12, 12]; the fitted erf gave 4.5e-7).
 template <typename A>
 A gelu_erf_of(A x) { return x * A(0.5) * one_plus_erf_of(x * A(0.70710678118654752440)); }
 

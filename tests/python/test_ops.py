@@ -731,8 +731,8 @@ def test_exp_log_sigmoid_silu_and_tanh_of_long_runs_with_special_values():
     check_against_float64(torch.log, pos[::3], rtol=2e-6, atol=1e-7)  # strided
     # gelu's tanh form: 1 + tanh cancels for negative inputs, so both sides' tanh errors are magnified there
     check_against_float64(lambda t: F.gelu(t, approximate="tanh"), x, rtol=1e-3, atol=1e-6)
-    # gelu's exact form (erf) where erf's polynomials and its exponential branch meet (|x| / sqrt 2 = 1),
-    # where erf reaches 1 in float (3.92), small and large inputs; 1 + erf cancels below 0 (atol)
+    # gelu's exact form (erf) over a dense grid, around |x| / sqrt 2 = 1 and 3.92 (where an earlier erf's
+    # branches met), small and large inputs; 1 + erf cancels below 0 (atol)
     edges = torch.cat([torch.linspace(-8, 8, 4001), torch.linspace(1.40, 1.43, 301), torch.linspace(5.5, 5.6, 101),
                        torch.tensor([1e-30, -1e-30, 0.0, float("nan"), float("inf"), float("-inf")])])
     for t in (x, edges):
