@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check "torch==${GEMS_TORCH_VERSION:-2.13.0}" pytest \
+python3 -m pip install -q --disable-pip-version-check "torch==${GEMS_TORCH_VERSION:-2.13.0}" pytest hypothesis \
   "transformers==5.17.0" expecttest numpy
 # cuBLASLt and cuDNN (headers and libraries) and cuDNN's header-only C++
 # frontend, so that the nvidia vendor module is built with its gemm and fused

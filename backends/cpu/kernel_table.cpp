@@ -49,7 +49,7 @@ const gems_kernel_entry kKernels[] = {
     // optimizer arithmetic: out, self, a, b; scalars[0] value
     {"addcmul", kNumeric, k_addcmul},  // self + value * a * b
     {"addcdiv", kFloating, k_addcdiv},  // self + value * a / b
-    {"lerp", kFloating, k_lerp},        // lerp(self, end=a, weight=b)
+    {"lerp", kFloating, k_lerp},        // lerp(self, end=a, weight=b); without b, scalars[0] is the weight
     // activation backward: grad_in, grad_out, x (or y for sigmoid/tanh)
     {"threshold_backward", kNumeric, k_threshold_backward},  // scalars[0]: threshold
     {"gelu_backward", kFloating, k_gelu_backward},           // scalars[0].i: approx

@@ -2,7 +2,9 @@
 #include <cmath>
 #include <string>
 
+#include "../common/add_scaled.h"
 #include "../common/division.h"
+#include "../common/lerp.h"
 #include "../common/power.h"
 #include "../common/cat_slices.h"
 #include "kernels.h"
@@ -181,12 +183,7 @@ int k_clamp(const gems_kernel_call* c) {
 // scalars[0]: alpha, so out = a + alpha * b
 int k_add(const gems_kernel_call* c) {
   const gems_scalar alpha = c->scalars[0];
-  if (c->tensors[1].dtype == GEMS_BOOL)
-    return binary<kAll, void>("add", c, [](bool a, bool b) { return a || b; });
-  return binary<kNumeric, void>("add", c, [=](auto a, auto b) {
-    using A = decltype(a);
-    return static_cast<A>(a + scalar_as<A>(alpha) * b);
-  });
+  return binary<kAll, void>("add", c, [=](auto a, auto b) { return add_scaled(a, scalar_as<decltype(a)>(alpha), b); });
 }
 int k_sub(const gems_kernel_call* c) {
   const gems_scalar alpha = c->scalars[0];
@@ -317,13 +314,15 @@ int k_addcdiv(const gems_kernel_call* c) {
   const gems_scalar v = c->scalars[0];
   return ternary<kFloating>("addcdiv", c, [=](auto x, auto a, auto b) { using A = decltype(x); return x + scalar_as<A>(v) * a / b; });
 }
-// out = lerp(self, end, weight) with PyTorch's two-sided formula; tensors
-// out, self, end, weight.
+// out = lerp(self, end, weight); tensors out, self, end, weight, or, without the
+// weight tensor (three tensors), scalars[0] as the weight in the compute
+// type (a Python weight is not rounded to the 16-bit dtype first).
 int k_lerp(const gems_kernel_call* c) {
-  return ternary<kFloating>("lerp", c, [](auto x, auto e, auto w) {
-    using A = decltype(x);
-    return std::abs(w) < A(0.5) ? x + w * (e - x) : e - (e - x) * (A(1) - w);
-  });
+  if (c->num_tensors < 4) {
+    const gems_scalar w = c->scalars[0];
+    return binary<kFloating, void>("lerp", c, [=](auto x, auto e) { return lerp_of(x, e, scalar_as<decltype(x)>(w)); });
+  }
+  return ternary<kFloating>("lerp", c, [](auto x, auto e, auto w) { return lerp_of(x, e, w); });
 }
 
 // tensors: grad_in, grad_out, x; scalars[0]: threshold

@@ -3,7 +3,9 @@
 // converts operands on the way in and the result on the way out.
 #include <string>
 
+#include "../common/add_scaled.h"
 #include "../common/division.h"
+#include "../common/lerp.h"
 #include "../common/power.h"
 #include "elementwise.cuh"
 #include "kernels.h"
@@ -244,8 +246,7 @@ int k_clamp(const gems_kernel_call* c) {
 struct AddOp {
   Scalar alpha;
   template <typename A> __device__ A operator()(A a, A b) const {
-    if constexpr (std::is_same_v<A, bool>) return a || b;
-    else return static_cast<A>(a + alpha.as<A>() * b);
+    return add_scaled(a, alpha.as<A>(), b);
   }
 };
 struct SubOp {
@@ -351,13 +352,19 @@ struct AddcdivOp {
   template <typename A> __device__ A operator()(A x, A a, A b) const { return x + v.as<A>() * a / b; }
 };
 struct LerpOp {
-  template <typename A> __device__ A operator()(A x, A e, A w) const {
-    return (w < A(0.5) && w > A(-0.5)) ? x + w * (e - x) : e - (e - x) * (A(1) - w);
-  }
+  template <typename A> __device__ A operator()(A x, A e, A w) const { return lerp_of(x, e, w); }
+};
+struct LerpScalarOp {
+  Scalar w;
+  template <typename A> __device__ A operator()(A x, A e) const { return lerp_of(x, e, w.as<A>()); }
 };
 int k_addcmul(const gems_kernel_call* c) { return ternary<kNumeric>("addcmul", c, AddcmulOp{scalar(c->scalars[0])}); }
 int k_addcdiv(const gems_kernel_call* c) { return ternary<kFloating>("addcdiv", c, AddcdivOp{scalar(c->scalars[0])}); }
-int k_lerp(const gems_kernel_call* c) { return ternary<kFloating>("lerp", c, LerpOp{}); }
+// Without the weight tensor (three tensors), scalars[0] is the weight (in the compute type).
+int k_lerp(const gems_kernel_call* c) {
+  if (c->num_tensors < 4) return binary<kFloating, void>("lerp", c, LerpScalarOp{scalar(c->scalars[0])});
+  return ternary<kFloating>("lerp", c, LerpOp{});
+}
 
 // ---- activation backward: grad_in = f(grad_out, x) ----
 struct ThresholdBackwardOp {

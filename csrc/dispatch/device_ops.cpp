@@ -100,14 +100,70 @@ void stream_copy(void* dst, const void* src, size_t bytes, gems_memcpy_kind kind
   }
 }
 
+// A CPU tensor over an image of gems tensor t's whole storage, with t's
+// offset, sizes, strides and conjugate/negative bits: the memory itself on a
+// host-memory vendor, else a host copy of it. CPU tensors are their own image.
+at::Tensor host_image(const at::Tensor& t) {
+  if (t.device().type() != kGems) return t;
+  const c10::Storage& storage = t.storage();
+  at::Tensor bytes;
+  if (api().memory_kind == GEMS_MEMORY_HOST) {
+    bytes = at::from_blob(storage.mutable_data(), {static_cast<int64_t>(storage.nbytes())}, at::kByte);
+  } else {
+    bytes = at::empty({static_cast<int64_t>(storage.nbytes())}, at::kByte);
+    if (storage.nbytes())
+      stream_copy(bytes.data_ptr(), storage.data(), storage.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST, t.device().index(),
+                  /*wait=*/true);
+  }
+  at::Tensor image = at::empty({0}, bytes.options().dtype(t.scalar_type()));
+  image.set_(bytes.storage(), t.storage_offset(), t.sizes(), t.strides());
+  image._set_conj(t.is_conj());
+  image._set_neg(t.is_neg());
+  return image;
+}
+
+// Copies the vendor's copy kernel does not serve: dtypes it lacks (complex,
+// float64 or bool on some vendors), more dims than the ABI carries, and
+// conjugate or negative views (lazy bits that PyTorch resolves in its own
+// copy kernels only; a gems copy of them used to recurse until the stack
+// overflowed). PyTorch's CPU copy works between host images of both sides, and
+// the destination's image goes back (nothing to do on host memory).
+bool copy_kernel_serves(const at::Tensor& src, const at::Tensor& dst) {
+  static const Kernel copy("copy");
+  return copy.serves(dst.scalar_type()) && copy.serves(src.scalar_type()) &&
+         std::max(src.dim(), dst.dim()) <= GEMS_MAX_DIMS && !src.is_conj() && !src.is_neg() && !dst.is_conj() &&
+         !dst.is_neg();
+}
+void copy_through_host(const at::Tensor& src, const at::Tensor& dst) {
+  const bool shared = src.device() == dst.device() && src.storage().is_alias_of(dst.storage());
+  at::Tensor dst_image = host_image(dst);
+  at::Tensor src_image = src;
+  if (shared) {
+    src_image = at::empty({0}, dst_image.options().dtype(src.scalar_type()))
+                    .set_(dst_image.storage(), src.storage_offset(), src.sizes(), src.strides());
+    src_image._set_conj(src.is_conj());
+    src_image._set_neg(src.is_neg());
+  } else {
+    src_image = host_image(src);
+  }
+  dst_image.copy_(src_image);
+  const size_t nbytes = dst.storage().nbytes();
+  if (dst.device().type() == kGems && api().memory_kind != GEMS_MEMORY_HOST && nbytes)
+    stream_copy(dst.storage().mutable_data(), dst_image.storage().data(), nbytes, GEMS_MEMCPY_HOST_TO_DEVICE,
+                dst.device().index(), /*wait=*/true);
+}
+
 at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_blocking) {
   if (dst.numel() == 0) return dst;
   const bool src_gems = src.device().type() == kGems, dst_gems = dst.device().type() == kGems;
+  if (!copy_kernel_serves(src, dst) && (src.device() == dst.device() || !src_gems || !dst_gems)) {
+    c10::DeviceGuard guard(src_gems ? src.device() : dst.device());
+    copy_through_host(src.expand(dst.sizes()), dst);
+    return dst;
+  }
   if (src_gems && dst_gems && src.device() == dst.device()) {
     // Same device: the copy kernel handles dtype, strides and broadcasting.
     static const Kernel copy("copy");
-    copy.require(dst.scalar_type(), dst.dim());
-    copy.require(src.scalar_type(), src.dim());
     c10::DeviceGuard guard(dst.device());
     gems_tensor d[2] = {describe(dst), describe_broadcast(src, dst.sizes())};
     copy.launch(dst.device().index(), d, 2);
@@ -178,6 +234,18 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("_copy_from", TORCH_FN(copy_from));
   m.impl("_copy_from_and_resize", TORCH_FN(copy_from_and_resize));
   m.impl("_local_scalar_dense", TORCH_FN(local_scalar_dense));
+}
+
+// Copies of conjugate or negative views reach copy_from with their bits set:
+// PyTorch's math-bit fallback would first materialise the view with clone(),
+// which copies through _copy_from again, without end.
+TORCH_LIBRARY_IMPL(aten, Conjugate, m) {
+  m.impl("_copy_from", torch::CppFunction::makeFallthrough());
+  m.impl("_copy_from_and_resize", torch::CppFunction::makeFallthrough());
+}
+TORCH_LIBRARY_IMPL(aten, Negative, m) {
+  m.impl("_copy_from", torch::CppFunction::makeFallthrough());
+  m.impl("_copy_from_and_resize", torch::CppFunction::makeFallthrough());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "fallback.h"
 
 #include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/native/CPUFallback.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
@@ -61,6 +62,13 @@ c10::Device native_device(c10::DeviceType type, const c10::Device& gems_device) 
   return type == c10::DeviceType::CPU ? c10::Device(type) : c10::Device(type, gems_device.index());
 }
 
+// A lazily conjugated or negated view (x.conj(), x.mH) keeps its bits on the
+// other side, or the kernel would read the values un-conjugated.
+void keep_math_bits(const at::Tensor& from, at::Tensor& to) {
+  to._set_conj(from.is_conj());
+  to._set_neg(from.is_neg());
+}
+
 // A native tensor viewing exactly the memory of gems tensor t. Its storage
 // holds a reference to t's storage, and is resizable (into fresh native
 // memory) so that out= ops may resize; such results are copied back after.
@@ -73,6 +81,7 @@ at::Tensor native_alias(const at::Tensor& t, c10::DeviceType type) {
   at::Tensor alias = at::empty({0}, t.options().device(dev));
   alias.set_(cs, t.storage_offset(), t.sizes(), t.strides());
   alias.set_requires_grad(false);
+  keep_math_bits(t, alias);
   return alias;
 }
 
@@ -87,6 +96,10 @@ c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Al
   auto map_tensor = [&](const at::Tensor& t) -> at::Tensor {
     if (!t.defined() || t.device().type() != kGems) return t;
     if (!device) device = t.device();
+    // One alias per gems tensor: an out= that is also an input (x.logical_and_(y) is
+    // logical_and(x, y, out=x)) must be the same tensor to the native kernel.
+    for (const Alias& a : aliases)
+      if (a.gems.is_same(t)) return a.host;
     at::Tensor h = native_alias(t, type);
     aliases.push_back({t, h, h.data_ptr()});
     return h;
@@ -123,9 +136,15 @@ at::Tensor to_gems(const at::Tensor& r, c10::DeviceType type, const std::vector<
     const auto bytes = static_cast<int64_t>(static_cast<const char*>(r.data_ptr()) - base);
     const auto item = static_cast<int64_t>(r.itemsize());
     if (bytes % item != 0) continue;
-    if (r.dtype() == a.gems.dtype()) return a.gems.as_strided(r.sizes(), r.strides(), bytes / item);
-    at::Tensor view = at::empty({0}, a.gems.options().dtype(r.dtype()));
-    return view.set_(a.gems.storage(), bytes / item, r.sizes(), r.strides());
+    at::Tensor view;
+    if (r.dtype() == a.gems.dtype()) {
+      view = a.gems.as_strided(r.sizes(), r.strides(), bytes / item);
+    } else {
+      view = at::empty({0}, a.gems.options().dtype(r.dtype()));
+      view.set_(a.gems.storage(), bytes / item, r.sizes(), r.strides());
+    }
+    if (r.is_conj() != a.host.is_conj() || r.is_neg() != a.host.is_neg()) keep_math_bits(r, view);
+    return view;
   }
   return r.to(device);
 }
@@ -142,9 +161,21 @@ void zero_copy_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack,
   op.redispatchBoxed(c10::DispatchKeySet(key), stack);
   // Written arguments that the op resized into fresh CPU memory go back.
   for (const Alias& a : aliases) {
+    // A kernel may leave a lazy conjugation on its out= (linalg_lu_solve with adjoint).
+    if (a.host.is_conj() != a.gems.is_conj() || a.host.is_neg() != a.gems.is_neg()) {
+      at::Tensor g = a.gems;
+      keep_math_bits(a.host, g);
+    }
     if (a.host.data_ptr() == a.data && a.host.sizes().equals(a.gems.sizes()) &&
         a.host.strides().equals(a.gems.strides()))
       continue;
+    // Room for the result's layout first: a column-major result with a padded
+    // leading dim (lstsq's solution) spans more than its numel.
+    const size_t span = at::detail::computeStorageNbytes(a.host.sizes(), a.host.strides(), a.host.itemsize(),
+                                                         a.gems.storage_offset());
+    if (span > a.gems.storage().nbytes())
+      a.gems.resize_({static_cast<int64_t>((span + a.gems.itemsize() - 1) / a.gems.itemsize()) -
+                      a.gems.storage_offset()});
     a.gems.resize_(a.host.sizes());
     if (!a.host.strides().equals(a.gems.strides()))
       a.gems.as_strided_(a.host.sizes(), a.host.strides());
@@ -235,5 +266,24 @@ void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
 }
 
 TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromBoxedFunction<&fallback>()); }
+
+// Ops whose default kernel (CompositeExplicitAutograd) serves PrivateUse1 by
+// calling something that throws for every out-of-tree device: the convolutions
+// pick the "overrideable" backend (convolution_overrideable: "not
+// implemented"); conj_physical_ calls a CPU/CUDA-only DispatchStub ("missing
+// kernel for gems"). The boxed fallback never sees them unless they are sent to
+// it by name. Found by the OpInfo sweep (tests/sweep); every such op is listed here.
+const char* const kOpsDefaultKernelsRefuse[] = {
+    "convolution", "_convolution", "convolution_backward", "convolution_overrideable",
+    "convolution_backward_overrideable", "conj_physical_"};
+// Ops whose default decomposition runs on gems kernels but rounds every step in
+// a 16-bit dtype, where PyTorch's CPU and CUDA kernels keep float statistics:
+// group_norm in float16 was a few ulps off CPU. PyTorch's own kernel serves them
+// (counted) until gems has native ones.
+const char* const kOpsCompositesLoseAccuracy[] = {"native_group_norm", "native_group_norm_backward"};
+TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  for (const char* op : kOpsDefaultKernelsRefuse) m.impl(op, torch::CppFunction::makeFromBoxedFunction<&fallback>());
+  for (const char* op : kOpsCompositesLoseAccuracy) m.impl(op, torch::CppFunction::makeFromBoxedFunction<&fallback>());
+}
 
 }  // namespace gems

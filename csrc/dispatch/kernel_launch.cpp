@@ -68,6 +68,12 @@ gems_scalar scalar_arg(const c10::Scalar& s) {
 gems_scalar scalar_arg(double f) { return gems_scalar{f, static_cast<int64_t>(f)}; }
 gems_scalar int_arg(int64_t i) { return gems_scalar{static_cast<double>(i), i}; }
 
+NotServed::NotServed(const char* kernel_name)
+    : c10::NotImplementedError({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
+                               std::string("gems: the ") + vendor().name + " vendor has no '" + kernel_name +
+                                   "' kernel for these operands (dtype or rank)"),
+      kernel(kernel_name) {}
+
 Kernel::Kernel(const char* name) : name_(name) {
   const gems_vendor_api& a = api();
   for (int32_t i = 0; i < a.num_kernels; ++i) {
@@ -85,7 +91,7 @@ bool Kernel::serves(at::ScalarType t) const {
 }
 
 void Kernel::require(at::ScalarType t, int64_t ndim) const {
-  if (!serves(t) || ndim > GEMS_MAX_DIMS) throw NotServed{name_};
+  if (!serves(t) || ndim > GEMS_MAX_DIMS) throw NotServed(name_);
 }
 
 namespace {

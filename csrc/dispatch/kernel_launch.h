@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Scalar.h>
 #include <c10/util/ArrayRef.h>
+#include <c10/util/Exception.h>
 
 #include <initializer_list>
 #include <optional>
@@ -14,8 +15,13 @@ namespace gems {
 
 // Thrown by an op wrapper before it has done any work when the vendor has no
 // kernel for the op, dtype or rank; the wrapper template (op_registry.h)
-// catches it and runs the op through the fallback instead.
-struct NotServed {
+// catches it and runs the op through the fallback instead. It is a
+// NotImplementedError so that one thrown where no wrapper catches it can only
+// ever reach Python as an exception naming the kernel, never std::terminate
+// (an exception type outside std::exception is not translated by PyTorch's
+// bindings: `.cdouble()` once aborted the process that way).
+struct NotServed : c10::NotImplementedError {
+  explicit NotServed(const char* kernel_name);
   const char* kernel;
 };
 

@@ -40,6 +40,34 @@ std::optional<c10::Device> first_device(const T& first, const Rest&... rest) {
   return first_device(rest...);
 }
 
+// Whether any argument is complex (a tensor, a tensor in a list, or a scalar):
+// no vendor kernel serves complex numbers, and a wrapper's type logic written
+// for real dtypes would take a complex division for a float one, so such calls
+// go to the fallback before any wrapper sees them.
+inline bool is_complex_arg(const at::Tensor& t) { return t.defined() && t.is_complex(); }
+inline bool is_complex_arg(const std::optional<at::Tensor>& t) { return t && is_complex_arg(*t); }
+inline bool is_complex_arg(const c10::Scalar& s) { return s.isComplex(); }
+inline bool is_complex_arg(const std::optional<c10::Scalar>& s) { return s && s->isComplex(); }
+inline bool is_complex_arg(at::TensorList list) {
+  for (const at::Tensor& t : list)
+    if (is_complex_arg(t)) return true;
+  return false;
+}
+inline bool is_complex_arg(const at::ITensorListRef& list) {
+  for (const at::Tensor& t : list)
+    if (is_complex_arg(t)) return true;
+  return false;
+}
+inline bool is_complex_arg(const c10::List<std::optional<at::Tensor>>& list) {
+  for (const std::optional<at::Tensor> t : list)
+    if (is_complex_arg(t)) return true;
+  return false;
+}
+template <typename T>
+bool is_complex_arg(const T&) { return false; }
+template <typename... Args>
+bool any_complex(const Args&... args) { return (is_complex_arg(args) || ...); }
+
 template <typename Op, typename FnType, FnType* Fn>
 struct ServedImpl;
 
@@ -51,6 +79,7 @@ struct ServedImpl<Op, R(Args...), Fn> {
     c10::OptionalDeviceGuard guard(device);
     NativeStreamScope stream(device);
     try {
+      if (any_complex(args...)) throw NotServed("complex");
       R result = Fn(args...);
       counter->fetch_add(1, std::memory_order_relaxed);
       if (recording()) record_call(Op::name);

@@ -146,6 +146,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP(baddbmm, out, baddbmm_out, "gemm"),
       GEMS_OP0(mv, mv, "gemm"), GEMS_OP(mv, out, mv_out, "gemm"),
       GEMS_OP0(addmv, addmv, "gemm"), GEMS_OP0(addmv_, addmv_, "gemm"), GEMS_OP(addmv, out, addmv_out, "gemm"),
+      GEMS_OP0(addr, addr, "mul,add"), GEMS_OP0(addr_, addr_, "mul,add"), GEMS_OP(addr, out, addr_out, "mul,add"),
       // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice
       GEMS_OP0(_fused_sdp_choice, fused_sdp_choice, "attention"),
       GEMS_OP0(_scaled_dot_product_fused_attention_overrideable, fused_attention_overrideable, "attention"),

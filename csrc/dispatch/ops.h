@@ -207,6 +207,9 @@ Tensor& mv_out(const Tensor&, const Tensor&, Tensor&);
 Tensor addmv(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
 Tensor& addmv_out(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&, Tensor&);
 Tensor& addmv_(Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
+Tensor addr(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
+Tensor& addr_out(const Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&, Tensor&);
+Tensor& addr_(Tensor&, const Tensor&, const Tensor&, const Scalar&, const Scalar&);
 
 // tensor building (ops_tensor.cpp)
 Tensor cat(const at::ITensorListRef&, int64_t);

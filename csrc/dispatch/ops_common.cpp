@@ -149,6 +149,11 @@ at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::Scalar
   const at::Tensor* layout = nullptr;
   for (const at::Tensor& t : inputs)
     if (!layout && t.device() == device && t.sizes().equals(shape)) layout = &t;
+  // An out= that is also an operand (x.logical_and_(y) runs logical_and(x, y, out=x)) is
+  // never resized: like TensorIterator, its shape must be the broadcast shape.
+  if (kind == OutKind::Out)
+    for (const Operand& o : operands)
+      if (o.tensor.is_same(out)) kind = OutKind::InPlace;
   prepare_output(out, kind, shape, result, inputs[0].options().device(device), layout);
   at::Tensor target = out.scalar_type() == result ? out : empty_result(shape, out.options().dtype(result));
   c10::SmallVector<gems_tensor, 4> desc;

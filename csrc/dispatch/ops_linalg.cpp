@@ -1,5 +1,8 @@
 // Matrix products: every form becomes one batched gemm launch with strided
 // operands (a transposed view is just other strides; no copy).
+#include <ATen/native/Resize.h>
+#include <ATen/native/TypeProperties.h>
+
 #include "ops.h"
 #include "ops_common.h"
 
@@ -201,6 +204,60 @@ at::Tensor& addmv_(at::Tensor& self, const at::Tensor& mat, const at::Tensor& ve
                    const c10::Scalar& alpha) {
   if (mat.dim() == 2) check_in_place(self, {mat.size(0)});  // other ranks: matrix_vector's error
   return addmv_out(self, mat, vec, beta, alpha, self);
+}
+
+// ---- outer product ----
+namespace {
+void check_addr_scalar(at::ScalarType t, const c10::Scalar& s, const char* label) {
+  TORCH_CHECK(!s.isBoolean() || t == at::kBool, "Boolean ", label, " only supported for Boolean results.");
+  TORCH_CHECK(at::isFloatingType(t) || at::isComplexType(t) || s.isIntegral(true), "For integral input tensors, argument ",
+              label, " must not be a floating point number.");
+}
+// s as a value of dtype t (0.2 as the nearest bfloat16), as PyTorch's kernels take their scalars.
+c10::Scalar rounded_to(const c10::Scalar& s, at::ScalarType t) { return at::scalar_tensor(s, at::kDouble).to(t).item(); }
+}  // namespace
+
+// beta * self + (alpha * vec1) * vec2 on the pointwise kernels, rounded after
+// each product in the result dtype in the order PyTorch's CPU kernel rounds,
+// so 16-bit results are CPU's to the bit (a single rounding in float was up
+// to 8 bfloat16 ulps away from it where the terms cancel).
+at::Tensor addr(const at::Tensor& self, const at::Tensor& vec1, const at::Tensor& vec2, const c10::Scalar& beta,
+                const c10::Scalar& alpha) {
+  TORCH_CHECK(vec1.dim() == 1, "addr: Expected 1-D argument vec1, but got ", vec1.dim(), "-D");
+  TORCH_CHECK(vec2.dim() == 1, "addr: Expected 1-D argument vec2, but got ", vec2.dim(), "-D");
+  at::native::ResultTypeState state;
+  for (const at::Tensor* t : {&self, &vec1, &vec2}) state = at::native::update_result_type_state(*t, state);
+  const at::ScalarType t = at::native::result_type(state);
+  static const Kernel mul("mul"), add("add");
+  mul.require(t);
+  add.require(t);
+  check_addr_scalar(t, beta, "beta");
+  check_addr_scalar(t, alpha, "alpha");
+  common_device({&self, &vec1, &vec2});
+  const at::Tensor base = self.expand({vec1.size(0), vec2.size(0)});  // PyTorch's message when it cannot
+  const at::Tensor outer = at::mul(at::mul(vec1.to(t), rounded_to(alpha, t)).unsqueeze(1), vec2.to(t));
+  // beta == 0 ignores self, NaN and inf included.
+  if (beta.toComplexDouble() == 0.0) return outer;
+  return at::add(at::mul(base.to(t), rounded_to(beta, t)), outer);
+}
+at::Tensor& addr_out(const at::Tensor& self, const at::Tensor& vec1, const at::Tensor& vec2, const c10::Scalar& beta,
+                     const c10::Scalar& alpha, at::Tensor& out) {
+  const at::Tensor result = ops::addr(self, vec1, vec2, beta, alpha);
+  TORCH_CHECK(at::canCast(result.scalar_type(), out.scalar_type()), "result type ", result.scalar_type(),
+              " can't be cast to the desired output type ", out.scalar_type());
+  at::native::resize_output(out, result.sizes());
+  return out.copy_(result);
+}
+// An in-place result keeps self's shape.
+at::Tensor& addr_(at::Tensor& self, const at::Tensor& vec1, const at::Tensor& vec2, const c10::Scalar& beta,
+                  const c10::Scalar& alpha) {
+  TORCH_CHECK(self.dim() == 2, "2D tensor expected, got ", self.dim(), "D tensor for input");
+  const at::Tensor result = ops::addr(self, vec1, vec2, beta, alpha);
+  TORCH_CHECK(result.sizes().equals(self.sizes()), "output with shape ", self.sizes(),
+              " doesn't match the broadcast shape ", result.sizes());
+  TORCH_CHECK(at::canCast(result.scalar_type(), self.scalar_type()), "result type ", result.scalar_type(),
+              " can't be cast to the desired output type ", self.scalar_type());
+  return self.copy_(result);
 }
 
 }  // namespace gems::ops

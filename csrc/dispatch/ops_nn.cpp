@@ -362,7 +362,7 @@ at::Tensor& mse_loss_backward_out(const at::Tensor& grad_output, const at::Tenso
 
 std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, double p, std::optional<bool> train) {
   static const Kernel k("dropout");
-  if (!at::isFloatingType(input.scalar_type())) throw NotServed{"dropout"};  // PyTorch's words for the error
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("dropout");  // PyTorch's words for the error
   k.require(input.scalar_type());
   if (input.numel() == 0) return {input.clone(), at::empty_like(input)};
   if (train.has_value() && !*train) return {input.clone(), at::ones_like(input, input.options().dtype(at::kBool))};
@@ -385,7 +385,7 @@ at::Tensor native_dropout_backward(const at::Tensor& grad_output, const at::Tens
   // PyTorch's CPU takes float masks too, and gives integer gradients a float result
   if (mask.scalar_type() != at::kBool || !at::isFloatingType(grad_output.scalar_type()) ||
       !at::is_expandable_to(mask.sizes(), grad_output.sizes()))
-    throw NotServed{"dropout"};
+    throw NotServed("dropout");
   k.require(grad_output.scalar_type());
   one_device({&grad_output, &mask});
   at::Tensor out = empty_result(grad_output.sizes(), grad_output.options());

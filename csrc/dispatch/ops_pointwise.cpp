@@ -120,7 +120,8 @@ at::Tensor& clamp_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, co
                        const std::optional<c10::Scalar>& max) {
   static const Kernel clamp("clamp");
   TORCH_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
-  TORCH_CHECK(self.scalar_type() != at::kBool, "\"clamp_cpu\" not implemented for 'Bool'");
+  // PyTorch's CPU kernel serves bool for one bound (maximum or minimum) but not for both.
+  TORCH_CHECK_NOT_IMPLEMENTED(self.scalar_type() != at::kBool || !min || !max, "\"clamp_cpu\" not implemented for 'Bool'");
   at::ScalarType t = self.scalar_type();
   if (min) t = at::result_type(at::scalar_tensor(0, self.options().device(c10::kCPU).dtype(t)), *min);
   if (max) t = c10::promoteTypes(t, at::result_type(at::scalar_tensor(0, self.options().device(c10::kCPU).dtype(self.scalar_type())), *max));
@@ -136,7 +137,8 @@ at::Tensor& clamp_tensor_impl(at::Tensor& out, OutKind kind, const at::Tensor& s
                               const std::optional<at::Tensor>& min, const std::optional<at::Tensor>& max) {
   static const Kernel maximum("maximum"), minimum("minimum");
   TORCH_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
-  TORCH_CHECK(self.scalar_type() != at::kBool, "\"clamp_cpu\" not implemented for 'Bool'");
+  // PyTorch's CPU kernel serves bool for one bound (maximum or minimum) but not for both.
+  TORCH_CHECK_NOT_IMPLEMENTED(self.scalar_type() != at::kBool || !min || !max, "\"clamp_cpu\" not implemented for 'Bool'");
   at::ScalarType t = self.scalar_type();
   if (min) t = at::result_type(self, *min);
   if (max) t = c10::promoteTypes(t, at::result_type(self, *max));
@@ -543,8 +545,10 @@ at::Tensor& lerp_impl(at::Tensor& out, OutKind kind, const at::Tensor& self, con
   TORCH_CHECK(self.scalar_type() == end.scalar_type(), "expected dtype ", self.scalar_type(),
               " for `end` but got dtype ", end.scalar_type());
   const at::ScalarType t = self.scalar_type();
-  const at::Tensor w = wrap_scalar(weight);
-  return pointwise(k, out, kind, t, t, {{self, t}, {end, t}, {w, t}});
+  // The weight goes as a scalar (absent weight tensor): PyTorch takes a Python
+  // weight in float for 16-bit tensors; a bfloat16 weight tensor rounded it.
+  pointwise(k, out, kind, t, t, {{self, t}, {end, t}}, {scalar_arg(weight)});
+  return out;
 }
 }  // namespace
 

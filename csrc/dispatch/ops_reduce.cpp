@@ -433,7 +433,7 @@ std::tuple<at::Tensor&, at::Tensor&> select_impl(const Kernel& kernel, at::Tenso
     gems_tensor desc[3] = {dim_last(values, d), dim_last(indices, d), dim_last(self, d)};
     // A k the vendor cannot serve (k beyond what it sorts on chip) goes to the fallback.
     if (!kernel.try_launch(launch_index(self.device()), desc, 3, {int_arg(largest ? 1 : 0)}))
-      throw NotServed{"topk"};
+      throw NotServed("topk");
   }
   return {values, indices};
 }

@@ -208,7 +208,7 @@ IndexedDims indexed_dims(const at::Tensor& self, const c10::List<std::optional<a
     ix.index.push_back(*t);
     ix.dims.push_back(static_cast<int64_t>(i));
   }
-  if (ix.index.empty()) throw NotServed{"gather"};
+  if (ix.index.empty()) throw NotServed("gather");
   ix.shape.assign(ix.index[0].sizes().begin(), ix.index[0].sizes().end());
   for (size_t i = 1; i < ix.index.size(); ++i) {
     bool broadcastable = true;
@@ -311,7 +311,7 @@ bool scatter_checks(const at::Tensor& dest, int64_t d, const at::Tensor& index, 
               "scatter(): Expected self.dtype to be equal to src.dtype");
   one_device({&dest, &index, &src});
   if (index.numel() == 0) return false;
-  if (dest.dim() == 0) throw NotServed{"scatter"};  // a 0-dim self: PyTorch's own kernel
+  if (dest.dim() == 0) throw NotServed("scatter");  // a 0-dim self: PyTorch's own kernel
   TORCH_CHECK(index.dim() == dest.dim(), "Index tensor must have the same number of dimensions as self tensor");
   TORCH_CHECK(value || index.dim() == src.dim(), "Index tensor must have the same number of dimensions as src tensor");
   for (int64_t i = 0; i < dest.dim(); ++i) {
@@ -402,7 +402,7 @@ c10::List<std::optional<at::Tensor>> masks_as_indices(const at::Tensor& self,
       result.push_back(t);
       continue;
     }
-    if (t->dim() == 0) throw NotServed{"nonzero"};  // x[torch.tensor(True)]: PyTorch's own kernel
+    if (t->dim() == 0) throw NotServed("nonzero");  // x[torch.tensor(True)]: PyTorch's own kernel
     check_mask_shape(self, static_cast<int64_t>(result.size()), *t);
     const at::Tensor positions = ops::nonzero(index_on(*t, self.device()));
     for (int64_t j = 0; j < t->dim(); ++j) result.push_back(positions.select(1, j));
@@ -485,7 +485,7 @@ namespace {
 // single value (`scores[mask] = -inf`, `labels[labels == pad] = -100`): a
 // masked fill, no count of the selected elements needed.
 at::Tensor& masked_put(at::Tensor& self, int64_t dim, const at::Tensor& mask, const at::Tensor& value) {
-  if (mask.dim() == 0) throw NotServed{"index_put"};  // x[torch.tensor(True)] = v: PyTorch's own kernel
+  if (mask.dim() == 0) throw NotServed("index_put");  // x[torch.tensor(True)] = v: PyTorch's own kernel
   check_mask_shape(self, dim, mask);
   at::DimVector shape(self.dim(), 1);
   for (int64_t j = 0; j < mask.dim(); ++j) shape[dim + j] = mask.size(j);
@@ -632,13 +632,13 @@ at::Tensor& put_by_rows(at::Tensor& self, const c10::List<std::optional<at::Tens
 // rows (put_by_rows), masks as the positions of their nonzero elements.
 at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::Tensor>>& indices,
                             const at::Tensor& values, bool accumulate, bool unsafe) {
-  if (self.dim() == 0) throw NotServed{"index_put"};
+  if (self.dim() == 0) throw NotServed("index_put");
   int64_t dim = -1, given = 0;
   for (size_t i = 0; i < indices.size(); ++i) {
     const std::optional<at::Tensor> t = indices.get(i);
     if (t && t->defined()) { dim = static_cast<int64_t>(i); ++given; }
   }
-  if (given == 0) throw NotServed{"index_put"};
+  if (given == 0) throw NotServed("index_put");
   if (given == 1) {
     const at::Tensor index = *indices.get(dim);
     const at::ScalarType it = index.scalar_type();
@@ -750,7 +750,7 @@ at::Tensor& index_out(const at::Tensor& self, const c10::List<std::optional<at::
   const at::DimVector& result = ix.result;
   const std::vector<int64_t>& from_self = ix.from_self;
   const int64_t first_index_dim = ix.first_index_dim;
-  if (index.size() > kMaxIndexTensors) throw NotServed{"gather"};
+  if (index.size() > kMaxIndexTensors) throw NotServed("gather");
   k.require(self.scalar_type(), static_cast<int64_t>(result.size()));
   const c10::Device device = self.device();
   if (!out.defined()) out = empty_result(result, self.options());
@@ -884,7 +884,7 @@ at::Tensor& multinomial_out(const at::Tensor& self, int64_t n, bool replacement,
   TORCH_CHECK(replacement || n <= categories, "cannot sample n_sample > prob_dist.size(-1) samples without replacement");
   TORCH_CHECK(categories <= (int64_t{1} << 24), "number of categories cannot exceed 2^24");
   const bool draws_by_cdf = replacement && n > 1;
-  if (draws_by_cdf && n * categories > (int64_t{1} << 26)) throw NotServed{"multinomial"};
+  if (draws_by_cdf && n * categories > (int64_t{1} << 26)) throw NotServed("multinomial");
   if (self.dim() == 1) result.resize_({n});
   else result.resize_({self.size(0), n});
   if (result.numel() == 0) return result;

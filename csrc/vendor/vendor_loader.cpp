@@ -41,24 +41,47 @@ Vendor load_module(const std::string& name, const std::string& path, bool requir
   gems_host_api host{GEMS_VENDOR_ABI_VERSION, sizeof(gems_host_api),
                      static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()))};
   const int status = init(GEMS_VENDOR_ABI_VERSION, &host, &v.api);
+  const std::string where = " (" + path + ")";
+  // A module of another ABI answers GEMS_UNSUPPORTED with its own version filled in.
+  const bool other_abi = v.api.abi_version != 0 && v.api.abi_version != GEMS_VENDOR_ABI_VERSION;
+  if (status != GEMS_OK && !other_abi)
+    throw std::runtime_error("flag_gems: the " + name + " vendor module failed to initialise (status " +
+                             std::to_string(status) + ")" +
+                             (v.api.last_error ? std::string(": ") + v.api.last_error() : std::string()) + where);
   if (v.api.abi_version != GEMS_VENDOR_ABI_VERSION)
     throw std::runtime_error("flag_gems: the " + name + " vendor module implements vendor ABI version " +
                              std::to_string(v.api.abi_version) + ", but this flag_gems core requires version " +
-                             std::to_string(GEMS_VENDOR_ABI_VERSION) + " (" + path + ")");
-  if (status != GEMS_OK)
-    throw std::runtime_error("flag_gems: the " + name + " vendor module failed to initialise (status " +
-                             std::to_string(status) + ")" +
-                             (v.api.last_error ? std::string(": ") + v.api.last_error() : std::string()));
+                             std::to_string(GEMS_VENDOR_ABI_VERSION) + where);
   if (v.api.struct_size < offsetof(gems_vendor_api, num_kernels) + sizeof(int32_t))
     throw std::runtime_error("flag_gems: the " + name + " vendor module's table is too small (" +
-                             std::to_string(v.api.struct_size) + " bytes)");
+                             std::to_string(v.api.struct_size) + " bytes)" + where);
   // Appended fields a module built against an older header did not fill.
   if (v.api.struct_size < offsetof(gems_vendor_api, take_kernel_error) + sizeof(v.api.take_kernel_error))
     v.api.take_kernel_error = nullptr;
+  if (!v.api.device_count || !v.api.last_error)
+    throw std::runtime_error("flag_gems: the " + name + " vendor module's table lacks device_count or last_error" +
+                             where);
   const int dc = v.api.device_count(&v.device_count);
   if (require_device && (dc != GEMS_OK || v.device_count <= 0))
     throw std::runtime_error("flag_gems: the " + name + " vendor module loaded but reports no usable device" +
-                             (dc != GEMS_OK ? std::string(": ") + v.api.last_error() : std::string()));
+                             (dc != GEMS_OK ? std::string(": ") + v.api.last_error() : std::string()) + where);
+  // Every runtime entry is called without a check from here on: a table with a
+  // hole would crash the process at its first use instead of failing here.
+  const void* const runtime[] = {
+      reinterpret_cast<const void*>(v.api.set_device), reinterpret_cast<const void*>(v.api.get_device),
+      reinterpret_cast<const void*>(v.api.device_synchronize), reinterpret_cast<const void*>(v.api.malloc),
+      reinterpret_cast<const void*>(v.api.free), reinterpret_cast<const void*>(v.api.host_malloc),
+      reinterpret_cast<const void*>(v.api.host_free), reinterpret_cast<const void*>(v.api.memcpy),
+      reinterpret_cast<const void*>(v.api.memcpy_async), reinterpret_cast<const void*>(v.api.stream_create),
+      reinterpret_cast<const void*>(v.api.stream_destroy), reinterpret_cast<const void*>(v.api.stream_synchronize),
+      reinterpret_cast<const void*>(v.api.stream_query), reinterpret_cast<const void*>(v.api.stream_wait_event),
+      reinterpret_cast<const void*>(v.api.event_create), reinterpret_cast<const void*>(v.api.event_destroy),
+      reinterpret_cast<const void*>(v.api.event_record), reinterpret_cast<const void*>(v.api.event_query),
+      reinterpret_cast<const void*>(v.api.event_synchronize), reinterpret_cast<const void*>(v.api.event_elapsed_ms)};
+  if (require_device)
+    for (const void* fn : runtime)
+      if (!fn)
+        throw std::runtime_error("flag_gems: the " + name + " vendor module's runtime table has an empty entry" + where);
   return v;
 }
 
