@@ -218,7 +218,17 @@ c10::Scalar local_scalar_dense(const at::Tensor& self) {
   return at::_local_scalar_dense(self.cpu());
 }
 
+// The block stays unused until the work queued on `stream` so far is done
+// (PyTorch has no CPU kernel for it: the fallback raised NotImplementedError).
+void record_stream(at::Tensor& self, c10::Stream stream) {
+  TORCH_CHECK(stream.device_type() == kGems, "record_stream: expected a gems stream, got one of ", stream.device());
+  TORCH_CHECK(stream.device() == self.device(), "record_stream: the stream is on ", stream.device(),
+              " but the tensor on ", self.device());
+  allocator()->recordStream(self.storage().data_ptr(), stream);
+}
+
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  m.impl("record_stream", TORCH_FN(record_stream));
   m.impl("empty.memory_format", TORCH_FN(empty_memory_format));
   m.impl("empty_strided", TORCH_FN(empty_strided));
   m.impl("as_strided", TORCH_FN(at::native::as_strided_tensorimpl));

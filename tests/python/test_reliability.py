@@ -178,3 +178,47 @@ def test_convolutions_run_on_gems_through_the_fallback():
         torch.testing.assert_close(wg.grad.cpu(), w.grad, rtol=1e-4, atol=1e-3)
         for t in (x, w, xg, wg):
             t.grad = None
+
+
+def test_threads_on_their_own_streams_lose_no_memory():
+    """8 threads, each on a stream of its own, allocate, compute, hand blocks
+    across streams (record_stream), hit out-of-memory and free, while the main
+    thread empties the cache: every byte comes back, no error escapes."""
+    import threading
+
+    torch.gems.synchronize()
+    torch.gems.empty_cache()
+    base = torch.gems.memory_allocated()
+    errors = []
+
+    def work(seed):
+        try:
+            stream = torch.gems.Stream()
+            g = torch.Generator().manual_seed(seed)
+            with torch.gems.stream(stream):
+                for i in range(150):
+                    n = int(torch.randint(1, 1 << 16, (1,), generator=g))
+                    a = torch.ones(n, device="gems")
+                    b = (a * 2).sum()
+                    assert b.item() == 2 * n
+                    if i % 10 == 0:
+                        with pytest.raises(torch.OutOfMemoryError):  # pressure: a refusal that must leak nothing
+                            torch.empty(1 << 50, dtype=torch.uint8, device="gems")
+                    if i % 7 == 0:
+                        a.record_stream(torch.gems.current_stream())
+                    del a, b
+            stream.synchronize()
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for _ in range(20):
+        torch.gems.empty_cache()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    torch.gems.synchronize()
+    assert torch.gems.memory_allocated() == base
+    torch.gems.empty_cache()
