@@ -3,27 +3,14 @@ tests/python/test_crash_sweep.py) as the Markdown rows of docs/reliability.md.
 
     python tools/sweep_summary.py [build/sweep]
 """
-import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sweep"))
+from opinfo_sweep import load, summarise  # noqa: E402
+
 OUTCOMES = ["match", "close_normwise", "closer_than_cpu", "same_error", "mismatch", "gems_raised", "other_error",
             "strict_ran", "strict_raised", "abort", "hang"]
-
-
-def totals(files):
-    counts, items, samples = {}, set(), 0
-    for f in files:
-        for line in f.read_text().splitlines():
-            r = json.loads(line)
-            if "status" in r:
-                counts[r["status"]] = counts.get(r["status"], 0) + 1
-                continue
-            items.add((r["op"], r["variant"], r["dtype"]))
-            samples += r["samples"]
-            for k, v in r["counts"].items():
-                counts[k] = counts.get(k, 0) + v
-    return counts, len(items), samples
 
 
 def main():
@@ -34,7 +21,10 @@ def main():
         files = sorted(folder.glob(f"{mode}-*.jsonl"))
         if not files:
             continue
-        counts, items, samples = totals(files)
+        results = [r for f in files for r in load(str(f))]
+        counts = summarise(results)
+        items = len({(r["op"], r["variant"], r["dtype"]) for r in results if "status" not in r})
+        samples = sum(r["samples"] for r in results if "status" not in r)
         print(f"| {mode} | {items} | {samples} | " + " | ".join(str(counts.get(k, 0)) for k in OUTCOMES) + " |")
 
 

@@ -11,6 +11,7 @@
 #include <torch/library.h>
 
 #include "../device/device_checks.h"
+#include "fallback.h"
 #include "kernel_launch.h"
 #include "ops_common.h"
 
@@ -100,26 +101,33 @@ void stream_copy(void* dst, const void* src, size_t bytes, gems_memcpy_kind kind
   }
 }
 
-// A CPU tensor over an image of gems tensor t's whole storage, with t's
-// offset, sizes, strides and conjugate/negative bits: the memory itself on a
-// host-memory vendor, else a host copy of it. CPU tensors are their own image.
+// A CPU tensor over `bytes` (a host image of t's whole storage) with t's
+// dtype, offset, sizes, strides and conjugate/negative bits.
+at::Tensor image_over(const at::Tensor& bytes, const at::Tensor& t) {
+  at::Tensor image = at::empty({0}, bytes.options().dtype(t.scalar_type()));
+  image.set_(bytes.storage(), t.storage_offset(), t.sizes(), t.strides());
+  keep_math_bits(t, image);
+  return image;
+}
+
+// A CPU tensor over an image of gems tensor t's whole storage: the memory
+// itself on a host-memory vendor, else a host copy of it. CPU tensors are
+// their own image.
 at::Tensor host_image(const at::Tensor& t) {
   if (t.device().type() != kGems) return t;
   const c10::Storage& storage = t.storage();
-  at::Tensor bytes;
-  if (api().memory_kind == GEMS_MEMORY_HOST) {
-    bytes = at::from_blob(storage.mutable_data(), {static_cast<int64_t>(storage.nbytes())}, at::kByte);
-  } else {
-    bytes = at::empty({static_cast<int64_t>(storage.nbytes())}, at::kByte);
-    if (storage.nbytes())
-      stream_copy(bytes.data_ptr(), storage.data(), storage.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST, t.device().index(),
-                  /*wait=*/true);
-  }
-  at::Tensor image = at::empty({0}, bytes.options().dtype(t.scalar_type()));
-  image.set_(bytes.storage(), t.storage_offset(), t.sizes(), t.strides());
-  image._set_conj(t.is_conj());
-  image._set_neg(t.is_neg());
-  return image;
+  const auto nbytes = static_cast<int64_t>(storage.nbytes());
+  if (api().memory_kind == GEMS_MEMORY_HOST) return image_over(at::from_blob(storage.mutable_data(), {nbytes}, at::kByte), t);
+  at::Tensor bytes = at::empty({nbytes}, at::kByte);
+  if (nbytes)
+    stream_copy(bytes.data_ptr(), storage.data(), storage.nbytes(), GEMS_MEMCPY_DEVICE_TO_HOST, t.device().index(),
+                /*wait=*/true);
+  return image_over(bytes, t);
+}
+
+const Kernel& copy_kernel() {
+  static const Kernel copy("copy");
+  return copy;
 }
 
 // Copies the vendor's copy kernel does not serve: dtypes it lacks (complex,
@@ -129,24 +137,15 @@ at::Tensor host_image(const at::Tensor& t) {
 // overflowed). PyTorch's CPU copy works between host images of both sides, and
 // the destination's image goes back (nothing to do on host memory).
 bool copy_kernel_serves(const at::Tensor& src, const at::Tensor& dst) {
-  static const Kernel copy("copy");
-  return copy.serves(dst.scalar_type()) && copy.serves(src.scalar_type()) &&
+  return copy_kernel().serves(dst.scalar_type()) && copy_kernel().serves(src.scalar_type()) &&
          std::max(src.dim(), dst.dim()) <= GEMS_MAX_DIMS && !src.is_conj() && !src.is_neg() && !dst.is_conj() &&
          !dst.is_neg();
 }
 void copy_through_host(const at::Tensor& src, const at::Tensor& dst) {
   const bool shared = src.device() == dst.device() && src.storage().is_alias_of(dst.storage());
-  at::Tensor dst_image = host_image(dst);
-  at::Tensor src_image = src;
-  if (shared) {
-    src_image = at::empty({0}, dst_image.options().dtype(src.scalar_type()))
-                    .set_(dst_image.storage(), src.storage_offset(), src.sizes(), src.strides());
-    src_image._set_conj(src.is_conj());
-    src_image._set_neg(src.is_neg());
-  } else {
-    src_image = host_image(src);
-  }
-  dst_image.copy_(src_image);
+  const at::Tensor dst_image = host_image(dst);
+  // Views of one storage share one image, so the copy sees their overlap.
+  dst_image.copy_(shared ? image_over(dst_image, src) : host_image(src));
   const size_t nbytes = dst.storage().nbytes();
   if (dst.device().type() == kGems && api().memory_kind != GEMS_MEMORY_HOST && nbytes)
     stream_copy(dst.storage().mutable_data(), dst_image.storage().data(), nbytes, GEMS_MEMCPY_HOST_TO_DEVICE,
@@ -163,10 +162,9 @@ at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_bloc
   }
   if (src_gems && dst_gems && src.device() == dst.device()) {
     // Same device: the copy kernel handles dtype, strides and broadcasting.
-    static const Kernel copy("copy");
     c10::DeviceGuard guard(dst.device());
     gems_tensor d[2] = {describe(dst), describe_broadcast(src, dst.sizes())};
-    copy.launch(dst.device().index(), d, 2);
+    copy_kernel().launch(dst.device().index(), d, 2);
     return dst;
   }
   if (src_gems && dst_gems) {

@@ -62,13 +62,6 @@ c10::Device native_device(c10::DeviceType type, const c10::Device& gems_device) 
   return type == c10::DeviceType::CPU ? c10::Device(type) : c10::Device(type, gems_device.index());
 }
 
-// A lazily conjugated or negated view (x.conj(), x.mH) keeps its bits on the
-// other side, or the kernel would read the values un-conjugated.
-void keep_math_bits(const at::Tensor& from, at::Tensor& to) {
-  to._set_conj(from.is_conj());
-  to._set_neg(from.is_neg());
-}
-
 // A native tensor viewing exactly the memory of gems tensor t. Its storage
 // holds a reference to t's storage, and is resizable (into fresh native
 // memory) so that out= ops may resize; such results are copied back after.
@@ -143,7 +136,7 @@ at::Tensor to_gems(const at::Tensor& r, c10::DeviceType type, const std::vector<
       view = at::empty({0}, a.gems.options().dtype(r.dtype()));
       view.set_(a.gems.storage(), bytes / item, r.sizes(), r.strides());
     }
-    if (r.is_conj() != a.host.is_conj() || r.is_neg() != a.host.is_neg()) keep_math_bits(r, view);
+    keep_math_bits(r, view);
     return view;
   }
   return r.to(device);
@@ -161,11 +154,7 @@ void zero_copy_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack,
   op.redispatchBoxed(c10::DispatchKeySet(key), stack);
   // Written arguments that the op resized into fresh CPU memory go back.
   for (const Alias& a : aliases) {
-    // A kernel may leave a lazy conjugation on its out= (linalg_lu_solve with adjoint).
-    if (a.host.is_conj() != a.gems.is_conj() || a.host.is_neg() != a.gems.is_neg()) {
-      at::Tensor g = a.gems;
-      keep_math_bits(a.host, g);
-    }
+    keep_math_bits(a.host, a.gems);  // a kernel may leave a lazy conjugation on its out= (lu_solve's adjoint)
     if (a.host.data_ptr() == a.data && a.host.sizes().equals(a.gems.sizes()) &&
         a.host.strides().equals(a.gems.strides()))
       continue;
@@ -212,6 +201,11 @@ bool has_gems_tensor(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
 }
 
 }  // namespace
+
+void keep_math_bits(const at::Tensor& from, const at::Tensor& to) {
+  to._set_conj(from.is_conj());
+  to._set_neg(from.is_neg());
+}
 
 void set_strict(bool on) { g_strict = on; }
 bool strict() { return g_strict; }

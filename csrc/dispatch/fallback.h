@@ -1,6 +1,7 @@
 // The boxed fallback: runs ops that have no gems kernel (or whose gems kernel
 // is switched off) with PyTorch's own kernels, counted per op.
 #pragma once
+#include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <map>
@@ -9,6 +10,11 @@
 namespace gems {
 
 void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+
+// A tensor standing for another on the other side of a copy or an alias takes
+// its lazy conjugate/negative bits (x.conj(), x.mH), or a kernel would read the
+// values un-conjugated.
+void keep_math_bits(const at::Tensor& from, const at::Tensor& to);
 
 // GEMS_STRICT=1 (or set_strict(true)) turns every fallback into an error.
 void set_strict(bool on);

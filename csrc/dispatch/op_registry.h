@@ -48,21 +48,15 @@ inline bool is_complex_arg(const at::Tensor& t) { return t.defined() && t.is_com
 inline bool is_complex_arg(const std::optional<at::Tensor>& t) { return t && is_complex_arg(*t); }
 inline bool is_complex_arg(const c10::Scalar& s) { return s.isComplex(); }
 inline bool is_complex_arg(const std::optional<c10::Scalar>& s) { return s && s->isComplex(); }
-inline bool is_complex_arg(at::TensorList list) {
-  for (const at::Tensor& t : list)
+template <typename List>
+bool any_complex_element(const List& list) {
+  for (const auto& t : list)
     if (is_complex_arg(t)) return true;
   return false;
 }
-inline bool is_complex_arg(const at::ITensorListRef& list) {
-  for (const at::Tensor& t : list)
-    if (is_complex_arg(t)) return true;
-  return false;
-}
-inline bool is_complex_arg(const c10::List<std::optional<at::Tensor>>& list) {
-  for (const std::optional<at::Tensor> t : list)
-    if (is_complex_arg(t)) return true;
-  return false;
-}
+inline bool is_complex_arg(at::TensorList list) { return any_complex_element(list); }
+inline bool is_complex_arg(const at::ITensorListRef& list) { return any_complex_element(list); }
+inline bool is_complex_arg(const c10::List<std::optional<at::Tensor>>& list) { return any_complex_element(list); }
 template <typename T>
 bool is_complex_arg(const T&) { return false; }
 template <typename... Args>

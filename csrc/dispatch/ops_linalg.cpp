@@ -248,16 +248,14 @@ at::Tensor& addr_out(const at::Tensor& self, const at::Tensor& vec1, const at::T
   at::native::resize_output(out, result.sizes());
   return out.copy_(result);
 }
-// An in-place result keeps self's shape.
+// An in-place result keeps self's shape (checked before anything is computed).
 at::Tensor& addr_(at::Tensor& self, const at::Tensor& vec1, const at::Tensor& vec2, const c10::Scalar& beta,
                   const c10::Scalar& alpha) {
   TORCH_CHECK(self.dim() == 2, "2D tensor expected, got ", self.dim(), "D tensor for input");
-  const at::Tensor result = ops::addr(self, vec1, vec2, beta, alpha);
-  TORCH_CHECK(result.sizes().equals(self.sizes()), "output with shape ", self.sizes(),
-              " doesn't match the broadcast shape ", result.sizes());
-  TORCH_CHECK(at::canCast(result.scalar_type(), self.scalar_type()), "result type ", result.scalar_type(),
-              " can't be cast to the desired output type ", self.scalar_type());
-  return self.copy_(result);
+  if (vec1.dim() == 1 && vec2.dim() == 1)  // else addr raises PyTorch's message for them
+    TORCH_CHECK(self.size(0) == vec1.size(0) && self.size(1) == vec2.size(0), "output with shape ", self.sizes(),
+                " doesn't match the broadcast shape [", vec1.size(0), ", ", vec2.size(0), "]");
+  return ops::addr_out(self, vec1, vec2, beta, alpha, self);
 }
 
 }  // namespace gems::ops

@@ -4,6 +4,7 @@ wrong stay right. Each case here was a process abort or a wrong answer.
 Calls that could abort run in a child process, so that a regression fails
 one test instead of killing the whole suite.
 """
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,10 @@ from conftest import assert_same, to_gems
 
 
 
-def run_child(code):
-    """Runs code in a fresh Python with flag_gems; returns (returncode, output)."""
+def run_child(code, **env):
+    """Runs code in a fresh Python with flag_gems (and env added); returns (returncode, output)."""
     proc = subprocess.run([sys.executable, "-c", "import torch, flag_gems\n" + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, **env))
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -47,12 +48,8 @@ def test_complex_results_never_abort(strict):
         torch.testing.assert_close(got, f(x), msg=name)
     print("survived")
     """
-    import os
-
-    env = dict(os.environ, GEMS_STRICT=strict)
-    proc = subprocess.run([sys.executable, "-c", "import torch, flag_gems\n" + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0 and "survived" in proc.stdout, proc.stdout + proc.stderr
+    code, out = run_child(code, GEMS_STRICT=strict)
+    assert code == 0 and "survived" in out, out
 
 
 def test_an_escaped_not_served_is_a_python_error():

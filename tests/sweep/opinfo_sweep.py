@@ -36,6 +36,9 @@ import sys
 import time
 import traceback
 
+import torch
+from torch.utils import _pytree as pytree
+
 # Ops whose result is random or uninitialised memory: shapes and dtypes are
 # compared, values are not.
 NONDETERMINISTIC_WORDS = ("rand", "normal", "bernoulli", "multinomial", "dropout", "uniform", "exponential",
@@ -52,7 +55,6 @@ TOLERANCES = {  # (rtol, atol): about two units in the last place of 16-bit type
 
 def items():
     """Every (op index, op, dtype) pair, in a fixed order."""
-    import torch  # noqa: F401
     from torch.testing._internal.common_methods_invocations import op_db
 
     out = []
@@ -90,15 +92,10 @@ def _values_at(op, sample, result):
 
 
 def _map(x, fn):
-    import torch
-    from torch.utils import _pytree as pytree
-
     return pytree.tree_map(lambda v: fn(v) if isinstance(v, torch.Tensor) else v, x)
 
 
 def _to_gems_sample(sample):
-    import torch
-
     moved = sample.transform(lambda t: t.to("gems") if isinstance(t, torch.Tensor) else t)
     kwargs = dict(moved.kwargs)
     if "device" in kwargs and str(kwargs["device"]).startswith("cpu"):  # factory functions
@@ -107,8 +104,6 @@ def _to_gems_sample(sample):
 
 
 def _to_double_sample(sample):
-    import torch
-
     def up(t):
         if t.is_complex():
             return t.to(torch.complex128)
@@ -119,8 +114,6 @@ def _to_double_sample(sample):
 
 
 def _close(got, expected, dtype):
-    import torch
-
     rtol, atol = TOLERANCES.get(str(dtype), (None, None))
     try:
         torch.testing.assert_close(got, expected, equal_nan=True, rtol=rtol, atol=atol)
@@ -131,48 +124,16 @@ def _close(got, expected, dtype):
         return False
 
 
-def _close_normwise(got, expected, dtype):
-    """Every floating output within rtol of its largest element (a product's or
-    attention's small elements carry the rounding of its large terms)."""
-    import torch
-    from torch.utils import _pytree as pytree
-
-    rtol, atol = TOLERANCES.get(str(dtype), (1.3e-6, 1e-5))
-    g, e = pytree.tree_leaves(got), pytree.tree_leaves(expected)
-    if len(g) != len(e):
+def _floating_leaves_pass(check, got, expected, *more):
+    """Walks the results' leaves together: non-tensor leaves and non-floating
+    tensors must be equal; floating tensors of the same dtype and shape must
+    pass check(gems, cpu, *more)."""
+    leaves = [pytree.tree_leaves(x) for x in (got, expected, *more)]
+    if len({len(x) for x in leaves}) != 1:
         return False
-    for a, b in zip(g, e):
-        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-            if a != b:
-                return False
-            continue
-        if a.dtype != b.dtype or a.shape != b.shape:
+    for a, b, *rest in zip(*leaves):
+        if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
             return False
-        if not (a.is_floating_point() or a.is_complex()):
-            if not torch.equal(a, b):
-                return False
-            continue
-        finite = b.isfinite()
-        if not torch.equal(a.isfinite(), finite) or not torch.equal(a[~finite].isnan(), b[~finite].isnan()):
-            return False
-        if finite.any():
-            scale = b[finite].abs().max().double()
-            if (a[finite] - b[finite]).abs().max().double() > atol + rtol * scale:
-                return False
-    return True
-
-
-def _no_farther_than_cpu(got, expected, reference, dtype):
-    """Every floating element of gems' result is at most CPU's distance (plus
-    the dtype's tolerance) from the float64 result."""
-    import torch
-    from torch.utils import _pytree as pytree
-
-    rtol, atol = TOLERANCES.get(str(dtype), (1.3e-6, 1e-5))
-    g, e, r = (pytree.tree_leaves(x) for x in (got, expected, reference))
-    if not (len(g) == len(e) == len(r)):
-        return False
-    for a, b, c in zip(g, e, r):
         if not isinstance(a, torch.Tensor):
             if a != b:
                 return False
@@ -183,14 +144,42 @@ def _no_farther_than_cpu(got, expected, reference, dtype):
             if not torch.equal(a, b):
                 return False
             continue
+        if not check(a, b, *rest):
+            return False
+    return True
+
+
+def _close_normwise(got, expected, dtype):
+    """Every floating output within rtol of its largest element (a product's or
+    attention's small elements carry the rounding of its large terms)."""
+    rtol, atol = TOLERANCES.get(str(dtype), (1.3e-6, 1e-5))
+
+    def check(a, b):
+        finite = b.isfinite()
+        if not torch.equal(a.isfinite(), finite) or not torch.equal(a[~finite].isnan(), b[~finite].isnan()):
+            return False
+        if not finite.any():
+            return True
+        scale = b[finite].abs().max().double()
+        return bool((a[finite] - b[finite]).abs().max().double() <= atol + rtol * scale)
+
+    return _floating_leaves_pass(check, got, expected)
+
+
+def _no_farther_than_cpu(got, expected, reference, dtype):
+    """Every floating element of gems' result is at most CPU's distance (plus
+    the dtype's tolerance) from the float64 result."""
+    rtol, atol = TOLERANCES.get(str(dtype), (1.3e-6, 1e-5))
+
+    def check(a, b, c):
         c = c.to(torch.complex128 if a.is_complex() else torch.float64)
         err_gems = (a.to(c.dtype) - c).abs()
         err_cpu = (b.to(c.dtype) - c).abs()
         both_nan = a.isnan() & b.isnan()
         bound = err_cpu + atol + rtol * c.abs()
-        if not bool(((err_gems <= bound) | both_nan | (err_gems.isnan() & err_cpu.isnan())).all()):
-            return False
-    return True
+        return bool(((err_gems <= bound) | both_nan | (err_gems.isnan() & err_cpu.isnan())).all())
+
+    return _floating_leaves_pass(check, got, expected, reference)
 
 
 LAST_ERROR = [""]  # gems' exception in the last sample, for the failure records
@@ -198,8 +187,6 @@ LAST_ERROR = [""]  # gems' exception in the last sample, for the failure records
 
 def run_sample(op, variant, sample, dtype, strict):
     """The outcome of one sample."""
-    import torch
-
     fn = op.op if variant == "function" else op.inplace_variant
     if strict:
         inp, args, kwargs = _to_gems_sample(sample)
@@ -236,7 +223,7 @@ def run_sample(op, variant, sample, dtype, strict):
     if nondeterministic(op, sample):
         same_meta = all(
             a.shape == b.shape and a.dtype == b.dtype
-            for a, b in zip(*(torch.utils._pytree.tree_leaves(x) for x in (got, expected)))
+            for a, b in zip(*(pytree.tree_leaves(x) for x in (got, expected)))
             if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor))
         return "match" if same_meta else "mismatch"
     if _close(got, expected, dtype):
@@ -258,8 +245,6 @@ def run_sample(op, variant, sample, dtype, strict):
 
 def child(shard, shards, strict, start, out_path, progress_path):
     import warnings
-
-    import torch
 
     warnings.filterwarnings("ignore")
     import flag_gems  # noqa: F401
