@@ -3,7 +3,7 @@
 # the nvidia vendor: the googletest ABI suite on the nvidia module, the pytest
 # suite with GEMS_VENDOR=nvidia, the example and the benchmarks. Logs go to
 # $OUT (the device tool brings them back). Usage, from the repository root:
-#   bash ci/gpu_session.sh [build|test|bench|all]
+#   bash ci/gpu_session.sh [build|test|sweep|bench|all]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gems_out}
@@ -56,7 +56,17 @@ run_tests() {
       tail -3 "$OUT/memcheck_nvidia.log"
     fi
   fi
-  GEMS_VENDOR=nvidia python3 -m pytest -q --maxfail=40 tests/python -p no:cacheprovider 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
+  # The crash sweep has a call of its own (sweep below): it needs most of one.
+  GEMS_VENDOR=nvidia python3 -m pytest -q --maxfail=40 tests/python -p no:cacheprovider \
+    --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
+}
+
+sweep() {
+  # All OpInfos in child processes on the GPU, 16 at a time (one per core).
+  GEMS_SWEEP_PARALLEL=${GEMS_SWEEP_PARALLEL:-16} GEMS_VENDOR=nvidia python3 -m pytest -q tests/python/test_crash_sweep.py \
+    -p no:cacheprovider 2>&1 | tee "$OUT/sweep_nvidia.log" | tail -25
+  tar czf "$OUT/sweep_nvidia.tgz" build/sweep 2>/dev/null
+  python3 tools/sweep_summary.py 2>&1 | tee "$OUT/sweep_summary_nvidia.txt" | tail -30
 }
 
 bench() {
@@ -72,6 +82,7 @@ case "$what" in
   diag) build && diagnose "$2" ;;
   build) build ;;
   test) build && run_tests ;;
+  sweep) build && sweep ;;
   bench) build && bench ;;
   all) build && run_tests; bench ;;
 esac

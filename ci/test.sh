@@ -2,6 +2,7 @@
 # The test command of the README: sets up, then runs every test.
 #   1. googletest ABI conformance suite against the cpu vendor module
 #   2. the pytest suite (device semantics, op conformance, API, errors)
+#   3. both again on a cpu vendor module built with ASan and UBSan (ci/sanitize.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install.sh
@@ -11,3 +12,5 @@ cmake --build build/gtest >/dev/null
 build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_cpu.so --gtest_brief=1
 
 python3 -m pytest -q tests/python "$@"
+
+bash ci/sanitize.sh

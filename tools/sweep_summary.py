@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sweep"))
 from opinfo_sweep import load, summarise  # noqa: E402
 
-OUTCOMES = ["match", "close_normwise", "closer_than_cpu", "same_error", "mismatch", "gems_raised", "other_error",
+OUTCOMES = ["match", "close_normwise", "closer_than_cpu", "as_native", "same_error", "mismatch", "gems_raised", "other_error",
             "strict_ran", "strict_raised", "abort", "hang"]
 
 

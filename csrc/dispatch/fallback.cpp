@@ -252,8 +252,24 @@ void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   }
   TORCH_CHECK_NOT_IMPLEMENTED(!strict(), "flag_gems strict mode: '", name, "' has no gems kernel on the ",
                               vendor().name, " vendor and would run through the fallback (GEMS_STRICT=1)");
-  if (const auto type = native_device_type()) {
+  if (const auto type = native_device_type(); type == c10::DeviceType::CPU) {
     zero_copy_fallback(op, stack, *type);
+  } else if (type) {
+    // What CPU runs, gems runs: CUDA's kernels lack dtypes and options that
+    // CPU's serve (integer matmul, half igamma, lstsq's drivers...). Where the
+    // native kernel refuses, the call goes through the host; its error, if
+    // any, is then CPU's. Tensors in the saved stack are shared, not copied.
+    const size_t base = stack->size() - op.schema().arguments().size();
+    const torch::jit::Stack saved(stack->begin() + base, stack->end());
+    try {
+      zero_copy_fallback(op, stack, *type);
+    } catch (const c10::OutOfMemoryError&) {
+      throw;  // the host path would need the same device memory for its results
+    } catch (const c10::Error&) {
+      stack->resize(base);
+      stack->insert(stack->end(), saved.begin(), saved.end());
+      at::native::cpu_fallback(op, stack);
+    }
   } else {
     at::native::cpu_fallback(op, stack);
   }

@@ -118,6 +118,8 @@ std::string canonical_vendor_name(const std::string& requested) {
 }
 
 std::string vendor_module_dir() {
+  // GEMS_VENDOR_DIR: modules built elsewhere (a sanitized build, a test variant).
+  if (const char* dir = std::getenv("GEMS_VENDOR_DIR"); dir && *dir) return dir;
   Dl_info info;
   if (::dladdr(reinterpret_cast<void*>(&vendor_module_dir), &info) && info.dli_fname) {
     std::string self = info.dli_fname;

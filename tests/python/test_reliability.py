@@ -219,3 +219,29 @@ def test_threads_on_their_own_streams_lose_no_memory():
     torch.gems.synchronize()
     assert torch.gems.memory_allocated() == base
     torch.gems.empty_cache()
+
+
+def test_what_cpu_runs_gems_runs_when_the_native_kernel_refuses():
+    """Beside CUDA the fallback runs torch's CUDA kernels in place; those lack
+    dtypes and options that CPU's serve (integer matmul, half igamma, lstsq's
+    gelsd driver): such a call goes through the host instead of raising. On the
+    cpu vendor the same calls run on CPU's kernels."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randint(-9, 9, (5, 7), generator=g), torch.randint(-9, 9, (7, 3), generator=g)
+    assert torch.equal(torch.mm(a.to("gems"), b.to("gems")).cpu(), torch.mm(a, b))
+    x, y = torch.rand(16, generator=g).half() + 0.5, torch.rand(16, generator=g).half() + 0.5
+    assert_same(torch.igamma(x.to("gems"), y.to("gems")), torch.igamma(x, y))
+    m, r = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(6, 2, generator=g, dtype=torch.float64)
+    got = torch.linalg.lstsq(m.to("gems"), r.to("gems"), driver="gelsd").solution
+    assert_same(got, torch.linalg.lstsq(m, r, driver="gelsd").solution)
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):  # an error CPU raises too stays an error
+        torch.mm(a.to("gems"), a.to("gems"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs torch's CUDA beside gems")
+def test_copies_between_gems_and_cuda():
+    x = torch.randn(4, 5)
+    on_cuda = x.to("gems").to("cuda")
+    assert on_cuda.device.type == "cuda" and torch.equal(on_cuda.cpu(), x)
+    back = on_cuda.t().to("gems")
+    assert back.device.type == "gems" and torch.equal(back.cpu(), x.t())

@@ -39,7 +39,8 @@ def build(root, out_name, *defines):
 
 
 def run(root, code):
-    env = dict(os.environ, PYTHONPATH=str(root), GEMS_VENDOR="amd", TORCH_DEVICE_BACKEND_AUTOLOAD="0")
+    env = {k: v for k, v in os.environ.items() if k != "GEMS_VENDOR_DIR"}  # the copy's own modules
+    env.update(PYTHONPATH=str(root), GEMS_VENDOR="amd", TORCH_DEVICE_BACKEND_AUTOLOAD="0")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
 
 

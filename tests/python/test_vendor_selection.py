@@ -2,8 +2,10 @@
 the probe (a named vendor that cannot be used is an error, never a switch),
 autoload, strict mode and GEMS_DEVICE."""
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ HAS_CUDA = torch.cuda.is_available()
 
 
 def run(code, **env):
-    full = {k: v for k, v in os.environ.items() if k not in ("GEMS_VENDOR", "GEMS_CPU_DEVICES")}
+    full = {k: v for k, v in os.environ.items() if k not in ("GEMS_VENDOR", "GEMS_CPU_DEVICES", "GEMS_VENDOR_DIR")}
     full.update(env)
     full["TORCH_DEVICE_BACKEND_AUTOLOAD"] = full.get("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
     return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=120)
@@ -133,3 +135,17 @@ def test_patch_only_mode_leaves_the_native_device_torchs_accelerator_and_trains_
     r = run(PATCH_ONLY_TRAINING, GEMS_DEVICE="0")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("trained"), r.stdout
+
+
+def test_vendor_dir_names_where_modules_are_loaded_from(tmp_path):
+    """GEMS_VENDOR_DIR: modules built elsewhere (the sanitized build of CI)."""
+    import flag_gems
+
+    shutil.copy(Path(flag_gems.__file__).parent / "libgems_vendor_cpu.so", tmp_path / "libgems_vendor_cpu.so")
+    proc = run("import flag_gems, torch; torch.ones(2, device='gems').sum().item();"
+               "print([l.split()[-1] for l in open('/proc/self/maps') if 'libgems_vendor' in l][0])",
+               GEMS_VENDOR="cpu", GEMS_VENDOR_DIR=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(tmp_path / "libgems_vendor_cpu.so")
+    proc = run("import flag_gems", GEMS_VENDOR="cpu", GEMS_VENDOR_DIR=str(tmp_path / "none"))
+    assert proc.returncode != 0 and str(tmp_path / "none" / "libgems_vendor_cpu.so") in proc.stderr
