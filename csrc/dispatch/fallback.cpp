@@ -65,12 +65,20 @@ c10::Device native_device(c10::DeviceType type, const c10::Device& gems_device) 
 // A native tensor viewing exactly the memory of gems tensor t. Its storage
 // holds a reference to t's storage, and is resizable (into fresh native
 // memory) so that out= ops may resize; such results are copied back after.
-at::Tensor native_alias(const at::Tensor& t, c10::DeviceType type) {
-  c10::Storage gs = t.storage();
+// `over` is the native storage of another gems tensor of the same storage, if
+// any: views of one gems storage share one native storage, so that PyTorch's
+// overlap checks (an out= that overlaps an input) see what they would on CPU.
+at::Tensor native_alias(const at::Tensor& t, c10::DeviceType type, const c10::Storage* over = nullptr) {
   const c10::Device dev = native_device(type, t.device());
-  auto* keep = new c10::Storage(gs);
-  c10::DataPtr ptr(gs.mutable_data(), keep, [](void* ctx) { delete static_cast<c10::Storage*>(ctx); }, dev);
-  c10::Storage cs(c10::Storage::use_byte_size_t(), gs.nbytes(), std::move(ptr), c10::GetAllocator(type), true);
+  c10::Storage cs;
+  if (over) {
+    cs = *over;
+  } else {
+    c10::Storage gs = t.storage();
+    auto* keep = new c10::Storage(gs);
+    c10::DataPtr ptr(gs.mutable_data(), keep, [](void* ctx) { delete static_cast<c10::Storage*>(ctx); }, dev);
+    cs = c10::Storage(c10::Storage::use_byte_size_t(), gs.nbytes(), std::move(ptr), c10::GetAllocator(type), true);
+  }
   at::Tensor alias = at::empty({0}, t.options().device(dev));
   alias.set_(cs, t.storage_offset(), t.sizes(), t.strides());
   alias.set_requires_grad(false);
@@ -81,7 +89,8 @@ at::Tensor native_alias(const at::Tensor& t, c10::DeviceType type) {
 struct Alias {
   at::Tensor gems;
   at::Tensor host;
-  const void* data;  // the host alias's data pointer before the call
+  const void* data;       // the host alias's data pointer before the call
+  const void* data_base;  // and its storage's
 };
 
 c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Alias>& aliases,
@@ -90,11 +99,16 @@ c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Al
     if (!t.defined() || t.device().type() != kGems) return t;
     if (!device) device = t.device();
     // One alias per gems tensor: an out= that is also an input (x.logical_and_(y) is
-    // logical_and(x, y, out=x)) must be the same tensor to the native kernel.
-    for (const Alias& a : aliases)
+    // logical_and(x, y, out=x)) must be the same tensor to the native kernel;
+    // and one native storage per gems storage.
+    const c10::Storage* over = nullptr;
+    for (const Alias& a : aliases) {
       if (a.gems.is_same(t)) return a.host;
-    at::Tensor h = native_alias(t, type);
-    aliases.push_back({t, h, h.data_ptr()});
+      if (!over && a.gems.storage().is_alias_of(t.storage()) && a.host.storage().data() == a.data_base)
+        over = &a.host.storage();
+    }
+    at::Tensor h = native_alias(t, type, over);
+    aliases.push_back({t, h, h.data_ptr(), h.storage().data()});
     return h;
   };
   if (v.isTensor()) return map_tensor(v.toTensor());

@@ -34,6 +34,16 @@ enum class OutKind { Fresh, InPlace, Out };
 // A fresh contiguous tensor; on gems devices without a dispatcher round trip.
 at::Tensor empty_result(at::IntArrayRef shape, const at::TensorOptions& options);
 
+// PyTorch's checks of an out= that is not elementwise (gather, cat,
+// index_select...): no element of it written twice, and no memory shared with
+// an input, even wholly (out=input), where a kernel would read what it wrote.
+inline void check_out_overlap(const at::Tensor& out, std::initializer_list<const at::Tensor*> inputs) {
+  if (!out.defined()) return;
+  at::assert_no_internal_overlap(out);
+  for (const at::Tensor* in : inputs)
+    if (in->defined()) at::assert_no_overlap(out, *in);
+}
+
 // Makes `out` ready to receive a result of `shape` and dtype `result`:
 // allocates it (Fresh, in the layout of `layout` when that input has the
 // result's shape), checks shape (InPlace) or resizes it (Out), and checks

@@ -26,7 +26,7 @@ Plan plan(const at::Tensor& self, at::OptionalIntArrayRef dims, bool keepdim) {
   } else {
     for (int64_t d : *dims) {
       const int64_t w = at::maybe_wrap_dim(d, nd);
-      TORCH_CHECK(!(nd > 0 && reduce[w]), "dim ", w, " appears multiple times in the list of dims");
+      TORCH_CHECK(!reduce[w], "dim ", w, " appears multiple times in the list of dims");
       reduce[w] = true;
     }
   }
@@ -235,9 +235,11 @@ std::tuple<at::Tensor, at::Tensor> min_dim(const at::Tensor& self, int64_t dim, 
   return extreme(false, self, at::IntArrayRef{dim}, keepdim, true, "min");
 }
 at::Tensor amax(const at::Tensor& self, at::IntArrayRef dim, bool keepdim) {
+  if (dim.empty()) return full_extreme(true, self, "amax").reshape(keepdim ? at::DimVector(self.dim(), 1) : at::DimVector{});
   return std::get<0>(extreme(true, self, dim, keepdim, false, "amax"));
 }
 at::Tensor amin(const at::Tensor& self, at::IntArrayRef dim, bool keepdim) {
+  if (dim.empty()) return full_extreme(false, self, "amin").reshape(keepdim ? at::DimVector(self.dim(), 1) : at::DimVector{});
   return std::get<0>(extreme(false, self, dim, keepdim, false, "amin"));
 }
 at::Tensor argmax(const at::Tensor& self, std::optional<int64_t> dim, bool keepdim) {

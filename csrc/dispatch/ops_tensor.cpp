@@ -30,6 +30,10 @@ at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& 
   for (const at::Tensor& t : inputs) all.push_back(&t);
   if (out.defined()) all.push_back(&out);
   const c10::Device device = one_device(all);
+  if (out.defined()) {
+    at::assert_no_internal_overlap(out);
+    for (const at::Tensor& t : inputs) at::assert_no_overlap(out, t);
+  }
   if (!ref) {
     if (!out.defined()) out = empty_result({0}, inputs[0].options().dtype(dtype));
     else at::native::resize_output(out, {0});
@@ -92,6 +96,7 @@ at::Tensor& select_rows(const at::Tensor& self, int64_t dim, const at::Tensor& i
   TORCH_CHECK(self.dim() > 0 || index.numel() == 1, "index_select(): Index to scalar can have only 1 value, got ",
               index.numel(), " value(s)");
   const c10::Device device = one_device({&self, &index});
+  check_out_overlap(out, {&self, &index});
   const int64_t d = at::maybe_wrap_dim(dim, self.dim());
   const at::DimVector shape = index_select_shape(self, d, index.numel());
   if (!out.defined()) out = empty_result(shape, self.options());
@@ -262,6 +267,8 @@ at::Tensor& gather_out(const at::Tensor& self, int64_t dim, const at::Tensor& in
   }
   if (!out.defined()) out = empty_result(index.sizes(), self.options());
   else at::native::resize_output(out, index.sizes());
+  check_out_overlap(out, {&self});  // after the resize, as PyTorch: a grown out may reach the index
+  at::assert_no_partial_overlap(out, index);
   TORCH_CHECK(out.scalar_type() == self.scalar_type(), "gather(): Expected out tensor to have dtype ",
               self.scalar_type(), ", but got ", out.scalar_type(), " instead");
   if (out.numel() == 0) return out;
@@ -446,6 +453,7 @@ at::Tensor masked_select(const at::Tensor& self, const at::Tensor& mask) {
 
 at::Tensor& masked_select_out(const at::Tensor& self, const at::Tensor& mask, at::Tensor& out) {
   TORCH_CHECK(out.scalar_type() == self.scalar_type(), "masked_select(): self and result must have the same scalar type");
+  check_out_overlap(out, {&self, &mask});
   const at::Tensor selected = ops::masked_select(self, mask);
   at::native::resize_output(out, selected.sizes());
   return out.copy_(selected);
@@ -817,10 +825,11 @@ at::Tensor& arange_out(const c10::Scalar& start, const c10::Scalar& end, const c
   TORCH_CHECK(xstep > 0 || xstep < 0, "step must be nonzero");
   TORCH_CHECK(std::isfinite(xstart) && std::isfinite(xend), "unsupported range: ", xstart, " -> ", xend);
   TORCH_CHECK((xstep > 0 && xend >= xstart) || (xstep < 0 && xend <= xstart),
-              "upper bound and larger bound inconsistent with step sign");
+              "upper bound and lower bound inconsistent with step sign");
   double size_d;
   if (out.scalar_type() == at::kLong) {  // PyTorch's exact int64 rule
     const int64_t s = start.toLong(), e = end.toLong(), st = step.toLong();
+    TORCH_CHECK_VALUE(st != 0, "step must be nonzero");  // a fractional step truncated to 0 (CPU's ValueError)
     const int64_t sgn = (st > 0) - (st < 0);
     size_d = static_cast<double>((e - s + st - sgn) / st);
   } else {
