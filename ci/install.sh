@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev)
+# hipcc, libamdhip64-dev, rocm-device-libs and librocprim-dev build the amd
+# vendor module (the nvidia kernels as HIP for AMD GPUs; backends/amd).
+packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev hipcc libamdhip64-dev rocm-device-libs librocprim-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

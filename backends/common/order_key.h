@@ -43,7 +43,7 @@ template <typename T, bool kFloat, bool kSigned>
 GEMS_HOST_DEVICE inline order_bits_t<T> order_key_of(T v, bool is_nan, bool largest) {
   using U = order_bits_t<T>;
   U bits;
-  std::memcpy(&bits, &v, sizeof(T));
+  __builtin_memcpy(&bits, &v, sizeof(T));  // (std::memcpy is host-only under HIP)
   constexpr OrderKind kind = kFloat ? OrderKind::Float : kSigned ? OrderKind::Signed : OrderKind::Unsigned;
   return order_key<kind, U>(bits, is_nan, largest);
 }

@@ -71,6 +71,13 @@ inline char* base_ptr(const gems_tensor& t) {
 // Lets `kernel` use `bytes` of dynamic shared memory; false when it cannot.
 template <typename Kernel>
 bool allow_shared(Kernel kernel, int64_t bytes) {
+#if defined(GEMS_HIP)
+  // AMD's LDS is 64 KB a workgroup on CDNA: no opt-in beyond what the device has.
+  int dev = 0, most = 0;
+  hipGetDevice(&dev);
+  hipDeviceGetAttribute(&most, hipDeviceAttributeMaxSharedMemoryPerBlock, dev);
+  return bytes <= most;
+#endif
   if (bytes <= 48 * 1024) return true;
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) ==
          cudaSuccess || (cudaGetLastError(), false);
@@ -123,6 +130,9 @@ inline bool dependent_launch_supported() { return device_attribute<cudaDevAttrCo
 
 template <typename... Params, typename... Args>
 void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+#if defined(GEMS_HIP)
+  kernel<<<grid, block, 0, stream>>>(static_cast<Params>(args)...);  // (HIP has no dependent launch)
+#else
   cudaLaunchAttribute overlap{};
   overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   overlap.val.programmaticStreamSerializationAllowed = 1;
@@ -133,6 +143,7 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
   config.attrs = &overlap;
   config.numAttrs = dependent_launch_supported() ? 1 : 0;
   cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);  // errors surface in launch_status()
+#endif
 }
 
 // Records an error a kernel found (the first since the core last took one;

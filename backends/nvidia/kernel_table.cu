@@ -1,5 +1,6 @@
-// The nvidia vendor's kernel table and entry point. Kernel names and
-// operands follow the reference table in backends/cpu/kernel_table.cpp.
+// The nvidia vendor's kernel table and entry point (and the amd vendor's:
+// backends/amd builds these sources as HIP). Kernel names and operands
+// follow the reference table in backends/cpu/kernel_table.cpp.
 #include <cstring>
 
 #include "cuda_common.cuh"
@@ -41,6 +42,8 @@ const gems_kernel_entry kKernels[] = {
     {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk}, {"sort", kNumeric, k_sort}, {"histc", kNumeric, k_histc}, {"tril", kAll, k_tril},
 #ifdef GEMS_HAVE_CUBLASLT
     {"gemm", kFloating, k_gemm},
+#else
+    {"gemm", kFloating, gemm_tiled},
 #endif
 #ifdef GEMS_HAVE_CUDNN
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
@@ -63,8 +66,13 @@ extern "C" GEMS_VENDOR_EXPORT int gems_vendor_init(uint32_t requested_abi, const
   out->abi_version = GEMS_VENDOR_ABI_VERSION;
   out->struct_size = sizeof(gems_vendor_api);
   if (requested_abi != GEMS_VENDOR_ABI_VERSION) return GEMS_UNSUPPORTED;
+#if defined(GEMS_HIP)  // the same sources built as the amd vendor (backends/amd)
+  out->name = "amd";
+  out->memory_kind = GEMS_MEMORY_HIP;
+#else
   out->name = "nvidia";
   out->memory_kind = GEMS_MEMORY_CUDA;
+#endif
   fill_runtime(out);
   out->kernels = kKernels;
   out->num_kernels = static_cast<int32_t>(sizeof(kKernels) / sizeof(kKernels[0]));

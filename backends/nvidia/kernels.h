@@ -32,6 +32,9 @@ GEMS_CUDA_KERNEL(cross_entropy_backward);
 GEMS_CUDA_KERNEL(cumsum); GEMS_CUDA_KERNEL(topk); GEMS_CUDA_KERNEL(sort); GEMS_CUDA_KERNEL(histc); GEMS_CUDA_KERNEL(tril);
 GEMS_CUDA_KERNEL(bitwise_and); GEMS_CUDA_KERNEL(bitwise_or); GEMS_CUDA_KERNEL(bitwise_not);
 GEMS_CUDA_KERNEL(gemm);
+// The portable tiled GEMM (kernels_gemm_tiled.cu): the amd vendor's gemm, and
+// nvidia's without cuBLASLt or with GEMS_GEMM=tiled.
+int gemm_tiled(const gems_kernel_call* c);
 GEMS_CUDA_KERNEL(attention); GEMS_CUDA_KERNEL(attention_backward);
 GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(gather); GEMS_CUDA_KERNEL(scatter); GEMS_CUDA_KERNEL(dropout); GEMS_CUDA_KERNEL(accumulate_rows); GEMS_CUDA_KERNEL(arange); GEMS_CUDA_KERNEL(isin);
 GEMS_CUDA_KERNEL(count_nonzero); GEMS_CUDA_KERNEL(nonzero); GEMS_CUDA_KERNEL(masked_select);

@@ -169,9 +169,13 @@ GEMS_FLOAT_OP(GeluTanh, A(0.5) * x * (A(1) + ::tanh(A(kSqrt2OverPi) * (x + A(0.0
 // the hardware's approximate tanh (error ~2^-11) and exp, and a fast divide,
 // change no result beyond that rounding, and keep these ops memory-bound.
 __device__ __forceinline__ float tanh_fast(float x) {
+#if defined(GEMS_HIP)
+  return ::tanhf(x);  // (AMD has no tanh instruction)
+#else
   float y;
   asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+#endif
 }
 struct SiluFastOp {
   __device__ float operator()(float x) const { return __fdividef(x, 1.0f + __expf(-x)); }

@@ -34,9 +34,13 @@ __device__ __forceinline__ key_t<T> key_at(const T* x, int64_t i, int64_t stride
 }
 
 __device__ __forceinline__ unsigned lanes_below() {
+#if defined(GEMS_HIP)
+  return gems_lanemask_lt();
+#else
   unsigned m;
   asm("mov.u32 %0, %%lanemask_lt;" : "=r"(m));
   return m;
+#endif
 }
 
 // Elements a thread loads before it uses any: enough loads in flight to

@@ -12,6 +12,14 @@
 
 #include "runtime.h"
 
+// The runtime call named in an error message: cudaMalloc, or hipMalloc in the
+// amd build of these sources.
+#if defined(GEMS_HIP)
+#define GEMS_RT_CALL(name) "hip" name
+#else
+#define GEMS_RT_CALL(name) "cuda" name
+#endif
+
 namespace gems::nvidia {
 namespace {
 
@@ -38,23 +46,23 @@ cudaMemcpyKind kind_of(int32_t k) {
 int device_count(int32_t* count) {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) { *count = 0; return status_of(e, "cudaGetDeviceCount"); }
+  if (e != cudaSuccess) { *count = 0; return status_of(e, GEMS_RT_CALL("GetDeviceCount")); }
   *count = n;
   return GEMS_OK;
 }
-int set_device(int32_t d) { return status_of(cudaSetDevice(d), "cudaSetDevice"); }
-int get_device(int32_t* d) { int v = 0; int s = status_of(cudaGetDevice(&v), "cudaGetDevice"); *d = v; return s; }
+int set_device(int32_t d) { return status_of(cudaSetDevice(d), GEMS_RT_CALL("SetDevice")); }
+int get_device(int32_t* d) { int v = 0; int s = status_of(cudaGetDevice(&v), GEMS_RT_CALL("GetDevice")); *d = v; return s; }
 int device_synchronize(int32_t d) {
   int prev = 0;
   cudaGetDevice(&prev);
-  if (int s = status_of(cudaSetDevice(d), "cudaSetDevice")) return s;
-  int s = status_of(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  if (int s = status_of(cudaSetDevice(d), GEMS_RT_CALL("SetDevice"))) return s;
+  int s = status_of(cudaDeviceSynchronize(), GEMS_RT_CALL("DeviceSynchronize"));
   cudaSetDevice(prev);
   return s;
 }
 int device_name(int32_t d, char* buf, size_t len) {
   cudaDeviceProp p;
-  if (int s = status_of(cudaGetDeviceProperties(&p, d), "cudaGetDeviceProperties")) return s;
+  if (int s = status_of(cudaGetDeviceProperties(&p, d), GEMS_RT_CALL("GetDeviceProperties"))) return s;
   std::snprintf(buf, len, "%s", p.name);
   return GEMS_OK;
 }
@@ -62,28 +70,32 @@ int malloc_(int32_t d, size_t bytes, void** ptr) {
   int prev = 0;
   cudaGetDevice(&prev);
   if (prev != d) cudaSetDevice(d);
-  int s = status_of(cudaMalloc(ptr, bytes ? bytes : 1), "cudaMalloc");
+  int s = status_of(cudaMalloc(ptr, bytes ? bytes : 1), GEMS_RT_CALL("Malloc"));
   if (prev != d) cudaSetDevice(prev);
   return s;
 }
-int free_(int32_t, void* ptr) { return status_of(cudaFree(ptr), "cudaFree"); }
-int host_malloc(size_t bytes, void** ptr) { return status_of(cudaMallocHost(ptr, bytes ? bytes : 1), "cudaMallocHost"); }
-int host_free(void* ptr) { return status_of(cudaFreeHost(ptr), "cudaFreeHost"); }
+int free_(int32_t, void* ptr) { return status_of(cudaFree(ptr), GEMS_RT_CALL("Free")); }
+int host_malloc(size_t bytes, void** ptr) { return status_of(cudaMallocHost(ptr, bytes ? bytes : 1), GEMS_RT_CALL("MallocHost")); }
+int host_free(void* ptr) { return status_of(cudaFreeHost(ptr), GEMS_RT_CALL("FreeHost")); }
 int memcpy_(void* dst, const void* src, size_t bytes, int32_t kind) {
-  return status_of(cudaMemcpy(dst, src, bytes, kind_of(kind)), "cudaMemcpy");
+  return status_of(cudaMemcpy(dst, src, bytes, kind_of(kind)), GEMS_RT_CALL("Memcpy"));
 }
 int memcpy_async(void* dst, const void* src, size_t bytes, int32_t kind, void* stream) {
   return status_of(cudaMemcpyAsync(dst, src, bytes, kind_of(kind), static_cast<cudaStream_t>(stream)),
-                   "cudaMemcpyAsync");
+                   GEMS_RT_CALL("MemcpyAsync"));
 }
 int memset_(void* dst, int32_t value, size_t bytes, void* stream) {
-  return status_of(cudaMemsetAsync(dst, value, bytes, static_cast<cudaStream_t>(stream)), "cudaMemsetAsync");
+  return status_of(cudaMemsetAsync(dst, value, bytes, static_cast<cudaStream_t>(stream)), GEMS_RT_CALL("MemsetAsync"));
 }
 int pointer_device(const void* ptr, int32_t* device) {
   cudaPointerAttributes a;
   cudaError_t e = cudaPointerGetAttributes(&a, ptr);
   if (e != cudaSuccess) { cudaGetLastError(); *device = -1; return GEMS_OK; }
+#if defined(GEMS_HIP)
+  *device = a.memoryType == hipMemoryTypeDevice || a.isManaged ? a.device : -1;
+#else
   *device = a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged ? a.device : -1;
+#endif
   return GEMS_OK;
 }
 int stream_create(int32_t d, int32_t priority, void** stream) {
@@ -91,24 +103,24 @@ int stream_create(int32_t d, int32_t priority, void** stream) {
   cudaGetDevice(&prev);
   cudaSetDevice(d);
   cudaStream_t s = nullptr;
-  int st = status_of(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority), "cudaStreamCreate");
+  int st = status_of(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority), GEMS_RT_CALL("StreamCreate"));
   cudaSetDevice(prev);
   *stream = s;
   return st;
 }
-int stream_destroy(void* s) { return status_of(cudaStreamDestroy(static_cast<cudaStream_t>(s)), "cudaStreamDestroy"); }
+int stream_destroy(void* s) { return status_of(cudaStreamDestroy(static_cast<cudaStream_t>(s)), GEMS_RT_CALL("StreamDestroy")); }
 int stream_synchronize(void* s) {
-  return status_of(cudaStreamSynchronize(static_cast<cudaStream_t>(s)), "cudaStreamSynchronize");
+  return status_of(cudaStreamSynchronize(static_cast<cudaStream_t>(s)), GEMS_RT_CALL("StreamSynchronize"));
 }
 int stream_query(void* s, int32_t* done) {
   cudaError_t e = cudaStreamQuery(static_cast<cudaStream_t>(s));
   if (e == cudaErrorNotReady) { cudaGetLastError(); *done = 0; return GEMS_OK; }
   *done = 1;
-  return status_of(e, "cudaStreamQuery");
+  return status_of(e, GEMS_RT_CALL("StreamQuery"));
 }
 int stream_wait_event(void* s, void* e) {
   return status_of(cudaStreamWaitEvent(static_cast<cudaStream_t>(s), static_cast<cudaEvent_t>(e), 0),
-                   "cudaStreamWaitEvent");
+                   GEMS_RT_CALL("StreamWaitEvent"));
 }
 int event_create(int32_t d, int32_t timing, void** event) {
   int prev = 0;
@@ -116,27 +128,27 @@ int event_create(int32_t d, int32_t timing, void** event) {
   cudaSetDevice(d);
   cudaEvent_t e = nullptr;
   int st = status_of(cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming),
-                     "cudaEventCreate");
+                     GEMS_RT_CALL("EventCreate"));
   cudaSetDevice(prev);
   *event = e;
   return st;
 }
-int event_destroy(void* e) { return status_of(cudaEventDestroy(static_cast<cudaEvent_t>(e)), "cudaEventDestroy"); }
+int event_destroy(void* e) { return status_of(cudaEventDestroy(static_cast<cudaEvent_t>(e)), GEMS_RT_CALL("EventDestroy")); }
 int event_record(void* e, void* s) {
-  return status_of(cudaEventRecord(static_cast<cudaEvent_t>(e), static_cast<cudaStream_t>(s)), "cudaEventRecord");
+  return status_of(cudaEventRecord(static_cast<cudaEvent_t>(e), static_cast<cudaStream_t>(s)), GEMS_RT_CALL("EventRecord"));
 }
 int event_query(void* e, int32_t* done) {
   cudaError_t r = cudaEventQuery(static_cast<cudaEvent_t>(e));
   if (r == cudaErrorNotReady) { cudaGetLastError(); *done = 0; return GEMS_OK; }
   *done = 1;
-  return status_of(r, "cudaEventQuery");
+  return status_of(r, GEMS_RT_CALL("EventQuery"));
 }
 int event_synchronize(void* e) {
-  return status_of(cudaEventSynchronize(static_cast<cudaEvent_t>(e)), "cudaEventSynchronize");
+  return status_of(cudaEventSynchronize(static_cast<cudaEvent_t>(e)), GEMS_RT_CALL("EventSynchronize"));
 }
 int event_elapsed_ms(void* a, void* b, float* ms) {
   return status_of(cudaEventElapsedTime(ms, static_cast<cudaEvent_t>(a), static_cast<cudaEvent_t>(b)),
-                   "cudaEventElapsedTime");
+                   GEMS_RT_CALL("EventElapsedTime"));
 }
 const char* last_error() { return t_last_error.c_str(); }
 

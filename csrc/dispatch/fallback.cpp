@@ -47,7 +47,8 @@ std::string op_name(const c10::OperatorHandle& op) {
 
 // ---- zero-copy: native tensors over gems memory ----
 
-// The native device that can read gems memory directly, if any.
+}  // namespace
+
 std::optional<c10::DeviceType> native_device_type() {
   switch (vendor().api.memory_kind) {
     case GEMS_MEMORY_HOST: return c10::DeviceType::CPU;
@@ -57,6 +58,8 @@ std::optional<c10::DeviceType> native_device_type() {
     default: return std::nullopt;
   }
 }
+
+namespace {
 
 c10::Device native_device(c10::DeviceType type, const c10::Device& gems_device) {
   return type == c10::DeviceType::CPU ? c10::Device(type) : c10::Device(type, gems_device.index());
@@ -85,6 +88,12 @@ at::Tensor native_alias(const at::Tensor& t, c10::DeviceType type, const c10::St
   keep_math_bits(t, alias);
   return alias;
 }
+
+}  // namespace
+
+at::Tensor native_view(const at::Tensor& t, c10::DeviceType type) { return native_alias(t, type); }
+
+namespace {
 
 struct Alias {
   at::Tensor gems;

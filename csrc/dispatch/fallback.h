@@ -5,6 +5,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace gems {
@@ -15,6 +16,13 @@ void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
 // its lazy conjugate/negative bits (x.conj(), x.mH), or a kernel would read the
 // values un-conjugated.
 void keep_math_bits(const at::Tensor& from, const at::Tensor& to);
+
+// The native device that can read gems memory in place (CPU on the cpu
+// vendor; CUDA on nvidia when torch has CUDA), if any, and a native tensor
+// over exactly the memory of gems tensor t (zero-copy; it keeps t's storage
+// alive). Used by the fallback and by the distributed backend.
+std::optional<c10::DeviceType> native_device_type();
+at::Tensor native_view(const at::Tensor& t, c10::DeviceType type);
 
 // GEMS_STRICT=1 (or set_strict(true)) turns every fallback into an error.
 void set_strict(bool on);

@@ -53,7 +53,12 @@ py::list kernel_list(const gems_vendor_api& a) {
 }  // namespace
 }  // namespace gems
 
+namespace gems {
+void bind_distributed(pybind11::module& m);  // ../distributed/gems_backend.cpp
+}
+
 PYBIND11_MODULE(_C, m) {
+  gems::bind_distributed(m);
   using namespace gems;
   m.doc() = "flag_gems core: the gems device and its vendor modules";
 

@@ -57,6 +57,13 @@ vendor_name = _C.vendor_name()
 # torch's default, and torch.autograd.set_multithreading_enabled(True) restores it).
 if _C.vendor_memory_is_host():
     torch.autograd.set_multithreading_enabled(False)
+
+# torch.distributed on gems: the "gems" process-group backend (distributed.py).
+if device_registered:
+    from . import distributed as _distributed
+
+    _distributed.register()
+
 __version__ = "0.1.0"
 
 __all__ = [

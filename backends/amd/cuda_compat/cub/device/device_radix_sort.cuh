@@ -1,0 +1,3 @@
+// Stands in for CUB's device/device_radix_sort.cuh in the amd build.
+#pragma once
+#include "../rocprim_cub.h"

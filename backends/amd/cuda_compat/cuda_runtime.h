@@ -1,0 +1,3 @@
+// Stands in for CUDA's cuda_runtime.h in the amd build (../hip_portability.h).
+#pragma once
+#include "../hip_portability.h"

@@ -1,0 +1,134 @@
+"""One rank of tests/python/test_distributed.py: torch.distributed collectives,
+DDP and FSDP2 on gems tensors, each result checked against what the ranks' inputs
+must give (computed locally on CPU). Launched once per rank with RANK,
+WORLD_SIZE, MASTER_ADDR and MASTER_PORT set, as torchrun does; prints "ok".
+"""
+import copy
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+
+import flag_gems  # noqa: F401  (registers the gems device and its process-group backend)
+
+rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+backend = os.environ.get("GEMS_TEST_BACKEND") or None
+dist.init_process_group(backend=backend, rank=rank, world_size=world)
+
+
+def value(r, shape=(5,), dtype=torch.float32):
+    """Rank r's input: distinct per rank, exact in every dtype tested."""
+    return (torch.arange(torch.Size(shape).numel(), dtype=torch.float64).reshape(shape) % 7 + r + 1).to(dtype)
+
+
+def check(got, expected, what):
+    assert got.device.type == "gems", (what, got.device)
+    torch.testing.assert_close(got.cpu(), expected, rtol=0, atol=0, msg=what)
+
+
+def collectives():
+    inputs = [value(r) for r in range(world)]
+    for op, fold in ((dist.ReduceOp.SUM, torch.sum), (dist.ReduceOp.PRODUCT, torch.prod),
+                     (dist.ReduceOp.MIN, lambda t, dim: t.min(dim).values),
+                     (dist.ReduceOp.MAX, lambda t, dim: t.max(dim).values)):
+        for dtype in (torch.float32, torch.bfloat16, torch.int64):
+            t = value(rank, dtype=dtype).to("gems")
+            dist.all_reduce(t, op=op)
+            check(t, fold(torch.stack([value(r, dtype=dtype) for r in range(world)]), dim=0), f"all_reduce {op} {dtype}")
+    t = value(rank).to("gems")
+    work = dist.all_reduce(t, async_op=True)
+    work.wait()
+    check(t, sum(inputs), "all_reduce async")
+
+    t = value(rank).to("gems")
+    dist.broadcast(t, src=world - 1)
+    check(t, inputs[-1], "broadcast")
+
+    t = value(rank).to("gems")
+    dist.reduce(t, dst=0)
+    if rank == 0:
+        check(t, sum(inputs), "reduce")
+
+    out = [torch.empty(5, device="gems") for _ in range(world)]
+    dist.all_gather(out, value(rank).to("gems"))
+    for r in range(world):
+        check(out[r], inputs[r], f"all_gather [{r}]")
+    flat = torch.empty(world * 5, device="gems")
+    dist.all_gather_into_tensor(flat, value(rank).to("gems"))
+    check(flat, torch.cat(inputs), "all_gather_into_tensor")
+
+    full = [value(r, shape=(world * 3,)) for r in range(world)]
+    out = torch.empty(3, device="gems")
+    dist.reduce_scatter_tensor(out, full[rank].to("gems"))
+    check(out, sum(full)[rank * 3:(rank + 1) * 3], "reduce_scatter_tensor")
+
+    out = torch.empty(world * 2, device="gems")
+    dist.all_to_all_single(out, (value(rank, shape=(world * 2,)) * 10 + rank).to("gems"))
+    expected = torch.cat([(value(r, shape=(world * 2,)) * 10 + r)[rank * 2:(rank + 1) * 2] for r in range(world)])
+    check(out, expected, "all_to_all_single")
+
+    if world >= 2:  # a ring of send/recv, one pair at a time
+        got = torch.empty(5, device="gems")
+        ops = [dist.P2POp(dist.isend, value(rank).to("gems"), (rank + 1) % world),
+               dist.P2POp(dist.irecv, got, (rank - 1) % world)]
+        for w in dist.batch_isend_irecv(ops):
+            w.wait()
+        check(got, inputs[(rank - 1) % world], "batch_isend_irecv")
+    dist.barrier()
+
+
+def data_parallel_matches_one_process(wrap):
+    """Each rank trains on its shard of every batch; the parameters must equal
+    those of one process training on the whole batch (the gradients are
+    averaged over the ranks). wrap(model on gems) returns the module to call."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
+    reference = copy.deepcopy(model)
+    wrapped = wrap(model.to("gems"))
+    opt = torch.optim.SGD(wrapped.parameters(), lr=0.1)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(1)
+    for step in range(3):
+        x, y = torch.randn(4 * world, 8, generator=g), torch.randn(4 * world, 4, generator=g)
+        mine = slice(rank * 4, (rank + 1) * 4)
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(wrapped(x[mine].to("gems")), y[mine].to("gems")).backward()
+        opt.step()
+        ref_opt.zero_grad()
+        torch.nn.functional.mse_loss(reference(x), y).backward()
+        ref_opt.step()
+    return wrapped, reference
+
+
+def ddp():
+    model, reference = data_parallel_matches_one_process(
+        lambda m: torch.nn.parallel.DistributedDataParallel(m, bucket_cap_mb=0.0001))  # several buckets
+    for p, q in zip(model.module.parameters(), reference.parameters()):
+        torch.testing.assert_close(p.detach().cpu(), q.detach(), rtol=1e-5, atol=1e-6)
+    with model.no_sync():  # gradients stay local
+        model(torch.ones(2, 8, device="gems") * (rank + 1)).sum().backward()
+
+
+def fsdp2():
+    from torch.distributed.fsdp import fully_shard
+
+    def shard(m):
+        for layer in m:
+            if isinstance(layer, torch.nn.Linear):
+                fully_shard(layer)
+        return fully_shard(m)
+
+    model, reference = data_parallel_matches_one_process(shard)
+    for p, q in zip(model.parameters(), reference.parameters()):  # each rank holds a shard (a DTensor)
+        assert p.device.type == "gems"
+        torch.testing.assert_close(p.full_tensor().detach().cpu(), q.detach(), rtol=1e-5, atol=1e-6)
+
+
+collectives()
+if os.environ.get("GEMS_TEST_DDP") == "1":
+    ddp()
+    fsdp2()
+dist.destroy_process_group()
+print("ok", flush=True)
+sys.exit(0)
