@@ -57,3 +57,11 @@ def test_collectives_ddp_and_fsdp2_with_no_backend_named():
     (gems) only; DDP asks for the group's default backend, which flag_gems
     makes the gems one (PyTorch would name Gloo, which it did not create)."""
     launch(2, GEMS_TEST_DDP="1")  # DDP and FSDP2 too
+
+
+def test_tensor_parallel_and_distributed_checkpoint(tmp_path):
+    launch(2, GEMS_TEST_CHECKPOINT=str(tmp_path / "checkpoint"))
+
+
+def test_huggingface_llama_trains_under_ddp_as_in_one_process():
+    launch(2, GEMS_TEST_HF="1")
