@@ -18,4 +18,6 @@ site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 rm -rf .cudnn_frontend && mkdir -p .cudnn_frontend
 cp -r "$site/include" .cudnn_frontend/
 cp "$site"/nvidia/cudnn/include/*.h .cudnn_frontend/include/
-du -sh .whl .gtest_src .cudnn_frontend
+rm -rf .hip_nvidia && mkdir -p .hip_nvidia
+if [ -d /usr/include/hip ]; then cp -r /usr/include/hip .hip_nvidia/; fi
+du -sh .whl .gtest_src .cudnn_frontend .hip_nvidia

@@ -3,7 +3,7 @@
 # the nvidia vendor: the googletest ABI suite on the nvidia module, the pytest
 # suite with GEMS_VENDOR=nvidia, the example and the benchmarks. Logs go to
 # $OUT (the device tool brings them back). Usage, from the repository root:
-#   bash ci/gpu_session.sh [build|test|sweep|bench|all]
+#   bash ci/gpu_session.sh [build|test|sweep|amd|bench|all]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gems_out}
@@ -78,11 +78,26 @@ bench() {
   fi
 }
 
+amd_on_nvidia() {
+  # The amd vendor's HIP code built for HIP's NVIDIA platform and run here as
+  # the amd vendor: the ABI suite, the pytest suite, the op benchmarks.
+  [ -d .hip_nvidia/hip ] || { echo "no .hip_nvidia/hip: run ci/gpu_carry.sh where Debian's HIP headers are"; return 1; }
+  cmake -S . -B build/amd_nv -G Ninja -DGEMS_BUILD_CORE=OFF -DGEMS_AMD=OFF -DGEMS_AMD_ON_NVIDIA=ON \
+    -DGEMS_HIP_INCLUDE="$PWD/.hip_nvidia" -DGEMS_CUDA_GENCODE="$GEMS_CUDA_GENCODE" > "$OUT/amd_nv_build.log" 2>&1 &&
+    cmake --build build/amd_nv --target gems_vendor_amd_on_nvidia >> "$OUT/amd_nv_build.log" 2>&1 ||
+    { tail -30 "$OUT/amd_nv_build.log"; return 1; }
+  local dir=$PWD/build/amd_nv/amd_on_nvidia
+  build/gtest/tests/cpp/gems_abi_conformance "$dir/libgems_vendor_amd.so" --gtest_brief=1 2>&1 | tee "$OUT/gtest_amd_nv.log" | tail -4
+  GEMS_VENDOR=amd GEMS_VENDOR_DIR="$dir" python3 -m pytest -q tests/python -p no:cacheprovider \
+    --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_amd_nv.log" | tail -8
+}
+
 case "$what" in
   diag) build && diagnose "$2" ;;
   build) build ;;
   test) build && run_tests ;;
   sweep) build && sweep ;;
+  amd) build && amd_on_nvidia ;;
   bench) build && bench ;;
   all) build && run_tests; bench ;;
 esac

@@ -2,6 +2,7 @@
 HIP for AMD GPUs) where it was built: what can be checked without an AMD GPU.
 No AMD GPU has ever run it; see docs/architecture.md's vendor table."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,28 @@ def test_the_probe_moves_past_it_quietly():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() != "amd"
     assert "amd" not in r.stderr
+
+
+@pytest.mark.skipif(not (shutil.which("nvcc") and Path("/usr/include/hip").is_dir()), reason="needs nvcc and HIP's headers")
+def test_hip_headers_patched_for_this_cuda_compile_hip_code_for_nvidia(tmp_path):
+    """The amd vendor's test variant (backends/amd/on_nvidia) builds its HIP code
+    for HIP's NVIDIA platform against a patched copy of HIP 5.2's headers
+    (tools/hip_nvidia_headers.py); unpatched, CUDA 13 rejects them. A HIP
+    kernel with the portability header compiles against the copy."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, str(root / "tools" / "hip_nvidia_headers.py"), str(tmp_path / "inc")], check=True,
+                   capture_output=True)
+    src = tmp_path / "k.cu"
+    src.write_text('#include <cub/block/block_reduce.cuh>\n'
+                   '__global__ void k(float* x) {\n'
+                   '  using R = cub::BlockReduce<float, 64>;\n'
+                   '  __shared__ typename R::TempStorage s;\n'
+                   '  float v = __shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);\n'
+                   '  x[threadIdx.x] = R(s).Sum(v);\n'
+                   '}\n'
+                   'int main() { float* p; cudaMalloc(&p, 256); k<<<1, 64>>>(p); return cudaDeviceSynchronize(); }\n')
+    cmd = ["nvcc", "-std=c++17", "-D__HIP_PLATFORM_NVIDIA__", "-I" + str(tmp_path / "inc"),
+           "-I" + str(root / "backends" / "amd" / "cuda_compat"), "-include",
+           str(root / "backends" / "amd" / "hip_portability.h"), "-c", str(src), "-o", str(tmp_path / "k.o")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
