@@ -12,7 +12,7 @@ cmake --build build/gtest >/dev/null
 build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_cpu.so --gtest_brief=1
 # The GPU modules built here: what runs without their device (entry, ABI, table).
 for module in python/flag_gems/libgems_vendor_nvidia.so python/flag_gems/libgems_vendor_amd.so; do
-  [ -f "$module" ] && build/gtest/tests/cpp/gems_abi_conformance "$module" --gtest_brief=1
+  if [ -f "$module" ]; then build/gtest/tests/cpp/gems_abi_conformance "$module" --gtest_brief=1; fi
 done
 
 python3 -m pytest -q tests/python "$@"
