@@ -157,8 +157,8 @@ at::Tensor copy_from(const at::Tensor& src, const at::Tensor& dst, bool non_bloc
   const bool src_gems = src.device().type() == kGems, dst_gems = dst.device().type() == kGems;
   // Between gems and another backend's device (CUDA beside the nvidia
   // vendor, tensor.to("cuda")): through a host tensor, which both backends copy.
-  if (!src_gems && !src.device().is_cpu()) return dst.copy_(src.cpu(), non_blocking);
-  if (!dst_gems && !dst.device().is_cpu()) return dst.copy_(src.cpu(), non_blocking);
+  if ((!src_gems && !src.device().is_cpu()) || (!dst_gems && !dst.device().is_cpu()))
+    return dst.copy_(src.cpu(), non_blocking);
   if (!copy_kernel_serves(src, dst) && (src.device() == dst.device() || !src_gems || !dst_gems)) {
     c10::DeviceGuard guard(src_gems ? src.device() : dst.device());
     copy_through_host(src.expand(dst.sizes()), dst);

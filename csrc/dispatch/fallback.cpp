@@ -98,8 +98,7 @@ namespace {
 struct Alias {
   at::Tensor gems;
   at::Tensor host;
-  const void* data;       // the host alias's data pointer before the call
-  const void* data_base;  // and its storage's
+  const void* data;  // the host alias's data pointer before the call
 };
 
 c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Alias>& aliases,
@@ -113,11 +112,10 @@ c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Al
     const c10::Storage* over = nullptr;
     for (const Alias& a : aliases) {
       if (a.gems.is_same(t)) return a.host;
-      if (!over && a.gems.storage().is_alias_of(t.storage()) && a.host.storage().data() == a.data_base)
-        over = &a.host.storage();
+      if (!over && a.gems.storage().is_alias_of(t.storage())) over = &a.host.storage();
     }
     at::Tensor h = native_alias(t, type, over);
-    aliases.push_back({t, h, h.data_ptr(), h.storage().data()});
+    aliases.push_back({t, h, h.data_ptr()});
     return h;
   };
   if (v.isTensor()) return map_tensor(v.toTensor());

@@ -37,7 +37,7 @@ at::Tensor empty_result(at::IntArrayRef shape, const at::TensorOptions& options)
 // PyTorch's checks of an out= that is not elementwise (gather, cat,
 // index_select...): no element of it written twice, and no memory shared with
 // an input, even wholly (out=input), where a kernel would read what it wrote.
-inline void check_out_overlap(const at::Tensor& out, std::initializer_list<const at::Tensor*> inputs) {
+inline void check_out_overlap(const at::Tensor& out, c10::ArrayRef<const at::Tensor*> inputs) {
   if (!out.defined()) return;
   at::assert_no_internal_overlap(out);
   for (const at::Tensor* in : inputs)

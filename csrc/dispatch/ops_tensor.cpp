@@ -30,10 +30,7 @@ at::Tensor& cat_out(const at::ITensorListRef& tensors, int64_t dim, at::Tensor& 
   for (const at::Tensor& t : inputs) all.push_back(&t);
   if (out.defined()) all.push_back(&out);
   const c10::Device device = one_device(all);
-  if (out.defined()) {
-    at::assert_no_internal_overlap(out);
-    for (const at::Tensor& t : inputs) at::assert_no_overlap(out, t);
-  }
+  check_out_overlap(out, c10::ArrayRef<const at::Tensor*>(all.data(), inputs.size()));  // (all: the inputs, then out)
   if (!ref) {
     if (!out.defined()) out = empty_result({0}, inputs[0].options().dtype(dtype));
     else at::native::resize_output(out, {0});
