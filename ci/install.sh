@@ -6,8 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # hipcc, libamdhip64-dev, rocm-device-libs and librocprim-dev build the amd
-# vendor module (the nvidia kernels as HIP for AMD GPUs; backends/amd).
-packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev hipcc libamdhip64-dev rocm-device-libs librocprim-dev)
+# vendor module (the nvidia kernels as HIP for AMD GPUs; backends/amd);
+# clang-15, llvm-spirv-15 and spirv-tools build and validate the intel
+# vendor's SPIR-V kernels, opencl-headers and ocl-icd-libopencl1 (the ICD
+# loader) serve its OpenCL runtime (backends/intel).
+# The LLVM version is Debian 12's 15 where it is packaged, else the first of
+# 16-19 that has both clang and llvm-spirv (Debian 13).
+llvm=15
+for v in 15 16 17 18 19; do
+  if apt-cache show "llvm-spirv-$v" >/dev/null 2>&1 && apt-cache show "clang-$v" >/dev/null 2>&1; then llvm=$v; break; fi
+done
+packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev hipcc libamdhip64-dev rocm-device-libs librocprim-dev
+          "clang-$llvm" "llvm-spirv-$llvm" spirv-tools opencl-headers ocl-icd-libopencl1)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -29,6 +39,7 @@ if command -v nvcc >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check "nvidia-cublas==13.0.2.14" "nvidia-cudnn-cu13==9.28.1.4" \
     "nvidia-cudnn-frontend==1.17.0"
 fi
+bash ci/intel_opencl_cpu.sh
 # No build isolation: the build must use the torch installed above (an
 # isolated build would download a CUDA torch of several GB).
 python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e .

@@ -2,7 +2,7 @@
 // alpha, for every dtype and every vendor. On bool, + is "or" and * is "and":
 // add(a, b, alpha=False) is a itself.
 #pragma once
-#include <type_traits>
+#include "std_compat.h"
 
 #include "host_device.h"
 

@@ -1,8 +1,7 @@
 // The bin of one value in torch.histc: one definition for every vendor (host
 // code on cpu, device code on CUDA), so that all place values alike.
 #pragma once
-#include <cstdint>
-#include <type_traits>
+#include "std_compat.h"
 
 #include "host_device.h"
 

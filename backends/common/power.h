@@ -1,8 +1,7 @@
 // Powers as PyTorch computes them, one definition for every vendor (host code
 // on cpu, device code on CUDA) so that all give the same results.
 #pragma once
-#include <cmath>
-#include <type_traits>
+#include "std_compat.h"
 
 #include "host_device.h"
 

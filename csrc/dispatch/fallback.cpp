@@ -3,18 +3,22 @@
 //    on the cpu vendor; CUDA memory on nvidia when torch has CUDA): that
 //    backend's kernel runs in place on the same memory, through native tensors
 //    that alias it (zero-copy);
-//  - gems tensors on other memory: a copy to the CPU and back
-//    (at::native::cpu_fallback);
+//  - gems tensors on other memory (an opaque vendor's; CUDA memory whose CUDA
+//    kernel refused the call): CPU's kernel on host copies, one per gems
+//    storage, written ones copied back (HostCopies);
 //  - CPU/CUDA tensors in patch mode: the native kernel that gems replaced.
 #include "fallback.h"
 
 #include <ATen/ATen.h>
 #include <ATen/EmptyTensor.h>
-#include <ATen/native/CPUFallback.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
+#include <torch/library.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -99,10 +103,84 @@ struct Alias {
   at::Tensor gems;
   at::Tensor host;
   const void* data;  // the host alias's data pointer before the call
+  int64_t base = 0;  // byte of gems' storage that byte 0 of host's storage copies (0: the same memory)
+  bool written = false;  // an argument the op writes (schema: Tensor(a!))
+};
+
+// Where the memory of a gems tensor cannot be read by a native backend
+// (device memory of an opaque vendor; CUDA memory where CUDA's kernel refused),
+// the native kernel runs on host copies: one per gems storage, covering the
+// bytes the call's tensors of that storage reach, so that views of one storage
+// stay views of one host storage (an out= that is an input is never resized;
+// overlap checks see what they would on CPU). Written copies go back after.
+struct HostCopies {
+  struct Span {
+    int64_t lo, hi;
+    c10::Storage host;
+  };
+  std::map<const c10::StorageImpl*, Span> spans;
+
+  static std::pair<int64_t, int64_t> bytes_of(const at::Tensor& t) {
+    const int64_t item = static_cast<int64_t>(t.itemsize());
+    int64_t lo = t.storage_offset() * item, hi = lo + item;
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      if (t.size(d) == 0) return {lo, lo};
+      const int64_t reach = (t.size(d) - 1) * t.stride(d) * item;
+      (reach < 0 ? lo : hi) += reach;
+    }
+    return {lo, hi};
+  }
+  void note(const at::Tensor& t) {
+    if (!t.defined() || t.device().type() != kGems || !t.has_storage()) return;
+    auto [lo, hi] = bytes_of(t);
+    lo = lo / 16 * 16;  // every element size divides 16: views of other dtypes stay aligned
+    auto it = spans.find(t.storage().unsafeGetStorageImpl());
+    if (it == spans.end()) {
+      spans.emplace(t.storage().unsafeGetStorageImpl(), Span{lo, hi, c10::Storage()});
+    } else {
+      it->second.lo = std::min(it->second.lo, lo);
+      it->second.hi = std::max(it->second.hi, hi);
+    }
+  }
+  static at::Tensor bytes_view(const c10::Storage& s, int64_t lo, int64_t hi, c10::Device device) {
+    at::Tensor b = at::empty({0}, at::TensorOptions().dtype(at::kByte).device(device));
+    b.set_(s, lo, {hi - lo}, {1});
+    return b;
+  }
+  // The host tensor of gems tensor t (its span copied at the first of its storage).
+  at::Tensor host_of(const at::Tensor& t, int64_t* base) {
+    Span& sp = spans.at(t.storage().unsafeGetStorageImpl());
+    if (!sp.host) {
+      const int64_t hi = std::max(sp.hi, sp.lo);
+      at::Tensor copy = at::empty({hi - sp.lo}, at::TensorOptions().dtype(at::kByte));
+      if (hi > sp.lo) copy.copy_(bytes_view(t.storage(), sp.lo, hi, t.device()));
+      sp.host = copy.storage();
+    }
+    *base = sp.lo;
+    at::Tensor h = at::empty({0}, t.options().device(c10::kCPU));
+    h.set_(sp.host, t.storage_offset() - sp.lo / static_cast<int64_t>(t.itemsize()), t.sizes(), t.strides());
+    h.set_requires_grad(false);
+    keep_math_bits(t, h);
+    return h;
+  }
+  // Written spans back into gems memory.
+  void write_back(const std::vector<Alias>& aliases) {
+    std::set<const c10::StorageImpl*> done;
+    for (const Alias& a : aliases) {
+      if (!a.written || a.host.data_ptr() != a.data) continue;  // resized ones go back whole, after
+      const auto* impl = a.gems.storage().unsafeGetStorageImpl();
+      if (!done.insert(impl).second) continue;
+      const Span& sp = spans.at(impl);
+      if (sp.hi <= sp.lo) continue;
+      at::Tensor host = at::empty({0}, at::TensorOptions().dtype(at::kByte));
+      host.set_(sp.host, 0, {sp.hi - sp.lo}, {1});
+      bytes_view(a.gems.storage(), sp.lo, sp.hi, a.gems.device()).copy_(host);
+    }
+  }
 };
 
 c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Alias>& aliases,
-                      std::optional<c10::Device>& device) {
+                      std::optional<c10::Device>& device, HostCopies* copies, bool written) {
   auto map_tensor = [&](const at::Tensor& t) -> at::Tensor {
     if (!t.defined() || t.device().type() != kGems) return t;
     if (!device) device = t.device();
@@ -110,12 +188,16 @@ c10::IValue to_native(const c10::IValue& v, c10::DeviceType type, std::vector<Al
     // logical_and(x, y, out=x)) must be the same tensor to the native kernel;
     // and one native storage per gems storage.
     const c10::Storage* over = nullptr;
-    for (const Alias& a : aliases) {
-      if (a.gems.is_same(t)) return a.host;
+    for (Alias& a : aliases) {
+      if (a.gems.is_same(t)) {
+        a.written |= written;
+        return a.host;
+      }
       if (!over && a.gems.storage().is_alias_of(t.storage())) over = &a.host.storage();
     }
-    at::Tensor h = native_alias(t, type, over);
-    aliases.push_back({t, h, h.data_ptr()});
+    int64_t base = 0;
+    at::Tensor h = copies ? copies->host_of(t, &base) : native_alias(t, type, over);
+    aliases.push_back({t, h, h.data_ptr(), base, written});
     return h;
   };
   if (v.isTensor()) return map_tensor(v.toTensor());
@@ -146,8 +228,8 @@ at::Tensor to_gems(const at::Tensor& r, c10::DeviceType type, const std::vector<
     if (r.is_same(a.host)) return a.gems;
   for (const Alias& a : aliases) {
     if (!r.is_alias_of(a.host) || r.data_ptr() == nullptr) continue;
-    const auto* base = static_cast<const char*>(a.gems.storage().data());
-    const auto bytes = static_cast<int64_t>(static_cast<const char*>(r.data_ptr()) - base);
+    const auto* base = static_cast<const char*>(a.host.storage().data());
+    const auto bytes = static_cast<int64_t>(static_cast<const char*>(r.data_ptr()) - base) + a.base;
     const auto item = static_cast<int64_t>(r.itemsize());
     if (bytes % item != 0) continue;
     at::Tensor view;
@@ -163,17 +245,35 @@ at::Tensor to_gems(const at::Tensor& r, c10::DeviceType type, const std::vector<
   return r.to(device);
 }
 
-void zero_copy_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack, c10::DeviceType type) {
+// Runs op's native kernel for `type` on native tensors over the gems
+// tensors' memory (zero-copy), or with host_copies on host copies of it.
+void native_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack, c10::DeviceType type, bool host_copies) {
   const auto& schema = op.schema();
   const size_t num_args = schema.arguments().size();
   std::vector<Alias> aliases;
   std::optional<c10::Device> device;
   const size_t first_arg = stack->size() - num_args;
-  for (size_t i = 0; i < num_args; ++i)
-    (*stack)[first_arg + i] = to_native((*stack)[first_arg + i], type, aliases, device);
+  HostCopies copies;
+  if (host_copies) {
+    for (size_t i = 0; i < num_args; ++i) {
+      const c10::IValue& v = (*stack)[first_arg + i];
+      if (v.isTensor()) copies.note(v.toTensor());
+      if (v.isTensorList())
+        for (const at::Tensor& t : v.toTensorList()) copies.note(t);
+      if (v.isOptionalTensorList())
+        for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
+          if (t) copies.note(*t);
+    }
+  }
+  for (size_t i = 0; i < num_args; ++i) {
+    const auto* alias_info = schema.arguments()[i].alias_info();
+    (*stack)[first_arg + i] = to_native((*stack)[first_arg + i], type, aliases, device, host_copies ? &copies : nullptr,
+                                        alias_info && alias_info->isWrite());
+  }
   const c10::DispatchKey key = type == c10::DeviceType::CPU ? c10::DispatchKey::CPU : c10::DispatchKey::CUDA;
   op.redispatchBoxed(c10::DispatchKeySet(key), stack);
-  // Written arguments that the op resized into fresh CPU memory go back.
+  if (host_copies) copies.write_back(aliases);
+  // Written arguments that the op resized into fresh native memory go back.
   for (const Alias& a : aliases) {
     keep_math_bits(a.host, a.gems);  // a kernel may leave a lazy conjugation on its out= (lu_solve's adjoint)
     if (a.host.data_ptr() == a.data && a.host.sizes().equals(a.gems.sizes()) &&
@@ -274,7 +374,7 @@ void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   TORCH_CHECK_NOT_IMPLEMENTED(!strict(), "flag_gems strict mode: '", name, "' has no gems kernel on the ",
                               vendor().name, " vendor and would run through the fallback (GEMS_STRICT=1)");
   if (const auto type = native_device_type(); type == c10::DeviceType::CPU) {
-    zero_copy_fallback(op, stack, *type);
+    native_fallback(op, stack, *type, false);
   } else if (type) {
     // What CPU runs, gems runs: CUDA's kernels lack dtypes and options that
     // CPU's serve (integer matmul, half igamma, lstsq's drivers...). Where the
@@ -283,16 +383,16 @@ void fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
     const size_t base = stack->size() - op.schema().arguments().size();
     const torch::jit::Stack saved(stack->begin() + base, stack->end());
     try {
-      zero_copy_fallback(op, stack, *type);
+      native_fallback(op, stack, *type, false);
     } catch (const c10::OutOfMemoryError&) {
       throw;  // the host path would need the same device memory for its results
     } catch (const c10::Error&) {
       stack->resize(base);
       stack->insert(stack->end(), saved.begin(), saved.end());
-      at::native::cpu_fallback(op, stack);
+      native_fallback(op, stack, c10::DeviceType::CPU, true);
     }
   } else {
-    at::native::cpu_fallback(op, stack);
+    native_fallback(op, stack, c10::DeviceType::CPU, true);
   }
 }
 

@@ -17,6 +17,10 @@ VENDOR = flag_gems.vendor_name
 # The native device of the vendor: what patch mode routes through gems kernels
 # and what the zero-copy fallback runs on.
 NATIVE = "cuda" if VENDOR == "nvidia" else "cpu"
+# Whether gems kernels can serve the native device's own tensors (patch mode):
+# only where that device's memory is the vendor's (not an opaque vendor's).
+patches_native = pytest.mark.skipif(VENDOR not in ("cpu", "nvidia"),
+                                    reason=f"the {VENDOR} vendor's kernels cannot run on {NATIVE} tensors (patch mode)")
 # Kernels cannot raise on an accelerator: errors found inside a kernel (an
 # index out of range) are not reported there, as in PyTorch's CUDA backend,
 # which raises them later as a device-side assert.

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import flag_gems
-from conftest import NATIVE, VENDOR
+from conftest import NATIVE, VENDOR, patches_native
 from flag_gems import _C
 
 
@@ -38,6 +38,7 @@ def test_only_enable_sends_every_other_op_to_the_fallback_with_the_same_result()
     torch.testing.assert_close(got.cpu(), expected)  # torch's exp and the vendor's agree to an ulp, not bitwise
 
 
+@patches_native
 def test_enable_unused_excludes_whole_families_and_patches_the_native_device():
     flag_gems.enable(unused=["div", "exp"])
     ops = flag_gems.all_registered_ops()
@@ -116,6 +117,7 @@ def test_record_writes_one_line_per_gems_call(tmp_path):
     assert all(line.startswith("[DEBUG] flag_gems.ops.") for line in lines)
 
 
+@patches_native
 def test_ops_namespace_calls_gems_kernels_directly():
     flag_gems.only_enable(include=["sub"])
     flag_gems.reset_counts()

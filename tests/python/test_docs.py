@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ops_md_is_current():
-    for vendor, tool in (("nvidia", "nvcc"), ("amd", "hipcc")):
+    for vendor, tool in (("nvidia", "nvcc"), ("amd", "hipcc"), ("intel", "clang-15 and llvm-spirv")):
         if not Path(_C.vendor_module_path(vendor)).exists():
             pytest.skip(f"the {vendor} module is not built here (no {tool}), so its column cannot be regenerated")
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_ops_md.py"), "--check"], capture_output=True,

@@ -614,6 +614,7 @@ def test_few_long_rows(dtype):
     check(lambda t: t.sum(0), tall, tol=tol)
 
 
+@requires_kernels("histc")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 def test_histc(dtype):
     # Bins are placed in float or wider, as on CUDA; PyTorch's CPU places bfloat16 elements in bfloat16
@@ -631,6 +632,7 @@ def test_histc(dtype):
     assert torch.histc(x.to("gems"), 3, 0, 3, out=out) is out
 
 
+@requires_kernels("histc")
 def test_histc_of_integers_counts_as_on_cuda():
     # HF's MoE layers count tokens per expert with an int histc on every device but cpu and mps;
     # PyTorch's CPU has no integer histc, so the reference is bincount.
@@ -640,6 +642,7 @@ def test_histc_of_integers_counts_as_on_cuda():
     assert torch.equal(got.cpu(), torch.bincount(experts, minlength=8).int())
 
 
+@requires_kernels("histc")
 def test_histc_of_many_values_and_bins():
     # Enough values for several blocks (nvidia) or tasks (cpu), and more bins than a block's shared
     # histogram holds; float64 so that PyTorch's CPU places values in the same arithmetic.
@@ -653,6 +656,7 @@ def test_histc_of_many_values_and_bins():
     assert torch.equal(got.cpu(), torch.bincount(ids[ids >= 0], minlength=9000))
 
 
+@requires_kernels("histc")
 def test_histc_errors():
     for dev in ("cpu", "gems"):
         x = torch.tensor([1.0, 2.0], device=dev)
@@ -1066,6 +1070,7 @@ def with_zeros(x, seed):
     return x
 
 
+@requires_kernels("count_nonzero", "nonzero")
 @pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.float64, torch.bool])
 def test_nonzero(dtype):
     # one vendor tile (2048 elements) or several, in one block or many (more than 8 tiles); 0-dim; empty
@@ -1082,6 +1087,7 @@ def test_nonzero(dtype):
         assert_same(got, expected)
 
 
+@requires_kernels("count_nonzero", "nonzero")
 @pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
 def test_boolean_masks_select(dtype):
     # x[mask] and masked_select: the mask's nonzero positions as index tensors (no fallback)
@@ -1109,6 +1115,7 @@ def test_boolean_masks_select(dtype):
             to_gems(big[0])[to_gems(big_mask[0].to(torch.uint8))]
 
 
+@requires_kernels("accumulate_rows", "count_nonzero", "nonzero")
 @pytest.mark.parametrize("dtype", FLOATS + INTS)
 def test_index_put_by_masks_and_several_index_tensors(dtype):
     x = make((5, 6, 7), dtype, gen_seed=192)
@@ -1143,6 +1150,7 @@ def test_index_put_by_masks_and_several_index_tensors(dtype):
     check(into_transposed, x, i, j, make((4, 6), dtype, gen_seed=205))
 
 
+@requires_kernels("accumulate_rows", "count_nonzero", "nonzero")
 def test_masks_and_index_tensors_errors():
     for dev in ("cpu", "gems"):
         x = torch.zeros(4, 3, device=dev)
@@ -1195,6 +1203,7 @@ def test_scatter(dtype):
     check(lambda m, i: m.scatter(1, i, m), make((2, 50), torch.bool, gen_seed=128), order)
 
 
+@requires_kernels("accumulate_rows")
 @pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.bool])
 def test_index_put_by_one_index_tensor(dtype):
     x = make((6, 5, 4), dtype, gen_seed=160)
@@ -1216,6 +1225,7 @@ def test_index_put_by_one_index_tensor(dtype):
     check(lambda t, p, v: put(t, p, v), torch.empty(10, dtype=torch.long), perm, torch.arange(10))
 
 
+@requires_kernels("accumulate_rows")
 @pytest.mark.parametrize("dtype", FLOATS + INTS + [torch.float64])
 def test_scatter_add(dtype):
     # repeated indices add up (gather's backward); src larger than index; every dim
@@ -1238,6 +1248,7 @@ def test_scatter_add(dtype):
     check(lambda t, i, s: torch.scatter_add(t, 1, i, s), x, torch.empty(4, 0, 6, dtype=torch.long), src)
 
 
+@requires_kernels("accumulate_rows")
 def test_gather_backward_is_a_scatter_add():
     # a router's weights picked by gather (DeepSeek, Mixtral top-k), trained: the gradient sums repeats
     w = make((6, 8), torch.float32, gen_seed=137)
@@ -1250,6 +1261,7 @@ def test_gather_backward_is_a_scatter_add():
     torch.testing.assert_close(grads[1], grads[0])
 
 
+@requires_kernels("accumulate_rows")
 def test_scatter_add_errors():
     for dev in ("cpu", "gems"):
         x = torch.zeros(3, 4, device=dev)
@@ -1266,6 +1278,7 @@ def test_scatter_add_errors():
             x.scatter_add(1, torch.tensor([[0.0, 1.0]], device=dev), torch.ones(1, 2, device=dev))
 
 
+@requires_kernels("accumulate_rows")
 @pytest.mark.parametrize("dtype", FLOATS + INTS)
 def test_index_put_with_accumulate(dtype):
     # repeated and negative indices: each row gets the sum of its values (the backward of x[idx])
@@ -1284,6 +1297,7 @@ def test_index_put_with_accumulate(dtype):
     check(into_transposed, x, torch.tensor([2, 2, 0]), make((6, 3, 4), dtype, gen_seed=175))
 
 
+@requires_kernels("accumulate_rows")
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("padding_idx, by_freq", [(-1, False), (4, False), (-1, True), (1, True)])
 def test_embedding_dense_backward(dtype, padding_idx, by_freq):
@@ -1294,6 +1308,7 @@ def test_embedding_dense_backward(dtype, padding_idx, by_freq):
         check(lambda g, i: torch.ops.aten.embedding_dense_backward(g, i, 10, padding_idx, by_freq), g, index)
 
 
+@requires_kernels("accumulate_rows")
 def test_embedding_backward_sums_in_a_fixed_order():
     # Many lookups of few rows: the gradient is close to the float64 sum and the same bits on every run.
     ids = torch.randint(0, 50, (8192,), generator=torch.Generator().manual_seed(177))
@@ -1341,6 +1356,7 @@ def test_dropout_edge_cases():
             torch.native_dropout(torch.ones(2, 3, device=dev), 1.5, True)
 
 
+@requires_kernels("accumulate_rows", "count_nonzero", "nonzero")
 @pytest.mark.parametrize("dtype", FLOATS + [torch.int64])
 def test_index_put_by_a_boolean_mask_and_one_value(dtype):
     # x[mask] = v with one value: a masked fill (scores[mask] = -inf, labels[labels == pad] = -100)
@@ -1367,6 +1383,7 @@ def test_masked_fill_takes_a_zero_dim_value_only():
             x.masked_fill_(torch.ones(2, 3, dtype=torch.bool, device=dev), torch.ones(1, device=dev))
 
 
+@requires_kernels("accumulate_rows")
 def test_index_put_errors():
     for dev in ("cpu", "gems"):
         x = torch.zeros(4, 3, device=dev)
@@ -1404,6 +1421,7 @@ def test_scatter_out_of_range():
         torch.zeros(3, 4, device="gems").scatter_(1, torch.tensor([[4]], device="gems"), 1.0)
 
 
+@requires_kernels("topk", "cumsum")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 def test_multinomial_draws_by_the_weights(dtype):
     # Frequencies over 20000 independent rows (a binomial's standard deviation is under 0.004 here);
@@ -1428,6 +1446,7 @@ def test_multinomial_draws_by_the_weights(dtype):
                        torch.multinomial(rows[:64], 2, generator=g2).cpu())
 
 
+@requires_kernels("topk", "cumsum")
 def test_multinomial_errors():
     for dev in ("cpu", "gems"):
         # (a device vendor judges the distribution at the host's next wait, as PyTorch's CUDA path does)

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 import torch
-from conftest import assert_same, to_gems
+from conftest import assert_same, requires_kernels, to_gems
 
 
 
@@ -140,6 +140,7 @@ def test_inplace_ops_never_resize_self(name):
         getattr(x.to("gems"), name)(y.to("gems"))
 
 
+@requires_kernels("accumulate_rows")
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 def test_masked_index_put_accumulate_is_as_close_to_exact_as_cpu(dtype):
     """Masked index_put_ with accumulate sums repeated positions in float and
