@@ -46,6 +46,7 @@ const gems_kernel_entry kKernels[] = {
     {"cross_entropy", kFloating, k_cross_entropy}, {"cross_entropy_backward", kFloating, k_cross_entropy_backward},
     {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk}, {"sort", kNumeric, k_topk}, {"histc", kNumeric, k_histc}, {"tril", kAll, k_tril},
     {"gemm", kFloating, k_gemm},
+    {"attention", kFloating, k_attention}, {"attention_backward", kFloating, k_attention_backward},
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter},
     {"accumulate_rows", kNumeric, k_accumulate_rows},
     {"isin", kNumeric, k_isin},
@@ -60,8 +61,8 @@ int device_count(int32_t* count) {
   if (want && (std::strcmp(want, "level_zero") == 0 || std::strcmp(want, "ze") == 0) &&
       std::strcmp(runtime().name(), "level_zero") != 0) {
     *count = 0;
-    return set_error(GEMS_NO_DEVICE, "GEMS_INTEL_RUNTIME=level_zero, but this intel module has no Level Zero runtime "
-                                     "yet (GEMS_INTEL_RUNTIME=opencl or unset uses OpenCL)");
+    return set_error(GEMS_NO_DEVICE, "GEMS_INTEL_RUNTIME=level_zero, but this intel module was built without Level "
+                                     "Zero (libze-dev)");
   }
   return runtime().device_count(count);
 }

@@ -33,6 +33,8 @@ GEMS_INTEL_KERNEL(cross_entropy_backward); GEMS_INTEL_KERNEL(layer_norm_backward
 // counting and selecting (kernels_select.cpp)
 GEMS_INTEL_KERNEL(count_nonzero); GEMS_INTEL_KERNEL(nonzero); GEMS_INTEL_KERNEL(masked_select);
 GEMS_INTEL_KERNEL(cumsum); GEMS_INTEL_KERNEL(isin); GEMS_INTEL_KERNEL(histc); GEMS_INTEL_KERNEL(topk);
+// fused attention (kernels_attention.cpp)
+GEMS_INTEL_KERNEL(attention); GEMS_INTEL_KERNEL(attention_backward);
 // gemm (kernels_gemm.cpp), indexing (kernels_index.cpp)
 GEMS_INTEL_KERNEL(gemm);
 GEMS_INTEL_KERNEL(index_select); GEMS_INTEL_KERNEL(gather); GEMS_INTEL_KERNEL(scatter); GEMS_INTEL_KERNEL(accumulate_rows);

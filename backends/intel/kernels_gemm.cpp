@@ -22,14 +22,14 @@ int k_gemm(const gems_kernel_call* c) {
     g.out[d] = out.strides[d];
   }
   if (g.batch == 0 || g.m == 0 || g.n == 0) return GEMS_OK;
-  constexpr int64_t kTile = 32;  // GI_TILE
-  const int64_t groups = g.batch * ((g.m + kTile - 1) / kTile) * ((g.n + kTile - 1) / kTile);
+  constexpr int64_t kRows = 8, kLanes = 16;  // GI_ROWS x GI_SG, a sub-group's tile
+  const int64_t groups = g.batch * ((g.m + kRows - 1) / kRows) * ((g.n + kLanes - 1) / kLanes);
   const gems_scalar beta = c->num_scalars > 1 ? c->scalars[1] : gems_scalar{0, 0};
   return Launch(c, kProgramGemm, kernel_name("gemm", out.dtype))
       .tensor(out).tensor(a).tensor(b).ptr(with_c ? element_ptr(c->tensors[3]) : nullptr).value(g)
       .value(scalar_for(out.dtype == GEMS_FLOAT64 ? GEMS_FLOAT64 : GEMS_FLOAT32, c->scalars[0]))
       .value(scalar_for(out.dtype == GEMS_FLOAT64 ? GEMS_FLOAT64 : GEMS_FLOAT32, beta))
-      .run(static_cast<size_t>(groups) * 256, 256);
+      .run(static_cast<size_t>(groups) * kLanes, kLanes);
 }
 
 }  // namespace gems::intel

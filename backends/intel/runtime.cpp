@@ -2,6 +2,8 @@
 // device, and the choice between Level Zero and OpenCL.
 #include "runtime.h"
 
+#include "kernels/layout.h"
+
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -20,6 +22,49 @@ const char* last_error() { return t_last_error.c_str(); }
 
 int32_t current_device() { return t_device; }
 void set_current_device(int32_t device) { t_device = device; }
+
+int RuntimeBase::init() {
+  std::call_once(once_, [this] {
+    init_status_ = discover();
+    init_error_ = last_error();
+  });
+  return init_status_ == GEMS_OK ? GEMS_OK : set_error(init_status_, init_error_);
+}
+
+int RuntimeBase::check(int32_t d) {
+  if (int s = init()) return s;
+  if (d < 0 || d >= num_devices())
+    return set_error(GEMS_INVALID_ARGUMENT, "intel device " + std::to_string(d) + " does not exist (" +
+                                                std::to_string(num_devices()) + " devices)");
+  return GEMS_OK;
+}
+
+int RuntimeBase::device_count(int32_t* count) {
+  *count = 0;
+  if (int s = init()) return s;
+  *count = num_devices();
+  return GEMS_OK;
+}
+
+int RuntimeBase::finish_all() {
+  for (int32_t d = 0; d < num_devices(); ++d)
+    if (int s = device_synchronize(d)) return s;
+  return GEMS_OK;
+}
+
+int RuntimeBase::error_record(int32_t d, void** record) {
+  if (int s = check(d)) return s;
+  std::lock_guard<std::mutex> g(records_mu_);
+  error_records_.resize(static_cast<size_t>(num_devices()), nullptr);
+  if (!error_records_[d]) {
+    void* p = nullptr;
+    if (int s = malloc(d, sizeof(gi_error_record), &p)) return s;
+    if (int s = memset(p, 0, sizeof(gi_error_record), nullptr)) return s;
+    error_records_[d] = p;
+  }
+  *record = error_records_[d];
+  return GEMS_OK;
+}
 
 // Level Zero where a driver answers (Intel's GPUs), else OpenCL; the
 // environment's GEMS_INTEL_RUNTIME=level_zero|opencl decides when set.

@@ -5,14 +5,17 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "../abi/gems_vendor_abi.h"
 
 namespace gems::intel {
 
 // The kernels' SPIR-V modules (embedded at build time), by the file they come from.
-enum Program { kProgramPointwise, kProgramReduce, kProgramGemm, kProgramIndex, kProgramLoss, kProgramSelect, kProgramCount };
+enum Program { kProgramPointwise, kProgramReduce, kProgramGemm, kProgramIndex, kProgramLoss, kProgramSelect,
+              kProgramAttention, kProgramCount };
 
 // Sets the calling thread's last error and returns status.
 int set_error(int status, const std::string& message);
@@ -61,10 +64,33 @@ class Runtime {
   virtual int error_record(int32_t device, void** record) = 0;
 };
 
+// What both back ends share: discovery once (its error kept for every later
+// call), device checks, the per-device kernel error records, waiting for all.
+class RuntimeBase : public Runtime {
+ public:
+  int device_count(int32_t* count) override;
+  int error_record(int32_t device, void** record) override;
+
+ protected:
+  // Finds the devices; called once, at the first use of the runtime.
+  virtual int discover() = 0;
+  virtual int32_t num_devices() const = 0;
+  int init();
+  int check(int32_t device);  // init, then a valid device
+  int finish_all();           // device_synchronize on every device
+
+ private:
+  std::once_flag once_;
+  int init_status_ = GEMS_OK;
+  std::string init_error_;
+  std::mutex records_mu_;
+  std::vector<void*> error_records_;
+};
+
 // The runtime chosen at first use (Level Zero, else OpenCL; GEMS_INTEL_RUNTIME).
 Runtime& runtime();
 Runtime* make_opencl_runtime();
-Runtime* make_level_zero_runtime();  // nullptr where the module was built without it
+Runtime* make_level_zero_runtime();  // nullptr where the module was built without libze-dev
 
 // The calling thread's current device.
 int32_t current_device();

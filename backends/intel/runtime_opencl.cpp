@@ -81,18 +81,12 @@ struct Event {
   bool timing;
 };
 
-class OpenCLRuntime final : public Runtime {
+class OpenCLRuntime final : public RuntimeBase {
  public:
   const char* name() const override { return "opencl"; }
 
-  int device_count(int32_t* count) override {
-    *count = 0;
-    if (int s = init()) return s;
-    *count = static_cast<int32_t>(devices_.size());
-    return GEMS_OK;
-  }
   int device_name(int32_t d, char* buf, size_t len) override {
-    if (int s = check_device(d)) return s;
+    if (int s = check(d)) return s;
     char name[256] = {0};
     cl_.clGetDeviceInfo(devices_[d], CL_DEVICE_NAME, sizeof(name) - 1, name, nullptr);
     std::snprintf(buf, len, "%s (OpenCL)", name);
@@ -100,7 +94,7 @@ class OpenCLRuntime final : public Runtime {
   }
 
   int malloc(int32_t d, size_t bytes, void** ptr) override {
-    if (int s = check_device(d)) return s;
+    if (int s = check(d)) return s;
     cl_int e = CL_SUCCESS;
     *ptr = cl_.clDeviceMemAllocINTEL(context_, devices_[d], nullptr, bytes ? bytes : 1, 0, &e);
     if (e == CL_SUCCESS && !*ptr) e = CL_OUT_OF_RESOURCES;
@@ -154,24 +148,21 @@ class OpenCLRuntime final : public Runtime {
     return GEMS_OK;
   }
 
+  // Every stream of a device is its one in-order queue: work on any stream
+  // follows all work before it, which is what CUDA's legacy default stream
+  // gives PyTorch code (x made on a side stream, read on the default one with
+  // no wait). Streams do not overlap each other's work here.
   int stream_create(int32_t d, void** stream) override {
-    if (int s = check_device(d)) return s;
-    cl_command_queue q;
-    if (int s = create_queue(d, &q)) return s;
-    *stream = new Queue{q, d};
+    if (int s = check(d)) return s;
+    *stream = new Queue{default_queues_[d], d};
     return GEMS_OK;
   }
   int stream_destroy(void* stream) override {
     if (!stream) return GEMS_OK;
     auto* q = static_cast<Queue*>(stream);
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      created_.erase(q->q);
-    }
-    cl_.clFinish(q->q);
-    cl_int e = cl_.clReleaseCommandQueue(q->q);
+    const cl_int e = cl_.clFinish(q->q);
     delete q;
-    return cl_status(e, "clReleaseCommandQueue");
+    return cl_status(e, "clFinish");
   }
   int stream_synchronize(void* stream) override {
     cl_command_queue q;
@@ -251,27 +242,15 @@ class OpenCLRuntime final : public Runtime {
     cl_.clGetMemAllocInfoINTEL(context_, p, CL_MEM_ALLOC_TYPE_INTEL, sizeof(type), &type, nullptr);
     return type != CL_MEM_TYPE_UNKNOWN_INTEL;
   }
-  int finish_all() {
-    for (int32_t d = 0; d < static_cast<int32_t>(devices_.size()); ++d)
-      if (int s = device_synchronize(d)) return s;
-    return GEMS_OK;
-  }
   int device_synchronize(int32_t d) override {
-    if (int s = check_device(d)) return s;
-    std::vector<cl_command_queue> queues{default_queues_[d]};
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      for (auto& [q, dev] : created_) if (dev == d) queues.push_back(q);
-    }
-    for (cl_command_queue q : queues)
-      if (int s = cl_status(cl_.clFinish(q), "clFinish")) return s;
-    return GEMS_OK;
+    if (int s = check(d)) return s;
+    return cl_status(cl_.clFinish(default_queues_[d]), "clFinish");
   }
 
   int launch(int32_t d, void* stream, Program program, const std::string& kernel, size_t global, size_t local,
              const KernelArg* args, int num_args) override {
     if (global == 0) return GEMS_OK;
-    if (int s = check_device(d)) return s;
+    if (int s = check(d)) return s;
     cl_command_queue q;
     if (int s = queue_of(stream, &q)) return s;
     std::lock_guard<std::mutex> g(launch_mu_);  // a cl_kernel's arguments are shared state
@@ -287,30 +266,15 @@ class OpenCLRuntime final : public Runtime {
                      ("clEnqueueNDRangeKernel " + kernel).c_str());
   }
 
-  int error_record(int32_t d, void** record) override {
-    if (int s = check_device(d)) return s;
-    std::lock_guard<std::mutex> g(mu_);
-    if (!error_records_[d]) {
-      void* p = nullptr;
-      if (int s = malloc(d, sizeof(gi_error_record), &p)) return s;
-      if (int s = memset(p, 0, sizeof(gi_error_record), nullptr)) return s;
-      error_records_[d] = p;
-    }
-    *record = error_records_[d];
-    return GEMS_OK;
-  }
 
  private:
-  int init() {
-    std::call_once(once_, [this] { init_status_ = discover(); init_error_ = last_error(); });
-    if (init_status_ != GEMS_OK) return set_error(init_status_, init_error_);
-    return GEMS_OK;
-  }
 
   // Finds the Intel platform with devices of the kinds GEMS_INTEL_DEVICES
   // admits: gpu (the default), cpu or all. Intel's OpenCL CPU runtime is a
   // test vehicle, never picked by the automatic vendor probe on its own.
-  int discover() {
+  int32_t num_devices() const override { return static_cast<int32_t>(devices_.size()); }
+
+  int discover() override {
     void* lib = ::dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) return set_error(GEMS_NO_DEVICE, "no OpenCL ICD loader (libOpenCL.so.1) on this machine");
 #define GI_RESOLVE(fn) cl_.fn = reinterpret_cast<decltype(cl_.fn)>(::dlsym(lib, #fn));
@@ -360,9 +324,8 @@ class OpenCLRuntime final : public Runtime {
       if (int s = cl_status(e, "clCreateContext")) return s;
       devices_ = usable;
       default_queues_.resize(devices_.size());
-      error_records_.assign(devices_.size(), nullptr);
       for (size_t i = 0; i < devices_.size(); ++i)
-        if (int s = create_queue(static_cast<int32_t>(i), &default_queues_[i], false)) return s;
+        if (int s = create_queue(static_cast<int32_t>(i), &default_queues_[i])) return s;
       return GEMS_OK;
     }
     return set_error(GEMS_NO_DEVICE, "no Intel OpenCL " + kinds + " device with unified shared memory (platforms: " +
@@ -381,31 +344,19 @@ class OpenCLRuntime final : public Runtime {
            cl_.clEnqueueMemFillINTEL;
   }
 
-  // In-order queues with profiling (events' elapsed times need it).
-  int create_queue(int32_t d, cl_command_queue* q, bool track = true) {
+  // An in-order queue with profiling (events' elapsed times need it).
+  int create_queue(int32_t d, cl_command_queue* q) {
     const cl_queue_properties props[] = {CL_QUEUE_PROPERTIES, CL_QUEUE_PROFILING_ENABLE, 0};
     cl_int e = CL_SUCCESS;
     *q = cl_.clCreateCommandQueueWithProperties(context_, devices_[d], props, &e);
-    if (int s = cl_status(e, "clCreateCommandQueueWithProperties")) return s;
-    if (track) {
-      std::lock_guard<std::mutex> g(mu_);
-      created_[*q] = d;
-    }
-    return GEMS_OK;
+    return cl_status(e, "clCreateCommandQueueWithProperties");
   }
 
-  int check_device(int32_t d) {
-    if (int s = init()) return s;
-    if (d < 0 || d >= static_cast<int32_t>(devices_.size()))
-      return set_error(GEMS_INVALID_ARGUMENT, "intel device " + std::to_string(d) + " does not exist (" +
-                                                  std::to_string(devices_.size()) + " devices)");
-    return GEMS_OK;
-  }
 
   int queue_of(void* stream, cl_command_queue* q) {
     if (stream) { *q = static_cast<Queue*>(stream)->q; return GEMS_OK; }
     const int32_t d = current_device();
-    if (int s = check_device(d)) return s;
+    if (int s = check(d)) return s;
     *q = default_queues_[d];
     return GEMS_OK;
   }
@@ -485,15 +436,10 @@ class OpenCLRuntime final : public Runtime {
   }
 
   OpenCL cl_;
-  std::once_flag once_;
-  int init_status_ = GEMS_OK;
-  std::string init_error_;
   cl_context context_ = nullptr;
   std::vector<cl_device_id> devices_;
   std::vector<cl_command_queue> default_queues_;
-  std::vector<void*> error_records_;
-  std::map<cl_command_queue, int32_t> created_;
-  std::mutex mu_, launch_mu_;
+  std::mutex launch_mu_;
   cl_program programs_[kProgramCount] = {};
   std::map<std::string, cl_kernel> kernels_;
 };

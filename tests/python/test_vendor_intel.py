@@ -22,10 +22,6 @@ pytestmark = pytest.mark.skipif(not INTEL.exists(), reason="the intel vendor mod
 needs_cpu_runtime = pytest.mark.skipif(not (ICD / "intel-cpu.icd").exists(),
                                        reason="Intel's OpenCL CPU runtime is not installed (ci/intel_opencl_cpu.sh)")
 
-# nvidia's kernels on a library of NVIDIA's (cuDNN's fused attention) that the
-# intel module has no counterpart of yet: attention takes PyTorch's math path
-# over gems kernels there. A gap, listed so that closing it fails this test.
-NOT_YET_ON_INTEL = {"attention", "attention_backward"}
 
 
 def run(code, **env):
@@ -46,9 +42,11 @@ def test_module_is_the_intel_vendor_at_this_abi():
 def test_kernel_table_is_the_nvidia_modules():
     intel = dict(_C.inspect_vendor_module(str(INTEL))[2])
     nvidia = dict(_C.inspect_vendor_module(str(NVIDIA))[2])
-    assert set(nvidia) - set(intel) == NOT_YET_ON_INTEL & set(nvidia)
-    assert set(intel) <= set(nvidia)
-    assert {k: intel[k] for k in intel} == {k: nvidia[k] for k in intel}  # the same dtypes for every kernel
+    assert set(intel) == set(nvidia)
+    # every dtype nvidia's kernel serves (intel's attention also serves float32 and float64, which
+    # cuDNN's does not: the math path serves them on nvidia)
+    assert {k: intel[k] & nvidia[k] for k in intel} == nvidia
+    assert {k for k in intel if intel[k] != nvidia[k]} <= {"attention", "attention_backward"}
 
 
 @needs_cpu_runtime
@@ -66,12 +64,11 @@ def test_the_probe_moves_past_it_quietly():
     assert r.stdout.strip() != "intel"
 
 
-@needs_cpu_runtime
-def test_level_zero_forced_is_refused_until_it_exists():
-    r = run("import flag_gems", GEMS_VENDOR="intel", GEMS_INTEL_RUNTIME="level_zero", GEMS_INTEL_DEVICES="cpu",
-            OCL_ICD_VENDORS=str(ICD))
+@pytest.mark.skipif(os.path.exists("/dev/dri"), reason="this machine has a GPU driver (DRM)")
+def test_level_zero_forced_without_a_driver_is_refused_naming_zeinit():
+    r = run("import flag_gems", GEMS_VENDOR="intel", GEMS_INTEL_RUNTIME="level_zero")
     assert r.returncode != 0
-    assert "no Level Zero runtime" in r.stderr
+    assert "zeInit" in r.stderr and "ZE_RESULT_ERROR_UNINITIALIZED" in r.stderr, r.stderr[-2000:]
 
 
 @needs_cpu_runtime

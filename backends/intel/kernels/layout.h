@@ -68,3 +68,14 @@ typedef struct gi_pick {
   int count;
   int wrap;  // a negative index counts from the end
 } gi_pick;
+
+// attention's sizes and each operand's strides (4-D: b, h, row, d; lse 3-D).
+// Operands absent from a call have zero strides.
+typedef struct gi_attention {
+  gi_i64 B, Hq, Hkv, L, keys, E, Ev;  // keys: S
+  gi_i64 out[4], lse[3], q[4], k[4], v[4], bias[4];
+  gi_i64 dq[4], dk[4], dv[4], dbias[4], dout[4];
+  double scale;
+  int causal;
+  int has_bias;
+} gi_attention;
