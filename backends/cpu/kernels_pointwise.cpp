@@ -79,7 +79,6 @@ int backward(const char* name, const gems_kernel_call* c, F f) {
   return binary<kFloating, void>(name, c, f);
 }
 
-constexpr double kSqrt2OverPi = 0.79788456080286535587989211986876;
 
 }  // namespace
 
@@ -160,10 +159,7 @@ int k_silu(const gems_kernel_call* c) {
 // scalars[0].i: 0 = exact (erf), 1 = tanh approximation
 int k_gelu(const gems_kernel_call* c) {
   if (c->scalars[0].i == 1)
-    return unary<kFloating>("gelu", c, [](auto x) {
-      using A = decltype(x);
-      return A(0.5) * x * (A(1) + tanh_of(A(kSqrt2OverPi) * (x + A(0.044715) * x * x * x)));
-    });
+    return unary<kFloating>("gelu", c, [](auto x) { return gems::gelu_tanh<CpuMath>(x); });
   return unary_with_float_runs("gelu", c, gelu_erf_floats, [](auto x) { return gelu_erf_of(x); });
 }
 

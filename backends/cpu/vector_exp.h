@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../common/activations.h"
+
 namespace gems::cpu {
 
 // c[0] x^(N-1) + c[1] x^(N-2) + ... + c[N-1], by Horner's rule (the
@@ -103,11 +105,15 @@ inline float log_float(float x) {
 inline float log_of(float x) { return log_float(x); }
 inline double log_of(double x) { return std::log(x); }
 
+// The cpu vendor's elementary functions for backends/common/activations.h
+// (defined below: exp_of above, one_plus_erf_of and tanh_of after it).
+struct CpuMath;
+
 // sigmoid and silu in a kernel's compute type, on exp_of.
 template <typename A>
-A sigmoid_of(A x) { return A(1) / (A(1) + exp_of(-x)); }
+A sigmoid_of(A x) { return gems::sigmoid<CpuMath>(x); }
 template <typename A>
-A silu_of(A x) { return x / (A(1) + exp_of(-x)); }
+A silu_of(A x) { return gems::silu<CpuMath>(x); }
 
 // 1 + erf(z), which gelu's exact form needs (twice the normal CDF at z sqrt 2):
 // erfc(|z|) by Abramowitz and Stegun 7.1.26 (one exp, one division; within
@@ -132,7 +138,7 @@ inline double one_plus_erf_of(double z) { return 1.0 + std::erf(z); }
 // compute type (float: within 4.2e-7 absolute of the exact value over
 // [-12, 12]; the fitted erf gave 4.5e-7).
 template <typename A>
-A gelu_erf_of(A x) { return x * A(0.5) * one_plus_erf_of(x * A(0.70710678118654752440)); }
+A gelu_erf_of(A x) { return gems::gelu_erf<CpuMath>(x); }
 
 // Its backward, g (Phi(x) + x phi(x)): in float the CDF and the density share
 // one exponential, exp(-x^2 / 2).
@@ -147,6 +153,12 @@ inline double gelu_erf_backward_of(double g, double x) {
 // tanh in a kernel's compute type, as exp_of.
 inline float tanh_of(float x) { return tanh_float(x); }
 inline double tanh_of(double x) { return std::tanh(x); }
+
+struct CpuMath {
+  template <typename A> static A exp(A x) { return exp_of(x); }
+  template <typename A> static A tanh(A x) { return tanh_of(x); }
+  template <typename A> static A one_plus_erf(A z) { return one_plus_erf_of(z); }
+};
 
 // The loops of this file over dense float runs are also compiled for AVX-512
 // on x86-64 and the version is picked at load time where the processor has it
