@@ -48,7 +48,7 @@ int bad_shapes(const char* name) {
 
 int k_attention(const gems_kernel_call* c) {
   const gems_tensor* t = c->tensors;
-  if (!(kFloating & GEMS_DTYPE_BIT(t[2].dtype))) return unsupported("attention", t[2].dtype);
+  if (!served(kFloating, t[2].dtype)) return unsupported("attention", t[2].dtype);
   if (!shapes_agree(t[2], t[3], t[4])) return bad_shapes("attention");
   const gems_tensor* bias = present(c, 5);
   gi_attention g = geometry(c, t[2], t[3], t[4], bias);
@@ -64,7 +64,7 @@ int k_attention(const gems_kernel_call* c) {
 // dq, dk, dv, dbias or absent, dout, q, k, v, out, lse, bias or absent.
 int k_attention_backward(const gems_kernel_call* c) {
   const gems_tensor* t = c->tensors;
-  if (!(kFloating & GEMS_DTYPE_BIT(t[5].dtype))) return unsupported("attention_backward", t[5].dtype);
+  if (!served(kFloating, t[5].dtype)) return unsupported("attention_backward", t[5].dtype);
   if (!shapes_agree(t[5], t[6], t[7])) return bad_shapes("attention_backward");
   const gems_tensor *dq = present(c, 0), *dk = present(c, 1), *dv = present(c, 2), *dbias = present(c, 3);
   const gems_tensor* bias = present(c, 10);

@@ -7,7 +7,7 @@ namespace gems::intel {
 int k_gemm(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &a = c->tensors[1], &b = c->tensors[2];
   const bool with_c = c->num_tensors > 3 && c->tensors[3].data;
-  if (!(kFloating & GEMS_DTYPE_BIT(out.dtype))) return unsupported("gemm", out.dtype);
+  if (!served(kFloating, out.dtype)) return unsupported("gemm", out.dtype);
   if (out.ndim != 3 || a.ndim != 3 || b.ndim != 3 || (with_c && c->tensors[3].ndim != 3))
     return set_error(GEMS_INVALID_ARGUMENT, "gemm takes 3-D operands [B, M, N], [B, M, K], [B, K, N]");
   gi_gemm_shape g{};

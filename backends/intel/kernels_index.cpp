@@ -13,7 +13,7 @@ int k_index_select(const gems_kernel_call* c) {
     return k_index_select(&one);
   }
   const gems_tensor &out = c->tensors[0], &self = c->tensors[1], &index = c->tensors[2];
-  if (out.dtype < 0 || out.dtype >= GEMS_DTYPE_COUNT) return unsupported("index_select", out.dtype);
+  if (!served(kAll, out.dtype)) return unsupported("index_select", out.dtype);
   if (index.dtype != GEMS_INT64 && index.dtype != GEMS_INT32) return unsupported("index_select (index)", index.dtype);
   const int64_t dim = c->scalars[0].i;
   const bool wrap = c->num_scalars > 1 && c->scalars[1].i;
@@ -47,8 +47,8 @@ int k_gather(const gems_kernel_call* c) {
   const gems_tensor& out = c->tensors[0];
   const int n = c->num_tensors - 2;
   if (n < 1 || n > 4) return set_error(GEMS_UNSUPPORTED, "gather takes 1 to 4 index tensors");
-  const size_t width = element_size(out.dtype);
-  if (!width) return unsupported("gather", out.dtype);
+  if (!served(kAll, out.dtype)) return unsupported("gather", out.dtype);
+  const int64_t width = element_size(out.dtype);
   gi_pick P{};
   P.count = n;
   P.wrap = c->scalars[0].i != 0;
@@ -72,8 +72,8 @@ int k_gather(const gems_kernel_call* c) {
 
 int k_scatter(const gems_kernel_call* c) {
   const gems_tensor &dest = c->tensors[0], &index = c->tensors[2];
-  const size_t width = element_size(dest.dtype);
-  if (!width) return unsupported("scatter", dest.dtype);
+  if (!served(kAll, dest.dtype)) return unsupported("scatter", dest.dtype);
+  const int64_t width = element_size(dest.dtype);
   if (!index_dtype(index.dtype)) return unsupported("scatter (index)", index.dtype);
   if (numel(index) == 0) return GEMS_OK;
   const gems_tensor* ops[3] = {&c->tensors[2], &c->tensors[0], &c->tensors[1]};
@@ -97,7 +97,7 @@ int k_scatter(const gems_kernel_call* c) {
 
 int k_accumulate_rows(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &src = c->tensors[1], &index = c->tensors[2];
-  if (!(kNumeric & GEMS_DTYPE_BIT(out.dtype))) return unsupported("accumulate_rows", out.dtype);
+  if (!served(kNumeric, out.dtype)) return unsupported("accumulate_rows", out.dtype);
   if (!index_dtype(index.dtype)) return unsupported("accumulate_rows (index)", index.dtype);
   const int64_t rows = out.sizes[0], cols = out.sizes[1], n = index.ndim ? index.sizes[0] : 1;
   if (n == 0 || rows == 0 || cols == 0) return GEMS_OK;

@@ -8,7 +8,7 @@ namespace {
 
 constexpr size_t kGroup = 64;  // GI_GROUP in kernels/group.h
 
-bool floating(int32_t dtype) { return dtype >= 0 && dtype < GEMS_DTYPE_COUNT && (kFloating & GEMS_DTYPE_BIT(dtype)); }
+bool floating(int32_t dtype) { return served(kFloating, dtype); }
 const void* maybe(const gems_kernel_call* c, int i) {
   return i < c->num_tensors && c->tensors[i].data ? element_ptr(c->tensors[i]) : nullptr;
 }

@@ -6,7 +6,6 @@
 namespace gems::intel {
 namespace {
 
-bool served(uint32_t mask, int32_t dtype) { return dtype >= 0 && dtype < GEMS_DTYPE_COUNT && (mask & GEMS_DTYPE_BIT(dtype)); }
 
 // Operands tensors[0..n) in one layout, then extra by-value arguments.
 template <typename... Extra>
@@ -93,9 +92,7 @@ int k_sub(const gems_kernel_call* c) { return binary(c, kNumeric, GI_SUB, scalar
 int k_mul(const gems_kernel_call* c) { return binary(c, kAll, GI_MUL); }
 int k_div(const gems_kernel_call* c) {
   const int64_t mode = scalar_arg(c, 0, {0, 0}).i;
-  const bool floating = c->tensors[0].dtype == GEMS_FLOAT16 || c->tensors[0].dtype == GEMS_BFLOAT16 ||
-                        c->tensors[0].dtype == GEMS_FLOAT32 || c->tensors[0].dtype == GEMS_FLOAT64;
-  if (mode == 0 && !floating) return unsupported("div (true division of integers)", c->tensors[0].dtype);
+  if (mode == 0 && !served(kFloating, c->tensors[0].dtype)) return unsupported("div (true division of integers)", c->tensors[0].dtype);
   return binary(c, kNumeric, mode == 0 ? GI_DIV_TRUE : mode == 1 ? GI_DIV_TRUNC : GI_DIV_FLOOR);
 }
 int k_remainder(const gems_kernel_call* c) { return binary(c, kNumeric, GI_REMAINDER); }

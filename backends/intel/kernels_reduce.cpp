@@ -8,7 +8,6 @@ namespace {
 
 constexpr size_t kGroup = 64;  // GI_GROUP in kernels/reduce.clcpp
 
-bool served(uint32_t mask, int32_t dtype) { return dtype >= 0 && dtype < GEMS_DTYPE_COUNT && (mask & GEMS_DTYPE_BIT(dtype)); }
 
 // A tensor of the first `ndim` dims of t (the outer dims of a reduction).
 gems_tensor leading(const gems_tensor& t, int ndim) {

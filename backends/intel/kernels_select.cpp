@@ -8,7 +8,6 @@ namespace {
 
 constexpr size_t kGroup = 64;  // GI_GROUP in kernels/group.h
 
-bool served(uint32_t mask, int32_t dtype) { return dtype >= 0 && dtype < GEMS_DTYPE_COUNT && (mask & GEMS_DTYPE_BIT(dtype)); }
 
 gi_layout shape_of(const gems_tensor& t) {
   gi_layout L{};
@@ -40,8 +39,8 @@ int k_nonzero(const gems_kernel_call* c) {
 int k_masked_select(const gems_kernel_call* c) {
   const gems_tensor &out = c->tensors[0], &values = c->tensors[1], &mask = c->tensors[2];
   if (mask.dtype != GEMS_BOOL && mask.dtype != GEMS_UINT8) return unsupported("masked_select", mask.dtype);
-  const size_t width = element_size(values.dtype);
-  if (!width) return unsupported("masked_select", values.dtype);
+  if (!served(kAll, values.dtype)) return unsupported("masked_select", values.dtype);
+  const int64_t width = element_size(values.dtype);
   const int64_t rows = out.ndim ? out.sizes[0] : 1;
   if (rows == 0 || numel(mask) == 0) return GEMS_OK;
   // The layout walks the mask's shape in row-major (memory) order: no merging reorders it.

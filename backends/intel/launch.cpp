@@ -2,11 +2,6 @@
 
 namespace gems::intel {
 
-size_t element_size(int32_t dtype) {
-  static const size_t sizes[GEMS_DTYPE_COUNT] = {1, 1, 1, 2, 4, 8, 2, 2, 4, 8};
-  return dtype >= 0 && dtype < GEMS_DTYPE_COUNT ? sizes[dtype] : 0;
-}
-
 const char* dtype_suffix(int32_t dtype) {
   static const char* const names[GEMS_DTYPE_COUNT] = {"b8", "u8", "i8", "i16", "i32", "i64", "f16", "bf16", "f32", "f64"};
   return dtype >= 0 && dtype < GEMS_DTYPE_COUNT ? names[dtype] : "unknown";
@@ -21,7 +16,7 @@ int64_t numel(const gems_tensor& t) {
 }
 
 void* element_ptr(const gems_tensor& t) {
-  return t.data ? static_cast<char*>(t.data) + t.offset * static_cast<int64_t>(element_size(t.dtype)) : nullptr;
+  return t.data ? static_cast<char*>(t.data) + t.offset * element_size(t.dtype) : nullptr;
 }
 
 gi_scalar scalar_for(int32_t dtype, const gems_scalar& s) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/dtype_dispatch.h"
 #include "kernels/layout.h"
 #include "runtime.h"
 
@@ -15,7 +16,10 @@ constexpr uint32_t kAll = GEMS_MASK_ALL;
 constexpr uint32_t kNumeric = GEMS_MASK_FLOATING | GEMS_MASK_INTEGRAL;
 constexpr uint32_t kBitwise = GEMS_MASK_INTEGRAL | GEMS_DTYPE_BIT(GEMS_BOOL);
 
-size_t element_size(int32_t dtype);
+// Whether mask serves dtype (a valid dtype code whose bit is set).
+inline bool served(uint32_t mask, int32_t dtype) {
+  return dtype >= 0 && dtype < GEMS_DTYPE_COUNT && (mask & GEMS_DTYPE_BIT(dtype));
+}
 // The suffix kernels of a dtype are named with (kernels/device.h): "f32", "b8", ...
 const char* dtype_suffix(int32_t dtype);
 // kernel + "_" + the dtype's suffix.
