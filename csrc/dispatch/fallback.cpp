@@ -403,10 +403,31 @@ TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromB
 // pick the "overrideable" backend (convolution_overrideable: "not
 // implemented"); conj_physical_ calls a CPU/CUDA-only DispatchStub ("missing
 // kernel for gems"). The boxed fallback never sees them unless they are sent to
-// it by name. Found by the OpInfo sweep (tests/sweep); every such op is listed here.
-const char* const kOpsDefaultKernelsRefuse[] = {
-    "convolution", "_convolution", "convolution_backward", "convolution_overrideable",
-    "convolution_backward_overrideable", "conj_physical_"};
+// it by name. Found by the OpInfo sweep (tests/sweep); every such op is listed
+// here. (convolution and convolution_backward have gems kernels in the op
+// table; while those are switched off, the calls arrive here as _convolution
+// or as the overrideable ops.)
+const char* const kOpsDefaultKernelsRefuse[] = {"_convolution", "conj_physical_"};
+
+// The overrideable convolutions have no native kernel anywhere: they run as
+// the general op they stand for, whose CPU and CUDA kernels pick a library.
+// convolution_overrideable has convolution's arguments; the backward one lacks
+// bias_sizes, which only says whether a bias gradient is wanted.
+void convolution_overrideable_fallback(const c10::OperatorHandle&, torch::jit::Stack* stack) {
+  static const auto general = c10::Dispatcher::singleton().findSchemaOrThrow("aten::convolution", "");
+  fallback(general, stack);
+}
+void convolution_backward_overrideable_fallback(const c10::OperatorHandle&, torch::jit::Stack* stack) {
+  static const auto general = c10::Dispatcher::singleton().findSchemaOrThrow("aten::convolution_backward", "");
+  // (grad_output, input, weight, [bias_sizes], stride, padding, dilation, transposed, output_padding, groups, mask)
+  const size_t base = stack->size() - 10;
+  const at::Tensor weight = (*stack)[base + 2].toTensor();
+  const bool transposed = (*stack)[base + 6].toBool();
+  const int64_t groups = (*stack)[base + 8].toInt();
+  const int64_t out_channels = transposed ? weight.size(1) * groups : weight.size(0);
+  stack->insert(stack->begin() + static_cast<std::ptrdiff_t>(base + 3), c10::IValue(std::vector<int64_t>{out_channels}));
+  fallback(general, stack);
+}
 // Ops whose default decomposition runs on gems kernels but rounds every step in
 // a 16-bit dtype, where PyTorch's CPU and CUDA kernels keep float statistics:
 // group_norm in float16 was a few ulps off CPU. PyTorch's own kernel serves them
@@ -415,6 +436,9 @@ const char* const kOpsCompositesLoseAccuracy[] = {"native_group_norm", "native_g
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   for (const char* op : kOpsDefaultKernelsRefuse) m.impl(op, torch::CppFunction::makeFromBoxedFunction<&fallback>());
   for (const char* op : kOpsCompositesLoseAccuracy) m.impl(op, torch::CppFunction::makeFromBoxedFunction<&fallback>());
+  m.impl("convolution_overrideable", torch::CppFunction::makeFromBoxedFunction<&convolution_overrideable_fallback>());
+  m.impl("convolution_backward_overrideable",
+         torch::CppFunction::makeFromBoxedFunction<&convolution_backward_overrideable_fallback>());
 }
 
 }  // namespace gems

@@ -100,6 +100,10 @@ struct OpEntry {
   // Also registered on the autograd key: for CompositeImplicitAutograd ops
   // whose wrapper decides itself when PyTorch's composition must run.
   bool autograd_key = false;
+  // Also registered on the vendor's native device in patch mode (enable()).
+  // Off where torch's own kernel there is a library gems' does not beat
+  // (convolutions: cuDNN and oneDNN against im2col and GEMM).
+  bool patches_native = true;
 };
 
 const std::vector<OpEntry>& op_table();

@@ -147,6 +147,18 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(mv, mv, "gemm"), GEMS_OP(mv, out, mv_out, "gemm"),
       GEMS_OP0(addmv, addmv, "gemm"), GEMS_OP0(addmv_, addmv_, "gemm"), GEMS_OP(addmv, out, addmv_out, "gemm"),
       GEMS_OP0(addr, addr, "mul,add"), GEMS_OP0(addr_, addr_, "mul,add"), GEMS_OP(addr, out, addr_out, "mul,add"),
+      // convolutions (every vendor with a gemm): gems tensors only, torch's cuDNN/oneDNN stay in patch mode
+      gems::OpEntry{"convolution", "gemm,add,fill",
+                    [](torch::Library& lib) {
+                      lib.impl("convolution", TORCH_FN((gems::Served<ATEN_OP(convolution), &ops::convolution>::call)));
+                    },
+                    false, false},
+      gems::OpEntry{"convolution_backward", "gemm,add,fill,reduce_sum",
+                    [](torch::Library& lib) {
+                      lib.impl("convolution_backward",
+                               TORCH_FN((gems::Served<ATEN_OP(convolution_backward), &ops::convolution_backward>::call)));
+                    },
+                    false, false},
       // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice
       GEMS_OP0(_fused_sdp_choice, fused_sdp_choice, "attention"),
       GEMS_OP0(_scaled_dot_product_fused_attention_overrideable, fused_attention_overrideable, "attention"),
@@ -214,6 +226,7 @@ Registrations build(c10::DispatchKey key, const std::vector<std::string>& names,
   const std::set<std::string> wanted(names.begin(), names.end());
   for (const OpEntry& e : op_table()) {
     if (!wanted.count(e.overload) || !vendor_has(e.kernels)) continue;
+    if (key != c10::DispatchKey::PrivateUse1 && !e.patches_native) continue;
     if (key != c10::DispatchKey::PrivateUse1) {
       std::string name = e.overload, overload;
       const auto dot = name.find('.');

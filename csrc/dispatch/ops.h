@@ -254,4 +254,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_attention_overrideable_backward
     const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, double, bool, const Tensor&, const Tensor&,
     std::optional<double>);
 
+// convolutions: im2col/col2im views and the vendor's gemm (ops_conv.cpp)
+Tensor convolution(const Tensor&, const Tensor&, const OptTensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                   bool, at::IntArrayRef, int64_t);
+std::tuple<Tensor, Tensor, Tensor> convolution_backward(const Tensor&, const Tensor&, const Tensor&,
+                                                        at::OptionalIntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                                                        at::IntArrayRef, bool, at::IntArrayRef, int64_t,
+                                                        std::array<bool, 3>);
+
 }  // namespace gems::ops

@@ -1,0 +1,212 @@
+"""Convolutions on gems: PyTorch's OpInfo samples of conv1d/2d/3d and
+conv_transpose1d/2d/3d, forward and backward, served by gems kernels (strict
+mode: no fallback) and matching CPU; channels-last layouts kept; empty
+batches; and the whole vision family (convolution, pooling, interpolation,
+normalisation, padding, fold/unfold, pixel shuffle) matching CPU for every
+dtype CPU runs, without strict mode (what has no gems kernel yet runs through
+the fallback)."""
+import pytest
+import torch
+
+import flag_gems
+import torch.nn.functional as F
+from torch.testing._internal.common_methods_invocations import op_db
+
+from conftest import strict  # noqa: F401  (fixture)
+from flag_gems import _C
+
+CONVS = [op for op in op_db if op.name in {
+    "nn.functional.conv1d", "nn.functional.conv2d", "nn.functional.conv3d",
+    "nn.functional.conv_transpose1d", "nn.functional.conv_transpose2d", "nn.functional.conv_transpose3d"}]
+FLOATS = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
+# Tolerances of a sum over a few hundred products; 16-bit results are compared with
+# CPU's, which rounds differently (oneDNN's blocking), within a few of their ulps.
+TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-9, atol=1e-9),
+       torch.bfloat16: dict(rtol=3e-2, atol=3e-2), torch.float16: dict(rtol=5e-3, atol=5e-3)}
+
+
+def _need_gemm(dtype=torch.float32):
+    """Skips where the vendor's gemm does not serve dtype: gems convolutions
+    are built on it, and strict mode forbids the fallback."""
+    previous = _C.strict()
+    _C.set_strict(True)
+    try:
+        one = torch.ones(1, 1, dtype=dtype, device="gems")
+        torch.mm(one, one)
+    except NotImplementedError:
+        pytest.skip(f"the {flag_gems.vendor_name} vendor's gemm does not serve {dtype}")
+    finally:
+        _C.set_strict(previous)
+
+
+def _to(x, device):
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(device).requires_grad_(x.requires_grad)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to(v, device) for v in x)
+    if isinstance(x, dict):
+        return {k: _to(v, device) for k, v in x.items()}
+    return x
+
+
+def _leaves(args):
+    return [t for t in torch.utils._pytree.tree_leaves(args) if isinstance(t, torch.Tensor) and t.requires_grad]
+
+
+def _forward_backward(op, sample, device):
+    args = _to((sample.input, *sample.args), device)
+    kwargs = _to(sample.kwargs, device)
+    out = op(*args, **kwargs)
+    leaves = _leaves((args, kwargs))
+    # A fixed, non-uniform output gradient (a ramp whose sum is far from 0, so
+    # that the bias gradient is no rounding noise), the same on both devices.
+    grad = torch.linspace(-0.5, 1, out.numel(), dtype=torch.float64).view(out.shape).to(out.dtype).to(device)
+    grads = torch.autograd.grad(out, leaves, grad, allow_unused=True) if leaves else ()
+    return out, grads
+
+
+def _relative_error(got, reference):
+    return ((got.cpu().double() - reference).abs().max() / (reference.abs().max() + 1e-30)).item()
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("op", CONVS, ids=lambda op: op.name.split(".")[-1])
+def test_convolution_samples_forward_backward_strict(op, dtype, strict):
+    """Each result (output and every gradient) is as close to the float64
+    result as CPU's own in that dtype: within twice CPU's error, or within a
+    few units of the dtype's precision."""
+    if dtype not in op.supported_dtypes("cpu"):
+        pytest.skip(f"CPU has no {dtype} {op.name}")
+    _need_gemm(dtype)
+    samples = list(op.sample_inputs("cpu", dtype, requires_grad=True))
+    assert samples
+    floor = 4 * torch.finfo(dtype).eps
+    for sample in samples:
+        wide = sample.transform(lambda t: t.detach().double().requires_grad_(t.requires_grad)
+                                if isinstance(t, torch.Tensor) and t.is_floating_point() else t)
+        reference, reference_grads = _forward_backward(op, wide, "cpu")
+        expected, expected_grads = _forward_backward(op, sample, "cpu")
+        got, got_grads = _forward_backward(op, sample, "gems")
+        assert got.device.type == "gems" and got.dtype == expected.dtype and got.shape == expected.shape
+        for name, g, e, r in zip(["output"] + [f"gradient {i}" for i in range(len(got_grads))],
+                                 [got, *got_grads], [expected, *expected_grads], [reference, *reference_grads]):
+            assert (g is None) == (e is None), name
+            if e is None:
+                continue
+            cpu_error, gems_error = _relative_error(e, r), _relative_error(g, r)
+            assert gems_error <= max(2 * cpu_error, floor), f"{name}: gems {gems_error:.2e}, CPU {cpu_error:.2e}"
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
+def test_channels_last_stays_channels_last(transposed, strict):
+    _need_gemm()
+    x = torch.randn(2, 6, 9, 7).to(memory_format=torch.channels_last)
+    w = torch.randn(4, 6, 3, 3) if not transposed else torch.randn(6, 2, 3, 3)
+    b = torch.randn(4)
+    f = F.conv2d if not transposed else (lambda *a, **k: F.conv_transpose2d(*a, output_padding=1, **k))
+    expected = f(x, w, b, stride=2, padding=1, groups=2 if transposed else 1)
+    xg = x.to("gems").requires_grad_()
+    got = f(xg, w.to("gems"), b.to("gems"), stride=2, padding=1, groups=2 if transposed else 1)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert expected.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-4)
+    got.sum().backward()
+    assert xg.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_same_and_valid_padding_strings(strict):
+    _need_gemm()
+    x, w = torch.randn(1, 3, 10, 9), torch.randn(5, 3, 4, 3)
+    for padding in ("same", "valid"):
+        torch.testing.assert_close(F.conv2d(x.to("gems"), w.to("gems"), padding=padding, dilation=2).cpu(),
+                                   F.conv2d(x, w, padding=padding, dilation=2), rtol=1e-4, atol=1e-4)
+
+
+def test_empty_batch(strict):
+    _need_gemm()
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    x = torch.randn(0, 3, 8, 8)
+    wg = w.detach().to("gems").requires_grad_()
+    out = F.conv2d(x.to("gems"), wg, padding=1)
+    assert out.shape == (0, 4, 8, 8)
+    out.sum().backward()
+    assert torch.equal(wg.grad.cpu(), torch.zeros_like(w))
+    assert F.conv_transpose2d(x.to("gems"), wg.detach().transpose(0, 1), stride=2).shape == (0, 4, 17, 17)
+
+
+def test_no_input_channels_as_on_cpu():
+    """PyTorch's result for zero input channels is shaped by the input's
+    channels ([2, 0, 4] here); gems leaves such calls to PyTorch's kernel."""
+    x0, w0, b0 = torch.randn(2, 0, 5), torch.randn(3, 0, 2), torch.randn(3)
+    expected = F.conv1d(x0, w0, b0)
+    got = F.conv1d(x0.to("gems"), w0.to("gems"), b0.to("gems"))
+    assert got.shape == expected.shape
+
+
+def test_large_batch_runs_in_chunks(strict):
+    """The im2col buffer is bounded: a batch whose columns exceed it runs in
+    chunks (forward, input and weight gradients) with the same results."""
+    _need_gemm()
+    x = torch.randn(40, 8, 96, 96)  # im2col: 40 * 8*9 * 96*96 * 4 bytes = 265 MB, over the 256 MiB bound
+    w = torch.randn(16, 8, 3, 3)
+    xg, wg = x.to("gems").requires_grad_(), w.to("gems").requires_grad_()
+    out = F.conv2d(xg, wg, padding=1)
+    xc, wc = x.clone().requires_grad_(), w.clone().requires_grad_()
+    ref = F.conv2d(xc, wc, padding=1)
+    torch.testing.assert_close(out.cpu(), ref, rtol=1e-4, atol=1e-4)
+    grad = torch.randn_like(ref)
+    out.backward(grad.to("gems"))
+    ref.backward(grad)
+    torch.testing.assert_close(xg.grad.cpu(), xc.grad, rtol=1e-4, atol=1e-4)
+    # A sum over 368640 products: compared relative to the gradient's scale.
+    assert _relative_error(wg.grad, wc.grad.double()) < 1e-4
+
+
+def test_bad_arguments_raise_pytorchs_errors(strict):
+    _need_gemm()
+    x, w = torch.randn(1, 3, 8, 8, device="gems"), torch.randn(4, 3, 3, 3, device="gems")
+    with pytest.raises(RuntimeError, match="expected input.* to have 3 channels, but got 2 channels"):
+        F.conv2d(x[:, :2], w)
+    with pytest.raises(RuntimeError, match="non-positive stride"):
+        torch.convolution(x, w, None, [0, 1], [0, 0], [1, 1], False, [0, 0], 1)
+    with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
+        F.conv2d(x[..., :2, :2], w)
+    with pytest.raises(RuntimeError, match="expected bias to be 1-dimensional with 4 elements"):
+        F.conv2d(x, w, torch.randn(3, device="gems"))
+    with pytest.raises(RuntimeError, match="should be the same"):
+        F.conv2d(x, w.double())
+
+
+# ---- the vision family, every op-dtype pair CPU runs, without strict mode ----
+FAMILY_NAMES = ("conv", "pool", "interpolate", "upsample", "batch_norm", "group_norm", "instance_norm",
+                "local_response_norm", "nn.functional.pad", "unfold", "fold", "pixel_")
+# (The convolutions themselves are compared above, by accuracy: in 16-bit dtypes gems'
+# transposed convolutions round once where CPU's round twice.)
+FAMILY = [op for op in op_db if op.name.startswith("nn.functional.") and any(n in op.name for n in FAMILY_NAMES)
+          and op.supported_dtypes("cpu") and op not in CONVS]
+# Ops whose results are random draws (compared as shapes only).
+RANDOM_RESULTS = {"nn.functional.fractional_max_pool2d", "nn.functional.fractional_max_pool3d"}
+
+
+@pytest.mark.parametrize("op", FAMILY, ids=lambda op: f"{op.name[14:]}.{op.variant_test_name}".rstrip("."))
+def test_vision_family_runs_on_gems_as_on_cpu(op):
+    for dtype in sorted(op.supported_dtypes("cpu"), key=str):
+        if dtype.is_complex:
+            continue  # complex tensors on gems run through the fallback: tests/python/test_reliability.py
+        for sample in op.sample_inputs("cpu", dtype, requires_grad=False):
+            args = (sample.input, *sample.args)
+            try:
+                expected = op(*args, **sample.kwargs)
+            except Exception as cpu_error:  # noqa: BLE001 - gems must refuse with the same type
+                with pytest.raises(type(cpu_error)):
+                    op(*_to(args, "gems"), **_to(sample.kwargs, "gems"))
+                continue
+            got = op(*_to(args, "gems"), **_to(sample.kwargs, "gems"))
+            got = torch.utils._pytree.tree_map(lambda t: t.cpu() if isinstance(t, torch.Tensor) else t, got)
+            if op.name in RANDOM_RESULTS:
+                assert torch.utils._pytree.tree_map(lambda t: t.shape, got) == \
+                    torch.utils._pytree.tree_map(lambda t: t.shape, expected)
+                continue
+            tol = TOL.get(dtype, {})
+            torch.testing.assert_close(got, expected, equal_nan=True, **tol,
+                                       msg=lambda m: f"{op.name} {dtype}: {m}")
