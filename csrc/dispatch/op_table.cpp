@@ -174,6 +174,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(masked_select, masked_select, "count_nonzero,nonzero,gather"),
       GEMS_OP(masked_select, out, masked_select_out, "count_nonzero,nonzero,gather"),
       GEMS_OP0(_index_put_impl_, index_put_impl_, "scatter,accumulate_rows"),
+      GEMS_OP0(masked_scatter_, masked_scatter_, "count_nonzero,nonzero,scatter"),
       GEMS_OP0(embedding_dense_backward, embedding_dense_backward, "accumulate_rows"),
       GEMS_OP(scatter, src, scatter_src, "scatter"), GEMS_OP(scatter_, src, scatter_src_, "scatter"),
       GEMS_OP(scatter, src_out, scatter_src_out, "scatter"), GEMS_OP(scatter, value, scatter_value, "scatter"),

@@ -254,6 +254,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_attention_overrideable_backward
     const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, double, bool, const Tensor&, const Tensor&,
     std::optional<double>);
 
+Tensor& masked_scatter_(Tensor&, const Tensor&, const Tensor&);
+
 // convolutions: im2col/col2im views and the vendor's gemm (ops_conv.cpp)
 Tensor convolution(const Tensor&, const Tensor&, const OptTensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
                    bool, at::IntArrayRef, int64_t);

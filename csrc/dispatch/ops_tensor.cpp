@@ -655,6 +655,25 @@ at::Tensor& index_put_impl_(at::Tensor& self, const c10::List<std::optional<at::
   return put_by_rows(self, indices, values, accumulate, /*in_range=*/false);
 }
 
+// masked_scatter_: self's elements where mask is set take source's first
+// elements, in memory order (Llava puts its image features into the text
+// embeddings so). The mask's positions, then one put of as many values.
+at::Tensor& masked_scatter_(at::Tensor& self, const at::Tensor& mask, const at::Tensor& source) {
+  TORCH_CHECK(mask.scalar_type() == at::kBool, "masked_scatter_ only supports boolean masks, but got mask with dtype ",
+              mask.scalar_type());
+  TORCH_CHECK(self.scalar_type() == source.scalar_type(),
+              "masked_scatter: expected self and source to have same dtypes but got", self.scalar_type(), " and ",
+              source.scalar_type());
+  if (self.dim() == 0) throw NotServed("masked_scatter_");
+  c10::List<std::optional<at::Tensor>> masks;
+  masks.push_back(mask.expand(self.sizes()));  // raises PyTorch's message when mask does not expand to self
+  const c10::List<std::optional<at::Tensor>> positions = masks_as_indices(self, masks);
+  const int64_t n = positions.get(0)->size(0);
+  TORCH_CHECK(source.numel() >= n, "Number of elements of source < number of ones in mask");
+  if (n == 0) return self;
+  return put_by_rows(self, positions, source.reshape({-1}).narrow(0, 0, n), /*accumulate=*/false, /*in_range=*/true);
+}
+
 // ---- scatter_add: dest[.., index, ..] += src (gather's backward) ----
 namespace {
 // Every position of index's shape adds its src element to one element of dest:
