@@ -428,14 +428,8 @@ void convolution_backward_overrideable_fallback(const c10::OperatorHandle&, torc
   stack->insert(stack->begin() + static_cast<std::ptrdiff_t>(base + 3), c10::IValue(std::vector<int64_t>{out_channels}));
   fallback(general, stack);
 }
-// Ops whose default decomposition runs on gems kernels but rounds every step in
-// a 16-bit dtype, where PyTorch's CPU and CUDA kernels keep float statistics:
-// group_norm in float16 was a few ulps off CPU. PyTorch's own kernel serves them
-// (counted) until gems has native ones.
-const char* const kOpsCompositesLoseAccuracy[] = {"native_group_norm", "native_group_norm_backward"};
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   for (const char* op : kOpsDefaultKernelsRefuse) m.impl(op, torch::CppFunction::makeFromBoxedFunction<&fallback>());
-  for (const char* op : kOpsCompositesLoseAccuracy) m.impl(op, torch::CppFunction::makeFromBoxedFunction<&fallback>());
   m.impl("convolution_overrideable", torch::CppFunction::makeFromBoxedFunction<&convolution_overrideable_fallback>());
   m.impl("convolution_backward_overrideable",
          torch::CppFunction::makeFromBoxedFunction<&convolution_backward_overrideable_fallback>());

@@ -127,6 +127,10 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(native_layer_norm_backward, native_layer_norm_backward, "layer_norm_backward"),
       GEMS_OP0(_fused_rms_norm, fused_rms_norm, "rms_norm"),
       GEMS_OP0(_fused_rms_norm_backward, fused_rms_norm_backward, "rms_norm_backward"),
+      GEMS_OP0(native_batch_norm, native_batch_norm, "reduce_mean,reduce_sum,sub,mul,add,addcmul,rsqrt"),
+      GEMS_OP0(native_batch_norm_backward, native_batch_norm_backward, "reduce_sum,sub,mul,add,rsqrt"),
+      GEMS_OP0(native_group_norm, native_group_norm, "layer_norm,mul,add"),
+      GEMS_OP0(native_group_norm_backward, native_group_norm_backward, "layer_norm_backward,reduce_sum,sub,mul"),
       GEMS_OP0(native_dropout, native_dropout, "dropout"),
       GEMS_OP0(native_dropout_backward, native_dropout_backward, "dropout"),
       GEMS_OP0(nll_loss_forward, nll_loss_forward, "nll_loss"),
@@ -159,6 +163,8 @@ const std::vector<OpEntry>& op_table() {
                                TORCH_FN((gems::Served<ATEN_OP(convolution_backward), &ops::convolution_backward>::call)));
                     },
                     false, false},
+      GEMS_OP0(max_pool2d_with_indices, max_pool2d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul"),
+      GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"),
       // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice
       GEMS_OP0(_fused_sdp_choice, fused_sdp_choice, "attention"),
       GEMS_OP0(_scaled_dot_product_fused_attention_overrideable, fused_attention_overrideable, "attention"),

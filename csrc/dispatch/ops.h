@@ -264,4 +264,22 @@ std::tuple<Tensor, Tensor, Tensor> convolution_backward(const Tensor&, const Ten
                                                         at::IntArrayRef, bool, at::IntArrayRef, int64_t,
                                                         std::array<bool, 3>);
 
+// max pooling over the windows' view (ops_conv.cpp)
+std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                                                   at::IntArrayRef, bool);
+Tensor max_pool2d_with_indices_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                                        at::IntArrayRef, bool, const Tensor&);
+
+// batch and group norm (ops_nn.cpp)
+std::tuple<Tensor, Tensor, Tensor> native_batch_norm(const Tensor&, const OptTensor&, const OptTensor&,
+                                                     const OptTensor&, const OptTensor&, bool, double, double);
+std::tuple<Tensor, Tensor, Tensor> native_batch_norm_backward(const Tensor&, const Tensor&, const OptTensor&,
+                                                              const OptTensor&, const OptTensor&, const OptTensor&,
+                                                              const OptTensor&, bool, double, std::array<bool, 3>);
+std::tuple<Tensor, Tensor, Tensor> native_group_norm(const Tensor&, const OptTensor&, const OptTensor&, int64_t,
+                                                     int64_t, int64_t, int64_t, double);
+std::tuple<Tensor, Tensor, Tensor> native_group_norm_backward(const Tensor&, const Tensor&, const Tensor&,
+                                                              const Tensor&, const OptTensor&, int64_t, int64_t,
+                                                              int64_t, int64_t, std::array<bool, 3>);
+
 }  // namespace gems::ops

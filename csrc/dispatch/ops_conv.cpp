@@ -1,3 +1,5 @@
+// Ops over sliding windows: convolutions and max pooling.
+//
 // Convolutions, forward and backward: 1-d to 3-d, strided, padded, dilated,
 // grouped (depthwise too), transposed with output_padding, with bias. Every
 // vendor that has a GEMM serves them, with no convolution kernel of its own:
@@ -20,7 +22,9 @@
 // move is one batched GEMM over the groups; large batches run in chunks that
 // keep the im2col buffer under kColumnBytes.
 #include <ATen/ATen.h>
+#include <ATen/native/Pool.h>
 
+#include <limits>
 #include <numeric>
 
 #include "op_registry.h"
@@ -414,6 +418,122 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> convolution_backward(
     (void)bias_sizes;
   }
   return {grad_input, grad_weight, grad_bias};
+}
+
+// ---- max pooling 2-d with indices: the windows' view copied dense, a max
+// over each window, its position turned into the input's flat index ----
+namespace {
+
+struct Pool2d {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+// PyTorch's argument checks of max_pool2d (its meta function's), then its
+// shape checks (ATen/native/Pool.h).
+Pool2d pool2d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                        at::IntArrayRef padding, at::IntArrayRef dilation) {
+  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 2,
+              "max_pool2d: kernel_size must either be a single int, or a tuple of two ints");
+  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 2,
+              "max_pool2d: stride must either be omitted, a single int, or a tuple of two ints");
+  TORCH_CHECK(padding.size() == 1 || padding.size() == 2,
+              "max_pool2d: padding must either be a single int, or a tuple of two ints");
+  TORCH_CHECK(dilation.size() == 1 || dilation.size() == 2,
+              "max_pool2d: dilation must be either a single int, or a tuple of two ints");
+  Pool2d p;
+  p.kh = kernel_size[0];
+  p.kw = kernel_size.size() == 1 ? p.kh : kernel_size[1];
+  p.sh = stride.empty() ? p.kh : stride[0];
+  p.sw = stride.empty() ? p.kw : stride.size() == 1 ? p.sh : stride[1];
+  p.ph = padding[0];
+  p.pw = padding.size() == 1 ? p.ph : padding[1];
+  p.dh = dilation[0];
+  p.dw = dilation.size() == 1 ? p.dh : dilation[1];
+  TORCH_CHECK(input.dim() == 3 || input.dim() == 4, "non-empty 3D or 4D (batch mode) tensor expected for input");
+  return p;
+}
+
+// The value no element is below: padding never wins a window.
+c10::Scalar lowest_of(at::ScalarType t) {
+  switch (t) {
+    case at::kByte: return 0;
+    case at::kChar: return std::numeric_limits<int8_t>::min();
+    case at::kShort: return std::numeric_limits<int16_t>::min();
+    case at::kInt: return std::numeric_limits<int32_t>::min();
+    case at::kLong: return std::numeric_limits<int64_t>::min();
+    default: return -std::numeric_limits<double>::infinity();
+  }
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                           at::IntArrayRef stride, at::IntArrayRef padding,
+                                                           at::IntArrayRef dilation, bool ceil_mode) {
+  static const Kernel k("reduce_max");
+  const Pool2d p = pool2d_arguments(input, kernel_size, stride, padding, dilation);
+  k.require(input.scalar_type());
+  if (input.scalar_type() == at::kBool) throw NotServed("max_pool2d of bool");
+  const bool batched = input.dim() == 4;
+  const at::Tensor x = batched ? input : input.unsqueeze(0);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t oh = at::native::pooling_output_shape<int64_t>(h, p.kh, p.ph, p.sh, p.dh, ceil_mode);
+  const int64_t ow = at::native::pooling_output_shape<int64_t>(w, p.kw, p.pw, p.sw, p.dw, ceil_mode);
+  at::native::pool2d_shape_check(input, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, c, h, w, oh, ow,
+                                 input.suggest_memory_format());
+  const at::MemoryFormat format = input.suggest_memory_format();
+  at::Tensor values = at::empty({n, c, oh, ow}, x.options(), batched ? format : at::MemoryFormat::Contiguous);
+  at::Tensor indices = at::empty({n, c, oh, ow}, x.options().dtype(at::kLong), batched ? format : at::MemoryFormat::Contiguous);
+  if (values.numel() > 0) {
+    // Padded with the dtype's lowest value; ceil_mode's last windows may reach
+    // past the padding, so the bottom and right get what they need.
+    const int64_t ph_total = std::max((oh - 1) * p.sh + (p.kh - 1) * p.dh + 1 - h - p.ph, p.ph);
+    const int64_t pw_total = std::max((ow - 1) * p.sw + (p.kw - 1) * p.dw + 1 - w - p.pw, p.pw);
+    at::Tensor padded = x;
+    if (p.ph > 0 || p.pw > 0 || ph_total > p.ph || pw_total > p.pw) {
+      padded = at::empty({n, c, h + p.ph + ph_total, w + p.pw + pw_total}, x.options());
+      padded.fill_(lowest_of(x.scalar_type()));
+      padded.narrow(2, p.ph, h).narrow(3, p.pw, w).copy_(x);
+    }
+    const at::Tensor windows =
+        padded.as_strided({n, c, oh, ow, p.kh, p.kw},
+                          {padded.stride(0), padded.stride(1), p.sh * padded.stride(2), p.sw * padded.stride(3),
+                           p.dh * padded.stride(2), p.dw * padded.stride(3)},
+                          padded.storage_offset())
+            .reshape({n, c, oh, ow, p.kh * p.kw});
+    auto [best, position] = at::max(windows, -1);
+    // Input index of window (i, j)'s element k: (i*sh - ph + k/kw*dh) * w + (j*sw - pw + k%kw*dw).
+    std::vector<int64_t> offsets(p.kh * p.kw);
+    for (int64_t a = 0; a < p.kh; ++a)
+      for (int64_t b = 0; b < p.kw; ++b) offsets[a * p.kw + b] = a * p.dh * w + b * p.dw;
+    const at::Tensor offset_of = at::tensor(offsets, at::kLong).to(x.device());
+    const at::Tensor rows = at::arange(oh, x.options().dtype(at::kLong)).mul_(p.sh).sub_(p.ph).mul_(w).view({oh, 1});
+    const at::Tensor cols = at::arange(ow, x.options().dtype(at::kLong)).mul_(p.sw).sub_(p.pw).view({1, ow});
+    values.copy_(best);
+    indices.copy_(at::index_select(offset_of, 0, position.reshape({-1})).view(position.sizes()) + (rows + cols));
+  }
+  if (!batched) return {values.squeeze(0), indices.squeeze(0)};
+  return {values, indices};
+}
+
+at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                            at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                            at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
+                                            const at::Tensor& indices) {
+  (void)pool2d_arguments(input, kernel_size, stride, padding, dilation);
+  (void)ceil_mode;
+  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(), "expected dtype ", input.scalar_type(),
+              " for `gradOutput` but got dtype ", grad_output.scalar_type());
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("max_pool2d_backward of a non-float dtype");
+  const bool batched = input.dim() == 4;
+  const int64_t n = batched ? input.size(0) : 1, c = input.size(-3);
+  // Overlapping windows may pick one element several times: 16-bit sums in float32.
+  const at::ScalarType acc = input.scalar_type() == at::kHalf || input.scalar_type() == at::kBFloat16
+                                 ? at::kFloat : input.scalar_type();
+  at::Tensor grad = at::zeros({n, c, input.size(-2) * input.size(-1)}, input.options().dtype(acc));
+  if (grad_output.numel() > 0)
+    grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
+  return grad.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
 }
 
 }  // namespace gems::ops

@@ -396,3 +396,202 @@ at::Tensor native_dropout_backward(const at::Tensor& grad_output, const at::Tens
 }
 
 }  // namespace gems::ops
+
+// ---- batch and group normalisation: reductions and pointwise kernels, in
+// float32 for 16-bit inputs (one rounding of the result, as PyTorch's
+// kernels), the group statistics by the layer_norm kernel ----
+namespace gems::ops {
+namespace {
+
+bool is_16_bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
+
+// Float inputs only (CPU's kernels refuse other dtypes, with their message).
+void require_floating(const at::Tensor& input) {
+  if (!at::isFloatingType(input.scalar_type()) || input.scalar_type() == at::kFloat8_e4m3fn ||
+      input.scalar_type() == at::kFloat8_e5m2)
+    throw NotServed("normalisation of a non-float dtype");
+}
+
+// The dtype of saved statistics, by PyTorch's CPU rule: float32 when a
+// parameter's dtype differs from a 16-bit input's (mixed), else the input's.
+at::ScalarType saved_stat_type(const at::Tensor& input, std::initializer_list<const std::optional<at::Tensor>*> params) {
+  for (const auto* p : params)
+    if (*p && (*p)->defined() && (*p)->scalar_type() != input.scalar_type()) return at::kFloat;
+  return input.scalar_type();
+}
+
+// The computation dtype: float32 for 16-bit inputs.
+at::Tensor widened(const at::Tensor& t) { return is_16_bit(t.scalar_type()) ? t.to(at::kFloat) : t; }
+
+// A per-channel vector [C] as [1, C, 1, ...] against an input of `dims` dims.
+at::Tensor per_channel(const at::Tensor& v, int64_t dims) {
+  at::DimVector shape(dims, 1);
+  shape[1] = v.numel();
+  return v.reshape(shape);
+}
+
+at::DimVector all_but_channels(int64_t dims) {
+  at::DimVector d{0};
+  for (int64_t i = 2; i < dims; ++i) d.push_back(i);
+  return d;
+}
+
+void check_channel_vector(const std::optional<at::Tensor>& t, const char* name, int64_t channels) {
+  if (t && t->defined())
+    TORCH_CHECK(t->numel() == channels, name, " should contain ", channels, " elements not ", t->numel());
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
+    const at::Tensor& input, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, bool training,
+    double momentum, double eps) {
+  require_floating(input);
+  TORCH_CHECK(input.dim() >= 2, "batch_norm: expected an input of at least 2 dims (N, C, ...), but got input of size ",
+              input.sizes());
+  TORCH_CHECK(input.numel() > 0, "input tensor must have at least one element, but got input_sizes = ",
+              input.sizes());
+  const int64_t channels = input.size(1), dims = input.dim();
+  check_channel_vector(weight, "weight", channels);
+  check_channel_vector(bias, "bias", channels);
+  check_channel_vector(running_mean, "running_mean", channels);
+  check_channel_vector(running_var, "running_var", channels);
+  const bool has_running = running_mean && running_mean->defined() && running_var && running_var->defined();
+  TORCH_CHECK(training || has_running, "batch_norm: running_mean and running_var must be defined in evaluation mode");
+  const at::ScalarType stat = saved_stat_type(input, {&weight, &bias, &running_mean, &running_var});
+  const at::Tensor x = widened(input);
+  const at::DimVector reduced = all_but_channels(dims);
+  at::Tensor mean, invstd;
+  if (training) {
+    mean = x.mean(reduced);
+    const at::Tensor centered = x - per_channel(mean, dims);
+    const at::Tensor var = (centered * centered).mean(reduced);
+    invstd = (var + eps).rsqrt();
+    const double n = static_cast<double>(input.numel() / channels);
+    if (running_mean && running_mean->defined()) {
+      at::Tensor rm = *running_mean;
+      rm.mul_(1 - momentum).add_(mean * momentum);
+    }
+    if (running_var && running_var->defined()) {
+      at::Tensor rv = *running_var;
+      rv.mul_(1 - momentum).add_(var * (momentum * n / (n - 1)));
+    }
+  } else {
+    mean = running_mean->to(x.scalar_type());
+    invstd = (running_var->to(x.scalar_type()) + eps).rsqrt();
+  }
+  // out = x * scale + shift, scale = invstd * weight, shift = bias - mean * scale.
+  const at::Tensor scale = weight && weight->defined() ? invstd * weight->to(x.scalar_type()) : invstd;
+  at::Tensor shift = -(mean * scale);
+  if (bias && bias->defined()) shift = shift + bias->to(x.scalar_type());
+  at::Tensor out = at::addcmul(per_channel(shift, dims), x, per_channel(scale, dims));
+  out = out.to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  if (!training) return {out, at::empty({0}, input.options().dtype(stat)), at::empty({0}, input.options().dtype(stat))};
+  return {out, mean.to(stat), invstd.to(stat)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
+    const at::Tensor& grad_out, const at::Tensor& input, const std::optional<at::Tensor>& weight,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
+    const std::optional<at::Tensor>& save_mean, const std::optional<at::Tensor>& save_invstd, bool train, double eps,
+    std::array<bool, 3> mask) {
+  require_floating(input);
+  TORCH_CHECK(input.dim() >= 2 && input.numel() > 0, "batch_norm_backward: input of size ", input.sizes());
+  const int64_t channels = input.size(1), dims = input.dim();
+  const at::Tensor x = widened(input), g = widened(grad_out);
+  at::Tensor mean, invstd;
+  if (train) {
+    TORCH_CHECK(save_mean && save_mean->defined() && save_invstd && save_invstd->defined(),
+                "batch_norm_backward: the saved mean and invstd must be defined in training mode");
+    mean = save_mean->to(x.scalar_type());
+    invstd = save_invstd->to(x.scalar_type());
+  } else {
+    TORCH_CHECK(running_mean && running_mean->defined() && running_var && running_var->defined(),
+                "batch_norm_backward: running_mean and running_var must be defined in evaluation mode");
+    mean = running_mean->to(x.scalar_type());
+    invstd = (running_var->to(x.scalar_type()) + eps).rsqrt();
+  }
+  const at::DimVector reduced = all_but_channels(dims);
+  const at::Tensor xhat = (x - per_channel(mean, dims)) * per_channel(invstd, dims);
+  const at::Tensor sum_g = g.sum(reduced), sum_gx = (g * xhat).sum(reduced);
+  const at::Tensor w = weight && weight->defined() ? weight->to(x.scalar_type()) : at::ones_like(invstd);
+  at::Tensor grad_input, grad_weight, grad_bias;
+  if (mask[0]) {
+    const at::Tensor scale = per_channel(invstd * w, dims);
+    if (train) {
+      const double n = static_cast<double>(input.numel() / channels);
+      grad_input = (g - per_channel(sum_g / n, dims) - xhat * per_channel(sum_gx / n, dims)) * scale;
+    } else {
+      grad_input = g * scale;
+    }
+    grad_input = grad_input.to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  }
+  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
+  if (mask[1]) grad_weight = sum_gx.to(param_type);
+  if (mask[2]) grad_bias = sum_g.to(param_type);
+  return {grad_input, grad_weight, grad_bias};
+}
+
+// Group norm: each (sample, group) is a row of the layer_norm kernel; the
+// per-channel affine follows in one pointwise pass.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tensor& input,
+                                                                 const std::optional<at::Tensor>& weight,
+                                                                 const std::optional<at::Tensor>& bias, int64_t N,
+                                                                 int64_t C, int64_t HxW, int64_t group, double eps) {
+  require_floating(input);
+  TORCH_CHECK(group > 0 && C % group == 0, "Expected number of channels in input to be divisible by num_groups, ",
+              "but got input of shape ", input.sizes(), " and num_groups=", group);
+  TORCH_CHECK(!weight || !weight->defined() || (weight->dim() == 1 && weight->numel() == C),
+              "Expected weight to be a vector of size equal to the number of channels in input, but got weight of shape ",
+              weight->sizes(), " and input of shape ", input.sizes());
+  TORCH_CHECK(!bias || !bias->defined() || (bias->dim() == 1 && bias->numel() == C),
+              "Expected bias to be a vector of size equal to the number of channels in input, but got bias of shape ",
+              bias->sizes(), " and input of shape ", input.sizes());
+  TORCH_CHECK(input.numel() == N * C * HxW, "Expected input to have ", N * C * HxW, " elements, but got ",
+              input.numel());
+  const at::ScalarType stat = saved_stat_type(input, {&weight, &bias});
+  if (input.numel() == 0) {  // as CPU: groups without elements have mean 0 and rstd NaN (0/0 variance)
+    return {at::empty_like(input), at::zeros({N, group}, input.options().dtype(stat)),
+            at::full({N, group}, std::numeric_limits<double>::quiet_NaN(), input.options().dtype(stat))};
+  }
+  const at::Tensor rows = widened(input).contiguous().view({N * group, C / group * HxW});
+  auto [y, mean, rstd] = ops::native_layer_norm(rows, {C / group * HxW}, std::nullopt, std::nullopt, eps);
+  at::Tensor out = y.view({N, C, HxW});
+  if (weight && weight->defined()) out = out * per_channel(weight->to(out.scalar_type()), 3);
+  if (bias && bias->defined()) out = out + per_channel(bias->to(out.scalar_type()), 3);
+  out = out.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  return {out, mean.view({N, group}).to(stat), rstd.view({N, group}).to(stat)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
+    const at::Tensor& grad_out, const at::Tensor& input, const at::Tensor& mean, const at::Tensor& rstd,
+    const std::optional<at::Tensor>& weight, int64_t N, int64_t C, int64_t HxW, int64_t group,
+    std::array<bool, 3> mask) {
+  require_floating(input);
+  if (input.numel() == 0) {
+    const at::TensorOptions param = input.options().dtype(weight && weight->defined() ? weight->scalar_type()
+                                                                                      : input.scalar_type());
+    return {mask[0] ? at::empty_like(input) : at::Tensor(), mask[1] ? at::zeros({C}, param) : at::Tensor(),
+            mask[2] ? at::zeros({C}, param) : at::Tensor()};
+  }
+  const at::Tensor x = widened(input).contiguous().view({N * group, C / group * HxW});
+  const at::Tensor g = widened(grad_out).contiguous().view({N, C, HxW});
+  const at::Tensor mu = mean.to(x.scalar_type()).reshape({N * group, 1});
+  const at::Tensor rs = rstd.to(x.scalar_type()).reshape({N * group, 1});
+  at::Tensor grad_input, grad_weight, grad_bias;
+  if (mask[0]) {
+    // The layer_norm kernel's input gradient, of the gradient through the affine.
+    const at::Tensor gy = weight && weight->defined() ? g * per_channel(weight->to(g.scalar_type()), 3) : g;
+    grad_input = std::get<0>(ops::native_layer_norm_backward(gy.view({N * group, C / group * HxW}), x,
+                                                             {C / group * HxW}, mu, rs, std::nullopt, std::nullopt,
+                                                             {true, false, false}));
+    grad_input = grad_input.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  }
+  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
+  if (mask[1]) grad_weight = (g * ((x - mu) * rs).view({N, C, HxW})).sum({0, 2}).to(param_type);
+  if (mask[2]) grad_bias = g.sum({0, 2}).to(param_type);
+  return {grad_input, grad_weight, grad_bias};
+}
+
+}  // namespace gems::ops
