@@ -2,7 +2,8 @@
 one bar per case, the speedup of gems over torch eager on a log scale, with
 the parity line, so the picture reads at a glance; and, when the JSON has a
 size sweep, ops_<card>_sweep.png: the same bars for each op at each size.
-The cpu vendor's JSON (bench_cpu_ops.py) gives cpu_ops.png the same way.
+The cpu vendor's JSON (bench_cpu_ops.py) gives cpu_ops.png the same way, and
+bench_vision.py's JSON vision_<vendor>.png.
 
     python3 benchmarks/plot.py docs/benchmarks/ops_NVIDIA_H100_80GB_HBM3.json
     python3 benchmarks/plot.py docs/benchmarks/cpu_ops.json
@@ -44,7 +45,10 @@ def bars(rows, title, out):
 def main(path):
     report = json.loads(Path(path).read_text())
     rows = [r for r in report["rows"] if "speedup" in r]
-    if "card" in report:
+    if "title" in report:  # bench_vision.py's reports name themselves
+        where = report["title"]
+        geomean = math.exp(sum(math.log(r["speedup"]) for r in rows) / len(rows))
+    elif "card" in report:
         where = f"gems (nvidia vendor) vs torch CUDA, {report['card']}, {report['date']}"
         geomean = report["geomean_speedup"]
     else:  # the cpu vendor's report

@@ -165,6 +165,18 @@ const std::vector<OpEntry>& op_table() {
                     false, false},
       GEMS_OP0(max_pool2d_with_indices, max_pool2d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul"),
       GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"),
+#define GEMS_UPSAMPLE_ROWS(NAME)                                                                      \
+  GEMS_OP0(NAME, NAME, "index_select"),                                                              \
+      GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")
+      GEMS_UPSAMPLE_ROWS(upsample_nearest1d), GEMS_UPSAMPLE_ROWS(upsample_nearest2d),
+      GEMS_UPSAMPLE_ROWS(upsample_nearest3d),
+#undef GEMS_UPSAMPLE_ROWS
+#define GEMS_UPSAMPLE_EXACT_ROWS(D)                                                                                 \
+  GEMS_OP0(_upsample_nearest_exact##D, upsample_nearest_exact##D, "index_select"),                                \
+      GEMS_OP0(_upsample_nearest_exact##D##_backward, upsample_nearest_exact##D##_backward,                        \
+               "accumulate_rows,arange,reduce_min,reduce_max,fill")
+      GEMS_UPSAMPLE_EXACT_ROWS(1d), GEMS_UPSAMPLE_EXACT_ROWS(2d), GEMS_UPSAMPLE_EXACT_ROWS(3d),
+#undef GEMS_UPSAMPLE_EXACT_ROWS
       // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice
       GEMS_OP0(_fused_sdp_choice, fused_sdp_choice, "attention"),
       GEMS_OP0(_scaled_dot_product_fused_attention_overrideable, fused_attention_overrideable, "attention"),

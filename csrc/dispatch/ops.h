@@ -282,4 +282,20 @@ std::tuple<Tensor, Tensor, Tensor> native_group_norm_backward(const Tensor&, con
                                                               const Tensor&, const OptTensor&, int64_t, int64_t,
                                                               int64_t, int64_t, std::array<bool, 3>);
 
+// nearest upsampling, 1-3d, nearest and nearest-exact (ops_conv.cpp)
+using OptDouble = std::optional<double>;
+Tensor upsample_nearest1d(const Tensor&, at::IntArrayRef, OptDouble);
+Tensor upsample_nearest2d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble);
+Tensor upsample_nearest3d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble, OptDouble);
+Tensor upsample_nearest_exact1d(const Tensor&, at::IntArrayRef, OptDouble);
+Tensor upsample_nearest_exact2d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble);
+Tensor upsample_nearest_exact3d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble, OptDouble);
+Tensor upsample_nearest1d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, OptDouble);
+Tensor upsample_nearest2d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, OptDouble, OptDouble);
+Tensor upsample_nearest3d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, OptDouble, OptDouble, OptDouble);
+Tensor upsample_nearest_exact1d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, OptDouble);
+Tensor upsample_nearest_exact2d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, OptDouble, OptDouble);
+Tensor upsample_nearest_exact3d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, OptDouble, OptDouble,
+                                         OptDouble);
+
 }  // namespace gems::ops

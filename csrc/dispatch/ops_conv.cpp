@@ -1,4 +1,4 @@
-// Ops over sliding windows: convolutions and max pooling.
+// Ops over windows of an image: convolutions, max pooling, nearest upsampling.
 //
 // Convolutions, forward and backward: 1-d to 3-d, strided, padded, dilated,
 // grouped (depthwise too), transposed with output_padding, with bias. Every
@@ -24,6 +24,7 @@
 #include <ATen/ATen.h>
 #include <ATen/native/Pool.h>
 
+#include <cmath>
 #include <limits>
 #include <numeric>
 
@@ -534,6 +535,140 @@ at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const
   if (grad_output.numel() > 0)
     grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
   return grad.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+}
+
+// ---- nearest upsampling 1-3d (nearest and nearest-exact): one row lookup
+// per spatial dim with PyTorch's source indices; the backward adds each
+// output gradient into its source, dim by dim ----
+namespace {
+
+// PyTorch's source index of output position i (UpSample.h: float32 scale,
+// 1 / scale_factor when one is given, else input / output).
+std::vector<int64_t> nearest_sources(int64_t input, int64_t output, std::optional<double> scale, bool exact) {
+  const float s = scale && *scale > 0 ? static_cast<float>(1.0 / *scale)
+                                      : static_cast<float>(input) / static_cast<float>(output);
+  std::vector<int64_t> src(output);
+  for (int64_t i = 0; i < output; ++i) {
+    if (!exact && output == input) src[i] = i;
+    else if (!exact && output == 2 * input) src[i] = i >> 1;
+    else {
+      const float at = exact ? (static_cast<float>(i) + 0.5f) * s : static_cast<float>(i) * s;
+      src[i] = std::min(static_cast<int64_t>(std::floor(at)), input - 1);
+    }
+  }
+  return src;
+}
+
+void check_upsample(int64_t dims, at::IntArrayRef input_size, at::IntArrayRef output_size) {
+  TORCH_CHECK(static_cast<int64_t>(output_size.size()) == dims, "It is expected output_size equals to ", dims,
+              ", but got size ", output_size.size());
+  TORCH_CHECK(static_cast<int64_t>(input_size.size()) == dims + 2, "It is expected input_size equals to ", dims + 2,
+              ", but got size ", input_size.size());
+  bool positive = true;
+  for (int64_t i = 0; i < dims; ++i) positive &= input_size[i + 2] > 0 && output_size[i] > 0;
+  TORCH_CHECK(positive, "Input and output sizes should be greater than 0, but got input ", input_size.slice(2),
+              " output ", output_size);
+}
+
+at::Tensor sources_on(const std::vector<int64_t>& src, c10::Device device) {
+  return at::tensor(src, at::kLong).to(device);
+}
+
+at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
+                           std::initializer_list<std::optional<double>> scales, bool exact) {
+  static const Kernel k("index_select");
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, self.sizes(), output_size);
+  TORCH_CHECK(self.numel() != 0 || c10::multiply_integers(self.sizes().slice(1)) != 0, "Non-empty ", dims + 2,
+              "D data tensor expected but got a tensor with sizes ", self.sizes());
+  k.require(self.scalar_type());
+  at::Tensor out = self;
+  const auto* scale = scales.begin();
+  for (int64_t i = 0; i < dims; ++i, ++scale)
+    if (out.size(i + 2) != output_size[i] || exact)
+      out = at::index_select(out, i + 2, sources_on(nearest_sources(self.size(i + 2), output_size[i], *scale, exact),
+                                                     self.device()));
+  if (out.is_same(self)) out = self.clone();
+  return out.contiguous(self.suggest_memory_format());
+}
+
+at::Tensor nearest_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
+                            std::initializer_list<std::optional<double>> scales, bool exact) {
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, input_size, output_size);
+  TORCH_CHECK(grad_output.dim() == dims + 2, "Expected grad_output to be a tensor of dimension ", dims + 2,
+              " but got: dimension ", grad_output.dim());
+  for (int64_t i = 0; i < dims + 2; ++i) {
+    const int64_t expected = i < 2 ? input_size[i] : output_size[i - 2];
+    TORCH_CHECK(grad_output.size(i) == expected, "Expected grad_output to have the same shape as output; output.size(",
+                i, ") = ", expected, " but got grad_output.size(", i, ") = ", grad_output.size(i));
+  }
+  if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("upsample backward of a non-float dtype");
+  // 16-bit sums in float32 (a source gets several outputs' gradients).
+  const bool widen = grad_output.scalar_type() == at::kHalf || grad_output.scalar_type() == at::kBFloat16;
+  at::Tensor grad = widen ? grad_output.to(at::kFloat) : grad_output;
+  const auto* scale = scales.begin() + dims - 1;
+  for (int64_t i = dims - 1; i >= 0; --i, --scale) {
+    const int64_t d = i + 2;
+    if (grad.size(d) == input_size[d] && !exact) continue;
+    at::DimVector shape(grad.sizes().begin(), grad.sizes().end()), view(grad.dim(), 1);
+    shape[d] = input_size[d];
+    view[d] = grad.size(d);
+    const at::Tensor index =
+        sources_on(nearest_sources(input_size[d], output_size[i], *scale, exact), grad.device()).view(view).expand(grad.sizes());
+    grad = at::zeros(shape, grad.options()).scatter_add_(d, index, grad);
+  }
+  return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
+}
+
+}  // namespace
+
+at::Tensor upsample_nearest1d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> s) {
+  return nearest_forward(self, size, {s}, false);
+}
+at::Tensor upsample_nearest2d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sh,
+                              std::optional<double> sw) {
+  return nearest_forward(self, size, {sh, sw}, false);
+}
+at::Tensor upsample_nearest3d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sd,
+                              std::optional<double> sh, std::optional<double> sw) {
+  return nearest_forward(self, size, {sd, sh, sw}, false);
+}
+at::Tensor upsample_nearest_exact1d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> s) {
+  return nearest_forward(self, size, {s}, true);
+}
+at::Tensor upsample_nearest_exact2d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sh,
+                                    std::optional<double> sw) {
+  return nearest_forward(self, size, {sh, sw}, true);
+}
+at::Tensor upsample_nearest_exact3d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sd,
+                                    std::optional<double> sh, std::optional<double> sw) {
+  return nearest_forward(self, size, {sd, sh, sw}, true);
+}
+at::Tensor upsample_nearest1d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                       std::optional<double> s) {
+  return nearest_backward(g, out, in, {s}, false);
+}
+at::Tensor upsample_nearest2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                       std::optional<double> sh, std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sh, sw}, false);
+}
+at::Tensor upsample_nearest3d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                       std::optional<double> sd, std::optional<double> sh, std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sd, sh, sw}, false);
+}
+at::Tensor upsample_nearest_exact1d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                             std::optional<double> s) {
+  return nearest_backward(g, out, in, {s}, true);
+}
+at::Tensor upsample_nearest_exact2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                             std::optional<double> sh, std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sh, sw}, true);
+}
+at::Tensor upsample_nearest_exact3d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                             std::optional<double> sd, std::optional<double> sh,
+                                             std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sd, sh, sw}, true);
 }
 
 }  // namespace gems::ops

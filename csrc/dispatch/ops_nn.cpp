@@ -589,8 +589,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
     grad_input = grad_input.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
   }
   const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
-  if (mask[1]) grad_weight = (g * ((x - mu) * rs).view({N, C, HxW})).sum({0, 2}).to(param_type);
-  if (mask[2]) grad_bias = g.sum({0, 2}).to(param_type);
+  if (mask[1]) grad_weight = (g * ((x - mu) * rs).view({N, C, HxW})).sum(at::IntArrayRef{0, 2}).to(param_type);
+  if (mask[2]) grad_bias = g.sum(at::IntArrayRef{0, 2}).to(param_type);
   return {grad_input, grad_weight, grad_bias};
 }
 

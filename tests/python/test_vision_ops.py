@@ -1,6 +1,7 @@
 """The ops of vision and audio models on gems. PyTorch's OpInfo samples of
 the ops gems serves (conv1d/2d/3d, conv_transpose1d/2d/3d, batch_norm,
-instance_norm, group_norm, max_pool2d), forward and backward, run on gems
+instance_norm, group_norm, max_pool2d, nearest and nearest-exact interpolation
+1-3d), forward and backward, run on gems
 kernels (strict mode: no fallback) and are as accurate as CPU's; channels-last
 layouts are kept; empty and large batches; PyTorch's errors. And the whole
 vision family (convolution, pooling, interpolation, normalisation, padding,
@@ -21,7 +22,8 @@ CONVS = [op for op in op_db if op.name in {
     "nn.functional.conv_transpose1d", "nn.functional.conv_transpose2d", "nn.functional.conv_transpose3d"}]
 SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.batch_norm", "nn.functional.instance_norm", "nn.functional.group_norm",
-    "nn.functional.max_pool2d"} and op.supported_dtypes("cpu")]
+    "nn.functional.max_pool2d", "nn.functional.upsample_nearest"} and op.supported_dtypes("cpu")] + [
+    op for op in op_db if op.name == "nn.functional.interpolate" and op.variant_test_name in {"nearest", "nearest-exact"}]
 FLOATS = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 # Tolerances of a sum over a few hundred products; 16-bit results are compared with
 # CPU's, which rounds differently (oneDNN's blocking), within a few of their ulps.
@@ -85,7 +87,7 @@ FLOOR = {torch.float64: 1e-13, torch.float32: 2e-6, torch.bfloat16: 2 * 2.0 ** -
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
-@pytest.mark.parametrize("op", SERVED, ids=lambda op: op.name.split(".")[-1])
+@pytest.mark.parametrize("op", SERVED, ids=lambda op: f"{op.name.split('.')[-1]}.{op.variant_test_name}".rstrip("."))
 def test_samples_forward_backward_strict(op, dtype, strict):
     """Each result (output and every gradient) is as close to the float64
     result as CPU's own in that dtype: within twice CPU's error, or within a

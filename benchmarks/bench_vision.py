@@ -1,0 +1,147 @@
+"""Vision ops on gems against the native device's own kernels in the same
+process (torch's oneDNN/CPU kernels for the cpu vendor, cuDNN and CUDA
+kernels for nvidia): convolutions of the layers users run (ResNet's 3x3 and
+1x1, a 7x7 stem, ViT's patch embedding, ConvNeXt's depthwise 7x7, Whisper's
+conv1d, a transposed 2x upsampling), max pooling, batch and group norm;
+forward, and forward + backward. Reported as the speedup, native time / gems
+time (above 1: gems is faster).
+
+    python3 benchmarks/bench_vision.py [--out docs/benchmarks]
+
+On an accelerator the shapes are a real batch; on the cpu vendor (a small
+CI-like machine) the batch is 1 and float32. Times: the median of several
+runs after warm-up, each synchronised; the native side runs in a child process
+without gems (where gems is registered, PyTorch cannot run CUDA backward passes).
+Writes vision_<device>.json and .md; benchmarks/plot.py draws the PNG.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# --native-only: the native device's times alone, in a process without gems. A
+# process that registers gems cannot run CUDA backward passes
+# (pytorch/pytorch#161129), so on nvidia the native side runs there.
+NATIVE_ONLY = "--native-only" in sys.argv
+if not NATIVE_ONLY:
+    import flag_gems
+VENDOR = os.environ.get("GEMS_VENDOR_NAME") if NATIVE_ONLY else flag_gems.vendor_name
+NATIVE = "cuda" if VENDOR == "nvidia" else "cpu"
+ACCELERATOR = NATIVE != "cpu"
+DTYPE = torch.bfloat16 if ACCELERATOR else torch.float32
+N = 16 if ACCELERATOR else 1
+
+
+def cases():
+    """(name, shapes of the inputs, fn)."""
+    return [
+        ("conv2d 3x3 64->64 56x56", [(N, 64, 56, 56), (64, 64, 3, 3)], lambda x, w: F.conv2d(x, w, padding=1)),
+        ("conv2d 1x1 256->64 56x56", [(N, 256, 56, 56), (64, 256, 1, 1)], lambda x, w: F.conv2d(x, w)),
+        ("conv2d 7x7/2 stem 3->64 224x224", [(N, 3, 224, 224), (64, 3, 7, 7)],
+         lambda x, w: F.conv2d(x, w, stride=2, padding=3)),
+        ("conv2d 16x16/16 ViT patches 3->768", [(N, 3, 224, 224), (768, 3, 16, 16)],
+         lambda x, w: F.conv2d(x, w, stride=16)),
+        ("conv2d depthwise 7x7 96ch 56x56", [(N, 96, 56, 56), (96, 1, 7, 7)],
+         lambda x, w: F.conv2d(x, w, padding=3, groups=96)),
+        ("conv1d k3 80->384 L=3000 (Whisper)", [(N, 80, 3000), (384, 80, 3)], lambda x, w: F.conv1d(x, w, padding=1)),
+        ("conv_transpose2d 2x2/2 64->32 28x28", [(N, 64, 28, 28), (64, 32, 2, 2)],
+         lambda x, w: F.conv_transpose2d(x, w, stride=2)),
+        ("max_pool2d 3x3/2 64ch 112x112", [(N, 64, 112, 112)], lambda x: F.max_pool2d(x, 3, 2, 1)),
+        ("batch_norm train 64ch 56x56", [(N, 64, 56, 56), (64,), (64,)],
+         lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)),
+        ("group_norm 32 groups 64ch 56x56", [(N, 64, 56, 56), (64,), (64,)],
+         lambda x, w, b: F.group_norm(x, 32, w, b)),
+    ]
+
+
+def synchronize(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+    elif device == "gems":
+        torch.gems.synchronize()
+
+
+def median_ms(fn, device, runs):
+    for _ in range(3):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def measure(shapes, op, device, backward, runs):
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(*s, generator=generator).to(DTYPE).to(device).requires_grad_(backward) for s in shapes]
+
+    def step():
+        out = op(*inputs)
+        if backward:
+            out.backward(torch.ones_like(out))
+    with torch.set_grad_enabled(backward):
+        return median_ms(step, device, runs)
+
+
+def native_times(runs):
+    """{case: ms} of the native device, measured in a child process without gems."""
+    env = dict(os.environ, GEMS_VENDOR_NAME=VENDOR, TORCH_DEVICE_BACKEND_AUTOLOAD="0")
+    out = subprocess.run([sys.executable, __file__, "--native-only", "--runs", str(runs)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--out", default="docs/benchmarks")
+    parser.add_argument("--native-only", action="store_true")
+    args = parser.parse_args()
+    if args.native_only:
+        print(json.dumps({f"{name} {'fwd+bwd' if b else 'fwd'}": measure(shapes, op, NATIVE, b, args.runs)
+                          for name, shapes, op in cases() for b in (False, True)}))
+        return
+    natives = native_times(args.runs)
+    rows = []
+    for name, shapes, op in cases():
+        for backward in (False, True):
+            flag_gems.reset_counts()
+            gems = measure(shapes, op, "gems", backward, args.runs)
+            fallback = sorted(flag_gems.fallback_counts())
+            native = natives[f"{name} {'fwd+bwd' if backward else 'fwd'}"]
+            case = f"{name} {'fwd+bwd' if backward else 'fwd'}"
+            rows.append({"case": case, "gems_ms": gems, "torch_ms": native, "speedup": native / gems,
+                         "fallback_ops": fallback})
+            print(f"{case:55s} gems {gems:9.3f} ms  {NATIVE} {native:9.3f} ms  {native / gems:5.2f}x"
+                  + (f"  fallback: {fallback}" if fallback else ""), flush=True)
+    device = torch.cuda.get_device_name() if ACCELERATOR else platform.processor() or platform.machine()
+    stem = f"vision_{flag_gems.vendor_name}"
+    meta = {"date": datetime.date.today().isoformat(), "device": device, "vendor": flag_gems.vendor_name,
+            "dtype": str(DTYPE), "batch": N, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"gems ({flag_gems.vendor_name} vendor) vs torch {NATIVE}, {device}, {meta['dtype']}, {meta['date']}"
+    (out / f"{stem}.json").write_text(json.dumps({"title": title, **meta, "rows": rows}, indent=1))
+    lines = [f"# Vision ops, {flag_gems.vendor_name} vendor against {NATIVE} ({meta['date']}, {device})", "",
+             f"{meta['dtype']}, batch {N}, torch {meta['torch']}; median of {args.runs} synchronised runs. "
+             f"Speedup = {NATIVE} time / gems time.", "",
+             f"| case | gems ms | {NATIVE} ms | speedup |", "|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['gems_ms']:.3f} | {r['torch_ms']:.3f} | {r['speedup']:.2f}x |")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
