@@ -126,6 +126,12 @@ class GemsBackend final : public c10d::Backend {
   c10::intrusive_ptr<c10d::Work> endCoalescing() override { return inner_->endCoalescing(); }
   bool supportsCoalescing() const override { return inner_->supportsCoalescing(); }
   void setTimeout(std::chrono::milliseconds timeout) override { inner_->setTimeout(timeout); }
+  // Sequence numbers: TORCH_DISTRIBUTED_DEBUG=DETAIL's wrapper (which checks
+  // every collective's shapes across ranks before it runs) requires them.
+  void setSequenceNumberForGroup() override { inner_->setSequenceNumberForGroup(); }
+  uint64_t getSequenceNumberForGroup() override { return inner_->getSequenceNumberForGroup(); }
+  void abort() override { inner_->abort(); }
+  void shutdown() override { inner_->shutdown(); }
 
  private:
   // A gems tensor as a native tensor over its memory; others pass unchanged.
