@@ -131,6 +131,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(native_batch_norm_backward, native_batch_norm_backward, "reduce_sum,sub,mul,add,rsqrt"),
       GEMS_OP0(native_group_norm, native_group_norm, "layer_norm,mul,add"),
       GEMS_OP0(native_group_norm_backward, native_group_norm_backward, "layer_norm_backward,reduce_sum,sub,mul"),
+      GEMS_OP0(_weight_norm_interface, weight_norm_interface, "abs,reduce_sum,mul,sqrt,pow,div"),
+      GEMS_OP0(_weight_norm_interface_backward, weight_norm_interface_backward, "reduce_sum,mul,sub,div"),
       GEMS_OP0(native_dropout, native_dropout, "dropout"),
       GEMS_OP0(native_dropout_backward, native_dropout_backward, "dropout"),
       GEMS_OP0(nll_loss_forward, nll_loss_forward, "nll_loss"),

@@ -298,4 +298,9 @@ Tensor upsample_nearest_exact2d_backward(const Tensor&, at::IntArrayRef, at::Int
 Tensor upsample_nearest_exact3d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, OptDouble, OptDouble,
                                          OptDouble);
 
+// weight normalisation (ops_nn.cpp)
+std::tuple<Tensor, Tensor> weight_norm_interface(const Tensor&, const Tensor&, int64_t);
+std::tuple<Tensor, Tensor> weight_norm_interface_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                                          int64_t);
+
 }  // namespace gems::ops

@@ -594,4 +594,44 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
   return {grad_input, grad_weight, grad_bias};
 }
 
+// Weight normalisation (nn.utils.weight_norm, wav2vec2's positional
+// convolution): w = v * (g / ||v||), the norm over every dim but `dim`, in
+// float32 for 16-bit weights (the norm is returned in float32 then, as on CPU).
+namespace {
+at::DimVector all_but(int64_t dims, int64_t keep) {
+  at::DimVector d;
+  for (int64_t i = 0; i < dims; ++i)
+    if (i != keep) d.push_back(i);
+  return d;
+}
+void check_weight_norm_dim(const at::Tensor& v, int64_t dim) {
+  TORCH_CHECK(dim == 0 || dim == v.dim() - 1, "fused kernels can only be applied for first or last dim");
+}
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> weight_norm_interface(const at::Tensor& v, const at::Tensor& g, int64_t dim) {
+  require_floating(v);
+  check_weight_norm_dim(v, dim);
+  const at::Tensor vf = widened(v);
+  const at::Tensor norm = at::linalg_vector_norm(vf, 2, all_but(v.dim(), dim), /*keepdim=*/true);
+  const at::Tensor w = (vf * (widened(g) / norm)).to(v.scalar_type());
+  return {w, norm};
+}
+
+std::tuple<at::Tensor, at::Tensor> weight_norm_interface_backward(const at::Tensor& grad_w, const at::Tensor& saved_v,
+                                                                  const at::Tensor& saved_g,
+                                                                  const at::Tensor& saved_norms, int64_t dim) {
+  require_floating(saved_v);
+  check_weight_norm_dim(saved_v, dim);
+  TORCH_CHECK(saved_v.is_contiguous(), "saved_v must be contiguous");
+  TORCH_CHECK(saved_g.is_contiguous(), "saved_g must be contiguous");
+  TORCH_CHECK(saved_norms.is_contiguous(), "saved_norm must be contiguous");
+  const at::Tensor v = widened(saved_v), g = widened(saved_g), gw = widened(grad_w);
+  const at::Tensor norm = saved_norms.to(v.scalar_type());
+  const at::Tensor s = (gw * v).sum(all_but(v.dim(), dim), /*keepdim=*/true);
+  const at::Tensor grad_g = (s / norm).to(saved_g.scalar_type());
+  const at::Tensor grad_v = ((g / norm) * (gw - v * (s / (norm * norm)))).to(saved_v.scalar_type());
+  return {grad_v, grad_g};
+}
+
 }  // namespace gems::ops

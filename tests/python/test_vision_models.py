@@ -1,7 +1,8 @@
 """Vision, audio and multimodal models on gems (small configs, random
 weights): a tiny Llava (CLIP vision tower + Llama) runs forward and greedy
 generate() on gems kernels alone (strict mode) and matches the native device;
-HuggingFace vision and audio encoders run forward with no fallback; a small
+HuggingFace vision and audio encoders (ViT, CLIP, ResNet, ConvNeXt, Whisper,
+wav2vec2) run forward with no fallback; a small
 CNN (convolutions, batch norm, max pooling, a transposed convolution) trains
 a few steps on gems kernels with losses and parameters matching CPU."""
 import copy
@@ -65,6 +66,11 @@ def encoders():
             encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16, max_source_positions=20, vocab_size=100,
             pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)).encoder,
             {"input_features": (2, 16, 40)}),
+        # raw audio: a convolutional feature encoder (group norm), a weight-normed positional convolution
+        "wav2vec2": (lambda: t.Wav2Vec2Model(t.Wav2Vec2Config(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, conv_dim=(16, 16),
+            conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)),
+            {"input_values": (2, 400)}),
     }
 
 

@@ -249,3 +249,31 @@ def test_masked_scatter_on_kernels(dtype, strict):
         x.to("gems").masked_scatter_(torch.ones_like(mask).to("gems"), source[:3].to("gems"))
     with pytest.raises(RuntimeError, match="same dtypes"):
         x.to("gems").masked_scatter_(mask.to("gems"), source.double().to("gems"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("dim", [0, -1], ids=["first_dim", "last_dim"])
+def test_weight_norm_forward_backward_on_kernels(dtype, dim, strict):
+    """nn.utils.weight_norm's fused form (wav2vec2's positional convolution),
+    as accurate as CPU's against float64."""
+    generator = torch.Generator().manual_seed(5)
+    v = torch.randn(6, 4, 5, generator=generator)
+    shape = [1, 1, 1]
+    shape[dim] = v.shape[dim]
+    g = torch.randn(*shape, generator=generator)
+    grad = torch.randn(6, 4, 5, generator=generator)
+    d = dim % 3
+
+    def run(device, t):
+        vv = v.to(t).to(device).detach().requires_grad_()
+        gg = g.to(t).to(device).detach().requires_grad_()
+        w = torch._weight_norm(vv, gg, d)
+        w.backward(grad.to(t).to(device))
+        return [x.detach().cpu().double() for x in (w, vv.grad, gg.grad)]
+    reference = run("cpu", torch.float64)
+    flag_gems._C.set_strict(False)
+    expected = run("cpu", dtype)
+    flag_gems._C.set_strict(True)
+    got = run("gems", dtype)
+    for name, gv, e, r in zip(["w", "grad v", "grad g"], got, expected, reference):
+        assert _relative_error(gv, r) <= max(2 * _relative_error(e, r), FLOOR[dtype]), name
