@@ -166,6 +166,8 @@ const std::vector<OpEntry>& op_table() {
                     },
                     false, false},
       GEMS_OP0(max_pool2d_with_indices, max_pool2d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul"),
+      GEMS_OP0(avg_pool2d, avg_pool2d, "reduce_sum,div,fill"),
+      GEMS_OP0(avg_pool2d_backward, avg_pool2d_backward, "add,div,fill"),
       GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"),
 #define GEMS_UPSAMPLE_ROWS(NAME)                                                                      \
   GEMS_OP0(NAME, NAME, "index_select"),                                                              \

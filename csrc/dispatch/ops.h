@@ -270,6 +270,11 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor&, at::IntArrayRe
 Tensor max_pool2d_with_indices_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
                                         at::IntArrayRef, bool, const Tensor&);
 
+Tensor avg_pool2d(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool, bool,
+                  std::optional<int64_t>);
+Tensor avg_pool2d_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool, bool,
+                           std::optional<int64_t>);
+
 // batch and group norm (ops_nn.cpp)
 std::tuple<Tensor, Tensor, Tensor> native_batch_norm(const Tensor&, const OptTensor&, const OptTensor&,
                                                      const OptTensor&, const OptTensor&, bool, double, double);

@@ -1,4 +1,5 @@
-// Ops over windows of an image: convolutions, max pooling, nearest upsampling.
+// Ops over windows of an image: convolutions, max and average pooling,
+// nearest upsampling.
 //
 // Convolutions, forward and backward: 1-d to 3-d, strided, padded, dilated,
 // grouped (depthwise too), transposed with output_padding, with bias. Every
@@ -432,15 +433,15 @@ struct Pool2d {
 // PyTorch's argument checks of max_pool2d (its meta function's), then its
 // shape checks (ATen/native/Pool.h).
 Pool2d pool2d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                        at::IntArrayRef padding, at::IntArrayRef dilation) {
-  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 2,
-              "max_pool2d: kernel_size must either be a single int, or a tuple of two ints");
-  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 2,
-              "max_pool2d: stride must either be omitted, a single int, or a tuple of two ints");
-  TORCH_CHECK(padding.size() == 1 || padding.size() == 2,
-              "max_pool2d: padding must either be a single int, or a tuple of two ints");
-  TORCH_CHECK(dilation.size() == 1 || dilation.size() == 2,
-              "max_pool2d: dilation must be either a single int, or a tuple of two ints");
+                        at::IntArrayRef padding, at::IntArrayRef dilation, const char* op = "max_pool2d") {
+  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 2, op,
+              ": kernel_size must either be a single int, or a tuple of two ints");
+  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 2, op,
+              ": stride must either be omitted, a single int, or a tuple of two ints");
+  TORCH_CHECK(padding.size() == 1 || padding.size() == 2, op,
+              ": padding must either be a single int, or a tuple of two ints");
+  TORCH_CHECK(dilation.size() == 1 || dilation.size() == 2, op,
+              ": dilation must be either a single int, or a tuple of two ints");
   Pool2d p;
   p.kh = kernel_size[0];
   p.kw = kernel_size.size() == 1 ? p.kh : kernel_size[1];
@@ -535,6 +536,125 @@ at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const
   if (grad_output.numel() > 0)
     grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
   return grad.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+}
+
+// ---- average pooling 2-d: a sum over the windows' view (no copy) divided by
+// PyTorch's divisor, which is separable: a row factor times a column factor ----
+namespace {
+
+// Per output position along one dim: the window's size counting padding
+// (clipped at the padded edge, as PyTorch clips ceil mode's last window) or
+// counting only input elements.
+std::vector<double> window_sizes(int64_t input, int64_t output, int64_t k, int64_t s, int64_t p, bool with_padding) {
+  std::vector<double> size(output);
+  for (int64_t o = 0; o < output; ++o) {
+    const int64_t start = o * s - p, end = std::min(start + k, input + p);
+    size[o] = with_padding ? static_cast<double>(end - start)
+                           : static_cast<double>(std::min(end, input) - std::max<int64_t>(start, 0));
+  }
+  return size;
+}
+
+struct AvgPool {
+  Pool2d p;
+  int64_t n, c, h, w, oh, ow;
+  at::Tensor divisor;  // [oh, ow] in the computation dtype
+};
+
+AvgPool avg_pool_plan(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                      std::optional<int64_t> divisor_override, at::ScalarType compute) {
+  AvgPool a;
+  a.p = pool2d_arguments(input, kernel_size, stride, padding, {1}, "avg_pool2d");
+  TORCH_CHECK(!divisor_override || *divisor_override != 0, "divisor must be not zero");
+  a.n = input.dim() == 4 ? input.size(0) : 1;
+  a.c = input.size(-3), a.h = input.size(-2), a.w = input.size(-1);
+  a.oh = at::native::pooling_output_shape<int64_t>(a.h, a.p.kh, a.p.ph, a.p.sh, 1, ceil_mode);
+  a.ow = at::native::pooling_output_shape<int64_t>(a.w, a.p.kw, a.p.pw, a.p.sw, 1, ceil_mode);
+  at::native::pool2d_shape_check(input, a.p.kh, a.p.kw, a.p.sh, a.p.sw, a.p.ph, a.p.pw, 1, 1, a.c, a.h, a.w, a.oh, a.ow,
+                                 input.suggest_memory_format());
+  const at::TensorOptions opts = input.options().dtype(compute);
+  if (divisor_override) {
+    a.divisor = at::full({a.oh, a.ow}, static_cast<double>(*divisor_override), opts);
+  } else {
+    const auto rows = window_sizes(a.h, a.oh, a.p.kh, a.p.sh, a.p.ph, count_include_pad);
+    const auto cols = window_sizes(a.w, a.ow, a.p.kw, a.p.sw, a.p.pw, count_include_pad);
+    a.divisor = (at::tensor(rows, at::kDouble).view({a.oh, 1}) * at::tensor(cols, at::kDouble).view({1, a.ow}))
+                    .to(opts.device(input.device()));
+  }
+  return a;
+}
+
+// A zero-padded buffer [n, c, rows, cols] that every window fits in (ceil
+// mode's last windows included), in dtype `compute`.
+at::Tensor zero_padded(const AvgPool& a, const at::TensorOptions& opts) {
+  const int64_t rows = std::max((a.oh - 1) * a.p.sh + a.p.kh, a.h + a.p.ph);
+  const int64_t cols = std::max((a.ow - 1) * a.p.sw + a.p.kw, a.w + a.p.pw);
+  return at::zeros({a.n, a.c, rows, cols}, opts);
+}
+
+at::Tensor windows_of(const at::Tensor& padded, const AvgPool& a) {
+  return padded.as_strided({a.n, a.c, a.oh, a.ow, a.p.kh, a.p.kw},
+                           {padded.stride(0), padded.stride(1), a.p.sh * padded.stride(2), a.p.sw * padded.stride(3),
+                            padded.stride(2), padded.stride(3)},
+                           padded.storage_offset());
+}
+
+at::ScalarType avg_compute_type(const at::Tensor& t) {
+  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16 ? at::kFloat : t.scalar_type();
+}
+
+}  // namespace
+
+at::Tensor avg_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                      std::optional<int64_t> divisor_override) {
+  static const Kernel k("reduce_sum");
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d of a non-float dtype");
+  k.require(input.scalar_type());
+  const at::ScalarType compute = avg_compute_type(input);
+  const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override, compute);
+  const bool batched = input.dim() == 4;
+  at::Tensor out;
+  if (a.n * a.c * a.oh * a.ow == 0) {
+    out = at::empty({a.n, a.c, a.oh, a.ow}, input.options());
+  } else {
+    at::Tensor padded = zero_padded(a, input.options().dtype(compute));
+    padded.narrow(2, a.p.ph, a.h).narrow(3, a.p.pw, a.w).copy_(batched ? input : input.unsqueeze(0));
+    out = (windows_of(padded, a).sum(at::IntArrayRef{4, 5}) / a.divisor).to(input.scalar_type());
+  }
+  if (!batched) return out.squeeze(0);
+  return out.contiguous(input.suggest_memory_format());
+}
+
+at::Tensor avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input, at::IntArrayRef kernel_size,
+                               at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode,
+                               bool count_include_pad, std::optional<int64_t> divisor_override) {
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d_backward of a non-float dtype");
+  const at::ScalarType compute = avg_compute_type(input);
+  const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override, compute);
+  const bool batched = input.dim() == 4;
+  TORCH_CHECK(grad_output.numel() == a.n * a.c * a.oh * a.ow, "avg_pool2d_backward: grad_output of size ",
+              grad_output.sizes(), " for an output of ", a.oh, "x", a.ow);
+  at::Tensor padded = zero_padded(a, input.options().dtype(compute));
+  if (padded.numel() > 0 && grad_output.numel() > 0) {
+    // Each window's share, added into every element of the window: one add
+    // per kernel offset (a view that never overlaps itself), or one in all
+    // when windows do not overlap.
+    const at::Tensor share = grad_output.reshape({a.n, a.c, a.oh, a.ow}).to(compute) / a.divisor;
+    const at::Tensor windows = windows_of(padded, a);
+    if (a.p.sh >= a.p.kh && a.p.sw >= a.p.kw) {
+      windows.add_(share.view({a.n, a.c, a.oh, a.ow, 1, 1}));
+    } else {
+      for (int64_t i = 0; i < a.p.kh; ++i)
+        for (int64_t j = 0; j < a.p.kw; ++j) windows.select(5, j).select(4, i).add_(share);
+    }
+  }
+  at::Tensor grad = padded.narrow(2, a.p.ph, a.h).narrow(3, a.p.pw, a.w).to(input.scalar_type());
+  if (!batched) return grad.squeeze(0).contiguous();
+  return grad.contiguous(input.suggest_memory_format());
 }
 
 // ---- nearest upsampling 1-3d (nearest and nearest-exact): one row lookup

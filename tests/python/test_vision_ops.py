@@ -22,7 +22,8 @@ CONVS = [op for op in op_db if op.name in {
     "nn.functional.conv_transpose1d", "nn.functional.conv_transpose2d", "nn.functional.conv_transpose3d"}]
 SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.batch_norm", "nn.functional.instance_norm", "nn.functional.group_norm",
-    "nn.functional.max_pool2d", "nn.functional.upsample_nearest"} and op.supported_dtypes("cpu")] + [
+    "nn.functional.max_pool2d", "nn.functional.avg_pool1d", "nn.functional.avg_pool2d",
+    "nn.functional.upsample_nearest"} and op.supported_dtypes("cpu")] + [
     op for op in op_db if op.name == "nn.functional.interpolate" and op.variant_test_name in {"nearest", "nearest-exact"}]
 FLOATS = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 # Tolerances of a sum over a few hundred products; 16-bit results are compared with
