@@ -329,6 +329,40 @@ at::Tensor& clamp_out(const at::Tensor& self, const std::optional<c10::Scalar>& 
   return clamp_impl(out, OutKind::Out, self, min, max);
 }
 
+// clamp_min / clamp_max with a number (F.normalize's clamp_min(eps)): clamp
+// with one bound. Bool is refused as CPU refuses it; integer tensors go to
+// PyTorch's kernel, whose range check of the bound gems does not repeat.
+namespace {
+at::Tensor& clamp_one_bound(at::Tensor& out, OutKind kind, const at::Tensor& self, const c10::Scalar& bound,
+                            bool is_min) {
+  TORCH_CHECK_NOT_IMPLEMENTED(self.scalar_type() != at::kBool, "\"", is_min ? "clamp_min" : "clamp_max",
+                              "_scalar_cpu\" not implemented for 'Bool'");
+  if (!at::isFloatingType(self.scalar_type())) throw NotServed("clamp of an integer tensor by a number");
+  return is_min ? clamp_impl(out, kind, self, bound, std::nullopt) : clamp_impl(out, kind, self, std::nullopt, bound);
+}
+}  // namespace
+
+at::Tensor clamp_min(const at::Tensor& self, const c10::Scalar& min) {
+  at::Tensor out;
+  return clamp_one_bound(out, OutKind::Fresh, self, min, true);
+}
+at::Tensor& clamp_min_(at::Tensor& self, const c10::Scalar& min) {
+  return clamp_one_bound(self, OutKind::InPlace, self, min, true);
+}
+at::Tensor& clamp_min_out(const at::Tensor& self, const c10::Scalar& min, at::Tensor& out) {
+  return clamp_one_bound(out, OutKind::Out, self, min, true);
+}
+at::Tensor clamp_max(const at::Tensor& self, const c10::Scalar& max) {
+  at::Tensor out;
+  return clamp_one_bound(out, OutKind::Fresh, self, max, false);
+}
+at::Tensor& clamp_max_(at::Tensor& self, const c10::Scalar& max) {
+  return clamp_one_bound(self, OutKind::InPlace, self, max, false);
+}
+at::Tensor& clamp_max_out(const at::Tensor& self, const c10::Scalar& max, at::Tensor& out) {
+  return clamp_one_bound(out, OutKind::Out, self, max, false);
+}
+
 at::Tensor clamp_tensor(const at::Tensor& self, const std::optional<at::Tensor>& min, const std::optional<at::Tensor>& max) {
   at::Tensor out;
   return clamp_tensor_impl(out, OutKind::Fresh, self, min, max);

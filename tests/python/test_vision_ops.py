@@ -278,3 +278,15 @@ def test_weight_norm_forward_backward_on_kernels(dtype, dim, strict):
     got = run("gems", dtype)
     for name, gv, e, r in zip(["w", "grad v", "grad g"], got, expected, reference):
         assert _relative_error(gv, r) <= max(2 * _relative_error(e, r), FLOOR[dtype]), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_normalize_and_clamp_by_a_number_on_kernels(dtype, strict):
+    """F.normalize (CLIP's and sentence-transformers' embeddings) is a norm and clamp_min(eps)."""
+    x = torch.randn(4, 16, generator=torch.Generator().manual_seed(6)).to(dtype)
+    x[1] = 0  # a zero row: the eps bound is what keeps it finite
+    torch.testing.assert_close(F.normalize(x.to("gems"), dim=-1).cpu(), F.normalize(x, dim=-1))
+    torch.testing.assert_close(x.to("gems").clamp_min(0.25).cpu(), x.clamp_min(0.25))
+    torch.testing.assert_close(x.to("gems").clamp_max_(-0.25).cpu(), x.clone().clamp_max_(-0.25))
+    with pytest.raises(NotImplementedError, match="not implemented for 'Bool'"):
+        torch.clamp_min(torch.ones(3, dtype=torch.bool, device="gems"), False)
