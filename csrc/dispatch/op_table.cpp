@@ -179,6 +179,12 @@ const std::vector<OpEntry>& op_table() {
       GEMS_UPSAMPLE_ROWS(upsample_nearest1d), GEMS_UPSAMPLE_ROWS(upsample_nearest2d),
       GEMS_UPSAMPLE_ROWS(upsample_nearest3d),
 #undef GEMS_UPSAMPLE_ROWS
+#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME)                                                               \
+  GEMS_OP0(NAME, NAME, "index_select,mul,addcmul"),                                                  \
+      GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill,mul")
+      GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
+      GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d),
+#undef GEMS_UPSAMPLE_LINEAR_ROWS
 #define GEMS_UPSAMPLE_EXACT_ROWS(D)                                                                                 \
   GEMS_OP0(_upsample_nearest_exact##D, upsample_nearest_exact##D, "index_select"),                                \
       GEMS_OP0(_upsample_nearest_exact##D##_backward, upsample_nearest_exact##D##_backward,                        \

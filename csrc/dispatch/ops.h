@@ -314,4 +314,13 @@ std::tuple<Tensor, Tensor> weight_norm_interface(const Tensor&, const Tensor&, i
 std::tuple<Tensor, Tensor> weight_norm_interface_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                                           int64_t);
 
+// linear, bilinear, trilinear upsampling (ops_conv.cpp)
+Tensor upsample_linear1d(const Tensor&, at::IntArrayRef, bool, OptDouble);
+Tensor upsample_bilinear2d(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble);
+Tensor upsample_trilinear3d(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble, OptDouble);
+Tensor upsample_linear1d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble);
+Tensor upsample_bilinear2d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble);
+Tensor upsample_trilinear3d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble,
+                                     OptDouble);
+
 }  // namespace gems::ops

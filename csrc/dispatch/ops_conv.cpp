@@ -791,4 +791,136 @@ at::Tensor upsample_nearest_exact3d_backward(const at::Tensor& g, at::IntArrayRe
   return nearest_backward(g, out, in, {sd, sh, sw}, true);
 }
 
+// ---- linear, bilinear and trilinear upsampling (no antialias): separable,
+// one dim at a time, each output a two-tap blend of rows picked with
+// index_select, with PyTorch's source indices and weights (computed on the
+// host in its opmath type). Applying the last dim first repeats the order of
+// PyTorch's CPU arithmetic; 16-bit inputs blend in float32, rounded once. The
+// backward adds each output gradient's two weighted shares into its sources,
+// dim by dim in the other order ----
+namespace {
+
+struct Taps {
+  at::Tensor first, second;   // source indices, int64 [out]
+  at::Tensor w_first, w_second;  // weights [out], in the computation dtype
+};
+
+template <typename T>
+Taps linear_taps_as(int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
+                    const at::TensorOptions& weights) {
+  T s;
+  if (align_corners) s = output > 1 ? static_cast<T>(input - 1) / static_cast<T>(output - 1) : T(0);
+  else s = scale && *scale > 0 ? static_cast<T>(1.0 / *scale) : static_cast<T>(input) / static_cast<T>(output);
+  std::vector<int64_t> i0(output), i1(output);
+  std::vector<T> w0(output), w1(output);
+  for (int64_t o = 0; o < output; ++o) {
+    T src = align_corners ? s * static_cast<T>(o) : s * (static_cast<T>(o) + T(0.5)) - T(0.5);
+    if (!align_corners && src < T(0)) src = T(0);
+    const int64_t index = std::min(static_cast<int64_t>(std::floor(src)), input - 1);
+    const T lambda = std::min(std::max(src - static_cast<T>(index), T(0)), T(1));
+    i0[o] = index;
+    i1[o] = index + (index < input - 1 ? 1 : 0);
+    w0[o] = T(1) - lambda;
+    w1[o] = lambda;
+  }
+  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
+  return {at::tensor(i0, at::kLong).to(weights.device()), at::tensor(i1, at::kLong).to(weights.device()),
+          at::tensor(w0, type).to(weights), at::tensor(w1, type).to(weights)};
+}
+
+Taps linear_taps(int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
+                 const at::TensorOptions& weights) {
+  return weights.dtype() == at::kDouble ? linear_taps_as<double>(input, output, align_corners, scale, weights)
+                                        : linear_taps_as<float>(input, output, align_corners, scale, weights);
+}
+
+// t viewed so that a vector [n] lines up with dim d of a tensor of `dims` dims.
+at::Tensor along(const at::Tensor& v, int64_t d, int64_t dims) {
+  at::DimVector shape(dims, 1);
+  shape[d] = v.numel();
+  return v.view(shape);
+}
+
+at::ScalarType blend_type(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+at::Tensor linear_forward(const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
+                          std::initializer_list<std::optional<double>> scales) {
+  static const Kernel k("index_select");
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, self.sizes(), output_size);
+  TORCH_CHECK(self.numel() != 0 || c10::multiply_integers(self.sizes().slice(1)) != 0, "Non-empty ", dims + 2,
+              "D data tensor expected but got a tensor with sizes ", self.sizes());
+  if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear upsampling of a non-float dtype");
+  k.require(self.scalar_type());
+  const at::TensorOptions opts = self.options().dtype(blend_type(self));
+  at::Tensor out = self.to(blend_type(self));
+  const auto* scale = scales.begin() + dims - 1;
+  for (int64_t i = dims - 1; i >= 0; --i, --scale) {
+    const int64_t d = i + 2;
+    const Taps t = linear_taps(self.size(d), output_size[i], align_corners, *scale, opts);
+    at::Tensor blended = at::index_select(out, d, t.first).mul_(along(t.w_first, d, out.dim()));
+    blended.addcmul_(at::index_select(out, d, t.second), along(t.w_second, d, out.dim()));
+    out = blended;
+  }
+  return out.to(self.scalar_type()).contiguous(self.suggest_memory_format());
+}
+
+at::Tensor linear_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
+                           bool align_corners, std::initializer_list<std::optional<double>> scales) {
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, input_size, output_size);
+  TORCH_CHECK(grad_output.dim() == dims + 2, "Expected grad_output to be a tensor of dimension ", dims + 2,
+              " but got: dimension ", grad_output.dim());
+  for (int64_t i = 0; i < dims + 2; ++i) {
+    const int64_t expected = i < 2 ? input_size[i] : output_size[i - 2];
+    TORCH_CHECK(grad_output.size(i) == expected, "Expected grad_output to have the same shape as output; output.size(",
+                i, ") = ", expected, " but got grad_output.size(", i, ") = ", grad_output.size(i));
+  }
+  if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("linear upsampling backward of a non-float dtype");
+  const at::TensorOptions opts = grad_output.options().dtype(blend_type(grad_output));
+  at::Tensor grad = grad_output.to(blend_type(grad_output));
+  const auto* scale = scales.begin();
+  for (int64_t i = 0; i < dims; ++i, ++scale) {  // the forward's last blend first
+    const int64_t d = i + 2;
+    const Taps t = linear_taps(input_size[d], output_size[i], align_corners, *scale, opts);
+    at::DimVector shape(grad.sizes().begin(), grad.sizes().end());
+    shape[d] = input_size[d];
+    at::Tensor into = at::zeros(shape, opts);
+    into.scatter_add_(d, along(t.first, d, grad.dim()).expand(grad.sizes()), grad * along(t.w_first, d, grad.dim()));
+    into.scatter_add_(d, along(t.second, d, grad.dim()).expand(grad.sizes()), grad * along(t.w_second, d, grad.dim()));
+    grad = into;
+  }
+  return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
+}
+
+}  // namespace
+
+at::Tensor upsample_linear1d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                             std::optional<double> s) {
+  return linear_forward(self, size, align_corners, {s});
+}
+at::Tensor upsample_bilinear2d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                               std::optional<double> sh, std::optional<double> sw) {
+  return linear_forward(self, size, align_corners, {sh, sw});
+}
+at::Tensor upsample_trilinear3d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                                std::optional<double> sd, std::optional<double> sh, std::optional<double> sw) {
+  return linear_forward(self, size, align_corners, {sd, sh, sw});
+}
+at::Tensor upsample_linear1d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                      bool align_corners, std::optional<double> s) {
+  return linear_backward(g, out, in, align_corners, {s});
+}
+at::Tensor upsample_bilinear2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                        bool align_corners, std::optional<double> sh, std::optional<double> sw) {
+  return linear_backward(g, out, in, align_corners, {sh, sw});
+}
+at::Tensor upsample_trilinear3d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                         bool align_corners, std::optional<double> sd, std::optional<double> sh,
+                                         std::optional<double> sw) {
+  return linear_backward(g, out, in, align_corners, {sd, sh, sw});
+}
+
 }  // namespace gems::ops
