@@ -323,4 +323,10 @@ Tensor upsample_bilinear2d_backward(const Tensor&, at::IntArrayRef, at::IntArray
 Tensor upsample_trilinear3d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble,
                                      OptDouble);
 
+// adaptive average pooling 2-d and 3-d as averaging GEMMs (ops_conv.cpp)
+Tensor adaptive_avg_pool2d(const Tensor&, at::IntArrayRef);
+Tensor adaptive_avg_pool2d_backward(const Tensor&, const Tensor&);
+Tensor adaptive_avg_pool3d(const Tensor&, at::IntArrayRef);
+Tensor adaptive_avg_pool3d_backward(const Tensor&, const Tensor&);
+
 }  // namespace gems::ops

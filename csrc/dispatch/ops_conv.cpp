@@ -923,4 +923,92 @@ at::Tensor upsample_trilinear3d_backward(const at::Tensor& g, at::IntArrayRef ou
   return linear_backward(g, out, in, align_corners, {sd, sh, sw});
 }
 
+// ---- adaptive average pooling 2-d and 3-d (and interpolate's "area" mode): a
+// linear map in each spatial dim, out = A_d . x along each dim d, where row o
+// of A averages input positions [start(o), end(o)) (PyTorch's integer window
+// bounds): one GEMM per spatial dim, in float32 for 16-bit inputs. The
+// backward applies the transposed maps ----
+namespace {
+
+// A [output, input]: 1/len over each output's window, in dtype `type` on `device`.
+at::Tensor averaging_map(int64_t input, int64_t output, at::ScalarType type, c10::Device device) {
+  std::vector<double> m(output * input, 0.0);
+  for (int64_t o = 0; o < output; ++o) {
+    const int64_t start = (o / output) * input + ((o % output) * input) / output;
+    const int64_t end = 1 + ((o + 1) * input - 1) / output;
+    for (int64_t i = start; i < end; ++i) m[o * input + i] = 1.0 / static_cast<double>(end - start);
+  }
+  return at::tensor(m, at::kDouble).view({output, input}).to(at::TensorOptions().dtype(type).device(device));
+}
+
+const char* adaptive_name(int64_t dims) { return dims == 2 ? "adaptive_avg_pool2d()" : "adaptive_avg_pool3d()"; }
+
+void check_adaptive_input(const at::Tensor& input, int64_t dims) {
+  TORCH_CHECK(input.dim() == dims + 1 || input.dim() == dims + 2, adaptive_name(dims), ": Expected ", dims + 1, "D or ",
+              dims + 2, "D tensor, but got ", input.sizes());
+  for (int64_t i = 1; i < input.dim(); ++i)
+    TORCH_CHECK(input.size(i) > 0, adaptive_name(dims), ": Expected input to have non-zero size for non-batch ",
+                "dimensions, but input has sizes ", input.sizes(), " with dimension ", i, " being empty");
+}
+
+// x with the map of each of its last `sizes.size()` dims applied: map(input
+// size, output size) gives the [rows, cols] matrix that multiplies that dim.
+template <typename Map>
+at::Tensor along_spatial_dims(at::Tensor x, int64_t dims, const Map& map) {
+  for (int64_t i = 0; i < dims; ++i) {
+    const int64_t d = x.dim() - 1 - i;
+    const at::Tensor a = map(i, x.size(d));  // [new size, x.size(d)]
+    x = at::matmul(x.movedim(d, -1), a.t()).movedim(-1, d);
+  }
+  return x;
+}
+
+at::Tensor adaptive_forward(const at::Tensor& input, at::IntArrayRef output_size, int64_t dims) {
+  static const Kernel k("gemm");
+  TORCH_CHECK(static_cast<int64_t>(output_size.size()) == dims, adaptive_name(dims), ": output_size must be ", dims);
+  for (int64_t s : output_size)
+    TORCH_CHECK(s >= 0, adaptive_name(dims), ": elements of output_size must be greater than or equal to 0 but ",
+                "received ", output_size);
+  check_adaptive_input(input, dims);
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive average pooling of a non-float dtype");
+  const at::ScalarType compute = input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  k.require(compute);
+  const at::Tensor out = along_spatial_dims(input.to(compute), dims, [&](int64_t i, int64_t size) {
+    return averaging_map(size, output_size[dims - 1 - i], compute, input.device());
+  });
+  return out.to(input.scalar_type()).contiguous(input.dim() == dims + 2 ? input.suggest_memory_format()
+                                                                        : at::MemoryFormat::Contiguous);
+}
+
+at::Tensor adaptive_backward(const at::Tensor& grad_output, const at::Tensor& input, int64_t dims) {
+  static const Kernel k("gemm");
+  check_adaptive_input(input, dims);
+  TORCH_CHECK(grad_output.dim() == input.dim(), adaptive_name(dims), ": Expected grad_output of ", input.dim(),
+              " dims, but got ", grad_output.sizes());
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive average pooling of a non-float dtype");
+  const at::ScalarType compute = input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  k.require(compute);
+  const at::Tensor grad = along_spatial_dims(grad_output.to(compute), dims, [&](int64_t i, int64_t size) {
+    const int64_t d = input.dim() - 1 - i;
+    return averaging_map(input.size(d), size, compute, input.device()).t();  // [input, output]
+  });
+  return grad.to(input.scalar_type()).contiguous(input.dim() == dims + 2 ? input.suggest_memory_format()
+                                                                         : at::MemoryFormat::Contiguous);
+}
+
+}  // namespace
+
+at::Tensor adaptive_avg_pool2d(const at::Tensor& input, at::IntArrayRef output_size) {
+  return adaptive_forward(input, output_size, 2);
+}
+at::Tensor adaptive_avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input) {
+  return adaptive_backward(grad_output, input, 2);
+}
+at::Tensor adaptive_avg_pool3d(const at::Tensor& input, at::IntArrayRef output_size) {
+  return adaptive_forward(input, output_size, 3);
+}
+at::Tensor adaptive_avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input) {
+  return adaptive_backward(grad_output, input, 3);
+}
+
 }  // namespace gems::ops

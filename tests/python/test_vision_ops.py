@@ -23,9 +23,10 @@ CONVS = [op for op in op_db if op.name in {
 SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.batch_norm", "nn.functional.instance_norm", "nn.functional.group_norm",
     "nn.functional.max_pool2d", "nn.functional.avg_pool1d", "nn.functional.avg_pool2d",
+    "nn.functional.adaptive_avg_pool1d", "nn.functional.adaptive_avg_pool2d", "nn.functional.adaptive_avg_pool3d",
     "nn.functional.upsample_nearest"} and op.supported_dtypes("cpu")] + [
     op for op in op_db if op.name == "nn.functional.upsample_bilinear" or (op.name == "nn.functional.interpolate" and
-    op.variant_test_name in {"nearest", "nearest-exact", "linear", "bilinear", "trilinear"})]
+    op.variant_test_name in {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area"})]
 FLOATS = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 # Tolerances of a sum over a few hundred products; 16-bit results are compared with
 # CPU's, which rounds differently (oneDNN's blocking), within a few of their ulps.
