@@ -270,7 +270,7 @@ std::tuple<Tensor, Tensor, Tensor> convolution_backward(const Tensor&, const Ten
                                                         at::IntArrayRef, bool, at::IntArrayRef, int64_t,
                                                         std::array<bool, 3>);
 
-// max pooling over the windows' view (ops_conv.cpp)
+// pooling and upsampling (ops_pool_upsample.cpp)
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
                                                    at::IntArrayRef, bool);
 Tensor max_pool2d_with_indices_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
@@ -293,7 +293,7 @@ std::tuple<Tensor, Tensor, Tensor> native_group_norm_backward(const Tensor&, con
                                                               const Tensor&, const OptTensor&, int64_t, int64_t,
                                                               int64_t, int64_t, std::array<bool, 3>);
 
-// nearest upsampling, 1-3d, nearest and nearest-exact (ops_conv.cpp)
+// nearest upsampling, 1-3d, nearest and nearest-exact
 using OptDouble = std::optional<double>;
 Tensor upsample_nearest1d(const Tensor&, at::IntArrayRef, OptDouble);
 Tensor upsample_nearest2d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble);
@@ -314,7 +314,7 @@ std::tuple<Tensor, Tensor> weight_norm_interface(const Tensor&, const Tensor&, i
 std::tuple<Tensor, Tensor> weight_norm_interface_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                                           int64_t);
 
-// linear, bilinear, trilinear upsampling (ops_conv.cpp)
+// linear, bilinear, trilinear upsampling
 Tensor upsample_linear1d(const Tensor&, at::IntArrayRef, bool, OptDouble);
 Tensor upsample_bilinear2d(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble);
 Tensor upsample_trilinear3d(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble, OptDouble);
@@ -323,7 +323,7 @@ Tensor upsample_bilinear2d_backward(const Tensor&, at::IntArrayRef, at::IntArray
 Tensor upsample_trilinear3d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble,
                                      OptDouble);
 
-// adaptive average pooling 2-d and 3-d as averaging GEMMs (ops_conv.cpp)
+// adaptive average pooling 2-d and 3-d as averaging GEMMs
 Tensor adaptive_avg_pool2d(const Tensor&, at::IntArrayRef);
 Tensor adaptive_avg_pool2d_backward(const Tensor&, const Tensor&);
 Tensor adaptive_avg_pool3d(const Tensor&, at::IntArrayRef);

@@ -63,6 +63,9 @@ at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::Scalar
                       at::ScalarType result, std::initializer_list<Operand> operands,
                       std::initializer_list<gems_scalar> scalars = {});
 
+// Half and bfloat16: the dtypes whose sums and blends run in float32.
+inline bool is_16_bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
+
 // The default floating dtype for ops that promote integers to float.
 inline at::ScalarType float_of(at::ScalarType t) {
   return at::isFloatingType(t) ? t : c10::typeMetaToScalarType(at::get_default_dtype());

@@ -403,8 +403,6 @@ at::Tensor native_dropout_backward(const at::Tensor& grad_output, const at::Tens
 namespace gems::ops {
 namespace {
 
-bool is_16_bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
-
 // Float inputs only (CPU's kernels refuse other dtypes, with their message).
 void require_floating(const at::Tensor& input) {
   if (!at::isFloatingType(input.scalar_type()) || input.scalar_type() == at::kFloat8_e4m3fn ||

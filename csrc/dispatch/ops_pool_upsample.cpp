@@ -1,0 +1,609 @@
+// Pooling and upsampling of images, forward and backward, on every vendor
+// that has the kernels they are built from (copies, reductions, pointwise,
+// index_select, scatter_add, GEMM): max and average pooling 2-d over the
+// windows' strided view, adaptive average pooling as one averaging GEMM per
+// spatial dim, nearest upsampling as row lookups, linear upsampling as
+// separable two-tap blends. Source indices and weights are PyTorch's,
+// computed on the host as its kernels compute them.
+#include <ATen/ATen.h>
+#include <ATen/native/Pool.h>
+
+#include <cmath>
+#include <limits>
+
+#include "op_registry.h"
+#include "ops.h"
+#include "ops_common.h"
+
+namespace gems::ops {
+
+// ---- max pooling 2-d with indices: the windows' view copied dense, a max
+// over each window, its position turned into the input's flat index ----
+namespace {
+
+struct Pool2d {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+// PyTorch's argument checks of max_pool2d (its meta function's), then its
+// shape checks (ATen/native/Pool.h).
+Pool2d pool2d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                        at::IntArrayRef padding, at::IntArrayRef dilation, const char* op = "max_pool2d") {
+  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 2, op,
+              ": kernel_size must either be a single int, or a tuple of two ints");
+  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 2, op,
+              ": stride must either be omitted, a single int, or a tuple of two ints");
+  TORCH_CHECK(padding.size() == 1 || padding.size() == 2, op,
+              ": padding must either be a single int, or a tuple of two ints");
+  TORCH_CHECK(dilation.size() == 1 || dilation.size() == 2, op,
+              ": dilation must be either a single int, or a tuple of two ints");
+  Pool2d p;
+  p.kh = kernel_size[0];
+  p.kw = kernel_size.size() == 1 ? p.kh : kernel_size[1];
+  p.sh = stride.empty() ? p.kh : stride[0];
+  p.sw = stride.empty() ? p.kw : stride.size() == 1 ? p.sh : stride[1];
+  p.ph = padding[0];
+  p.pw = padding.size() == 1 ? p.ph : padding[1];
+  p.dh = dilation[0];
+  p.dw = dilation.size() == 1 ? p.dh : dilation[1];
+  TORCH_CHECK(input.dim() == 3 || input.dim() == 4, "non-empty 3D or 4D (batch mode) tensor expected for input");
+  return p;
+}
+
+// The value no element is below: padding never wins a window.
+c10::Scalar lowest_of(at::ScalarType t) {
+  switch (t) {
+    case at::kByte: return 0;
+    case at::kChar: return std::numeric_limits<int8_t>::min();
+    case at::kShort: return std::numeric_limits<int16_t>::min();
+    case at::kInt: return std::numeric_limits<int32_t>::min();
+    case at::kLong: return std::numeric_limits<int64_t>::min();
+    default: return -std::numeric_limits<double>::infinity();
+  }
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                           at::IntArrayRef stride, at::IntArrayRef padding,
+                                                           at::IntArrayRef dilation, bool ceil_mode) {
+  static const Kernel k("reduce_max");
+  const Pool2d p = pool2d_arguments(input, kernel_size, stride, padding, dilation);
+  k.require(input.scalar_type());
+  if (input.scalar_type() == at::kBool) throw NotServed("max_pool2d of bool");
+  const bool batched = input.dim() == 4;
+  const at::Tensor x = batched ? input : input.unsqueeze(0);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t oh = at::native::pooling_output_shape<int64_t>(h, p.kh, p.ph, p.sh, p.dh, ceil_mode);
+  const int64_t ow = at::native::pooling_output_shape<int64_t>(w, p.kw, p.pw, p.sw, p.dw, ceil_mode);
+  at::native::pool2d_shape_check(input, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, c, h, w, oh, ow,
+                                 input.suggest_memory_format());
+  const at::MemoryFormat format = input.suggest_memory_format();
+  at::Tensor values = at::empty({n, c, oh, ow}, x.options(), batched ? format : at::MemoryFormat::Contiguous);
+  at::Tensor indices = at::empty({n, c, oh, ow}, x.options().dtype(at::kLong), batched ? format : at::MemoryFormat::Contiguous);
+  if (values.numel() > 0) {
+    // Padded with the dtype's lowest value; ceil_mode's last windows may reach
+    // past the padding, so the bottom and right get what they need.
+    const int64_t ph_total = std::max((oh - 1) * p.sh + (p.kh - 1) * p.dh + 1 - h - p.ph, p.ph);
+    const int64_t pw_total = std::max((ow - 1) * p.sw + (p.kw - 1) * p.dw + 1 - w - p.pw, p.pw);
+    at::Tensor padded = x;
+    if (p.ph > 0 || p.pw > 0 || ph_total > p.ph || pw_total > p.pw) {
+      padded = at::empty({n, c, h + p.ph + ph_total, w + p.pw + pw_total}, x.options());
+      padded.fill_(lowest_of(x.scalar_type()));
+      padded.narrow(2, p.ph, h).narrow(3, p.pw, w).copy_(x);
+    }
+    const at::Tensor windows =
+        padded.as_strided({n, c, oh, ow, p.kh, p.kw},
+                          {padded.stride(0), padded.stride(1), p.sh * padded.stride(2), p.sw * padded.stride(3),
+                           p.dh * padded.stride(2), p.dw * padded.stride(3)},
+                          padded.storage_offset())
+            .reshape({n, c, oh, ow, p.kh * p.kw});
+    auto [best, position] = at::max(windows, -1);
+    // Input index of window (i, j)'s element k: (i*sh - ph + k/kw*dh) * w + (j*sw - pw + k%kw*dw).
+    std::vector<int64_t> offsets(p.kh * p.kw);
+    for (int64_t a = 0; a < p.kh; ++a)
+      for (int64_t b = 0; b < p.kw; ++b) offsets[a * p.kw + b] = a * p.dh * w + b * p.dw;
+    const at::Tensor offset_of = at::tensor(offsets, at::kLong).to(x.device());
+    const at::Tensor rows = at::arange(oh, x.options().dtype(at::kLong)).mul_(p.sh).sub_(p.ph).mul_(w).view({oh, 1});
+    const at::Tensor cols = at::arange(ow, x.options().dtype(at::kLong)).mul_(p.sw).sub_(p.pw).view({1, ow});
+    values.copy_(best);
+    indices.copy_(at::index_select(offset_of, 0, position.reshape({-1})).view(position.sizes()) + (rows + cols));
+  }
+  if (!batched) return {values.squeeze(0), indices.squeeze(0)};
+  return {values, indices};
+}
+
+at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                            at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                            at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
+                                            const at::Tensor& indices) {
+  (void)pool2d_arguments(input, kernel_size, stride, padding, dilation);
+  (void)ceil_mode;
+  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(), "expected dtype ", input.scalar_type(),
+              " for `gradOutput` but got dtype ", grad_output.scalar_type());
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("max_pool2d_backward of a non-float dtype");
+  const bool batched = input.dim() == 4;
+  const int64_t n = batched ? input.size(0) : 1, c = input.size(-3);
+  // Overlapping windows may pick one element several times: 16-bit sums in float32.
+  const at::ScalarType acc = is_16_bit(input.scalar_type())
+                                 ? at::kFloat : input.scalar_type();
+  at::Tensor grad = at::zeros({n, c, input.size(-2) * input.size(-1)}, input.options().dtype(acc));
+  if (grad_output.numel() > 0)
+    grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
+  return grad.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+}
+
+// ---- average pooling 2-d: a sum over the windows' view (no copy) divided by
+// PyTorch's divisor, which is separable: a row factor times a column factor ----
+namespace {
+
+// Per output position along one dim: the window's size counting padding
+// (clipped at the padded edge, as PyTorch clips ceil mode's last window) or
+// counting only input elements.
+std::vector<double> window_sizes(int64_t input, int64_t output, int64_t k, int64_t s, int64_t p, bool with_padding) {
+  std::vector<double> size(output);
+  for (int64_t o = 0; o < output; ++o) {
+    const int64_t start = o * s - p, end = std::min(start + k, input + p);
+    size[o] = with_padding ? static_cast<double>(end - start)
+                           : static_cast<double>(std::min(end, input) - std::max<int64_t>(start, 0));
+  }
+  return size;
+}
+
+struct AvgPool {
+  Pool2d p;
+  int64_t n, c, h, w, oh, ow;
+  at::Tensor divisor;  // [oh, ow] in the computation dtype
+};
+
+AvgPool avg_pool_plan(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                      std::optional<int64_t> divisor_override, at::ScalarType compute) {
+  AvgPool a;
+  a.p = pool2d_arguments(input, kernel_size, stride, padding, {1}, "avg_pool2d");
+  TORCH_CHECK(!divisor_override || *divisor_override != 0, "divisor must be not zero");
+  a.n = input.dim() == 4 ? input.size(0) : 1;
+  a.c = input.size(-3), a.h = input.size(-2), a.w = input.size(-1);
+  a.oh = at::native::pooling_output_shape<int64_t>(a.h, a.p.kh, a.p.ph, a.p.sh, 1, ceil_mode);
+  a.ow = at::native::pooling_output_shape<int64_t>(a.w, a.p.kw, a.p.pw, a.p.sw, 1, ceil_mode);
+  at::native::pool2d_shape_check(input, a.p.kh, a.p.kw, a.p.sh, a.p.sw, a.p.ph, a.p.pw, 1, 1, a.c, a.h, a.w, a.oh, a.ow,
+                                 input.suggest_memory_format());
+  const at::TensorOptions opts = input.options().dtype(compute);
+  if (divisor_override) {
+    a.divisor = at::full({a.oh, a.ow}, static_cast<double>(*divisor_override), opts);
+  } else {
+    const auto rows = window_sizes(a.h, a.oh, a.p.kh, a.p.sh, a.p.ph, count_include_pad);
+    const auto cols = window_sizes(a.w, a.ow, a.p.kw, a.p.sw, a.p.pw, count_include_pad);
+    a.divisor = (at::tensor(rows, at::kDouble).view({a.oh, 1}) * at::tensor(cols, at::kDouble).view({1, a.ow}))
+                    .to(opts.device(input.device()));
+  }
+  return a;
+}
+
+// A zero-padded buffer [n, c, rows, cols] that every window fits in (ceil
+// mode's last windows included), in dtype `compute`.
+at::Tensor zero_padded(const AvgPool& a, const at::TensorOptions& opts) {
+  const int64_t rows = std::max((a.oh - 1) * a.p.sh + a.p.kh, a.h + a.p.ph);
+  const int64_t cols = std::max((a.ow - 1) * a.p.sw + a.p.kw, a.w + a.p.pw);
+  return at::zeros({a.n, a.c, rows, cols}, opts);
+}
+
+at::Tensor windows_of(const at::Tensor& padded, const AvgPool& a) {
+  return padded.as_strided({a.n, a.c, a.oh, a.ow, a.p.kh, a.p.kw},
+                           {padded.stride(0), padded.stride(1), a.p.sh * padded.stride(2), a.p.sw * padded.stride(3),
+                            padded.stride(2), padded.stride(3)},
+                           padded.storage_offset());
+}
+
+at::ScalarType avg_compute_type(const at::Tensor& t) {
+  return is_16_bit(t.scalar_type()) ? at::kFloat : t.scalar_type();
+}
+
+}  // namespace
+
+at::Tensor avg_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                      std::optional<int64_t> divisor_override) {
+  static const Kernel k("reduce_sum");
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d of a non-float dtype");
+  k.require(input.scalar_type());
+  const at::ScalarType compute = avg_compute_type(input);
+  const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override, compute);
+  const bool batched = input.dim() == 4;
+  at::Tensor out;
+  if (a.n * a.c * a.oh * a.ow == 0) {
+    out = at::empty({a.n, a.c, a.oh, a.ow}, input.options());
+  } else {
+    at::Tensor padded = zero_padded(a, input.options().dtype(compute));
+    padded.narrow(2, a.p.ph, a.h).narrow(3, a.p.pw, a.w).copy_(batched ? input : input.unsqueeze(0));
+    out = (windows_of(padded, a).sum(at::IntArrayRef{4, 5}) / a.divisor).to(input.scalar_type());
+  }
+  if (!batched) return out.squeeze(0);
+  return out.contiguous(input.suggest_memory_format());
+}
+
+at::Tensor avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input, at::IntArrayRef kernel_size,
+                               at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode,
+                               bool count_include_pad, std::optional<int64_t> divisor_override) {
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d_backward of a non-float dtype");
+  const at::ScalarType compute = avg_compute_type(input);
+  const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override, compute);
+  const bool batched = input.dim() == 4;
+  TORCH_CHECK(grad_output.numel() == a.n * a.c * a.oh * a.ow, "avg_pool2d_backward: grad_output of size ",
+              grad_output.sizes(), " for an output of ", a.oh, "x", a.ow);
+  at::Tensor padded = zero_padded(a, input.options().dtype(compute));
+  if (padded.numel() > 0 && grad_output.numel() > 0) {
+    // Each window's share, added into every element of the window: one add
+    // per kernel offset (a view that never overlaps itself), or one in all
+    // when windows do not overlap.
+    const at::Tensor share = grad_output.reshape({a.n, a.c, a.oh, a.ow}).to(compute) / a.divisor;
+    const at::Tensor windows = windows_of(padded, a);
+    if (a.p.sh >= a.p.kh && a.p.sw >= a.p.kw) {
+      windows.add_(share.view({a.n, a.c, a.oh, a.ow, 1, 1}));
+    } else {
+      for (int64_t i = 0; i < a.p.kh; ++i)
+        for (int64_t j = 0; j < a.p.kw; ++j) windows.select(5, j).select(4, i).add_(share);
+    }
+  }
+  at::Tensor grad = padded.narrow(2, a.p.ph, a.h).narrow(3, a.p.pw, a.w).to(input.scalar_type());
+  if (!batched) return grad.squeeze(0).contiguous();
+  return grad.contiguous(input.suggest_memory_format());
+}
+
+// ---- nearest upsampling 1-3d (nearest and nearest-exact): one row lookup
+// per spatial dim with PyTorch's source indices; the backward adds each
+// output gradient into its source, dim by dim ----
+namespace {
+
+// PyTorch's source index of output position i (UpSample.h: float32 scale,
+// 1 / scale_factor when one is given, else input / output).
+std::vector<int64_t> nearest_sources(int64_t input, int64_t output, std::optional<double> scale, bool exact) {
+  const float s = scale && *scale > 0 ? static_cast<float>(1.0 / *scale)
+                                      : static_cast<float>(input) / static_cast<float>(output);
+  std::vector<int64_t> src(output);
+  for (int64_t i = 0; i < output; ++i) {
+    if (!exact && output == input) src[i] = i;
+    else if (!exact && output == 2 * input) src[i] = i >> 1;
+    else {
+      const float at = exact ? (static_cast<float>(i) + 0.5f) * s : static_cast<float>(i) * s;
+      src[i] = std::min(static_cast<int64_t>(std::floor(at)), input - 1);
+    }
+  }
+  return src;
+}
+
+void check_upsample(int64_t dims, at::IntArrayRef input_size, at::IntArrayRef output_size) {
+  TORCH_CHECK(static_cast<int64_t>(output_size.size()) == dims, "It is expected output_size equals to ", dims,
+              ", but got size ", output_size.size());
+  TORCH_CHECK(static_cast<int64_t>(input_size.size()) == dims + 2, "It is expected input_size equals to ", dims + 2,
+              ", but got size ", input_size.size());
+  bool positive = true;
+  for (int64_t i = 0; i < dims; ++i) positive &= input_size[i + 2] > 0 && output_size[i] > 0;
+  TORCH_CHECK(positive, "Input and output sizes should be greater than 0, but got input ", input_size.slice(2),
+              " output ", output_size);
+}
+
+at::Tensor sources_on(const std::vector<int64_t>& src, c10::Device device) {
+  return at::tensor(src, at::kLong).to(device);
+}
+
+at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
+                           std::initializer_list<std::optional<double>> scales, bool exact) {
+  static const Kernel k("index_select");
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, self.sizes(), output_size);
+  TORCH_CHECK(self.numel() != 0 || c10::multiply_integers(self.sizes().slice(1)) != 0, "Non-empty ", dims + 2,
+              "D data tensor expected but got a tensor with sizes ", self.sizes());
+  k.require(self.scalar_type());
+  at::Tensor out = self;
+  const auto* scale = scales.begin();
+  for (int64_t i = 0; i < dims; ++i, ++scale)
+    if (out.size(i + 2) != output_size[i] || exact)
+      out = at::index_select(out, i + 2, sources_on(nearest_sources(self.size(i + 2), output_size[i], *scale, exact),
+                                                     self.device()));
+  if (out.is_same(self)) out = self.clone();
+  return out.contiguous(self.suggest_memory_format());
+}
+
+at::Tensor nearest_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
+                            std::initializer_list<std::optional<double>> scales, bool exact) {
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, input_size, output_size);
+  TORCH_CHECK(grad_output.dim() == dims + 2, "Expected grad_output to be a tensor of dimension ", dims + 2,
+              " but got: dimension ", grad_output.dim());
+  for (int64_t i = 0; i < dims + 2; ++i) {
+    const int64_t expected = i < 2 ? input_size[i] : output_size[i - 2];
+    TORCH_CHECK(grad_output.size(i) == expected, "Expected grad_output to have the same shape as output; output.size(",
+                i, ") = ", expected, " but got grad_output.size(", i, ") = ", grad_output.size(i));
+  }
+  if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("upsample backward of a non-float dtype");
+  // 16-bit sums in float32 (a source gets several outputs' gradients).
+  const bool widen = is_16_bit(grad_output.scalar_type());
+  at::Tensor grad = widen ? grad_output.to(at::kFloat) : grad_output;
+  const auto* scale = scales.begin() + dims - 1;
+  for (int64_t i = dims - 1; i >= 0; --i, --scale) {
+    const int64_t d = i + 2;
+    if (grad.size(d) == input_size[d] && !exact) continue;
+    at::DimVector shape(grad.sizes().begin(), grad.sizes().end()), view(grad.dim(), 1);
+    shape[d] = input_size[d];
+    view[d] = grad.size(d);
+    const at::Tensor index =
+        sources_on(nearest_sources(input_size[d], output_size[i], *scale, exact), grad.device()).view(view).expand(grad.sizes());
+    grad = at::zeros(shape, grad.options()).scatter_add_(d, index, grad);
+  }
+  return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
+}
+
+}  // namespace
+
+at::Tensor upsample_nearest1d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> s) {
+  return nearest_forward(self, size, {s}, false);
+}
+at::Tensor upsample_nearest2d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sh,
+                              std::optional<double> sw) {
+  return nearest_forward(self, size, {sh, sw}, false);
+}
+at::Tensor upsample_nearest3d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sd,
+                              std::optional<double> sh, std::optional<double> sw) {
+  return nearest_forward(self, size, {sd, sh, sw}, false);
+}
+at::Tensor upsample_nearest_exact1d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> s) {
+  return nearest_forward(self, size, {s}, true);
+}
+at::Tensor upsample_nearest_exact2d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sh,
+                                    std::optional<double> sw) {
+  return nearest_forward(self, size, {sh, sw}, true);
+}
+at::Tensor upsample_nearest_exact3d(const at::Tensor& self, at::IntArrayRef size, std::optional<double> sd,
+                                    std::optional<double> sh, std::optional<double> sw) {
+  return nearest_forward(self, size, {sd, sh, sw}, true);
+}
+at::Tensor upsample_nearest1d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                       std::optional<double> s) {
+  return nearest_backward(g, out, in, {s}, false);
+}
+at::Tensor upsample_nearest2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                       std::optional<double> sh, std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sh, sw}, false);
+}
+at::Tensor upsample_nearest3d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                       std::optional<double> sd, std::optional<double> sh, std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sd, sh, sw}, false);
+}
+at::Tensor upsample_nearest_exact1d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                             std::optional<double> s) {
+  return nearest_backward(g, out, in, {s}, true);
+}
+at::Tensor upsample_nearest_exact2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                             std::optional<double> sh, std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sh, sw}, true);
+}
+at::Tensor upsample_nearest_exact3d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                             std::optional<double> sd, std::optional<double> sh,
+                                             std::optional<double> sw) {
+  return nearest_backward(g, out, in, {sd, sh, sw}, true);
+}
+
+// ---- linear, bilinear and trilinear upsampling (no antialias): separable,
+// one dim at a time, each output a two-tap blend of rows picked with
+// index_select, with PyTorch's source indices and weights (computed on the
+// host in its opmath type). Applying the last dim first repeats the order of
+// PyTorch's CPU arithmetic; 16-bit inputs blend in float32, rounded once. The
+// backward adds each output gradient's two weighted shares into its sources,
+// dim by dim in the other order ----
+namespace {
+
+struct Taps {
+  at::Tensor first, second;   // source indices, int64 [out]
+  at::Tensor w_first, w_second;  // weights [out], in the computation dtype
+};
+
+template <typename T>
+Taps linear_taps_as(int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
+                    const at::TensorOptions& weights) {
+  T s;
+  if (align_corners) s = output > 1 ? static_cast<T>(input - 1) / static_cast<T>(output - 1) : T(0);
+  else s = scale && *scale > 0 ? static_cast<T>(1.0 / *scale) : static_cast<T>(input) / static_cast<T>(output);
+  std::vector<int64_t> i0(output), i1(output);
+  std::vector<T> w0(output), w1(output);
+  for (int64_t o = 0; o < output; ++o) {
+    T src = align_corners ? s * static_cast<T>(o) : s * (static_cast<T>(o) + T(0.5)) - T(0.5);
+    if (!align_corners && src < T(0)) src = T(0);
+    const int64_t index = std::min(static_cast<int64_t>(std::floor(src)), input - 1);
+    const T lambda = std::min(std::max(src - static_cast<T>(index), T(0)), T(1));
+    i0[o] = index;
+    i1[o] = index + (index < input - 1 ? 1 : 0);
+    w0[o] = T(1) - lambda;
+    w1[o] = lambda;
+  }
+  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
+  return {at::tensor(i0, at::kLong).to(weights.device()), at::tensor(i1, at::kLong).to(weights.device()),
+          at::tensor(w0, type).to(weights), at::tensor(w1, type).to(weights)};
+}
+
+Taps linear_taps(int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
+                 const at::TensorOptions& weights) {
+  return weights.dtype() == at::kDouble ? linear_taps_as<double>(input, output, align_corners, scale, weights)
+                                        : linear_taps_as<float>(input, output, align_corners, scale, weights);
+}
+
+// t viewed so that a vector [n] lines up with dim d of a tensor of `dims` dims.
+at::Tensor along(const at::Tensor& v, int64_t d, int64_t dims) {
+  at::DimVector shape(dims, 1);
+  shape[d] = v.numel();
+  return v.view(shape);
+}
+
+at::ScalarType blend_type(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+at::Tensor linear_forward(const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
+                          std::initializer_list<std::optional<double>> scales) {
+  static const Kernel k("index_select");
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, self.sizes(), output_size);
+  TORCH_CHECK(self.numel() != 0 || c10::multiply_integers(self.sizes().slice(1)) != 0, "Non-empty ", dims + 2,
+              "D data tensor expected but got a tensor with sizes ", self.sizes());
+  if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear upsampling of a non-float dtype");
+  k.require(self.scalar_type());
+  const at::TensorOptions opts = self.options().dtype(blend_type(self));
+  at::Tensor out = self.to(blend_type(self));
+  const auto* scale = scales.begin() + dims - 1;
+  for (int64_t i = dims - 1; i >= 0; --i, --scale) {
+    const int64_t d = i + 2;
+    const Taps t = linear_taps(self.size(d), output_size[i], align_corners, *scale, opts);
+    at::Tensor blended = at::index_select(out, d, t.first).mul_(along(t.w_first, d, out.dim()));
+    blended.addcmul_(at::index_select(out, d, t.second), along(t.w_second, d, out.dim()));
+    out = blended;
+  }
+  return out.to(self.scalar_type()).contiguous(self.suggest_memory_format());
+}
+
+at::Tensor linear_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
+                           bool align_corners, std::initializer_list<std::optional<double>> scales) {
+  const int64_t dims = static_cast<int64_t>(scales.size());
+  check_upsample(dims, input_size, output_size);
+  TORCH_CHECK(grad_output.dim() == dims + 2, "Expected grad_output to be a tensor of dimension ", dims + 2,
+              " but got: dimension ", grad_output.dim());
+  for (int64_t i = 0; i < dims + 2; ++i) {
+    const int64_t expected = i < 2 ? input_size[i] : output_size[i - 2];
+    TORCH_CHECK(grad_output.size(i) == expected, "Expected grad_output to have the same shape as output; output.size(",
+                i, ") = ", expected, " but got grad_output.size(", i, ") = ", grad_output.size(i));
+  }
+  if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("linear upsampling backward of a non-float dtype");
+  const at::TensorOptions opts = grad_output.options().dtype(blend_type(grad_output));
+  at::Tensor grad = grad_output.to(blend_type(grad_output));
+  const auto* scale = scales.begin();
+  for (int64_t i = 0; i < dims; ++i, ++scale) {  // the forward's last blend first
+    const int64_t d = i + 2;
+    const Taps t = linear_taps(input_size[d], output_size[i], align_corners, *scale, opts);
+    at::DimVector shape(grad.sizes().begin(), grad.sizes().end());
+    shape[d] = input_size[d];
+    at::Tensor into = at::zeros(shape, opts);
+    into.scatter_add_(d, along(t.first, d, grad.dim()).expand(grad.sizes()), grad * along(t.w_first, d, grad.dim()));
+    into.scatter_add_(d, along(t.second, d, grad.dim()).expand(grad.sizes()), grad * along(t.w_second, d, grad.dim()));
+    grad = into;
+  }
+  return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
+}
+
+}  // namespace
+
+at::Tensor upsample_linear1d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                             std::optional<double> s) {
+  return linear_forward(self, size, align_corners, {s});
+}
+at::Tensor upsample_bilinear2d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                               std::optional<double> sh, std::optional<double> sw) {
+  return linear_forward(self, size, align_corners, {sh, sw});
+}
+at::Tensor upsample_trilinear3d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                                std::optional<double> sd, std::optional<double> sh, std::optional<double> sw) {
+  return linear_forward(self, size, align_corners, {sd, sh, sw});
+}
+at::Tensor upsample_linear1d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                      bool align_corners, std::optional<double> s) {
+  return linear_backward(g, out, in, align_corners, {s});
+}
+at::Tensor upsample_bilinear2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                        bool align_corners, std::optional<double> sh, std::optional<double> sw) {
+  return linear_backward(g, out, in, align_corners, {sh, sw});
+}
+at::Tensor upsample_trilinear3d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                         bool align_corners, std::optional<double> sd, std::optional<double> sh,
+                                         std::optional<double> sw) {
+  return linear_backward(g, out, in, align_corners, {sd, sh, sw});
+}
+
+// ---- adaptive average pooling 2-d and 3-d (and interpolate's "area" mode): a
+// linear map in each spatial dim, out = A_d . x along each dim d, where row o
+// of A averages input positions [start(o), end(o)) (PyTorch's integer window
+// bounds): one GEMM per spatial dim, in float32 for 16-bit inputs. The
+// backward applies the transposed maps ----
+namespace {
+
+// A [output, input]: 1/len over each output's window, in dtype `type` on `device`.
+at::Tensor averaging_map(int64_t input, int64_t output, at::ScalarType type, c10::Device device) {
+  std::vector<double> m(output * input, 0.0);
+  for (int64_t o = 0; o < output; ++o) {
+    const int64_t start = (o / output) * input + ((o % output) * input) / output;
+    const int64_t end = 1 + ((o + 1) * input - 1) / output;
+    for (int64_t i = start; i < end; ++i) m[o * input + i] = 1.0 / static_cast<double>(end - start);
+  }
+  return at::tensor(m, at::kDouble).view({output, input}).to(at::TensorOptions().dtype(type).device(device));
+}
+
+const char* adaptive_name(int64_t dims) { return dims == 2 ? "adaptive_avg_pool2d()" : "adaptive_avg_pool3d()"; }
+
+void check_adaptive_input(const at::Tensor& input, int64_t dims) {
+  TORCH_CHECK(input.dim() == dims + 1 || input.dim() == dims + 2, adaptive_name(dims), ": Expected ", dims + 1, "D or ",
+              dims + 2, "D tensor, but got ", input.sizes());
+  for (int64_t i = 1; i < input.dim(); ++i)
+    TORCH_CHECK(input.size(i) > 0, adaptive_name(dims), ": Expected input to have non-zero size for non-batch ",
+                "dimensions, but input has sizes ", input.sizes(), " with dimension ", i, " being empty");
+}
+
+// x with the map of each of its last `sizes.size()` dims applied: map(input
+// size, output size) gives the [rows, cols] matrix that multiplies that dim.
+template <typename Map>
+at::Tensor along_spatial_dims(at::Tensor x, int64_t dims, const Map& map) {
+  for (int64_t i = 0; i < dims; ++i) {
+    const int64_t d = x.dim() - 1 - i;
+    const at::Tensor a = map(i, x.size(d));  // [new size, x.size(d)]
+    x = at::matmul(x.movedim(d, -1), a.t()).movedim(-1, d);
+  }
+  return x;
+}
+
+at::Tensor adaptive_forward(const at::Tensor& input, at::IntArrayRef output_size, int64_t dims) {
+  static const Kernel k("gemm");
+  TORCH_CHECK(static_cast<int64_t>(output_size.size()) == dims, adaptive_name(dims), ": output_size must be ", dims);
+  for (int64_t s : output_size)
+    TORCH_CHECK(s >= 0, adaptive_name(dims), ": elements of output_size must be greater than or equal to 0 but ",
+                "received ", output_size);
+  check_adaptive_input(input, dims);
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive average pooling of a non-float dtype");
+  const at::ScalarType compute = input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  k.require(compute);
+  const at::Tensor out = along_spatial_dims(input.to(compute), dims, [&](int64_t i, int64_t size) {
+    return averaging_map(size, output_size[dims - 1 - i], compute, input.device());
+  });
+  return out.to(input.scalar_type()).contiguous(input.dim() == dims + 2 ? input.suggest_memory_format()
+                                                                        : at::MemoryFormat::Contiguous);
+}
+
+at::Tensor adaptive_backward(const at::Tensor& grad_output, const at::Tensor& input, int64_t dims) {
+  static const Kernel k("gemm");
+  check_adaptive_input(input, dims);
+  TORCH_CHECK(grad_output.dim() == input.dim(), adaptive_name(dims), ": Expected grad_output of ", input.dim(),
+              " dims, but got ", grad_output.sizes());
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive average pooling of a non-float dtype");
+  const at::ScalarType compute = input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  k.require(compute);
+  const at::Tensor grad = along_spatial_dims(grad_output.to(compute), dims, [&](int64_t i, int64_t size) {
+    const int64_t d = input.dim() - 1 - i;
+    return averaging_map(input.size(d), size, compute, input.device()).t();  // [input, output]
+  });
+  return grad.to(input.scalar_type()).contiguous(input.dim() == dims + 2 ? input.suggest_memory_format()
+                                                                         : at::MemoryFormat::Contiguous);
+}
+
+}  // namespace
+
+at::Tensor adaptive_avg_pool2d(const at::Tensor& input, at::IntArrayRef output_size) {
+  return adaptive_forward(input, output_size, 2);
+}
+at::Tensor adaptive_avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input) {
+  return adaptive_backward(grad_output, input, 2);
+}
+at::Tensor adaptive_avg_pool3d(const at::Tensor& input, at::IntArrayRef output_size) {
+  return adaptive_forward(input, output_size, 3);
+}
+at::Tensor adaptive_avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input) {
+  return adaptive_backward(grad_output, input, 3);
+}
+
+}  // namespace gems::ops
