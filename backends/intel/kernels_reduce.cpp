@@ -79,12 +79,14 @@ int norm(const gems_kernel_call* c, const char* name, const gems_tensor& out, co
     return set_error(GEMS_UNSUPPORTED, std::string(name) + ": the intel kernel needs rows with unit stride");
   const int64_t m = in.sizes[0], n = in.sizes[1];
   if (m == 0) return GEMS_OK;
-  return Launch(c, kProgramReduce, kernel_name("norm", in.dtype))
-      .tensor(out).ptr(mean ? element_ptr(*mean) : nullptr).tensor(rstd).tensor(in)
+  Launch launch(c, kProgramReduce, kernel_name("norm", in.dtype));
+  launch.tensor(out).ptr(mean ? element_ptr(*mean) : nullptr).tensor(rstd).tensor(in)
       .ptr(weight ? element_ptr(*weight) : nullptr).ptr(bias ? element_ptr(*bias) : nullptr)
-      .value(n).value(static_cast<int64_t>(in.strides[0])).value(static_cast<int64_t>(out.strides[0]))
-      .value(static_cast<float>(c->scalars[0].f)).value(static_cast<int>(rms))
-      .run(static_cast<size_t>(m) * kGroup, kGroup);
+      .value(n).value(static_cast<int64_t>(in.strides[0])).value(static_cast<int64_t>(out.strides[0]));
+  // eps in the statistics' type: double for double rows.
+  if (in.dtype == GEMS_FLOAT64) launch.value(c->scalars[0].f);
+  else launch.value(static_cast<float>(c->scalars[0].f));
+  return launch.value(static_cast<int>(rms)).run(static_cast<size_t>(m) * kGroup, kGroup);
 }
 
 const gems_tensor* present(const gems_tensor& t) { return t.data ? &t : nullptr; }
