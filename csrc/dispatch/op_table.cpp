@@ -22,6 +22,14 @@
 
 namespace gems {
 
+namespace {
+// A row registered on gems tensors only, never on the native device in patch mode.
+OpEntry gems_only(OpEntry e) {
+  e.patches_native = false;
+  return e;
+}
+}  // namespace
+
 const std::vector<OpEntry>& op_table() {
   using namespace gems::ops;
   static const std::vector<OpEntry> table = {
@@ -131,12 +139,12 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(native_layer_norm_backward, native_layer_norm_backward, "layer_norm_backward"),
       GEMS_OP0(_fused_rms_norm, fused_rms_norm, "rms_norm"),
       GEMS_OP0(_fused_rms_norm_backward, fused_rms_norm_backward, "rms_norm_backward"),
-      GEMS_OP0(native_batch_norm, native_batch_norm, "reduce_mean,reduce_sum,sub,mul,add,addcmul,rsqrt"),
-      GEMS_OP0(native_batch_norm_backward, native_batch_norm_backward, "reduce_sum,sub,mul,add,rsqrt"),
-      GEMS_OP0(native_group_norm, native_group_norm, "layer_norm,mul,add"),
-      GEMS_OP0(native_group_norm_backward, native_group_norm_backward, "layer_norm_backward,reduce_sum,sub,mul"),
-      GEMS_OP0(_weight_norm_interface, weight_norm_interface, "abs,reduce_sum,mul,sqrt,pow,div"),
-      GEMS_OP0(_weight_norm_interface_backward, weight_norm_interface_backward, "reduce_sum,mul,sub,div"),
+      gems_only(GEMS_OP0(native_batch_norm, native_batch_norm, "reduce_mean,reduce_sum,sub,mul,add,addcmul,rsqrt")),
+      gems_only(GEMS_OP0(native_batch_norm_backward, native_batch_norm_backward, "reduce_sum,sub,mul,add,rsqrt")),
+      gems_only(GEMS_OP0(native_group_norm, native_group_norm, "layer_norm,mul,add")),
+      gems_only(GEMS_OP0(native_group_norm_backward, native_group_norm_backward, "layer_norm_backward,reduce_sum,sub,mul")),
+      gems_only(GEMS_OP0(_weight_norm_interface, weight_norm_interface, "abs,reduce_sum,mul,sqrt,pow,div")),
+      gems_only(GEMS_OP0(_weight_norm_interface_backward, weight_norm_interface_backward, "reduce_sum,mul,sub,div")),
       GEMS_OP0(native_dropout, native_dropout, "dropout"),
       GEMS_OP0(native_dropout_backward, native_dropout_backward, "dropout"),
       GEMS_OP0(nll_loss_forward, nll_loss_forward, "nll_loss"),
@@ -157,42 +165,36 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(mv, mv, "gemm"), GEMS_OP(mv, out, mv_out, "gemm"),
       GEMS_OP0(addmv, addmv, "gemm"), GEMS_OP0(addmv_, addmv_, "gemm"), GEMS_OP(addmv, out, addmv_out, "gemm"),
       GEMS_OP0(addr, addr, "mul,add"), GEMS_OP0(addr_, addr_, "mul,add"), GEMS_OP(addr, out, addr_out, "mul,add"),
-      // convolutions (every vendor with a gemm): gems tensors only, torch's cuDNN/oneDNN stay in patch mode
-      gems::OpEntry{"convolution", "gemm,add,fill",
-                    [](torch::Library& lib) {
-                      lib.impl("convolution", TORCH_FN((gems::Served<ATEN_OP(convolution), &ops::convolution>::call)));
-                    },
-                    false, false},
-      gems::OpEntry{"convolution_backward", "gemm,add,fill,reduce_sum",
-                    [](torch::Library& lib) {
-                      lib.impl("convolution_backward",
-                               TORCH_FN((gems::Served<ATEN_OP(convolution_backward), &ops::convolution_backward>::call)));
-                    },
-                    false, false},
-      GEMS_OP0(max_pool2d_with_indices, max_pool2d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul"),
-      GEMS_OP0(_adaptive_avg_pool2d, adaptive_avg_pool2d, "gemm"),
-      GEMS_OP0(_adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward, "gemm"),
-      GEMS_OP0(_adaptive_avg_pool3d, adaptive_avg_pool3d, "gemm"),
-      GEMS_OP0(_adaptive_avg_pool3d_backward, adaptive_avg_pool3d_backward, "gemm"),
-      GEMS_OP0(avg_pool2d, avg_pool2d, "reduce_sum,div,fill"),
-      GEMS_OP0(avg_pool2d_backward, avg_pool2d_backward, "add,div,fill"),
-      GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"),
+      // vision ops, built from other kernels (ops_conv.cpp, ops_pool_upsample.cpp, ops_nn.cpp): on gems
+      // tensors only (gems_only): in patch mode torch's cuDNN/oneDNN/native kernels keep the native device's
+      // convolutions, norms, pooling and upsampling, which these compositions do not beat.
+      // convolutions (every vendor with a gemm)
+      gems_only(GEMS_OP0(convolution, convolution, "gemm,add,fill")),
+      gems_only(GEMS_OP0(convolution_backward, convolution_backward, "gemm,add,fill,reduce_sum")),
+      gems_only(GEMS_OP0(max_pool2d_with_indices, max_pool2d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul")),
+      gems_only(GEMS_OP0(_adaptive_avg_pool2d, adaptive_avg_pool2d, "gemm")),
+      gems_only(GEMS_OP0(_adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward, "gemm")),
+      gems_only(GEMS_OP0(_adaptive_avg_pool3d, adaptive_avg_pool3d, "gemm")),
+      gems_only(GEMS_OP0(_adaptive_avg_pool3d_backward, adaptive_avg_pool3d_backward, "gemm")),
+      gems_only(GEMS_OP0(avg_pool2d, avg_pool2d, "reduce_sum,div,fill")),
+      gems_only(GEMS_OP0(avg_pool2d_backward, avg_pool2d_backward, "add,div,fill")),
+      gems_only(GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
 #define GEMS_UPSAMPLE_ROWS(NAME)                                                                      \
-  GEMS_OP0(NAME, NAME, "index_select"),                                                              \
-      GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")
+  gems_only(GEMS_OP0(NAME, NAME, "index_select")),                                                   \
+      gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"))
       GEMS_UPSAMPLE_ROWS(upsample_nearest1d), GEMS_UPSAMPLE_ROWS(upsample_nearest2d),
       GEMS_UPSAMPLE_ROWS(upsample_nearest3d),
 #undef GEMS_UPSAMPLE_ROWS
 #define GEMS_UPSAMPLE_LINEAR_ROWS(NAME)                                                               \
-  GEMS_OP0(NAME, NAME, "index_select,mul,addcmul"),                                                  \
-      GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill,mul")
+  gems_only(GEMS_OP0(NAME, NAME, "index_select,mul,addcmul")),                                       \
+      gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill,mul"))
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d),
 #undef GEMS_UPSAMPLE_LINEAR_ROWS
 #define GEMS_UPSAMPLE_EXACT_ROWS(D)                                                                                 \
-  GEMS_OP0(_upsample_nearest_exact##D, upsample_nearest_exact##D, "index_select"),                                \
-      GEMS_OP0(_upsample_nearest_exact##D##_backward, upsample_nearest_exact##D##_backward,                        \
-               "accumulate_rows,arange,reduce_min,reduce_max,fill")
+  gems_only(GEMS_OP0(_upsample_nearest_exact##D, upsample_nearest_exact##D, "index_select")),                     \
+      gems_only(GEMS_OP0(_upsample_nearest_exact##D##_backward, upsample_nearest_exact##D##_backward,             \
+                         "accumulate_rows,arange,reduce_min,reduce_max,fill"))
       GEMS_UPSAMPLE_EXACT_ROWS(1d), GEMS_UPSAMPLE_EXACT_ROWS(2d), GEMS_UPSAMPLE_EXACT_ROWS(3d),
 #undef GEMS_UPSAMPLE_EXACT_ROWS
       // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice
@@ -210,7 +212,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_OP0(masked_select, masked_select, "count_nonzero,nonzero,gather"),
       GEMS_OP(masked_select, out, masked_select_out, "count_nonzero,nonzero,gather"),
       GEMS_OP0(_index_put_impl_, index_put_impl_, "scatter,accumulate_rows"),
-      GEMS_OP0(masked_scatter_, masked_scatter_, "count_nonzero,nonzero,scatter"),
+      gems_only(GEMS_OP0(masked_scatter_, masked_scatter_, "count_nonzero,nonzero,scatter")),
       GEMS_OP0(embedding_dense_backward, embedding_dense_backward, "accumulate_rows"),
       GEMS_OP(scatter, src, scatter_src, "scatter"), GEMS_OP(scatter_, src, scatter_src_, "scatter"),
       GEMS_OP(scatter, src_out, scatter_src_out, "scatter"), GEMS_OP(scatter, value, scatter_value, "scatter"),
