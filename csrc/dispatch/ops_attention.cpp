@@ -36,8 +36,6 @@ const Kernel& backward_kernel() {
   return k;
 }
 
-at::ScalarType lse_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
-
 double scale_of(const at::Tensor& q, std::optional<double> scale) {
   return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
 }
@@ -82,7 +80,7 @@ at::Tensor sum_over_group(const at::Tensor& g, int64_t key_heads) {
 // Scores in float32 (float64 for double): scale * q k^T + bias, causal mask applied.
 at::Tensor composed_scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& bias, double scale,
                            bool causal) {
-  const auto acc = lse_type(q.scalar_type());
+  const auto acc = accumulate_type(q.scalar_type());
   at::Tensor s = at::matmul(q.to(acc), heads_for_queries(k, q.size(1)).to(acc).transpose(-2, -1)).mul_(scale);
   if (bias.defined()) s.add_(bias.to(acc));
   if (causal) {
@@ -142,7 +140,7 @@ fused_attention_overrideable(const Tensor& query, const Tensor& key, const Tenso
   // [B, L, H, Ev] memory seen as [B, H, L, Ev]: what the usual
   // out.transpose(1, 2).reshape(B, L, H * Ev) that follows needs, copy-free.
   at::Tensor out = empty_result({B, L, H, Ev}, q.options()).transpose(1, 2);
-  at::Tensor lse = empty_result({B, H, L}, q.options().dtype(lse_type(q.scalar_type())));
+  at::Tensor lse = empty_result({B, H, L}, q.options().dtype(accumulate_type(q.scalar_type())));
   if (out.numel() > 0) {
     if (S == 0) {  // no keys: every row sees nothing
       out.zero_();

@@ -65,6 +65,11 @@ at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::Scalar
 
 // Half and bfloat16: the dtypes whose sums and blends run in float32.
 inline bool is_16_bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
+// t, or float32 for the 16-bit types.
+inline at::ScalarType widened_type(at::ScalarType t) { return is_16_bit(t) ? at::kFloat : t; }
+// The dtype statistics and blends of a float tensor are kept in: float64 for
+// float64, float32 for every other (PyTorch's accumulate type on CUDA).
+inline at::ScalarType accumulate_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
 // The default floating dtype for ops that promote integers to float.
 inline at::ScalarType float_of(at::ScalarType t) {

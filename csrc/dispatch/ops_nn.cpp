@@ -13,8 +13,6 @@
 namespace gems::ops {
 namespace {
 
-at::ScalarType stat_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
-
 // Splits input into [M, N] where N covers the trailing normalized_shape.
 std::pair<int64_t, int64_t> rows_cols(const at::Tensor& input, at::IntArrayRef normalized_shape,
                                       const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias) {
@@ -72,7 +70,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_layer_norm(const at::Tenso
   const at::Tensor x = input.contiguous();
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
   const auto shape = stat_shape(input, normalized_shape.size());
-  at::Tensor mean = empty_result(shape, x.options().dtype(stat_type(x.scalar_type())));
+  at::Tensor mean = empty_result(shape, x.options().dtype(accumulate_type(x.scalar_type())));
   at::Tensor rstd = empty_result(shape, mean.options());
   at::Tensor w, b;
   if (M > 0) {
@@ -117,7 +115,7 @@ std::tuple<at::Tensor, at::Tensor> fused_rms_norm(const at::Tensor& input, at::I
   const auto [M, N] = rows_cols(input, normalized_shape, weight, std::nullopt);
   const at::Tensor x = input.contiguous();
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
-  at::Tensor rstd = empty_result(stat_shape(input, normalized_shape.size()), x.options().dtype(stat_type(x.scalar_type())));
+  at::Tensor rstd = empty_result(stat_shape(input, normalized_shape.size()), x.options().dtype(accumulate_type(x.scalar_type())));
   const double e = eps.value_or(x.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
                                 : x.scalar_type() == at::kFloat ? std::numeric_limits<float>::epsilon()
                                 : x.scalar_type() == at::kHalf ? 0.0009765625 : 0.0078125);
@@ -248,7 +246,7 @@ bool cross_entropy_fuses(const at::Tensor& self, const at::Tensor& target, const
 at::Tensor cross_entropy_rows(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight,
                               int64_t ignore_index) {
   static const Kernel k("cross_entropy");
-  at::Tensor rows = empty_result({3, self.size(0)}, self.options().dtype(stat_type(self.scalar_type())));
+  at::Tensor rows = empty_result({3, self.size(0)}, self.options().dtype(accumulate_type(self.scalar_type())));
   gems_tensor d[4] = {describe(rows), describe(self), describe(target),
                       weight && weight->defined() ? describe(*weight) : absent()};
   k.launch(launch_index(self.device()), d, 4, {int_arg(ignore_index)}, /*index_error=*/true);
@@ -419,7 +417,7 @@ at::ScalarType saved_stat_type(const at::Tensor& input, std::initializer_list<co
 }
 
 // The computation dtype: float32 for 16-bit inputs.
-at::Tensor widened(const at::Tensor& t) { return is_16_bit(t.scalar_type()) ? t.to(at::kFloat) : t; }
+at::Tensor widened(const at::Tensor& t) { return t.to(widened_type(t.scalar_type())); }
 
 // A per-channel vector [C] as [1, C, 1, ...] against an input of `dims` dims.
 at::Tensor per_channel(const at::Tensor& v, int64_t dims) {

@@ -125,8 +125,7 @@ at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const
   const bool batched = input.dim() == 4;
   const int64_t n = batched ? input.size(0) : 1, c = input.size(-3);
   // Overlapping windows may pick one element several times: 16-bit sums in float32.
-  const at::ScalarType acc = is_16_bit(input.scalar_type())
-                                 ? at::kFloat : input.scalar_type();
+  const at::ScalarType acc = widened_type(input.scalar_type());
   at::Tensor grad = at::zeros({n, c, input.size(-2) * input.size(-1)}, input.options().dtype(acc));
   if (grad_output.numel() > 0)
     grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
@@ -195,9 +194,6 @@ at::Tensor windows_of(const at::Tensor& padded, const AvgPool& a) {
                            padded.storage_offset());
 }
 
-at::ScalarType avg_compute_type(const at::Tensor& t) {
-  return is_16_bit(t.scalar_type()) ? at::kFloat : t.scalar_type();
-}
 
 }  // namespace
 
@@ -207,7 +203,7 @@ at::Tensor avg_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size, at::
   static const Kernel k("reduce_sum");
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d of a non-float dtype");
   k.require(input.scalar_type());
-  const at::ScalarType compute = avg_compute_type(input);
+  const at::ScalarType compute = widened_type(input.scalar_type());
   const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                   divisor_override, compute);
   const bool batched = input.dim() == 4;
@@ -227,7 +223,7 @@ at::Tensor avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& 
                                at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode,
                                bool count_include_pad, std::optional<int64_t> divisor_override) {
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d_backward of a non-float dtype");
-  const at::ScalarType compute = avg_compute_type(input);
+  const at::ScalarType compute = widened_type(input.scalar_type());
   const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                   divisor_override, compute);
   const bool batched = input.dim() == 4;
@@ -285,6 +281,26 @@ void check_upsample(int64_t dims, at::IntArrayRef input_size, at::IntArrayRef ou
               " output ", output_size);
 }
 
+// PyTorch's checks of an upsampling's input (sizes, then non-empty but for the batch).
+void check_upsample_input(const at::Tensor& self, int64_t dims, at::IntArrayRef output_size) {
+  check_upsample(dims, self.sizes(), output_size);
+  TORCH_CHECK(self.numel() != 0 || c10::multiply_integers(self.sizes().slice(1)) != 0, "Non-empty ", dims + 2,
+              "D data tensor expected but got a tensor with sizes ", self.sizes());
+}
+
+// PyTorch's checks of an upsampling's backward: grad_output has the output's shape.
+void check_upsample_gradient(const at::Tensor& grad_output, int64_t dims, at::IntArrayRef input_size,
+                             at::IntArrayRef output_size) {
+  check_upsample(dims, input_size, output_size);
+  TORCH_CHECK(grad_output.dim() == dims + 2, "Expected grad_output to be a tensor of dimension ", dims + 2,
+              " but got: dimension ", grad_output.dim());
+  for (int64_t i = 0; i < dims + 2; ++i) {
+    const int64_t expected = i < 2 ? input_size[i] : output_size[i - 2];
+    TORCH_CHECK(grad_output.size(i) == expected, "Expected grad_output to have the same shape as output; output.size(",
+                i, ") = ", expected, " but got grad_output.size(", i, ") = ", grad_output.size(i));
+  }
+}
+
 at::Tensor sources_on(const std::vector<int64_t>& src, c10::Device device) {
   return at::tensor(src, at::kLong).to(device);
 }
@@ -293,9 +309,7 @@ at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
                            std::initializer_list<std::optional<double>> scales, bool exact) {
   static const Kernel k("index_select");
   const int64_t dims = static_cast<int64_t>(scales.size());
-  check_upsample(dims, self.sizes(), output_size);
-  TORCH_CHECK(self.numel() != 0 || c10::multiply_integers(self.sizes().slice(1)) != 0, "Non-empty ", dims + 2,
-              "D data tensor expected but got a tensor with sizes ", self.sizes());
+  check_upsample_input(self, dims, output_size);
   k.require(self.scalar_type());
   at::Tensor out = self;
   const auto* scale = scales.begin();
@@ -310,14 +324,7 @@ at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
 at::Tensor nearest_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
                             std::initializer_list<std::optional<double>> scales, bool exact) {
   const int64_t dims = static_cast<int64_t>(scales.size());
-  check_upsample(dims, input_size, output_size);
-  TORCH_CHECK(grad_output.dim() == dims + 2, "Expected grad_output to be a tensor of dimension ", dims + 2,
-              " but got: dimension ", grad_output.dim());
-  for (int64_t i = 0; i < dims + 2; ++i) {
-    const int64_t expected = i < 2 ? input_size[i] : output_size[i - 2];
-    TORCH_CHECK(grad_output.size(i) == expected, "Expected grad_output to have the same shape as output; output.size(",
-                i, ") = ", expected, " but got grad_output.size(", i, ") = ", grad_output.size(i));
-  }
+  check_upsample_gradient(grad_output, dims, input_size, output_size);
   if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("upsample backward of a non-float dtype");
   // 16-bit sums in float32 (a source gets several outputs' gradients).
   const bool widen = is_16_bit(grad_output.scalar_type());
@@ -436,21 +443,15 @@ at::Tensor along(const at::Tensor& v, int64_t d, int64_t dims) {
   return v.view(shape);
 }
 
-at::ScalarType blend_type(const at::Tensor& t) {
-  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-}
-
 at::Tensor linear_forward(const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
                           std::initializer_list<std::optional<double>> scales) {
   static const Kernel k("index_select");
   const int64_t dims = static_cast<int64_t>(scales.size());
-  check_upsample(dims, self.sizes(), output_size);
-  TORCH_CHECK(self.numel() != 0 || c10::multiply_integers(self.sizes().slice(1)) != 0, "Non-empty ", dims + 2,
-              "D data tensor expected but got a tensor with sizes ", self.sizes());
+  check_upsample_input(self, dims, output_size);
   if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear upsampling of a non-float dtype");
   k.require(self.scalar_type());
-  const at::TensorOptions opts = self.options().dtype(blend_type(self));
-  at::Tensor out = self.to(blend_type(self));
+  const at::TensorOptions opts = self.options().dtype(accumulate_type(self.scalar_type()));
+  at::Tensor out = self.to(accumulate_type(self.scalar_type()));
   const auto* scale = scales.begin() + dims - 1;
   for (int64_t i = dims - 1; i >= 0; --i, --scale) {
     const int64_t d = i + 2;
@@ -465,17 +466,10 @@ at::Tensor linear_forward(const at::Tensor& self, at::IntArrayRef output_size, b
 at::Tensor linear_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
                            bool align_corners, std::initializer_list<std::optional<double>> scales) {
   const int64_t dims = static_cast<int64_t>(scales.size());
-  check_upsample(dims, input_size, output_size);
-  TORCH_CHECK(grad_output.dim() == dims + 2, "Expected grad_output to be a tensor of dimension ", dims + 2,
-              " but got: dimension ", grad_output.dim());
-  for (int64_t i = 0; i < dims + 2; ++i) {
-    const int64_t expected = i < 2 ? input_size[i] : output_size[i - 2];
-    TORCH_CHECK(grad_output.size(i) == expected, "Expected grad_output to have the same shape as output; output.size(",
-                i, ") = ", expected, " but got grad_output.size(", i, ") = ", grad_output.size(i));
-  }
+  check_upsample_gradient(grad_output, dims, input_size, output_size);
   if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("linear upsampling backward of a non-float dtype");
-  const at::TensorOptions opts = grad_output.options().dtype(blend_type(grad_output));
-  at::Tensor grad = grad_output.to(blend_type(grad_output));
+  const at::TensorOptions opts = grad_output.options().dtype(accumulate_type(grad_output.scalar_type()));
+  at::Tensor grad = grad_output.to(accumulate_type(grad_output.scalar_type()));
   const auto* scale = scales.begin();
   for (int64_t i = 0; i < dims; ++i, ++scale) {  // the forward's last blend first
     const int64_t d = i + 2;
@@ -566,7 +560,7 @@ at::Tensor adaptive_forward(const at::Tensor& input, at::IntArrayRef output_size
                 "received ", output_size);
   check_adaptive_input(input, dims);
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive average pooling of a non-float dtype");
-  const at::ScalarType compute = input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::ScalarType compute = accumulate_type(input.scalar_type());
   k.require(compute);
   const at::Tensor out = along_spatial_dims(input.to(compute), dims, [&](int64_t i, int64_t size) {
     return averaging_map(size, output_size[dims - 1 - i], compute, input.device());
@@ -581,7 +575,7 @@ at::Tensor adaptive_backward(const at::Tensor& grad_output, const at::Tensor& in
   TORCH_CHECK(grad_output.dim() == input.dim(), adaptive_name(dims), ": Expected grad_output of ", input.dim(),
               " dims, but got ", grad_output.sizes());
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive average pooling of a non-float dtype");
-  const at::ScalarType compute = input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::ScalarType compute = accumulate_type(input.scalar_type());
   k.require(compute);
   const at::Tensor grad = along_spatial_dims(grad_output.to(compute), dims, [&](int64_t i, int64_t size) {
     const int64_t d = input.dim() - 1 - i;

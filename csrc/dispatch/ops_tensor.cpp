@@ -913,7 +913,7 @@ at::Tensor& multinomial_out(const at::Tensor& self, int64_t n, bool replacement,
   if (self.dim() == 1) result.resize_({n});
   else result.resize_({self.size(0), n});
   if (result.numel() == 0) return result;
-  const at::ScalarType wide = self.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::ScalarType wide = accumulate_type(self.scalar_type());
   const at::Tensor p = self.to(wide);
   at::Tensor picked;
   if (!draws_by_cdf) {
