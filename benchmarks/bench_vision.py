@@ -12,6 +12,8 @@ On an accelerator the shapes are a real batch; on the cpu vendor (a small
 CI-like machine) the batch is 1 and float32. Times: the median of several
 runs after warm-up, each synchronised; the native side runs in a child process
 without gems (where gems is registered, PyTorch cannot run CUDA backward passes).
+Where the vendor has convolution kernels of its own (cuDNN's on nvidia), the
+core's im2col + GEMM path is timed too, in a child with GEMS_CONV=gemm.
 Writes vision_<device>.json and .md; benchmarks/plot.py draws the PNG.
 """
 import argparse
@@ -95,10 +97,15 @@ def measure(shapes, op, device, backward, runs):
         return median_ms(step, device, runs)
 
 
-def native_times(runs):
-    """{case: ms} of the native device, measured in a child process without gems."""
-    env = dict(os.environ, GEMS_VENDOR_NAME=VENDOR, TORCH_DEVICE_BACKEND_AUTOLOAD="0")
-    out = subprocess.run([sys.executable, __file__, "--native-only", "--runs", str(runs)], env=env, check=True,
+def all_times(device, runs):
+    return {f"{name} {'fwd+bwd' if b else 'fwd'}": measure(shapes, op, device, b, runs)
+            for name, shapes, op in cases() for b in (False, True)}
+
+
+def child_times(flag, runs, **env):
+    """{case: ms} measured in a child process (--native-only: without gems)."""
+    env = dict(os.environ, GEMS_VENDOR_NAME=VENDOR, TORCH_DEVICE_BACKEND_AUTOLOAD="0", **env)
+    out = subprocess.run([sys.executable, __file__, flag, "--runs", str(runs)], env=env, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -108,12 +115,14 @@ def main():
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", default="docs/benchmarks")
     parser.add_argument("--native-only", action="store_true")
+    parser.add_argument("--gems-only", action="store_true")
     args = parser.parse_args()
-    if args.native_only:
-        print(json.dumps({f"{name} {'fwd+bwd' if b else 'fwd'}": measure(shapes, op, NATIVE, b, args.runs)
-                          for name, shapes, op in cases() for b in (False, True)}))
+    if args.native_only or args.gems_only:
+        print(json.dumps(all_times(NATIVE if args.native_only else "gems", args.runs)))
         return
-    natives = native_times(args.runs)
+    natives = child_times("--native-only", args.runs)
+    vendor_convs = "convolution" in {name for name, _ in flag_gems._C.vendor_kernels()}
+    im2col = child_times("--gems-only", args.runs, GEMS_CONV="gemm") if vendor_convs else {}
     rows = []
     for name, shapes, op in cases():
         for backward in (False, True):
@@ -122,9 +131,13 @@ def main():
             fallback = sorted(flag_gems.fallback_counts())
             native = natives[f"{name} {'fwd+bwd' if backward else 'fwd'}"]
             case = f"{name} {'fwd+bwd' if backward else 'fwd'}"
-            rows.append({"case": case, "gems_ms": gems, "torch_ms": native, "speedup": native / gems,
-                         "fallback_ops": fallback})
+            row = {"case": case, "gems_ms": gems, "torch_ms": native, "speedup": native / gems,
+                   "fallback_ops": fallback}
+            if im2col and name.startswith("conv"):
+                row["gems_im2col_ms"] = im2col[case]
+            rows.append(row)
             print(f"{case:55s} gems {gems:9.3f} ms  {NATIVE} {native:9.3f} ms  {native / gems:5.2f}x"
+                  + (f"  (im2col+GEMM {row['gems_im2col_ms']:9.3f} ms)" if "gems_im2col_ms" in row else "")
                   + (f"  fallback: {fallback}" if fallback else ""), flush=True)
     device = torch.cuda.get_device_name() if ACCELERATOR else platform.processor() or platform.machine()
     stem = f"vision_{flag_gems.vendor_name}"
@@ -136,10 +149,14 @@ def main():
     (out / f"{stem}.json").write_text(json.dumps({"title": title, **meta, "rows": rows}, indent=1))
     lines = [f"# Vision ops, {flag_gems.vendor_name} vendor against {NATIVE} ({meta['date']}, {device})", "",
              f"{meta['dtype']}, batch {N}, torch {meta['torch']}; median of {args.runs} synchronised runs. "
-             f"Speedup = {NATIVE} time / gems time.", "",
-             f"| case | gems ms | {NATIVE} ms | speedup |", "|---|---:|---:|---:|"]
+             f"Speedup = {NATIVE} time / gems time."
+             + (" gems convolutions run the vendor's kernels; the im2col column is the core's im2col + GEMM "
+                "path on the same card (GEMS_CONV=gemm)." if im2col else ""), "",
+             f"| case | gems ms | {NATIVE} ms | speedup |" + (" im2col+GEMM ms |" if im2col else ""),
+             "|---|---:|---:|---:|" + ("---:|" if im2col else "")]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['gems_ms']:.3f} | {r['torch_ms']:.3f} | {r['speedup']:.2f}x |")
+        extra = (f" {r['gems_im2col_ms']:.3f} |" if "gems_im2col_ms" in r else " |") if im2col else ""
+        lines.append(f"| {r['case']} | {r['gems_ms']:.3f} | {r['torch_ms']:.3f} | {r['speedup']:.2f}x |" + extra)
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 

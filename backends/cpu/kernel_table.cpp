@@ -114,6 +114,20 @@ const gems_kernel_entry kKernels[] = {
     // attention_backward: dq, dk, dv, dbias [B,Hq,L,S] or absent, dout, q, k,
     // v, out, lse, bias or absent; scalars as "attention". Written, not added.
     {"attention_backward", kFloating, k_attention_backward},
+    // Convolutions (not served here: the core's im2col onto gemm is the cpu
+    // vendor's; nvidia's are cuDNN's, intel's its own):
+    // convolution: y [N,K,O...], x [N,C,I...], w [K,C/groups,R...] (1 to 3
+    // spatial dims); scalars groups, flags (bit 0: float32 may use TF32, bit
+    // 1: deterministic algorithms only), then stride, padding and dilation per
+    // spatial dim. y[n,k,o] = sum over c of group(k), r of x[n,c,o*stride -
+    // padding + r*dilation] * w[k,c,r], zero outside x. Written.
+    // convolution_backward_input: dx, dy, w; scalars as "convolution"; dx
+    // (written) is the input gradient of y = conv(x, w), and a transposed
+    // convolution's output.
+    // convolution_backward_weight: dw, x, dy; scalars as "convolution"; dw
+    // (written) sums x * dy over the batch and positions.
+    // A vendor may answer GEMS_UNSUPPORTED (a shape its library cannot run):
+    // the core then uses im2col and gemm.
     // index_select: out, self, index; scalars[0].i dim, [1].i (optional, default 0) whether a negative
     // index counts from the end (indexing, x[idx]) rather than being out of range
     {"index_select", kAll, k_index_select},

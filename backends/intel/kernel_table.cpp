@@ -47,6 +47,8 @@ const gems_kernel_entry kKernels[] = {
     {"cumsum", kNumeric, k_cumsum}, {"topk", kNumeric, k_topk}, {"sort", kNumeric, k_topk}, {"histc", kNumeric, k_histc}, {"tril", kAll, k_tril},
     {"gemm", kFloating, k_gemm},
     {"attention", kFloating, k_attention}, {"attention_backward", kFloating, k_attention_backward},
+    {"convolution", kFloating, k_convolution}, {"convolution_backward_input", kFloating, k_convolution_backward_input},
+    {"convolution_backward_weight", kFloating, k_convolution_backward_weight},
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter},
     {"accumulate_rows", kNumeric, k_accumulate_rows},
     {"isin", kNumeric, k_isin},

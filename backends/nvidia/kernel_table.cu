@@ -48,6 +48,9 @@ const gems_kernel_entry kKernels[] = {
 #ifdef GEMS_HAVE_CUDNN
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
     {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},
+    // cuDNN's convolutions (without cuDNN the core's im2col and GEMM serve them)
+    {"convolution", kFloating, k_convolution}, {"convolution_backward_input", kFloating, k_convolution_backward_input},
+    {"convolution_backward_weight", kFloating, k_convolution_backward_weight},
 #endif
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter}, {"accumulate_rows", kNumeric, k_accumulate_rows}, {"isin", kNumeric, k_isin},
     {"count_nonzero", kAll, k_count_nonzero}, {"nonzero", kAll, k_nonzero}, {"masked_select", kAll, k_masked_select},

@@ -8,44 +8,19 @@
 // gradient) is answered with GEMS_UNSUPPORTED, and the core composes the
 // result from other kernels; a shape that failed is remembered too. Forward
 // calls with a few query rows (decode) run kernels_attention_decode.cu instead.
-#include <cudnn_frontend.h>
-
 #include <cstring>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <string>
 #include <vector>
 
-#include "autotune.h"
+#include "cudnn_graph.h"
 #include "kernels.h"
 #include "runtime.h"
 
 namespace gems::nvidia {
 namespace {
-namespace fe = cudnn_frontend;
+using namespace cudnn;
 
 // uids of the graphs' tensors in the variant pack.
 enum Uid : int64_t { kQ = 1, kK, kV, kBias, kO, kStats, kdO, kdQ, kdK, kdV };
-
-struct CachedGraph {
-  std::shared_ptr<fe::graph::Graph> graph;  // null when cuDNN cannot run the shape
-  int64_t workspace = 0;  // of the plan that runs
-  int64_t plan = -1;      // the plan that runs: -1 for cuDNN's first choice
-  bool timed = false;     // its plans were timed (GEMS_AUTOTUNE=1): done once, whatever it found
-  std::string why;
-};
-
-cudnnHandle_t handle_for(int device) {
-  static std::mutex m;
-  static std::map<int, cudnnHandle_t> handles;
-  std::lock_guard<std::mutex> g(m);
-  cudnnHandle_t& h = handles[device];
-  if (!h && cudnnCreate(&h) != CUDNN_STATUS_SUCCESS) h = nullptr;
-  return h;
-}
-
-int64_t element_bytes(int32_t dtype) { return dtype == GEMS_FLOAT32 ? 4 : 2; }
 
 // cuDNN reads 16-byte vectors: rows must be dense and everything aligned.
 bool aligned(const gems_tensor& t) {
@@ -57,13 +32,10 @@ bool aligned(const gems_tensor& t) {
   return addr % 16 == 0 && t.sizes[3] % vec == 0;
 }
 
-void* address(const gems_tensor& t) {
-  return static_cast<char*>(t.data) + t.offset * element_bytes(t.dtype);
-}
-
 // The cache key: everything a graph depends on except the data pointers.
-std::vector<int64_t> key_of(bool backward, int device, double scale, bool causal, const gems_tensor* ts, int n) {
-  std::vector<int64_t> key = {backward, device, causal};
+std::vector<int64_t> key_of(bool backward, double scale, bool causal, const gems_tensor* ts, int n) {
+  // (attention's keys start with 0 or 1; convolutions' with 2 to 4: one cache)
+  std::vector<int64_t> key = {backward, causal};
   int64_t scale_bits;
   std::memcpy(&scale_bits, &scale, sizeof(scale_bits));
   key.push_back(scale_bits);
@@ -99,21 +71,6 @@ void as_stats(const std::shared_ptr<fe::graph::Tensor_attributes>& t, const gems
   if (output) t->set_output(true);
 }
 
-// Builds and checks a graph; on failure the reason is kept instead.
-CachedGraph finish(std::shared_ptr<fe::graph::Graph> g, cudnnHandle_t h) {
-  CachedGraph c;
-  fe::error_t e = g->validate();
-  if (e.is_good()) e = g->build_operation_graph(h);
-  if (e.is_good()) e = g->create_execution_plans({fe::HeurMode_t::A});
-  if (e.is_good()) e = g->check_support(h);
-  if (e.is_good()) e = g->build_plans(h, autotune_enabled() ? fe::BuildPlanPolicy_t::ALL
-                                                            : fe::BuildPlanPolicy_t::HEURISTICS_CHOICE);
-  if (e.is_good()) e = g->get_workspace_size(c.workspace);
-  if (e.is_good()) c.graph = std::move(g);
-  else c.why = e.get_message();
-  return c;
-}
-
 std::shared_ptr<fe::graph::Graph> new_graph(int32_t dtype) {
   auto g = std::make_shared<fe::graph::Graph>();
   g->set_io_data_type(dtype == GEMS_BFLOAT16 ? fe::DataType_t::BFLOAT16 : fe::DataType_t::HALF)
@@ -123,7 +80,7 @@ std::shared_ptr<fe::graph::Graph> new_graph(int32_t dtype) {
 }
 
 // tensors as in the "attention" entry: out, lse, q, k, v, bias.
-CachedGraph build_forward(const gems_tensor* t, double scale, bool causal, cudnnHandle_t h) {
+std::shared_ptr<fe::graph::Graph> build_forward(const gems_tensor* t, double scale, bool causal) {
   auto g = new_graph(t[2].dtype);
   auto attrs = fe::graph::SDPA_attributes().set_name("gems_sdpa").set_generate_stats(true)
                    .set_attn_scale(static_cast<float>(scale));
@@ -132,11 +89,11 @@ CachedGraph build_forward(const gems_tensor* t, double scale, bool causal, cudnn
   auto [o, stats] = g->sdpa(input(*g, "q", kQ, t[2]), input(*g, "k", kK, t[3]), input(*g, "v", kV, t[4]), attrs);
   as_output(o, kO, t[0]);
   as_stats(stats, t[1], true);
-  return finish(std::move(g), h);
+  return g;
 }
 
 // tensors as in "attention_backward": dq, dk, dv, dbias, dout, q, k, v, out, lse, bias.
-CachedGraph build_backward(const gems_tensor* t, double scale, bool causal, cudnnHandle_t h) {
+std::shared_ptr<fe::graph::Graph> build_backward(const gems_tensor* t, double scale, bool causal) {
   auto g = new_graph(t[5].dtype);
   auto attrs = fe::graph::SDPA_backward_attributes().set_name("gems_sdpa_backward")
                    .set_attn_scale(static_cast<float>(scale));
@@ -149,71 +106,17 @@ CachedGraph build_backward(const gems_tensor* t, double scale, bool causal, cudn
   as_output(dq, kdQ, t[0]);
   as_output(dk, kdK, t[1]);
   as_output(dv, kdV, t[2]);
-  return finish(std::move(g), h);
+  return g;
 }
 
-// Times each plan cuDNN built for the graph on the call's operands and keeps
-// the fastest (its index and workspace). The outputs are written meanwhile;
-// the call then runs for real.
-void choose_plan(CachedGraph& c, cudnnHandle_t h, const std::unordered_map<int64_t, void*>& pack,
-                 cudaStream_t stream) {
-  const int64_t n = c.graph->get_execution_plan_count();
-  if (n < 2) return;
-  std::vector<int64_t> workspace(n, -1);
-  int64_t most = 0;
-  for (int64_t i = 0; i < n; ++i)
-    if (c.graph->get_workspace_size_plan_at_index(i, workspace[i]).is_good()) most = std::max(most, workspace[i]);
-    else workspace[i] = -1;
-  void* scratch = nullptr;
-  if (scratch_malloc(&scratch, static_cast<size_t>(most), stream) != GEMS_OK) return;
-  const int best = fastest_of(static_cast<int>(n), stream, [&](int i) {
-    // A fresh pack each run: cuDNN's frontend adds pointers into the pack that
-    // live only as long as the call (the scale it passes by value).
-    auto fresh = pack;
-    return workspace[i] >= 0 && c.graph->execute_plan_at_index(h, fresh, scratch, i).is_good();
-  });
-  scratch_free(scratch, stream);
-  if (best >= 0) {
-    c.plan = best;
-    c.workspace = workspace[best];
-  }
-}
-
-// Finds or builds the graph for a call, then runs it on the call's stream.
-int run(const gems_kernel_call* c, bool backward, std::unordered_map<int64_t, void*> pack) {
+// Runs the forward or backward graph of a call.
+int run(const gems_kernel_call* c, bool backward, const Pack& pack) {
   const gems_tensor* t = c->tensors;
   const double scale = c->scalars[0].f;
   const bool causal = c->scalars[1].i != 0;
-  cudnnHandle_t h = handle_for(c->device);
-  if (!h) return set_error_string(GEMS_UNSUPPORTED, "cuDNN could not be initialised");
-  static std::mutex m;
-  static std::map<std::vector<int64_t>, CachedGraph> cache;
-  const auto key = key_of(backward, c->device, scale, causal, t, c->num_tensors);
-  auto stream = static_cast<cudaStream_t>(c->stream);
-  cudnnSetStream(h, stream);
-  CachedGraph* graph;
-  int64_t plan, workspace_bytes;  // read under the lock: a first call may be timing the plans meanwhile
-  {
-    std::lock_guard<std::mutex> g(m);
-    auto it = cache.find(key);
-    if (it == cache.end())
-      it = cache.emplace(key, backward ? build_backward(t, scale, causal, h) : build_forward(t, scale, causal, h)).first;
-    graph = &it->second;
-    if (graph->graph && !graph->timed && autotune_enabled() && !stream_capturing(stream)) {
-      choose_plan(*graph, h, pack, stream);
-      graph->timed = true;
-    }
-    plan = graph->plan;
-    workspace_bytes = graph->workspace;
-  }
-  if (!graph->graph) return set_error_string(GEMS_UNSUPPORTED, ("cuDNN attention: " + graph->why).c_str());
-  void* workspace = nullptr;
-  if (int status = scratch_malloc(&workspace, static_cast<size_t>(workspace_bytes), stream)) return status;
-  fe::error_t e = plan < 0 ? graph->graph->execute(h, pack, workspace)
-                           : graph->graph->execute_plan_at_index(h, pack, workspace, plan);
-  scratch_free(workspace, stream);
-  if (!e.is_good()) return set_error_string(GEMS_ERROR, ("cuDNN attention: " + e.get_message()).c_str());
-  return GEMS_OK;
+  return run_graph("attention", key_of(backward, scale, causal, t, c->num_tensors), c, [&] {
+    return backward ? build_backward(t, scale, causal) : build_forward(t, scale, causal);
+  }, PlanFilter{}, pack);
 }
 
 bool servable(const gems_tensor* t, std::initializer_list<int> operands) {

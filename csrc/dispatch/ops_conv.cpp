@@ -19,9 +19,18 @@
 // overlap). Columns are laid out [groups, channels, batch * positions], so each
 // move is one batched GEMM over the groups; large batches run in chunks that
 // keep the im2col buffer under kColumnBytes.
+//
+// A vendor with convolution kernels of its own (cuDNN's on nvidia; intel's)
+// runs each move as one call instead: "convolution" is the gather,
+// "convolution_backward_input" the scatter (written, not added) and
+// "convolution_backward_weight" the weight gradient. A vendor answers
+// GEMS_UNSUPPORTED for what its library cannot run; im2col and GEMM serve it.
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 
+#include <cstdlib>
 #include <numeric>
+#include <string>
 
 #include "op_registry.h"
 #include "ops.h"
@@ -340,6 +349,41 @@ at::Tensor weight_gradient(const at::Tensor& columns_side, const at::Tensor& ima
   return grad.to(image.scalar_type());
 }
 
+// The vendor's convolution kernels, each one of the three moves.
+// GEMS_CONV=gemm leaves them out, for comparison: im2col and GEMM serve all.
+enum class Move { kGather, kScatter, kWeightGradient };
+bool vendor_kernels_wanted() {
+  static const bool wanted = [] {
+    const char* v = std::getenv("GEMS_CONV");
+    return !(v && std::string(v) == "gemm");
+  }();
+  return wanted;
+}
+const Kernel& vendor_kernel(Move m) {
+  static const Kernel gather("convolution"), scatter("convolution_backward_input"),
+      weight_gradient("convolution_backward_weight");
+  return m == Move::kGather ? gather : m == Move::kScatter ? scatter : weight_gradient;
+}
+
+// Runs one move with the vendor's kernel into `out` (operands as the kernel
+// names them: gather image, weight; scatter columns, weight; weight gradient
+// image, columns), laid out in `format`. False, having written nothing, when
+// the vendor has no such kernel or cannot run this call.
+bool vendor_move(Move m, const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const Geometry& g,
+                 at::MemoryFormat format) {
+  const Kernel& k = vendor_kernel(m);
+  if (!vendor_kernels_wanted() || !k.serves(out.scalar_type())) return false;
+  int64_t flags = 0;
+  if (at::globalContext().allowTF32CuDNN()) flags |= 1;  // torch.backends.cudnn.allow_tf32
+  if (at::globalContext().deterministicAlgorithms() || at::globalContext().deterministicCuDNN()) flags |= 2;
+  std::vector<gems_scalar> scalars{int_arg(g.groups), int_arg(flags)};
+  for (const at::DimVector* v : {&g.stride, &g.padding, &g.dilation})
+    for (int64_t x : *v) scalars.push_back(int_arg(x));
+  const at::Tensor da = a.contiguous(format), db = b.contiguous(format);
+  const gems_tensor d[3] = {describe(out), describe(da), describe(db)};
+  return k.try_launch(launch_index(out.device()), d, 3, scalars);
+}
+
 }  // namespace
 
 at::Tensor convolution(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -361,6 +405,10 @@ at::Tensor convolution(const at::Tensor& input, const at::Tensor& weight, const 
   if (out.numel() == 0) return out;
   if (input.numel() == 0 || weight.numel() == 0) {  // empty sums: the bias alone
     return has_bias ? out.copy_(bias_shaped(*bias, g.dims).expand(shape)) : out.zero_();
+  }
+  if (vendor_move(transposed ? Move::kScatter : Move::kGather, out, input, weight, g, format)) {
+    if (has_bias) out.add_(bias_shaped(*bias, g.dims));
+    return out;
   }
   const at::Tensor wm = weight_matrix(weight, g);
   if (!transposed) {
@@ -390,17 +438,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> convolution_backward(
   const bool empty = input.numel() == 0 || weight.numel() == 0 || grad_output.numel() == 0;
   at::Tensor grad_input, grad_weight, grad_bias;
   if (output_mask[0]) {
-    grad_input = at::zeros(input.sizes(), input.options().memory_format(format));
-    if (!empty) {
-      const at::Tensor wm = weight_matrix(weight, g);
-      if (!transposed) scatter(grad_output, wm, g, grad_input);
-      else gather(grad_output, wm, g, grad_input);
+    const Move move = transposed ? Move::kGather : Move::kScatter;
+    grad_input = at::empty(input.sizes(), input.options().memory_format(format));
+    if (empty || !vendor_move(move, grad_input, grad_output, weight, g, format)) {
+      grad_input.zero_();
+      if (!empty) {
+        const at::Tensor wm = weight_matrix(weight, g);
+        if (!transposed) scatter(grad_output, wm, g, grad_input);
+        else gather(grad_output, wm, g, grad_input);
+      }
     }
   }
   if (output_mask[1]) {
+    grad_weight = at::empty(weight.sizes(), weight.options().memory_format(format));
     if (empty) {
-      grad_weight = at::zeros(weight.sizes(), weight.options().memory_format(format));
-    } else {
+      grad_weight.zero_();
+    } else if (!vendor_move(Move::kWeightGradient, grad_weight, image, columns_side, g, format)) {
       grad_weight = weight_gradient(columns_side, image, g).view(weight.sizes());
       if (format != at::MemoryFormat::Contiguous) grad_weight = grad_weight.contiguous(format);
     }

@@ -262,6 +262,66 @@ void check_selection(const char* kernel, const std::vector<float>& x, int64_t ro
   }
 }
 
+// A grouped 2-d convolution with stride, padding and dilation unlike in each
+// dim: x [2,4,5,6], w [6,2,3,2] (2 groups), y [2,6,3,6]. visit(xi, wi, yi)
+// is called for every product x[xi] * w[wi] that y[yi] sums.
+struct ConvCase {
+  static constexpr int N = 2, C = 4, K = 6, G = 2, H = 5, W = 6, R = 3, S = 2;
+  static constexpr int sh = 2, sw = 1, ph = 1, pw = 1, dh = 1, dw = 2;
+  static constexpr int OH = (H + 2 * ph - dh * (R - 1) - 1) / sh + 1, OW = (W + 2 * pw - dw * (S - 1) - 1) / sw + 1;
+  static constexpr int kX = N * C * H * W, kW = K * (C / G) * R * S, kY = N * K * OH * OW;
+  template <typename Visit>
+  static void each_product(Visit visit) {
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k)
+        for (int oh = 0; oh < OH; ++oh)
+          for (int ow = 0; ow < OW; ++ow)
+            for (int c = 0; c < C / G; ++c)
+              for (int r = 0; r < R; ++r)
+                for (int q = 0; q < S; ++q) {
+                  const int h = oh * sh - ph + r * dh, w = ow * sw - pw + q * dw;
+                  if (h < 0 || h >= H || w < 0 || w >= W) continue;
+                  const int ci = k / (K / G) * (C / G) + c;
+                  visit(((n * C + ci) * H + h) * W + w, ((k * (C / G) + c) * R + r) * S + q,
+                        ((n * K + k) * OH + oh) * OW + ow);
+                }
+  }
+  // groups, flags (no TF32), stride, padding, dilation
+  static std::vector<gems_scalar> scalars() { return {i(G), i(0), i(sh), i(sw), i(ph), i(pw), i(dh), i(dw)}; }
+  static gems_tensor x(const DeviceBuffer& b) { return tensor(b, GEMS_FLOAT32, {N, C, H, W}); }
+  static gems_tensor w(const DeviceBuffer& b) { return tensor(b, GEMS_FLOAT32, {K, C / G, R, S}); }
+  static gems_tensor y(const DeviceBuffer& b) { return tensor(b, GEMS_FLOAT32, {N, K, OH, OW}); }
+};
+
+// Runs one of the three convolution kernels on the case's ramps and compares
+// the output with the sum of the products that land in each element.
+void convolution_check(const char* name) {
+  using Cc = ConvCase;
+  const std::vector<float> x = ramp(Cc::kX, 0.23f, -1.0f), w = ramp(Cc::kW, 0.31f, -1.5f), y = ramp(Cc::kY, 0.17f, -0.8f);
+  DeviceBuffer dx(x), dw(w), dy(y);
+  std::vector<float> want;
+  int status;
+  if (std::string(name) == "convolution") {
+    want.assign(Cc::kY, 0.0f);
+    Cc::each_product([&](int xi, int wi, int yi) { want[yi] += x[xi] * w[wi]; });
+    status = run(name, {Cc::y(dy), Cc::x(dx), Cc::w(dw)}, Cc::scalars());
+    ASSERT_EQ(status, GEMS_OK) << api().last_error();
+    expect_near(dy.read<float>(), want, 1e-4f);
+  } else if (std::string(name) == "convolution_backward_input") {
+    want.assign(Cc::kX, 0.0f);
+    Cc::each_product([&](int xi, int wi, int yi) { want[xi] += y[yi] * w[wi]; });
+    status = run(name, {Cc::x(dx), Cc::y(dy), Cc::w(dw)}, Cc::scalars());
+    ASSERT_EQ(status, GEMS_OK) << api().last_error();
+    expect_near(dx.read<float>(), want, 1e-4f);
+  } else {
+    want.assign(Cc::kW, 0.0f);
+    Cc::each_product([&](int xi, int wi, int yi) { want[wi] += x[xi] * y[yi]; });
+    status = run(name, {Cc::w(dw), Cc::x(dx), Cc::y(dy)}, Cc::scalars());
+    ASSERT_EQ(status, GEMS_OK) << api().last_error();
+    expect_near(dw.read<float>(), want, 1e-4f);
+  }
+}
+
 const std::map<std::string, std::function<void()>>& references() {
   static const std::map<std::string, std::function<void()>> refs = {
       {"copy", [] { unary("copy", [](float x) { return x; }); }},
@@ -584,6 +644,9 @@ const std::map<std::string, std::function<void()>>& references() {
            }
          expect_near(from_bf16(dout.read<uint16_t>()), want16, 1e-2f);
        }},
+      {"convolution", [] { convolution_check("convolution"); }},
+      {"convolution_backward_input", [] { convolution_check("convolution_backward_input"); }},
+      {"convolution_backward_weight", [] { convolution_check("convolution_backward_weight"); }},
       {"attention", [] {
          AttentionInputs a;
          ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();

@@ -13,6 +13,11 @@ import torch  # noqa: E402
 import flag_gems  # noqa: E402
 from flag_gems import _C  # noqa: E402
 
+# float32 convolutions at full precision, as PyTorch's own convolution tests
+# run them: the accuracy tests compare float32 results with CPU's (gems, like
+# CUDA, lets cuDNN use TF32 by default; test_vision_ops checks the switch).
+torch.backends.cudnn.allow_tf32 = False
+
 VENDOR = flag_gems.vendor_name
 # The native device of the vendor: what patch mode routes through gems kernels
 # and what the zero-copy fallback runs on.

@@ -157,6 +157,28 @@ def test_empty_batch(strict):
     assert F.conv_transpose2d(x.to("gems"), wg.detach().transpose(0, 1), stride=2).shape == (0, 4, 17, 17)
 
 
+@pytest.mark.skipif(flag_gems.vendor_name != "nvidia", reason="TF32 is a format of NVIDIA's tensor cores")
+def test_float32_convolutions_follow_cudnn_allow_tf32(strict):
+    """torch.backends.cudnn.allow_tf32 (on by default, as on CUDA; the suite
+    turns it off) lets cuDNN round float32 operands to TF32's 10-bit
+    mantissa: far less accurate than float32, as PyTorch's CUDA convolutions."""
+    x, w = torch.randn(4, 256, 16, 16, dtype=torch.float64), torch.randn(256, 256, 3, 3, dtype=torch.float64)
+    reference = F.conv2d(x, w, padding=1)
+
+    def error():
+        got = F.conv2d(x.float().to("gems"), w.float().to("gems"), padding=1).cpu().double()
+        return ((got - reference).abs().max() / reference.abs().max()).item()
+
+    assert torch.backends.cudnn.allow_tf32 is False
+    full = error()
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        tf32 = error()
+    finally:
+        torch.backends.cudnn.allow_tf32 = False
+    assert full < 1e-5 and tf32 > 10 * full, (full, tf32)
+
+
 def test_no_input_channels_as_on_cpu():
     """PyTorch's result for zero input channels is shaped by the input's
     channels ([2, 0, 4] here); gems leaves such calls to PyTorch's kernel."""

@@ -79,3 +79,12 @@ typedef struct gi_attention {
   int causal;
   int has_bias;
 } gi_attention;
+
+// A convolution's sizes, with 1- and 2-d convolutions padded to 3 spatial
+// dims of size 1, and each operand's strides (n, channel, then spatial).
+typedef struct gi_conv {
+  gi_i64 N, C, K, groups;
+  gi_i64 in[3], out[3], window[3];  // spatial sizes of x, y and w (the kernel)
+  gi_i64 stride[3], padding[3], dilation[3];
+  gi_i64 x[5], w[5], y[5];
+} gi_conv;
