@@ -179,6 +179,16 @@ const std::vector<OpEntry>& op_table() {
       gems_only(GEMS_OP0(avg_pool2d, avg_pool2d, "reduce_sum,div,fill")),
       gems_only(GEMS_OP0(avg_pool2d_backward, avg_pool2d_backward, "add,div,fill")),
       gems_only(GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
+#define GEMS_PAD_ROWS(NAME)                                                                           \
+  gems_only(GEMS_OP0(NAME, NAME, "index_select")),                                                   \
+      gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"))
+      GEMS_PAD_ROWS(reflection_pad1d), GEMS_PAD_ROWS(reflection_pad2d), GEMS_PAD_ROWS(reflection_pad3d),
+      GEMS_PAD_ROWS(replication_pad1d), GEMS_PAD_ROWS(replication_pad2d), GEMS_PAD_ROWS(replication_pad3d),
+#undef GEMS_PAD_ROWS
+      gems_only(GEMS_OP0(pixel_shuffle, pixel_shuffle, "copy")),
+      gems_only(GEMS_OP0(pixel_unshuffle, pixel_unshuffle, "copy")),
+      gems_only(GEMS_OP0(im2col, unfold_blocks, "copy,fill")),
+      gems_only(GEMS_OP0(col2im, fold_blocks, "add,copy,fill")),
 #define GEMS_UPSAMPLE_ROWS(NAME)                                                                      \
   gems_only(GEMS_OP0(NAME, NAME, "index_select")),                                                   \
       gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"))

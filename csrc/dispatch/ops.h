@@ -295,6 +295,24 @@ std::tuple<Tensor, Tensor, Tensor> native_group_norm_backward(const Tensor&, con
 
 // nearest upsampling, 1-3d, nearest and nearest-exact
 using OptDouble = std::optional<double>;
+// reflection and replication padding, pixel shuffle (ops_pad_shuffle.cpp)
+Tensor reflection_pad1d(const Tensor&, at::IntArrayRef);
+Tensor reflection_pad2d(const Tensor&, at::IntArrayRef);
+Tensor reflection_pad3d(const Tensor&, at::IntArrayRef);
+Tensor replication_pad1d(const Tensor&, at::IntArrayRef);
+Tensor replication_pad2d(const Tensor&, at::IntArrayRef);
+Tensor replication_pad3d(const Tensor&, at::IntArrayRef);
+Tensor reflection_pad1d_backward(const Tensor&, const Tensor&, at::IntArrayRef);
+Tensor reflection_pad2d_backward(const Tensor&, const Tensor&, at::IntArrayRef);
+Tensor reflection_pad3d_backward(const Tensor&, const Tensor&, at::IntArrayRef);
+Tensor replication_pad1d_backward(const Tensor&, const Tensor&, at::IntArrayRef);
+Tensor replication_pad2d_backward(const Tensor&, const Tensor&, at::IntArrayRef);
+Tensor replication_pad3d_backward(const Tensor&, const Tensor&, at::IntArrayRef);
+Tensor pixel_shuffle(const Tensor&, int64_t);
+Tensor pixel_unshuffle(const Tensor&, int64_t);
+// sliding blocks (F.unfold and F.fold; ops_conv.cpp)
+Tensor unfold_blocks(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
+Tensor fold_blocks(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
 Tensor upsample_nearest1d(const Tensor&, at::IntArrayRef, OptDouble);
 Tensor upsample_nearest2d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble);
 Tensor upsample_nearest3d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble, OptDouble);

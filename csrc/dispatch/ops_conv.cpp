@@ -384,6 +384,50 @@ bool vendor_move(Move m, const at::Tensor& out, const at::Tensor& a, const at::T
   return k.try_launch(launch_index(out.device()), d, 3, scalars);
 }
 
+// ---- F.unfold and F.fold (aten's im2col and col2im): a convolution's im2col
+// and col2im with one group, 2-d, laid out [batch, C * kernel, blocks] ----
+
+// PyTorch's checks of the four 2-element arguments (Im2Col.h's).
+void check_block_arguments(at::IntArrayRef kernel_size, at::IntArrayRef dilation, at::IntArrayRef padding,
+                           at::IntArrayRef stride) {
+  TORCH_CHECK(kernel_size.size() == 2, "It is expected kernel_size equals to 2, but got size ", kernel_size.size());
+  TORCH_CHECK(dilation.size() == 2, "It is expected dilation equals to 2, but got size ", dilation.size());
+  TORCH_CHECK(padding.size() == 2, "It is expected padding equals to 2, but got size ", padding.size());
+  TORCH_CHECK(stride.size() == 2, "It is expected stride equals to 2, but got size ", stride.size());
+  TORCH_CHECK(kernel_size[0] > 0 && kernel_size[1] > 0, "kernel size should be greater than zero, but got ",
+              "kernel_height: ", kernel_size[0], " kernel_width: ", kernel_size[1]);
+  TORCH_CHECK(dilation[0] > 0 && dilation[1] > 0, "dilation should be greater than zero, but got dilation_height: ",
+              dilation[0], " dilation_width: ", dilation[1]);
+  TORCH_CHECK(padding[0] >= 0 && padding[1] >= 0, "padding should be non-negative, but got pad_height: ", padding[0],
+              " pad_width: ", padding[1]);
+  TORCH_CHECK(stride[0] > 0 && stride[1] > 0, "stride should be greater than zero, but got stride_height: ",
+              stride[0], " stride_width: ", stride[1]);
+}
+
+Geometry blocks_geometry(int64_t batch, int64_t channels, at::IntArrayRef image, at::IntArrayRef kernel_size,
+                         at::IntArrayRef dilation, at::IntArrayRef padding, at::IntArrayRef stride) {
+  Geometry g;
+  g.dims = 2;
+  g.batch = batch;
+  g.image_channels = channels;
+  for (int64_t i = 0; i < 2; ++i) {
+    g.kernel.push_back(kernel_size[i]);
+    g.stride.push_back(stride[i]);
+    g.padding.push_back(padding[i]);
+    g.dilation.push_back(dilation[i]);
+    g.image_size.push_back(image[i]);
+    g.column_size.push_back((image[i] + 2 * padding[i] - (dilation[i] * (kernel_size[i] - 1) + 1)) / stride[i] + 1);
+  }
+  return g;
+}
+
+// Whether every dim but the batch (dim 0 when batched) is non-empty.
+bool non_empty_but_batch(const at::Tensor& t, bool batched) {
+  for (int64_t d = batched ? 1 : 0; d < t.dim(); ++d)
+    if (t.size(d) == 0) return false;
+  return true;
+}
+
 }  // namespace
 
 at::Tensor convolution(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -467,6 +511,68 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> convolution_backward(
     (void)bias_sizes;
   }
   return {grad_input, grad_weight, grad_bias};
+}
+
+at::Tensor unfold_blocks(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef dilation,
+                         at::IntArrayRef padding, at::IntArrayRef stride) {
+  static const Kernel k("copy");
+  check_block_arguments(kernel_size, dilation, padding, stride);
+  const bool batched = self.dim() == 4;
+  TORCH_CHECK((self.dim() == 3 || batched) && non_empty_but_batch(self, batched), "Expected 3D or 4D (batch mode) ",
+              "tensor for input with possible 0 batch size and non-zero dimensions, but got: ", self.sizes());
+  k.require(self.scalar_type());
+  const at::Tensor x = batched ? self : self.unsqueeze(0);
+  const Geometry g = blocks_geometry(x.size(0), x.size(1), x.sizes().slice(2), kernel_size, dilation, padding, stride);
+  TORCH_CHECK(g.column_size[0] >= 1 && g.column_size[1] >= 1, "Given input with spatial size (", x.size(2), ", ",
+              x.size(3), "), kernel_size=(", kernel_size[0], ", ", kernel_size[1], "), dilation=(", dilation[0], ", ",
+              dilation[1], "), padding=(", padding[0], ", ", padding[1], "), calculated shape of the array of sliding ",
+              "blocks as (", g.column_size[0], ", ", g.column_size[1], "), but its components must be at least one.");
+  const int64_t rows = g.image_channels * g.kernel_numel(), blocks = g.column_positions();
+  at::Tensor out;
+  if (g.batch == 0) {
+    out = at::empty({0, rows, blocks}, x.options());
+  } else {
+    // window_view: [1, C, kh, kw, N, oh, ow] -> [N, C, kh, kw, oh, ow], copied dense
+    const at::Tensor windows = window_view(padded_image(x, g), g, true).squeeze(0);
+    out = windows.permute({3, 0, 1, 2, 4, 5}).reshape({g.batch, rows, blocks});
+    if (out.is_alias_of(x)) out = out.clone();
+  }
+  return batched ? out : out.squeeze(0);
+}
+
+at::Tensor fold_blocks(const at::Tensor& self, at::IntArrayRef output_size, at::IntArrayRef kernel_size,
+                       at::IntArrayRef dilation, at::IntArrayRef padding, at::IntArrayRef stride) {
+  static const Kernel k("add");
+  TORCH_CHECK(output_size.size() == 2, "It is expected output_size equals to 2, but got size ", output_size.size());
+  check_block_arguments(kernel_size, dilation, padding, stride);
+  const bool batched = self.dim() == 3;
+  TORCH_CHECK((self.dim() == 2 || batched) && non_empty_but_batch(self, batched), "Expected 2D or 3D (batch mode) ",
+              "tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: ", self.sizes());
+  const at::Tensor cols = batched ? self : self.unsqueeze(0);
+  const int64_t taps = kernel_size[0] * kernel_size[1];
+  TORCH_CHECK(cols.size(1) % taps == 0, "Expected size of input's dimension 1 to be divisible by the product of ",
+              "kernel_size, but got input.size(1)=", cols.size(1), " and kernel_size=(", kernel_size[0], ", ",
+              kernel_size[1], ").");
+  const Geometry g = blocks_geometry(cols.size(0), cols.size(1) / taps, output_size, kernel_size, dilation, padding,
+                                     stride);
+  const std::string arguments = "output_size=(" + join(output_size) + "), kernel_size=(" + join(kernel_size) +
+                                "), dilation=(" + join(dilation) + "), padding=(" + join(padding) + "), stride=(" +
+                                join(stride) + ")";
+  TORCH_CHECK(g.column_size[0] >= 1 && g.column_size[1] >= 1, "Given ", arguments, ", calculated shape of the array ",
+              "of sliding blocks as (", g.column_size[0], ", ", g.column_size[1], "), which is too small (non-positive)");
+  TORCH_CHECK(cols.size(2) == g.column_positions(), "Given ", arguments, ", expected size of input's dimension 2 to ",
+              "match the calculated number of sliding blocks ", g.column_size[0], " * ", g.column_size[1], " = ",
+              g.column_positions(), ", but got input.size(2)=", cols.size(2), ".");
+  k.require(self.scalar_type());
+  at::Tensor image = at::zeros({g.batch, g.image_channels, output_size[0], output_size[1]}, cols.options());
+  if (g.batch > 0) {
+    // [N, C * K, L] -> [1, C * K, N * L]: col2im_add's columns
+    const at::Tensor columns =
+        cols.view({g.batch, g.image_channels * taps, g.column_positions()}).transpose(0, 1).reshape(
+            {1, g.image_channels * taps, g.batch * g.column_positions()});
+    col2im_add(columns, image, g);
+  }
+  return batched ? image : image.squeeze(0);
 }
 
 }  // namespace gems::ops

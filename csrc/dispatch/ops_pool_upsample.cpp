@@ -301,10 +301,6 @@ void check_upsample_gradient(const at::Tensor& grad_output, int64_t dims, at::In
   }
 }
 
-at::Tensor sources_on(const std::vector<int64_t>& src, c10::Device device) {
-  return at::tensor(src, at::kLong).to(device);
-}
-
 at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
                            std::initializer_list<std::optional<double>> scales, bool exact) {
   static const Kernel k("index_select");
@@ -315,8 +311,7 @@ at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
   const auto* scale = scales.begin();
   for (int64_t i = 0; i < dims; ++i, ++scale)
     if (out.size(i + 2) != output_size[i] || exact)
-      out = at::index_select(out, i + 2, sources_on(nearest_sources(self.size(i + 2), output_size[i], *scale, exact),
-                                                     self.device()));
+      out = pick_rows(out, i + 2, nearest_sources(self.size(i + 2), output_size[i], *scale, exact));
   if (out.is_same(self)) out = self.clone();
   return out.contiguous(self.suggest_memory_format());
 }
@@ -326,19 +321,12 @@ at::Tensor nearest_backward(const at::Tensor& grad_output, at::IntArrayRef outpu
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_gradient(grad_output, dims, input_size, output_size);
   if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("upsample backward of a non-float dtype");
-  // 16-bit sums in float32 (a source gets several outputs' gradients).
-  const bool widen = is_16_bit(grad_output.scalar_type());
-  at::Tensor grad = widen ? grad_output.to(at::kFloat) : grad_output;
+  at::Tensor grad = grad_output;
   const auto* scale = scales.begin() + dims - 1;
   for (int64_t i = dims - 1; i >= 0; --i, --scale) {
     const int64_t d = i + 2;
     if (grad.size(d) == input_size[d] && !exact) continue;
-    at::DimVector shape(grad.sizes().begin(), grad.sizes().end()), view(grad.dim(), 1);
-    shape[d] = input_size[d];
-    view[d] = grad.size(d);
-    const at::Tensor index =
-        sources_on(nearest_sources(input_size[d], output_size[i], *scale, exact), grad.device()).view(view).expand(grad.sizes());
-    grad = at::zeros(shape, grad.options()).scatter_add_(d, index, grad);
+    grad = add_rows_into(grad, d, input_size[d], nearest_sources(input_size[d], output_size[i], *scale, exact));
   }
   return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
 }
@@ -598,6 +586,20 @@ at::Tensor adaptive_avg_pool3d(const at::Tensor& input, at::IntArrayRef output_s
 }
 at::Tensor adaptive_avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input) {
   return adaptive_backward(grad_output, input, 3);
+}
+
+at::Tensor pick_rows(const at::Tensor& t, int64_t dim, const std::vector<int64_t>& sources) {
+  return at::index_select(t, dim, at::tensor(sources, at::kLong).to(t.device()));
+}
+
+at::Tensor add_rows_into(const at::Tensor& grad, int64_t dim, int64_t size, const std::vector<int64_t>& sources) {
+  // 16-bit sums in float32 (a source gets several outputs' gradients).
+  const at::Tensor g = is_16_bit(grad.scalar_type()) ? grad.to(at::kFloat) : grad;
+  at::DimVector shape(g.sizes().begin(), g.sizes().end()), view(g.dim(), 1);
+  shape[dim] = size;
+  view[dim] = g.size(dim);
+  const at::Tensor index = at::tensor(sources, at::kLong).to(g.device()).view(view).expand(g.sizes());
+  return at::zeros(shape, g.options()).scatter_add_(dim, index, g);
 }
 
 }  // namespace gems::ops

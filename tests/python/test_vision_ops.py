@@ -1,7 +1,9 @@
 """The ops of vision and audio models on gems. PyTorch's OpInfo samples of
 the ops gems serves (conv1d/2d/3d, conv_transpose1d/2d/3d, batch_norm,
-instance_norm, group_norm, max_pool2d, nearest and nearest-exact interpolation
-1-3d), forward and backward, run on gems
+instance_norm, group_norm, max_pool2d, avg and adaptive avg pooling, nearest,
+nearest-exact, linear, bilinear, trilinear and area interpolation, reflect,
+replicate and circular padding, pixel (un)shuffle, unfold/fold), forward and
+backward, run on gems
 kernels (strict mode: no fallback) and are as accurate as CPU's; channels-last
 layouts are kept; empty and large batches; PyTorch's errors. And the whole
 vision family (convolution, pooling, interpolation, normalisation, padding,
@@ -24,7 +26,9 @@ SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.batch_norm", "nn.functional.instance_norm", "nn.functional.group_norm",
     "nn.functional.max_pool2d", "nn.functional.avg_pool1d", "nn.functional.avg_pool2d",
     "nn.functional.adaptive_avg_pool1d", "nn.functional.adaptive_avg_pool2d", "nn.functional.adaptive_avg_pool3d",
-    "nn.functional.upsample_nearest"} and op.supported_dtypes("cpu")] + [
+    "nn.functional.upsample_nearest", "nn.functional.pixel_shuffle", "nn.functional.pixel_unshuffle",
+    "nn.functional.unfold"} and op.supported_dtypes("cpu")] + [
+    op for op in op_db if op.name == "nn.functional.pad" and op.variant_test_name != "constant"] + [
     op for op in op_db if op.name == "nn.functional.upsample_bilinear" or (op.name == "nn.functional.interpolate" and
     op.variant_test_name in {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area"})]
 FLOATS = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
@@ -177,6 +181,24 @@ def test_float32_convolutions_follow_cudnn_allow_tf32(strict):
     finally:
         torch.backends.cudnn.allow_tf32 = False
     assert full < 1e-5 and tf32 > 10 * full, (full, tf32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_fold_forward_backward_on_kernels(dtype, strict):
+    """F.fold (col2im; its gradient is unfold's im2col) over overlapping,
+    padded, dilated and strided blocks, batched and not."""
+    for shape, batched in (((2, 3 * 6, 24), True), ((3 * 6, 24), False)):
+        cols = torch.randn(*shape).to(dtype)
+        kwargs = dict(output_size=(7, 8), kernel_size=(2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
+        expected_in, got_in = cols.clone().requires_grad_(), cols.to("gems").requires_grad_()
+        expected, got = F.fold(expected_in, **kwargs), F.fold(got_in, **kwargs)
+        reference = F.fold(cols.double(), **kwargs)
+        assert got.shape == expected.shape and (got.dim() == 4) == batched
+        assert _relative_error(got, reference) <= max(2 * _relative_error(expected, reference), FLOOR[dtype])
+        grad = torch.linspace(-1, 1, expected.numel()).view(expected.shape).to(dtype)
+        expected.backward(grad)
+        got.backward(grad.to("gems"))
+        torch.testing.assert_close(got_in.grad.cpu(), expected_in.grad)
 
 
 def test_no_input_channels_as_on_cpu():
