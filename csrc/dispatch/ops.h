@@ -275,6 +275,10 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor&, at::IntArrayRe
                                                    at::IntArrayRef, bool);
 Tensor max_pool2d_with_indices_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
                                         at::IntArrayRef, bool, const Tensor&);
+std::tuple<Tensor, Tensor> max_pool3d_with_indices(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                                                   at::IntArrayRef, bool);
+Tensor max_pool3d_with_indices_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                                        at::IntArrayRef, bool, const Tensor&);
 
 Tensor avg_pool2d(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool, bool,
                   std::optional<int64_t>);

@@ -1,9 +1,9 @@
 // Pooling and upsampling of images, forward and backward, on every vendor
 // that has the kernels they are built from (copies, reductions, pointwise,
-// index_select, scatter_add, GEMM): max and average pooling 2-d over the
-// windows' strided view, adaptive average pooling as one averaging GEMM per
-// spatial dim, nearest upsampling as row lookups, linear upsampling as
-// separable two-tap blends. Source indices and weights are PyTorch's,
+// index_select, scatter_add, GEMM): max pooling 2-d and 3-d and average
+// pooling 2-d over the windows' strided view, adaptive average pooling as one
+// averaging GEMM per spatial dim, nearest upsampling as row lookups, linear
+// upsampling as separable two-tap blends. Source indices and weights are PyTorch's,
 // computed on the host as its kernels compute them.
 #include <ATen/ATen.h>
 #include <ATen/native/Pool.h>
@@ -64,53 +64,167 @@ c10::Scalar lowest_of(at::ScalarType t) {
 
 }  // namespace
 
+namespace {
+
+// A window's geometry along each spatial dim (2 or 3 of them).
+struct PoolNd {
+  int64_t dims = 0;
+  at::DimVector kernel, stride, padding, dilation, in, out;
+};
+
+// PyTorch's argument checks of max_pool3d (its CPU kernel's), then its shape
+// checks (ATen/native/Pool.h).
+PoolNd pool3d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                        at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 3,
+              "max_pool3d: kernel_size must either be a single int, or a tuple of three ints");
+  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 3,
+              "max_pool3d: stride must either be omitted, a single int, or a tuple of three ints");
+  TORCH_CHECK(padding.size() == 1 || padding.size() == 3,
+              "max_pool3d: padding must either be a single int, or a tuple of three ints");
+  TORCH_CHECK(dilation.size() == 1 || dilation.size() == 3,
+              "max_pool3d: dilation must be either a single int, or a tuple of three ints");
+  TORCH_CHECK(input.dim() == 4 || input.dim() == 5, "non-empty 4D or 5D (batch mode) tensor expected for input");
+  PoolNd p;
+  p.dims = 3;
+  auto at_i = [](at::IntArrayRef v, int64_t i) { return v.size() == 1 ? v[0] : v[i]; };
+  for (int64_t i = 0; i < 3; ++i) {
+    p.kernel.push_back(at_i(kernel_size, i));
+    p.stride.push_back(stride.empty() ? p.kernel[i] : at_i(stride, i));
+    p.padding.push_back(at_i(padding, i));
+    p.dilation.push_back(at_i(dilation, i));
+    p.in.push_back(input.size(input.dim() - 3 + i));
+    p.out.push_back(at::native::pooling_output_shape<int64_t>(p.in[i], p.kernel[i], p.padding[i], p.stride[i],
+                                                              p.dilation[i], ceil_mode));
+  }
+  at::native::pool3d_shape_check(input, input.size(-4), p.kernel[0], p.kernel[1], p.kernel[2], p.stride[0],
+                                 p.stride[1], p.stride[2], p.padding[0], p.padding[1], p.padding[2], p.dilation[0],
+                                 p.dilation[1], p.dilation[2], p.in[0], p.in[1], p.in[2], p.out[0], p.out[1],
+                                 p.out[2], "max_pool3d_with_indices()");
+  return p;
+}
+
+PoolNd pool2d_geometry(const at::Tensor& input, const Pool2d& q, bool ceil_mode) {
+  PoolNd p;
+  p.dims = 2;
+  p.kernel = {q.kh, q.kw};
+  p.stride = {q.sh, q.sw};
+  p.padding = {q.ph, q.pw};
+  p.dilation = {q.dh, q.dw};
+  for (int64_t i = 0; i < 2; ++i) {
+    p.in.push_back(input.size(input.dim() - 2 + i));
+    p.out.push_back(at::native::pooling_output_shape<int64_t>(p.in[i], p.kernel[i], p.padding[i], p.stride[i],
+                                                              p.dilation[i], ceil_mode));
+  }
+  at::native::pool2d_shape_check(input, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.dh, q.dw, input.size(-3), p.in[0],
+                                 p.in[1], p.out[0], p.out[1], input.suggest_memory_format());
+  return p;
+}
+
+// Max pooling over 2 or 3 spatial dims: the windows' strided view of the
+// padded input copied dense, a max over each window, its position turned into
+// the input's flat index over the spatial dims.
+std::tuple<at::Tensor, at::Tensor> max_pool(const at::Tensor& input, const PoolNd& p) {
+  const int64_t dims = p.dims;
+  const bool batched = input.dim() == dims + 2;
+  const at::Tensor x = batched ? input : input.unsqueeze(0);
+  const int64_t n = x.size(0), c = x.size(1);
+  at::DimVector shape{n, c};
+  shape.append(p.out.begin(), p.out.end());
+  const at::MemoryFormat format = batched ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
+  at::Tensor values = at::empty(shape, x.options(), format);
+  at::Tensor indices = at::empty(shape, x.options().dtype(at::kLong), format);
+  if (values.numel() > 0) {
+    // Padded with the dtype's lowest value; ceil_mode's last windows may reach
+    // past the padding, so the far ends get what they need.
+    at::DimVector padded_shape{n, c}, after(dims);
+    bool pad = false;
+    for (int64_t i = 0; i < dims; ++i) {
+      after[i] = std::max((p.out[i] - 1) * p.stride[i] + (p.kernel[i] - 1) * p.dilation[i] + 1 - p.in[i] - p.padding[i],
+                          p.padding[i]);
+      padded_shape.push_back(p.in[i] + p.padding[i] + after[i]);
+      pad |= p.padding[i] > 0 || after[i] > p.padding[i];
+    }
+    at::Tensor padded = x;
+    if (pad) {
+      padded = at::empty(padded_shape, x.options());
+      padded.fill_(lowest_of(x.scalar_type()));
+      at::Tensor inner = padded;
+      for (int64_t i = 0; i < dims; ++i) inner = inner.narrow(i + 2, p.padding[i], p.in[i]);
+      inner.copy_(x);
+    }
+    at::DimVector sizes{n, c}, strides{padded.stride(0), padded.stride(1)};
+    for (int64_t i = 0; i < dims; ++i) {
+      sizes.push_back(p.out[i]);
+      strides.push_back(p.stride[i] * padded.stride(i + 2));
+    }
+    int64_t taps = 1;
+    for (int64_t i = 0; i < dims; ++i) {
+      sizes.push_back(p.kernel[i]);
+      strides.push_back(p.dilation[i] * padded.stride(i + 2));
+      taps *= p.kernel[i];
+    }
+    at::DimVector flat(shape.begin(), shape.end());
+    flat.push_back(taps);
+    const at::Tensor windows = padded.as_strided(sizes, strides, padded.storage_offset()).reshape(flat);
+    auto [best, position] = at::max(windows, -1);
+    // The input's flat spatial index of window o's tap k: sum over dims of
+    // (o_i * stride_i - padding_i + k_i * dilation_i) * place_i.
+    at::DimVector place(dims, 1);
+    for (int64_t i = dims - 2; i >= 0; --i) place[i] = place[i + 1] * p.in[i + 1];
+    std::vector<int64_t> offsets(taps);
+    for (int64_t k = 0; k < taps; ++k) {
+      int64_t rest = k, off = 0;
+      for (int64_t i = dims - 1; i >= 0; --i) {
+        off += rest % p.kernel[i] * p.dilation[i] * place[i];
+        rest /= p.kernel[i];
+      }
+      offsets[k] = off;
+    }
+    at::Tensor base = at::zeros({}, x.options().dtype(at::kLong));
+    for (int64_t i = 0; i < dims; ++i) {
+      at::DimVector view(dims, 1);
+      view[i] = p.out[i];
+      base = base + at::arange(p.out[i], x.options().dtype(at::kLong)).mul_(p.stride[i]).sub_(p.padding[i])
+                        .mul_(place[i]).view(view);
+    }
+    values.copy_(best);
+    const at::Tensor offset_of = at::tensor(offsets, at::kLong).to(x.device());
+    indices.copy_(at::index_select(offset_of, 0, position.reshape({-1})).view(position.sizes()) + base);
+  }
+  if (!batched) return {values.squeeze(0), indices.squeeze(0)};
+  return {values, indices};
+}
+
+// The gradient of max pooling over `dims` spatial dims: each output gradient
+// added into the input element its index names.
+at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& input, int64_t dims,
+                             const at::Tensor& indices) {
+  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(), "expected dtype ", input.scalar_type(),
+              " for `gradOutput` but got dtype ", grad_output.scalar_type());
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("max pooling backward of a non-float dtype");
+  const bool batched = input.dim() == dims + 2;
+  const int64_t n = batched ? input.size(0) : 1, c = input.size(-dims - 1);
+  int64_t spatial = 1;
+  for (int64_t i = 0; i < dims; ++i) spatial *= input.size(input.dim() - dims + i);
+  // Overlapping windows may pick one element several times: 16-bit sums in float32.
+  const at::ScalarType acc = widened_type(input.scalar_type());
+  at::Tensor grad = at::zeros({n, c, spatial}, input.options().dtype(acc));
+  if (grad_output.numel() > 0)
+    grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
+  return grad.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+}
+
+}  // namespace
+
 std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices(const at::Tensor& input, at::IntArrayRef kernel_size,
                                                            at::IntArrayRef stride, at::IntArrayRef padding,
                                                            at::IntArrayRef dilation, bool ceil_mode) {
   static const Kernel k("reduce_max");
-  const Pool2d p = pool2d_arguments(input, kernel_size, stride, padding, dilation);
+  const Pool2d q = pool2d_arguments(input, kernel_size, stride, padding, dilation);
   k.require(input.scalar_type());
   if (input.scalar_type() == at::kBool) throw NotServed("max_pool2d of bool");
-  const bool batched = input.dim() == 4;
-  const at::Tensor x = batched ? input : input.unsqueeze(0);
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  const int64_t oh = at::native::pooling_output_shape<int64_t>(h, p.kh, p.ph, p.sh, p.dh, ceil_mode);
-  const int64_t ow = at::native::pooling_output_shape<int64_t>(w, p.kw, p.pw, p.sw, p.dw, ceil_mode);
-  at::native::pool2d_shape_check(input, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, c, h, w, oh, ow,
-                                 input.suggest_memory_format());
-  const at::MemoryFormat format = input.suggest_memory_format();
-  at::Tensor values = at::empty({n, c, oh, ow}, x.options(), batched ? format : at::MemoryFormat::Contiguous);
-  at::Tensor indices = at::empty({n, c, oh, ow}, x.options().dtype(at::kLong), batched ? format : at::MemoryFormat::Contiguous);
-  if (values.numel() > 0) {
-    // Padded with the dtype's lowest value; ceil_mode's last windows may reach
-    // past the padding, so the bottom and right get what they need.
-    const int64_t ph_total = std::max((oh - 1) * p.sh + (p.kh - 1) * p.dh + 1 - h - p.ph, p.ph);
-    const int64_t pw_total = std::max((ow - 1) * p.sw + (p.kw - 1) * p.dw + 1 - w - p.pw, p.pw);
-    at::Tensor padded = x;
-    if (p.ph > 0 || p.pw > 0 || ph_total > p.ph || pw_total > p.pw) {
-      padded = at::empty({n, c, h + p.ph + ph_total, w + p.pw + pw_total}, x.options());
-      padded.fill_(lowest_of(x.scalar_type()));
-      padded.narrow(2, p.ph, h).narrow(3, p.pw, w).copy_(x);
-    }
-    const at::Tensor windows =
-        padded.as_strided({n, c, oh, ow, p.kh, p.kw},
-                          {padded.stride(0), padded.stride(1), p.sh * padded.stride(2), p.sw * padded.stride(3),
-                           p.dh * padded.stride(2), p.dw * padded.stride(3)},
-                          padded.storage_offset())
-            .reshape({n, c, oh, ow, p.kh * p.kw});
-    auto [best, position] = at::max(windows, -1);
-    // Input index of window (i, j)'s element k: (i*sh - ph + k/kw*dh) * w + (j*sw - pw + k%kw*dw).
-    std::vector<int64_t> offsets(p.kh * p.kw);
-    for (int64_t a = 0; a < p.kh; ++a)
-      for (int64_t b = 0; b < p.kw; ++b) offsets[a * p.kw + b] = a * p.dh * w + b * p.dw;
-    const at::Tensor offset_of = at::tensor(offsets, at::kLong).to(x.device());
-    const at::Tensor rows = at::arange(oh, x.options().dtype(at::kLong)).mul_(p.sh).sub_(p.ph).mul_(w).view({oh, 1});
-    const at::Tensor cols = at::arange(ow, x.options().dtype(at::kLong)).mul_(p.sw).sub_(p.pw).view({1, ow});
-    values.copy_(best);
-    indices.copy_(at::index_select(offset_of, 0, position.reshape({-1})).view(position.sizes()) + (rows + cols));
-  }
-  if (!batched) return {values.squeeze(0), indices.squeeze(0)};
-  return {values, indices};
+  return max_pool(input, pool2d_geometry(input, q, ceil_mode));
 }
 
 at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const at::Tensor& input,
@@ -119,17 +233,25 @@ at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const
                                             const at::Tensor& indices) {
   (void)pool2d_arguments(input, kernel_size, stride, padding, dilation);
   (void)ceil_mode;
-  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(), "expected dtype ", input.scalar_type(),
-              " for `gradOutput` but got dtype ", grad_output.scalar_type());
-  if (!at::isFloatingType(input.scalar_type())) throw NotServed("max_pool2d_backward of a non-float dtype");
-  const bool batched = input.dim() == 4;
-  const int64_t n = batched ? input.size(0) : 1, c = input.size(-3);
-  // Overlapping windows may pick one element several times: 16-bit sums in float32.
-  const at::ScalarType acc = widened_type(input.scalar_type());
-  at::Tensor grad = at::zeros({n, c, input.size(-2) * input.size(-1)}, input.options().dtype(acc));
-  if (grad_output.numel() > 0)
-    grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
-  return grad.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  return max_pool_backward(grad_output, input, 2, indices);
+}
+
+std::tuple<at::Tensor, at::Tensor> max_pool3d_with_indices(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                           at::IntArrayRef stride, at::IntArrayRef padding,
+                                                           at::IntArrayRef dilation, bool ceil_mode) {
+  static const Kernel k("reduce_max");
+  const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode);
+  k.require(input.scalar_type());
+  if (input.scalar_type() == at::kBool) throw NotServed("max_pool3d of bool");
+  return max_pool(input, p);
+}
+
+at::Tensor max_pool3d_with_indices_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                            at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                            at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
+                                            const at::Tensor& indices) {
+  (void)pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode);
+  return max_pool_backward(grad_output, input, 3, indices);
 }
 
 // ---- average pooling 2-d: a sum over the windows' view (no copy) divided by

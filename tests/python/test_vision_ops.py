@@ -1,6 +1,6 @@
 """The ops of vision and audio models on gems. PyTorch's OpInfo samples of
 the ops gems serves (conv1d/2d/3d, conv_transpose1d/2d/3d, batch_norm,
-instance_norm, group_norm, max_pool2d, avg and adaptive avg pooling, nearest,
+instance_norm, group_norm, max pooling 1-3d, avg and adaptive avg pooling, nearest,
 nearest-exact, linear, bilinear, trilinear and area interpolation, reflect,
 replicate and circular padding, pixel (un)shuffle, unfold/fold), forward and
 backward, run on gems
@@ -24,7 +24,7 @@ CONVS = [op for op in op_db if op.name in {
     "nn.functional.conv_transpose1d", "nn.functional.conv_transpose2d", "nn.functional.conv_transpose3d"}]
 SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.batch_norm", "nn.functional.instance_norm", "nn.functional.group_norm",
-    "nn.functional.max_pool2d", "nn.functional.avg_pool1d", "nn.functional.avg_pool2d",
+    "nn.functional.max_pool1d", "nn.functional.max_pool2d", "nn.functional.max_pool3d", "nn.functional.avg_pool1d", "nn.functional.avg_pool2d",
     "nn.functional.adaptive_avg_pool1d", "nn.functional.adaptive_avg_pool2d", "nn.functional.adaptive_avg_pool3d",
     "nn.functional.upsample_nearest", "nn.functional.pixel_shuffle", "nn.functional.pixel_unshuffle",
     "nn.functional.unfold"} and op.supported_dtypes("cpu")] + [
