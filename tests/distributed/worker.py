@@ -1,5 +1,5 @@
 """One rank of tests/python/test_distributed.py: torch.distributed collectives,
-DDP and FSDP2 on gems tensors, each result checked against what the ranks' inputs
+DDP and FSDP2 (float32, and bfloat16 under a mixed-precision policy) on gems tensors, each result checked against what the ranks' inputs
 must give (computed locally on CPU). Launched once per rank with RANK,
 WORLD_SIZE, MASTER_ADDR and MASTER_PORT set, as torchrun does; prints "ok".
 """
@@ -125,6 +125,48 @@ def fsdp2():
         torch.testing.assert_close(p.full_tensor().detach().cpu(), q.detach(), rtol=1e-5, atol=1e-6)
 
 
+def fsdp2_mixed_precision():
+    """FSDP2 with a MixedPrecisionPolicy: bfloat16 parameters for the forward
+    and backward, float32 gradient reduction, float32 master shards. The
+    shards follow one process that runs each rank's batch in bfloat16 and
+    averages the float32 gradients."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
+    reference = copy.deepcopy(model)
+    model = model.to("gems")
+    for layer in model:
+        if isinstance(layer, torch.nn.Linear):
+            fully_shard(layer, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    seen = []
+    model[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))  # computed in bfloat16
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(1)
+    for step in range(3):
+        x, y = torch.randn(4 * world, 8, generator=g), torch.randn(4 * world, 4, generator=g)
+        mine = slice(rank * 4, (rank + 1) * 4)
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x[mine].to("gems")).float(), y[mine].to("gems")).backward()
+        assert all(p.grad.dtype == torch.float32 and p.grad.device.type == "gems" for p in model.parameters())
+        opt.step()
+        grads = []
+        for r in range(world):
+            low = copy.deepcopy(reference).to(torch.bfloat16)
+            part = slice(r * 4, (r + 1) * 4)
+            torch.nn.functional.mse_loss(low(x[part].bfloat16()).float(), y[part]).backward()
+            grads.append([p.grad.float() for p in low.parameters()])
+        with torch.no_grad():
+            for i, p in enumerate(reference.parameters()):
+                p -= 0.1 * sum(grad[i] for grad in grads) / world
+    assert seen and all(s == torch.bfloat16 for s in seen), seen
+    for p, q in zip(model.parameters(), reference.parameters()):
+        assert p.dtype == torch.float32 and p.device.type == "gems"
+        torch.testing.assert_close(p.full_tensor().detach().cpu(), q.detach(), rtol=2e-2, atol=2e-3)
+
+
 def tensor_parallel_and_checkpoint(folder):
     """A column- then row-parallel MLP over a DeviceMesh of gems devices
     (DTensor shards) gives the unsharded model's output; its state dict saved
@@ -186,6 +228,7 @@ collectives()
 if os.environ.get("GEMS_TEST_DDP") == "1":
     ddp()
     fsdp2()
+    fsdp2_mixed_precision()
 if os.environ.get("GEMS_TEST_CHECKPOINT"):
     tensor_parallel_and_checkpoint(os.environ["GEMS_TEST_CHECKPOINT"])
 if os.environ.get("GEMS_TEST_HF") == "1":
