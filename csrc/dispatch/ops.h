@@ -191,6 +191,11 @@ std::tuple<Tensor, Tensor> nll_loss_forward(const Tensor&, const Tensor&, const 
 Tensor cross_entropy_loss(const Tensor&, const Tensor&, const OptTensor&, int64_t, c10::SymInt, double);
 Tensor nll_loss_backward(const Tensor&, const Tensor&, const Tensor&, const OptTensor&, int64_t, int64_t,
                          const Tensor&);
+// softplus and its backward, composed (ops_nn.cpp)
+Tensor softplus(const Tensor&, const at::Scalar&, const at::Scalar&);
+Tensor& softplus_out(const Tensor&, const at::Scalar&, const at::Scalar&, Tensor&);
+Tensor softplus_backward(const Tensor&, const Tensor&, const at::Scalar&, const at::Scalar&);
+Tensor& softplus_backward_out(const Tensor&, const Tensor&, const at::Scalar&, const at::Scalar&, Tensor&);
 // mse_loss and its backward, composed (ops_nn.cpp)
 Tensor mse_loss(const Tensor&, const Tensor&, int64_t);
 Tensor& mse_loss_out(const Tensor&, const Tensor&, int64_t, Tensor&);

@@ -326,6 +326,52 @@ at::Tensor cross_entropy_loss(const at::Tensor& self, const at::Tensor& target, 
 // 1 / (1 - p), as PyTorch does (a bool mask, as on CUDA): one launch of the
 // vendor's dropout kernel, which draws element i's mask from the gems
 // generator's (seed, offset + i), so a seed gives the same mask on every vendor.
+// softplus (Mamba's step sizes) and its backward, composed on gems kernels in
+// float32 for 16-bit inputs, as PyTorch computes them: log1p(exp(beta x)) /
+// beta, or x itself where beta x passes the threshold; the gradient is
+// grad * sigmoid(beta x), or grad there. No vendor has a log1p kernel:
+// log1p(y) = log(u) * y / (u - 1) with u = 1 + y, y itself where u rounds to
+// 1 (Goldberg's identity: small exp(beta x) keep their relative precision).
+namespace {
+at::Tensor log1p_composed(const at::Tensor& y) {
+  const at::Tensor u = at::add(y, 1);
+  const at::Tensor d = at::sub(u, 1);
+  const at::Tensor exact = at::where(at::eq(d, 0), y, at::mul(at::log(u), at::div(y, d)));
+  return at::where(at::eq(u, std::numeric_limits<double>::infinity()), u, exact);  // log1p(inf) = inf
+}
+
+at::Tensor widened(const at::Tensor& t, const char* what) {
+  if (!at::isFloatingType(t.scalar_type())) throw NotServed(what);
+  return is_16_bit(t.scalar_type()) ? t.to(at::kFloat) : t;
+}
+}  // namespace
+
+at::Tensor softplus(const at::Tensor& self, const c10::Scalar& beta, const c10::Scalar& threshold) {
+  const at::Tensor x = widened(self, "softplus of a non-float dtype");
+  const at::Tensor z = at::mul(x, beta);
+  const at::Tensor soft = at::div(log1p_composed(at::exp(z)), beta);
+  return at::where(at::gt(z, threshold), x, soft).to(self.scalar_type());
+}
+at::Tensor& softplus_out(const at::Tensor& self, const c10::Scalar& beta, const c10::Scalar& threshold,
+                         at::Tensor& out) {
+  const at::Tensor result = ops::softplus(self, beta, threshold);
+  at::native::resize_output(out, result.sizes());
+  return out.copy_(result);
+}
+at::Tensor softplus_backward(const at::Tensor& grad_output, const at::Tensor& self, const c10::Scalar& beta,
+                             const c10::Scalar& threshold) {
+  const at::Tensor x = widened(self, "softplus_backward of a non-float dtype");
+  const at::Tensor z = at::mul(x, beta);
+  const at::Tensor g = widened(grad_output, "softplus_backward of a non-float dtype");
+  return at::where(at::gt(z, threshold), g, at::mul(g, at::sigmoid(z))).to(grad_output.scalar_type());
+}
+at::Tensor& softplus_backward_out(const at::Tensor& grad_output, const at::Tensor& self, const c10::Scalar& beta,
+                                  const c10::Scalar& threshold, at::Tensor& grad_input) {
+  const at::Tensor grad = ops::softplus_backward(grad_output, self, beta, threshold);
+  at::native::resize_output(grad_input, grad.sizes());
+  return grad_input.copy_(grad);
+}
+
 // mse_loss (regression heads: HF's *ForSequenceClassification with one label)
 // and its backward, composed on gems kernels: (x - y)^2 reduced by mean or sum
 // (or not), and 2 (x - y) grad (over the element count for mean).

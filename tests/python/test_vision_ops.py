@@ -27,7 +27,7 @@ SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.max_pool1d", "nn.functional.max_pool2d", "nn.functional.max_pool3d", "nn.functional.avg_pool1d", "nn.functional.avg_pool2d",
     "nn.functional.adaptive_avg_pool1d", "nn.functional.adaptive_avg_pool2d", "nn.functional.adaptive_avg_pool3d",
     "nn.functional.upsample_nearest", "nn.functional.pixel_shuffle", "nn.functional.pixel_unshuffle",
-    "nn.functional.unfold"} and op.supported_dtypes("cpu")] + [
+    "nn.functional.unfold", "nn.functional.softplus"} and op.supported_dtypes("cpu")] + [
     op for op in op_db if op.name == "nn.functional.pad" and op.variant_test_name != "constant"] + [
     op for op in op_db if op.name == "nn.functional.upsample_bilinear" or (op.name == "nn.functional.interpolate" and
     op.variant_test_name in {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area"})]
