@@ -3,7 +3,7 @@
 # the nvidia vendor: the googletest ABI suite on the nvidia module, the pytest
 # suite with GEMS_VENDOR=nvidia, the example and the benchmarks. Logs go to
 # $OUT (the device tool brings them back). Usage, from the repository root:
-#   bash ci/gpu_session.sh [build|test|sweep|amd|bench|all]
+#   bash ci/gpu_session.sh [build|test|sweep|amd|bench|vision|all]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gems_out}
@@ -93,6 +93,15 @@ amd_on_nvidia() {
     --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_amd_nv.log" | tail -8
 }
 
+vision() {
+  # One call for vision work: the ABI suite (no memcheck), the vision benchmark
+  # (cuDNN and the core's im2col + GEMM against torch), then the whole pytest suite.
+  build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -4
+  GEMS_VENDOR=nvidia timeout 200 python3 benchmarks/bench_vision.py --out "$OUT" 2>&1 | tail -24
+  GEMS_VENDOR=nvidia timeout "${GEMS_PYTEST_LIMIT:-330}" python3 -m pytest -q --maxfail=40 tests/python -p no:cacheprovider \
+    --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
+}
+
 case "$what" in
   diag) build && diagnose "$2" ;;
   build) build ;;
@@ -100,5 +109,6 @@ case "$what" in
   sweep) build && sweep ;;
   amd) build && amd_on_nvidia ;;
   bench) build && bench ;;
+  vision) build && vision ;;
   all) build && run_tests; bench ;;
 esac
