@@ -182,6 +182,8 @@ const std::vector<OpEntry>& op_table() {
       gems_only(GEMS_OP0(_adaptive_avg_pool3d_backward, adaptive_avg_pool3d_backward, "gemm")),
       gems_only(GEMS_OP0(avg_pool2d, avg_pool2d, "reduce_sum,div,fill")),
       gems_only(GEMS_OP0(avg_pool2d_backward, avg_pool2d_backward, "add,div,fill")),
+      gems_only(GEMS_OP0(avg_pool3d, avg_pool3d, "reduce_sum,div,fill")),
+      gems_only(GEMS_OP0(avg_pool3d_backward, avg_pool3d_backward, "add,div,fill")),
       gems_only(GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
       gems_only(GEMS_OP0(max_pool3d_with_indices, max_pool3d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul")),
       gems_only(GEMS_OP0(max_pool3d_with_indices_backward, max_pool3d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),

@@ -351,6 +351,9 @@ Tensor upsample_trilinear3d_backward(const Tensor&, at::IntArrayRef, at::IntArra
                                      OptDouble);
 
 // adaptive average pooling 2-d and 3-d as averaging GEMMs
+Tensor avg_pool3d(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool, bool, std::optional<int64_t>);
+Tensor avg_pool3d_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool, bool,
+                           std::optional<int64_t>);
 Tensor adaptive_avg_pool2d(const Tensor&, at::IntArrayRef);
 Tensor adaptive_avg_pool2d_backward(const Tensor&, const Tensor&);
 Tensor adaptive_avg_pool3d(const Tensor&, at::IntArrayRef);

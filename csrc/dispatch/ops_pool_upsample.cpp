@@ -1,7 +1,7 @@
 // Pooling and upsampling of images, forward and backward, on every vendor
 // that has the kernels they are built from (copies, reductions, pointwise,
-// index_select, scatter_add, GEMM): max pooling 2-d and 3-d and average
-// pooling 2-d over the windows' strided view, adaptive average pooling as one
+// index_select, scatter_add, GEMM): max and average pooling 2-d and 3-d
+// over the windows' strided view, adaptive average pooling as one
 // averaging GEMM per spatial dim, nearest upsampling as row lookups, linear
 // upsampling as separable two-tap blends. Source indices and weights are PyTorch's,
 // computed on the host as its kernels compute them.
@@ -254,8 +254,9 @@ at::Tensor max_pool3d_with_indices_backward(const at::Tensor& grad_output, const
   return max_pool_backward(grad_output, input, 3, indices);
 }
 
-// ---- average pooling 2-d: a sum over the windows' view (no copy) divided by
-// PyTorch's divisor, which is separable: a row factor times a column factor ----
+// ---- average pooling 2-d and 3-d: a sum over the windows' view (no copy)
+// divided by PyTorch's divisor, which is separable: a product of one factor
+// per spatial dim ----
 namespace {
 
 // Per output position along one dim: the window's size counting padding
@@ -272,50 +273,147 @@ std::vector<double> window_sizes(int64_t input, int64_t output, int64_t k, int64
 }
 
 struct AvgPool {
-  Pool2d p;
-  int64_t n, c, h, w, oh, ow;
-  at::Tensor divisor;  // [oh, ow] in the computation dtype
+  PoolNd p;           // dilation 1
+  int64_t n = 1, c = 0;
+  at::Tensor divisor;  // [out...] in the computation dtype
+  at::DimVector shape() const {
+    at::DimVector s{n, c};
+    s.append(p.out.begin(), p.out.end());
+    return s;
+  }
 };
 
-AvgPool avg_pool_plan(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                      at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+// PyTorch's argument checks of avg_pool3d (its meta function's).
+PoolNd avg_pool3d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                            at::IntArrayRef padding, bool ceil_mode) {
+  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 3,
+              "avg_pool3d: kernel_size must be a single int, or a tuple of three ints");
+  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 3,
+              "avg_pool3d: stride must be omitted, a single int, or a tuple of three ints");
+  TORCH_CHECK(padding.size() == 1 || padding.size() == 3,
+              "avg_pool3d: padding must be a single int, or a tuple of three ints");
+  TORCH_CHECK(input.dim() == 4 || input.dim() == 5, "non-empty 4D or 5D (batch mode) tensor expected for input");
+  PoolNd p;
+  p.dims = 3;
+  auto at_i = [](at::IntArrayRef v, int64_t i) { return v.size() == 1 ? v[0] : v[i]; };
+  for (int64_t i = 0; i < 3; ++i) {
+    p.kernel.push_back(at_i(kernel_size, i));
+    p.stride.push_back(stride.empty() ? p.kernel[i] : at_i(stride, i));
+    p.padding.push_back(at_i(padding, i));
+    p.dilation.push_back(1);
+    p.in.push_back(input.size(input.dim() - 3 + i));
+    p.out.push_back(at::native::pooling_output_shape<int64_t>(p.in[i], p.kernel[i], p.padding[i], p.stride[i], 1,
+                                                              ceil_mode));
+  }
+  at::native::pool3d_shape_check(input, input.size(-4), p.kernel[0], p.kernel[1], p.kernel[2], p.stride[0],
+                                 p.stride[1], p.stride[2], p.padding[0], p.padding[1], p.padding[2], 1, 1, 1, p.in[0],
+                                 p.in[1], p.in[2], p.out[0], p.out[1], p.out[2], "avg_pool3d()", true);
+  return p;
+}
+
+AvgPool avg_pool_plan(const at::Tensor& input, const PoolNd& p, bool count_include_pad,
                       std::optional<int64_t> divisor_override, at::ScalarType compute) {
-  AvgPool a;
-  a.p = pool2d_arguments(input, kernel_size, stride, padding, {1}, "avg_pool2d");
   TORCH_CHECK(!divisor_override || *divisor_override != 0, "divisor must be not zero");
-  a.n = input.dim() == 4 ? input.size(0) : 1;
-  a.c = input.size(-3), a.h = input.size(-2), a.w = input.size(-1);
-  a.oh = at::native::pooling_output_shape<int64_t>(a.h, a.p.kh, a.p.ph, a.p.sh, 1, ceil_mode);
-  a.ow = at::native::pooling_output_shape<int64_t>(a.w, a.p.kw, a.p.pw, a.p.sw, 1, ceil_mode);
-  at::native::pool2d_shape_check(input, a.p.kh, a.p.kw, a.p.sh, a.p.sw, a.p.ph, a.p.pw, 1, 1, a.c, a.h, a.w, a.oh, a.ow,
-                                 input.suggest_memory_format());
+  AvgPool a;
+  a.p = p;
+  a.n = input.dim() == p.dims + 2 ? input.size(0) : 1;
+  a.c = input.size(-p.dims - 1);
   const at::TensorOptions opts = input.options().dtype(compute);
   if (divisor_override) {
-    a.divisor = at::full({a.oh, a.ow}, static_cast<double>(*divisor_override), opts);
+    a.divisor = at::full(p.out, static_cast<double>(*divisor_override), opts);
   } else {
-    const auto rows = window_sizes(a.h, a.oh, a.p.kh, a.p.sh, a.p.ph, count_include_pad);
-    const auto cols = window_sizes(a.w, a.ow, a.p.kw, a.p.sw, a.p.pw, count_include_pad);
-    a.divisor = (at::tensor(rows, at::kDouble).view({a.oh, 1}) * at::tensor(cols, at::kDouble).view({1, a.ow}))
-                    .to(opts.device(input.device()));
+    at::Tensor divisor = at::ones({}, at::kDouble);
+    for (int64_t i = 0; i < p.dims; ++i) {
+      at::DimVector view(p.dims, 1);
+      view[i] = p.out[i];
+      divisor = divisor * at::tensor(window_sizes(p.in[i], p.out[i], p.kernel[i], p.stride[i], p.padding[i],
+                                                  count_include_pad), at::kDouble).view(view);
+    }
+    a.divisor = divisor.to(opts.device(input.device()));
   }
   return a;
 }
 
-// A zero-padded buffer [n, c, rows, cols] that every window fits in (ceil
+// A zero-padded buffer [n, c, spatial...] that every window fits in (ceil
 // mode's last windows included), in dtype `compute`.
 at::Tensor zero_padded(const AvgPool& a, const at::TensorOptions& opts) {
-  const int64_t rows = std::max((a.oh - 1) * a.p.sh + a.p.kh, a.h + a.p.ph);
-  const int64_t cols = std::max((a.ow - 1) * a.p.sw + a.p.kw, a.w + a.p.pw);
-  return at::zeros({a.n, a.c, rows, cols}, opts);
+  at::DimVector shape{a.n, a.c};
+  for (int64_t i = 0; i < a.p.dims; ++i)
+    shape.push_back(std::max((a.p.out[i] - 1) * a.p.stride[i] + a.p.kernel[i], a.p.in[i] + a.p.padding[i]));
+  return at::zeros(shape, opts);
 }
 
+// The padded buffer's input region.
+at::Tensor inner_of(const at::Tensor& padded, const AvgPool& a) {
+  at::Tensor inner = padded;
+  for (int64_t i = 0; i < a.p.dims; ++i) inner = inner.narrow(i + 2, a.p.padding[i], a.p.in[i]);
+  return inner;
+}
+
+// [n, c, out..., kernel...]
 at::Tensor windows_of(const at::Tensor& padded, const AvgPool& a) {
-  return padded.as_strided({a.n, a.c, a.oh, a.ow, a.p.kh, a.p.kw},
-                           {padded.stride(0), padded.stride(1), a.p.sh * padded.stride(2), a.p.sw * padded.stride(3),
-                            padded.stride(2), padded.stride(3)},
-                           padded.storage_offset());
+  at::DimVector sizes = a.shape(), strides{padded.stride(0), padded.stride(1)};
+  for (int64_t i = 0; i < a.p.dims; ++i) strides.push_back(a.p.stride[i] * padded.stride(i + 2));
+  for (int64_t i = 0; i < a.p.dims; ++i) {
+    sizes.push_back(a.p.kernel[i]);
+    strides.push_back(padded.stride(i + 2));
+  }
+  return padded.as_strided(sizes, strides, padded.storage_offset());
 }
 
+at::Tensor avg_pool_forward(const at::Tensor& input, const AvgPool& a) {
+  const bool batched = input.dim() == a.p.dims + 2;
+  const at::ScalarType compute = a.divisor.scalar_type();
+  at::Tensor out;
+  if (c10::multiply_integers(a.shape()) == 0) {
+    out = at::empty(a.shape(), input.options());
+  } else {
+    at::Tensor padded = zero_padded(a, input.options().dtype(compute));
+    inner_of(padded, a).copy_(batched ? input : input.unsqueeze(0));
+    at::DimVector window_dims;
+    for (int64_t i = 0; i < a.p.dims; ++i) window_dims.push_back(2 + a.p.dims + i);
+    out = (windows_of(padded, a).sum(window_dims) / a.divisor).to(input.scalar_type());
+  }
+  if (!batched) return out.squeeze(0);
+  return out.contiguous(input.suggest_memory_format());
+}
+
+at::Tensor avg_pool_backward(const at::Tensor& grad_output, const at::Tensor& input, const AvgPool& a,
+                             const char* op) {
+  const bool batched = input.dim() == a.p.dims + 2;
+  const at::ScalarType compute = a.divisor.scalar_type();
+  TORCH_CHECK(grad_output.numel() == c10::multiply_integers(a.shape()), op, ": grad_output of size ",
+              grad_output.sizes(), " for an output of ", at::IntArrayRef(a.p.out));
+  at::Tensor padded = zero_padded(a, input.options().dtype(compute));
+  if (padded.numel() > 0 && grad_output.numel() > 0) {
+    // Each window's share, added into every element of the window: one add
+    // per kernel offset (a view that never overlaps itself), or one in all
+    // when windows do not overlap.
+    const at::Tensor share = grad_output.reshape(a.shape()).to(compute) / a.divisor;
+    const at::Tensor windows = windows_of(padded, a);
+    bool overlap = false;
+    for (int64_t i = 0; i < a.p.dims; ++i) overlap |= a.p.stride[i] < a.p.kernel[i];
+    if (!overlap) {
+      at::DimVector view = a.shape();
+      view.resize(view.size() + a.p.dims, 1);
+      windows.add_(share.view(view));
+    } else {
+      const int64_t taps = c10::multiply_integers(a.p.kernel);
+      for (int64_t k = 0; k < taps; ++k) {
+        at::Tensor tap = windows;
+        int64_t rest = k;
+        for (int64_t i = a.p.dims - 1; i >= 0; --i) {
+          tap = tap.select(2 + a.p.dims + i, rest % a.p.kernel[i]);
+          rest /= a.p.kernel[i];
+        }
+        tap.add_(share);
+      }
+    }
+  }
+  at::Tensor grad = inner_of(padded, a).to(input.scalar_type());
+  if (!batched) return grad.squeeze(0).contiguous();
+  return grad.contiguous(input.suggest_memory_format());
+}
 
 }  // namespace
 
@@ -325,49 +423,42 @@ at::Tensor avg_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size, at::
   static const Kernel k("reduce_sum");
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d of a non-float dtype");
   k.require(input.scalar_type());
-  const at::ScalarType compute = widened_type(input.scalar_type());
-  const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                  divisor_override, compute);
-  const bool batched = input.dim() == 4;
-  at::Tensor out;
-  if (a.n * a.c * a.oh * a.ow == 0) {
-    out = at::empty({a.n, a.c, a.oh, a.ow}, input.options());
-  } else {
-    at::Tensor padded = zero_padded(a, input.options().dtype(compute));
-    padded.narrow(2, a.p.ph, a.h).narrow(3, a.p.pw, a.w).copy_(batched ? input : input.unsqueeze(0));
-    out = (windows_of(padded, a).sum(at::IntArrayRef{4, 5}) / a.divisor).to(input.scalar_type());
-  }
-  if (!batched) return out.squeeze(0);
-  return out.contiguous(input.suggest_memory_format());
+  const Pool2d q = pool2d_arguments(input, kernel_size, stride, padding, {1}, "avg_pool2d");
+  return avg_pool_forward(input, avg_pool_plan(input, pool2d_geometry(input, q, ceil_mode), count_include_pad,
+                                               divisor_override, widened_type(input.scalar_type())));
 }
 
 at::Tensor avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input, at::IntArrayRef kernel_size,
                                at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode,
                                bool count_include_pad, std::optional<int64_t> divisor_override) {
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d_backward of a non-float dtype");
-  const at::ScalarType compute = widened_type(input.scalar_type());
-  const AvgPool a = avg_pool_plan(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                  divisor_override, compute);
-  const bool batched = input.dim() == 4;
-  TORCH_CHECK(grad_output.numel() == a.n * a.c * a.oh * a.ow, "avg_pool2d_backward: grad_output of size ",
-              grad_output.sizes(), " for an output of ", a.oh, "x", a.ow);
-  at::Tensor padded = zero_padded(a, input.options().dtype(compute));
-  if (padded.numel() > 0 && grad_output.numel() > 0) {
-    // Each window's share, added into every element of the window: one add
-    // per kernel offset (a view that never overlaps itself), or one in all
-    // when windows do not overlap.
-    const at::Tensor share = grad_output.reshape({a.n, a.c, a.oh, a.ow}).to(compute) / a.divisor;
-    const at::Tensor windows = windows_of(padded, a);
-    if (a.p.sh >= a.p.kh && a.p.sw >= a.p.kw) {
-      windows.add_(share.view({a.n, a.c, a.oh, a.ow, 1, 1}));
-    } else {
-      for (int64_t i = 0; i < a.p.kh; ++i)
-        for (int64_t j = 0; j < a.p.kw; ++j) windows.select(5, j).select(4, i).add_(share);
-    }
-  }
-  at::Tensor grad = padded.narrow(2, a.p.ph, a.h).narrow(3, a.p.pw, a.w).to(input.scalar_type());
-  if (!batched) return grad.squeeze(0).contiguous();
-  return grad.contiguous(input.suggest_memory_format());
+  const Pool2d q = pool2d_arguments(input, kernel_size, stride, padding, {1}, "avg_pool2d");
+  return avg_pool_backward(grad_output, input,
+                           avg_pool_plan(input, pool2d_geometry(input, q, ceil_mode), count_include_pad,
+                                         divisor_override, widened_type(input.scalar_type())),
+                           "avg_pool2d_backward");
+}
+
+at::Tensor avg_pool3d(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                      std::optional<int64_t> divisor_override) {
+  static const Kernel k("reduce_sum");
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool3d of a non-float dtype");
+  k.require(input.scalar_type());
+  const PoolNd p = avg_pool3d_arguments(input, kernel_size, stride, padding, ceil_mode);
+  return avg_pool_forward(input, avg_pool_plan(input, p, count_include_pad, divisor_override,
+                                               widened_type(input.scalar_type())));
+}
+
+at::Tensor avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input, at::IntArrayRef kernel_size,
+                               at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode,
+                               bool count_include_pad, std::optional<int64_t> divisor_override) {
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool3d_backward of a non-float dtype");
+  const PoolNd p = avg_pool3d_arguments(input, kernel_size, stride, padding, ceil_mode);
+  return avg_pool_backward(grad_output, input,
+                           avg_pool_plan(input, p, count_include_pad, divisor_override,
+                                         widened_type(input.scalar_type())),
+                           "avg_pool3d_backward");
 }
 
 // ---- nearest upsampling 1-3d (nearest and nearest-exact): one row lookup
