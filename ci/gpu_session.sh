@@ -98,7 +98,7 @@ vision() {
   # (cuDNN and the core's im2col + GEMM against torch), then the whole pytest suite.
   build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -4
   GEMS_VENDOR=nvidia timeout 200 python3 benchmarks/bench_vision.py --out "$OUT" 2>&1 | tail -24
-  GEMS_VENDOR=nvidia timeout "${GEMS_PYTEST_LIMIT:-330}" python3 -m pytest -q --maxfail=40 tests/python -p no:cacheprovider \
+  GEMS_VENDOR=nvidia timeout "${GEMS_PYTEST_LIMIT:-330}" python3 -m pytest -q --maxfail=40 ${GEMS_PYTEST_PATHS:-tests/python} -p no:cacheprovider \
     --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
 }
 
