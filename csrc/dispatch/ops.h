@@ -354,6 +354,10 @@ Tensor upsample_trilinear3d_backward(const Tensor&, at::IntArrayRef, at::IntArra
 Tensor avg_pool3d(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool, bool, std::optional<int64_t>);
 Tensor avg_pool3d_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool, bool,
                            std::optional<int64_t>);
+std::tuple<Tensor, Tensor> adaptive_max_pool2d(const Tensor&, at::IntArrayRef);
+Tensor adaptive_max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&);
+std::tuple<Tensor, Tensor> adaptive_max_pool3d(const Tensor&, at::IntArrayRef);
+Tensor adaptive_max_pool3d_backward(const Tensor&, const Tensor&, const Tensor&);
 Tensor adaptive_avg_pool2d(const Tensor&, at::IntArrayRef);
 Tensor adaptive_avg_pool2d_backward(const Tensor&, const Tensor&);
 Tensor adaptive_avg_pool3d(const Tensor&, at::IntArrayRef);

@@ -1,7 +1,8 @@
 // Pooling and upsampling of images, forward and backward, on every vendor
 // that has the kernels they are built from (copies, reductions, pointwise,
 // index_select, scatter_add, GEMM): max and average pooling 2-d and 3-d
-// over the windows' strided view, adaptive average pooling as one
+// over the windows' strided view, adaptive max pooling over gathered windows,
+// adaptive average pooling as one
 // averaging GEMM per spatial dim, nearest upsampling as row lookups, linear
 // upsampling as separable two-tap blends. Source indices and weights are PyTorch's,
 // computed on the host as its kernels compute them.
@@ -733,11 +734,12 @@ at::Tensor averaging_map(int64_t input, int64_t output, at::ScalarType type, c10
 
 const char* adaptive_name(int64_t dims) { return dims == 2 ? "adaptive_avg_pool2d()" : "adaptive_avg_pool3d()"; }
 
-void check_adaptive_input(const at::Tensor& input, int64_t dims) {
-  TORCH_CHECK(input.dim() == dims + 1 || input.dim() == dims + 2, adaptive_name(dims), ": Expected ", dims + 1, "D or ",
+void check_adaptive_input(const at::Tensor& input, int64_t dims, const char* name = nullptr) {
+  if (!name) name = adaptive_name(dims);
+  TORCH_CHECK(input.dim() == dims + 1 || input.dim() == dims + 2, name, ": Expected ", dims + 1, "D or ",
               dims + 2, "D tensor, but got ", input.sizes());
   for (int64_t i = 1; i < input.dim(); ++i)
-    TORCH_CHECK(input.size(i) > 0, adaptive_name(dims), ": Expected input to have non-zero size for non-batch ",
+    TORCH_CHECK(input.size(i) > 0, name, ": Expected input to have non-zero size for non-batch ",
                 "dimensions, but input has sizes ", input.sizes(), " with dimension ", i, " being empty");
 }
 
@@ -799,6 +801,106 @@ at::Tensor adaptive_avg_pool3d(const at::Tensor& input, at::IntArrayRef output_s
 }
 at::Tensor adaptive_avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input) {
   return adaptive_backward(grad_output, input, 3);
+}
+
+// ---- adaptive max pooling 2-d and 3-d: each spatial dim's windows (PyTorch's
+// integer bounds) gathered as rows of their longest window's length, short
+// windows repeating their last row (a repeat never changes a max or its first
+// position), a max over each window, its position turned into the input's
+// flat spatial index; the backward is max pooling's ----
+namespace {
+
+const char* adaptive_max_name(int64_t dims) {
+  return dims == 2 ? "adaptive_max_pool2d()" : "adaptive_max_pool3d()";
+}
+
+std::tuple<at::Tensor, at::Tensor> adaptive_max_forward(const at::Tensor& input, at::IntArrayRef output_size,
+                                                        int64_t dims) {
+  static const Kernel k("reduce_max");
+  const char* name = adaptive_max_name(dims);
+  check_adaptive_input(input, dims, name);
+  TORCH_CHECK(static_cast<int64_t>(output_size.size()) == dims, name, ": internal error: output_size.size() must be ",
+              dims);
+  k.require(input.scalar_type());
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive max pooling of a non-float dtype");
+  const bool batched = input.dim() == dims + 2;
+  const at::Tensor x = batched ? input : input.unsqueeze(0);
+  const int64_t n = x.size(0), c = x.size(1);
+  at::DimVector shape{n, c};
+  shape.append(output_size.begin(), output_size.end());
+  const at::MemoryFormat format = batched ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
+  at::Tensor values = at::empty(shape, x.options(), format);
+  at::Tensor indices = at::empty(shape, x.options().dtype(at::kLong), format);
+  if (values.numel() > 0) {
+    // Per dim: rows[o * longest + j] = start(o) + min(j, length(o) - 1).
+    std::vector<std::vector<int64_t>> rows(dims);
+    at::DimVector longest(dims), place(dims, 1);
+    for (int64_t i = dims - 2; i >= 0; --i) place[i] = place[i + 1] * x.size(i + 3);
+    at::Tensor gathered = x;
+    for (int64_t i = 0; i < dims; ++i) {
+      const int64_t in = x.size(i + 2), out = output_size[i];
+      auto start = [&](int64_t o) { return (o * in) / out; };
+      auto end = [&](int64_t o) { return ((o + 1) * in + out - 1) / out; };
+      longest[i] = 0;
+      for (int64_t o = 0; o < out; ++o) longest[i] = std::max(longest[i], end(o) - start(o));
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t j = 0; j < longest[i]; ++j) rows[i].push_back(start(o) + std::min(j, end(o) - start(o) - 1));
+      gathered = pick_rows(gathered, i + 2, rows[i]);
+    }
+    // [n, c, o0 * l0, o1 * l1, ...] -> [n, c, o0, o1, ..., l0 * l1 * ...]
+    at::DimVector split{n, c}, order{0, 1}, flat(shape.begin(), shape.end());
+    for (int64_t i = 0; i < dims; ++i) {
+      split.push_back(output_size[i]);
+      split.push_back(longest[i]);
+      order.push_back(2 + 2 * i);
+    }
+    for (int64_t i = 0; i < dims; ++i) order.push_back(3 + 2 * i);
+    flat.push_back(c10::multiply_integers(longest));
+    auto [best, position] = at::max(gathered.view(split).permute(order).reshape(flat), -1);
+    // The flat spatial index of window o's tap (j0, j1, ...): sum of rows[i][o_i * l_i + j_i] * place_i,
+    // from a table [o..., l...] of every window's taps.
+    at::Tensor table = at::zeros({}, x.options().dtype(at::kLong));
+    for (int64_t i = 0; i < dims; ++i) {
+      at::DimVector view(2 * dims, 1);
+      view[i] = output_size[i];
+      view[dims + i] = longest[i];
+      std::vector<int64_t> scaled(rows[i].size());
+      for (size_t r = 0; r < scaled.size(); ++r) scaled[r] = rows[i][r] * place[i];
+      table = table + at::tensor(scaled, at::kLong).to(x.device()).view(view);
+    }
+    at::DimVector windows(output_size.begin(), output_size.end());
+    windows.push_back(flat.back());
+    const at::Tensor taps = table.reshape(windows);  // [o..., taps]
+    values.copy_(best);
+    indices.copy_(at::gather(taps.expand(at::DimVector(flat)), -1, position.unsqueeze(-1)).squeeze(-1));
+  }
+  if (!batched) return {values.squeeze(0), indices.squeeze(0)};
+  return {values, indices};
+}
+
+at::Tensor adaptive_max_backward(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& indices,
+                                 int64_t dims) {
+  check_adaptive_input(input, dims, adaptive_max_name(dims));
+  TORCH_CHECK(grad_output.sizes() == indices.sizes(), adaptive_max_name(dims), ": grad_output of size ",
+              grad_output.sizes(), " for indices of size ", indices.sizes());
+  return max_pool_backward(grad_output, input, dims, indices);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool2d(const at::Tensor& input, at::IntArrayRef output_size) {
+  return adaptive_max_forward(input, output_size, 2);
+}
+at::Tensor adaptive_max_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                        const at::Tensor& indices) {
+  return adaptive_max_backward(grad_output, input, indices, 2);
+}
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool3d(const at::Tensor& input, at::IntArrayRef output_size) {
+  return adaptive_max_forward(input, output_size, 3);
+}
+at::Tensor adaptive_max_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                        const at::Tensor& indices) {
+  return adaptive_max_backward(grad_output, input, indices, 3);
 }
 
 at::Tensor pick_rows(const at::Tensor& t, int64_t dim, const std::vector<int64_t>& sources) {

@@ -25,6 +25,7 @@ CONVS = [op for op in op_db if op.name in {
 SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.batch_norm", "nn.functional.instance_norm", "nn.functional.group_norm",
     "nn.functional.max_pool1d", "nn.functional.max_pool2d", "nn.functional.max_pool3d", "nn.functional.avg_pool1d", "nn.functional.avg_pool2d", "nn.functional.avg_pool3d",
+    "nn.functional.adaptive_max_pool1d", "nn.functional.adaptive_max_pool2d", "nn.functional.adaptive_max_pool3d",
     "nn.functional.adaptive_avg_pool1d", "nn.functional.adaptive_avg_pool2d", "nn.functional.adaptive_avg_pool3d",
     "nn.functional.upsample_nearest", "nn.functional.pixel_shuffle", "nn.functional.pixel_unshuffle",
     "nn.functional.unfold", "nn.functional.softplus"} and op.supported_dtypes("cpu")] + [
