@@ -211,7 +211,7 @@ const std::vector<OpEntry>& op_table() {
   gems_only(GEMS_OP0(NAME, NAME, "index_select,mul,addcmul")),                                       \
       gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill,mul"))
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
-      GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d),
+      GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bicubic2d),
 #undef GEMS_UPSAMPLE_LINEAR_ROWS
 #define GEMS_UPSAMPLE_EXACT_ROWS(D)                                                                                 \
   gems_only(GEMS_OP0(_upsample_nearest_exact##D, upsample_nearest_exact##D, "index_select")),                     \

@@ -322,6 +322,8 @@ Tensor pixel_unshuffle(const Tensor&, int64_t);
 // sliding blocks (F.unfold and F.fold; ops_conv.cpp)
 Tensor unfold_blocks(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
 Tensor fold_blocks(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
+Tensor upsample_bicubic2d(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble);
+Tensor upsample_bicubic2d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble);
 Tensor upsample_nearest1d(const Tensor&, at::IntArrayRef, OptDouble);
 Tensor upsample_nearest2d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble);
 Tensor upsample_nearest3d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble, OptDouble);

@@ -4,11 +4,12 @@
 // over the windows' strided view, adaptive max pooling over gathered windows,
 // adaptive average pooling as one
 // averaging GEMM per spatial dim, nearest upsampling as row lookups, linear
-// upsampling as separable two-tap blends. Source indices and weights are PyTorch's,
+// and bicubic upsampling as separable two- and four-tap blends. Source indices and weights are PyTorch's,
 // computed on the host as its kernels compute them.
 #include <ATen/ATen.h>
 #include <ATen/native/Pool.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -595,47 +596,83 @@ at::Tensor upsample_nearest_exact3d_backward(const at::Tensor& g, at::IntArrayRe
   return nearest_backward(g, out, in, {sd, sh, sw}, true);
 }
 
-// ---- linear, bilinear and trilinear upsampling (no antialias): separable,
-// one dim at a time, each output a two-tap blend of rows picked with
-// index_select, with PyTorch's source indices and weights (computed on the
-// host in its opmath type). Applying the last dim first repeats the order of
+// ---- linear, bilinear, trilinear and bicubic upsampling (no antialias):
+// separable, one dim at a time, each output a blend of two taps (linear) or
+// four (cubic convolution, A = -0.75) picked with index_select, with
+// PyTorch's source indices and weights (computed on the host in its opmath
+// type). Applying the last dim first and summing the taps in order repeats
 // PyTorch's CPU arithmetic; 16-bit inputs blend in float32, rounded once. The
-// backward adds each output gradient's two weighted shares into its sources,
-// dim by dim in the other order ----
+// backward adds each output gradient's weighted shares into its sources, dim
+// by dim in the other order ----
 namespace {
 
 struct Taps {
-  at::Tensor first, second;   // source indices, int64 [out]
-  at::Tensor w_first, w_second;  // weights [out], in the computation dtype
+  std::vector<at::Tensor> index;   // per tap: source indices, int64 [out]
+  std::vector<at::Tensor> weight;  // per tap: weights [out], in the computation dtype
 };
 
+enum class Blend { kLinear, kCubic };
+
+// PyTorch's area_pixel_compute_scale and area_pixel_compute_source_index.
 template <typename T>
-Taps linear_taps_as(int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
-                    const at::TensorOptions& weights) {
-  T s;
-  if (align_corners) s = output > 1 ? static_cast<T>(input - 1) / static_cast<T>(output - 1) : T(0);
-  else s = scale && *scale > 0 ? static_cast<T>(1.0 / *scale) : static_cast<T>(input) / static_cast<T>(output);
-  std::vector<int64_t> i0(output), i1(output);
-  std::vector<T> w0(output), w1(output);
-  for (int64_t o = 0; o < output; ++o) {
-    T src = align_corners ? s * static_cast<T>(o) : s * (static_cast<T>(o) + T(0.5)) - T(0.5);
-    if (!align_corners && src < T(0)) src = T(0);
-    const int64_t index = std::min(static_cast<int64_t>(std::floor(src)), input - 1);
-    const T lambda = std::min(std::max(src - static_cast<T>(index), T(0)), T(1));
-    i0[o] = index;
-    i1[o] = index + (index < input - 1 ? 1 : 0);
-    w0[o] = T(1) - lambda;
-    w1[o] = lambda;
-  }
-  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
-  return {at::tensor(i0, at::kLong).to(weights.device()), at::tensor(i1, at::kLong).to(weights.device()),
-          at::tensor(w0, type).to(weights), at::tensor(w1, type).to(weights)};
+T source_scale(int64_t input, int64_t output, bool align_corners, std::optional<double> scale) {
+  if (align_corners) return output > 1 ? static_cast<T>(input - 1) / static_cast<T>(output - 1) : T(0);
+  return scale && *scale > 0 ? static_cast<T>(1.0 / *scale) : static_cast<T>(input) / static_cast<T>(output);
+}
+template <typename T>
+T source_index(T s, int64_t o, bool align_corners, bool cubic) {
+  if (align_corners) return s * static_cast<T>(o);
+  const T src = s * (static_cast<T>(o) + T(0.5)) - T(0.5);
+  return !cubic && src < T(0) ? T(0) : src;
 }
 
-Taps linear_taps(int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
-                 const at::TensorOptions& weights) {
-  return weights.dtype() == at::kDouble ? linear_taps_as<double>(input, output, align_corners, scale, weights)
-                                        : linear_taps_as<float>(input, output, align_corners, scale, weights);
+// PyTorch's cubic convolution coefficients of the four taps at offset t.
+template <typename T>
+std::array<T, 4> cubic_weights(T t) {
+  constexpr T A = T(-0.75);
+  auto near = [](T x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };           // |x| <= 1
+  auto far = [](T x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };      // 1 < |x| < 2
+  return {far(t + 1), near(t), near(1 - t), far(2 - t)};
+}
+
+template <typename T>
+Taps taps_as(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
+             const at::TensorOptions& weights) {
+  const T s = source_scale<T>(input, output, align_corners, scale);
+  const int n = blend == Blend::kLinear ? 2 : 4;
+  std::vector<std::vector<int64_t>> index(n, std::vector<int64_t>(output));
+  std::vector<std::vector<T>> weight(n, std::vector<T>(output));
+  for (int64_t o = 0; o < output; ++o) {
+    const T src = source_index<T>(s, o, align_corners, blend == Blend::kCubic);
+    if (blend == Blend::kLinear) {
+      const int64_t i = std::min(static_cast<int64_t>(std::floor(src)), input - 1);
+      const T lambda = std::min(std::max(src - static_cast<T>(i), T(0)), T(1));
+      index[0][o] = i;
+      index[1][o] = i + (i < input - 1 ? 1 : 0);
+      weight[0][o] = T(1) - lambda;
+      weight[1][o] = lambda;
+    } else {
+      const T floor = std::floor(src);
+      const auto w = cubic_weights<T>(src - floor);
+      for (int k = 0; k < 4; ++k) {
+        index[k][o] = std::clamp<int64_t>(static_cast<int64_t>(floor) - 1 + k, 0, input - 1);
+        weight[k][o] = w[k];
+      }
+    }
+  }
+  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
+  Taps taps;
+  for (int k = 0; k < n; ++k) {
+    taps.index.push_back(at::tensor(index[k], at::kLong).to(weights.device()));
+    taps.weight.push_back(at::tensor(weight[k], type).to(weights));
+  }
+  return taps;
+}
+
+Taps taps_of(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
+             const at::TensorOptions& weights) {
+  return weights.dtype() == at::kDouble ? taps_as<double>(blend, input, output, align_corners, scale, weights)
+                                        : taps_as<float>(blend, input, output, align_corners, scale, weights);
 }
 
 // t viewed so that a vector [n] lines up with dim d of a tensor of `dims` dims.
@@ -645,49 +682,70 @@ at::Tensor along(const at::Tensor& v, int64_t d, int64_t dims) {
   return v.view(shape);
 }
 
-at::Tensor linear_forward(const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
-                          std::initializer_list<std::optional<double>> scales) {
+at::Tensor blend_forward(Blend blend, const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
+                         std::initializer_list<std::optional<double>> scales) {
   static const Kernel k("index_select");
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
-  if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear upsampling of a non-float dtype");
+  if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear or cubic upsampling of a non-float dtype");
   k.require(self.scalar_type());
   const at::TensorOptions opts = self.options().dtype(accumulate_type(self.scalar_type()));
   at::Tensor out = self.to(accumulate_type(self.scalar_type()));
   const auto* scale = scales.begin() + dims - 1;
   for (int64_t i = dims - 1; i >= 0; --i, --scale) {
     const int64_t d = i + 2;
-    const Taps t = linear_taps(self.size(d), output_size[i], align_corners, *scale, opts);
-    at::Tensor blended = at::index_select(out, d, t.first).mul_(along(t.w_first, d, out.dim()));
-    blended.addcmul_(at::index_select(out, d, t.second), along(t.w_second, d, out.dim()));
+    const Taps t = taps_of(blend, self.size(d), output_size[i], align_corners, *scale, opts);
+    at::Tensor blended = at::index_select(out, d, t.index[0]).mul_(along(t.weight[0], d, out.dim()));
+    for (size_t k = 1; k < t.index.size(); ++k)
+      blended.addcmul_(at::index_select(out, d, t.index[k]), along(t.weight[k], d, out.dim()));
     out = blended;
   }
   return out.to(self.scalar_type()).contiguous(self.suggest_memory_format());
 }
 
-at::Tensor linear_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
-                           bool align_corners, std::initializer_list<std::optional<double>> scales) {
+at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArrayRef output_size,
+                          at::IntArrayRef input_size, bool align_corners,
+                          std::initializer_list<std::optional<double>> scales) {
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_gradient(grad_output, dims, input_size, output_size);
-  if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("linear upsampling backward of a non-float dtype");
+  if (!at::isFloatingType(grad_output.scalar_type()))
+    throw NotServed("linear or cubic upsampling backward of a non-float dtype");
   const at::TensorOptions opts = grad_output.options().dtype(accumulate_type(grad_output.scalar_type()));
   at::Tensor grad = grad_output.to(accumulate_type(grad_output.scalar_type()));
   const auto* scale = scales.begin();
   for (int64_t i = 0; i < dims; ++i, ++scale) {  // the forward's last blend first
     const int64_t d = i + 2;
-    const Taps t = linear_taps(input_size[d], output_size[i], align_corners, *scale, opts);
+    const Taps t = taps_of(blend, input_size[d], output_size[i], align_corners, *scale, opts);
     at::DimVector shape(grad.sizes().begin(), grad.sizes().end());
     shape[d] = input_size[d];
     at::Tensor into = at::zeros(shape, opts);
-    into.scatter_add_(d, along(t.first, d, grad.dim()).expand(grad.sizes()), grad * along(t.w_first, d, grad.dim()));
-    into.scatter_add_(d, along(t.second, d, grad.dim()).expand(grad.sizes()), grad * along(t.w_second, d, grad.dim()));
+    for (size_t k = 0; k < t.index.size(); ++k)
+      into.scatter_add_(d, along(t.index[k], d, grad.dim()).expand(grad.sizes()),
+                        grad * along(t.weight[k], d, grad.dim()));
     grad = into;
   }
   return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
 }
 
+at::Tensor linear_forward(const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
+                          std::initializer_list<std::optional<double>> scales) {
+  return blend_forward(Blend::kLinear, self, output_size, align_corners, scales);
+}
+at::Tensor linear_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
+                           bool align_corners, std::initializer_list<std::optional<double>> scales) {
+  return blend_backward(Blend::kLinear, grad_output, output_size, input_size, align_corners, scales);
+}
+
 }  // namespace
 
+at::Tensor upsample_bicubic2d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                              std::optional<double> sh, std::optional<double> sw) {
+  return blend_forward(Blend::kCubic, self, size, align_corners, {sh, sw});
+}
+at::Tensor upsample_bicubic2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                       bool align_corners, std::optional<double> sh, std::optional<double> sw) {
+  return blend_backward(Blend::kCubic, g, out, in, align_corners, {sh, sw});
+}
 at::Tensor upsample_linear1d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
                              std::optional<double> s) {
   return linear_forward(self, size, align_corners, {s});

@@ -31,7 +31,7 @@ SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.unfold", "nn.functional.softplus"} and op.supported_dtypes("cpu")] + [
     op for op in op_db if op.name == "nn.functional.pad" and op.variant_test_name != "constant"] + [
     op for op in op_db if op.name == "nn.functional.upsample_bilinear" or (op.name == "nn.functional.interpolate" and
-    op.variant_test_name in {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area"})]
+    op.variant_test_name in {"nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"})]
 FLOATS = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 # Tolerances of a sum over a few hundred products; 16-bit results are compared with
 # CPU's, which rounds differently (oneDNN's blocking), within a few of their ulps.
