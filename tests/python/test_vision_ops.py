@@ -176,11 +176,10 @@ def test_float32_convolutions_follow_cudnn_allow_tf32(strict):
 
     assert torch.backends.cudnn.allow_tf32 is False
     full = error()
-    torch.backends.cudnn.allow_tf32 = True
-    try:
+    # (PyTorch's test helpers freeze the flags once imported: the context manager sets them)
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
         tf32 = error()
-    finally:
-        torch.backends.cudnn.allow_tf32 = False
+    assert torch.backends.cudnn.allow_tf32 is False
     assert full < 1e-5 and tf32 > 10 * full, (full, tf32)
 
 
