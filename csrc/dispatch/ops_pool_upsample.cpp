@@ -74,16 +74,19 @@ struct PoolNd {
   at::DimVector kernel, stride, padding, dilation, in, out;
 };
 
-// PyTorch's argument checks of max_pool3d (its CPU kernel's), then its shape
-// checks (ATen/native/Pool.h).
+// PyTorch's argument checks of max_pool3d (average = false; its CPU kernel's)
+// or avg_pool3d (average = true, dilation 1; its meta function's), then their
+// shape checks (ATen/native/Pool.h), in each op's words.
 PoolNd pool3d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                        at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
-  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 3,
-              "max_pool3d: kernel_size must either be a single int, or a tuple of three ints");
-  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 3,
-              "max_pool3d: stride must either be omitted, a single int, or a tuple of three ints");
-  TORCH_CHECK(padding.size() == 1 || padding.size() == 3,
-              "max_pool3d: padding must either be a single int, or a tuple of three ints");
+                        at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode, bool average) {
+  const char* op = average ? "avg_pool3d: " : "max_pool3d: ";
+  const char* either = average ? "" : "either ";
+  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 3, op, "kernel_size must ", either,
+              "be a single int, or a tuple of three ints");
+  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 3, op, "stride must ", either,
+              "be omitted, a single int, or a tuple of three ints");
+  TORCH_CHECK(padding.size() == 1 || padding.size() == 3, op, "padding must ", either,
+              "be a single int, or a tuple of three ints");
   TORCH_CHECK(dilation.size() == 1 || dilation.size() == 3,
               "max_pool3d: dilation must be either a single int, or a tuple of three ints");
   TORCH_CHECK(input.dim() == 4 || input.dim() == 5, "non-empty 4D or 5D (batch mode) tensor expected for input");
@@ -102,7 +105,7 @@ PoolNd pool3d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at
   at::native::pool3d_shape_check(input, input.size(-4), p.kernel[0], p.kernel[1], p.kernel[2], p.stride[0],
                                  p.stride[1], p.stride[2], p.padding[0], p.padding[1], p.padding[2], p.dilation[0],
                                  p.dilation[1], p.dilation[2], p.in[0], p.in[1], p.in[2], p.out[0], p.out[1],
-                                 p.out[2], "max_pool3d_with_indices()");
+                                 p.out[2], average ? "avg_pool3d()" : "max_pool3d_with_indices()", average);
   return p;
 }
 
@@ -242,7 +245,7 @@ std::tuple<at::Tensor, at::Tensor> max_pool3d_with_indices(const at::Tensor& inp
                                                            at::IntArrayRef stride, at::IntArrayRef padding,
                                                            at::IntArrayRef dilation, bool ceil_mode) {
   static const Kernel k("reduce_max");
-  const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode);
+  const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode, false);
   k.require(input.scalar_type());
   if (input.scalar_type() == at::kBool) throw NotServed("max_pool3d of bool");
   return max_pool(input, p);
@@ -252,7 +255,7 @@ at::Tensor max_pool3d_with_indices_backward(const at::Tensor& grad_output, const
                                             at::IntArrayRef kernel_size, at::IntArrayRef stride,
                                             at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
                                             const at::Tensor& indices) {
-  (void)pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode);
+  (void)pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode, false);
   return max_pool_backward(grad_output, input, 3, indices);
 }
 
@@ -284,34 +287,6 @@ struct AvgPool {
     return s;
   }
 };
-
-// PyTorch's argument checks of avg_pool3d (its meta function's).
-PoolNd avg_pool3d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                            at::IntArrayRef padding, bool ceil_mode) {
-  TORCH_CHECK(kernel_size.size() == 1 || kernel_size.size() == 3,
-              "avg_pool3d: kernel_size must be a single int, or a tuple of three ints");
-  TORCH_CHECK(stride.empty() || stride.size() == 1 || stride.size() == 3,
-              "avg_pool3d: stride must be omitted, a single int, or a tuple of three ints");
-  TORCH_CHECK(padding.size() == 1 || padding.size() == 3,
-              "avg_pool3d: padding must be a single int, or a tuple of three ints");
-  TORCH_CHECK(input.dim() == 4 || input.dim() == 5, "non-empty 4D or 5D (batch mode) tensor expected for input");
-  PoolNd p;
-  p.dims = 3;
-  auto at_i = [](at::IntArrayRef v, int64_t i) { return v.size() == 1 ? v[0] : v[i]; };
-  for (int64_t i = 0; i < 3; ++i) {
-    p.kernel.push_back(at_i(kernel_size, i));
-    p.stride.push_back(stride.empty() ? p.kernel[i] : at_i(stride, i));
-    p.padding.push_back(at_i(padding, i));
-    p.dilation.push_back(1);
-    p.in.push_back(input.size(input.dim() - 3 + i));
-    p.out.push_back(at::native::pooling_output_shape<int64_t>(p.in[i], p.kernel[i], p.padding[i], p.stride[i], 1,
-                                                              ceil_mode));
-  }
-  at::native::pool3d_shape_check(input, input.size(-4), p.kernel[0], p.kernel[1], p.kernel[2], p.stride[0],
-                                 p.stride[1], p.stride[2], p.padding[0], p.padding[1], p.padding[2], 1, 1, 1, p.in[0],
-                                 p.in[1], p.in[2], p.out[0], p.out[1], p.out[2], "avg_pool3d()", true);
-  return p;
-}
 
 AvgPool avg_pool_plan(const at::Tensor& input, const PoolNd& p, bool count_include_pad,
                       std::optional<int64_t> divisor_override, at::ScalarType compute) {
@@ -447,7 +422,7 @@ at::Tensor avg_pool3d(const at::Tensor& input, at::IntArrayRef kernel_size, at::
   static const Kernel k("reduce_sum");
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool3d of a non-float dtype");
   k.require(input.scalar_type());
-  const PoolNd p = avg_pool3d_arguments(input, kernel_size, stride, padding, ceil_mode);
+  const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, {1}, ceil_mode, true);
   return avg_pool_forward(input, avg_pool_plan(input, p, count_include_pad, divisor_override,
                                                widened_type(input.scalar_type())));
 }
@@ -456,7 +431,7 @@ at::Tensor avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& 
                                at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode,
                                bool count_include_pad, std::optional<int64_t> divisor_override) {
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool3d_backward of a non-float dtype");
-  const PoolNd p = avg_pool3d_arguments(input, kernel_size, stride, padding, ceil_mode);
+  const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, {1}, ceil_mode, true);
   return avg_pool_backward(grad_output, input,
                            avg_pool_plan(input, p, count_include_pad, divisor_override,
                                          widened_type(input.scalar_type())),
