@@ -32,6 +32,7 @@
 #include <numeric>
 #include <string>
 
+#include "../../backends/common/conv_operands.h"
 #include "op_registry.h"
 #include "ops.h"
 #include "ops_common.h"
@@ -119,6 +120,11 @@ void check_arguments(const at::Tensor& input, const at::Tensor& weight, const st
 
 int64_t at_dim(at::IntArrayRef v, int64_t i) { return v.size() == 1 ? v[0] : v[i]; }
 
+// Window positions along a dim of `padded` elements (may be < 1: too small).
+int64_t positions_along(int64_t padded, int64_t kernel, int64_t stride, int64_t dilation) {
+  return (padded - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
 // The geometry of a convolution given its input and weight. For a transposed
 // convolution the image is the output; output_padding widens it.
 Geometry geometry(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef stride, at::IntArrayRef padding,
@@ -141,7 +147,7 @@ Geometry geometry(const at::Tensor& input, const at::Tensor& weight, at::IntArra
       const int64_t in = input.size(i + 2);
       g.image_size.push_back(in);
       padded.push_back(in + 2 * g.padding[i]);
-      g.column_size.push_back((padded[i] - g.dilation[i] * (g.kernel[i] - 1) - 1) / g.stride[i] + 1);
+      g.column_size.push_back(positions_along(padded[i], g.kernel[i], g.stride[i], g.dilation[i]));
     }
     at::DimVector window;  // the dilated kernel's extent
     bool fits = true;
@@ -385,8 +391,9 @@ bool vendor_move(Move m, const at::Tensor& out, const at::Tensor& a, const at::T
   const Kernel& k = vendor_kernel(m);
   if (!vendor_kernels_wanted() || !k.serves(out.scalar_type()) || tiles_the_image(g)) return false;
   int64_t flags = 0;
-  if (at::globalContext().allowTF32CuDNN()) flags |= 1;  // torch.backends.cudnn.allow_tf32
-  if (at::globalContext().deterministicAlgorithms() || at::globalContext().deterministicCuDNN()) flags |= 2;
+  if (at::globalContext().allowTF32CuDNN()) flags |= kConvAllowTf32;  // torch.backends.cudnn.allow_tf32
+  if (at::globalContext().deterministicAlgorithms() || at::globalContext().deterministicCuDNN())
+    flags |= kConvDeterministic;
   std::vector<gems_scalar> scalars{int_arg(g.groups), int_arg(flags)};
   for (const at::DimVector* v : {&g.stride, &g.padding, &g.dilation})
     for (int64_t x : *v) scalars.push_back(int_arg(x));
@@ -427,7 +434,7 @@ Geometry blocks_geometry(int64_t batch, int64_t channels, at::IntArrayRef image,
     g.padding.push_back(padding[i]);
     g.dilation.push_back(dilation[i]);
     g.image_size.push_back(image[i]);
-    g.column_size.push_back((image[i] + 2 * padding[i] - (dilation[i] * (kernel_size[i] - 1) + 1)) / stride[i] + 1);
+    g.column_size.push_back(positions_along(image[i] + 2 * padding[i], kernel_size[i], stride[i], dilation[i]));
   }
   return g;
 }
@@ -578,9 +585,7 @@ at::Tensor fold_blocks(const at::Tensor& self, at::IntArrayRef output_size, at::
   at::Tensor image = at::zeros({g.batch, g.image_channels, output_size[0], output_size[1]}, cols.options());
   if (g.batch > 0) {
     // [N, C * K, L] -> [1, C * K, N * L]: col2im_add's columns
-    const at::Tensor columns =
-        cols.view({g.batch, g.image_channels * taps, g.column_positions()}).transpose(0, 1).reshape(
-            {1, g.image_channels * taps, g.batch * g.column_positions()});
+    const at::Tensor columns = cols.transpose(0, 1).reshape({1, cols.size(1), g.batch * g.column_positions()});
     col2im_add(columns, image, g);
   }
   return batched ? image : image.squeeze(0);
