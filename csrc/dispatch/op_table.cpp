@@ -191,28 +191,29 @@ const std::vector<OpEntry>& op_table() {
       gems_only(GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
       gems_only(GEMS_OP0(max_pool3d_with_indices, max_pool3d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul")),
       gems_only(GEMS_OP0(max_pool3d_with_indices_backward, max_pool3d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
-#define GEMS_PAD_ROWS(NAME)                                                                           \
-  gems_only(GEMS_OP0(NAME, NAME, "index_select")),                                                   \
-      gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"))
-      GEMS_PAD_ROWS(reflection_pad1d), GEMS_PAD_ROWS(reflection_pad2d), GEMS_PAD_ROWS(reflection_pad3d),
-      GEMS_PAD_ROWS(replication_pad1d), GEMS_PAD_ROWS(replication_pad2d), GEMS_PAD_ROWS(replication_pad3d),
-#undef GEMS_PAD_ROWS
+// an op and its backward, each served from these kernels
+#define GEMS_PAIR_ROWS(NAME, FORWARD, BACKWARD) \
+  gems_only(GEMS_OP0(NAME, NAME, FORWARD)), gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, BACKWARD))
+// padding and nearest upsampling: rows picked along host index maps
+// (index_select), their gradients added back (scatter_add)
+#define GEMS_INDEX_MAP_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "index_select", "accumulate_rows,arange,reduce_min,reduce_max,fill")
+      GEMS_INDEX_MAP_ROWS(reflection_pad1d), GEMS_INDEX_MAP_ROWS(reflection_pad2d),
+      GEMS_INDEX_MAP_ROWS(reflection_pad3d), GEMS_INDEX_MAP_ROWS(replication_pad1d),
+      GEMS_INDEX_MAP_ROWS(replication_pad2d), GEMS_INDEX_MAP_ROWS(replication_pad3d),
+      GEMS_INDEX_MAP_ROWS(upsample_nearest1d), GEMS_INDEX_MAP_ROWS(upsample_nearest2d),
+      GEMS_INDEX_MAP_ROWS(upsample_nearest3d),
+#undef GEMS_INDEX_MAP_ROWS
       gems_only(GEMS_OP0(pixel_shuffle, pixel_shuffle, "copy")),
       gems_only(GEMS_OP0(pixel_unshuffle, pixel_unshuffle, "copy")),
       gems_only(GEMS_OP0(im2col, unfold_blocks, "copy,fill")),
       gems_only(GEMS_OP0(col2im, fold_blocks, "add,copy,fill")),
-#define GEMS_UPSAMPLE_ROWS(NAME)                                                                      \
-  gems_only(GEMS_OP0(NAME, NAME, "index_select")),                                                   \
-      gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill"))
-      GEMS_UPSAMPLE_ROWS(upsample_nearest1d), GEMS_UPSAMPLE_ROWS(upsample_nearest2d),
-      GEMS_UPSAMPLE_ROWS(upsample_nearest3d),
-#undef GEMS_UPSAMPLE_ROWS
-#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME)                                                               \
-  gems_only(GEMS_OP0(NAME, NAME, "index_select,mul,addcmul")),                                       \
-      gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill,mul"))
+// linear and cubic upsampling: blends of rows picked along host index maps
+#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME) \
+  GEMS_PAIR_ROWS(NAME, "index_select,mul,addcmul", "accumulate_rows,arange,reduce_min,reduce_max,fill,mul")
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bicubic2d),
 #undef GEMS_UPSAMPLE_LINEAR_ROWS
+#undef GEMS_PAIR_ROWS
 #define GEMS_UPSAMPLE_EXACT_ROWS(D)                                                                                 \
   gems_only(GEMS_OP0(_upsample_nearest_exact##D, upsample_nearest_exact##D, "index_select")),                     \
       gems_only(GEMS_OP0(_upsample_nearest_exact##D##_backward, upsample_nearest_exact##D##_backward,             \

@@ -63,6 +63,13 @@ at::Tensor& pointwise(const Kernel& k, at::Tensor& out, OutKind kind, at::Scalar
                       at::ScalarType result, std::initializer_list<Operand> operands,
                       std::initializer_list<gems_scalar> scalars = {});
 
+// The out= variant of an op computed into a fresh `result`: out resized to
+// its shape, then written (cast to out's dtype).
+inline at::Tensor& write_out(at::Tensor& out, const at::Tensor& result) {
+  at::native::resize_output(out, result.sizes());
+  return out.copy_(result);
+}
+
 // Half and bfloat16: the dtypes whose sums and blends run in float32.
 inline bool is_16_bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
 // t, or float32 for the 16-bit types.

@@ -245,8 +245,7 @@ at::Tensor& addr_out(const at::Tensor& self, const at::Tensor& vec1, const at::T
   const at::Tensor result = ops::addr(self, vec1, vec2, beta, alpha);
   TORCH_CHECK(at::canCast(result.scalar_type(), out.scalar_type()), "result type ", result.scalar_type(),
               " can't be cast to the desired output type ", out.scalar_type());
-  at::native::resize_output(out, result.sizes());
-  return out.copy_(result);
+  return write_out(out, result);
 }
 // An in-place result keeps self's shape (checked before anything is computed).
 at::Tensor& addr_(at::Tensor& self, const at::Tensor& vec1, const at::Tensor& vec2, const c10::Scalar& beta,

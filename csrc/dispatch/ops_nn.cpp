@@ -322,10 +322,6 @@ at::Tensor cross_entropy_loss(const at::Tensor& self, const at::Tensor& target, 
                                                                          std::move(ignore_index), label_smoothing);
 }
 
-// Dropout in training: keep each element with probability 1 - p, scaled by
-// 1 / (1 - p), as PyTorch does (a bool mask, as on CUDA): one launch of the
-// vendor's dropout kernel, which draws element i's mask from the gems
-// generator's (seed, offset + i), so a seed gives the same mask on every vendor.
 // softplus (Mamba's step sizes) and its backward, composed on gems kernels in
 // float32 for 16-bit inputs, as PyTorch computes them: log1p(exp(beta x)) /
 // beta, or x itself where beta x passes the threshold; the gradient is
@@ -342,7 +338,7 @@ at::Tensor log1p_composed(const at::Tensor& y) {
 
 at::Tensor widened(const at::Tensor& t, const char* what) {
   if (!at::isFloatingType(t.scalar_type())) throw NotServed(what);
-  return is_16_bit(t.scalar_type()) ? t.to(at::kFloat) : t;
+  return t.to(widened_type(t.scalar_type()));
 }
 }  // namespace
 
@@ -354,9 +350,7 @@ at::Tensor softplus(const at::Tensor& self, const c10::Scalar& beta, const c10::
 }
 at::Tensor& softplus_out(const at::Tensor& self, const c10::Scalar& beta, const c10::Scalar& threshold,
                          at::Tensor& out) {
-  const at::Tensor result = ops::softplus(self, beta, threshold);
-  at::native::resize_output(out, result.sizes());
-  return out.copy_(result);
+  return write_out(out, ops::softplus(self, beta, threshold));
 }
 at::Tensor softplus_backward(const at::Tensor& grad_output, const at::Tensor& self, const c10::Scalar& beta,
                              const c10::Scalar& threshold) {
@@ -367,9 +361,7 @@ at::Tensor softplus_backward(const at::Tensor& grad_output, const at::Tensor& se
 }
 at::Tensor& softplus_backward_out(const at::Tensor& grad_output, const at::Tensor& self, const c10::Scalar& beta,
                                   const c10::Scalar& threshold, at::Tensor& grad_input) {
-  const at::Tensor grad = ops::softplus_backward(grad_output, self, beta, threshold);
-  at::native::resize_output(grad_input, grad.sizes());
-  return grad_input.copy_(grad);
+  return write_out(grad_input, ops::softplus_backward(grad_output, self, beta, threshold));
 }
 
 // mse_loss (regression heads: HF's *ForSequenceClassification with one label)
@@ -388,9 +380,7 @@ at::Tensor mse_loss(const at::Tensor& self, const at::Tensor& target, int64_t re
   return reduced(at::mul(diff, diff), reduction);
 }
 at::Tensor& mse_loss_out(const at::Tensor& self, const at::Tensor& target, int64_t reduction, at::Tensor& out) {
-  const at::Tensor loss = ops::mse_loss(self, target, reduction);
-  at::native::resize_output(out, loss.sizes());
-  return out.copy_(loss);
+  return write_out(out, ops::mse_loss(self, target, reduction));
 }
 at::Tensor mse_loss_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target,
                              int64_t reduction) {
@@ -399,11 +389,13 @@ at::Tensor mse_loss_backward(const at::Tensor& grad_output, const at::Tensor& se
 }
 at::Tensor& mse_loss_backward_out(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target,
                                   int64_t reduction, at::Tensor& grad_input) {
-  const at::Tensor grad = ops::mse_loss_backward(grad_output, self, target, reduction);
-  at::native::resize_output(grad_input, grad.sizes());
-  return grad_input.copy_(grad);
+  return write_out(grad_input, ops::mse_loss_backward(grad_output, self, target, reduction));
 }
 
+// Dropout in training: keep each element with probability 1 - p, scaled by
+// 1 / (1 - p), as PyTorch does (a bool mask, as on CUDA): one launch of the
+// vendor's dropout kernel, which draws element i's mask from the gems
+// generator's (seed, offset + i), so a seed gives the same mask on every vendor.
 std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, double p, std::optional<bool> train) {
   static const Kernel k("dropout");
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("dropout");  // PyTorch's words for the error

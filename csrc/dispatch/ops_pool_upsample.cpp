@@ -2,10 +2,10 @@
 // that has the kernels they are built from (copies, reductions, pointwise,
 // index_select, scatter_add, GEMM): max and average pooling 2-d and 3-d
 // over the windows' strided view, adaptive max pooling over gathered windows,
-// adaptive average pooling as one
-// averaging GEMM per spatial dim, nearest upsampling as row lookups, linear
-// and bicubic upsampling as separable two- and four-tap blends. Source indices and weights are PyTorch's,
-// computed on the host as its kernels compute them.
+// adaptive average pooling as one averaging GEMM per spatial dim, nearest
+// upsampling as row lookups, linear and bicubic upsampling as separable two-
+// and four-tap blends. Source indices and weights are PyTorch's, computed on
+// the host as its kernels compute them.
 #include <ATen/ATen.h>
 #include <ATen/native/Pool.h>
 
@@ -73,6 +73,34 @@ struct PoolNd {
   int64_t dims = 0;
   at::DimVector kernel, stride, padding, dilation, in, out;
 };
+
+// The input region [n, c, in...] of a padded buffer.
+at::Tensor inner_of(const at::Tensor& padded, const PoolNd& p) {
+  at::Tensor inner = padded;
+  for (int64_t i = 0; i < p.dims; ++i) inner = inner.narrow(i + 2, p.padding[i], p.in[i]);
+  return inner;
+}
+
+// The windows of a padded buffer as a view [n, c, out..., kernel...].
+at::Tensor windows_of(const at::Tensor& padded, const PoolNd& p) {
+  at::DimVector sizes{padded.size(0), padded.size(1)}, strides{padded.stride(0), padded.stride(1)};
+  for (int64_t i = 0; i < p.dims; ++i) {
+    sizes.push_back(p.out[i]);
+    strides.push_back(p.stride[i] * padded.stride(i + 2));
+  }
+  for (int64_t i = 0; i < p.dims; ++i) {
+    sizes.push_back(p.kernel[i]);
+    strides.push_back(p.dilation[i] * padded.stride(i + 2));
+  }
+  return padded.as_strided(sizes, strides, padded.storage_offset());
+}
+
+// What one step along each spatial dim of `sizes` adds to a dense flat index.
+at::DimVector dense_steps(at::IntArrayRef sizes) {
+  at::DimVector step(sizes.size(), 1);
+  for (int64_t i = static_cast<int64_t>(sizes.size()) - 2; i >= 0; --i) step[i] = step[i + 1] * sizes[i + 1];
+  return step;
+}
 
 // PyTorch's argument checks of max_pool3d (average = false; its CPU kernel's)
 // or avg_pool3d (average = true, dilation 1; its meta function's), then their
@@ -154,29 +182,15 @@ std::tuple<at::Tensor, at::Tensor> max_pool(const at::Tensor& input, const PoolN
     if (pad) {
       padded = at::empty(padded_shape, x.options());
       padded.fill_(lowest_of(x.scalar_type()));
-      at::Tensor inner = padded;
-      for (int64_t i = 0; i < dims; ++i) inner = inner.narrow(i + 2, p.padding[i], p.in[i]);
-      inner.copy_(x);
+      inner_of(padded, p).copy_(x);
     }
-    at::DimVector sizes{n, c}, strides{padded.stride(0), padded.stride(1)};
-    for (int64_t i = 0; i < dims; ++i) {
-      sizes.push_back(p.out[i]);
-      strides.push_back(p.stride[i] * padded.stride(i + 2));
-    }
-    int64_t taps = 1;
-    for (int64_t i = 0; i < dims; ++i) {
-      sizes.push_back(p.kernel[i]);
-      strides.push_back(p.dilation[i] * padded.stride(i + 2));
-      taps *= p.kernel[i];
-    }
+    const int64_t taps = c10::multiply_integers(p.kernel);
     at::DimVector flat(shape.begin(), shape.end());
     flat.push_back(taps);
-    const at::Tensor windows = padded.as_strided(sizes, strides, padded.storage_offset()).reshape(flat);
-    auto [best, position] = at::max(windows, -1);
+    auto [best, position] = at::max(windows_of(padded, p).reshape(flat), -1);
     // The input's flat spatial index of window o's tap k: sum over dims of
     // (o_i * stride_i - padding_i + k_i * dilation_i) * place_i.
-    at::DimVector place(dims, 1);
-    for (int64_t i = dims - 2; i >= 0; --i) place[i] = place[i + 1] * p.in[i + 1];
+    const at::DimVector place = dense_steps(p.in);
     std::vector<int64_t> offsets(taps);
     for (int64_t k = 0; k < taps; ++k) {
       int64_t rest = k, off = 0;
@@ -320,24 +334,6 @@ at::Tensor zero_padded(const AvgPool& a, const at::TensorOptions& opts) {
   return at::zeros(shape, opts);
 }
 
-// The padded buffer's input region.
-at::Tensor inner_of(const at::Tensor& padded, const AvgPool& a) {
-  at::Tensor inner = padded;
-  for (int64_t i = 0; i < a.p.dims; ++i) inner = inner.narrow(i + 2, a.p.padding[i], a.p.in[i]);
-  return inner;
-}
-
-// [n, c, out..., kernel...]
-at::Tensor windows_of(const at::Tensor& padded, const AvgPool& a) {
-  at::DimVector sizes = a.shape(), strides{padded.stride(0), padded.stride(1)};
-  for (int64_t i = 0; i < a.p.dims; ++i) strides.push_back(a.p.stride[i] * padded.stride(i + 2));
-  for (int64_t i = 0; i < a.p.dims; ++i) {
-    sizes.push_back(a.p.kernel[i]);
-    strides.push_back(padded.stride(i + 2));
-  }
-  return padded.as_strided(sizes, strides, padded.storage_offset());
-}
-
 at::Tensor avg_pool_forward(const at::Tensor& input, const AvgPool& a) {
   const bool batched = input.dim() == a.p.dims + 2;
   const at::ScalarType compute = a.divisor.scalar_type();
@@ -346,10 +342,10 @@ at::Tensor avg_pool_forward(const at::Tensor& input, const AvgPool& a) {
     out = at::empty(a.shape(), input.options());
   } else {
     at::Tensor padded = zero_padded(a, input.options().dtype(compute));
-    inner_of(padded, a).copy_(batched ? input : input.unsqueeze(0));
+    inner_of(padded, a.p).copy_(batched ? input : input.unsqueeze(0));
     at::DimVector window_dims;
     for (int64_t i = 0; i < a.p.dims; ++i) window_dims.push_back(2 + a.p.dims + i);
-    out = (windows_of(padded, a).sum(window_dims) / a.divisor).to(input.scalar_type());
+    out = (windows_of(padded, a.p).sum(window_dims) / a.divisor).to(input.scalar_type());
   }
   if (!batched) return out.squeeze(0);
   return out.contiguous(input.suggest_memory_format());
@@ -367,7 +363,7 @@ at::Tensor avg_pool_backward(const at::Tensor& grad_output, const at::Tensor& in
     // per kernel offset (a view that never overlaps itself), or one in all
     // when windows do not overlap.
     const at::Tensor share = grad_output.reshape(a.shape()).to(compute) / a.divisor;
-    const at::Tensor windows = windows_of(padded, a);
+    const at::Tensor windows = windows_of(padded, a.p);
     bool overlap = false;
     for (int64_t i = 0; i < a.p.dims; ++i) overlap |= a.p.stride[i] < a.p.kernel[i];
     if (!overlap) {
@@ -387,7 +383,7 @@ at::Tensor avg_pool_backward(const at::Tensor& grad_output, const at::Tensor& in
       }
     }
   }
-  at::Tensor grad = inner_of(padded, a).to(input.scalar_type());
+  at::Tensor grad = inner_of(padded, a.p).to(input.scalar_type());
   if (!batched) return grad.squeeze(0).contiguous();
   return grad.contiguous(input.suggest_memory_format());
 }
@@ -702,15 +698,6 @@ at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArr
   return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
 }
 
-at::Tensor linear_forward(const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
-                          std::initializer_list<std::optional<double>> scales) {
-  return blend_forward(Blend::kLinear, self, output_size, align_corners, scales);
-}
-at::Tensor linear_backward(const at::Tensor& grad_output, at::IntArrayRef output_size, at::IntArrayRef input_size,
-                           bool align_corners, std::initializer_list<std::optional<double>> scales) {
-  return blend_backward(Blend::kLinear, grad_output, output_size, input_size, align_corners, scales);
-}
-
 }  // namespace
 
 at::Tensor upsample_bicubic2d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
@@ -723,28 +710,28 @@ at::Tensor upsample_bicubic2d_backward(const at::Tensor& g, at::IntArrayRef out,
 }
 at::Tensor upsample_linear1d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
                              std::optional<double> s) {
-  return linear_forward(self, size, align_corners, {s});
+  return blend_forward(Blend::kLinear, self, size, align_corners, {s});
 }
 at::Tensor upsample_bilinear2d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
                                std::optional<double> sh, std::optional<double> sw) {
-  return linear_forward(self, size, align_corners, {sh, sw});
+  return blend_forward(Blend::kLinear, self, size, align_corners, {sh, sw});
 }
 at::Tensor upsample_trilinear3d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
                                 std::optional<double> sd, std::optional<double> sh, std::optional<double> sw) {
-  return linear_forward(self, size, align_corners, {sd, sh, sw});
+  return blend_forward(Blend::kLinear, self, size, align_corners, {sd, sh, sw});
 }
 at::Tensor upsample_linear1d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
                                       bool align_corners, std::optional<double> s) {
-  return linear_backward(g, out, in, align_corners, {s});
+  return blend_backward(Blend::kLinear, g, out, in, align_corners, {s});
 }
 at::Tensor upsample_bilinear2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
                                         bool align_corners, std::optional<double> sh, std::optional<double> sw) {
-  return linear_backward(g, out, in, align_corners, {sh, sw});
+  return blend_backward(Blend::kLinear, g, out, in, align_corners, {sh, sw});
 }
 at::Tensor upsample_trilinear3d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
                                          bool align_corners, std::optional<double> sd, std::optional<double> sh,
                                          std::optional<double> sw) {
-  return linear_backward(g, out, in, align_corners, {sd, sh, sw});
+  return blend_backward(Blend::kLinear, g, out, in, align_corners, {sd, sh, sw});
 }
 
 // ---- adaptive average pooling 2-d and 3-d (and interpolate's "area" mode): a
@@ -867,8 +854,8 @@ std::tuple<at::Tensor, at::Tensor> adaptive_max_forward(const at::Tensor& input,
   if (values.numel() > 0) {
     // Per dim: rows[o * longest + j] = start(o) + min(j, length(o) - 1).
     std::vector<std::vector<int64_t>> rows(dims);
-    at::DimVector longest(dims), place(dims, 1);
-    for (int64_t i = dims - 2; i >= 0; --i) place[i] = place[i + 1] * x.size(i + 3);
+    at::DimVector longest(dims);
+    const at::DimVector place = dense_steps(x.sizes().slice(2));
     at::Tensor gathered = x;
     for (int64_t i = 0; i < dims; ++i) {
       const int64_t in = x.size(i + 2), out = output_size[i];

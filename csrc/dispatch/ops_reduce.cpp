@@ -188,8 +188,7 @@ at::Tensor& linalg_vector_norm_out(const at::Tensor& self, const c10::Scalar& or
   const at::Tensor norm = vector_norm_of(self, ord, dim, keepdim, dtype);
   TORCH_CHECK(out.scalar_type() == norm.scalar_type(), "linalg.vector_norm expected out tensor dtype ",
               norm.scalar_type(), " but got: ", out.scalar_type());
-  at::native::resize_output(out, norm.sizes());
-  return out.copy_(norm);
+  return write_out(out, norm);
 }
 
 at::Tensor mean(const at::Tensor& self, std::optional<at::ScalarType> dtype) {
