@@ -128,6 +128,20 @@ const gems_kernel_entry kKernels[] = {
     // (written) sums x * dy over the batch and positions.
     // A vendor may answer GEMS_UNSUPPORTED (a shape its library cannot run):
     // the core then uses im2col and gemm.
+    // pool: y [N,C,O...], indices [N,C,O...] (int64; the max kinds only), x
+    // [N,C,I...] (1 to 3 spatial dims, any strides); scalars kind (0 max, 1
+    // average, 2 adaptive max), count_include_pad, divisor override (0: none),
+    // then window, stride, padding and dilation per spatial dim (ignored by
+    // adaptive max, whose windows are PyTorch's [o*I/O, ceil((o+1)*I/O))).
+    // Each y is its window's max (the first largest, or the last NaN; its flat
+    // spatial index in indices) or average (backends/common/pooling.h has the
+    // divisor). Average: floating dtypes and int64 (its sum divided with
+    // truncation, as on PyTorch's CPU).
+    {"pool", kNumeric, k_pool},
+    // pool_backward: dx [N,C,I...], dy [N,C,O...], indices (max kinds); scalars
+    // as "pool". dx (written) sums the dy of the windows that took each
+    // element: whose index names it, or each window's average share.
+    {"pool_backward", kFloating, k_pool_backward},
     // index_select: out, self, index; scalars[0].i dim, [1].i (optional, default 0) whether a negative
     // index counts from the end (indexing, x[idx]) rather than being out of range
     {"index_select", kAll, k_index_select},

@@ -49,6 +49,7 @@ const gems_kernel_entry kKernels[] = {
     {"attention", kFloating, k_attention}, {"attention_backward", kFloating, k_attention_backward},
     {"convolution", kFloating, k_convolution}, {"convolution_backward_input", kFloating, k_convolution_backward_input},
     {"convolution_backward_weight", kFloating, k_convolution_backward_weight},
+    {"pool", kNumeric, k_pool}, {"pool_backward", kFloating, k_pool_backward},
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter},
     {"accumulate_rows", kNumeric, k_accumulate_rows},
     {"isin", kNumeric, k_isin},

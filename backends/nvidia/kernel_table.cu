@@ -45,6 +45,7 @@ const gems_kernel_entry kKernels[] = {
 #else
     {"gemm", kFloating, gemm_tiled},
 #endif
+    {"pool", kNumeric, k_pool}, {"pool_backward", kFloating, k_pool_backward},
 #ifdef GEMS_HAVE_CUDNN
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
     {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},

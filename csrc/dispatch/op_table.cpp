@@ -175,25 +175,18 @@ const std::vector<OpEntry>& op_table() {
       // convolutions (every vendor with a gemm)
       gems_only(GEMS_OP0(convolution, convolution, "gemm,add,fill")),
       gems_only(GEMS_OP0(convolution_backward, convolution_backward, "gemm,add,fill,reduce_sum")),
-      gems_only(GEMS_OP0(max_pool2d_with_indices, max_pool2d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul")),
       gems_only(GEMS_OP0(_adaptive_avg_pool2d, adaptive_avg_pool2d, "gemm")),
       gems_only(GEMS_OP0(_adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward, "gemm")),
       gems_only(GEMS_OP0(_adaptive_avg_pool3d, adaptive_avg_pool3d, "gemm")),
       gems_only(GEMS_OP0(_adaptive_avg_pool3d_backward, adaptive_avg_pool3d_backward, "gemm")),
-      gems_only(GEMS_OP0(avg_pool2d, avg_pool2d, "reduce_sum,div,fill")),
-      gems_only(GEMS_OP0(avg_pool2d_backward, avg_pool2d_backward, "add,div,fill")),
-      gems_only(GEMS_OP0(adaptive_max_pool2d, adaptive_max_pool2d, "reduce_max,index_select,gather,add")),
-      gems_only(GEMS_OP0(adaptive_max_pool2d_backward, adaptive_max_pool2d_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
-      gems_only(GEMS_OP0(adaptive_max_pool3d, adaptive_max_pool3d, "reduce_max,index_select,gather,add")),
-      gems_only(GEMS_OP0(adaptive_max_pool3d_backward, adaptive_max_pool3d_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
-      gems_only(GEMS_OP0(avg_pool3d, avg_pool3d, "reduce_sum,div,fill")),
-      gems_only(GEMS_OP0(avg_pool3d_backward, avg_pool3d_backward, "add,div,fill")),
-      gems_only(GEMS_OP0(max_pool2d_with_indices_backward, max_pool2d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
-      gems_only(GEMS_OP0(max_pool3d_with_indices, max_pool3d_with_indices, "reduce_max,index_select,arange,fill,add,sub,mul")),
-      gems_only(GEMS_OP0(max_pool3d_with_indices_backward, max_pool3d_with_indices_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill")),
 // an op and its backward, each served from these kernels
 #define GEMS_PAIR_ROWS(NAME, FORWARD, BACKWARD) \
   gems_only(GEMS_OP0(NAME, NAME, FORWARD)), gems_only(GEMS_OP0(NAME##_backward, NAME##_backward, BACKWARD))
+// max, average and adaptive max pooling: the vendor's pooling kernels
+#define GEMS_POOL_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "pool", "pool_backward")
+      GEMS_POOL_ROWS(max_pool2d_with_indices), GEMS_POOL_ROWS(max_pool3d_with_indices),
+      GEMS_POOL_ROWS(avg_pool2d), GEMS_POOL_ROWS(avg_pool3d),
+      GEMS_POOL_ROWS(adaptive_max_pool2d), GEMS_POOL_ROWS(adaptive_max_pool3d),
 // padding and nearest upsampling: rows picked along host index maps
 // (index_select), their gradients added back (scatter_add)
 #define GEMS_INDEX_MAP_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "index_select", "accumulate_rows,arange,reduce_min,reduce_max,fill")
@@ -202,6 +195,7 @@ const std::vector<OpEntry>& op_table() {
       GEMS_INDEX_MAP_ROWS(replication_pad2d), GEMS_INDEX_MAP_ROWS(replication_pad3d),
       GEMS_INDEX_MAP_ROWS(upsample_nearest1d), GEMS_INDEX_MAP_ROWS(upsample_nearest2d),
       GEMS_INDEX_MAP_ROWS(upsample_nearest3d),
+#undef GEMS_POOL_ROWS
 #undef GEMS_INDEX_MAP_ROWS
       gems_only(GEMS_OP0(pixel_shuffle, pixel_shuffle, "copy")),
       gems_only(GEMS_OP0(pixel_unshuffle, pixel_unshuffle, "copy")),

@@ -1,8 +1,7 @@
-// Pooling and upsampling of images, forward and backward, on every vendor
-// that has the kernels they are built from (copies, reductions, pointwise,
-// index_select, scatter_add, GEMM): max and average pooling 2-d and 3-d
-// over the windows' strided view, adaptive max pooling over gathered windows,
-// adaptive average pooling as one averaging GEMM per spatial dim, nearest
+// Pooling and upsampling of images, forward and backward: max, average and
+// adaptive max pooling 2-d and 3-d by the vendor's pooling kernels (their
+// math in backends/common/pooling.h; PyTorch's argument and shape checks
+// here), adaptive average pooling as one averaging GEMM per spatial dim, nearest
 // upsampling as row lookups, linear and bicubic upsampling as separable two-
 // and four-tap blends. Source indices and weights are PyTorch's, computed on
 // the host as its kernels compute them.
@@ -13,14 +12,14 @@
 #include <cmath>
 #include <limits>
 
+#include "../../backends/common/pooling.h"
 #include "op_registry.h"
 #include "ops.h"
 #include "ops_common.h"
 
 namespace gems::ops {
 
-// ---- max pooling 2-d with indices: the windows' view copied dense, a max
-// over each window, its position turned into the input's flat index ----
+// ---- pooling's arguments and geometry, and the vendor kernels' calls ----
 namespace {
 
 struct Pool2d {
@@ -52,55 +51,11 @@ Pool2d pool2d_arguments(const at::Tensor& input, at::IntArrayRef kernel_size, at
   return p;
 }
 
-// The value no element is below: padding never wins a window.
-c10::Scalar lowest_of(at::ScalarType t) {
-  switch (t) {
-    case at::kByte: return 0;
-    case at::kChar: return std::numeric_limits<int8_t>::min();
-    case at::kShort: return std::numeric_limits<int16_t>::min();
-    case at::kInt: return std::numeric_limits<int32_t>::min();
-    case at::kLong: return std::numeric_limits<int64_t>::min();
-    default: return -std::numeric_limits<double>::infinity();
-  }
-}
-
-}  // namespace
-
-namespace {
-
 // A window's geometry along each spatial dim (2 or 3 of them).
 struct PoolNd {
   int64_t dims = 0;
   at::DimVector kernel, stride, padding, dilation, in, out;
 };
-
-// The input region [n, c, in...] of a padded buffer.
-at::Tensor inner_of(const at::Tensor& padded, const PoolNd& p) {
-  at::Tensor inner = padded;
-  for (int64_t i = 0; i < p.dims; ++i) inner = inner.narrow(i + 2, p.padding[i], p.in[i]);
-  return inner;
-}
-
-// The windows of a padded buffer as a view [n, c, out..., kernel...].
-at::Tensor windows_of(const at::Tensor& padded, const PoolNd& p) {
-  at::DimVector sizes{padded.size(0), padded.size(1)}, strides{padded.stride(0), padded.stride(1)};
-  for (int64_t i = 0; i < p.dims; ++i) {
-    sizes.push_back(p.out[i]);
-    strides.push_back(p.stride[i] * padded.stride(i + 2));
-  }
-  for (int64_t i = 0; i < p.dims; ++i) {
-    sizes.push_back(p.kernel[i]);
-    strides.push_back(p.dilation[i] * padded.stride(i + 2));
-  }
-  return padded.as_strided(sizes, strides, padded.storage_offset());
-}
-
-// What one step along each spatial dim of `sizes` adds to a dense flat index.
-at::DimVector dense_steps(at::IntArrayRef sizes) {
-  at::DimVector step(sizes.size(), 1);
-  for (int64_t i = static_cast<int64_t>(sizes.size()) - 2; i >= 0; --i) step[i] = step[i + 1] * sizes[i + 1];
-  return step;
-}
 
 // PyTorch's argument checks of max_pool3d (average = false; its CPU kernel's)
 // or avg_pool3d (average = true, dilation 1; its meta function's), then their
@@ -154,238 +109,145 @@ PoolNd pool2d_geometry(const at::Tensor& input, const Pool2d& q, bool ceil_mode)
   return p;
 }
 
-// Max pooling over 2 or 3 spatial dims: the windows' strided view of the
-// padded input copied dense, a max over each window, its position turned into
-// the input's flat index over the spatial dims.
-std::tuple<at::Tensor, at::Tensor> max_pool(const at::Tensor& input, const PoolNd& p) {
-  const int64_t dims = p.dims;
-  const bool batched = input.dim() == dims + 2;
+// The vendor's kernel scalars: kind, count_include_pad, divisor override
+// (0: none), then window, stride, padding and dilation per spatial dim.
+std::vector<gems_scalar> pool_scalars(int64_t kind, const PoolNd& p, bool count_include_pad, int64_t divisor) {
+  std::vector<gems_scalar> s{int_arg(kind), int_arg(count_include_pad), int_arg(divisor)};
+  for (const at::DimVector* v : {&p.kernel, &p.stride, &p.padding, &p.dilation})
+    for (int64_t x : *v) s.push_back(int_arg(x));
+  return s;
+}
+
+// Pooling of a batched [n, c, in...] or unbatched [c, in...] input by the
+// vendor's "pool" kernel: the output in the input's memory format and, for
+// the max kinds, the indices (flat over the spatial dims).
+std::tuple<at::Tensor, at::Tensor> pool_forward(const at::Tensor& input, const PoolNd& p, int64_t kind,
+                                                bool count_include_pad = false, int64_t divisor = 0) {
+  static const Kernel k("pool");
+  k.require(input.scalar_type());
+  const bool batched = input.dim() == p.dims + 2;
   const at::Tensor x = batched ? input : input.unsqueeze(0);
-  const int64_t n = x.size(0), c = x.size(1);
-  at::DimVector shape{n, c};
+  at::DimVector shape{x.size(0), x.size(1)};
   shape.append(p.out.begin(), p.out.end());
   const at::MemoryFormat format = batched ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
   at::Tensor values = at::empty(shape, x.options(), format);
-  at::Tensor indices = at::empty(shape, x.options().dtype(at::kLong), format);
+  at::Tensor indices;
+  if (kind != kPoolAverage) indices = at::empty(shape, x.options().dtype(at::kLong), format);
   if (values.numel() > 0) {
-    // Padded with the dtype's lowest value; ceil_mode's last windows may reach
-    // past the padding, so the far ends get what they need.
-    at::DimVector padded_shape{n, c}, after(dims);
-    bool pad = false;
-    for (int64_t i = 0; i < dims; ++i) {
-      after[i] = std::max((p.out[i] - 1) * p.stride[i] + (p.kernel[i] - 1) * p.dilation[i] + 1 - p.in[i] - p.padding[i],
-                          p.padding[i]);
-      padded_shape.push_back(p.in[i] + p.padding[i] + after[i]);
-      pad |= p.padding[i] > 0 || after[i] > p.padding[i];
-    }
-    at::Tensor padded = x;
-    if (pad) {
-      padded = at::empty(padded_shape, x.options());
-      padded.fill_(lowest_of(x.scalar_type()));
-      inner_of(padded, p).copy_(x);
-    }
-    const int64_t taps = c10::multiply_integers(p.kernel);
-    at::DimVector flat(shape.begin(), shape.end());
-    flat.push_back(taps);
-    auto [best, position] = at::max(windows_of(padded, p).reshape(flat), -1);
-    // The input's flat spatial index of window o's tap k: sum over dims of
-    // (o_i * stride_i - padding_i + k_i * dilation_i) * place_i.
-    const at::DimVector place = dense_steps(p.in);
-    std::vector<int64_t> offsets(taps);
-    for (int64_t k = 0; k < taps; ++k) {
-      int64_t rest = k, off = 0;
-      for (int64_t i = dims - 1; i >= 0; --i) {
-        off += rest % p.kernel[i] * p.dilation[i] * place[i];
-        rest /= p.kernel[i];
-      }
-      offsets[k] = off;
-    }
-    at::Tensor base = at::zeros({}, x.options().dtype(at::kLong));
-    for (int64_t i = 0; i < dims; ++i) {
-      at::DimVector view(dims, 1);
-      view[i] = p.out[i];
-      base = base + at::arange(p.out[i], x.options().dtype(at::kLong)).mul_(p.stride[i]).sub_(p.padding[i])
-                        .mul_(place[i]).view(view);
-    }
-    values.copy_(best);
-    const at::Tensor offset_of = at::tensor(offsets, at::kLong).to(x.device());
-    indices.copy_(at::index_select(offset_of, 0, position.reshape({-1})).view(position.sizes()) + base);
+    std::vector<gems_tensor> d{describe(values)};
+    if (indices.defined()) d.push_back(describe(indices));
+    d.push_back(describe(x));
+    k.launch(launch_index(x.device()), d.data(), static_cast<int32_t>(d.size()),
+             pool_scalars(kind, p, count_include_pad, divisor));
   }
-  if (!batched) return {values.squeeze(0), indices.squeeze(0)};
+  if (!batched) return {values.squeeze(0), indices.defined() ? indices.squeeze(0) : indices};
   return {values, indices};
 }
 
-// The gradient of max pooling over `dims` spatial dims: each output gradient
-// added into the input element its index names.
-at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& input, int64_t dims,
-                             const at::Tensor& indices) {
+// The input gradient of pool_forward by the vendor's "pool_backward" kernel,
+// in the input's memory format.
+at::Tensor pool_backward(const at::Tensor& grad_output, const at::Tensor& input, const PoolNd& p, int64_t kind,
+                         const at::Tensor& indices, bool count_include_pad = false, int64_t divisor = 0) {
+  static const Kernel k("pool_backward");
   TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(), "expected dtype ", input.scalar_type(),
               " for `gradOutput` but got dtype ", grad_output.scalar_type());
-  if (!at::isFloatingType(input.scalar_type())) throw NotServed("max pooling backward of a non-float dtype");
-  const bool batched = input.dim() == dims + 2;
-  const int64_t n = batched ? input.size(0) : 1, c = input.size(-dims - 1);
-  int64_t spatial = 1;
-  for (int64_t i = 0; i < dims; ++i) spatial *= input.size(input.dim() - dims + i);
-  // Overlapping windows may pick one element several times: 16-bit sums in float32.
-  const at::ScalarType acc = widened_type(input.scalar_type());
-  at::Tensor grad = at::zeros({n, c, spatial}, input.options().dtype(acc));
-  if (grad_output.numel() > 0)
-    grad.scatter_add_(2, indices.reshape({n, c, -1}), grad_output.reshape({n, c, -1}).to(acc));
-  return grad.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  k.require(input.scalar_type());
+  const bool batched = input.dim() == p.dims + 2;
+  at::DimVector shape{batched ? input.size(0) : 1, input.size(-p.dims - 1)};
+  shape.append(p.out.begin(), p.out.end());
+  TORCH_CHECK(grad_output.numel() == c10::multiply_integers(shape), "pooling backward: grad_output of size ",
+              grad_output.sizes(), " for an output of ", at::IntArrayRef(shape));
+  const at::Tensor dy = grad_output.view(shape);
+  const at::MemoryFormat format = batched ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
+  at::Tensor grad = at::empty(batched ? input.sizes() : input.unsqueeze(0).sizes(), input.options(), format);
+  if (grad.numel() > 0 && dy.numel() == 0) grad.zero_();
+  if (grad.numel() > 0 && dy.numel() > 0) {
+    std::vector<gems_tensor> d{describe(grad), describe(dy)};
+    if (kind != kPoolAverage) {
+      TORCH_CHECK(indices.scalar_type() == at::kLong && indices.numel() == dy.numel(),
+                  "pooling backward: expected int64 indices of the output's size, but got ", indices.scalar_type(),
+                  " indices of size ", indices.sizes());
+      d.push_back(describe(indices.view(shape)));
+    }
+    k.launch(launch_index(grad.device()), d.data(), static_cast<int32_t>(d.size()),
+             pool_scalars(kind, p, count_include_pad, divisor));
+  }
+  return batched ? grad : grad.squeeze(0);
+}
+
+// PyTorch's shape checks of a pooling backward's gradient (and indices) against
+// the forward's geometry (ATen/native/Pool.h), average = avg_pool.
+void check_backward_shapes(const at::Tensor& input, const at::Tensor& grad_output, const at::Tensor* indices,
+                           const PoolNd& p) {
+  const int64_t planes = input.size(-p.dims - 1);
+  const auto k = [&](int64_t i) { return static_cast<int>(p.kernel[i]); };
+  const auto s = [&](int64_t i) { return static_cast<int>(p.stride[i]); };
+  const auto pad = [&](int64_t i) { return static_cast<int>(p.padding[i]); };
+  const auto dil = [&](int64_t i) { return static_cast<int>(p.dilation[i]); };
+  if (p.dims == 2 && indices)
+    at::native::max_pool2d_backward_shape_check(input, grad_output, *indices, k(0), k(1), s(0), s(1), pad(0), pad(1),
+                                                dil(0), dil(1), planes, p.in[0], p.in[1], p.out[0], p.out[1],
+                                                input.suggest_memory_format());
+  else if (p.dims == 2)
+    at::native::avg_pool2d_backward_shape_check(input, grad_output, 0, k(0), k(1), s(0), s(1), pad(0), pad(1),
+                                                planes, p.in[0], p.in[1], p.out[0], p.out[1],
+                                                input.suggest_memory_format());
+  else if (indices)
+    at::native::max_pool3d_backward_shape_check(input, grad_output, *indices, planes, k(0), k(1), k(2), s(0), s(1),
+                                                s(2), pad(0), pad(1), pad(2), dil(0), dil(1), dil(2), p.in[0],
+                                                p.in[1], p.in[2], p.out[0], p.out[1], p.out[2],
+                                                "max_pool3d_with_indices_backward()");
+  else
+    at::native::avg_pool3d_backward_shape_check(input, grad_output, planes, k(0), k(1), k(2), s(0), s(1), s(2),
+                                                pad(0), pad(1), pad(2), p.in[0], p.in[1], p.in[2], p.out[0],
+                                                p.out[1], p.out[2], "avg_pool3d_backward()");
 }
 
 }  // namespace
 
+// ---- max pooling 2-d and 3-d with indices ----
+
 std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices(const at::Tensor& input, at::IntArrayRef kernel_size,
                                                            at::IntArrayRef stride, at::IntArrayRef padding,
                                                            at::IntArrayRef dilation, bool ceil_mode) {
-  static const Kernel k("reduce_max");
   const Pool2d q = pool2d_arguments(input, kernel_size, stride, padding, dilation);
-  k.require(input.scalar_type());
   if (input.scalar_type() == at::kBool) throw NotServed("max_pool2d of bool");
-  return max_pool(input, pool2d_geometry(input, q, ceil_mode));
+  return pool_forward(input, pool2d_geometry(input, q, ceil_mode), kPoolMax);
 }
 
 at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const at::Tensor& input,
                                             at::IntArrayRef kernel_size, at::IntArrayRef stride,
                                             at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
                                             const at::Tensor& indices) {
-  (void)pool2d_arguments(input, kernel_size, stride, padding, dilation);
-  (void)ceil_mode;
-  return max_pool_backward(grad_output, input, 2, indices);
+  const Pool2d q = pool2d_arguments(input, kernel_size, stride, padding, dilation);
+  const PoolNd p = pool2d_geometry(input, q, ceil_mode);
+  check_backward_shapes(input, grad_output, &indices, p);
+  return pool_backward(grad_output, input, p, kPoolMax, indices);
 }
 
 std::tuple<at::Tensor, at::Tensor> max_pool3d_with_indices(const at::Tensor& input, at::IntArrayRef kernel_size,
                                                            at::IntArrayRef stride, at::IntArrayRef padding,
                                                            at::IntArrayRef dilation, bool ceil_mode) {
-  static const Kernel k("reduce_max");
   const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode, false);
-  k.require(input.scalar_type());
   if (input.scalar_type() == at::kBool) throw NotServed("max_pool3d of bool");
-  return max_pool(input, p);
+  return pool_forward(input, p, kPoolMax);
 }
 
 at::Tensor max_pool3d_with_indices_backward(const at::Tensor& grad_output, const at::Tensor& input,
                                             at::IntArrayRef kernel_size, at::IntArrayRef stride,
                                             at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
                                             const at::Tensor& indices) {
-  (void)pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode, false);
-  return max_pool_backward(grad_output, input, 3, indices);
+  const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, dilation, ceil_mode, false);
+  check_backward_shapes(input, grad_output, &indices, p);
+  return pool_backward(grad_output, input, p, kPoolMax, indices);
 }
 
-// ---- average pooling 2-d and 3-d: a sum over the windows' view (no copy)
-// divided by PyTorch's divisor, which is separable: a product of one factor
-// per spatial dim ----
+// ---- average pooling 2-d and 3-d ----
 namespace {
 
-// Per output position along one dim: the window's size counting padding
-// (clipped at the padded edge, as PyTorch clips ceil mode's last window) or
-// counting only input elements.
-std::vector<double> window_sizes(int64_t input, int64_t output, int64_t k, int64_t s, int64_t p, bool with_padding) {
-  std::vector<double> size(output);
-  for (int64_t o = 0; o < output; ++o) {
-    const int64_t start = o * s - p, end = std::min(start + k, input + p);
-    size[o] = with_padding ? static_cast<double>(end - start)
-                           : static_cast<double>(std::min(end, input) - std::max<int64_t>(start, 0));
-  }
-  return size;
-}
-
-struct AvgPool {
-  PoolNd p;           // dilation 1
-  int64_t n = 1, c = 0;
-  at::Tensor divisor;  // [out...] in the computation dtype
-  at::DimVector shape() const {
-    at::DimVector s{n, c};
-    s.append(p.out.begin(), p.out.end());
-    return s;
-  }
-};
-
-AvgPool avg_pool_plan(const at::Tensor& input, const PoolNd& p, bool count_include_pad,
-                      std::optional<int64_t> divisor_override, at::ScalarType compute) {
+int64_t divisor_of(std::optional<int64_t> divisor_override) {
   TORCH_CHECK(!divisor_override || *divisor_override != 0, "divisor must be not zero");
-  AvgPool a;
-  a.p = p;
-  a.n = input.dim() == p.dims + 2 ? input.size(0) : 1;
-  a.c = input.size(-p.dims - 1);
-  const at::TensorOptions opts = input.options().dtype(compute);
-  if (divisor_override) {
-    a.divisor = at::full(p.out, static_cast<double>(*divisor_override), opts);
-  } else {
-    at::Tensor divisor = at::ones({}, at::kDouble);
-    for (int64_t i = 0; i < p.dims; ++i) {
-      at::DimVector view(p.dims, 1);
-      view[i] = p.out[i];
-      divisor = divisor * at::tensor(window_sizes(p.in[i], p.out[i], p.kernel[i], p.stride[i], p.padding[i],
-                                                  count_include_pad), at::kDouble).view(view);
-    }
-    a.divisor = divisor.to(opts.device(input.device()));
-  }
-  return a;
-}
-
-// A zero-padded buffer [n, c, spatial...] that every window fits in (ceil
-// mode's last windows included), in dtype `compute`.
-at::Tensor zero_padded(const AvgPool& a, const at::TensorOptions& opts) {
-  at::DimVector shape{a.n, a.c};
-  for (int64_t i = 0; i < a.p.dims; ++i)
-    shape.push_back(std::max((a.p.out[i] - 1) * a.p.stride[i] + a.p.kernel[i], a.p.in[i] + a.p.padding[i]));
-  return at::zeros(shape, opts);
-}
-
-at::Tensor avg_pool_forward(const at::Tensor& input, const AvgPool& a) {
-  const bool batched = input.dim() == a.p.dims + 2;
-  const at::ScalarType compute = a.divisor.scalar_type();
-  at::Tensor out;
-  if (c10::multiply_integers(a.shape()) == 0) {
-    out = at::empty(a.shape(), input.options());
-  } else {
-    at::Tensor padded = zero_padded(a, input.options().dtype(compute));
-    inner_of(padded, a.p).copy_(batched ? input : input.unsqueeze(0));
-    at::DimVector window_dims;
-    for (int64_t i = 0; i < a.p.dims; ++i) window_dims.push_back(2 + a.p.dims + i);
-    out = (windows_of(padded, a.p).sum(window_dims) / a.divisor).to(input.scalar_type());
-  }
-  if (!batched) return out.squeeze(0);
-  return out.contiguous(input.suggest_memory_format());
-}
-
-at::Tensor avg_pool_backward(const at::Tensor& grad_output, const at::Tensor& input, const AvgPool& a,
-                             const char* op) {
-  const bool batched = input.dim() == a.p.dims + 2;
-  const at::ScalarType compute = a.divisor.scalar_type();
-  TORCH_CHECK(grad_output.numel() == c10::multiply_integers(a.shape()), op, ": grad_output of size ",
-              grad_output.sizes(), " for an output of ", at::IntArrayRef(a.p.out));
-  at::Tensor padded = zero_padded(a, input.options().dtype(compute));
-  if (padded.numel() > 0 && grad_output.numel() > 0) {
-    // Each window's share, added into every element of the window: one add
-    // per kernel offset (a view that never overlaps itself), or one in all
-    // when windows do not overlap.
-    const at::Tensor share = grad_output.reshape(a.shape()).to(compute) / a.divisor;
-    const at::Tensor windows = windows_of(padded, a.p);
-    bool overlap = false;
-    for (int64_t i = 0; i < a.p.dims; ++i) overlap |= a.p.stride[i] < a.p.kernel[i];
-    if (!overlap) {
-      at::DimVector view = a.shape();
-      view.resize(view.size() + a.p.dims, 1);
-      windows.add_(share.view(view));
-    } else {
-      const int64_t taps = c10::multiply_integers(a.p.kernel);
-      for (int64_t k = 0; k < taps; ++k) {
-        at::Tensor tap = windows;
-        int64_t rest = k;
-        for (int64_t i = a.p.dims - 1; i >= 0; --i) {
-          tap = tap.select(2 + a.p.dims + i, rest % a.p.kernel[i]);
-          rest /= a.p.kernel[i];
-        }
-        tap.add_(share);
-      }
-    }
-  }
-  at::Tensor grad = inner_of(padded, a.p).to(input.scalar_type());
-  if (!batched) return grad.squeeze(0).contiguous();
-  return grad.contiguous(input.suggest_memory_format());
+  return divisor_override.value_or(0);
 }
 
 }  // namespace
@@ -393,12 +255,12 @@ at::Tensor avg_pool_backward(const at::Tensor& grad_output, const at::Tensor& in
 at::Tensor avg_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                       at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
                       std::optional<int64_t> divisor_override) {
-  static const Kernel k("reduce_sum");
-  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d of a non-float dtype");
-  k.require(input.scalar_type());
+  if (!at::isFloatingType(input.scalar_type()) && input.scalar_type() != at::kLong)
+    throw NotServed("avg_pool2d of an integer dtype other than int64");
   const Pool2d q = pool2d_arguments(input, kernel_size, stride, padding, {1}, "avg_pool2d");
-  return avg_pool_forward(input, avg_pool_plan(input, pool2d_geometry(input, q, ceil_mode), count_include_pad,
-                                               divisor_override, widened_type(input.scalar_type())));
+  const int64_t divisor = divisor_of(divisor_override);
+  return std::get<0>(
+      pool_forward(input, pool2d_geometry(input, q, ceil_mode), kPoolAverage, count_include_pad, divisor));
 }
 
 at::Tensor avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input, at::IntArrayRef kernel_size,
@@ -406,21 +268,20 @@ at::Tensor avg_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& 
                                bool count_include_pad, std::optional<int64_t> divisor_override) {
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool2d_backward of a non-float dtype");
   const Pool2d q = pool2d_arguments(input, kernel_size, stride, padding, {1}, "avg_pool2d");
-  return avg_pool_backward(grad_output, input,
-                           avg_pool_plan(input, pool2d_geometry(input, q, ceil_mode), count_include_pad,
-                                         divisor_override, widened_type(input.scalar_type())),
-                           "avg_pool2d_backward");
+  const PoolNd p = pool2d_geometry(input, q, ceil_mode);
+  const int64_t divisor = divisor_of(divisor_override);
+  check_backward_shapes(input, grad_output, nullptr, p);
+  return pool_backward(grad_output, input, p, kPoolAverage, at::Tensor(), count_include_pad, divisor);
 }
 
 at::Tensor avg_pool3d(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                       at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
                       std::optional<int64_t> divisor_override) {
-  static const Kernel k("reduce_sum");
-  if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool3d of a non-float dtype");
-  k.require(input.scalar_type());
+  if (!at::isFloatingType(input.scalar_type()) && input.scalar_type() != at::kLong)
+    throw NotServed("avg_pool3d of an integer dtype other than int64");
   const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, {1}, ceil_mode, true);
-  return avg_pool_forward(input, avg_pool_plan(input, p, count_include_pad, divisor_override,
-                                               widened_type(input.scalar_type())));
+  const int64_t divisor = divisor_of(divisor_override);
+  return std::get<0>(pool_forward(input, p, kPoolAverage, count_include_pad, divisor));
 }
 
 at::Tensor avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input, at::IntArrayRef kernel_size,
@@ -428,10 +289,9 @@ at::Tensor avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& 
                                bool count_include_pad, std::optional<int64_t> divisor_override) {
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("avg_pool3d_backward of a non-float dtype");
   const PoolNd p = pool3d_arguments(input, kernel_size, stride, padding, {1}, ceil_mode, true);
-  return avg_pool_backward(grad_output, input,
-                           avg_pool_plan(input, p, count_include_pad, divisor_override,
-                                         widened_type(input.scalar_type())),
-                           "avg_pool3d_backward");
+  const int64_t divisor = divisor_of(divisor_override);
+  check_backward_shapes(input, grad_output, nullptr, p);
+  return pool_backward(grad_output, input, p, kPoolAverage, at::Tensor(), count_include_pad, divisor);
 }
 
 // ---- nearest upsampling 1-3d (nearest and nearest-exact): one row lookup
@@ -823,79 +683,37 @@ at::Tensor adaptive_avg_pool3d_backward(const at::Tensor& grad_output, const at:
   return adaptive_backward(grad_output, input, 3);
 }
 
-// ---- adaptive max pooling 2-d and 3-d: each spatial dim's windows (PyTorch's
-// integer bounds) gathered as rows of their longest window's length, short
-// windows repeating their last row (a repeat never changes a max or its first
-// position), a max over each window, its position turned into the input's
-// flat spatial index; the backward is max pooling's ----
+// ---- adaptive max pooling 2-d and 3-d: the vendor's pooling kernels with
+// PyTorch's integer window bounds ----
 namespace {
 
 const char* adaptive_max_name(int64_t dims) {
   return dims == 2 ? "adaptive_max_pool2d()" : "adaptive_max_pool3d()";
 }
 
+// The geometry of adaptive windows from the input's spatial sizes to `out`.
+PoolNd adaptive_geometry(const at::Tensor& input, at::IntArrayRef out, int64_t dims) {
+  PoolNd p;
+  p.dims = dims;
+  for (int64_t i = 0; i < dims; ++i) {
+    p.in.push_back(input.size(input.dim() - dims + i));
+    p.out.push_back(out[i]);
+    p.kernel.push_back(1);
+    p.stride.push_back(1);
+    p.padding.push_back(0);
+    p.dilation.push_back(1);
+  }
+  return p;
+}
+
 std::tuple<at::Tensor, at::Tensor> adaptive_max_forward(const at::Tensor& input, at::IntArrayRef output_size,
                                                         int64_t dims) {
-  static const Kernel k("reduce_max");
   const char* name = adaptive_max_name(dims);
   check_adaptive_input(input, dims, name);
   TORCH_CHECK(static_cast<int64_t>(output_size.size()) == dims, name, ": internal error: output_size.size() must be ",
               dims);
-  k.require(input.scalar_type());
   if (!at::isFloatingType(input.scalar_type())) throw NotServed("adaptive max pooling of a non-float dtype");
-  const bool batched = input.dim() == dims + 2;
-  const at::Tensor x = batched ? input : input.unsqueeze(0);
-  const int64_t n = x.size(0), c = x.size(1);
-  at::DimVector shape{n, c};
-  shape.append(output_size.begin(), output_size.end());
-  const at::MemoryFormat format = batched ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
-  at::Tensor values = at::empty(shape, x.options(), format);
-  at::Tensor indices = at::empty(shape, x.options().dtype(at::kLong), format);
-  if (values.numel() > 0) {
-    // Per dim: rows[o * longest + j] = start(o) + min(j, length(o) - 1).
-    std::vector<std::vector<int64_t>> rows(dims);
-    at::DimVector longest(dims);
-    const at::DimVector place = dense_steps(x.sizes().slice(2));
-    at::Tensor gathered = x;
-    for (int64_t i = 0; i < dims; ++i) {
-      const int64_t in = x.size(i + 2), out = output_size[i];
-      auto start = [&](int64_t o) { return (o * in) / out; };
-      auto end = [&](int64_t o) { return ((o + 1) * in + out - 1) / out; };
-      longest[i] = 0;
-      for (int64_t o = 0; o < out; ++o) longest[i] = std::max(longest[i], end(o) - start(o));
-      for (int64_t o = 0; o < out; ++o)
-        for (int64_t j = 0; j < longest[i]; ++j) rows[i].push_back(start(o) + std::min(j, end(o) - start(o) - 1));
-      gathered = pick_rows(gathered, i + 2, rows[i]);
-    }
-    // [n, c, o0 * l0, o1 * l1, ...] -> [n, c, o0, o1, ..., l0 * l1 * ...]
-    at::DimVector split{n, c}, order{0, 1}, flat(shape.begin(), shape.end());
-    for (int64_t i = 0; i < dims; ++i) {
-      split.push_back(output_size[i]);
-      split.push_back(longest[i]);
-      order.push_back(2 + 2 * i);
-    }
-    for (int64_t i = 0; i < dims; ++i) order.push_back(3 + 2 * i);
-    flat.push_back(c10::multiply_integers(longest));
-    auto [best, position] = at::max(gathered.view(split).permute(order).reshape(flat), -1);
-    // The flat spatial index of window o's tap (j0, j1, ...): sum of rows[i][o_i * l_i + j_i] * place_i,
-    // from a table [o..., l...] of every window's taps.
-    at::Tensor table = at::zeros({}, x.options().dtype(at::kLong));
-    for (int64_t i = 0; i < dims; ++i) {
-      at::DimVector view(2 * dims, 1);
-      view[i] = output_size[i];
-      view[dims + i] = longest[i];
-      std::vector<int64_t> scaled(rows[i].size());
-      for (size_t r = 0; r < scaled.size(); ++r) scaled[r] = rows[i][r] * place[i];
-      table = table + at::tensor(scaled, at::kLong).to(x.device()).view(view);
-    }
-    at::DimVector windows(output_size.begin(), output_size.end());
-    windows.push_back(flat.back());
-    const at::Tensor taps = table.reshape(windows);  // [o..., taps]
-    values.copy_(best);
-    indices.copy_(at::gather(taps.expand(at::DimVector(flat)), -1, position.unsqueeze(-1)).squeeze(-1));
-  }
-  if (!batched) return {values.squeeze(0), indices.squeeze(0)};
-  return {values, indices};
+  return pool_forward(input, adaptive_geometry(input, output_size, dims), kPoolAdaptiveMax);
 }
 
 at::Tensor adaptive_max_backward(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& indices,
@@ -903,7 +721,11 @@ at::Tensor adaptive_max_backward(const at::Tensor& grad_output, const at::Tensor
   check_adaptive_input(input, dims, adaptive_max_name(dims));
   TORCH_CHECK(grad_output.sizes() == indices.sizes(), adaptive_max_name(dims), ": grad_output of size ",
               grad_output.sizes(), " for indices of size ", indices.sizes());
-  return max_pool_backward(grad_output, input, dims, indices);
+  TORCH_CHECK(grad_output.dim() == input.dim(), adaptive_max_name(dims), ": grad_output of size ", grad_output.sizes(),
+              " for an input of size ", input.sizes());
+  return pool_backward(grad_output, input,
+                       adaptive_geometry(input, grad_output.sizes().slice(grad_output.dim() - dims), dims),
+                       kPoolAdaptiveMax, indices);
 }
 
 }  // namespace

@@ -322,6 +322,121 @@ void convolution_check(const char* name) {
   }
 }
 
+// Pooling of x [2,3,5,7] over 2 spatial dims, in plain loops: max with a
+// window (3,2), stride (2,1), padding (1,1), dilation (1,2) (ties and a NaN
+// in x); average with dilation 1 (counting padding or not); adaptive max to
+// [3,4]. each_window(n, c, oh, ow, visit) calls visit(h, w) for every input
+// element of the window, in the kernels' order.
+struct PoolCase {
+  static constexpr int N = 2, C = 3, H = 5, W = 7;
+  int kind, kh = 3, kw = 2, sh = 2, sw = 1, ph = 1, pw = 1, dh = 1, dw = 2, count_include_pad = 0;
+  int OH, OW;
+  explicit PoolCase(int kind_, bool include_pad = false) : kind(kind_), count_include_pad(include_pad) {
+    if (kind == 1) dw = 1;
+    OH = kind == 2 ? 3 : (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+    OW = kind == 2 ? 4 : (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+  }
+  // lo, hi (exclusive), step of output o's window along a dim.
+  void window(int o, int in, int out, int k, int s, int p, int d, int& lo, int& hi, int& step) const {
+    if (kind == 2) {
+      lo = o * in / out, hi = ((o + 1) * in + out - 1) / out, step = 1;
+      return;
+    }
+    lo = o * s - p, hi = lo + (k - 1) * d + 1, step = d;
+  }
+  template <typename Visit>
+  void each_window(int oh, int ow, Visit visit) const {
+    int h0, h1, hs, w0, w1, ws;
+    window(oh, H, OH, kh, sh, ph, dh, h0, h1, hs);
+    window(ow, W, OW, kw, sw, pw, dw, w0, w1, ws);
+    for (int h = h0; h < h1; h += hs)
+      for (int w = w0; w < w1; w += ws)
+        if (h >= 0 && h < H && w >= 0 && w < W) visit(h, w);
+  }
+  // The average's divisor: the window counting padding (clipped at the padded edge), or its input elements.
+  int divisor(int oh, int ow) const {
+    if (count_include_pad) {
+      const int h0 = oh * sh - ph, w0 = ow * sw - pw;
+      return (std::min(h0 + kh, H + ph) - h0) * (std::min(w0 + kw, W + pw) - w0);
+    }
+    int count = 0;
+    each_window(oh, ow, [&](int, int) { ++count; });
+    return count;
+  }
+  std::vector<gems_scalar> scalars() const {
+    return {i(kind), i(count_include_pad), i(0), i(kh), i(kw), i(sh), i(sw), i(ph), i(pw), i(dh), i(dw)};
+  }
+  // y and indices by the rules: the first largest, or the last NaN.
+  void forward(const std::vector<float>& x, std::vector<float>& y, std::vector<int64_t>& idx) const {
+    y.assign(N * C * OH * OW, 0.0f);
+    idx.assign(y.size(), 0);
+    for (int nc = 0; nc < N * C; ++nc)
+      for (int oh = 0; oh < OH; ++oh)
+        for (int ow = 0; ow < OW; ++ow) {
+          const int o = (nc * OH + oh) * OW + ow;
+          bool first = true;
+          float acc = 0;
+          each_window(oh, ow, [&](int h, int w) {
+            const float v = x[(nc * H + h) * W + w];
+            if (kind == 1) acc += v;
+            else if (first || v > acc || std::isnan(v)) acc = v, idx[o] = h * W + w, first = false;
+          });
+          y[o] = kind == 1 ? acc / static_cast<float>(divisor(oh, ow)) : acc;
+        }
+  }
+};
+
+// Runs "pool" or "pool_backward" for each kind and compares with the loops.
+void pool_check(const char* name) {
+  using P = PoolCase;
+  std::vector<float> x = ramp(P::N * P::C * P::H * P::W, 0.37f, -2.0f);
+  x[3 * P::W + 4] = std::nanf("");  // a NaN wins its windows
+  const bool backward = std::string(name) == "pool_backward";
+  for (const PoolCase pc : {PoolCase(0), PoolCase(1, true), PoolCase(1, false), PoolCase(2)}) {
+    const int outputs = P::N * P::C * pc.OH * pc.OW;
+    std::vector<float> y;
+    std::vector<int64_t> idx;
+    pc.forward(x, y, idx);
+    const std::vector<int64_t> y_sizes = {P::N, P::C, pc.OH, pc.OW}, x_sizes = {P::N, P::C, P::H, P::W};
+    if (!backward) {
+      // x read channels-last: element (n, c, h, w) stored at ((n*H + h)*W + w)*C + c.
+      std::vector<float> stored(x.size());
+      for (int n = 0; n < P::N; ++n)
+        for (int c = 0; c < P::C; ++c)
+          for (int k = 0; k < P::H * P::W; ++k) stored[(n * P::H * P::W + k) * P::C + c] = x[(n * P::C + c) * P::H * P::W + k];
+      DeviceBuffer dx(stored), dy(outputs * 4), di(outputs * 8);
+      std::vector<gems_tensor> t{tensor(dy, GEMS_FLOAT32, y_sizes)};
+      if (pc.kind != 1) t.push_back(tensor(di, GEMS_INT64, y_sizes));
+      t.push_back(tensor(dx, GEMS_FLOAT32, x_sizes, {P::C * P::H * P::W, 1, P::W * P::C, P::C}));
+      ASSERT_EQ(run(name, t, pc.scalars()), GEMS_OK) << api().last_error();
+      const std::vector<float> got = dy.read<float>();
+      for (int o = 0; o < outputs; ++o)
+        EXPECT_TRUE(std::isnan(y[o]) ? std::isnan(got[o]) : std::fabs(got[o] - y[o]) <= 1e-5f * (1 + std::fabs(y[o])))
+            << "kind " << pc.kind << " output " << o << ": " << got[o] << " for " << y[o];
+      if (pc.kind != 1) EXPECT_EQ(di.read<int64_t>(), idx) << "kind " << pc.kind;
+    } else {
+      // dx sums each output gradient into the element its index names, or
+      // each window's share into the window's elements.
+      const std::vector<float> g = ramp(outputs, 0.29f, -1.0f);
+      std::vector<float> want(x.size(), 0.0f);
+      for (int nc = 0; nc < P::N * P::C; ++nc)
+        for (int oh = 0; oh < pc.OH; ++oh)
+          for (int ow = 0; ow < pc.OW; ++ow) {
+            const int o = (nc * pc.OH + oh) * pc.OW + ow;
+            if (pc.kind != 1) want[nc * P::H * P::W + idx[o]] += g[o];
+            else pc.each_window(oh, ow, [&](int h, int w) {
+              want[(nc * P::H + h) * P::W + w] += g[o] / static_cast<float>(pc.divisor(oh, ow));
+            });
+          }
+      DeviceBuffer dg(g), di(idx), dx(x.size() * 4);
+      std::vector<gems_tensor> t{tensor(dx, GEMS_FLOAT32, x_sizes), tensor(dg, GEMS_FLOAT32, y_sizes)};
+      if (pc.kind != 1) t.push_back(tensor(di, GEMS_INT64, y_sizes));
+      ASSERT_EQ(run(name, t, pc.scalars()), GEMS_OK) << api().last_error();
+      expect_near(dx.read<float>(), want, 1e-5f);
+    }
+  }
+}
+
 const std::map<std::string, std::function<void()>>& references() {
   static const std::map<std::string, std::function<void()>> refs = {
       {"copy", [] { unary("copy", [](float x) { return x; }); }},
@@ -647,6 +762,8 @@ const std::map<std::string, std::function<void()>>& references() {
       {"convolution", [] { convolution_check("convolution"); }},
       {"convolution_backward_input", [] { convolution_check("convolution_backward_input"); }},
       {"convolution_backward_weight", [] { convolution_check("convolution_backward_weight"); }},
+      {"pool", [] { pool_check("pool"); }},
+      {"pool_backward", [] { pool_check("pool_backward"); }},
       {"attention", [] {
          AttentionInputs a;
          ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();

@@ -142,6 +142,42 @@ def test_channels_last_stays_channels_last(transposed, strict):
     assert xg.grad.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("pool", ["max2d", "max3d", "avg2d", "adaptive_max2d"])
+def test_pooling_ties_nans_and_channels_last_as_on_cpu(pool, strict):
+    """The vendor pooling kernels' rules against CPU's on inputs OpInfo's samples
+    lack: ties (the first largest wins), NaNs (the last NaN wins), overlapping
+    dilated windows with ceil mode, a channels-last input whose results stay
+    channels-last, and the gradients that flow back through the indices."""
+    three = pool == "max3d"
+    x = torch.randint(-3, 4, (2, 5, 4, 9, 8) if three else (2, 5, 9, 8)).float()  # many ties
+    x[0, 1, ..., 2, 3] = float("nan")
+    x[1, 2, ..., 4, 4] = float("nan")
+    x[1, 2, ..., 4, 5] = float("nan")
+    x = x.contiguous(memory_format=torch.channels_last_3d if three else torch.channels_last)
+    f = {"max2d": lambda t: F.max_pool2d(t, (3, 2), (2, 1), 1, (1, 2), ceil_mode=True, return_indices=True),
+         "max3d": lambda t: F.max_pool3d(t, 2, (1, 2, 2), 1, ceil_mode=True, return_indices=True),
+         "avg2d": lambda t: (F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),),
+         "adaptive_max2d": lambda t: F.adaptive_max_pool2d(t, (4, 3), return_indices=True)}[pool]
+    xc, xg = x.clone().requires_grad_(), x.to("gems").requires_grad_()
+    expected, got = f(xc), f(xg)
+    torch.testing.assert_close(got[0].cpu(), expected[0], equal_nan=True)
+    if len(expected) > 1:
+        assert torch.equal(got[1].cpu(), expected[1])
+    assert got[0].is_contiguous(memory_format=torch.channels_last_3d if three else torch.channels_last)
+    grad = torch.linspace(-1, 1, expected[0].numel()).view(expected[0].shape)
+    expected[0].backward(grad)
+    got[0].backward(grad.to("gems"))
+    torch.testing.assert_close(xg.grad.cpu(), xc.grad, equal_nan=True)
+
+
+def test_int64_average_pooling_truncates_as_on_cpu(strict):
+    x = torch.randint(-50, 50, (2, 3, 7, 6))
+    for kwargs in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+                   dict(kernel_size=3, padding=1, divisor_override=4)):
+        assert torch.equal(F.avg_pool2d(x.to("gems"), **kwargs).cpu(), F.avg_pool2d(x, **kwargs))
+    assert torch.equal(F.avg_pool3d(x.unsqueeze(0).to("gems"), 2).cpu(), F.avg_pool3d(x.unsqueeze(0), 2))
+
+
 def test_same_and_valid_padding_strings(strict):
     _need_gemm()
     x, w = torch.randn(1, 3, 10, 9), torch.randn(5, 3, 4, 3)

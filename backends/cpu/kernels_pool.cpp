@@ -1,0 +1,81 @@
+// Pooling, forward and backward (operands in kernel_table.cpp): the shared
+// per-element math of backends/common/pooling.h over the thread pool, one
+// element of the written tensor at a time, in memory order.
+#include "../common/pool_operands.h"
+#include "dtype_dispatch.h"
+#include "kernels.h"
+#include "parallel.h"
+#include "runtime.h"
+#include "strided_loop.h"
+
+namespace gems::cpu {
+namespace {
+
+constexpr const char* kMalformed =
+    "pool: expected y, indices (max kinds), x (or dx, dy, indices) of 3 to 5 dims, then kind, count_include_pad, "
+    "divisor and window, stride, padding, dilation per spatial dim";
+
+// The elements each work-item visits, as the grain's measure.
+int64_t taps_per_element(const PoolOperands& op) {
+  const PoolGeometry& g = op.g;
+  if (g.kind == kPoolAdaptiveMax) {
+    int64_t taps = 1;
+    for (int d = 0; d < 3; ++d) taps *= (g.in[d] + g.out[d] - 1) / std::max<int64_t>(g.out[d], 1) + 1;
+    return taps;
+  }
+  return g.window[0] * g.window[1] * g.window[2];
+}
+
+}  // namespace
+
+int k_pool(const gems_kernel_call* c) {
+  const PoolOperands op(c, false);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  const PoolGeometry& g = op.g;
+  const bool max = pool_is_max(g);
+  int64_t* indices = op.indices ? reinterpret_cast<int64_t*>(base_ptr(*op.indices)) : nullptr;
+  auto run = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
+    T* y = reinterpret_cast<T*>(base_ptr(*op.y));
+    auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
+    parallel_for(0, op.count(), grain_for(taps_per_element(op)), [&](int64_t begin, int64_t end) {
+      int64_t n, ch, o[3], index;
+      for (int64_t i = begin; i < end; ++i) {
+        pool_coords(g, g.out, i, n, ch, o);
+        const A v = pool_forward_at<A>(g, n, ch, o, load, index);
+        y[n * g.y[0] + ch * g.y[1] + o[0] * g.y[2] + o[1] * g.y[3] + o[2] * g.y[4]] = convert<T>(v);
+        if (indices) indices[n * g.z[0] + ch * g.z[1] + o[0] * g.z[2] + o[1] * g.z[3] + o[2] * g.z[4]] = index;
+      }
+    });
+  };
+  const bool ok = max ? dispatch_dtype<kNumeric>(op.x->dtype, run) : dispatch_dtype<kPoolAverageDtypes>(op.x->dtype, run);
+  return ok ? GEMS_OK : unsupported_dtype("pool", op.x->dtype);
+}
+
+int k_pool_backward(const gems_kernel_call* c) {
+  const PoolOperands op(c, true);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  const PoolGeometry& g = op.g;
+  const int64_t* indices = op.indices ? reinterpret_cast<const int64_t*>(base_ptr(*op.indices)) : nullptr;
+  const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    const T* dy = reinterpret_cast<const T*>(base_ptr(*op.y));
+    T* dx = reinterpret_cast<T*>(base_ptr(*op.x));
+    auto grad = [dy](int64_t at) { return static_cast<A>(dy[at]); };
+    auto index = [indices](int64_t at) { return indices[at]; };
+    parallel_for(0, op.count(), grain_for(taps_per_element(op)), [&](int64_t begin, int64_t end) {
+      int64_t n, ch, p[3];
+      for (int64_t i = begin; i < end; ++i) {
+        pool_coords(g, g.in, i, n, ch, p);
+        dx[n * g.x[0] + ch * g.x[1] + p[0] * g.x[2] + p[1] * g.x[3] + p[2] * g.x[4]] =
+            convert<T>(pool_backward_at<A>(g, n, ch, p, grad, index));
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("pool_backward", op.x->dtype);
+}
+
+}  // namespace gems::cpu

@@ -1,0 +1,39 @@
+// Host side of kernels/pool.clcpp: the two pooling kernels (operands in
+// backends/cpu/kernel_table.cpp, decoded by backends/common/pool_operands.h),
+// one work-item per element of the written tensor.
+#include "../common/pool_operands.h"
+#include "kernels.h"
+#include "launch.h"
+
+namespace gems::intel {
+namespace {
+
+constexpr const char* kMalformed =
+    "pool: expected y, indices (max kinds), x (or dx, dy, indices) of 3 to 5 dims, then kind, count_include_pad, "
+    "divisor and window, stride, padding, dilation per spatial dim";
+
+}  // namespace
+
+int k_pool(const gems_kernel_call* c) {
+  const PoolOperands op(c, false);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!served(pool_is_max(op.g) ? kNumeric : kPoolAverageDtypes, op.x->dtype)) return unsupported("pool", op.x->dtype);
+  if (op.count() == 0) return GEMS_OK;
+  // The averaging kinds have no indices: the kernel's indices argument (never
+  // written then) gets y's address.
+  return Launch(c, kProgramPool, kernel_name("pool_forward", op.x->dtype))
+      .tensor(*op.y).tensor(op.indices ? *op.indices : *op.y).tensor(*op.x).value(op.g)
+      .run(static_cast<size_t>(op.count()));
+}
+
+int k_pool_backward(const gems_kernel_call* c) {
+  const PoolOperands op(c, true);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!served(kFloating, op.x->dtype)) return unsupported("pool_backward", op.x->dtype);
+  if (op.count() == 0) return GEMS_OK;
+  return Launch(c, kProgramPool, kernel_name("pool_backward", op.x->dtype))
+      .tensor(*op.x).tensor(*op.y).tensor(op.indices ? *op.indices : *op.y).value(op.g)
+      .run(static_cast<size_t>(op.count()));
+}
+
+}  // namespace gems::intel
