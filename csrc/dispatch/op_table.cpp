@@ -206,6 +206,11 @@ const std::vector<OpEntry>& op_table() {
   GEMS_PAIR_ROWS(NAME, "index_select,mul,addcmul", "accumulate_rows,arange,reduce_min,reduce_max,fill,mul")
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bicubic2d),
+#define GEMS_UPSAMPLE_ANTIALIAS_ROWS(NAME)                                                                         \
+  gems_only(GEMS_OP0(_##NAME##_aa, NAME##_aa, "index_select,mul,addcmul")),                                       \
+      gems_only(GEMS_OP0(_##NAME##_aa_backward, NAME##_aa_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill,mul"))
+      GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bilinear2d), GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bicubic2d),
+#undef GEMS_UPSAMPLE_ANTIALIAS_ROWS
 #undef GEMS_UPSAMPLE_LINEAR_ROWS
 #undef GEMS_PAIR_ROWS
 #define GEMS_UPSAMPLE_EXACT_ROWS(D)                                                                                 \

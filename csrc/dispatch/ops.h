@@ -324,6 +324,10 @@ Tensor unfold_blocks(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArr
 Tensor fold_blocks(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
 Tensor upsample_bicubic2d(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble);
 Tensor upsample_bicubic2d_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble);
+Tensor upsample_bicubic2d_aa(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble);
+Tensor upsample_bicubic2d_aa_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble);
+Tensor upsample_bilinear2d_aa(const Tensor&, at::IntArrayRef, bool, OptDouble, OptDouble);
+Tensor upsample_bilinear2d_aa_backward(const Tensor&, at::IntArrayRef, at::IntArrayRef, bool, OptDouble, OptDouble);
 Tensor upsample_nearest1d(const Tensor&, at::IntArrayRef, OptDouble);
 Tensor upsample_nearest2d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble);
 Tensor upsample_nearest3d(const Tensor&, at::IntArrayRef, OptDouble, OptDouble, OptDouble);

@@ -427,14 +427,16 @@ at::Tensor upsample_nearest_exact3d_backward(const at::Tensor& g, at::IntArrayRe
   return nearest_backward(g, out, in, {sd, sh, sw}, true);
 }
 
-// ---- linear, bilinear, trilinear and bicubic upsampling (no antialias):
-// separable, one dim at a time, each output a blend of two taps (linear) or
-// four (cubic convolution, A = -0.75) picked with index_select, with
-// PyTorch's source indices and weights (computed on the host in its opmath
-// type). Applying the last dim first and summing the taps in order repeats
-// PyTorch's CPU arithmetic; 16-bit inputs blend in float32, rounded once. The
-// backward adds each output gradient's weighted shares into its sources, dim
-// by dim in the other order ----
+// ---- linear, bilinear, trilinear and bicubic upsampling, and antialiased
+// bilinear and bicubic resizing: separable, one dim at a time, each output a
+// blend of two taps (linear), four (cubic convolution, A = -0.75) or, with
+// antialias, a window whose width grows with the downscale factor (PyTorch's
+// triangle and Keys cubic (A = -0.5) filters, normalised), picked with
+// index_select, with PyTorch's source indices and weights (computed on the
+// host in its opmath type). Applying the last dim first and summing the taps
+// in order repeats PyTorch's CPU arithmetic; 16-bit inputs blend in float32,
+// rounded once. The backward adds each output gradient's weighted shares into
+// its sources, dim by dim in the other order ----
 namespace {
 
 struct Taps {
@@ -442,7 +444,7 @@ struct Taps {
   std::vector<at::Tensor> weight;  // per tap: weights [out], in the computation dtype
 };
 
-enum class Blend { kLinear, kCubic };
+enum class Blend { kLinear, kCubic, kLinearAntialias, kCubicAntialias };
 
 // PyTorch's area_pixel_compute_scale and area_pixel_compute_source_index.
 template <typename T>
@@ -466,6 +468,45 @@ std::array<T, 4> cubic_weights(T t) {
   return {far(t + 1), near(t), near(1 - t), far(2 - t)};
 }
 
+// PyTorch's antialiasing filters: a triangle for bilinear, Keys' cubic
+// (A = -0.5) for bicubic.
+template <typename T>
+T antialias_filter(Blend blend, T x) {
+  x = std::abs(x);
+  if (blend == Blend::kLinearAntialias) return x < T(1) ? T(1) - x : T(0);
+  constexpr T A = T(-0.5);
+  if (x < T(1)) return ((A + 2) * x - (A + 3)) * x * x + 1;
+  if (x < T(2)) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  return T(0);
+}
+
+// The taps of an antialiased resize: output o reads the window [xmin, xmin +
+// size) around its centre, the filter stretched by the downscale factor,
+// the weights normalised to sum to 1; taps past a window's end weigh 0.
+template <typename T>
+void antialias_taps(Blend blend, int64_t input, int64_t output, T s, std::vector<std::vector<int64_t>>& index,
+                    std::vector<std::vector<T>>& weight) {
+  const T half_width = blend == Blend::kLinearAntialias ? T(1) : T(2);  // the filter's interp_size / 2
+  const T support = s >= T(1) ? half_width * s : half_width;
+  const T invscale = s >= T(1) ? T(1) / s : T(1);
+  const int64_t n = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  index.assign(n, std::vector<int64_t>(output));
+  weight.assign(n, std::vector<T>(output, T(0)));
+  for (int64_t o = 0; o < output; ++o) {
+    const T center = s * (static_cast<T>(o) + T(0.5));
+    const int64_t xmin = std::max(static_cast<int64_t>(center - support + T(0.5)), int64_t{0});
+    const int64_t size = std::clamp(std::min(static_cast<int64_t>(center + support + T(0.5)), input) - xmin,
+                                    int64_t{0}, n);
+    T total = T(0);
+    for (int64_t j = 0; j < n; ++j) {
+      index[j][o] = std::min(xmin + j, input - 1);
+      if (j < size) total += weight[j][o] = antialias_filter<T>(blend, (static_cast<T>(j + xmin) - center + T(0.5)) * invscale);
+    }
+    if (total != T(0))
+      for (int64_t j = 0; j < size; ++j) weight[j][o] /= total;
+  }
+}
+
 template <typename T>
 Taps taps_as(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
              const at::TensorOptions& weights) {
@@ -473,7 +514,9 @@ Taps taps_as(Blend blend, int64_t input, int64_t output, bool align_corners, std
   const int n = blend == Blend::kLinear ? 2 : 4;
   std::vector<std::vector<int64_t>> index(n, std::vector<int64_t>(output));
   std::vector<std::vector<T>> weight(n, std::vector<T>(output));
-  for (int64_t o = 0; o < output; ++o) {
+  if (blend == Blend::kLinearAntialias || blend == Blend::kCubicAntialias)
+    antialias_taps<T>(blend, input, output, s, index, weight);
+  else for (int64_t o = 0; o < output; ++o) {
     const T src = source_index<T>(s, o, align_corners, blend == Blend::kCubic);
     if (blend == Blend::kLinear) {
       const int64_t i = std::min(static_cast<int64_t>(std::floor(src)), input - 1);
@@ -493,7 +536,7 @@ Taps taps_as(Blend blend, int64_t input, int64_t output, bool align_corners, std
   }
   const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
   Taps taps;
-  for (int k = 0; k < n; ++k) {
+  for (size_t k = 0; k < index.size(); ++k) {
     taps.index.push_back(at::tensor(index[k], at::kLong).to(weights.device()));
     taps.weight.push_back(at::tensor(weight[k], type).to(weights));
   }
@@ -567,6 +610,22 @@ at::Tensor upsample_bicubic2d(const at::Tensor& self, at::IntArrayRef size, bool
 at::Tensor upsample_bicubic2d_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
                                        bool align_corners, std::optional<double> sh, std::optional<double> sw) {
   return blend_backward(Blend::kCubic, g, out, in, align_corners, {sh, sw});
+}
+at::Tensor upsample_bilinear2d_aa(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                                  std::optional<double> sh, std::optional<double> sw) {
+  return blend_forward(Blend::kLinearAntialias, self, size, align_corners, {sh, sw});
+}
+at::Tensor upsample_bilinear2d_aa_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                           bool align_corners, std::optional<double> sh, std::optional<double> sw) {
+  return blend_backward(Blend::kLinearAntialias, g, out, in, align_corners, {sh, sw});
+}
+at::Tensor upsample_bicubic2d_aa(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
+                                 std::optional<double> sh, std::optional<double> sw) {
+  return blend_forward(Blend::kCubicAntialias, self, size, align_corners, {sh, sw});
+}
+at::Tensor upsample_bicubic2d_aa_backward(const at::Tensor& g, at::IntArrayRef out, at::IntArrayRef in,
+                                          bool align_corners, std::optional<double> sh, std::optional<double> sw) {
+  return blend_backward(Blend::kCubicAntialias, g, out, in, align_corners, {sh, sw});
 }
 at::Tensor upsample_linear1d(const at::Tensor& self, at::IntArrayRef size, bool align_corners,
                              std::optional<double> s) {

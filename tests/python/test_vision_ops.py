@@ -30,7 +30,7 @@ SERVED = CONVS + [op for op in op_db if op.name in {
     "nn.functional.upsample_nearest", "nn.functional.pixel_shuffle", "nn.functional.pixel_unshuffle",
     "nn.functional.unfold", "nn.functional.softplus"} and op.supported_dtypes("cpu")] + [
     op for op in op_db if op.name == "nn.functional.pad" and op.variant_test_name != "constant"] + [
-    op for op in op_db if op.name == "nn.functional.upsample_bilinear" or (op.name == "nn.functional.interpolate" and
+    op for op in op_db if op.name in {"nn.functional.upsample_bilinear", "_upsample_bilinear2d_aa"} or (op.name == "nn.functional.interpolate" and
     op.variant_test_name in {"nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"})]
 FLOATS = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 # Tolerances of a sum over a few hundred products; 16-bit results are compared with
@@ -176,6 +176,25 @@ def test_int64_average_pooling_truncates_as_on_cpu(strict):
                    dict(kernel_size=3, padding=1, divisor_override=4)):
         assert torch.equal(F.avg_pool2d(x.to("gems"), **kwargs).cpu(), F.avg_pool2d(x, **kwargs))
     assert torch.equal(F.avg_pool3d(x.unsqueeze(0).to("gems"), 2).cpu(), F.avg_pool3d(x.unsqueeze(0), 2))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("align_corners", [False, True], ids=["centers", "corners"])
+def test_antialiased_resize_forward_backward_as_on_cpu(mode, align_corners, strict):
+    """Antialiased resizing (torchvision's Resize(antialias=True)): downscales
+    whose filters widen with the factor, an upscale, and a scale factor, with
+    gradients, against CPU."""
+    for size, kwargs in [((64, 48), dict(size=(9, 20))), ((20, 20), dict(size=(33, 7))),
+                         ((30, 31), dict(scale_factor=0.37)), ((7, 5), dict(size=(1, 1)))]:
+        x = torch.randn(2, 3, *size, dtype=torch.float64)
+        xc, xg = x.clone().requires_grad_(), x.to("gems").requires_grad_()
+        f = lambda t: F.interpolate(t, mode=mode, align_corners=align_corners, antialias=True, **kwargs)
+        expected, got = f(xc), f(xg)
+        torch.testing.assert_close(got.cpu(), expected, rtol=1e-12, atol=1e-12)
+        grad = torch.linspace(-1, 1, expected.numel(), dtype=torch.float64).view(expected.shape)
+        expected.backward(grad)
+        got.backward(grad.to("gems"))
+        torch.testing.assert_close(xg.grad.cpu(), xc.grad, rtol=1e-12, atol=1e-12)
 
 
 def test_same_and_valid_padding_strings(strict):
