@@ -142,6 +142,14 @@ const gems_kernel_entry kKernels[] = {
     // as "pool". dx (written) sums the dy of the windows that took each
     // element: whose index names it, or each window's average share.
     {"pool_backward", kFloating, k_pool_backward},
+    // batch_norm_stats: mean [C], var [C] (float32; float64 for a float64 x),
+    // x [N,C,S] (any strides): each channel's mean and biased variance over
+    // its N*S elements (written).
+    {"batch_norm_stats", kFloating, k_batch_norm_stats},
+    // batch_norm_backward_reduce: sum_dy [C], sum_dy_xmu [C] (as mean), dy
+    // [N,C,S], x [N,C,S], mean [C]: per channel, the sum of dy and of dy * (x -
+    // mean) (written).
+    {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
     // index_select: out, self, index; scalars[0].i dim, [1].i (optional, default 0) whether a negative
     // index counts from the end (indexing, x[idx]) rather than being out of range
     {"index_select", kAll, k_index_select},

@@ -50,6 +50,8 @@ const gems_kernel_entry kKernels[] = {
     {"convolution", kFloating, k_convolution}, {"convolution_backward_input", kFloating, k_convolution_backward_input},
     {"convolution_backward_weight", kFloating, k_convolution_backward_weight},
     {"pool", kNumeric, k_pool}, {"pool_backward", kFloating, k_pool_backward},
+    {"batch_norm_stats", kFloating, k_batch_norm_stats},
+    {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter},
     {"accumulate_rows", kNumeric, k_accumulate_rows},
     {"isin", kNumeric, k_isin},

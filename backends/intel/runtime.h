@@ -15,7 +15,7 @@ namespace gems::intel {
 
 // The kernels' SPIR-V modules (embedded at build time), by the file they come from.
 enum Program { kProgramPointwise, kProgramReduce, kProgramGemm, kProgramIndex, kProgramLoss, kProgramSelect,
-              kProgramAttention, kProgramConv, kProgramPool, kProgramCount };
+              kProgramAttention, kProgramConv, kProgramPool, kProgramBatchNorm, kProgramCount };
 
 // Sets the calling thread's last error and returns status.
 int set_error(int status, const std::string& message);

@@ -46,6 +46,8 @@ const gems_kernel_entry kKernels[] = {
     {"gemm", kFloating, gemm_tiled},
 #endif
     {"pool", kNumeric, k_pool}, {"pool_backward", kFloating, k_pool_backward},
+    {"batch_norm_stats", kFloating, k_batch_norm_stats},
+    {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
 #ifdef GEMS_HAVE_CUDNN
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)
     {"attention", kHalfTypes, k_attention}, {"attention_backward", kHalfTypes, k_attention_backward},

@@ -464,11 +464,9 @@ at::Tensor per_channel(const at::Tensor& v, int64_t dims) {
   return v.reshape(shape);
 }
 
-at::DimVector all_but_channels(int64_t dims) {
-  at::DimVector d{0};
-  for (int64_t i = 2; i < dims; ++i) d.push_back(i);
-  return d;
-}
+// An input [N, C, ...] as [N, C, S] for the per-channel kernels (a view for
+// contiguous and channels-last layouts).
+at::Tensor channels_view(const at::Tensor& t) { return t.reshape({t.size(0), t.size(1), -1}); }
 
 void check_channel_vector(const std::optional<at::Tensor>& t, const char* name, int64_t channels) {
   if (t && t->defined())
@@ -494,13 +492,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
   const bool has_running = running_mean && running_mean->defined() && running_var && running_var->defined();
   TORCH_CHECK(training || has_running, "batch_norm: running_mean and running_var must be defined in evaluation mode");
   const at::ScalarType stat = saved_stat_type(input, {&weight, &bias, &running_mean, &running_var});
-  const at::Tensor x = widened(input);
-  const at::DimVector reduced = all_but_channels(dims);
+  const at::ScalarType compute = widened_type(input.scalar_type());
   at::Tensor mean, invstd;
   if (training) {
-    mean = x.mean(reduced);
-    const at::Tensor centered = x - per_channel(mean, dims);
-    const at::Tensor var = (centered * centered).mean(reduced);
+    // The vendor's one-pass per-channel statistics over [N, C, S].
+    static const Kernel k("batch_norm_stats");
+    k.require(input.scalar_type());
+    mean = at::empty({channels}, input.options().dtype(compute));
+    at::Tensor var = at::empty({channels}, input.options().dtype(compute));
+    const at::Tensor x3 = channels_view(input);
+    const gems_tensor d[3] = {describe(mean), describe(var), describe(x3)};
+    k.launch(launch_index(input.device()), d, 3);
     invstd = (var + eps).rsqrt();
     const double n = static_cast<double>(input.numel() / channels);
     if (running_mean && running_mean->defined()) {
@@ -512,14 +514,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
       rv.mul_(1 - momentum).add_(var * (momentum * n / (n - 1)));
     }
   } else {
-    mean = running_mean->to(x.scalar_type());
-    invstd = (running_var->to(x.scalar_type()) + eps).rsqrt();
+    mean = running_mean->to(compute);
+    invstd = (running_var->to(compute) + eps).rsqrt();
   }
   // out = x * scale + shift, scale = invstd * weight, shift = bias - mean * scale.
-  const at::Tensor scale = weight && weight->defined() ? invstd * weight->to(x.scalar_type()) : invstd;
+  const at::Tensor scale = weight && weight->defined() ? invstd * weight->to(compute) : invstd;
   at::Tensor shift = -(mean * scale);
-  if (bias && bias->defined()) shift = shift + bias->to(x.scalar_type());
-  at::Tensor out = at::addcmul(per_channel(shift, dims), x, per_channel(scale, dims));
+  if (bias && bias->defined()) shift = shift + bias->to(compute);
+  at::Tensor out = at::addcmul(per_channel(shift, dims), input.to(compute), per_channel(scale, dims));
   out = out.to(input.scalar_type()).contiguous(input.suggest_memory_format());
   if (!training) return {out, at::empty({0}, input.options().dtype(stat)), at::empty({0}, input.options().dtype(stat))};
   return {out, mean.to(stat), invstd.to(stat)};
@@ -533,31 +535,47 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
   require_floating(input);
   TORCH_CHECK(input.dim() >= 2 && input.numel() > 0, "batch_norm_backward: input of size ", input.sizes());
   const int64_t channels = input.size(1), dims = input.dim();
-  const at::Tensor x = widened(input), g = widened(grad_out);
+  const at::ScalarType compute = widened_type(input.scalar_type());
   at::Tensor mean, invstd;
   if (train) {
     TORCH_CHECK(save_mean && save_mean->defined() && save_invstd && save_invstd->defined(),
                 "batch_norm_backward: the saved mean and invstd must be defined in training mode");
-    mean = save_mean->to(x.scalar_type());
-    invstd = save_invstd->to(x.scalar_type());
+    mean = save_mean->to(compute);
+    invstd = save_invstd->to(compute);
   } else {
     TORCH_CHECK(running_mean && running_mean->defined() && running_var && running_var->defined(),
                 "batch_norm_backward: running_mean and running_var must be defined in evaluation mode");
-    mean = running_mean->to(x.scalar_type());
-    invstd = (running_var->to(x.scalar_type()) + eps).rsqrt();
+    mean = running_mean->to(compute);
+    invstd = (running_var->to(compute) + eps).rsqrt();
   }
-  const at::DimVector reduced = all_but_channels(dims);
-  const at::Tensor xhat = (x - per_channel(mean, dims)) * per_channel(invstd, dims);
-  const at::Tensor sum_g = g.sum(reduced), sum_gx = (g * xhat).sum(reduced);
-  const at::Tensor w = weight && weight->defined() ? weight->to(x.scalar_type()) : at::ones_like(invstd);
+  const at::Tensor w = weight && weight->defined() ? weight->to(compute) : at::ones_like(invstd);
+  // Per channel: sum_g = sum(dy), sum_gx = sum(dy * xhat), by the vendor's one-pass reduction.
+  at::Tensor sum_g, sum_gx;
+  if (train || mask[1] || mask[2]) {
+    static const Kernel k("batch_norm_backward_reduce");
+    k.require(input.scalar_type());
+    TORCH_CHECK(grad_out.sizes() == input.sizes(), "batch_norm_backward: grad_out of size ", grad_out.sizes(),
+                " for an input of size ", input.sizes());
+    sum_g = at::empty({channels}, input.options().dtype(compute));
+    at::Tensor sum_dy_xmu = at::empty({channels}, input.options().dtype(compute));
+    const at::Tensor g3 = channels_view(grad_out.to(input.scalar_type())), x3 = channels_view(input);
+    const gems_tensor d[5] = {describe(sum_g), describe(sum_dy_xmu), describe(g3), describe(x3), describe(mean)};
+    k.launch(launch_index(input.device()), d, 5);
+    sum_gx = sum_dy_xmu * invstd;
+  }
   at::Tensor grad_input, grad_weight, grad_bias;
   if (mask[0]) {
-    const at::Tensor scale = per_channel(invstd * w, dims);
+    // dx = (dy - sum_g / n - xhat * sum_gx / n) * invstd * w = dy * a + x * b + c per channel.
+    const at::Tensor a = invstd * w;
+    const at::Tensor g = grad_out.to(compute);
     if (train) {
       const double n = static_cast<double>(input.numel() / channels);
-      grad_input = (g - per_channel(sum_g / n, dims) - xhat * per_channel(sum_gx / n, dims)) * scale;
+      const at::Tensor b = -a * invstd * sum_gx / n;
+      const at::Tensor c = -a * sum_g / n - mean * b;
+      grad_input = at::addcmul(at::addcmul(per_channel(c, dims), input.to(compute), per_channel(b, dims)), g,
+                               per_channel(a, dims));
     } else {
-      grad_input = g * scale;
+      grad_input = g * per_channel(a, dims);
     }
     grad_input = grad_input.to(input.scalar_type()).contiguous(input.suggest_memory_format());
   }

@@ -437,6 +437,42 @@ void pool_check(const char* name) {
   }
 }
 
+// batch_norm's reductions over x [N=3, C=4, S=5] read through a channels-last
+// layout (strides [C*S, 1, C]), against two-pass sums in double.
+void batch_norm_check(const char* name) {
+  constexpr int N = 3, C = 4, S = 5;
+  const std::vector<float> x = ramp(N * C * S, 0.37f, -1.0f), dy = ramp(N * C * S, 0.23f, -2.0f);
+  const std::vector<float> mean_in = {0.1f, -0.2f, 0.3f, 0.05f};
+  auto at = [&](const std::vector<float>& v, int n, int c, int s) { return static_cast<double>(v[n * C * S + s * C + c]); };
+  DeviceBuffer dx(x), dg(dy), dm(mean_in), out0(C * 4), out1(C * 4);
+  const std::vector<int64_t> strides = {C * S, 1, C};
+  std::vector<float> want0(C), want1(C);
+  for (int c = 0; c < C; ++c) {
+    double a = 0, b = 0, mean = 0;
+    for (int n = 0; n < N; ++n)
+      for (int s = 0; s < S; ++s) mean += at(x, n, c, s) / (N * S);
+    for (int n = 0; n < N; ++n)
+      for (int s = 0; s < S; ++s) {
+        if (std::string(name) == "batch_norm_stats") {
+          a = mean;
+          b += (at(x, n, c, s) - mean) * (at(x, n, c, s) - mean) / (N * S);
+        } else {
+          a += at(dy, n, c, s);
+          b += at(dy, n, c, s) * (at(x, n, c, s) - mean_in[c]);
+        }
+      }
+    want0[c] = static_cast<float>(a);
+    want1[c] = static_cast<float>(b);
+  }
+  std::vector<gems_tensor> t{tensor(out0, GEMS_FLOAT32, {C}), tensor(out1, GEMS_FLOAT32, {C})};
+  if (std::string(name) == "batch_norm_backward_reduce") t.push_back(tensor(dg, GEMS_FLOAT32, {N, C, S}, strides));
+  t.push_back(tensor(dx, GEMS_FLOAT32, {N, C, S}, strides));
+  if (std::string(name) == "batch_norm_backward_reduce") t.push_back(tensor(dm, GEMS_FLOAT32, {C}));
+  ASSERT_EQ(run(name, t), GEMS_OK) << api().last_error();
+  expect_near(out0.read<float>(), want0, 1e-5f);
+  expect_near(out1.read<float>(), want1, 1e-5f);
+}
+
 const std::map<std::string, std::function<void()>>& references() {
   static const std::map<std::string, std::function<void()>> refs = {
       {"copy", [] { unary("copy", [](float x) { return x; }); }},
@@ -764,6 +800,8 @@ const std::map<std::string, std::function<void()>>& references() {
       {"convolution_backward_weight", [] { convolution_check("convolution_backward_weight"); }},
       {"pool", [] { pool_check("pool"); }},
       {"pool_backward", [] { pool_check("pool_backward"); }},
+      {"batch_norm_stats", [] { batch_norm_check("batch_norm_stats"); }},
+      {"batch_norm_backward_reduce", [] { batch_norm_check("batch_norm_backward_reduce"); }},
       {"attention", [] {
          AttentionInputs a;
          ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();

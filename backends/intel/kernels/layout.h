@@ -88,3 +88,11 @@ typedef struct gi_conv {
   gi_i64 stride[3], padding[3], dilation[3];
   gi_i64 x[5], w[5], y[5];
 } gi_conv;
+
+// batch_norm's per-channel reductions: x (and dy) viewed [N, C, S], their
+// strides, and the steps of the [C] vectors (two outputs, then mean).
+typedef struct gi_channels {
+  gi_i64 N, C, S;
+  gi_i64 x[3], y[3];
+  gi_i64 out0, out1, mean;
+} gi_channels;

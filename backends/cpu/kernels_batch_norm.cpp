@@ -1,0 +1,100 @@
+// batch_norm's per-channel reductions (operands in kernel_table.cpp) over x
+// viewed [N, C, S]: a task a channel; each of its N rows summed in double
+// (two passes: the mean, then the squared deviations) and the rows' moments
+// merged (backends/common/moments.h).
+#include "../common/moments.h"
+#include "dtype_dispatch.h"
+#include "kernels.h"
+#include "parallel.h"
+#include "runtime.h"
+#include "strided_loop.h"
+
+namespace gems::cpu {
+namespace {
+
+bool per_channel_operands(const gems_kernel_call* c, int inputs) {
+  if (c->num_tensors != 2 + inputs) return false;
+  const gems_tensor& x = c->tensors[2];
+  if (x.ndim != 3 || c->tensors[0].ndim != 1 || c->tensors[1].ndim != 1 || c->tensors[0].sizes[0] != x.sizes[1])
+    return false;
+  for (int k = 3; k < 2 + inputs; ++k)
+    if (c->tensors[k].ndim != (k == 4 ? 1 : 3)) return false;
+  return c->tensors[0].dtype == c->tensors[1].dtype;
+}
+
+// The compute type of the statistics: double for double inputs, else float.
+template <typename T>
+using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+}  // namespace
+
+int k_batch_norm_stats(const gems_kernel_call* c) {
+  if (!per_channel_operands(c, 1))
+    return set_error(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
+  const gems_tensor &mean = c->tensors[0], &var = c->tensors[1], &x = c->tensors[2];
+  const int64_t N = x.sizes[0], C = x.sizes[1], S = x.sizes[2];
+  const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = stat_t<T>;
+    const T* p = reinterpret_cast<const T*>(base_ptr(x));
+    A* m = reinterpret_cast<A*>(base_ptr(mean));
+    A* v = reinterpret_cast<A*>(base_ptr(var));
+    parallel_for(0, C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        Moments<double> total{0, 0, 0};
+        for (int64_t n = 0; n < N; ++n) {
+          const T* row = p + n * x.strides[0] + ch * x.strides[1];
+          double sum = 0, m2 = 0;
+          for (int64_t s = 0; s < S; ++s) sum += static_cast<double>(static_cast<acc_t<T>>(row[s * x.strides[2]]));
+          const double row_mean = S ? sum / static_cast<double>(S) : 0.0;
+          for (int64_t s = 0; s < S; ++s) {
+            const double d = static_cast<double>(static_cast<acc_t<T>>(row[s * x.strides[2]])) - row_mean;
+            m2 += d * d;
+          }
+          total = moments_merge(total, Moments<double>{static_cast<double>(S), row_mean, m2});
+        }
+        m[ch * mean.strides[0]] = static_cast<A>(total.mean);
+        v[ch * var.strides[0]] = static_cast<A>(total.count > 0 ? total.m2 / total.count : 0.0);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("batch_norm_stats", x.dtype);
+}
+
+int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
+  if (!per_channel_operands(c, 3))
+    return set_error(GEMS_INVALID_ARGUMENT,
+                     "batch_norm_backward_reduce: expected sum_dy [C], sum_dy_xmu [C], dy [N, C, S], x [N, C, S], mean [C]");
+  const gems_tensor &sum_dy = c->tensors[0], &sum_dy_xmu = c->tensors[1], &dy = c->tensors[2], &x = c->tensors[3],
+                    &mean = c->tensors[4];
+  const int64_t N = dy.sizes[0], C = dy.sizes[1], S = dy.sizes[2];
+  const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = stat_t<T>;
+    const T* g = reinterpret_cast<const T*>(base_ptr(dy));
+    const T* p = reinterpret_cast<const T*>(base_ptr(x));
+    const A* m = reinterpret_cast<const A*>(base_ptr(mean));
+    A* out0 = reinterpret_cast<A*>(base_ptr(sum_dy));
+    A* out1 = reinterpret_cast<A*>(base_ptr(sum_dy_xmu));
+    parallel_for(0, C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        const double mu = static_cast<double>(m[ch * mean.strides[0]]);
+        double s0 = 0, s1 = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* grow = g + n * dy.strides[0] + ch * dy.strides[1];
+          const T* xrow = p + n * x.strides[0] + ch * x.strides[1];
+          for (int64_t s = 0; s < S; ++s) {
+            const double gv = static_cast<double>(static_cast<acc_t<T>>(grow[s * dy.strides[2]]));
+            s0 += gv;
+            s1 += gv * (static_cast<double>(static_cast<acc_t<T>>(xrow[s * x.strides[2]])) - mu);
+          }
+        }
+        out0[ch * sum_dy.strides[0]] = static_cast<A>(s0);
+        out1[ch * sum_dy_xmu.strides[0]] = static_cast<A>(s1);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("batch_norm_backward_reduce", x.dtype);
+}
+
+}  // namespace gems::cpu
