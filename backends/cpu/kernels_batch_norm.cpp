@@ -2,6 +2,7 @@
 // viewed [N, C, S]: a task a channel; each of its N rows summed in double
 // (two passes: the mean, then the squared deviations) and the rows' moments
 // merged (backends/common/moments.h).
+#include "../common/batch_norm_operands.h"
 #include "../common/moments.h"
 #include "dtype_dispatch.h"
 #include "kernels.h"
@@ -12,16 +13,6 @@
 namespace gems::cpu {
 namespace {
 
-bool per_channel_operands(const gems_kernel_call* c, int inputs) {
-  if (c->num_tensors != 2 + inputs) return false;
-  const gems_tensor& x = c->tensors[2];
-  if (x.ndim != 3 || c->tensors[0].ndim != 1 || c->tensors[1].ndim != 1 || c->tensors[0].sizes[0] != x.sizes[1])
-    return false;
-  for (int k = 3; k < 2 + inputs; ++k)
-    if (c->tensors[k].ndim != (k == 4 ? 1 : 3)) return false;
-  return c->tensors[0].dtype == c->tensors[1].dtype;
-}
-
 // The compute type of the statistics: double for double inputs, else float.
 template <typename T>
 using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -29,9 +20,9 @@ using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 }  // namespace
 
 int k_batch_norm_stats(const gems_kernel_call* c) {
-  if (!per_channel_operands(c, 1))
-    return set_error(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
-  const gems_tensor &mean = c->tensors[0], &var = c->tensors[1], &x = c->tensors[2];
+  const BatchNormOperands op(c, false);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
+  const gems_tensor &mean = *op.out0, &var = *op.out1, &x = *op.x;
   const int64_t N = x.sizes[0], C = x.sizes[1], S = x.sizes[2];
   const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -62,11 +53,11 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
 }
 
 int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
-  if (!per_channel_operands(c, 3))
+  const BatchNormOperands op(c, true);
+  if (!op.ok)
     return set_error(GEMS_INVALID_ARGUMENT,
                      "batch_norm_backward_reduce: expected sum_dy [C], sum_dy_xmu [C], dy [N, C, S], x [N, C, S], mean [C]");
-  const gems_tensor &sum_dy = c->tensors[0], &sum_dy_xmu = c->tensors[1], &dy = c->tensors[2], &x = c->tensors[3],
-                    &mean = c->tensors[4];
+  const gems_tensor &sum_dy = *op.out0, &sum_dy_xmu = *op.out1, &dy = *op.dy, &x = *op.x, &mean = *op.mean;
   const int64_t N = dy.sizes[0], C = dy.sizes[1], S = dy.sizes[2];
   const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -4,6 +4,7 @@
 // block, then one thread a channel merges the shares in order. Statistics
 // are Welford moments (backends/common/moments.h), gradients plain sums, in
 // float (double for double).
+#include "../common/batch_norm_operands.h"
 #include "../common/moments.h"
 #include "cuda_common.cuh"
 #include "kernels.h"
@@ -111,24 +112,14 @@ int shares_for(int64_t C, int64_t total) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, (total + 4095) / 4096)));
 }
 
-bool per_channel_operands(const gems_kernel_call* c, int inputs) {
-  if (c->num_tensors != 2 + inputs) return false;
-  const gems_tensor& x = c->tensors[2];
-  if (x.ndim != 3 || c->tensors[0].ndim != 1 || c->tensors[1].ndim != 1 || c->tensors[0].sizes[0] != x.sizes[1])
-    return false;
-  for (int k = 3; k < 2 + inputs; ++k)
-    if (c->tensors[k].ndim != (k == 4 ? 1 : 3)) return false;
-  return c->tensors[0].dtype == c->tensors[1].dtype;
-}
-
 Strides3 strides3(const gems_tensor& t) { return {t.strides[0], t.strides[1], t.strides[2]}; }
 
 }  // namespace
 
 int k_batch_norm_stats(const gems_kernel_call* c) {
-  if (!per_channel_operands(c, 1))
-    return set_error_string(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
-  const gems_tensor &mean = c->tensors[0], &var = c->tensors[1], &x = c->tensors[2];
+  const BatchNormOperands op(c, false);
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
+  const gems_tensor &mean = *op.out0, &var = *op.out1, &x = *op.x;
   const int64_t C = x.sizes[1], S = x.sizes[2], total = x.sizes[0] * S;
   if (C == 0) return GEMS_OK;
   cudaStream_t stream = stream_of(c);
@@ -152,11 +143,11 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
 }
 
 int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
-  if (!per_channel_operands(c, 3))
+  const BatchNormOperands op(c, true);
+  if (!op.ok)
     return set_error_string(GEMS_INVALID_ARGUMENT, "batch_norm_backward_reduce: expected sum_dy [C], sum_dy_xmu [C], "
                                                    "dy [N, C, S], x [N, C, S], mean [C]");
-  const gems_tensor &sum_dy = c->tensors[0], &sum_dy_xmu = c->tensors[1], &dy = c->tensors[2], &x = c->tensors[3],
-                    &mean = c->tensors[4];
+  const gems_tensor &sum_dy = *op.out0, &sum_dy_xmu = *op.out1, &dy = *op.dy, &x = *op.x, &mean = *op.mean;
   const int64_t C = dy.sizes[1], S = dy.sizes[2], total = dy.sizes[0] * S;
   if (C == 0) return GEMS_OK;
   cudaStream_t stream = stream_of(c);
