@@ -194,16 +194,18 @@ def tensor_parallel_and_checkpoint(folder):
         torch.testing.assert_close(p.full_tensor().cpu(), q.full_tensor().cpu(), rtol=0, atol=0)
 
 
-def hf_llama_ddp():
-    """A small HuggingFace Llama (random weights) trained two steps with DDP on
-    gems: the losses and parameters of one process on the whole batch."""
+def hf_llama_matches_one_process(wrap, full=lambda p: p):
+    """A small HuggingFace Llama (random weights) trained two steps on gems,
+    each rank on its share of every batch, wrapped by wrap (DDP or FSDP2): the
+    losses and parameters of one process on the whole batch. full(p) is a
+    parameter's whole tensor (FSDP2 holds a shard)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
     torch.manual_seed(0)
     reference = LlamaForCausalLM(config)
-    model = torch.nn.parallel.DistributedDataParallel(copy.deepcopy(reference).to("gems"))
+    model = wrap(copy.deepcopy(reference).to("gems"))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     ref_opt = torch.optim.AdamW(reference.parameters(), lr=1e-2)
     ids = torch.randint(0, 64, (2 * world, 12), generator=torch.Generator().manual_seed(3))
@@ -214,14 +216,24 @@ def hf_llama_ddp():
         loss.backward()
         opt.step()
         ref_opt.zero_grad()
-        # each rank's loss is a mean over its own tokens; DDP averages the gradients of the ranks' losses
+        # each rank's loss is a mean over its own tokens; DDP and FSDP2 average the ranks' gradients
         ref_losses = [reference(input_ids=ids[r * 2:(r + 1) * 2], labels=ids[r * 2:(r + 1) * 2]).loss
                       for r in range(world)]
         torch.testing.assert_close(loss.detach().cpu(), ref_losses[rank].detach(), rtol=1e-4, atol=1e-5)
         (sum(ref_losses) / world).backward()
         ref_opt.step()
-    for (name, p), q in zip(model.module.named_parameters(), reference.parameters()):
-        torch.testing.assert_close(p.detach().cpu(), q.detach(), rtol=1e-4, atol=1e-5, msg=name)
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        assert p.device.type == "gems", name
+        torch.testing.assert_close(full(p).detach().cpu(), q.detach(), rtol=1e-4, atol=1e-5, msg=name)
+
+
+def hf_llama_fsdp2(model):
+    """FSDP2 as its recipes shard a transformer: each decoder layer, then the model."""
+    from torch.distributed.fsdp import fully_shard
+
+    for layer in model.model.layers:
+        fully_shard(layer)
+    return fully_shard(model)
 
 
 collectives()
@@ -232,7 +244,8 @@ if os.environ.get("GEMS_TEST_DDP") == "1":
 if os.environ.get("GEMS_TEST_CHECKPOINT"):
     tensor_parallel_and_checkpoint(os.environ["GEMS_TEST_CHECKPOINT"])
 if os.environ.get("GEMS_TEST_HF") == "1":
-    hf_llama_ddp()
+    hf_llama_matches_one_process(torch.nn.parallel.DistributedDataParallel)
+    hf_llama_matches_one_process(hf_llama_fsdp2, full=lambda p: p.full_tensor())
 dist.destroy_process_group()
 print("ok", flush=True)
 sys.exit(0)

@@ -87,7 +87,7 @@ def test_tensor_parallel_and_distributed_checkpoint(tmp_path):
     launch(2, GEMS_TEST_CHECKPOINT=str(tmp_path / "checkpoint"))
 
 
-def test_huggingface_llama_trains_under_ddp_as_in_one_process():
+def test_huggingface_llama_trains_under_ddp_and_fsdp2_as_in_one_process():
     launch(2, GEMS_TEST_HF="1")
 
 
