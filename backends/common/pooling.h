@@ -49,6 +49,21 @@ GEMS_HOST_DEVICE inline void pool_coords(const PoolGeometry& g, const int64_t* s
   n = i;
 }
 
+// The element after (n, c, at) in pool_coords' order: a walk over a range
+// without a division per element.
+GEMS_HOST_DEVICE inline void pool_next(const PoolGeometry& g, const int64_t* sizes, int64_t& n, int64_t& c,
+                                       int64_t* at) {
+  if (g.channels_last && ++c < g.C) return;
+  if (g.channels_last) c = 0;
+  for (int d = 2; d >= 0; --d) {
+    if (++at[d] < sizes[d]) return;
+    at[d] = 0;
+  }
+  if (!g.channels_last && ++c < g.C) return;
+  if (!g.channels_last) c = 0;
+  ++n;
+}
+
 // Output o's window along dim d: taps lo, lo + step, ... below hi (before
 // clipping to the input; an average's windows reach into the padding).
 GEMS_HOST_DEVICE inline void pool_window(const PoolGeometry& g, int d, int64_t o, int64_t& lo, int64_t& hi,
