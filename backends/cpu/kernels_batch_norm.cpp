@@ -1,7 +1,7 @@
 // batch_norm's per-channel reductions (operands in kernel_table.cpp) over x
-// viewed [N, C, S]: a task a channel; each of its N rows summed in double
-// (two passes: the mean, then the squared deviations) and the rows' moments
-// merged (backends/common/moments.h).
+// viewed [N, C, S]: a task a channel; each of its N rows summed in double in
+// eight lanes (two passes: the mean, then the squared deviations) and the
+// rows' moments merged (backends/common/moments.h).
 #include "../common/batch_norm_operands.h"
 #include "../common/moments.h"
 #include "dtype_dispatch.h"
@@ -12,6 +12,21 @@
 
 namespace gems::cpu {
 namespace {
+
+// The sum over s < S of f(s), in double, in eight independent lanes: one
+// running sum would chain every add on the one before (four cycles each).
+template <typename F>
+double lane_sum(int64_t S, F f) {
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {};
+  int64_t s = 0;
+  for (; s + kLanes <= S; s += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] += f(s + k);
+  for (; s < S; ++s) lane[0] += f(s);
+  double total = 0;
+  for (int k = 0; k < kLanes; ++k) total += lane[k];
+  return total;
+}
 
 // The compute type of the statistics: double for double inputs, else float.
 template <typename T>
@@ -35,13 +50,13 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
         Moments<double> total{0, 0, 0};
         for (int64_t n = 0; n < N; ++n) {
           const T* row = p + n * x.strides[0] + ch * x.strides[1];
-          double sum = 0, m2 = 0;
-          for (int64_t s = 0; s < S; ++s) sum += static_cast<double>(static_cast<acc_t<T>>(row[s * x.strides[2]]));
-          const double row_mean = S ? sum / static_cast<double>(S) : 0.0;
-          for (int64_t s = 0; s < S; ++s) {
-            const double d = static_cast<double>(static_cast<acc_t<T>>(row[s * x.strides[2]])) - row_mean;
-            m2 += d * d;
-          }
+          const int64_t step = x.strides[2];
+          auto at = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(row[s * step])); };
+          const double row_mean = S ? lane_sum(S, at) / static_cast<double>(S) : 0.0;
+          const double m2 = lane_sum(S, [&](int64_t s) {
+            const double d = at(s) - row_mean;
+            return d * d;
+          });
           total = moments_merge(total, Moments<double>{static_cast<double>(S), row_mean, m2});
         }
         m[ch * mean.strides[0]] = static_cast<A>(total.mean);
@@ -74,11 +89,12 @@ int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
         for (int64_t n = 0; n < N; ++n) {
           const T* grow = g + n * dy.strides[0] + ch * dy.strides[1];
           const T* xrow = p + n * x.strides[0] + ch * x.strides[1];
-          for (int64_t s = 0; s < S; ++s) {
-            const double gv = static_cast<double>(static_cast<acc_t<T>>(grow[s * dy.strides[2]]));
-            s0 += gv;
-            s1 += gv * (static_cast<double>(static_cast<acc_t<T>>(xrow[s * x.strides[2]])) - mu);
-          }
+          const int64_t gstep = dy.strides[2], xstep = x.strides[2];
+          auto grad = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(grow[s * gstep])); };
+          s0 += lane_sum(S, grad);
+          s1 += lane_sum(S, [&](int64_t s) {
+            return grad(s) * (static_cast<double>(static_cast<acc_t<T>>(xrow[s * xstep])) - mu);
+          });
         }
         out0[ch * sum_dy.strides[0]] = static_cast<A>(s0);
         out1[ch * sum_dy_xmu.strides[0]] = static_cast<A>(s1);
