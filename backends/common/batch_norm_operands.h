@@ -14,8 +14,15 @@ struct BatchNormOperands {
   const gems_tensor* dy = nullptr;    // the backward's
   const gems_tensor* mean = nullptr;  // the backward's
   bool ok = false;
+  bool backward;
 
-  BatchNormOperands(const gems_kernel_call* c, bool backward) {
+  // The error text of a call whose operands do not fit.
+  const char* expected() const {
+    return backward ? "batch_norm_backward_reduce: expected sum_dy [C], sum_dy_xmu [C], dy [N, C, S], x [N, C, S], mean [C]"
+                    : "batch_norm_stats: expected mean [C], var [C], x [N, C, S]";
+  }
+
+  BatchNormOperands(const gems_kernel_call* c, bool backward) : backward(backward) {
     const gems_tensor* t = c->tensors;
     if (c->num_tensors != (backward ? 5 : 3)) return;
     out0 = &t[0];

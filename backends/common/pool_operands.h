@@ -25,6 +25,11 @@ struct PoolOperands {
   bool backward;  // pool_backward's operands: the kernel walks dx, not y
   bool ok = false;
 
+  // The error text of a call whose operands do not fit.
+  static constexpr const char* kExpected =
+      "pool: expected y, indices (max kinds), x (or dx, dy, indices) of 3 to 5 dims, then kind, count_include_pad, "
+      "divisor and window, stride, padding, dilation per spatial dim";
+
   PoolOperands(const gems_kernel_call* c, bool backward) : backward(backward) {
     if (c->num_scalars < 3) return;
     g.kind = c->scalars[0].i;

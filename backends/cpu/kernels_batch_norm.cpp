@@ -36,7 +36,7 @@ using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 int k_batch_norm_stats(const gems_kernel_call* c) {
   const BatchNormOperands op(c, false);
-  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, op.expected());
   const gems_tensor &mean = *op.out0, &var = *op.out1, &x = *op.x;
   const int64_t N = x.sizes[0], C = x.sizes[1], S = x.sizes[2];
   const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
@@ -69,9 +69,7 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
 
 int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
   const BatchNormOperands op(c, true);
-  if (!op.ok)
-    return set_error(GEMS_INVALID_ARGUMENT,
-                     "batch_norm_backward_reduce: expected sum_dy [C], sum_dy_xmu [C], dy [N, C, S], x [N, C, S], mean [C]");
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, op.expected());
   const gems_tensor &sum_dy = *op.out0, &sum_dy_xmu = *op.out1, &dy = *op.dy, &x = *op.x, &mean = *op.mean;
   const int64_t N = dy.sizes[0], C = dy.sizes[1], S = dy.sizes[2];
   const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {

@@ -12,10 +12,6 @@
 namespace gems::cpu {
 namespace {
 
-constexpr const char* kMalformed =
-    "pool: expected y, indices (max kinds), x (or dx, dy, indices) of 3 to 5 dims, then kind, count_include_pad, "
-    "divisor and window, stride, padding, dilation per spatial dim";
-
 // The elements each work-item visits, as the grain's measure.
 int64_t taps_per_element(const PoolOperands& op) {
   const PoolGeometry& g = op.g;
@@ -31,7 +27,7 @@ int64_t taps_per_element(const PoolOperands& op) {
 
 int k_pool(const gems_kernel_call* c) {
   const PoolOperands op(c, false);
-  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, PoolOperands::kExpected);
   const PoolGeometry& g = op.g;
   const bool max = pool_is_max(g);
   int64_t* indices = op.indices ? reinterpret_cast<int64_t*>(base_ptr(*op.indices)) : nullptr;
@@ -57,7 +53,7 @@ int k_pool(const gems_kernel_call* c) {
 
 int k_pool_backward(const gems_kernel_call* c) {
   const PoolOperands op(c, true);
-  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, PoolOperands::kExpected);
   const PoolGeometry& g = op.g;
   const int64_t* indices = op.indices ? reinterpret_cast<const int64_t*>(base_ptr(*op.indices)) : nullptr;
   const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {

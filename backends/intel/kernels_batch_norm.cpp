@@ -27,7 +27,7 @@ gi_channels channels_of(const BatchNormOperands& op) {
 
 int k_batch_norm_stats(const gems_kernel_call* c) {
   const BatchNormOperands op(c, false);
-  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, op.expected());
   const gems_tensor& x = *op.x;
   if (!served(kFloating, x.dtype)) return unsupported("batch_norm_stats", x.dtype);
   if (x.sizes[1] == 0) return GEMS_OK;
@@ -38,9 +38,7 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
 
 int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
   const BatchNormOperands op(c, true);
-  if (!op.ok)
-    return set_error(GEMS_INVALID_ARGUMENT, "batch_norm_backward_reduce: expected sum_dy [C], sum_dy_xmu [C], "
-                                            "dy [N, C, S], x [N, C, S], mean [C]");
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, op.expected());
   const gems_tensor &dy = *op.dy, &x = *op.x, &mean = *op.mean;
   if (!served(kFloating, x.dtype)) return unsupported("batch_norm_backward_reduce", x.dtype);
   if (x.sizes[1] == 0) return GEMS_OK;

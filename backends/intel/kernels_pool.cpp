@@ -6,17 +6,10 @@
 #include "launch.h"
 
 namespace gems::intel {
-namespace {
-
-constexpr const char* kMalformed =
-    "pool: expected y, indices (max kinds), x (or dx, dy, indices) of 3 to 5 dims, then kind, count_include_pad, "
-    "divisor and window, stride, padding, dilation per spatial dim";
-
-}  // namespace
 
 int k_pool(const gems_kernel_call* c) {
   const PoolOperands op(c, false);
-  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, PoolOperands::kExpected);
   if (!served(pool_is_max(op.g) ? kNumeric : kPoolAverageDtypes, op.x->dtype)) return unsupported("pool", op.x->dtype);
   if (op.count() == 0) return GEMS_OK;
   // The averaging kinds have no indices: the kernel's indices argument (never
@@ -28,7 +21,7 @@ int k_pool(const gems_kernel_call* c) {
 
 int k_pool_backward(const gems_kernel_call* c) {
   const PoolOperands op(c, true);
-  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, PoolOperands::kExpected);
   if (!served(kFloating, op.x->dtype)) return unsupported("pool_backward", op.x->dtype);
   if (op.count() == 0) return GEMS_OK;
   return Launch(c, kProgramPool, kernel_name("pool_backward", op.x->dtype))

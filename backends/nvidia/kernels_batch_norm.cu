@@ -25,6 +25,11 @@ struct MomentsPolicy {
     return {__shfl_down_sync(0xffffffffu, s.count, d), __shfl_down_sync(0xffffffffu, s.mean, d),
             __shfl_down_sync(0xffffffffu, s.m2, d)};
   }
+  // A channel's whole state as its two outputs: the mean and the biased variance.
+  __device__ static void store(S s, A* mean, A* var) {
+    *mean = s.mean;
+    *var = s.count > A(0) ? s.m2 / s.count : A(0);
+  }
 };
 
 template <typename A>
@@ -34,6 +39,10 @@ struct PairPolicy {
   __device__ static S merge(S a, S b) { return {a.dy + b.dy, a.dy_xmu + b.dy_xmu}; }
   __device__ static S shfl_down(S s, int d) {
     return {__shfl_down_sync(0xffffffffu, s.dy, d), __shfl_down_sync(0xffffffffu, s.dy_xmu, d)};
+  }
+  __device__ static void store(S s, A* sum_dy, A* sum_dy_xmu) {
+    *sum_dy = s.dy;
+    *sum_dy_xmu = s.dy_xmu;
   }
 };
 
@@ -65,17 +74,6 @@ __global__ void stats_shares(int64_t S, int64_t per_share, int64_t total, int sh
   if (threadIdx.x == 0) partial[blockIdx.x] = m;
 }
 
-template <typename A>
-__global__ void stats_merge(int64_t C, int shares, const Moments<A>* partial, A* mean, int64_t mean_step, A* var,
-                            int64_t var_step) {
-  const int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  Moments<A> m = partial[c * shares];
-  for (int k = 1; k < shares; ++k) m = moments_merge(m, partial[c * shares + k]);
-  mean[c * mean_step] = m.mean;
-  var[c * var_step] = m.count > A(0) ? m.m2 / m.count : A(0);
-}
-
 template <typename T, typename A>
 __global__ void grad_shares(int64_t S, int64_t per_share, int64_t total, int shares, Strides3 gs, Strides3 xs,
                             const T* dy, const T* x, const A* mean, int64_t mean_step,
@@ -92,18 +90,15 @@ __global__ void grad_shares(int64_t S, int64_t per_share, int64_t total, int sha
   if (threadIdx.x == 0) partial[blockIdx.x] = sums;
 }
 
-template <typename A>
-__global__ void grad_merge(int64_t C, int shares, const typename PairPolicy<A>::S* partial, A* sum_dy,
-                           int64_t dy_step, A* sum_dy_xmu, int64_t xmu_step) {
+// One thread a channel: its shares' states merged in order, stored as its two outputs.
+template <typename P, typename A>
+__global__ void merge_shares(int64_t C, int shares, const typename P::S* partial, A* out0, int64_t step0, A* out1,
+                             int64_t step1) {
   const int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  A a = 0, b = 0;
-  for (int k = 0; k < shares; ++k) {
-    a += partial[c * shares + k].dy;
-    b += partial[c * shares + k].dy_xmu;
-  }
-  sum_dy[c * dy_step] = a;
-  sum_dy_xmu[c * xmu_step] = b;
+  typename P::S s = partial[c * shares];
+  for (int k = 1; k < shares; ++k) s = P::merge(s, partial[c * shares + k]);
+  P::store(s, out0 + c * step0, out1 + c * step1);
 }
 
 // Shares per channel: enough blocks for four a multiprocessor, none under 4096 elements.
@@ -114,29 +109,43 @@ int shares_for(int64_t C, int64_t total) {
 
 Strides3 strides3(const gems_tensor& t) { return {t.strides[0], t.strides[1], t.strides[2]}; }
 
+// Runs one of the two reductions over C channels of `total` elements each:
+// launch_shares(partial, shares, per_share) launches its shares kernel, one
+// block a share writing one partial state; merge_shares then writes the
+// [C] outputs out0 and out1.
+template <typename P, typename A, typename LaunchShares>
+int reduce_channels(const gems_kernel_call* c, int64_t C, int64_t total, const gems_tensor& out0,
+                    const gems_tensor& out1, LaunchShares launch_shares) {
+  using S = typename P::S;
+  cudaStream_t stream = stream_of(c);
+  const int shares = shares_for(C, total);
+  S* partial = nullptr;
+  if (int status = scratch_malloc(reinterpret_cast<void**>(&partial), sizeof(S) * C * shares, stream)) return status;
+  launch_shares(partial, shares, (total + shares - 1) / shares, stream);
+  merge_shares<P, A><<<static_cast<unsigned>((C + 127) / 128), 128, 0, stream>>>(
+      C, shares, partial, reinterpret_cast<A*>(base_ptr(out0)), out0.strides[0], reinterpret_cast<A*>(base_ptr(out1)),
+      out1.strides[0]);
+  scratch_free(partial, stream);
+  return GEMS_OK;
+}
+
 }  // namespace
 
 int k_batch_norm_stats(const gems_kernel_call* c) {
   const BatchNormOperands op(c, false);
-  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, "batch_norm_stats: expected mean [C], var [C], x [N, C, S]");
-  const gems_tensor &mean = *op.out0, &var = *op.out1, &x = *op.x;
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, op.expected());
+  const gems_tensor& x = *op.x;
   const int64_t C = x.sizes[1], S = x.sizes[2], total = x.sizes[0] * S;
   if (C == 0) return GEMS_OK;
-  cudaStream_t stream = stream_of(c);
   int status = GEMS_OK;
   const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using A = stat_t<T>;
-    const int shares = shares_for(C, total);
-    const int64_t per_share = (total + shares - 1) / shares;
-    Moments<A>* partial = nullptr;
-    if ((status = scratch_malloc(reinterpret_cast<void**>(&partial), sizeof(Moments<A>) * C * shares, stream))) return;
-    stats_shares<T, A><<<static_cast<unsigned>(C * shares), kShareBlock, 0, stream>>>(
-        S, per_share, total, shares, strides3(x), reinterpret_cast<const T*>(base_ptr(x)), partial);
-    stats_merge<A><<<static_cast<unsigned>((C + 127) / 128), 128, 0, stream>>>(
-        C, shares, partial, reinterpret_cast<A*>(base_ptr(mean)), mean.strides[0], reinterpret_cast<A*>(base_ptr(var)),
-        var.strides[0]);
-    scratch_free(partial, stream);
+    status = reduce_channels<MomentsPolicy<A>, A>(
+        c, C, total, *op.out0, *op.out1, [&](Moments<A>* partial, int shares, int64_t per_share, cudaStream_t stream) {
+          stats_shares<T, A><<<static_cast<unsigned>(C * shares), kShareBlock, 0, stream>>>(
+              S, per_share, total, shares, strides3(x), reinterpret_cast<const T*>(base_ptr(x)), partial);
+        });
   });
   if (status) return status;
   return ok ? launch_status("batch_norm_stats") : unsupported_dtype("batch_norm_stats", x.dtype);
@@ -144,29 +153,23 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
 
 int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
   const BatchNormOperands op(c, true);
-  if (!op.ok)
-    return set_error_string(GEMS_INVALID_ARGUMENT, "batch_norm_backward_reduce: expected sum_dy [C], sum_dy_xmu [C], "
-                                                   "dy [N, C, S], x [N, C, S], mean [C]");
-  const gems_tensor &sum_dy = *op.out0, &sum_dy_xmu = *op.out1, &dy = *op.dy, &x = *op.x, &mean = *op.mean;
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, op.expected());
+  const gems_tensor &dy = *op.dy, &x = *op.x, &mean = *op.mean;
   const int64_t C = dy.sizes[1], S = dy.sizes[2], total = dy.sizes[0] * S;
   if (C == 0) return GEMS_OK;
-  cudaStream_t stream = stream_of(c);
   int status = GEMS_OK;
   const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using A = stat_t<T>;
-    using P = typename PairPolicy<A>::S;
-    const int shares = shares_for(C, total);
-    const int64_t per_share = (total + shares - 1) / shares;
-    P* partial = nullptr;
-    if ((status = scratch_malloc(reinterpret_cast<void**>(&partial), sizeof(P) * C * shares, stream))) return;
-    grad_shares<T, A><<<static_cast<unsigned>(C * shares), kShareBlock, 0, stream>>>(
-        S, per_share, total, shares, strides3(dy), strides3(x), reinterpret_cast<const T*>(base_ptr(dy)),
-        reinterpret_cast<const T*>(base_ptr(x)), reinterpret_cast<const A*>(base_ptr(mean)), mean.strides[0], partial);
-    grad_merge<A><<<static_cast<unsigned>((C + 127) / 128), 128, 0, stream>>>(
-        C, shares, partial, reinterpret_cast<A*>(base_ptr(sum_dy)), sum_dy.strides[0],
-        reinterpret_cast<A*>(base_ptr(sum_dy_xmu)), sum_dy_xmu.strides[0]);
-    scratch_free(partial, stream);
+    using P = PairPolicy<A>;
+    status = reduce_channels<P, A>(
+        c, C, total, *op.out0, *op.out1,
+        [&](typename P::S* partial, int shares, int64_t per_share, cudaStream_t stream) {
+          grad_shares<T, A><<<static_cast<unsigned>(C * shares), kShareBlock, 0, stream>>>(
+              S, per_share, total, shares, strides3(dy), strides3(x), reinterpret_cast<const T*>(base_ptr(dy)),
+              reinterpret_cast<const T*>(base_ptr(x)), reinterpret_cast<const A*>(base_ptr(mean)), mean.strides[0],
+              partial);
+        });
   });
   if (status) return status;
   return ok ? launch_status("batch_norm_backward_reduce") : unsupported_dtype("batch_norm_backward_reduce", x.dtype);

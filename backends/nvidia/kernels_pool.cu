@@ -13,9 +13,6 @@ namespace gems::nvidia {
 namespace {
 
 constexpr int kPoolBlock = 256;
-constexpr const char* kMalformed =
-    "pool: expected y, indices (max kinds), x (or dx, dy, indices) of 3 to 5 dims, then kind, count_include_pad, "
-    "divisor and window, stride, padding, dilation per spatial dim";
 
 template <typename T>
 __global__ void pool_forward(PoolGeometry g, int64_t count, const T* x, T* y, int64_t* indices) {
@@ -53,7 +50,7 @@ unsigned blocks_for(int64_t count) {
 
 int k_pool(const gems_kernel_call* c) {
   const PoolOperands op(c, false);
-  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, PoolOperands::kExpected);
   const int64_t count = op.count();
   int64_t* indices = op.indices ? reinterpret_cast<int64_t*>(base_ptr(*op.indices)) : nullptr;
   auto run = [&](auto tag) {
@@ -69,7 +66,7 @@ int k_pool(const gems_kernel_call* c) {
 
 int k_pool_backward(const gems_kernel_call* c) {
   const PoolOperands op(c, true);
-  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, kMalformed);
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, PoolOperands::kExpected);
   const int64_t count = op.count();
   const int64_t* indices = op.indices ? reinterpret_cast<const int64_t*>(base_ptr(*op.indices)) : nullptr;
   const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
