@@ -89,7 +89,7 @@ amd_on_nvidia() {
     { tail -30 "$OUT/amd_nv_build.log"; return 1; }
   local dir=$PWD/build/amd_nv/amd_on_nvidia
   build/gtest/tests/cpp/gems_abi_conformance "$dir/libgems_vendor_amd.so" --gtest_brief=1 2>&1 | tee "$OUT/gtest_amd_nv.log" | tail -4
-  GEMS_VENDOR=amd GEMS_VENDOR_DIR="$dir" python3 -m pytest -q tests/python -p no:cacheprovider \
+  GEMS_VENDOR=amd GEMS_VENDOR_DIR="$dir" timeout "${GEMS_AMD_PYTEST_LIMIT:-400}" python3 -m pytest -q tests/python -p no:cacheprovider \
     --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_amd_nv.log" | tail -8
 }
 

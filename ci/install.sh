@@ -10,14 +10,14 @@ cd "$(dirname "$0")/.."
 # clang-15, llvm-spirv-15 and spirv-tools build and validate the intel
 # vendor's SPIR-V kernels, opencl-headers and ocl-icd-libopencl1 (the ICD
 # loader) serve its OpenCL runtime, libze-dev and libze1 its Level Zero one
-# (backends/intel).
+# (backends/intel). libdnnl-dev is oneDNN, the cpu vendor's convolutions.
 # The LLVM version is Debian 12's 15 where it is packaged, else the first of
 # 16-19 that has both clang and llvm-spirv (Debian 13).
 llvm=15
 for v in 15 16 17 18 19; do
   if apt-cache show "llvm-spirv-$v" >/dev/null 2>&1 && apt-cache show "clang-$v" >/dev/null 2>&1; then llvm=$v; break; fi
 done
-packages=(cmake ninja-build g++ libopenblas-dev libgtest-dev hipcc libamdhip64-dev rocm-device-libs librocprim-dev
+packages=(cmake ninja-build g++ libopenblas-dev libdnnl-dev libgtest-dev hipcc libamdhip64-dev rocm-device-libs librocprim-dev
           "clang-$llvm" "llvm-spirv-$llvm" spirv-tools opencl-headers ocl-icd-libopencl1 libze-dev libze1)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

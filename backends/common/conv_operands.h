@@ -16,6 +16,8 @@ enum class ConvPass { kForward, kInputGradient, kWeightGradient };
 constexpr int64_t kConvAllowTf32 = 1, kConvDeterministic = 2;
 
 struct ConvOperands {
+  static constexpr const char* kExpected =
+      "convolution: expected 3 tensors of 3 to 5 dims, groups, flags and stride, padding and dilation per spatial dim";
   const gems_tensor* x = nullptr;
   const gems_tensor* w = nullptr;
   const gems_tensor* y = nullptr;

@@ -114,8 +114,9 @@ const gems_kernel_entry kKernels[] = {
     // attention_backward: dq, dk, dv, dbias [B,Hq,L,S] or absent, dout, q, k,
     // v, out, lse, bias or absent; scalars as "attention". Written, not added.
     {"attention_backward", kFloating, k_attention_backward},
-    // Convolutions (not served here: the core's im2col onto gemm is the cpu
-    // vendor's; nvidia's are cuDNN's, intel's its own):
+    // Convolutions (here oneDNN's, float32, when the module is built with
+    // it; else the core's im2col onto gemm; nvidia's are cuDNN's, intel's
+    // its own):
     // convolution: y [N,K,O...], x [N,C,I...], w [K,C/groups,R...] (1 to 3
     // spatial dims); scalars groups, flags (bit 0: float32 may use TF32, bit
     // 1: deterministic algorithms only), then stride, padding and dilation per
@@ -128,6 +129,11 @@ const gems_kernel_entry kKernels[] = {
     // (written) sums x * dy over the batch and positions.
     // A vendor may answer GEMS_UNSUPPORTED (a shape its library cannot run):
     // the core then uses im2col and gemm.
+#ifdef GEMS_HAVE_DNNL
+    {"convolution", GEMS_DTYPE_BIT(GEMS_FLOAT32), k_convolution},
+    {"convolution_backward_input", GEMS_DTYPE_BIT(GEMS_FLOAT32), k_convolution_backward_input},
+    {"convolution_backward_weight", GEMS_DTYPE_BIT(GEMS_FLOAT32), k_convolution_backward_weight},
+#endif
     // pool: y [N,C,O...], indices [N,C,O...] (int64; the max kinds only), x
     // [N,C,I...] (1 to 3 spatial dims, any strides); scalars kind (0 max, 1
     // average, 2 adaptive max), count_include_pad, divisor override (0: none),

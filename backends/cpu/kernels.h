@@ -43,6 +43,9 @@ GEMS_CPU_KERNEL(cumsum); GEMS_CPU_KERNEL(histc); GEMS_CPU_KERNEL(tril); GEMS_CPU
 // matrix multiply and fused attention
 GEMS_CPU_KERNEL(gemm);
 GEMS_CPU_KERNEL(attention); GEMS_CPU_KERNEL(attention_backward);
+// convolutions (oneDNN's; built with GEMS_HAVE_DNNL)
+GEMS_CPU_KERNEL(convolution); GEMS_CPU_KERNEL(convolution_backward_input);
+GEMS_CPU_KERNEL(convolution_backward_weight);
 // pooling
 GEMS_CPU_KERNEL(pool); GEMS_CPU_KERNEL(pool_backward);
 // batch_norm's per-channel reductions

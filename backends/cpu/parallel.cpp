@@ -1,5 +1,7 @@
 #include "parallel.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -105,9 +107,27 @@ class ThreadPool {
 int g_num_threads = std::max(1u, std::thread::hardware_concurrency());
 thread_local bool t_in_parallel = false;
 
+// The pool, started on first use. A process forked from one that used it
+// has none of its workers and may have inherited its locks held: the child
+// leaks it and starts a new one on its first parallel region (else that
+// region would wait for ever on workers that do not exist). The pool is
+// never destroyed: a kernel may still run while the process exits.
+std::atomic<ThreadPool*> g_pool{nullptr};
+pthread_mutex_t g_pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void forget_pool_in_child() {
+  g_pool.store(nullptr, std::memory_order_relaxed);
+  g_pool_mutex = PTHREAD_MUTEX_INITIALIZER;  // a parent thread may have held it at the fork
+}
+
 ThreadPool& pool() {
-  static ThreadPool p(g_num_threads);
-  return p;
+  if (ThreadPool* p = g_pool.load(std::memory_order_acquire)) return *p;
+  pthread_mutex_lock(&g_pool_mutex);
+  static const bool registered = pthread_atfork(nullptr, nullptr, forget_pool_in_child) == 0;
+  (void)registered;
+  if (!g_pool.load(std::memory_order_relaxed)) g_pool.store(new ThreadPool(g_num_threads), std::memory_order_release);
+  pthread_mutex_unlock(&g_pool_mutex);
+  return *g_pool.load(std::memory_order_acquire);
 }
 
 }  // namespace

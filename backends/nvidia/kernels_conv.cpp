@@ -95,8 +95,7 @@ bool aligned(const gems_tensor& t) { return reinterpret_cast<uintptr_t>(address(
 int run(const gems_kernel_call* c, ConvPass pass) {
   const ConvOperands op(c, pass);
   if (!op.valid())
-    return set_error_string(GEMS_INVALID_ARGUMENT, "convolution: expected 3 tensors of 3 to 5 dims, groups, flags and "
-                                                   "stride, padding and dilation per spatial dim");
+    return set_error_string(GEMS_INVALID_ARGUMENT, ConvOperands::kExpected);
   const gems_tensor* t = c->tensors;
   for (int i = 0; i < 3; ++i)
     if (t[i].dtype != t[0].dtype || !aligned(t[i]))

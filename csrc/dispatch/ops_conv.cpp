@@ -373,8 +373,11 @@ const Kernel& vendor_kernel(Move m) {
 
 // Patch embeddings (windows that tile the image: stride = kernel > 1, no
 // padding or dilation): im2col is a permuted copy and one GEMM beats the
-// library (H100, ViT-B/16 in bf16, batch 16: 0.075 ms against cuDNN's 0.230
-// forward, 0.50 against 0.91 forward + backward; docs/benchmarks).
+// library for the gather and the weight gradient (H100, ViT-B/16 in bf16,
+// batch 16: 0.075 ms against cuDNN's 0.230 forward, 0.50 against 0.91
+// forward + backward; docs/benchmarks). Not for the scatter, a transposed
+// convolution's forward: col2im there took twice cuDNN's dgrad (2x2/2
+// 64->32 at 28x28: 0.108 ms against 0.055).
 bool tiles_the_image(const Geometry& g) {
   if (g.kernel_numel() == 1) return false;  // 1x1: cuDNN's (0.026 ms against 0.154)
   for (int64_t i = 0; i < g.dims; ++i)
@@ -389,7 +392,8 @@ bool tiles_the_image(const Geometry& g) {
 bool vendor_move(Move m, const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const Geometry& g,
                  at::MemoryFormat format) {
   const Kernel& k = vendor_kernel(m);
-  if (!vendor_kernels_wanted() || !k.serves(out.scalar_type()) || tiles_the_image(g)) return false;
+  if (!vendor_kernels_wanted() || !k.serves(out.scalar_type()) || (m != Move::kScatter && tiles_the_image(g)))
+    return false;
   int64_t flags = 0;
   if (at::globalContext().allowTF32CuDNN()) flags |= kConvAllowTf32;  // torch.backends.cudnn.allow_tf32
   if (at::globalContext().deterministicAlgorithms() || at::globalContext().deterministicCuDNN())

@@ -222,6 +222,32 @@ def test_threads_on_their_own_streams_lose_no_memory():
     torch.gems.empty_cache()
 
 
+@pytest.mark.skipif(os.environ.get("GEMS_VENDOR", "cpu") != "cpu",
+                    reason="a forked child cannot use the parent's accelerator context (CUDA forbids it)")
+def test_a_process_forked_after_gems_ran_computes_in_the_child():
+    """A fork after the cpu vendor's thread pool (and oneDNN's OpenMP threads)
+    ran, as DataLoader workers and multiprocessing do: the child has none of
+    those threads; it waited for them for ever. It must compute, and right."""
+    code = """
+        import os
+        import torch.nn.functional as F
+        x, w, a = torch.randn(1, 16, 32, 32), torch.randn(16, 16, 3, 3), torch.randn(1000, 1000)
+        want_sum, want_conv = (a * 2).sum(), F.conv2d(x, w, padding=1)  # (torch's CPU ops hang in a forked child)
+        xg, wg, ag = x.to("gems"), w.to("gems"), a.to("gems")
+        F.conv2d(xg, wg, padding=1), (ag * 2).sum()  # the pools start in the parent
+        pid = os.fork()
+        if pid == 0:
+            ok = torch.allclose((ag * 2).sum().cpu(), want_sum, rtol=1e-4) and \\
+                torch.allclose(F.conv2d(xg, wg, padding=1).cpu(), want_conv, rtol=1e-4, atol=1e-4)
+            os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status))
+    """
+    proc = subprocess.run([sys.executable, "-c", "import torch, flag_gems\n" + textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "child exit 0" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_what_cpu_runs_gems_runs_when_the_native_kernel_refuses():
     """Beside CUDA the fallback runs torch's CUDA kernels in place; those lack
     dtypes and options that CPU's serve (integer matmul, half igamma, lstsq's
