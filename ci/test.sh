@@ -4,7 +4,8 @@
 #   2. the pytest suite (device semantics, op conformance, API, errors)
 #   3. the intel vendor's SPIR-V kernels on Intel's OpenCL CPU runtime: the ABI
 #      suite and the pytest suite
-#   4. both again on a cpu vendor module built with ASan and UBSan (ci/sanitize.sh)
+#   4. both again on the core and the cpu vendor module built with ASan and UBSan
+#      (ci/sanitize.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install.sh

@@ -71,6 +71,8 @@ def build(out_dir, build_dir=None):
     cuda_wheels = _cuda_wheel_dirs()
     if cuda_wheels:
         args.append(f"-DGEMS_CUDA_WHEEL_DIRS={';'.join(cuda_wheels)}")
+    # Further CMake arguments, e.g. ci/sanitize.sh's sanitized build.
+    args += os.environ.get("GEMS_CMAKE_ARGS", "").split()
     if shutil.which("ninja"):
         args.append("-GNinja")
     if shutil.which("ccache"):

@@ -2,6 +2,9 @@
 // per-element math of backends/common/pooling.h over the thread pool, one
 // element of the written tensor at a time, in memory order (each task finds
 // its first element's coordinates, then steps them).
+#include <algorithm>
+#include <vector>
+
 #include "../common/pool_operands.h"
 #include "dtype_dispatch.h"
 #include "kernels.h"
@@ -21,6 +24,37 @@ int64_t taps_per_element(const PoolOperands& op) {
     return taps;
   }
   return g.window[0] * g.window[1] * g.window[2];
+}
+
+// The max kinds' input gradient, one (batch, channel) plane per task: each
+// output's gradient added at the input element its index names, in output
+// order (deterministic, as PyTorch's CPU kernel), into a plane of sums in A
+// that is then written out. Reading each output once is what the gather of
+// pool_backward_at cannot do on a CPU: it visits every window that covers an
+// element and compares indices (3x slower for 3x3/2 windows).
+template <typename T, typename A>
+void scatter_max_gradient(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
+  const int64_t plane_in = g.in[0] * g.in[1] * g.in[2], plane_out = g.out[0] * g.out[1] * g.out[2];
+  parallel_for(0, g.N * g.C, grain_for(plane_in + plane_out), [&](int64_t begin, int64_t end) {
+    std::vector<A> sums(plane_in);
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t n = plane / g.C, c = plane % g.C;
+      std::fill(sums.begin(), sums.end(), A(0));
+      for (int64_t o0 = 0; o0 < g.out[0]; ++o0)
+        for (int64_t o1 = 0; o1 < g.out[1]; ++o1)
+          for (int64_t o2 = 0; o2 < g.out[2]; ++o2) {
+            const int64_t at = o0 * g.y[2] + o1 * g.y[3] + o2 * g.y[4];
+            const int64_t from = indices[n * g.z[0] + c * g.z[1] + o0 * g.z[2] + o1 * g.z[3] + o2 * g.z[4]];
+            // (an index outside the plane, from indices not made by pool, is skipped, as by the gather)
+            if (from >= 0 && from < plane_in) sums[from] += static_cast<A>(dy[n * g.y[0] + c * g.y[1] + at]);
+          }
+      const A* sum = sums.data();
+      for (int64_t p0 = 0; p0 < g.in[0]; ++p0)
+        for (int64_t p1 = 0; p1 < g.in[1]; ++p1)
+          for (int64_t p2 = 0; p2 < g.in[2]; ++p2)
+            dx[n * g.x[0] + c * g.x[1] + p0 * g.x[2] + p1 * g.x[3] + p2 * g.x[4]] = convert<T>(*sum++);
+    }
+  });
 }
 
 }  // namespace
@@ -61,6 +95,10 @@ int k_pool_backward(const gems_kernel_call* c) {
     using A = acc_t<T>;
     const T* dy = reinterpret_cast<const T*>(base_ptr(*op.y));
     T* dx = reinterpret_cast<T*>(base_ptr(*op.x));
+    if (pool_is_max(g)) {
+      scatter_max_gradient<T, A>(g, dy, indices, dx);
+      return;
+    }
     auto grad = [dy](int64_t at) { return static_cast<A>(dy[at]); };
     auto index = [indices](int64_t at) { return indices[at]; };
     parallel_for(0, op.count(), grain_for(taps_per_element(op)), [&](int64_t begin, int64_t end) {

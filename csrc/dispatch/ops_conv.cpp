@@ -375,9 +375,12 @@ const Kernel& vendor_kernel(Move m) {
 // padding or dilation): im2col is a permuted copy and one GEMM beats the
 // library for the gather and the weight gradient (H100, ViT-B/16 in bf16,
 // batch 16: 0.075 ms against cuDNN's 0.230 forward, 0.50 against 0.91
-// forward + backward; docs/benchmarks). Not for the scatter, a transposed
-// convolution's forward: col2im there took twice cuDNN's dgrad (2x2/2
-// 64->32 at 28x28: 0.108 ms against 0.055).
+// forward + backward; docs/benchmarks), and col2im beats the library's
+// input gradient of a patch embedding (3 image channels: on the cpu vendor
+// 5.4 ms forward + backward against oneDNN's 14). Not for a transposed
+// convolution's forward (many image channels): col2im there took twice
+// cuDNN's dgrad (2x2/2 64->32 at 28x28: 0.108 ms against 0.055) and oneDNN's
+// (0.19 against 0.10).
 bool tiles_the_image(const Geometry& g) {
   if (g.kernel_numel() == 1) return false;  // 1x1: cuDNN's (0.026 ms against 0.154)
   for (int64_t i = 0; i < g.dims; ++i)
@@ -390,9 +393,9 @@ bool tiles_the_image(const Geometry& g) {
 // image, columns), laid out in `format`. False, having written nothing, when
 // the vendor has no such kernel or cannot run this call.
 bool vendor_move(Move m, const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const Geometry& g,
-                 at::MemoryFormat format) {
+                 at::MemoryFormat format, bool transposed_forward = false) {
   const Kernel& k = vendor_kernel(m);
-  if (!vendor_kernels_wanted() || !k.serves(out.scalar_type()) || (m != Move::kScatter && tiles_the_image(g)))
+  if (!vendor_kernels_wanted() || !k.serves(out.scalar_type()) || (!transposed_forward && tiles_the_image(g)))
     return false;
   int64_t flags = 0;
   if (at::globalContext().allowTF32CuDNN()) flags |= kConvAllowTf32;  // torch.backends.cudnn.allow_tf32
@@ -472,7 +475,7 @@ at::Tensor convolution(const at::Tensor& input, const at::Tensor& weight, const 
   if (input.numel() == 0 || weight.numel() == 0) {  // empty sums: the bias alone
     return has_bias ? out.copy_(bias_shaped(*bias, g.dims).expand(shape)) : out.zero_();
   }
-  if (vendor_move(transposed ? Move::kScatter : Move::kGather, out, input, weight, g, format)) {
+  if (vendor_move(transposed ? Move::kScatter : Move::kGather, out, input, weight, g, format, transposed)) {
     if (has_bias) out.add_(bias_shaped(*bias, g.dims));
     return out;
   }
