@@ -222,9 +222,13 @@ def hf_llama_matches_one_process(wrap, full=lambda p: p):
         torch.testing.assert_close(loss.detach().cpu(), ref_losses[rank].detach(), rtol=1e-4, atol=1e-5)
         (sum(ref_losses) / world).backward()
         ref_opt.step()
+    # atol 5e-5: AdamW divides each gradient by its own running root mean square, so the
+    # rounding of a gradient near zero (gems and CPU sum in other orders) moves its
+    # parameter by up to ~lr x that relative error (one rank: 1.2e-5 seen, in 1 of 2048).
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         assert p.device.type == "gems", name
-        torch.testing.assert_close(full(p).detach().cpu(), q.detach(), rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(full(p).detach().cpu(), q.detach(), rtol=1e-4, atol=5e-5,
+                                   msg=lambda detail, name=name: f"{name}: {detail}")
 
 
 def hf_llama_fsdp2(model):

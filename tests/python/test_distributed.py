@@ -83,16 +83,19 @@ def test_collectives_ddp_and_fsdp2_with_no_backend_named():
     launch(2, GEMS_TEST_DDP="1")  # DDP and FSDP2 too
 
 
+def ranks_up_to_two():
+    """Two ranks; one where NCCL has a single GPU (the gems wrapping and the NCCL path still run)."""
+    import torch
+
+    return 1 if flag_gems.vendor_name == "nvidia" and torch.cuda.device_count() < 2 else 2
+
+
 def test_tensor_parallel_and_distributed_checkpoint(tmp_path):
-    launch(2, GEMS_TEST_CHECKPOINT=str(tmp_path / "checkpoint"))
+    launch(ranks_up_to_two(), GEMS_TEST_CHECKPOINT=str(tmp_path / "checkpoint"))
 
 
 def test_huggingface_llama_trains_under_ddp_and_fsdp2_as_in_one_process():
-    import torch
-
-    # Two ranks; one where NCCL has a single GPU (the wrapping and NCCL path still run).
-    one_gpu = flag_gems.vendor_name == "nvidia" and torch.cuda.device_count() < 2
-    launch(1 if one_gpu else 2, GEMS_TEST_HF="1")
+    launch(ranks_up_to_two(), GEMS_TEST_HF="1")
 
 
 # ---- failures: PyTorch's exceptions within the group's timeout (5 s), never a hang ----
