@@ -74,6 +74,7 @@ bench() {
   GEMS_VENDOR=nvidia python3 examples/train_and_infer.py 2>&1 | tee "$OUT/example_nvidia.log" | tail -6
   GEMS_VENDOR=nvidia python3 examples/llama_generate.py --new-tokens 64 2>&1 | tee "$OUT/llama_nvidia.log" | tail -8
   GEMS_VENDOR=nvidia python3 benchmarks/bench_host_overhead.py --out "$OUT" 2>&1 | tail -6
+  GEMS_VENDOR=nvidia python3 benchmarks/bench_collectives.py --out "$OUT" 2>&1 | grep -v Warning | tail -12
   if [ -f benchmarks/bench_ops.py ]; then
     GEMS_VENDOR=nvidia python3 benchmarks/bench_ops.py --out "$OUT" 2>&1 | tail -40
   fi

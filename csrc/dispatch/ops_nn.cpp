@@ -610,8 +610,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
   const at::Tensor rows = widened(input).contiguous().view({N * group, C / group * HxW});
   auto [y, mean, rstd] = ops::native_layer_norm(rows, {C / group * HxW}, std::nullopt, std::nullopt, eps);
   at::Tensor out = y.view({N, C, HxW});
-  if (weight && weight->defined()) out = out * per_channel(weight->to(out.scalar_type()), 3);
-  if (bias && bias->defined()) out = out + per_channel(bias->to(out.scalar_type()), 3);
+  const bool scaled = weight && weight->defined(), shifted = bias && bias->defined();
+  if (scaled && shifted) {  // one pass: bias + y * weight
+    out = at::addcmul(per_channel(bias->to(out.scalar_type()), 3), out, per_channel(weight->to(out.scalar_type()), 3));
+  } else if (scaled) {
+    out = out * per_channel(weight->to(out.scalar_type()), 3);
+  } else if (shifted) {
+    out = out + per_channel(bias->to(out.scalar_type()), 3);
+  }
   out = out.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
   return {out, mean.view({N, group}).to(stat), rstd.view({N, group}).to(stat)};
 }
@@ -641,8 +647,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
     grad_input = grad_input.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
   }
   const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
-  if (mask[1]) grad_weight = (g * ((x - mu) * rs).view({N, C, HxW})).sum(at::IntArrayRef{0, 2}).to(param_type);
-  if (mask[2]) grad_bias = g.sum(at::IntArrayRef{0, 2}).to(param_type);
+  if (mask[1] || mask[2]) {
+    // Per (sample, channel) sums of dy and dy * x, as PyTorch's CPU kernel takes them:
+    // d weight = sum over samples of (sum dy x - mean sum dy) * rstd (two passes over
+    // the input, not four).
+    const at::Tensor sum_g = g.sum(2);
+    if (mask[1]) {
+      const at::Tensor sum_gx = (g * x.view({N, C, HxW})).sum(2);
+      auto per_channel_of_group = [&](const at::Tensor& t) {
+        return t.view({N, group, 1}).expand({N, group, C / group}).reshape({N, C});
+      };
+      grad_weight = ((sum_gx - per_channel_of_group(mu) * sum_g) * per_channel_of_group(rs)).sum(0).to(param_type);
+    }
+    if (mask[2]) grad_bias = sum_g.sum(0).to(param_type);
+  }
   return {grad_input, grad_weight, grad_bias};
 }
 
