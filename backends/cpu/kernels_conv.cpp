@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,23 @@ using dnnl::prop_kind;
 using Dims = memory::dims;
 
 bool g_forked_after_use = false;
+
+// Whether dense (one-group) convolutions go to oneDNN too. Not by default:
+// GNU OpenMP's workers spin for milliseconds after each of oneDNN's parallel
+// regions (OMP_WAIT_POLICY is read once, when torch loads libgomp) and take
+// the cores from the BLAS and the thread pool that run next. A small CNN's
+// training step took 24 ms with oneDNN's dense convolutions, 21 ms with
+// im2col onto OpenBLAS, 17 ms with oneDNN and OMP_WAIT_POLICY=passive set
+// before torch is imported; GEMS_CPU_CONV=onednn is for that setting.
+// Grouped and depthwise ones always go to oneDNN: im2col runs them as a
+// batch of thin GEMMs, 13x slower.
+bool dense_wanted() {
+  static const bool wanted = [] {
+    const char* v = std::getenv("GEMS_CPU_CONV");
+    return v && std::string(v) == "onednn";
+  }();
+  return wanted;
+}
 
 dnnl::engine& engine() {
   static dnnl::engine* e = [] {
@@ -188,6 +206,9 @@ int run(const gems_kernel_call* c, ConvPass pass) {
     for (int d = 0; d < t[i].ndim; ++d)
       if (t[i].sizes[d] == 0) return set_error(GEMS_UNSUPPORTED, "convolution (oneDNN): an operand has no elements");
   }
+  if (op.groups == 1 && !dense_wanted())
+    return set_error(GEMS_UNSUPPORTED, "convolution (oneDNN): dense convolutions are left to im2col and the BLAS "
+                                       "(GEMS_CPU_CONV=onednn gives them to oneDNN)");
   if (g_forked_after_use)
     return set_error(GEMS_UNSUPPORTED, "convolution (oneDNN): not in a process forked after oneDNN ran (OpenMP)");
   try {
