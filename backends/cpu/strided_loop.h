@@ -151,8 +151,8 @@ inline void apply_strided(char** p, const int64_t* s, int64_t n, F& f, std::inde
 
 // out[i] = f(in0[i], in1[i], ...) with every operand of its own C++ type.
 // Dense runs are plain indexed loops the compiler vectorizes: every operand
-// contiguous, or (one or two inputs) some of them a broadcast scalar, as in
-// x * 2.0 or x + eps.
+// contiguous, or some inputs a broadcast scalar, as in x * 2.0, x + eps or a
+// norm's per-channel addcmul (one of two inputs, up to two of three).
 template <typename Out, typename... In, typename F>
 void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f) {
   constexpr int N = 1 + sizeof...(In);
@@ -173,6 +173,19 @@ void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f) {
     if constexpr (N == 3) {  // binary ops: the scalar on either side
       if (dense && repeated == 2u) return apply_contiguous<2u, Out, In...>(p, n, f, Inputs{});
       if (dense && repeated == 1u) return apply_contiguous<1u, Out, In...>(p, n, f, Inputs{});
+    }
+    if constexpr (N == 4) {  // ternary ops (addcmul, lerp): per-channel operands of the norms
+      if (dense) {
+        switch (repeated) {
+          case 1u: return apply_contiguous<1u, Out, In...>(p, n, f, Inputs{});
+          case 2u: return apply_contiguous<2u, Out, In...>(p, n, f, Inputs{});
+          case 3u: return apply_contiguous<3u, Out, In...>(p, n, f, Inputs{});
+          case 4u: return apply_contiguous<4u, Out, In...>(p, n, f, Inputs{});
+          case 5u: return apply_contiguous<5u, Out, In...>(p, n, f, Inputs{});
+          case 6u: return apply_contiguous<6u, Out, In...>(p, n, f, Inputs{});
+          default: break;
+        }
+      }
     }
     apply_strided<Out, In...>(p, s, n, f, Inputs{});
   });

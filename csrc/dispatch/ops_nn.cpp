@@ -586,7 +586,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
 }
 
 // Group norm: each (sample, group) is a row of the layer_norm kernel; the
-// per-channel affine follows.
+// per-channel affine follows in one pointwise pass.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tensor& input,
                                                                  const std::optional<at::Tensor>& weight,
                                                                  const std::optional<at::Tensor>& bias, int64_t N,
@@ -610,10 +610,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
   const at::Tensor rows = widened(input).contiguous().view({N * group, C / group * HxW});
   auto [y, mean, rstd] = ops::native_layer_norm(rows, {C / group * HxW}, std::nullopt, std::nullopt, eps);
   at::Tensor out = y.view({N, C, HxW});
-  // (two passes, a multiply and an add: the cpu vendor's addcmul with a broadcast first operand
-  // took 2.5x their time)
-  if (weight && weight->defined()) out = out * per_channel(weight->to(out.scalar_type()), 3);
-  if (bias && bias->defined()) out = out + per_channel(bias->to(out.scalar_type()), 3);
+  const bool scaled = weight && weight->defined(), shifted = bias && bias->defined();
+  if (scaled && shifted) {  // one pass: bias + y * weight
+    out = at::addcmul(per_channel(bias->to(out.scalar_type()), 3), out, per_channel(weight->to(out.scalar_type()), 3));
+  } else if (scaled) {
+    out = out * per_channel(weight->to(out.scalar_type()), 3);
+  } else if (shifted) {
+    out = out + per_channel(bias->to(out.scalar_type()), 3);
+  }
   out = out.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
   return {out, mean.view({N, group}).to(stat), rstd.view({N, group}).to(stat)};
 }
