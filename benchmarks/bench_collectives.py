@@ -5,8 +5,9 @@ the nvidia vendor, Gloo on cpu for the cpu vendor), at the same sizes.
 Both sides use the same library underneath (the gems backend hands NCCL or
 Gloo the gems memory in place), so the expected ratio is 1.0x: what this
 measures is the cost of the gems wrapping (stream ordering, work objects).
-The native side runs in a child process without gems. Runs as one process
-(world size 1) or under torchrun; rank 0 prints and writes the results.
+The native side runs in a child process without gems, when this runs as one
+process (world size 1); under torchrun gems is measured alone. Rank 0 prints
+and writes the results.
 
   python3 benchmarks/bench_collectives.py [--out DIR]
   torchrun --nproc-per-node 2 benchmarks/bench_collectives.py
@@ -93,15 +94,14 @@ def main():
         return
     import flag_gems
     vendor = flag_gems.vendor_name
-    # The native side first, in a child (or under torchrun, in this rank's own child
-    # group on the next port), then gems in this process.
-    env = dict(os.environ, TORCH_DEVICE_BACKEND_AUTOLOAD="0")
-    if "MASTER_PORT" in env:
-        env["MASTER_PORT"] = str(int(env["MASTER_PORT"]) + 1)
-    native = json.loads(subprocess.run([sys.executable, __file__, "--native-only", "--runs", str(args.runs)],
-                                       env=env, check=True, capture_output=True, text=True).stdout
-                        .strip().splitlines()[-1] or "{}") if int(os.environ.get("RANK", "0")) == 0 \
-        and int(os.environ.get("WORLD_SIZE", "1")) == 1 else None
+    # The native side first, in a child process, when this is one process (under
+    # torchrun the ranks would need a second rendezvous: gems is measured alone).
+    native = None
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        out = subprocess.run([sys.executable, __file__, "--native-only", "--runs", str(args.runs)],
+                             env=dict(os.environ, TORCH_DEVICE_BACKEND_AUTOLOAD="0"), check=True,
+                             capture_output=True, text=True).stdout
+        native = json.loads(out.strip().splitlines()[-1])
     rank = init("gems")
     gems = measure("gems", args.runs)
     world = dist.get_world_size()

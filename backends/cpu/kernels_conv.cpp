@@ -97,11 +97,14 @@ struct Window {
 };
 
 // A primitive for one shape, pass and layout, with the layouts it reads and
-// writes and the operands' own: an operand whose layout differs is reordered.
+// writes and the operands' own: an operand whose layout differs is reordered,
+// by a reorder primitive made once with the plan.
 struct Plan {
   dnnl::primitive primitive;
   memory::desc own[3], wanted[3];  // x, w, y in the forward's roles
   int arg[3];                      // DNNL_ARG_* of x, w, y in this pass
+  int written;                     // which of them the pass writes
+  dnnl::reorder reorder[3];        // own to wanted (read), wanted to own (written); empty when alike
 };
 
 // Takes pd's primitive into plan, with the layouts it wants for the
@@ -160,6 +163,13 @@ std::unique_ptr<Plan> make_plan(ConvPass pass, const ConvOperands& op) {
     jit = adopt<dnnl::convolution_backward_weights>(*plan, pd, {DNNL_ARG_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_DST});
   }
   if (!jit) return nullptr;
+  plan->written = pass == ConvPass::kForward ? 2 : pass == ConvPass::kInputGradient ? 0 : 1;
+  for (int i = 0; i < 3; ++i) {
+    if (plan->wanted[i] == plan->own[i]) continue;
+    const bool written = i == plan->written;
+    const memory::desc &from = written ? plan->wanted[i] : plan->own[i], &to = written ? plan->own[i] : plan->wanted[i];
+    plan->reorder[i] = dnnl::reorder(dnnl::reorder::primitive_desc(e, from, e, to));
+  }
   return plan;
 }
 
@@ -217,19 +227,17 @@ int run(const gems_kernel_call* c, ConvPass pass) {
     const dnnl::engine& e = engine();
     dnnl::stream s(e);
     const gems_tensor* operand[3] = {op.x, op.w, op.y};
-    const bool written[3] = {pass == ConvPass::kInputGradient, pass == ConvPass::kWeightGradient,
-                             pass == ConvPass::kForward};
     std::unordered_map<int, memory> args;
     memory own[3], wanted[3];
     for (int i = 0; i < 3; ++i) {
       own[i] = memory(plan->own[i], e, base_ptr(*operand[i]));
-      wanted[i] = plan->wanted[i] == plan->own[i] ? own[i] : memory(plan->wanted[i], e);
-      if (!written[i] && wanted[i] != own[i]) dnnl::reorder(own[i], wanted[i]).execute(s, own[i], wanted[i]);
+      wanted[i] = plan->reorder[i] ? memory(plan->wanted[i], e) : own[i];
+      if (plan->reorder[i] && i != plan->written) plan->reorder[i].execute(s, own[i], wanted[i]);
       args.emplace(plan->arg[i], wanted[i]);
     }
     plan->primitive.execute(s, args);
-    for (int i = 0; i < 3; ++i)
-      if (written[i] && wanted[i] != own[i]) dnnl::reorder(wanted[i], own[i]).execute(s, wanted[i], own[i]);
+    const int w = plan->written;
+    if (plan->reorder[w]) plan->reorder[w].execute(s, wanted[w], own[w]);
     s.wait();
     return GEMS_OK;
   } catch (const dnnl::error& err) {

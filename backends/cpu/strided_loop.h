@@ -149,6 +149,24 @@ inline void apply_strided(char** p, const int64_t* s, int64_t n, F& f, std::inde
         f(*reinterpret_cast<const In*>(p[I + 1] + i * s[I + 1])...);
 }
 
+// The repeated-input masks a dense run is compiled for: every mask but all
+// inputs repeated, for up to three inputs (binary ops' scalar on either side,
+// a norm's per-channel addcmul); none beyond (their loops would multiply).
+template <size_t kInputs>
+constexpr unsigned kMaxRepeated = kInputs >= 1 && kInputs <= 3 ? (1u << kInputs) - 2 : 0u;
+
+// Runs a dense run with the inputs of `repeated` read once, if a loop is
+// compiled for that mask (kMask down to 0); false otherwise.
+template <unsigned kMask, typename Out, typename... In, typename F>
+inline bool apply_dense(unsigned repeated, char** p, int64_t n, F& f) {
+  if (repeated == kMask) {
+    apply_contiguous<kMask, Out, In...>(p, n, f, std::index_sequence_for<In...>{});
+    return true;
+  }
+  if constexpr (kMask > 0) return apply_dense<kMask - 1, Out, In...>(repeated, p, n, f);
+  else return false;
+}
+
 // out[i] = f(in0[i], in1[i], ...) with every operand of its own C++ type.
 // Dense runs are plain indexed loops the compiler vectorizes: every operand
 // contiguous, or some inputs a broadcast scalar, as in x * 2.0, x + eps or a
@@ -169,24 +187,7 @@ void map_elements(const gems_tensor& out, const gems_tensor* const* ins, F f) {
       if (s[k] == 0) repeated |= 1u << (k - 1);
       else dense &= s[k] == sizes[k];
     }
-    if (dense && repeated == 0) return apply_contiguous<0u, Out, In...>(p, n, f, Inputs{});
-    if constexpr (N == 3) {  // binary ops: the scalar on either side
-      if (dense && repeated == 2u) return apply_contiguous<2u, Out, In...>(p, n, f, Inputs{});
-      if (dense && repeated == 1u) return apply_contiguous<1u, Out, In...>(p, n, f, Inputs{});
-    }
-    if constexpr (N == 4) {  // ternary ops (addcmul, lerp): per-channel operands of the norms
-      if (dense) {
-        switch (repeated) {
-          case 1u: return apply_contiguous<1u, Out, In...>(p, n, f, Inputs{});
-          case 2u: return apply_contiguous<2u, Out, In...>(p, n, f, Inputs{});
-          case 3u: return apply_contiguous<3u, Out, In...>(p, n, f, Inputs{});
-          case 4u: return apply_contiguous<4u, Out, In...>(p, n, f, Inputs{});
-          case 5u: return apply_contiguous<5u, Out, In...>(p, n, f, Inputs{});
-          case 6u: return apply_contiguous<6u, Out, In...>(p, n, f, Inputs{});
-          default: break;
-        }
-      }
-    }
+    if (dense && apply_dense<kMaxRepeated<sizeof...(In)>, Out, In...>(repeated, p, n, f)) return;
     apply_strided<Out, In...>(p, s, n, f, Inputs{});
   });
 }
