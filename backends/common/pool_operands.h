@@ -82,6 +82,27 @@ struct PoolOperands {
     const int64_t* s = walked_sizes();
     return g.N * g.C * s[0] * s[1] * s[2];
   }
+  // Whether every offset, count and product of pooling.h's index math fits in
+  // int32_t, so that a GPU kernel may do it in 32 bits: elements of the
+  // walked tensors, the furthest element of each operand, and the adaptive
+  // kind's products of an input and an output extent.
+  bool fits_int32() const {
+    const int64_t limit = INT32_MAX / 2;  // headroom for a window's reach past an edge
+    auto extent = [](const gems_tensor* t) {
+      if (!t) return int64_t{0};
+      int64_t last = 0;
+      for (int d = 0; d < t->ndim; ++d) last += (t->sizes[d] - 1) * (t->strides[d] < 0 ? -t->strides[d] : t->strides[d]);
+      return last + 1;
+    };
+    if (extent(x) > limit || extent(y) > limit || extent(indices) > limit) return false;
+    if (g.N * g.C * g.in[0] * g.in[1] * g.in[2] > limit || g.N * g.C * g.out[0] * g.out[1] * g.out[2] > limit)
+      return false;
+    for (int d = 0; d < 3; ++d)
+      if ((g.in[d] + 1) * (g.out[d] + 1) > limit || g.padding[d] > limit / 4 ||
+          (g.window[d] - 1) * g.dilation[d] + g.stride[d] > limit / 4)
+        return false;
+    return true;
+  }
 };
 
 }  // namespace gems

@@ -28,23 +28,28 @@ struct PoolGeometry {
 
 GEMS_HOST_DEVICE inline bool pool_is_max(const PoolGeometry& g) { return g.kind != kPoolAverage; }
 
+// The coordinate functions below take their integers in I: int64_t, or
+// int32_t where the caller knows every offset and count of the call fits (on
+// GPUs a 64-bit division is a long software routine, 32-bit a few instructions).
+// Calls name I (OpenCL's address spaces defeat its deduction).
+
 // Element i of [N, C, sizes...] in memory order (channels fastest when
 // channels_last): its batch, channel and spatial coordinates.
-GEMS_HOST_DEVICE inline void pool_coords(const PoolGeometry& g, const int64_t* sizes, int64_t i, int64_t& n,
-                                         int64_t& c, int64_t* at) {
+template <typename I>
+GEMS_HOST_DEVICE inline void pool_coords(const PoolGeometry& g, const int64_t* sizes, I i, I& n, I& c, I* at) {
+  const I channels = I(g.C);
   if (g.channels_last) {
-    c = i % g.C;
-    i /= g.C;
+    c = i % channels;
+    i /= channels;
   }
-  at[2] = i % sizes[2];
-  i /= sizes[2];
-  at[1] = i % sizes[1];
-  i /= sizes[1];
-  at[0] = i % sizes[0];
-  i /= sizes[0];
+  for (int d = 2; d >= 0; --d) {
+    const I size = I(sizes[d]);
+    at[d] = i % size;
+    i /= size;
+  }
   if (!g.channels_last) {
-    c = i % g.C;
-    i /= g.C;
+    c = i % channels;
+    i /= channels;
   }
   n = i;
 }
@@ -66,32 +71,36 @@ GEMS_HOST_DEVICE inline void pool_next(const PoolGeometry& g, const int64_t* siz
 
 // Output o's window along dim d: taps lo, lo + step, ... below hi (before
 // clipping to the input; an average's windows reach into the padding).
-GEMS_HOST_DEVICE inline void pool_window(const PoolGeometry& g, int d, int64_t o, int64_t& lo, int64_t& hi,
-                                         int64_t& step) {
+template <typename I>
+GEMS_HOST_DEVICE inline void pool_window(const PoolGeometry& g, int d, I o, I& lo, I& hi, I& step) {
   if (g.kind == kPoolAdaptiveMax) {
-    lo = o * g.in[d] / g.out[d];
-    hi = ((o + 1) * g.in[d] + g.out[d] - 1) / g.out[d];
+    const I in = I(g.in[d]), out = I(g.out[d]);
+    lo = o * in / out;
+    hi = ((o + 1) * in + out - 1) / out;
     step = 1;
   } else {
-    lo = o * g.stride[d] - g.padding[d];
-    hi = lo + (g.window[d] - 1) * g.dilation[d] + 1;
-    step = g.dilation[d];
+    lo = o * I(g.stride[d]) - I(g.padding[d]);
+    hi = lo + (I(g.window[d]) - 1) * I(g.dilation[d]) + 1;
+    step = I(g.dilation[d]);
   }
 }
 
 // The first tap at or after lo that lies in [0, size).
-GEMS_HOST_DEVICE inline int64_t pool_first_inside(int64_t lo, int64_t step) {
+template <typename I>
+GEMS_HOST_DEVICE inline I pool_first_inside(I lo, I step) {
   return lo >= 0 ? lo : lo + (-lo + step - 1) / step * step;
 }
 
 // An average's divisor for output o.
-GEMS_HOST_DEVICE inline int64_t pool_divisor(const PoolGeometry& g, const int64_t* o) {
-  if (g.divisor) return g.divisor;
-  int64_t size = 1;
+template <typename I>
+GEMS_HOST_DEVICE inline I pool_divisor(const PoolGeometry& g, const I* o) {
+  if (g.divisor) return I(g.divisor);
+  I size = 1;
   for (int d = 0; d < 3; ++d) {
-    const int64_t lo = o[d] * g.stride[d] - g.padding[d];
-    const int64_t hi = lo + g.window[d] < g.in[d] + g.padding[d] ? lo + g.window[d] : g.in[d] + g.padding[d];
-    size *= g.count_include_pad ? hi - lo : (hi < g.in[d] ? hi : g.in[d]) - (lo > 0 ? lo : 0);
+    const I in = I(g.in[d]), pad = I(g.padding[d]);
+    const I lo = o[d] * I(g.stride[d]) - pad;
+    const I hi = lo + I(g.window[d]) < in + pad ? lo + I(g.window[d]) : in + pad;
+    size *= g.count_include_pad ? hi - lo : (hi < in ? hi : in) - (lo > 0 ? lo : 0);
   }
   return size;
 }
@@ -99,71 +108,77 @@ GEMS_HOST_DEVICE inline int64_t pool_divisor(const PoolGeometry& g, const int64_
 // Output element (n, c, o): its value, in the compute type A, and for the
 // max kinds the flat spatial index of the input element it came from.
 // load(offset) reads the input at an element offset, as an A.
-template <typename A, typename Load>
-GEMS_HOST_DEVICE inline A pool_forward_at(const PoolGeometry& g, int64_t n, int64_t c, const int64_t* o, Load load,
-                                          int64_t& index) {
-  int64_t lo[3], hi[3], step[3];
+template <typename A, typename I, typename Load>
+GEMS_HOST_DEVICE inline A pool_forward_at(const PoolGeometry& g, I n, I c, const I* o, Load load, I& index) {
+  I lo[3], hi[3], step[3], in[3], x[5];
   for (int d = 0; d < 3; ++d) {
-    pool_window(g, d, o[d], lo[d], hi[d], step[d]);
-    lo[d] = pool_first_inside(lo[d], step[d]);
-    if (hi[d] > g.in[d]) hi[d] = g.in[d];
+    in[d] = I(g.in[d]);
+    pool_window<I>(g, d, o[d], lo[d], hi[d], step[d]);
+    lo[d] = pool_first_inside<I>(lo[d], step[d]);
+    if (hi[d] > in[d]) hi[d] = in[d];
   }
-  const int64_t base = n * g.x[0] + c * g.x[1];
+  for (int k = 0; k < 5; ++k) x[k] = I(g.x[k]);
+  const I base = n * x[0] + c * x[1];
   const bool max = pool_is_max(g);
   A acc = A(0);
-  index = (lo[0] * g.in[1] + lo[1]) * g.in[2] + lo[2];
+  index = (lo[0] * in[1] + lo[1]) * in[2] + lo[2];
   bool first = true;
-  for (int64_t p0 = lo[0]; p0 < hi[0]; p0 += step[0])
-    for (int64_t p1 = lo[1]; p1 < hi[1]; p1 += step[1])
-      for (int64_t p2 = lo[2]; p2 < hi[2]; p2 += step[2]) {
-        const A v = load(base + p0 * g.x[2] + p1 * g.x[3] + p2 * g.x[4]);
+  for (I p0 = lo[0]; p0 < hi[0]; p0 += step[0])
+    for (I p1 = lo[1]; p1 < hi[1]; p1 += step[1])
+      for (I p2 = lo[2]; p2 < hi[2]; p2 += step[2]) {
+        const A v = load(base + p0 * x[2] + p1 * x[3] + p2 * x[4]);
         if (!max) {
           acc += v;
         } else if (first || v > acc || v != v) {  // v != v: NaN, which always wins
           acc = v;
-          index = (p0 * g.in[1] + p1) * g.in[2] + p2;
+          index = (p0 * in[1] + p1) * in[2] + p2;
           first = false;
         }
       }
-  if (!max) acc = acc / A(pool_divisor(g, o));
+  if (!max) acc = acc / A(pool_divisor<I>(g, o));
   return acc;
 }
 
 // The outputs along dim d whose windows may read input position p: [first, end).
-GEMS_HOST_DEVICE inline void pool_readers(const PoolGeometry& g, int d, int64_t p, int64_t& first, int64_t& end) {
+template <typename I>
+GEMS_HOST_DEVICE inline void pool_readers(const PoolGeometry& g, int d, I p, I& first, I& end) {
+  const I in = I(g.in[d]), out = I(g.out[d]);
   if (g.kind == kPoolAdaptiveMax) {
-    first = p * g.out[d] / g.in[d];
-    end = ((p + 1) * g.out[d] + g.in[d] - 1) / g.in[d];
+    first = p * out / in;
+    end = ((p + 1) * out + in - 1) / in;
   } else {
-    const int64_t reach = (g.window[d] - 1) * g.dilation[d] + 1;
-    first = p + g.padding[d] < reach ? 0 : (p + g.padding[d] - reach) / g.stride[d] + 1;
-    end = (p + g.padding[d]) / g.stride[d] + 1;
+    const I reach = (I(g.window[d]) - 1) * I(g.dilation[d]) + 1, pad = I(g.padding[d]), stride = I(g.stride[d]);
+    first = p + pad < reach ? 0 : (p + pad - reach) / stride + 1;
+    end = (p + pad) / stride + 1;
   }
-  if (end > g.out[d]) end = g.out[d];
+  if (end > out) end = out;
 }
 
 // Input-gradient element (n, c, p): the sum, in A, of the output gradients
 // of the windows that took it (max kinds: whose index names it; average:
 // each window's share). grad(offset) reads the output gradient as an A,
 // index(offset) the indices.
-template <typename A, typename Grad, typename Index>
-GEMS_HOST_DEVICE inline A pool_backward_at(const PoolGeometry& g, int64_t n, int64_t c, const int64_t* p, Grad grad,
-                                           Index index) {
-  int64_t first[3], end[3];
-  for (int d = 0; d < 3; ++d) pool_readers(g, d, p[d], first[d], end[d]);
+template <typename A, typename I, typename Grad, typename Index>
+GEMS_HOST_DEVICE inline A pool_backward_at(const PoolGeometry& g, I n, I c, const I* p, Grad grad, Index index) {
+  I first[3], end[3], y[5], z[5];
+  for (int d = 0; d < 3; ++d) pool_readers<I>(g, d, p[d], first[d], end[d]);
+  for (int k = 0; k < 5; ++k) {
+    y[k] = I(g.y[k]);
+    z[k] = I(g.z[k]);
+  }
   const bool max = pool_is_max(g);
-  const int64_t flat = (p[0] * g.in[1] + p[1]) * g.in[2] + p[2];
+  const I flat = (p[0] * I(g.in[1]) + p[1]) * I(g.in[2]) + p[2];
+  const I y_base = n * y[0] + c * y[1], z_base = n * z[0] + c * z[1];
   A acc = A(0);
-  int64_t o[3];
+  I o[3];
   for (o[0] = first[0]; o[0] < end[0]; ++o[0])
     for (o[1] = first[1]; o[1] < end[1]; ++o[1])
       for (o[2] = first[2]; o[2] < end[2]; ++o[2]) {
-        const int64_t at = o[0] * g.y[2] + o[1] * g.y[3] + o[2] * g.y[4];
+        const I at = y_base + o[0] * y[2] + o[1] * y[3] + o[2] * y[4];
         if (max) {
-          if (index(n * g.z[0] + c * g.z[1] + o[0] * g.z[2] + o[1] * g.z[3] + o[2] * g.z[4]) == flat)
-            acc += grad(n * g.y[0] + c * g.y[1] + at);
+          if (index(z_base + o[0] * z[2] + o[1] * z[3] + o[2] * z[4]) == flat) acc += grad(at);
         } else {
-          acc += grad(n * g.y[0] + c * g.y[1] + at) / A(pool_divisor(g, o));
+          acc += grad(at) / A(pool_divisor<I>(g, o));
         }
       }
   return acc;

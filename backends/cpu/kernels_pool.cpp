@@ -73,9 +73,9 @@ int k_pool(const gems_kernel_call* c) {
     auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
     parallel_for(0, op.count(), grain_for(taps_per_element(op)), [&](int64_t begin, int64_t end) {
       int64_t n, ch, o[3], index;
-      pool_coords(g, g.out, begin, n, ch, o);
+      pool_coords<int64_t>(g, g.out, begin, n, ch, o);
       for (int64_t i = begin; i < end; ++i, pool_next(g, g.out, n, ch, o)) {
-        const A v = pool_forward_at<A>(g, n, ch, o, load, index);
+        const A v = pool_forward_at<A, int64_t>(g, n, ch, o, load, index);
         y[n * g.y[0] + ch * g.y[1] + o[0] * g.y[2] + o[1] * g.y[3] + o[2] * g.y[4]] = convert<T>(v);
         if (indices) indices[n * g.z[0] + ch * g.z[1] + o[0] * g.z[2] + o[1] * g.z[3] + o[2] * g.z[4]] = index;
       }
@@ -103,10 +103,10 @@ int k_pool_backward(const gems_kernel_call* c) {
     auto index = [indices](int64_t at) { return indices[at]; };
     parallel_for(0, op.count(), grain_for(taps_per_element(op)), [&](int64_t begin, int64_t end) {
       int64_t n, ch, p[3];
-      pool_coords(g, g.in, begin, n, ch, p);
+      pool_coords<int64_t>(g, g.in, begin, n, ch, p);
       for (int64_t i = begin; i < end; ++i, pool_next(g, g.in, n, ch, p)) {
         dx[n * g.x[0] + ch * g.x[1] + p[0] * g.x[2] + p[1] * g.x[3] + p[2] * g.x[4]] =
-            convert<T>(pool_backward_at<A>(g, n, ch, p, grad, index));
+            convert<T>(pool_backward_at<A, int64_t>(g, n, ch, p, grad, index));
       }
     });
   });

@@ -3,7 +3,8 @@
 // element of the written tensor, threads in its memory order (channels
 // fastest for channels-last) so that neighbours read neighbours. The
 // backward gathers each input element's gradient from the windows that read
-// it (no atomics: deterministic, as PyTorch's CUDA kernels for NCHW).
+// it (no atomics: deterministic, as PyTorch's CUDA kernels for NCHW). The
+// index math runs in 32 bits (I = int32_t) whenever the call fits.
 #include "../common/pool_operands.h"
 #include "cuda_common.cuh"
 #include "kernels.h"
@@ -14,31 +15,41 @@ namespace {
 
 constexpr int kPoolBlock = 256;
 
-template <typename T>
-__global__ void pool_forward(PoolGeometry g, int64_t count, const T* x, T* y, int64_t* indices) {
+template <typename T, typename I>
+__global__ void pool_forward(PoolGeometry g, I count, const T* x, T* y, int64_t* indices) {
   using A = acc_t<T>;
-  auto load = [x](int64_t at) { return load_as<A>(x[at]); };
-  const int64_t step = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += step) {
-    int64_t n, c, o[3], index;
-    pool_coords(g, g.out, i, n, c, o);
-    const A v = pool_forward_at<A>(g, n, c, o, load, index);
-    y[n * g.y[0] + c * g.y[1] + o[0] * g.y[2] + o[1] * g.y[3] + o[2] * g.y[4]] = store_as<T>(v);
-    if (indices) indices[n * g.z[0] + c * g.z[1] + o[0] * g.z[2] + o[1] * g.z[3] + o[2] * g.z[4]] = index;
+  auto load = [x](I at) { return load_as<A>(x[at]); };
+  I y_strides[5], z_strides[5];
+  for (int k = 0; k < 5; ++k) {
+    y_strides[k] = I(g.y[k]);
+    z_strides[k] = I(g.z[k]);
+  }
+  const I step = I(gridDim.x) * I(blockDim.x);
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < count; i += step) {
+    I n, c, o[3], index;
+    pool_coords<I>(g, g.out, i, n, c, o);
+    const A v = pool_forward_at<A, I>(g, n, c, o, load, index);
+    y[n * y_strides[0] + c * y_strides[1] + o[0] * y_strides[2] + o[1] * y_strides[3] + o[2] * y_strides[4]] =
+        store_as<T>(v);
+    if (indices)
+      indices[n * z_strides[0] + c * z_strides[1] + o[0] * z_strides[2] + o[1] * z_strides[3] + o[2] * z_strides[4]] =
+          index;
   }
 }
 
-template <typename T>
-__global__ void pool_backward(PoolGeometry g, int64_t count, const T* dy, const int64_t* indices, T* dx) {
+template <typename T, typename I>
+__global__ void pool_backward(PoolGeometry g, I count, const T* dy, const int64_t* indices, T* dx) {
   using A = acc_t<T>;
-  auto grad = [dy](int64_t at) { return load_as<A>(dy[at]); };
-  auto index = [indices](int64_t at) { return indices[at]; };
-  const int64_t step = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += step) {
-    int64_t n, c, p[3];
-    pool_coords(g, g.in, i, n, c, p);
-    dx[n * g.x[0] + c * g.x[1] + p[0] * g.x[2] + p[1] * g.x[3] + p[2] * g.x[4]] =
-        store_as<T>(pool_backward_at<A>(g, n, c, p, grad, index));
+  auto grad = [dy](I at) { return load_as<A>(dy[at]); };
+  auto index = [indices](I at) { return indices[at]; };
+  I x_strides[5];
+  for (int k = 0; k < 5; ++k) x_strides[k] = I(g.x[k]);
+  const I step = I(gridDim.x) * I(blockDim.x);
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < count; i += step) {
+    I n, c, p[3];
+    pool_coords<I>(g, g.in, i, n, c, p);
+    dx[n * x_strides[0] + c * x_strides[1] + p[0] * x_strides[2] + p[1] * x_strides[3] + p[2] * x_strides[4]] =
+        store_as<T>(pool_backward_at<A, I>(g, n, c, p, grad, index));
   }
 }
 
@@ -56,8 +67,12 @@ int k_pool(const gems_kernel_call* c) {
   auto run = [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (count == 0) return;
-    pool_forward<T><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(
-        op.g, count, reinterpret_cast<const T*>(base_ptr(*op.x)), reinterpret_cast<T*>(base_ptr(*op.y)), indices);
+    const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
+    T* y = reinterpret_cast<T*>(base_ptr(*op.y));
+    if (op.fits_int32())
+      pool_forward<T, int32_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, int32_t(count), x, y, indices);
+    else
+      pool_forward<T, int64_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, count, x, y, indices);
   };
   const bool ok = pool_is_max(op.g) ? dispatch_dtype<kNumeric>(op.x->dtype, run)
                                     : dispatch_dtype<kPoolAverageDtypes>(op.x->dtype, run);
@@ -72,8 +87,12 @@ int k_pool_backward(const gems_kernel_call* c) {
   const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (count == 0) return;
-    pool_backward<T><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(
-        op.g, count, reinterpret_cast<const T*>(base_ptr(*op.y)), indices, reinterpret_cast<T*>(base_ptr(*op.x)));
+    const T* dy = reinterpret_cast<const T*>(base_ptr(*op.y));
+    T* dx = reinterpret_cast<T*>(base_ptr(*op.x));
+    if (op.fits_int32())
+      pool_backward<T, int32_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, int32_t(count), dy, indices, dx);
+    else
+      pool_backward<T, int64_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, count, dy, indices, dx);
   });
   return ok ? launch_status("pool_backward") : unsupported_dtype("pool_backward", op.x->dtype);
 }

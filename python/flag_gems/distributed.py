@@ -6,7 +6,7 @@ when flag_gems loads, so that ``dist.init_process_group()`` (no backend named:
 ``torchrun`` launches it. Its collectives are those of the library PyTorch
 already trusts for the memory the vendor's tensors live in, run on that memory
 in place (csrc/distributed/gems_backend.cpp): Gloo for host memory (the cpu
-vendor), NCCL for CUDA memory (nvidia; not run yet).
+vendor), NCCL for CUDA memory (nvidia).
 """
 import functools
 from datetime import timedelta
@@ -32,7 +32,40 @@ def _inner_backend(store, rank, size, timeout):
 
 
 def _create_backend(store, rank, size, timeout: timedelta):
+    _checkpoint_staging_fixed()
     return _C._wrap_backend(_inner_backend(store, rank, size, timeout))
+
+
+def _checkpoint_staging_fixed():
+    """torch.distributed.checkpoint's file writer copies tensors to the host
+    through a loader made for one device type, the first one available, and
+    CUDA comes before any out-of-tree device: in a process that has CUDA too
+    (the nvidia vendor's), gems tensors reached the writer still on gems
+    ("Tensor must be on CPU"). Its loader then gets gems tensors as host
+    copies, as its serial loader makes them."""
+    if torch._utils._get_available_device_type() == "gems":
+        return
+    try:
+        from torch.distributed.checkpoint import filesystem
+    except ImportError:
+        return
+    loader = getattr(filesystem, "_OverlappingCpuLoader", None)
+    if loader is None or getattr(loader, "_gems_wrapped", False):
+        return
+
+    class HostStagingLoader(loader):
+        _gems_wrapped = True
+
+        def __init__(self, resolve_fun, *args, **kwargs):
+            def resolve(item):
+                data = resolve_fun(item)
+                if isinstance(data, torch.Tensor) and data.device.type == "gems":
+                    return data.detach().cpu()
+                return data
+
+            super().__init__(resolve, *args, **kwargs)
+
+    filesystem._OverlappingCpuLoader = HostStagingLoader
 
 
 def _default_backend_fixed(helper):
