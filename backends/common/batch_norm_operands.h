@@ -1,7 +1,8 @@
-// The operands of batch_norm's two per-channel reductions (documented in
+// The operands of batch_norm's kernels (documented in
 // backends/cpu/kernel_table.cpp), checked once for every vendor. Host code.
 #pragma once
 #include "../abi/gems_vendor_abi.h"
+#include "batch_norm_apply.h"
 
 namespace gems {
 
@@ -38,6 +39,74 @@ struct BatchNormOperands {
     ok = x->ndim == 3 && out0->ndim == 1 && out1->ndim == 1 && out0->sizes[0] == x->sizes[1] &&
          out1->sizes[0] == x->sizes[1] && out0->dtype == out1->dtype;
   }
+};
+
+// batch_norm_coefficients (backends/common/batch_norm_apply.h), nine [C]
+// vectors of one dtype (float32, or float64) and scalars mode, flags, eps,
+// momentum, count (elements a channel):
+//   forward:  scale, shift, invstd (written), mean, var, weight, bias,
+//             running_mean, running_var (the last two written under
+//             kBatchNormUpdateRunning)
+//   backward: a, b, c, grad_weight (written), mean, invstd, weight, sum_dy, sum_dy_xmu
+// An operand its flags leave out may be any [C] vector (it is not read).
+struct BatchNormCoefficientsOperands {
+  static constexpr int kTensors = 9;
+  static constexpr const char* kExpected =
+      "batch_norm_coefficients: expected nine [C] vectors of one dtype and scalars mode, flags, eps, momentum, count";
+  const gems_tensor* t = nullptr;
+  int64_t C = 0, mode = 0, flags = 0;
+  double eps = 0, momentum = 0, count = 0;
+  bool ok = false;
+
+  explicit BatchNormCoefficientsOperands(const gems_kernel_call* c) {
+    if (c->num_tensors != kTensors || c->num_scalars != 5) return;
+    t = c->tensors;
+    C = t[0].sizes[0];
+    for (int k = 0; k < kTensors; ++k)
+      if (t[k].ndim != 1 || t[k].sizes[0] != C || t[k].dtype != t[0].dtype) return;
+    mode = c->scalars[0].i;
+    flags = c->scalars[1].i;
+    eps = c->scalars[2].f;
+    momentum = c->scalars[3].f;
+    count = c->scalars[4].f;
+    ok = mode == kBatchNormForward || mode == kBatchNormBackward;
+  }
+};
+
+// channel_affine (backends/common/batch_norm_apply.h): y [N, C, S], x [N, C, S],
+// scale [C], shift [C], and for the backward's form dy [N, C, S], dy_scale [C];
+// the vectors in the statistics' dtype (float32, float64 for float64 x).
+struct ChannelAffineOperands {
+  static constexpr const char* kExpected =
+      "channel_affine: expected y [N, C, S], x [N, C, S], scale [C], shift [C], and optionally dy [N, C, S], "
+      "dy_scale [C]";
+  const gems_tensor *y = nullptr, *x = nullptr, *scale = nullptr, *shift = nullptr, *dy = nullptr,
+                    *dy_scale = nullptr;
+  bool ok = false;
+
+  explicit ChannelAffineOperands(const gems_kernel_call* c) {
+    if (c->num_tensors != 4 && c->num_tensors != 6) return;
+    const gems_tensor* t = c->tensors;
+    y = &t[0];
+    x = &t[1];
+    scale = &t[2];
+    shift = &t[3];
+    if (c->num_tensors == 6) {
+      dy = &t[4];
+      dy_scale = &t[5];
+    }
+    auto same_shape = [this](const gems_tensor* u) {
+      if (u->ndim != 3 || u->dtype != x->dtype) return false;
+      for (int d = 0; d < 3; ++d)
+        if (u->sizes[d] != x->sizes[d]) return false;
+      return true;
+    };
+    const int32_t stat = x->dtype == GEMS_FLOAT64 ? GEMS_FLOAT64 : GEMS_FLOAT32;
+    auto vector = [&](const gems_tensor* u) { return u->ndim == 1 && u->sizes[0] == x->sizes[1] && u->dtype == stat; };
+    ok = x->ndim == 3 && same_shape(y) && vector(scale) && vector(shift) && (!dy || (same_shape(dy) && vector(dy_scale)));
+  }
+  // Elements of [N, C, S].
+  int64_t count() const { return x->sizes[0] * x->sizes[1] * x->sizes[2]; }
 };
 
 }  // namespace gems

@@ -156,6 +156,17 @@ const gems_kernel_entry kKernels[] = {
     // [N,C,S], x [N,C,S], mean [C]: per channel, the sum of dy and of dy * (x -
     // mean) (written).
     {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
+    // batch_norm_coefficients: nine [C] vectors of float32 (or float64) and
+    // scalars mode, flags, eps, momentum, count: forward (mode 0) scale, shift,
+    // invstd (written), mean, var, weight, bias, running_mean, running_var
+    // (moved in place under the update flag); backward (mode 1) a, b, c,
+    // grad_weight (written), mean, invstd, weight, sum_dy, sum_dy_xmu. The
+    // formulas and flags: backends/common/batch_norm_apply.h.
+    {"batch_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_batch_norm_coefficients},
+    // channel_affine: y [N,C,S], x [N,C,S], scale [C], shift [C] (float32;
+    // float64 for a float64 x), optionally dy [N,C,S], dy_scale [C]: y = shift
+    // + x * scale (+ dy * dy_scale), per channel, in the vectors' dtype (written).
+    {"channel_affine", kFloating, k_channel_affine},
     // index_select: out, self, index; scalars[0].i dim, [1].i (optional, default 0) whether a negative
     // index counts from the end (indexing, x[idx]) rather than being out of range
     {"index_select", kAll, k_index_select},

@@ -1,7 +1,9 @@
-// batch_norm's per-channel reductions (operands in kernel_table.cpp) over x
-// viewed [N, C, S]: a task a channel; each of its N rows summed in double in
-// eight lanes (two passes: the mean, then the squared deviations) and the
-// rows' moments merged (backends/common/moments.h).
+// batch_norm's kernels (operands in kernel_table.cpp). The per-channel
+// reductions over x viewed [N, C, S]: a task a channel; each of its N rows
+// summed in double in eight lanes (two passes: the mean, then the squared
+// deviations) and the rows' moments merged (backends/common/moments.h). The
+// coefficients and the pass over the input: backends/common/batch_norm_apply.h.
+#include "../common/batch_norm_apply.h"
 #include "../common/batch_norm_operands.h"
 #include "../common/moments.h"
 #include "dtype_dispatch.h"
@@ -100,6 +102,95 @@ int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
     });
   });
   return ok ? GEMS_OK : unsupported_dtype("batch_norm_backward_reduce", x.dtype);
+}
+
+int k_batch_norm_coefficients(const gems_kernel_call* c) {
+  const BatchNormCoefficientsOperands op(c);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, BatchNormCoefficientsOperands::kExpected);
+  const gems_tensor* t = op.t;
+  const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(t[0].dtype, [&](auto tag) {
+    using A = typename decltype(tag)::type;
+    auto at = [&](int k, int64_t ch) -> A& { return reinterpret_cast<A*>(base_ptr(t[k]))[ch * t[k].strides[0]]; };
+    const A eps = A(op.eps), momentum = A(op.momentum), count = A(op.count);
+    for (int64_t ch = 0; ch < op.C; ++ch) {
+      if (op.mode == kBatchNormForward) {
+        A rm = op.flags & kBatchNormUpdateRunning ? at(7, ch) : A(0);
+        A rv = op.flags & kBatchNormUpdateRunning ? at(8, ch) : A(0);
+        batch_norm_forward_at<A>(at(3, ch), at(4, ch), at(5, ch), at(6, ch), op.flags, eps, momentum, count, at(2, ch),
+                                 at(0, ch), at(1, ch), rm, rv);
+        if (op.flags & kBatchNormUpdateRunning) {
+          at(7, ch) = rm;
+          at(8, ch) = rv;
+        }
+      } else {
+        batch_norm_backward_at<A>(at(4, ch), at(5, ch), at(6, ch), at(7, ch), at(8, ch), op.flags, count, at(0, ch),
+                                  at(1, ch), at(2, ch), at(3, ch));
+      }
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("batch_norm_coefficients", t[0].dtype);
+}
+
+int k_channel_affine(const gems_kernel_call* c) {
+  const ChannelAffineOperands op(c);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, ChannelAffineOperands::kExpected);
+  const gems_tensor &y = *op.y, &x = *op.x;
+  const int64_t N = x.sizes[0], C = x.sizes[1], S = x.sizes[2];
+  const bool ok = dispatch_dtype<kFloating>(x.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = stat_t<T>;
+    auto vec = [](const gems_tensor* v) { return v ? reinterpret_cast<const A*>(base_ptr(*v)) : nullptr; };
+    const A *scale = vec(op.scale), *shift = vec(op.shift), *dy_scale = vec(op.dy_scale);
+    const int64_t vs = op.scale->strides[0], hs = op.shift->strides[0], ds = op.dy_scale ? op.dy_scale->strides[0] : 0;
+    T* out = reinterpret_cast<T*>(base_ptr(y));
+    const T* in = reinterpret_cast<const T*>(base_ptr(x));
+    const T* grad = op.dy ? reinterpret_cast<const T*>(base_ptr(*op.dy)) : nullptr;
+    const int64_t* gs = op.dy ? op.dy->strides : x.strides;
+    auto load = [](T v) { return static_cast<A>(static_cast<acc_t<T>>(v)); };
+    // One run of len elements: x, dy and y at steps xs, gst, ys; the
+    // coefficients at step cs (0: the run is one channel's). The unit-step
+    // loop is the one the compiler vectorizes.
+    auto run = [&](const T* xp, int64_t xs, const T* gp, int64_t gst, T* yp, int64_t ys, int64_t ch, int64_t cs,
+                   int64_t len) {
+      const A *sc = scale + ch * vs, *sh = shift + ch * hs, *dsc = dy_scale ? dy_scale + ch * ds : nullptr;
+      const int64_t step_s = cs * vs, step_h = cs * hs, step_d = cs * ds;
+      if (!gp && xs == 1 && ys == 1 && cs == 0) {
+        const A a = sc[0], b = sh[0];
+        for (int64_t i = 0; i < len; ++i) yp[i] = static_cast<T>(channel_affine_at<A>(load(xp[i]), a, b));
+      } else if (gp && xs == 1 && ys == 1 && gst == 1 && cs == 0) {
+        const A a = sc[0], b = sh[0], d = dsc[0];
+        for (int64_t i = 0; i < len; ++i)
+          yp[i] = static_cast<T>(channel_affine_at<A>(load(xp[i]), a, b, load(gp[i]), d));
+      } else {
+        for (int64_t i = 0; i < len; ++i) {
+          const A v = load(xp[i * xs]);
+          const A r = gp ? channel_affine_at<A>(v, sc[i * step_s], sh[i * step_h], load(gp[i * gst]), dsc[i * step_d])
+                         : channel_affine_at<A>(v, sc[i * step_s], sh[i * step_h]);
+          yp[i * ys] = static_cast<T>(r);
+        }
+      }
+    };
+    auto grad_at = [&](int64_t n, int64_t ch, int64_t s) { return grad ? grad + n * gs[0] + ch * gs[1] + s * gs[2] : nullptr; };
+    if (x.strides[1] == 1 && y.strides[1] == 1 && gs[1] == 1 && C > 1) {
+      // Channels-last memory: a run is one (n, s) position's C channels.
+      parallel_for(0, N * S, grain_for(C), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t n = r / S, sp = r % S;
+          run(in + n * x.strides[0] + sp * x.strides[2], 1, grad_at(n, 0, sp), 1,
+              out + n * y.strides[0] + sp * y.strides[2], 1, 0, 1, C);
+        }
+      });
+    } else {
+      parallel_for(0, N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t n = r / C, ch = r % C;
+          run(in + n * x.strides[0] + ch * x.strides[1], x.strides[2], grad_at(n, ch, 0), gs[2],
+              out + n * y.strides[0] + ch * y.strides[1], y.strides[2], ch, 0, S);
+        }
+      });
+    }
+  });
+  return ok ? GEMS_OK : unsupported_dtype("channel_affine", x.dtype);
 }
 
 }  // namespace gems::cpu

@@ -52,6 +52,8 @@ const gems_kernel_entry kKernels[] = {
     {"pool", kNumeric, k_pool}, {"pool_backward", kFloating, k_pool_backward},
     {"batch_norm_stats", kFloating, k_batch_norm_stats},
     {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
+    {"batch_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_batch_norm_coefficients},
+    {"channel_affine", kFloating, k_channel_affine},
     {"index_select", kAll, k_index_select}, {"gather", kAll, k_gather}, {"scatter", kAll, k_scatter},
     {"accumulate_rows", kNumeric, k_accumulate_rows},
     {"isin", kNumeric, k_isin},

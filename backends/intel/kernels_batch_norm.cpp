@@ -1,5 +1,6 @@
 // Host side of kernels/batch_norm.clcpp: batch_norm's two per-channel
-// reductions (operands in backends/cpu/kernel_table.cpp), a work-item a channel.
+// reductions and its coefficients (operands in backends/cpu/kernel_table.cpp),
+// a work-item a channel; channel_affine, a work-item an element.
 #include "../common/batch_norm_operands.h"
 #include "kernels.h"
 #include "launch.h"
@@ -45,6 +46,54 @@ int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
   return Launch(c, kProgramBatchNorm, kernel_name("batch_norm_backward_reduce", x.dtype))
       .tensor(*op.out0).tensor(*op.out1).tensor(dy).tensor(x).tensor(mean).value(channels_of(op))
       .run(static_cast<size_t>(x.sizes[1]));
+}
+
+int k_batch_norm_coefficients(const gems_kernel_call* c) {
+  const BatchNormCoefficientsOperands op(c);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, BatchNormCoefficientsOperands::kExpected);
+  const int32_t dtype = op.t[0].dtype;
+  if (!served(GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), dtype))
+    return unsupported("batch_norm_coefficients", dtype);
+  if (op.C == 0) return GEMS_OK;
+  gi_coefficients g{};
+  g.C = op.C;
+  g.mode = op.mode;
+  g.flags = op.flags;
+  g.eps = scalar_for(dtype, c->scalars[2]);
+  g.momentum = scalar_for(dtype, c->scalars[3]);
+  g.count = scalar_for(dtype, c->scalars[4]);
+  Launch launch(c, kProgramBatchNorm, kernel_name("batch_norm_coefficients", dtype));
+  for (int k = 0; k < BatchNormCoefficientsOperands::kTensors; ++k) {
+    g.step[k] = op.t[k].strides[0];
+    launch.tensor(op.t[k]);
+  }
+  return launch.value(g).run(static_cast<size_t>(op.C));
+}
+
+int k_channel_affine(const gems_kernel_call* c) {
+  const ChannelAffineOperands op(c);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, ChannelAffineOperands::kExpected);
+  const gems_tensor &y = *op.y, &x = *op.x;
+  if (!served(kFloating, x.dtype)) return unsupported("channel_affine", x.dtype);
+  if (op.count() == 0) return GEMS_OK;
+  const gems_tensor& dy = op.dy ? *op.dy : x;
+  const gems_tensor& dy_scale = op.dy_scale ? *op.dy_scale : *op.scale;
+  gi_affine g{};
+  g.N = x.sizes[0];
+  g.C = x.sizes[1];
+  g.S = x.sizes[2];
+  g.has_dy = op.dy != nullptr;
+  for (int d = 0; d < 3; ++d) {
+    g.y[d] = y.strides[d];
+    g.x[d] = x.strides[d];
+    g.dy[d] = dy.strides[d];
+  }
+  g.scale = op.scale->strides[0];
+  g.shift = op.shift->strides[0];
+  g.dy_scale = dy_scale.strides[0];
+  return Launch(c, kProgramBatchNorm, kernel_name("channel_affine", x.dtype))
+      .tensor(y).tensor(x).tensor(*op.scale).tensor(*op.shift).tensor(dy).tensor(dy_scale).value(g)
+      .run(static_cast<size_t>(op.count()));
 }
 
 }  // namespace gems::intel

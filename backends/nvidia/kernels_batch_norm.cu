@@ -1,9 +1,12 @@
-// batch_norm's per-channel reductions (operands in backends/cpu/kernel_table.cpp)
-// over x viewed [N, C, S]: blocks of 256 threads, each over one channel's
+// batch_norm's kernels (operands in backends/cpu/kernel_table.cpp). The
+// per-channel reductions over x viewed [N, C, S]: blocks of 256 threads, each over one channel's
 // share of its N*S elements (enough shares to fill the card), reduced in the
 // block, then one thread a channel merges the shares in order. Statistics
 // are Welford moments (backends/common/moments.h), gradients plain sums, in
-// float (double for double).
+// float (double for double). The coefficients (a thread a channel) and the
+// pass over the input (a block a row of [N, C, S] in memory order, so that a
+// row's coefficients are read once) follow backends/common/batch_norm_apply.h.
+#include "../common/batch_norm_apply.h"
 #include "../common/batch_norm_operands.h"
 #include "../common/moments.h"
 #include "cuda_common.cuh"
@@ -109,6 +112,13 @@ int shares_for(int64_t C, int64_t total) {
 
 Strides3 strides3(const gems_tensor& t) { return {t.strides[0], t.strides[1], t.strides[2]}; }
 
+// batch_norm_coefficients' nine vectors.
+template <typename A>
+struct CoefficientVectors {
+  A* p[BatchNormCoefficientsOperands::kTensors];
+  int64_t stride[BatchNormCoefficientsOperands::kTensors];
+};
+
 // Runs one of the two reductions over C channels of `total` elements each:
 // launch_shares(partial, shares, per_share) launches its shares kernel, one
 // block a share writing one partial state; merge_shares then writes the
@@ -129,7 +139,113 @@ int reduce_channels(const gems_kernel_call* c, int64_t C, int64_t total, const g
   return GEMS_OK;
 }
 
+template <typename A>
+__global__ void coefficients(int64_t C, int64_t mode, int64_t flags, A eps, A momentum, A count, CoefficientVectors<A> v) {
+  const int64_t ch = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (ch >= C) return;
+  auto at = [&](int k) -> A& { return v.p[k][ch * v.stride[k]]; };
+  if (mode == kBatchNormForward) {
+    const bool update = flags & kBatchNormUpdateRunning;
+    A rm = update ? at(7) : A(0), rv = update ? at(8) : A(0);
+    batch_norm_forward_at<A>(at(3), at(4), at(5), at(6), flags, eps, momentum, count, at(2), at(0), at(1), rm, rv);
+    if (update) {
+      at(7) = rm;
+      at(8) = rv;
+    }
+  } else {
+    batch_norm_backward_at<A>(at(4), at(5), at(6), at(7), at(8), flags, count, at(0), at(1), at(2), at(3));
+  }
+}
+
+// channel_affine's operands: [N, C, S] tensors as rows of len elements in
+// memory order (channels_inner: a row is one (n, s) position's channels; else
+// one (n, c) row of S), each with its row strides and inner step.
+template <typename T, typename A>
+struct AffineArgs {
+  T* y;
+  const T *x, *dy;
+  const A *scale, *shift, *dy_scale;
+  int64_t vs, hs, ds;  // the vectors' strides
+  Strides3 ys, xs, gs;
+  int64_t C, S;
+  bool channels_inner;
+};
+
+template <typename T, typename A>
+__global__ void channel_affine_rows(int64_t rows, AffineArgs<T, A> a) {
+  const int64_t len = a.channels_inner ? a.C : a.S;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    int64_t n, ch = 0, sp = 0;
+    if (a.channels_inner) {
+      n = r / a.S;
+      sp = r - n * a.S;
+    } else {
+      n = r / a.C;
+      ch = r - n * a.C;
+    }
+    const int64_t yb = n * a.ys.n + ch * a.ys.c + sp * a.ys.s, xb = n * a.xs.n + ch * a.xs.c + sp * a.xs.s,
+                  gb = n * a.gs.n + ch * a.gs.c + sp * a.gs.s;
+    const int64_t ystep = a.channels_inner ? a.ys.c : a.ys.s, xstep = a.channels_inner ? a.xs.c : a.xs.s,
+                  gstep = a.channels_inner ? a.gs.c : a.gs.s;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+      const int64_t c = a.channels_inner ? j : ch;
+      const A v = load_as<A>(a.x[xb + j * xstep]);
+      const A out = a.dy ? channel_affine_at<A>(v, a.scale[c * a.vs], a.shift[c * a.hs], load_as<A>(a.dy[gb + j * gstep]),
+                                                a.dy_scale[c * a.ds])
+                         : channel_affine_at<A>(v, a.scale[c * a.vs], a.shift[c * a.hs]);
+      a.y[yb + j * ystep] = store_as<T>(out);
+    }
+  }
+}
+
 }  // namespace
+
+int k_batch_norm_coefficients(const gems_kernel_call* c) {
+  const BatchNormCoefficientsOperands op(c);
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, BatchNormCoefficientsOperands::kExpected);
+  if (op.C == 0) return GEMS_OK;
+  const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(op.t[0].dtype, [&](auto tag) {
+    using A = typename decltype(tag)::type;
+    CoefficientVectors<A> v;
+    for (int k = 0; k < BatchNormCoefficientsOperands::kTensors; ++k) {
+      v.p[k] = reinterpret_cast<A*>(base_ptr(op.t[k]));
+      v.stride[k] = op.t[k].strides[0];
+    }
+    coefficients<A><<<static_cast<unsigned>((op.C + 127) / 128), 128, 0, stream_of(c)>>>(
+        op.C, op.mode, op.flags, A(op.eps), A(op.momentum), A(op.count), v);
+  });
+  return ok ? launch_status("batch_norm_coefficients") : unsupported_dtype("batch_norm_coefficients", op.t[0].dtype);
+}
+
+int k_channel_affine(const gems_kernel_call* c) {
+  const ChannelAffineOperands op(c);
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, ChannelAffineOperands::kExpected);
+  if (op.count() == 0) return GEMS_OK;
+  const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = stat_t<T>;
+    const gems_tensor* g = op.dy ? op.dy : op.x;
+    AffineArgs<T, A> a{reinterpret_cast<T*>(base_ptr(*op.y)),
+                       reinterpret_cast<const T*>(base_ptr(*op.x)),
+                       op.dy ? reinterpret_cast<const T*>(base_ptr(*op.dy)) : nullptr,
+                       reinterpret_cast<const A*>(base_ptr(*op.scale)),
+                       reinterpret_cast<const A*>(base_ptr(*op.shift)),
+                       op.dy_scale ? reinterpret_cast<const A*>(base_ptr(*op.dy_scale)) : nullptr,
+                       op.scale->strides[0],
+                       op.shift->strides[0],
+                       op.dy_scale ? op.dy_scale->strides[0] : 0,
+                       strides3(*op.y),
+                       strides3(*op.x),
+                       strides3(*g),
+                       op.x->sizes[1],
+                       op.x->sizes[2],
+                       op.y->strides[1] == 1 && op.x->sizes[1] > 1};
+    const int64_t rows = a.channels_inner ? op.x->sizes[0] * a.S : op.x->sizes[0] * a.C;
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(rows, int64_t{num_sms()} * 16));
+    channel_affine_rows<T, A><<<blocks, kShareBlock, 0, stream_of(c)>>>(rows, a);
+  });
+  return ok ? launch_status("channel_affine") : unsupported_dtype("channel_affine", op.x->dtype);
+}
 
 int k_batch_norm_stats(const gems_kernel_call* c) {
   const BatchNormOperands op(c, false);

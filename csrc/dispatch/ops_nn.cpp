@@ -6,6 +6,7 @@
 #include <ATen/ops/cross_entropy_loss_ops.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "../../backends/common/batch_norm_apply.h"
 #include "op_registry.h"
 #include "ops.h"
 #include "ops_common.h"
@@ -468,6 +469,40 @@ at::Tensor per_channel(const at::Tensor& v, int64_t dims) {
 // contiguous and channels-last layouts).
 at::Tensor channels_view(const at::Tensor& t) { return t.reshape({t.size(0), t.size(1), -1}); }
 
+// An optional per-channel parameter as an operand of batch_norm_coefficients:
+// in the compute dtype with its flag set, or the placeholder when absent.
+at::Tensor channel_operand(const std::optional<at::Tensor>& t, at::ScalarType compute, const at::Tensor& placeholder,
+                           int64_t& flags, int64_t flag) {
+  if (!t || !t->defined()) return placeholder;
+  flags |= flag;
+  return t->to(compute).reshape({-1});
+}
+
+void launch_batch_norm_coefficients(c10::DeviceIndex device, std::initializer_list<at::Tensor> vectors, int64_t mode,
+                                    int64_t flags, double eps, double momentum, int64_t count) {
+  static const Kernel k("batch_norm_coefficients");
+  k.require(vectors.begin()->scalar_type());
+  c10::SmallVector<gems_tensor, 9> d;
+  for (const at::Tensor& v : vectors) d.push_back(describe(v));
+  k.launch(device, d.data(), static_cast<int32_t>(d.size()),
+           {int_arg(mode), int_arg(flags), scalar_arg(eps), scalar_arg(momentum), int_arg(count)});
+}
+
+// y = shift + x * scale (+ dy * dy_scale) per channel, y, x and dy viewed [N, C, S].
+void launch_channel_affine(c10::DeviceIndex device, at::Tensor& y, const at::Tensor& x, const at::Tensor& scale,
+                           const at::Tensor& shift, const at::Tensor* dy = nullptr, const at::Tensor* dy_scale = nullptr) {
+  static const Kernel k("channel_affine");
+  k.require(x.scalar_type());
+  const at::Tensor y3 = channels_view(y), x3 = channels_view(x), g3 = dy ? channels_view(*dy) : at::Tensor();
+  TORCH_INTERNAL_ASSERT(y3.is_alias_of(y), "channel_affine: the output must be viewable as [N, C, S]");
+  c10::SmallVector<gems_tensor, 6> d = {describe(y3), describe(x3), describe(scale), describe(shift)};
+  if (dy) {
+    d.push_back(describe(g3));
+    d.push_back(describe(*dy_scale));
+  }
+  k.launch(device, d.data(), static_cast<int32_t>(d.size()));
+}
+
 void check_channel_vector(const std::optional<at::Tensor>& t, const char* name, int64_t channels) {
   if (t && t->defined())
     TORCH_CHECK(t->numel() == channels, name, " should contain ", channels, " elements not ", t->numel());
@@ -493,36 +528,38 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
   TORCH_CHECK(training || has_running, "batch_norm: running_mean and running_var must be defined in evaluation mode");
   const at::ScalarType stat = saved_stat_type(input, {&weight, &bias, &running_mean, &running_var});
   const at::ScalarType compute = widened_type(input.scalar_type());
-  at::Tensor mean, invstd;
+  const c10::DeviceIndex device = launch_index(input.device());
+  at::Tensor mean, var;
   if (training) {
     // The vendor's one-pass per-channel statistics over [N, C, S].
     static const Kernel k("batch_norm_stats");
     k.require(input.scalar_type());
     mean = at::empty({channels}, input.options().dtype(compute));
-    at::Tensor var = at::empty({channels}, input.options().dtype(compute));
+    var = at::empty({channels}, input.options().dtype(compute));
     const at::Tensor x3 = channels_view(input);
     const gems_tensor d[3] = {describe(mean), describe(var), describe(x3)};
-    k.launch(launch_index(input.device()), d, 3);
-    invstd = (var + eps).rsqrt();
-    const double n = static_cast<double>(input.numel() / channels);
-    if (running_mean && running_mean->defined()) {
-      at::Tensor rm = *running_mean;
-      rm.mul_(1 - momentum).add_(mean * momentum);
-    }
-    if (running_var && running_var->defined()) {
-      at::Tensor rv = *running_var;
-      rv.mul_(1 - momentum).add_(var * (momentum * n / (n - 1)));
-    }
+    k.launch(device, d, 3);
   } else {
     mean = running_mean->to(compute);
-    invstd = (running_var->to(compute) + eps).rsqrt();
+    var = running_var->to(compute);
   }
-  // out = x * scale + shift, scale = invstd * weight, shift = bias - mean * scale.
-  const at::Tensor scale = weight && weight->defined() ? invstd * weight->to(compute) : invstd;
-  at::Tensor shift = -(mean * scale);
-  if (bias && bias->defined()) shift = shift + bias->to(compute);
-  at::Tensor out = at::addcmul(per_channel(shift, dims), input.to(compute), per_channel(scale, dims));
-  out = out.to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  // Per channel, in one launch: invstd, scale = invstd * weight, shift = bias -
+  // mean * scale, and the running statistics moved (in place when they are in
+  // the compute dtype, else through a copy in it).
+  const bool update = training && has_running;
+  int64_t flags = update ? kBatchNormUpdateRunning : 0;
+  const at::Tensor w = channel_operand(weight, compute, mean, flags, kBatchNormHasWeight);
+  const at::Tensor b = channel_operand(bias, compute, mean, flags, kBatchNormHasBias);
+  const at::Tensor rm = update ? running_mean->to(compute) : mean, rv = update ? running_var->to(compute) : mean;
+  at::Tensor scale = at::empty({channels}, mean.options()), shift = at::empty({channels}, mean.options()),
+             invstd = at::empty({channels}, mean.options());
+  launch_batch_norm_coefficients(device, {scale, shift, invstd, mean, var, w, b, rm, rv}, kBatchNormForward, flags, eps,
+                                 momentum, input.numel() / channels);
+  if (update && !rm.is_same(*running_mean)) running_mean->copy_(rm);
+  if (update && !rv.is_same(*running_var)) running_var->copy_(rv);
+  // out = shift + x * scale, one pass in the input's dtype.
+  at::Tensor out = at::empty(input.sizes(), input.options().memory_format(input.suggest_memory_format()));
+  launch_channel_affine(device, out, input, scale, shift);
   if (!training) return {out, at::empty({0}, input.options().dtype(stat)), at::empty({0}, input.options().dtype(stat))};
   return {out, mean.to(stat), invstd.to(stat)};
 }
@@ -534,8 +571,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
     std::array<bool, 3> mask) {
   require_floating(input);
   TORCH_CHECK(input.dim() >= 2 && input.numel() > 0, "batch_norm_backward: input of size ", input.sizes());
-  const int64_t channels = input.size(1), dims = input.dim();
+  TORCH_CHECK(grad_out.sizes() == input.sizes(), "batch_norm_backward: grad_out of size ", grad_out.sizes(),
+              " for an input of size ", input.sizes());
+  const int64_t channels = input.size(1);
   const at::ScalarType compute = widened_type(input.scalar_type());
+  const c10::DeviceIndex device = launch_index(input.device());
   at::Tensor mean, invstd;
   if (train) {
     TORCH_CHECK(save_mean && save_mean->defined() && save_invstd && save_invstd->defined(),
@@ -548,40 +588,38 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
     mean = running_mean->to(compute);
     invstd = (running_var->to(compute) + eps).rsqrt();
   }
-  const at::Tensor w = weight && weight->defined() ? weight->to(compute) : at::ones_like(invstd);
-  // Per channel: sum_g = sum(dy), sum_gx = sum(dy * xhat), by the vendor's one-pass reduction.
-  at::Tensor sum_g, sum_gx;
+  const at::Tensor g = grad_out.to(input.scalar_type());
+  // Per channel: sum_dy and sum_dy_xmu = sum(dy * (x - mean)), by the vendor's one-pass reduction.
+  at::Tensor sum_dy = mean, sum_dy_xmu = mean;
   if (train || mask[1] || mask[2]) {
     static const Kernel k("batch_norm_backward_reduce");
     k.require(input.scalar_type());
-    TORCH_CHECK(grad_out.sizes() == input.sizes(), "batch_norm_backward: grad_out of size ", grad_out.sizes(),
-                " for an input of size ", input.sizes());
-    sum_g = at::empty({channels}, input.options().dtype(compute));
-    at::Tensor sum_dy_xmu = at::empty({channels}, input.options().dtype(compute));
-    const at::Tensor g3 = channels_view(grad_out.to(input.scalar_type())), x3 = channels_view(input);
-    const gems_tensor d[5] = {describe(sum_g), describe(sum_dy_xmu), describe(g3), describe(x3), describe(mean)};
-    k.launch(launch_index(input.device()), d, 5);
-    sum_gx = sum_dy_xmu * invstd;
+    sum_dy = at::empty({channels}, mean.options());
+    sum_dy_xmu = at::empty({channels}, mean.options());
+    const at::Tensor g3 = channels_view(g), x3 = channels_view(input);
+    const gems_tensor d[5] = {describe(sum_dy), describe(sum_dy_xmu), describe(g3), describe(x3), describe(mean)};
+    k.launch(device, d, 5);
   }
+  // dx = dy * a + x * b + c per channel; grad_weight = sum_dy_xmu * invstd.
+  int64_t flags = train ? kBatchNormTraining : 0;
+  const at::Tensor w = channel_operand(weight, compute, mean, flags, kBatchNormHasWeight);
+  at::Tensor a = at::empty({channels}, mean.options()), b = at::empty({channels}, mean.options()),
+             c = at::empty({channels}, mean.options()), grad_weight_sum = at::empty({channels}, mean.options());
+  launch_batch_norm_coefficients(device, {a, b, c, grad_weight_sum, mean, invstd, w, sum_dy, sum_dy_xmu},
+                                 kBatchNormBackward, flags, eps, 0, input.numel() / channels);
   at::Tensor grad_input, grad_weight, grad_bias;
   if (mask[0]) {
-    // dx = (dy - sum_g / n - xhat * sum_gx / n) * invstd * w = dy * a + x * b + c per channel.
-    const at::Tensor a = invstd * w;
-    const at::Tensor g = grad_out.to(compute);
-    if (train) {
-      const double n = static_cast<double>(input.numel() / channels);
-      const at::Tensor b = -a * invstd * sum_gx / n;
-      const at::Tensor c = -a * sum_g / n - mean * b;
-      grad_input = at::addcmul(at::addcmul(per_channel(c, dims), input.to(compute), per_channel(b, dims)), g,
-                               per_channel(a, dims));
-    } else {
-      grad_input = g * per_channel(a, dims);
-    }
-    grad_input = grad_input.to(input.scalar_type()).contiguous(input.suggest_memory_format());
+    grad_input = at::empty(input.sizes(), input.options().memory_format(input.suggest_memory_format()));
+    // In evaluation b and c are 0: dx = 0 + dy * a, without x (an x of inf
+    // times 0 would be NaN).
+    if (train)
+      launch_channel_affine(device, grad_input, input, b, c, &g, &a);
+    else
+      launch_channel_affine(device, grad_input, g, a, c);
   }
   const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
-  if (mask[1]) grad_weight = sum_gx.to(param_type);
-  if (mask[2]) grad_bias = sum_g.to(param_type);
+  if (mask[1]) grad_weight = grad_weight_sum.to(param_type);
+  if (mask[2]) grad_bias = sum_dy.to(param_type);
   return {grad_input, grad_weight, grad_bias};
 }
 

@@ -473,6 +473,82 @@ void batch_norm_check(const char* name) {
   expect_near(out1.read<float>(), want1, 1e-5f);
 }
 
+// batch_norm_coefficients over C = 3 channels, forward (weight, bias, the
+// running statistics moved) and backward (training), against the formulas in
+// double; the running mean read through a stride of 2.
+void batch_norm_coefficients_check() {
+  constexpr int C = 3;
+  const double eps = 1e-3, momentum = 0.2, count = 10;
+  const std::vector<float> mean = {0.5f, -1.0f, 2.0f}, var = {1.5f, 0.25f, 4.0f}, w = {2.0f, -0.5f, 1.0f},
+                           b = {0.1f, 0.2f, -0.3f}, rm = {0.0f, 9.0f, 1.0f, 9.0f, -1.0f, 9.0f}, rv = {1.0f, 2.0f, 0.5f};
+  DeviceBuffer dmean(mean), dvar(var), dw(w), db(b), drm(rm), drv(rv), scale(C * 4), shift(C * 4), invstd(C * 4);
+  auto v = [](const DeviceBuffer& buf, int64_t step = 1) { return tensor(buf, GEMS_FLOAT32, {C}, {step}); };
+  ASSERT_EQ(run("batch_norm_coefficients", {v(scale), v(shift), v(invstd), v(dmean), v(dvar), v(dw), v(db), v(drm, 2), v(drv)},
+                {i(0), i(1 | 2 | 8), f(eps), f(momentum), f(count)}),
+            GEMS_OK) << api().last_error();
+  std::vector<float> want_invstd(C), want_scale(C), want_shift(C), want_rm = rm, want_rv(C);
+  for (int c = 0; c < C; ++c) {
+    const double is = 1 / std::sqrt(var[c] + eps);
+    want_invstd[c] = static_cast<float>(is);
+    want_scale[c] = static_cast<float>(is * w[c]);
+    want_shift[c] = static_cast<float>(b[c] - mean[c] * is * w[c]);
+    want_rm[2 * c] = static_cast<float>(rm[2 * c] * (1 - momentum) + mean[c] * momentum);
+    want_rv[c] = static_cast<float>(rv[c] * (1 - momentum) + var[c] * momentum * count / (count - 1));
+  }
+  expect_near(invstd.read<float>(), want_invstd, 1e-5f);
+  expect_near(scale.read<float>(), want_scale, 1e-5f);
+  expect_near(shift.read<float>(), want_shift, 1e-5f);
+  expect_near(drm.read<float>(), want_rm, 1e-5f);
+  expect_near(drv.read<float>(), want_rv, 1e-5f);
+  // Backward, training: a = invstd * w, b = -a * invstd * gw / n, c = -a * sum_dy / n - mean * b, gw = sum_dy_xmu * invstd.
+  const std::vector<float> is = {0.8f, 2.0f, 0.5f}, sum_dy = {1.0f, -2.0f, 0.5f}, sum_dy_xmu = {0.3f, 0.7f, -1.1f};
+  DeviceBuffer dis(is), dsum(sum_dy), dsxm(sum_dy_xmu), a(C * 4), bb(C * 4), cc(C * 4), gw(C * 4);
+  ASSERT_EQ(run("batch_norm_coefficients", {v(a), v(bb), v(cc), v(gw), v(dmean), v(dis), v(dw), v(dsum), v(dsxm)},
+                {i(1), i(1 | 4), f(0), f(0), f(count)}),
+            GEMS_OK) << api().last_error();
+  std::vector<float> want_a(C), want_b(C), want_c(C), want_gw(C);
+  for (int c = 0; c < C; ++c) {
+    const double ac = double(is[c]) * w[c], g = double(sum_dy_xmu[c]) * is[c], bc = -ac * is[c] * g / count;
+    want_a[c] = static_cast<float>(ac);
+    want_b[c] = static_cast<float>(bc);
+    want_c[c] = static_cast<float>(-ac * sum_dy[c] / count - mean[c] * bc);
+    want_gw[c] = static_cast<float>(g);
+  }
+  expect_near(a.read<float>(), want_a, 1e-5f);
+  expect_near(bb.read<float>(), want_b, 1e-5f);
+  expect_near(cc.read<float>(), want_c, 1e-5f);
+  expect_near(gw.read<float>(), want_gw, 1e-5f);
+}
+
+// channel_affine over [N=2, C=3, S=4]: x channels-last, y contiguous, then the
+// backward's form with dy (contiguous), against the formula in double.
+void channel_affine_check() {
+  constexpr int N = 2, C = 3, S = 4;
+  const std::vector<float> x = ramp(N * C * S, 0.31f, -2.0f), dy = ramp(N * C * S, -0.17f, 1.5f);
+  const std::vector<float> scale = {1.5f, -0.5f, 2.0f}, shift = {0.25f, 1.0f, -3.0f}, dscale = {0.5f, 3.0f, -1.0f};
+  DeviceBuffer dx(x), dg(dy), ds(scale), dh(shift), dd(dscale), y(N * C * S * 4);
+  const std::vector<int64_t> channels_last = {C * S, 1, C};
+  for (bool backward : {false, true}) {
+    std::vector<gems_tensor> t{tensor(y, GEMS_FLOAT32, {N, C, S}), tensor(dx, GEMS_FLOAT32, {N, C, S}, channels_last),
+                               tensor(ds, GEMS_FLOAT32, {C}), tensor(dh, GEMS_FLOAT32, {C})};
+    if (backward) {
+      t.push_back(tensor(dg, GEMS_FLOAT32, {N, C, S}));
+      t.push_back(tensor(dd, GEMS_FLOAT32, {C}));
+    }
+    ASSERT_EQ(run("channel_affine", t), GEMS_OK) << api().last_error();
+    std::vector<float> want(N * C * S);
+    for (int n = 0; n < N; ++n)
+      for (int c = 0; c < C; ++c)
+        for (int s = 0; s < S; ++s) {
+          const int at = (n * C + c) * S + s;
+          double r = shift[c] + double(x[n * C * S + s * C + c]) * scale[c];
+          if (backward) r += double(dy[at]) * dscale[c];
+          want[at] = static_cast<float>(r);
+        }
+    expect_near(y.read<float>(), want, 1e-5f);
+  }
+}
+
 const std::map<std::string, std::function<void()>>& references() {
   static const std::map<std::string, std::function<void()>> refs = {
       {"copy", [] { unary("copy", [](float x) { return x; }); }},
@@ -802,6 +878,8 @@ const std::map<std::string, std::function<void()>>& references() {
       {"pool_backward", [] { pool_check("pool_backward"); }},
       {"batch_norm_stats", [] { batch_norm_check("batch_norm_stats"); }},
       {"batch_norm_backward_reduce", [] { batch_norm_check("batch_norm_backward_reduce"); }},
+      {"batch_norm_coefficients", batch_norm_coefficients_check},
+      {"channel_affine", channel_affine_check},
       {"attention", [] {
          AttentionInputs a;
          ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();

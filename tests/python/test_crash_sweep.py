@@ -71,6 +71,8 @@ def test_known_differences_still_differ():
     """Runs after the sweep's parts: a KNOWN entry that no shard reports any
     more is stale and must go."""
     files = sorted(OUT.glob("fallback-*.jsonl"))
+    if opinfo_sweep.selected_ops():
+        pytest.skip("GEMS_SWEEP_OPS chose part of the OpInfos")
     if len(files) < SHARDS:
         pytest.skip("the sweep's fallback parts did not all run in this session")
     failing = set()

@@ -391,3 +391,36 @@ def test_normalize_and_clamp_by_a_number_on_kernels(dtype, strict):
     torch.testing.assert_close(x.to("gems").clamp_max_(-0.25).cpu(), x.clone().clamp_max_(-0.25))
     with pytest.raises(NotImplementedError, match="not implemented for 'Bool'"):
         torch.clamp_min(torch.ones(3, dtype=torch.bool, device="gems"), False)
+
+
+@pytest.mark.parametrize("dtype,param_dtype", [(torch.float32, torch.float32), (torch.bfloat16, torch.bfloat16),
+                                               (torch.bfloat16, torch.float32), (torch.float16, torch.float32),
+                                               (torch.float64, torch.float64)], ids=str)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_batch_norm_outputs_gradients_and_running_statistics_as_on_cpu(dtype, param_dtype, training, layout, strict):
+    """batch_norm on the vendor's kernels (statistics, per-channel coefficients,
+    one pass over the input): output, input/weight/bias gradients and the
+    running statistics moved in place (in their own dtype: float32 buffers of a
+    16-bit model under mixed precision) match CPU; the output keeps the layout."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 5, 7, dtype=torch.float64) * 3 + 2
+    if layout == "channels_last":
+        x = x.to(memory_format=torch.channels_last)
+    params = [torch.randn(6, dtype=torch.float64) for _ in range(2)] + [torch.randn(6, dtype=torch.float64),
+                                                                          torch.rand(6, dtype=torch.float64) + 0.5]
+    grad = torch.randn(x.shape, dtype=torch.float64)
+    results = {}
+    for device in ("cpu", "gems"):
+        xd = x.detach().to(dtype).to(device).requires_grad_()
+        w, b = (p.detach().to(param_dtype).to(device).requires_grad_() for p in params[:2])
+        rm, rv = (p.clone().to(param_dtype).to(device) for p in params[2:])
+        y = F.batch_norm(xd, rm, rv, w, b, training=training, momentum=0.3, eps=1e-4)
+        y.backward(grad.to(y.dtype).to(device))
+        results[device] = [t.detach().cpu() for t in (y, xd.grad, w.grad, b.grad, rm, rv)]
+        results[device].append(y.is_contiguous(memory_format=torch.channels_last))
+    tol = TOL[dtype] if dtype != torch.bfloat16 else dict(rtol=5e-2, atol=1e-1)
+    for got, want in zip(results["gems"][:-1], results["cpu"][:-1]):
+        assert got.dtype == want.dtype
+        torch.testing.assert_close(got.double(), want.double(), **tol)
+    assert results["gems"][-1] == results["cpu"][-1]

@@ -2,7 +2,8 @@
 backend supports for it, every sample input, run on gems in child processes.
 
     python tests/sweep/opinfo_sweep.py --shard 0 --shards 4 [--strict] --out results.jsonl
-    GEMS_SWEEP_OPS=addr,lerp python tests/sweep/opinfo_sweep.py --out results.jsonl   (only those OpInfos)
+    GEMS_SWEEP_OPS=addr,lerp python tests/sweep/opinfo_sweep.py --out results.jsonl   (only those OpInfos;
+    shell-style patterns too: GEMS_SWEEP_OPS='nn.functional.*pool*')
 
 A child that dies (a signal, an abort, an exit from C++) or stops making
 progress for --hang-seconds is recorded at the sample it was running, and a
@@ -33,6 +34,7 @@ Without --strict the CPU result is the reference; with --strict only gems
 runs (GEMS_STRICT=1), to prove that refusing a fallback never kills the process.
 """
 import argparse
+import fnmatch
 import json
 import os
 import subprocess
@@ -285,6 +287,13 @@ def run_sample(op, variant, sample, dtype, strict):
     return "mismatch"
 
 
+def selected_ops():
+    """GEMS_SWEEP_OPS, a developer's filter: comma-separated OpInfo names or
+    shell-style patterns of them; None when unset (every OpInfo)."""
+    only = os.environ.get("GEMS_SWEEP_OPS")
+    return [p for p in only.split(",") if p] if only else None
+
+
 def child(shard, shards, strict, start, out_path, progress_path):
     import warnings
 
@@ -292,11 +301,11 @@ def child(shard, shards, strict, start, out_path, progress_path):
     import flag_gems  # noqa: F401
 
     todo = [x for k, x in enumerate(items()) if k % shards == shard]
-    only = os.environ.get("GEMS_SWEEP_OPS")  # a developer's filter: comma-separated OpInfo names
+    only = selected_ops()
     with open(out_path, "a") as out, open(progress_path, "a") as progress:
         for pos in range(start, len(todo)):
             index, op, dtype = todo[pos]
-            if only and op_id(op) not in only.split(","):
+            if only and not any(fnmatch.fnmatchcase(op_id(op), pattern) for pattern in only):
                 continue
             for variant in ("function", "inplace"):
                 if variant == "inplace" and op.inplace_variant is None:

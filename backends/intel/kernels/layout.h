@@ -96,3 +96,19 @@ typedef struct gi_channels {
   gi_i64 x[3], y[3];
   gi_i64 out0, out1, mean;
 } gi_channels;
+
+// batch_norm_coefficients: its scalars (eps, momentum and count in the
+// kernel's type) and the steps of its nine [C] vectors.
+typedef struct gi_coefficients {
+  gi_i64 C, mode, flags;
+  gi_scalar eps, momentum, count;
+  gi_i64 step[9];
+} gi_coefficients;
+
+// channel_affine: y, x and dy viewed [N, C, S] with their strides, and the
+// steps of the [C] vectors scale, shift, dy_scale; has_dy: the backward's form.
+typedef struct gi_affine {
+  gi_i64 N, C, S, has_dy;
+  gi_i64 y[3], x[3], dy[3];
+  gi_i64 scale, shift, dy_scale;
+} gi_affine;
