@@ -447,12 +447,19 @@ void require_floating(const at::Tensor& input) {
     throw NotServed("normalisation of a non-float dtype");
 }
 
-// The dtype of saved statistics, by PyTorch's CPU rule: float32 when a
-// parameter's dtype differs from a 16-bit input's (mixed), else the input's.
+// The dtype of saved statistics, by PyTorch's CPU rule: the call is mixed
+// when its first defined parameter's dtype differs from the input's; then
+// every parameter must be float32 and the input 16-bit (PyTorch's CPU errors
+// otherwise), and the statistics are float32; else the input's dtype.
 at::ScalarType saved_stat_type(const at::Tensor& input, std::initializer_list<const std::optional<at::Tensor>*> params) {
+  auto defined = [](const std::optional<at::Tensor>* p) { return *p && (*p)->defined(); };
+  const std::optional<at::Tensor>* const* first = std::find_if(params.begin(), params.end(), defined);
+  if (first == params.end() || (**first)->scalar_type() == input.scalar_type()) return input.scalar_type();
   for (const auto* p : params)
-    if (*p && (*p)->defined() && (*p)->scalar_type() != input.scalar_type()) return at::kFloat;
-  return input.scalar_type();
+    TORCH_CHECK(!defined(p) || (*p)->scalar_type() == at::kFloat,
+                "mixed dtype (CPU): expect parameter to have scalar type of Float");
+  TORCH_CHECK(is_16_bit(input.scalar_type()), "mixed dtype (CPU): all inputs must share same datatype.");
+  return at::kFloat;
 }
 
 // The computation dtype: float32 for 16-bit inputs.
@@ -645,18 +652,40 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
     return {at::empty_like(input), at::zeros({N, group}, input.options().dtype(stat)),
             at::full({N, group}, std::numeric_limits<double>::quiet_NaN(), input.options().dtype(stat))};
   }
-  const at::Tensor rows = widened(input).contiguous().view({N * group, C / group * HxW});
-  auto [y, mean, rstd] = ops::native_layer_norm(rows, {C / group * HxW}, std::nullopt, std::nullopt, eps);
-  at::Tensor out = y.view({N, C, HxW});
+  // Each (sample, group) is a channel of batch_norm's kernels over the
+  // contiguous input viewed [1, N * group, C / group * HxW]: its statistics,
+  // then rstd and the coefficients x * rstd - mean * rstd.
+  const at::ScalarType compute = widened_type(input.scalar_type());
+  const c10::DeviceIndex device = launch_index(input.device());
+  const at::Tensor x = input.contiguous();
+  const int64_t rows = N * group;
+  static const Kernel stats("batch_norm_stats");
+  stats.require(input.scalar_type());
+  const at::TensorOptions vec = input.options().dtype(compute);
+  at::Tensor mean = at::empty({rows}, vec), var = at::empty({rows}, vec);
+  const at::Tensor x3 = x.view({1, rows, -1});
+  const gems_tensor d[3] = {describe(mean), describe(var), describe(x3)};
+  stats.launch(device, d, 3);
+  at::Tensor scale = at::empty({rows}, vec), shift = at::empty({rows}, vec), rstd = at::empty({rows}, vec);
+  launch_batch_norm_coefficients(device, {scale, shift, rstd, mean, var, mean, mean, mean, mean}, kBatchNormForward, 0,
+                                 eps, 0, x3.size(2));
+  // The affine folds into per-(sample, channel) coefficients: scale * weight,
+  // shift * weight + bias; then one pass over the input in its own dtype.
   const bool scaled = weight && weight->defined(), shifted = bias && bias->defined();
-  if (scaled && shifted) {  // one pass: bias + y * weight
-    out = at::addcmul(per_channel(bias->to(out.scalar_type()), 3), out, per_channel(weight->to(out.scalar_type()), 3));
-  } else if (scaled) {
-    out = out * per_channel(weight->to(out.scalar_type()), 3);
-  } else if (shifted) {
-    out = out + per_channel(bias->to(out.scalar_type()), 3);
+  at::Tensor out = at::empty(input.sizes(), input.options());
+  if (scaled || shifted) {
+    const at::Tensor sg = scale.view({N, group, 1}), hg = shift.view({N, group, 1});
+    const at::Tensor w = scaled ? weight->to(compute).view({1, group, C / group}) : at::Tensor();
+    const at::Tensor b = shifted ? bias->to(compute).view({1, group, C / group}) : at::Tensor();
+    at::Tensor channel_scale = scaled ? sg * w : sg.expand({N, group, C / group}).contiguous();
+    at::Tensor channel_shift = scaled ? (shifted ? at::addcmul(b, hg, w) : hg * w) : hg + b;
+    at::Tensor y = out.view({1, N * C, HxW});
+    launch_channel_affine(device, y, x.view({1, N * C, HxW}), channel_scale.view({N * C}), channel_shift.view({N * C}));
+  } else {
+    at::Tensor y = out.view({1, rows, -1});
+    launch_channel_affine(device, y, x3, scale, shift);
   }
-  out = out.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+  out = out.contiguous(input.suggest_memory_format());
   return {out, mean.view({N, group}).to(stat), rstd.view({N, group}).to(stat)};
 }
 
