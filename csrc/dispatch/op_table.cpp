@@ -142,7 +142,7 @@ const std::vector<OpEntry>& op_table() {
       gems_only(GEMS_OP0(native_batch_norm, native_batch_norm, "batch_norm_stats,batch_norm_coefficients,channel_affine")),
       gems_only(GEMS_OP0(native_batch_norm_backward, native_batch_norm_backward, "batch_norm_backward_reduce,batch_norm_coefficients,channel_affine,add,rsqrt")),
       gems_only(GEMS_OP0(native_group_norm, native_group_norm, "batch_norm_stats,batch_norm_coefficients,channel_affine,mul,addcmul")),
-      gems_only(GEMS_OP0(native_group_norm_backward, native_group_norm_backward, "layer_norm_backward,reduce_sum,sub,mul")),
+      gems_only(GEMS_OP0(native_group_norm_backward, native_group_norm_backward, "batch_norm_backward_reduce,channel_affine,reduce_sum,sub,mul")),
       gems_only(GEMS_OP0(_weight_norm_interface, weight_norm_interface, "abs,reduce_sum,mul,sqrt,pow,div")),
       gems_only(GEMS_OP0(_weight_norm_interface_backward, weight_norm_interface_backward, "reduce_sum,mul,sub,div")),
       GEMS_OP0(native_dropout, native_dropout, "dropout"),

@@ -700,34 +700,44 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
     return {mask[0] ? at::empty_like(input) : at::Tensor(), mask[1] ? at::zeros({C}, param) : at::Tensor(),
             mask[2] ? at::zeros({C}, param) : at::Tensor()};
   }
-  const at::Tensor x = widened(input).contiguous().view({N * group, C / group * HxW});
-  const at::Tensor g = widened(grad_out).contiguous().view({N, C, HxW});
-  const at::Tensor mu = mean.to(x.scalar_type()).reshape({N * group, 1});
-  const at::Tensor rs = rstd.to(x.scalar_type()).reshape({N * group, 1});
+  // Per (sample, channel) sums of dy and dy * x by batch_norm's reduction
+  // over [1, N * C, HxW] (a zero mean), then PyTorch's CPU formulas per
+  // (sample, group): dx = dy * rstd * w + x * c2 + c3 in one channel_affine
+  // pass, the parameters' gradients from the same sums.
+  const at::ScalarType compute = widened_type(input.scalar_type());
+  const c10::DeviceIndex device = launch_index(input.device());
+  const int64_t K = C / group;
+  const at::Tensor x = input.contiguous(), g = grad_out.to(input.scalar_type()).contiguous();
+  const at::Tensor x3 = x.view({1, N * C, HxW}), g3 = g.view({1, N * C, HxW});
+  const at::TensorOptions vec = input.options().dtype(compute);
+  at::Tensor sum_dy = at::empty({N * C}, vec), sum_dyx = at::empty({N * C}, vec);
+  {
+    static const Kernel k("batch_norm_backward_reduce");
+    k.require(input.scalar_type());
+    const at::Tensor zero = at::zeros({N * C}, vec);
+    const gems_tensor d[5] = {describe(sum_dy), describe(sum_dyx), describe(g3), describe(x3), describe(zero)};
+    k.launch(device, d, 5);
+  }
+  const at::Tensor sdy = sum_dy.view({N, group, K}), sdyx = sum_dyx.view({N, group, K});
+  const at::Tensor mu = mean.to(compute).view({N, group, 1}), rs = rstd.to(compute).view({N, group, 1});
+  const bool scaled = weight && weight->defined();
   at::Tensor grad_input, grad_weight, grad_bias;
   if (mask[0]) {
-    // The layer_norm kernel's input gradient, of the gradient through the affine.
-    const at::Tensor gy = weight && weight->defined() ? g * per_channel(weight->to(g.scalar_type()), 3) : g;
-    grad_input = std::get<0>(ops::native_layer_norm_backward(gy.view({N * group, C / group * HxW}), x,
-                                                             {C / group * HxW}, mu, rs, std::nullopt, std::nullopt,
-                                                             {true, false, false}));
-    grad_input = grad_input.view(input.sizes()).to(input.scalar_type()).contiguous(input.suggest_memory_format());
+    const at::Tensor w = scaled ? weight->to(compute).view({1, group, K}) : at::Tensor();
+    const at::Tensor ds = (scaled ? sdyx * w : sdyx).sum(2, true), db = (scaled ? sdy * w : sdy).sum(2, true);
+    const double per_group = 1.0 / static_cast<double>(K * HxW);
+    const at::Tensor c2 = (db * mu - ds) * rs * rs * rs * per_group;
+    const at::Tensor c3 = -c2 * mu - db * rs * per_group;
+    auto per_channel_vector = [&](const at::Tensor& t) { return t.expand({N, group, K}).contiguous().view({N * C}); };
+    const at::Tensor c1 = per_channel_vector(scaled ? rs * w : rs);
+    grad_input = at::empty(input.sizes(), input.options());
+    at::Tensor dx3 = grad_input.view({1, N * C, HxW});
+    launch_channel_affine(device, dx3, x3, per_channel_vector(c2), per_channel_vector(c3), &g3, &c1);
+    grad_input = grad_input.contiguous(input.suggest_memory_format());
   }
-  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
-  if (mask[1] || mask[2]) {
-    // Per (sample, channel) sums of dy and dy * x, as PyTorch's CPU kernel takes them:
-    // d weight = sum over samples of (sum dy x - mean sum dy) * rstd (two passes over
-    // the input, not four).
-    const at::Tensor sum_g = g.sum(2);
-    if (mask[1]) {
-      const at::Tensor sum_gx = (g * x.view({N, C, HxW})).sum(2);
-      auto per_channel_of_group = [&](const at::Tensor& t) {
-        return t.view({N, group, 1}).expand({N, group, C / group}).reshape({N, C});
-      };
-      grad_weight = ((sum_gx - per_channel_of_group(mu) * sum_g) * per_channel_of_group(rs)).sum(0).to(param_type);
-    }
-    if (mask[2]) grad_bias = sum_g.sum(0).to(param_type);
-  }
+  const at::ScalarType param_type = scaled ? weight->scalar_type() : input.scalar_type();
+  if (mask[1]) grad_weight = ((sdyx - mu * sdy) * rs).sum(0).view({C}).to(param_type);
+  if (mask[2]) grad_bias = sdy.sum(0).view({C}).to(param_type);
   return {grad_input, grad_weight, grad_bias};
 }
 
