@@ -53,6 +53,15 @@ __global__ void pool_backward(PoolGeometry g, I count, const T* dy, const int64_
   }
 }
 
+// Calls launch(I{}) with the index type the call's math fits: int32_t or int64_t.
+template <typename Launch>
+void with_index_type(const PoolOperands& op, Launch launch) {
+  if (op.fits_int32())
+    launch(int32_t{});
+  else
+    launch(int64_t{});
+}
+
 unsigned blocks_for(int64_t count) {
   return static_cast<unsigned>(std::min<int64_t>((count + kPoolBlock - 1) / kPoolBlock, int64_t{num_sms()} * 32));
 }
@@ -69,10 +78,10 @@ int k_pool(const gems_kernel_call* c) {
     if (count == 0) return;
     const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
     T* y = reinterpret_cast<T*>(base_ptr(*op.y));
-    if (op.fits_int32())
-      pool_forward<T, int32_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, int32_t(count), x, y, indices);
-    else
-      pool_forward<T, int64_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, count, x, y, indices);
+    with_index_type(op, [&](auto index) {
+      using I = decltype(index);
+      pool_forward<T, I><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, I(count), x, y, indices);
+    });
   };
   const bool ok = pool_is_max(op.g) ? dispatch_dtype<kNumeric>(op.x->dtype, run)
                                     : dispatch_dtype<kPoolAverageDtypes>(op.x->dtype, run);
@@ -89,10 +98,10 @@ int k_pool_backward(const gems_kernel_call* c) {
     if (count == 0) return;
     const T* dy = reinterpret_cast<const T*>(base_ptr(*op.y));
     T* dx = reinterpret_cast<T*>(base_ptr(*op.x));
-    if (op.fits_int32())
-      pool_backward<T, int32_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, int32_t(count), dy, indices, dx);
-    else
-      pool_backward<T, int64_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, count, dy, indices, dx);
+    with_index_type(op, [&](auto index) {
+      using I = decltype(index);
+      pool_backward<T, I><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, I(count), dy, indices, dx);
+    });
   });
   return ok ? launch_status("pool_backward") : unsupported_dtype("pool_backward", op.x->dtype);
 }
