@@ -485,6 +485,8 @@ at::Tensor channel_operand(const std::optional<at::Tensor>& t, at::ScalarType co
   return t->to(compute).reshape({-1});
 }
 
+// The vendor's per-channel coefficients: the nine [C] vectors in the order of
+// backends/common/batch_norm_operands.h, all in the compute dtype.
 void launch_batch_norm_coefficients(c10::DeviceIndex device, std::initializer_list<at::Tensor> vectors, int64_t mode,
                                     int64_t flags, double eps, double momentum, int64_t count) {
   static const Kernel k("batch_norm_coefficients");
