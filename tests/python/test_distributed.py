@@ -94,6 +94,34 @@ def test_tensor_parallel_and_distributed_checkpoint(tmp_path):
     launch(ranks_up_to_two(), GEMS_TEST_CHECKPOINT=str(tmp_path / "checkpoint"))
 
 
+def test_checkpoint_writer_gets_gems_tensors_on_the_host_where_another_accelerator_comes_first(monkeypatch):
+    """Where CUDA is present, torch.distributed.checkpoint's file writer
+    stages through CUDA's loader, which leaves gems tensors on the device
+    ("Tensor must be on CPU", seen on the H100). The gems backend hands that
+    loader host copies of gems tensors and everything else untouched. Here
+    the loader is a stand-in that keeps what it is given (no CUDA on CI)."""
+    import torch
+    from torch.distributed.checkpoint import filesystem
+
+    from flag_gems import distributed
+
+    class Loader:
+        def __init__(self, resolve_fun, inflight_threshhold=0):
+            self.resolve = resolve_fun
+
+    monkeypatch.setattr(filesystem, "_OverlappingCpuLoader", Loader)
+    monkeypatch.setattr(torch._utils, "_get_available_device_type", lambda: "cuda")
+    distributed._checkpoint_staging_fixed()
+    assert filesystem._OverlappingCpuLoader is not Loader
+    distributed._checkpoint_staging_fixed()  # idempotent: not wrapped twice
+    assert filesystem._OverlappingCpuLoader.__mro__[1] is Loader
+    items = {"gems": torch.arange(4.0, device="gems"), "cpu": torch.ones(2), "bytes": b"meta"}
+    loader = filesystem._OverlappingCpuLoader(items.__getitem__, inflight_threshhold=1)
+    staged = loader.resolve("gems")
+    assert staged.device.type == "cpu" and torch.equal(staged, torch.arange(4.0))
+    assert loader.resolve("cpu") is items["cpu"] and loader.resolve("bytes") == b"meta"
+
+
 def test_huggingface_llama_trains_under_ddp_and_fsdp2_as_in_one_process():
     launch(ranks_up_to_two(), GEMS_TEST_HF="1")
 
