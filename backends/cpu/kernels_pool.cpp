@@ -57,6 +57,49 @@ void scatter_max_gradient(const PoolGeometry& g, const T* dy, const int64_t* ind
   });
 }
 
+// Max pooling over 1-2 spatial dims (3-d calls with one depth) without
+// dilation: a task is a run of output rows, each window read through row
+// pointers (the general walk steps three coordinates and multiplies five
+// strides a tap). The same window rule and tie/NaN rule as pool_forward_at.
+bool plain_max_2d(const PoolGeometry& g) {
+  return g.kind == kPoolMax && g.in[0] == 1 && g.out[0] == 1 && g.window[0] == 1 && g.dilation[1] == 1 &&
+         g.dilation[2] == 1 && !g.channels_last;
+}
+
+template <typename T, typename A>
+void max_pool_rows(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  parallel_for(0, g.N * g.C * OH, grain_for(OW * g.window[1] * g.window[2]), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t oh = r % OH, plane = r / OH, c = plane % g.C, n = plane / g.C;
+      const T* xp = x + n * g.x[0] + c * g.x[1];
+      T* yp = y + n * g.y[0] + c * g.y[1] + oh * g.y[3];
+      int64_t* ip = indices ? indices + n * g.z[0] + c * g.z[1] + oh * g.z[3] : nullptr;
+      const int64_t step = g.x[4], h0 = oh * g.stride[1] - g.padding[1];
+      const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + g.window[1], H);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = ow * g.stride[2] - g.padding[2];
+        const int64_t ws = std::max<int64_t>(w0, 0), we = std::min(w0 + g.window[2], W);
+        // An empty window (only with padding past the input) gives 0 at its first tap's index.
+        A best = hs < he && ws < we ? static_cast<A>(xp[hs * g.x[3] + ws * step]) : A(0);
+        int64_t at = hs * W + ws;
+        for (int64_t h = hs; h < he; ++h) {
+          const T* row = xp + h * g.x[3];
+          for (int64_t w = ws; w < we; ++w) {
+            const A v = static_cast<A>(row[w * step]);
+            if (v > best || v != v) {  // the first largest; v != v: NaN, which always wins
+              best = v;
+              at = h * W + w;
+            }
+          }
+        }
+        yp[ow * g.y[4]] = convert<T>(best);
+        if (ip) ip[ow * g.z[4]] = at;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 int k_pool(const gems_kernel_call* c) {
@@ -70,6 +113,10 @@ int k_pool(const gems_kernel_call* c) {
     using A = acc_t<T>;
     const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
     T* y = reinterpret_cast<T*>(base_ptr(*op.y));
+    if (plain_max_2d(g)) {
+      max_pool_rows<T, A>(g, x, y, indices);
+      return;
+    }
     auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
     parallel_for(0, op.count(), grain_for(taps_per_element(op)), [&](int64_t begin, int64_t end) {
       int64_t n, ch, o[3], index;
