@@ -65,6 +65,31 @@ GEMS_HOST_DEVICE inline void batch_norm_backward_at(A mean, A invstd, A weight, 
   }
 }
 
+// One channel of batch_norm_coefficients: at(k) points at the channel's
+// element of operand k (the order of batch_norm_operands.h).
+template <typename A, typename At>
+GEMS_HOST_DEVICE inline void batch_norm_coefficients_at(int64_t mode, int64_t flags, A eps, A momentum, A count, At at) {
+  if (mode == kBatchNormForward) {
+    const bool update = flags & kBatchNormUpdateRunning;
+    A invstd, scale, shift, rm = update ? *at(7) : A(0), rv = update ? *at(8) : A(0);
+    batch_norm_forward_at<A>(*at(3), *at(4), *at(5), *at(6), flags, eps, momentum, count, invstd, scale, shift, rm, rv);
+    *at(0) = scale;
+    *at(1) = shift;
+    *at(2) = invstd;
+    if (update) {
+      *at(7) = rm;
+      *at(8) = rv;
+    }
+  } else {
+    A a, b, c, grad_weight;
+    batch_norm_backward_at<A>(*at(4), *at(5), *at(6), *at(7), *at(8), flags, count, a, b, c, grad_weight);
+    *at(0) = a;
+    *at(1) = b;
+    *at(2) = c;
+    *at(3) = grad_weight;
+  }
+}
+
 // channel_affine's element.
 template <typename A>
 GEMS_HOST_DEVICE inline A channel_affine_at(A x, A scale, A shift) {

@@ -110,23 +110,10 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
   const gems_tensor* t = op.t;
   const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(t[0].dtype, [&](auto tag) {
     using A = typename decltype(tag)::type;
-    auto at = [&](int k, int64_t ch) -> A& { return reinterpret_cast<A*>(base_ptr(t[k]))[ch * t[k].strides[0]]; };
     const A eps = A(op.eps), momentum = A(op.momentum), count = A(op.count);
-    for (int64_t ch = 0; ch < op.C; ++ch) {
-      if (op.mode == kBatchNormForward) {
-        A rm = op.flags & kBatchNormUpdateRunning ? at(7, ch) : A(0);
-        A rv = op.flags & kBatchNormUpdateRunning ? at(8, ch) : A(0);
-        batch_norm_forward_at<A>(at(3, ch), at(4, ch), at(5, ch), at(6, ch), op.flags, eps, momentum, count, at(2, ch),
-                                 at(0, ch), at(1, ch), rm, rv);
-        if (op.flags & kBatchNormUpdateRunning) {
-          at(7, ch) = rm;
-          at(8, ch) = rv;
-        }
-      } else {
-        batch_norm_backward_at<A>(at(4, ch), at(5, ch), at(6, ch), at(7, ch), at(8, ch), op.flags, count, at(0, ch),
-                                  at(1, ch), at(2, ch), at(3, ch));
-      }
-    }
+    for (int64_t ch = 0; ch < op.C; ++ch)
+      batch_norm_coefficients_at<A>(op.mode, op.flags, eps, momentum, count,
+                                    [&](int k) { return reinterpret_cast<A*>(base_ptr(t[k])) + ch * t[k].strides[0]; });
   });
   return ok ? GEMS_OK : unsupported_dtype("batch_norm_coefficients", t[0].dtype);
 }

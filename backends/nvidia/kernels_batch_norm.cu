@@ -143,18 +143,7 @@ template <typename A>
 __global__ void coefficients(int64_t C, int64_t mode, int64_t flags, A eps, A momentum, A count, CoefficientVectors<A> v) {
   const int64_t ch = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (ch >= C) return;
-  auto at = [&](int k) -> A& { return v.p[k][ch * v.stride[k]]; };
-  if (mode == kBatchNormForward) {
-    const bool update = flags & kBatchNormUpdateRunning;
-    A rm = update ? at(7) : A(0), rv = update ? at(8) : A(0);
-    batch_norm_forward_at<A>(at(3), at(4), at(5), at(6), flags, eps, momentum, count, at(2), at(0), at(1), rm, rv);
-    if (update) {
-      at(7) = rm;
-      at(8) = rv;
-    }
-  } else {
-    batch_norm_backward_at<A>(at(4), at(5), at(6), at(7), at(8), flags, count, at(0), at(1), at(2), at(3));
-  }
+  batch_norm_coefficients_at<A>(mode, flags, eps, momentum, count, [&](int k) { return v.p[k] + ch * v.stride[k]; });
 }
 
 // channel_affine's operands: [N, C, S] tensors as rows of len elements in

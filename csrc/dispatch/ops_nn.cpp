@@ -465,16 +465,34 @@ at::ScalarType saved_stat_type(const at::Tensor& input, std::initializer_list<co
 // The computation dtype: float32 for 16-bit inputs.
 at::Tensor widened(const at::Tensor& t) { return t.to(widened_type(t.scalar_type())); }
 
-// A per-channel vector [C] as [1, C, 1, ...] against an input of `dims` dims.
-at::Tensor per_channel(const at::Tensor& v, int64_t dims) {
-  at::DimVector shape(dims, 1);
-  shape[1] = v.numel();
-  return v.reshape(shape);
-}
-
 // An input [N, C, ...] as [N, C, S] for the per-channel kernels (a view for
 // contiguous and channels-last layouts).
 at::Tensor channels_view(const at::Tensor& t) { return t.reshape({t.size(0), t.size(1), -1}); }
+
+// The vendor's one-pass statistics of each channel of x3 [N, C, S]: its mean
+// and biased variance, in the compute dtype.
+std::pair<at::Tensor, at::Tensor> channel_statistics(c10::DeviceIndex device, const at::Tensor& x3,
+                                                     at::ScalarType compute) {
+  static const Kernel k("batch_norm_stats");
+  k.require(x3.scalar_type());
+  const at::TensorOptions vec = x3.options().dtype(compute);
+  at::Tensor mean = at::empty({x3.size(1)}, vec), var = at::empty({x3.size(1)}, vec);
+  const gems_tensor d[3] = {describe(mean), describe(var), describe(x3)};
+  k.launch(device, d, 3);
+  return {mean, var};
+}
+
+// The vendor's one-pass sums of each channel of dy3 and x3 [N, C, S]: sum(dy)
+// and sum(dy * (x - mean)), in mean's dtype.
+std::pair<at::Tensor, at::Tensor> channel_gradient_sums(c10::DeviceIndex device, const at::Tensor& dy3,
+                                                        const at::Tensor& x3, const at::Tensor& mean) {
+  static const Kernel k("batch_norm_backward_reduce");
+  k.require(x3.scalar_type());
+  at::Tensor sum_dy = at::empty({x3.size(1)}, mean.options()), sum_dy_xmu = at::empty({x3.size(1)}, mean.options());
+  const gems_tensor d[5] = {describe(sum_dy), describe(sum_dy_xmu), describe(dy3), describe(x3), describe(mean)};
+  k.launch(device, d, 5);
+  return {sum_dy, sum_dy_xmu};
+}
 
 // An optional per-channel parameter as an operand of batch_norm_coefficients:
 // in the compute dtype with its flag set, or the placeholder when absent.
@@ -528,7 +546,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
               input.sizes());
   TORCH_CHECK(input.numel() > 0, "input tensor must have at least one element, but got input_sizes = ",
               input.sizes());
-  const int64_t channels = input.size(1), dims = input.dim();
+  const int64_t channels = input.size(1);
   check_channel_vector(weight, "weight", channels);
   check_channel_vector(bias, "bias", channels);
   check_channel_vector(running_mean, "running_mean", channels);
@@ -540,14 +558,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
   const c10::DeviceIndex device = launch_index(input.device());
   at::Tensor mean, var;
   if (training) {
-    // The vendor's one-pass per-channel statistics over [N, C, S].
-    static const Kernel k("batch_norm_stats");
-    k.require(input.scalar_type());
-    mean = at::empty({channels}, input.options().dtype(compute));
-    var = at::empty({channels}, input.options().dtype(compute));
-    const at::Tensor x3 = channels_view(input);
-    const gems_tensor d[3] = {describe(mean), describe(var), describe(x3)};
-    k.launch(device, d, 3);
+    std::tie(mean, var) = channel_statistics(device, channels_view(input), compute);
   } else {
     mean = running_mean->to(compute);
     var = running_var->to(compute);
@@ -600,15 +611,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
   const at::Tensor g = grad_out.to(input.scalar_type());
   // Per channel: sum_dy and sum_dy_xmu = sum(dy * (x - mean)), by the vendor's one-pass reduction.
   at::Tensor sum_dy = mean, sum_dy_xmu = mean;
-  if (train || mask[1] || mask[2]) {
-    static const Kernel k("batch_norm_backward_reduce");
-    k.require(input.scalar_type());
-    sum_dy = at::empty({channels}, mean.options());
-    sum_dy_xmu = at::empty({channels}, mean.options());
-    const at::Tensor g3 = channels_view(g), x3 = channels_view(input);
-    const gems_tensor d[5] = {describe(sum_dy), describe(sum_dy_xmu), describe(g3), describe(x3), describe(mean)};
-    k.launch(device, d, 5);
-  }
+  if (train || mask[1] || mask[2])
+    std::tie(sum_dy, sum_dy_xmu) = channel_gradient_sums(device, channels_view(g), channels_view(input), mean);
   // dx = dy * a + x * b + c per channel; grad_weight = sum_dy_xmu * invstd.
   int64_t flags = train ? kBatchNormTraining : 0;
   const at::Tensor w = channel_operand(weight, compute, mean, flags, kBatchNormHasWeight);
@@ -661,14 +665,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
   const c10::DeviceIndex device = launch_index(input.device());
   const at::Tensor x = input.contiguous();
   const int64_t rows = N * group;
-  static const Kernel stats("batch_norm_stats");
-  stats.require(input.scalar_type());
-  const at::TensorOptions vec = input.options().dtype(compute);
-  at::Tensor mean = at::empty({rows}, vec), var = at::empty({rows}, vec);
   const at::Tensor x3 = x.view({1, rows, -1});
-  const gems_tensor d[3] = {describe(mean), describe(var), describe(x3)};
-  stats.launch(device, d, 3);
-  at::Tensor scale = at::empty({rows}, vec), shift = at::empty({rows}, vec), rstd = at::empty({rows}, vec);
+  const auto [mean, var] = channel_statistics(device, x3, compute);
+  at::Tensor scale = at::empty({rows}, mean.options()), shift = at::empty({rows}, mean.options()),
+             rstd = at::empty({rows}, mean.options());
   launch_batch_norm_coefficients(device, {scale, shift, rstd, mean, var, mean, mean, mean, mean}, kBatchNormForward, 0,
                                  eps, 0, x3.size(2));
   // The affine folds into per-(sample, channel) coefficients: scale * weight,
@@ -711,15 +711,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
   const int64_t K = C / group;
   const at::Tensor x = input.contiguous(), g = grad_out.to(input.scalar_type()).contiguous();
   const at::Tensor x3 = x.view({1, N * C, HxW}), g3 = g.view({1, N * C, HxW});
-  const at::TensorOptions vec = input.options().dtype(compute);
-  at::Tensor sum_dy = at::empty({N * C}, vec), sum_dyx = at::empty({N * C}, vec);
-  {
-    static const Kernel k("batch_norm_backward_reduce");
-    k.require(input.scalar_type());
-    const at::Tensor zero = at::zeros({N * C}, vec);
-    const gems_tensor d[5] = {describe(sum_dy), describe(sum_dyx), describe(g3), describe(x3), describe(zero)};
-    k.launch(device, d, 5);
-  }
+  const at::Tensor zero_mean = at::zeros({N * C}, input.options().dtype(compute));
+  const auto [sum_dy, sum_dyx] = channel_gradient_sums(device, g3, x3, zero_mean);
   const at::Tensor sdy = sum_dy.view({N, group, K}), sdyx = sum_dyx.view({N, group, K});
   const at::Tensor mu = mean.to(compute).view({N, group, 1}), rs = rstd.to(compute).view({N, group, 1});
   const bool scaled = weight && weight->defined();
