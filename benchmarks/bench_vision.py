@@ -2,14 +2,18 @@
 process (torch's oneDNN/CPU kernels for the cpu vendor, cuDNN and CUDA
 kernels for nvidia): convolutions of the layers users run (ResNet's 3x3 and
 1x1, a 7x7 stem, ViT's patch embedding, ConvNeXt's depthwise 7x7, Whisper's
-conv1d, a transposed 2x upsampling), max pooling, batch and group norm;
-forward, and forward + backward. Reported as the speedup, native time / gems
+conv1d, a transposed 2x upsampling; a 3x3 one channels-last), max pooling,
+bilinear upsampling, batch and group norm; forward, and forward + backward. Reported as the speedup, native time / gems
 time (above 1: gems is faster).
 
     python3 benchmarks/bench_vision.py [--out docs/benchmarks]
 
 On an accelerator the shapes are a real batch; on the cpu vendor (a small
-CI-like machine) the batch is 1 and float32. Times: the median of several
+CI-like machine) the batch is 1 and float32. GEMS_VISION_DTYPE=float32 (or
+another dtype name) times an accelerator in that dtype instead of bfloat16:
+vision_<vendor>_float32.*; GEMS_AUTOTUNE=1 (timed choice of cuDNN's
+algorithms; torch then runs with cudnn.benchmark on) adds _autotune to the
+names. Times: the median of several
 runs after warm-up, each synchronised; the native side runs in a child process
 without gems (where gems is registered, PyTorch cannot run CUDA backward passes).
 Where the vendor has convolution kernels of its own (cuDNN's on nvidia), the
@@ -39,12 +43,13 @@ if not NATIVE_ONLY:
 VENDOR = os.environ.get("GEMS_VENDOR_NAME") if NATIVE_ONLY else flag_gems.vendor_name
 NATIVE = "cuda" if VENDOR == "nvidia" else "cpu"
 ACCELERATOR = NATIVE != "cpu"
-DTYPE = torch.bfloat16 if ACCELERATOR else torch.float32
+DTYPE = getattr(torch, os.environ.get("GEMS_VISION_DTYPE", "bfloat16" if ACCELERATOR else "float32"))
 N = 16 if ACCELERATOR else 1
 
 
 def cases():
-    """(name, shapes of the inputs, fn); GEMS_VISION_CASES (comma-separated
+    """(name, shapes of the inputs, fn); a name that ends in "channels-last"
+    has its 4-d inputs in that memory format. GEMS_VISION_CASES (comma-separated
     substrings of names) keeps some: a partial run for a short GPU lease."""
     only = [w for w in os.environ.get("GEMS_VISION_CASES", "").split(",") if w]
     return [c for c in all_cases() if not only or any(w in c[0] for w in only)]
@@ -53,6 +58,8 @@ def cases():
 def all_cases():
     return [
         ("conv2d 3x3 64->64 56x56", [(N, 64, 56, 56), (64, 64, 3, 3)], lambda x, w: F.conv2d(x, w, padding=1)),
+        ("conv2d 3x3 64->64 56x56 channels-last", [(N, 64, 56, 56), (64, 64, 3, 3)],
+         lambda x, w: F.conv2d(x, w, padding=1)),
         ("conv2d 1x1 256->64 56x56", [(N, 256, 56, 56), (64, 256, 1, 1)], lambda x, w: F.conv2d(x, w)),
         ("conv2d 7x7/2 stem 3->64 224x224", [(N, 3, 224, 224), (64, 3, 7, 7)],
          lambda x, w: F.conv2d(x, w, stride=2, padding=3)),
@@ -64,6 +71,8 @@ def all_cases():
         ("conv_transpose2d 2x2/2 64->32 28x28", [(N, 64, 28, 28), (64, 32, 2, 2)],
          lambda x, w: F.conv_transpose2d(x, w, stride=2)),
         ("max_pool2d 3x3/2 64ch 112x112", [(N, 64, 112, 112)], lambda x: F.max_pool2d(x, 3, 2, 1)),
+        ("upsample bilinear 2x 64ch 56x56", [(N, 64, 56, 56)],
+         lambda x: F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)),
         ("batch_norm train 64ch 56x56", [(N, 64, 56, 56), (64,), (64,)],
          lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)),
         ("group_norm 32 groups 64ch 56x56", [(N, 64, 56, 56), (64,), (64,)],
@@ -91,9 +100,11 @@ def median_ms(fn, device, runs):
     return statistics.median(times)
 
 
-def measure(shapes, op, device, backward, runs):
+def measure(name, shapes, op, device, backward, runs):
     generator = torch.Generator().manual_seed(0)
-    inputs = [torch.randn(*s, generator=generator).to(DTYPE).to(device).requires_grad_(backward) for s in shapes]
+    layout = torch.channels_last if name.endswith("channels-last") else torch.contiguous_format
+    inputs = [torch.randn(*s, generator=generator).to(DTYPE).to(device) for s in shapes]
+    inputs = [(x.contiguous(memory_format=layout) if x.dim() == 4 else x).requires_grad_(backward) for x in inputs]
 
     def step():
         out = op(*inputs)
@@ -104,7 +115,7 @@ def measure(shapes, op, device, backward, runs):
 
 
 def all_times(device, runs):
-    return {f"{name} {'fwd+bwd' if b else 'fwd'}": measure(shapes, op, device, b, runs)
+    return {f"{name} {'fwd+bwd' if b else 'fwd'}": measure(name, shapes, op, device, b, runs)
             for name, shapes, op in cases() for b in (False, True)}
 
 
@@ -123,6 +134,8 @@ def main():
     parser.add_argument("--native-only", action="store_true")
     parser.add_argument("--gems-only", action="store_true")
     args = parser.parse_args()
+    if args.native_only and os.environ.get("GEMS_AUTOTUNE") == "1":
+        torch.backends.cudnn.benchmark = True  # torch's own timed choice, against gems' GEMS_AUTOTUNE=1
     if args.native_only or args.gems_only:
         print(json.dumps(all_times(NATIVE if args.native_only else "gems", args.runs)))
         return
@@ -133,7 +146,7 @@ def main():
     for name, shapes, op in cases():
         for backward in (False, True):
             flag_gems.reset_counts()
-            gems = measure(shapes, op, "gems", backward, args.runs)
+            gems = measure(name, shapes, op, "gems", backward, args.runs)
             fallback = sorted(flag_gems.fallback_counts())
             native = natives[f"{name} {'fwd+bwd' if backward else 'fwd'}"]
             case = f"{name} {'fwd+bwd' if backward else 'fwd'}"
@@ -146,7 +159,9 @@ def main():
                   + (f"  (im2col+GEMM {row['gems_im2col_ms']:9.3f} ms)" if "gems_im2col_ms" in row else "")
                   + (f"  fallback: {fallback}" if fallback else ""), flush=True)
     device = torch.cuda.get_device_name() if ACCELERATOR else platform.processor() or platform.machine()
-    stem = f"vision_{flag_gems.vendor_name}"
+    default_dtype = torch.bfloat16 if ACCELERATOR else torch.float32
+    stem = (f"vision_{flag_gems.vendor_name}" + ("" if DTYPE == default_dtype else f"_{str(DTYPE).split('.')[-1]}")
+            + ("_autotune" if os.environ.get("GEMS_AUTOTUNE") == "1" else ""))
     meta = {"date": datetime.date.today().isoformat(), "device": device, "vendor": flag_gems.vendor_name,
             "dtype": str(DTYPE), "batch": N, "torch": torch.__version__, "threads": torch.get_num_threads()}
     out = Path(args.out)

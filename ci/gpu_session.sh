@@ -98,12 +98,17 @@ amd_on_nvidia() {
 }
 
 vision() {
-  # One call for vision work: the ABI suite (no memcheck), the vision benchmark
-  # (cuDNN and the core's im2col + GEMM against torch), then the whole pytest suite.
+  # One call for vision work: the ABI suite (no memcheck), the pytest suite
+  # (GEMS_PYTEST_PATHS: a part of it), then the vision benchmark (cuDNN and the
+  # core's im2col + GEMM against torch) and, with GEMS_VISION_AUTOTUNE=1, its
+  # convolutions again with timed algorithm choices on both sides.
   build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -4
-  GEMS_VENDOR=nvidia timeout 200 python3 benchmarks/bench_vision.py --out "$OUT" 2>&1 | tail -24
   GEMS_VENDOR=nvidia timeout "${GEMS_PYTEST_LIMIT:-330}" python3 -m pytest -q --maxfail=40 ${GEMS_PYTEST_PATHS:-tests/python} -p no:cacheprovider \
     --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
+  GEMS_VENDOR=nvidia timeout 200 python3 benchmarks/bench_vision.py --out "$OUT" 2>&1 | tail -30
+  if [ "${GEMS_VISION_AUTOTUNE:-0}" = 1 ]; then
+    GEMS_AUTOTUNE=1 GEMS_VISION_CASES=conv GEMS_VENDOR=nvidia timeout 150 python3 benchmarks/bench_vision.py --out "$OUT" 2>&1 | tail -20
+  fi
 }
 
 case "$what" in

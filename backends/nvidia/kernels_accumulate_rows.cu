@@ -79,6 +79,35 @@ __global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, 
   }
 }
 
+// Narrow rows (scatter_add's one-element rows, few columns): a block per run
+// would leave all but a few of its threads idle, so here a thread takes a run
+// (the position that starts it) and sums all its columns, in the same order.
+template <typename T>
+__global__ void sum_runs_by_thread(RunArgs a, const uint32_t* keys, const int* positions, const T* src, T* out) {
+  using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
+  for (int64_t begin = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; begin < a.n;
+       begin += int64_t{gridDim.x} * blockDim.x) {
+    const uint32_t row = keys[begin];
+    if ((begin > 0 && keys[begin - 1] == row) || row == a.rows || (a.has_skip && row == a.skip)) continue;
+    int64_t end = begin + 1;
+    while (end < a.n && keys[end] == row) ++end;
+    const A scale = a.by_freq ? A(1) / static_cast<A>(end - begin) : A(1);
+    T* to = out + int64_t{row} * a.out_row;
+    for (int64_t j = 0; j < a.cols; ++j) {
+      A sum = A(0);
+      for (int64_t e = begin; e < end; ++e) {
+        const A v = load_as<A>(src[int64_t{positions[e]} * a.src_row + j * a.src_col]);
+        if constexpr (std::is_integral_v<T>) sum += v;
+        else sum += v * scale;
+      }
+      to[j * a.out_col] = store_as<T>(load_as<A>(to[j * a.out_col]) + sum);
+    }
+  }
+}
+
+// Rows narrower than this many columns take a thread a run.
+constexpr int64_t kNarrowCols = 8;
+
 }  // namespace
 
 // tensors: out [R, D], src [N, D], index [N]; scalars as documented in
@@ -123,6 +152,10 @@ int k_accumulate_rows(const gems_kernel_call* c) {
     const bool vectors = V > 1 && a.src_col == 1 && a.out_col == 1 && a.cols % V == 0 && a.src_row % V == 0 &&
                          a.out_row % V == 0 && reinterpret_cast<uintptr_t>(ps) % 16 == 0 &&
                          reinterpret_cast<uintptr_t>(po) % 16 == 0;
+    if (a.cols < kNarrowCols) {
+      sum_runs_by_thread<T><<<grid_for(a.n), kBlock, 0, stream>>>(a, keys, positions, ps, po);
+      return;
+    }
     const int64_t tiles = std::min<int64_t>((a.cols / (vectors ? V : 1) + kRunsBlock - 1) / kRunsBlock, 65535);
     const dim3 grid(static_cast<unsigned>(std::min<int64_t>(a.n, std::max<int64_t>(1, num_sms() * 16 / tiles))),
                     static_cast<unsigned>(tiles));

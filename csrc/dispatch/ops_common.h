@@ -86,9 +86,15 @@ inline at::ScalarType float_of(at::ScalarType t) {
 // Index maps computed on the host (upsampling, padding): the rows of t along
 // dim picked by `sources` (index_select), and its adjoint, each row of grad
 // along dim added into row sources[i] of a zero tensor of `size` rows there
-// (scatter_add; 16-bit gradients sum in float32 and are returned in it).
+// (16-bit gradients sum in float32 and are returned in it).
 at::Tensor pick_rows(const at::Tensor& t, int64_t dim, const std::vector<int64_t>& sources);
 at::Tensor add_rows_into(const at::Tensor& grad, int64_t dim, int64_t size, const std::vector<int64_t>& sources);
+
+// out[r] = the sum of the src[i] (slices along dim 0) whose index[i] is r, for
+// r < rows; out has src's shape but `rows` along dim 0. One accumulate_rows
+// over whole slices: the vendor sorts only index's entries and sums each
+// slice's elements in parallel (deterministic: position order).
+at::Tensor sum_rows_by_index(const at::Tensor& src, int64_t rows, const at::Tensor& index);
 
 // gems_tensor descriptor of a contiguous tensor seen as 2-D [rows, cols].
 gems_tensor as_matrix(const at::Tensor& contiguous, int64_t rows, int64_t cols);

@@ -1,7 +1,7 @@
 // Images rearranged without arithmetic: padding by reflection and by
 // replication (1-3d, forward and backward) along index maps computed on the
 // host, each padded dim's rows picked with index_select and, backward, each
-// output gradient added into its source with scatter_add; pixel shuffle and
+// output gradient slice added into its source slice (sum_rows_by_index); pixel shuffle and
 // unshuffle as a view, a permutation and one copy (their gradients are each
 // other). Circular padding is composed by PyTorch from narrow and cat.
 #include <ATen/ATen.h>

@@ -590,13 +590,12 @@ at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArr
   for (int64_t i = 0; i < dims; ++i, ++scale) {  // the forward's last blend first
     const int64_t d = i + 2;
     const Taps t = taps_of(blend, input_size[d], output_size[i], align_corners, *scale, opts);
-    at::DimVector shape(grad.sizes().begin(), grad.sizes().end());
-    shape[d] = input_size[d];
-    at::Tensor into = at::zeros(shape, opts);
-    for (size_t k = 0; k < t.index.size(); ++k)
-      into.scatter_add_(d, along(t.index[k], d, grad.dim()).expand(grad.sizes()),
-                        grad * along(t.weight[k], d, grad.dim()));
-    grad = into;
+    // Each tap's weighted gradient, dim d first, all taps one after another:
+    // one sum over d's slices adds every share into its source.
+    const at::Tensor moved = grad.movedim(d, 0).contiguous();
+    std::vector<at::Tensor> shares;
+    for (const at::Tensor& w : t.weight) shares.push_back(moved * along(w, 0, moved.dim()));
+    grad = sum_rows_by_index(at::cat(shares), input_size[d], at::cat(t.index)).movedim(0, d);
   }
   return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
 }
@@ -811,11 +810,8 @@ at::Tensor pick_rows(const at::Tensor& t, int64_t dim, const std::vector<int64_t
 at::Tensor add_rows_into(const at::Tensor& grad, int64_t dim, int64_t size, const std::vector<int64_t>& sources) {
   // 16-bit sums in float32 (a source gets several outputs' gradients).
   const at::Tensor g = is_16_bit(grad.scalar_type()) ? grad.to(at::kFloat) : grad;
-  at::DimVector shape(g.sizes().begin(), g.sizes().end()), view(g.dim(), 1);
-  shape[dim] = size;
-  view[dim] = g.size(dim);
-  const at::Tensor index = at::tensor(sources, at::kLong).to(g.device()).view(view).expand(g.sizes());
-  return at::zeros(shape, g.options()).scatter_add_(dim, index, g);
+  const at::Tensor index = at::tensor(sources, at::kLong).to(g.device());
+  return sum_rows_by_index(g.movedim(dim, 0), size, index).movedim(0, dim);
 }
 
 }  // namespace gems::ops

@@ -485,6 +485,19 @@ void index_accumulate(at::Tensor& self, int64_t dim, const at::Tensor& index, co
 }
 }  // namespace
 
+at::Tensor sum_rows_by_index(const at::Tensor& src, int64_t rows, const at::Tensor& index) {
+  static const Kernel k("accumulate_rows");
+  k.require(src.scalar_type());
+  const at::Tensor slices = src.contiguous();
+  const int64_t n = slices.size(0), D = n ? slices.numel() / n : c10::multiply_integers(slices.sizes().slice(1));
+  at::DimVector shape(slices.sizes().begin(), slices.sizes().end());
+  shape[0] = rows;
+  at::Tensor out = at::zeros(shape, slices.options());
+  accumulate_rows(out.view({rows, D}), slices.view({n, D}), index, std::nullopt, false, /*from_end=*/false,
+                  /*index_error=*/true);
+  return out;
+}
+
 namespace {
 // x[mask] = v for one boolean mask over self's dims from `dim` on and a
 // single value (`scores[mask] = -inf`, `labels[labels == pad] = -100`): a
