@@ -3,6 +3,7 @@
 #pragma once
 #include "../abi/gems_vendor_abi.h"
 #include "batch_norm_apply.h"
+#include "group_norm_coefficients.h"
 
 namespace gems {
 
@@ -70,6 +71,47 @@ struct BatchNormCoefficientsOperands {
     momentum = c->scalars[3].f;
     count = c->scalars[4].f;
     ok = mode == kBatchNormForward || mode == kBatchNormBackward;
+  }
+};
+
+// group_norm_coefficients (backends/common/group_norm_coefficients.h): seven
+// (forward) or ten (backward) vectors of one dtype (float32, or float64) in
+// the order written there, and scalars mode, flags, eps, count (elements a
+// group). N, C and G come from the vectors' sizes: [N*C], [C] and [N*G].
+struct GroupNormCoefficientsOperands {
+  static constexpr const char* kExpected =
+      "group_norm_coefficients: expected forward scale, shift [N*C], rstd, mean, var [N*G], weight, bias [C], or "
+      "backward dy_scale, x_scale, shift [N*C], grad_weight, grad_bias [C], sum_dy, sum_dy_x [N*C], mean, rstd "
+      "[N*G], weight [C], of one dtype; scalars mode, flags, eps, count";
+  const gems_tensor* t = nullptr;
+  int64_t N = 0, C = 0, G = 0, mode = 0, flags = 0;
+  double eps = 0, count = 0;
+  bool ok = false;
+
+  explicit GroupNormCoefficientsOperands(const gems_kernel_call* c) {
+    if (c->num_scalars != 4) return;
+    mode = c->scalars[0].i;
+    flags = c->scalars[1].i;
+    eps = c->scalars[2].f;
+    count = c->scalars[3].f;
+    const bool forward = mode == kBatchNormForward;
+    if ((!forward && mode != kBatchNormBackward) || c->num_tensors != (forward ? 7 : 10)) return;
+    t = c->tensors;
+    for (int k = 0; k < c->num_tensors; ++k)
+      if (t[k].ndim != 1 || t[k].dtype != t[0].dtype) return;
+    C = t[forward ? 5 : 9].sizes[0];
+    const int64_t NG = t[forward ? 3 : 7].sizes[0];
+    if (C <= 0 || t[0].sizes[0] % C != 0) return;
+    N = t[0].sizes[0] / C;
+    if (N <= 0 || NG % N != 0) return;
+    G = NG / N;
+    if (G <= 0 || C % G != 0) return;
+    // Every vector's size: one of [N*C], [N*G], [C] in the documented order.
+    const int64_t fwd[7] = {N * C, N * C, NG, NG, NG, C, C};
+    const int64_t bwd[10] = {N * C, N * C, N * C, C, C, N * C, N * C, NG, NG, C};
+    for (int k = 0; k < c->num_tensors; ++k)
+      if (t[k].sizes[0] != (forward ? fwd[k] : bwd[k])) return;
+    ok = true;
   }
 };
 

@@ -163,6 +163,12 @@ const gems_kernel_entry kKernels[] = {
     // grad_weight (written), mean, invstd, weight, sum_dy, sum_dy_xmu. The
     // formulas and flags: backends/common/batch_norm_apply.h.
     {"batch_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_batch_norm_coefficients},
+    // group_norm_coefficients: group_norm's per-(sample, channel) coefficients
+    // for channel_affine, forward (scale, shift, rstd from the mean and
+    // variance of each (sample, group)) or backward (dx's coefficients and the
+    // parameters' gradients from the per-(sample, channel) sums); operands and
+    // scalars in backends/common/group_norm_coefficients.h and batch_norm_operands.h
+    {"group_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_group_norm_coefficients},
     // channel_affine: y [N,C,S], x [N,C,S], scale [C], shift [C] (float32;
     // float64 for a float64 x), optionally dy [N,C,S], dy_scale [C]: y = shift
     // + x * scale (+ dy * dy_scale), per channel, in the vectors' dtype (written).

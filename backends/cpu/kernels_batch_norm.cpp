@@ -118,6 +118,19 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
   return ok ? GEMS_OK : unsupported_dtype("batch_norm_coefficients", t[0].dtype);
 }
 
+int k_group_norm_coefficients(const gems_kernel_call* c) {
+  const GroupNormCoefficientsOperands op(c);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, GroupNormCoefficientsOperands::kExpected);
+  const gems_tensor* t = op.t;
+  const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(t[0].dtype, [&](auto tag) {
+    using A = typename decltype(tag)::type;
+    auto at = [&](int k, int64_t i) { return reinterpret_cast<A*>(base_ptr(t[k])) + i * t[k].strides[0]; };
+    for (int64_t ch = 0; ch < op.C; ++ch)
+      group_norm_coefficients_at<A>(op.mode, op.flags, A(op.eps), A(op.count), op.N, op.C, op.G, ch, at);
+  });
+  return ok ? GEMS_OK : unsupported_dtype("group_norm_coefficients", t[0].dtype);
+}
+
 int k_channel_affine(const gems_kernel_call* c) {
   const ChannelAffineOperands op(c);
   if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, ChannelAffineOperands::kExpected);

@@ -70,6 +70,29 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
   return launch.value(g).run(static_cast<size_t>(op.C));
 }
 
+int k_group_norm_coefficients(const gems_kernel_call* c) {
+  const GroupNormCoefficientsOperands op(c);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, GroupNormCoefficientsOperands::kExpected);
+  const int32_t dtype = op.t[0].dtype;
+  if (!served(GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), dtype))
+    return unsupported("group_norm_coefficients", dtype);
+  gi_group_coefficients g{};
+  g.N = op.N;
+  g.C = op.C;
+  g.G = op.G;
+  g.mode = op.mode;
+  g.flags = op.flags;
+  g.eps = scalar_for(dtype, c->scalars[2]);
+  g.count = scalar_for(dtype, c->scalars[3]);
+  Launch launch(c, kProgramBatchNorm, kernel_name("group_norm_coefficients", dtype));
+  for (int k = 0; k < 10; ++k) {  // the forward's seven, then its first again where the kernel takes ten
+    const gems_tensor& t = op.t[k < c->num_tensors ? k : 0];
+    g.step[k] = t.strides[0];
+    launch.tensor(t);
+  }
+  return launch.value(g).run(static_cast<size_t>(op.C));
+}
+
 int k_channel_affine(const gems_kernel_call* c) {
   const ChannelAffineOperands op(c);
   if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, ChannelAffineOperands::kExpected);

@@ -49,6 +49,7 @@ const gems_kernel_entry kKernels[] = {
     {"batch_norm_stats", kFloating, k_batch_norm_stats},
     {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
     {"batch_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_batch_norm_coefficients},
+    {"group_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_group_norm_coefficients},
     {"channel_affine", kFloating, k_channel_affine},
 #ifdef GEMS_HAVE_CUDNN
     // cuDNN's fused attention: 16-bit only (float32 attention takes the math path)

@@ -112,11 +112,11 @@ int shares_for(int64_t C, int64_t total) {
 
 Strides3 strides3(const gems_tensor& t) { return {t.strides[0], t.strides[1], t.strides[2]}; }
 
-// batch_norm_coefficients' nine vectors.
-template <typename A>
+// The vectors of batch_norm_coefficients (nine) or group_norm_coefficients (up to ten).
+template <typename A, int K = BatchNormCoefficientsOperands::kTensors>
 struct CoefficientVectors {
-  A* p[BatchNormCoefficientsOperands::kTensors];
-  int64_t stride[BatchNormCoefficientsOperands::kTensors];
+  A* p[K];
+  int64_t stride[K];
 };
 
 // Runs one of the two reductions over C channels of `total` elements each:
@@ -144,6 +144,14 @@ __global__ void coefficients(int64_t C, int64_t mode, int64_t flags, A eps, A mo
   const int64_t ch = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (ch >= C) return;
   batch_norm_coefficients_at<A>(mode, flags, eps, momentum, count, [&](int k) { return v.p[k] + ch * v.stride[k]; });
+}
+
+template <typename A>
+__global__ void group_coefficients(GroupNormCoefficientsOperands op, A eps, A count, CoefficientVectors<A, 10> v) {
+  const int64_t ch = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (ch >= op.C) return;
+  group_norm_coefficients_at<A>(op.mode, op.flags, eps, count, op.N, op.C, op.G, ch,
+                                [&](int k, int64_t i) { return v.p[k] + i * v.stride[k]; });
 }
 
 // channel_affine's operands: [N, C, S] tensors as rows of len elements in
@@ -204,6 +212,22 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
         op.C, op.mode, op.flags, A(op.eps), A(op.momentum), A(op.count), v);
   });
   return ok ? launch_status("batch_norm_coefficients") : unsupported_dtype("batch_norm_coefficients", op.t[0].dtype);
+}
+
+int k_group_norm_coefficients(const gems_kernel_call* c) {
+  const GroupNormCoefficientsOperands op(c);
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, GroupNormCoefficientsOperands::kExpected);
+  const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(op.t[0].dtype, [&](auto tag) {
+    using A = typename decltype(tag)::type;
+    CoefficientVectors<A, 10> v{};
+    for (int k = 0; k < c->num_tensors; ++k) {
+      v.p[k] = reinterpret_cast<A*>(base_ptr(op.t[k]));
+      v.stride[k] = op.t[k].strides[0];
+    }
+    group_coefficients<A><<<static_cast<unsigned>((op.C + 127) / 128), 128, 0, stream_of(c)>>>(op, A(op.eps),
+                                                                                              A(op.count), v);
+  });
+  return ok ? launch_status("group_norm_coefficients") : unsupported_dtype("group_norm_coefficients", op.t[0].dtype);
 }
 
 int k_channel_affine(const gems_kernel_call* c) {

@@ -636,8 +636,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
   return {grad_input, grad_weight, grad_bias};
 }
 
-// Group norm: each (sample, group) is a row of the layer_norm kernel; the
-// per-channel affine follows in one pointwise pass.
+// Group norm on batch_norm's kernels: each (sample, group) is a channel of
+// the statistics over the contiguous input viewed [1, N * G, C / G * HxW];
+// group_norm_coefficients folds them and the affine into per-(sample,
+// channel) coefficients; channel_affine makes one pass over the input.
+namespace {
+void launch_group_norm_coefficients(c10::DeviceIndex device, std::initializer_list<at::Tensor> vectors, int64_t mode,
+                                    int64_t flags, double eps, int64_t count) {
+  static const Kernel k("group_norm_coefficients");
+  k.require(vectors.begin()->scalar_type());
+  c10::SmallVector<gems_tensor, 10> d;
+  for (const at::Tensor& v : vectors) d.push_back(describe(v));
+  k.launch(device, d.data(), static_cast<int32_t>(d.size()),
+           {int_arg(mode), int_arg(flags), scalar_arg(eps), scalar_arg(static_cast<double>(count))});
+}
+}  // namespace
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tensor& input,
                                                                  const std::optional<at::Tensor>& weight,
                                                                  const std::optional<at::Tensor>& bias, int64_t N,
@@ -658,35 +672,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
     return {at::empty_like(input), at::zeros({N, group}, input.options().dtype(stat)),
             at::full({N, group}, std::numeric_limits<double>::quiet_NaN(), input.options().dtype(stat))};
   }
-  // Each (sample, group) is a channel of batch_norm's kernels over the
-  // contiguous input viewed [1, N * group, C / group * HxW]: its statistics,
-  // then rstd and the coefficients x * rstd - mean * rstd.
   const at::ScalarType compute = widened_type(input.scalar_type());
   const c10::DeviceIndex device = launch_index(input.device());
   const at::Tensor x = input.contiguous();
   const int64_t rows = N * group;
   const at::Tensor x3 = x.view({1, rows, -1});
   const auto [mean, var] = channel_statistics(device, x3, compute);
-  at::Tensor scale = at::empty({rows}, mean.options()), shift = at::empty({rows}, mean.options()),
-             rstd = at::empty({rows}, mean.options());
-  launch_batch_norm_coefficients(device, {scale, shift, rstd, mean, var, mean, mean, mean, mean}, kBatchNormForward, 0,
-                                 eps, 0, x3.size(2));
-  // The affine folds into per-(sample, channel) coefficients: scale * weight,
-  // shift * weight + bias; then one pass over the input in its own dtype.
-  const bool scaled = weight && weight->defined(), shifted = bias && bias->defined();
+  const at::Tensor rstd = at::empty({rows}, mean.options()), scale = at::empty({N * C}, mean.options()),
+                   shift = at::empty({N * C}, mean.options()), none = at::empty({C}, mean.options());
+  int64_t flags = 0;
+  const at::Tensor w = channel_operand(weight, compute, none, flags, kBatchNormHasWeight);
+  const at::Tensor b = channel_operand(bias, compute, none, flags, kBatchNormHasBias);
+  launch_group_norm_coefficients(device, {scale, shift, rstd, mean, var, w, b}, kBatchNormForward, flags, eps,
+                                 x3.size(2));
   at::Tensor out = at::empty(input.sizes(), input.options());
-  if (scaled || shifted) {
-    const at::Tensor sg = scale.view({N, group, 1}), hg = shift.view({N, group, 1});
-    const at::Tensor w = scaled ? weight->to(compute).view({1, group, C / group}) : at::Tensor();
-    const at::Tensor b = shifted ? bias->to(compute).view({1, group, C / group}) : at::Tensor();
-    at::Tensor channel_scale = scaled ? sg * w : sg.expand({N, group, C / group}).contiguous();
-    at::Tensor channel_shift = scaled ? (shifted ? at::addcmul(b, hg, w) : hg * w) : hg + b;
-    at::Tensor y = out.view({1, N * C, HxW});
-    launch_channel_affine(device, y, x.view({1, N * C, HxW}), channel_scale.view({N * C}), channel_shift.view({N * C}));
-  } else {
-    at::Tensor y = out.view({1, rows, -1});
-    launch_channel_affine(device, y, x3, scale, shift);
-  }
+  at::Tensor y = out.view({1, N * C, HxW});
+  launch_channel_affine(device, y, x.view({1, N * C, HxW}), scale, shift);
   out = out.contiguous(input.suggest_memory_format());
   return {out, mean.view({N, group}).to(stat), rstd.view({N, group}).to(stat)};
 }
@@ -703,36 +704,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
             mask[2] ? at::zeros({C}, param) : at::Tensor()};
   }
   // Per (sample, channel) sums of dy and dy * x by batch_norm's reduction
-  // over [1, N * C, HxW] (a zero mean), then PyTorch's CPU formulas per
-  // (sample, group): dx = dy * rstd * w + x * c2 + c3 in one channel_affine
-  // pass, the parameters' gradients from the same sums.
+  // over [1, N * C, HxW] (a zero mean); group_norm_coefficients turns them
+  // into dx = dy * dy_scale + x * x_scale + shift per (sample, channel) and the
+  // parameters' gradients (PyTorch CPU's formulas); dx in one channel_affine pass.
   const at::ScalarType compute = widened_type(input.scalar_type());
   const c10::DeviceIndex device = launch_index(input.device());
-  const int64_t K = C / group;
   const at::Tensor x = input.contiguous(), g = grad_out.to(input.scalar_type()).contiguous();
   const at::Tensor x3 = x.view({1, N * C, HxW}), g3 = g.view({1, N * C, HxW});
-  const at::Tensor zero_mean = at::zeros({N * C}, input.options().dtype(compute));
-  const auto [sum_dy, sum_dyx] = channel_gradient_sums(device, g3, x3, zero_mean);
-  const at::Tensor sdy = sum_dy.view({N, group, K}), sdyx = sum_dyx.view({N, group, K});
-  const at::Tensor mu = mean.to(compute).view({N, group, 1}), rs = rstd.to(compute).view({N, group, 1});
-  const bool scaled = weight && weight->defined();
+  const at::TensorOptions vec = input.options().dtype(compute);
+  const auto [sum_dy, sum_dyx] = channel_gradient_sums(device, g3, x3, at::zeros({N * C}, vec));
+  const at::Tensor dy_scale = at::empty({N * C}, vec), x_scale = at::empty({N * C}, vec),
+                   shift = at::empty({N * C}, vec), grad_w = at::empty({C}, vec), grad_b = at::empty({C}, vec);
+  int64_t flags = 0;
+  const at::Tensor w = channel_operand(weight, compute, grad_w, flags, kBatchNormHasWeight);
+  launch_group_norm_coefficients(device,
+                                 {dy_scale, x_scale, shift, grad_w, grad_b, sum_dy, sum_dyx,
+                                  mean.to(compute).reshape({-1}), rstd.to(compute).reshape({-1}), w},
+                                 kBatchNormBackward, flags, 0.0, C / group * HxW);
   at::Tensor grad_input, grad_weight, grad_bias;
   if (mask[0]) {
-    const at::Tensor w = scaled ? weight->to(compute).view({1, group, K}) : at::Tensor();
-    const at::Tensor ds = (scaled ? sdyx * w : sdyx).sum(2, true), db = (scaled ? sdy * w : sdy).sum(2, true);
-    const double per_group = 1.0 / static_cast<double>(K * HxW);
-    const at::Tensor c2 = (db * mu - ds) * rs * rs * rs * per_group;
-    const at::Tensor c3 = -c2 * mu - db * rs * per_group;
-    auto per_channel_vector = [&](const at::Tensor& t) { return t.expand({N, group, K}).contiguous().view({N * C}); };
-    const at::Tensor c1 = per_channel_vector(scaled ? rs * w : rs);
     grad_input = at::empty(input.sizes(), input.options());
     at::Tensor dx3 = grad_input.view({1, N * C, HxW});
-    launch_channel_affine(device, dx3, x3, per_channel_vector(c2), per_channel_vector(c3), &g3, &c1);
+    launch_channel_affine(device, dx3, x3, x_scale, shift, &g3, &dy_scale);
     grad_input = grad_input.contiguous(input.suggest_memory_format());
   }
-  const at::ScalarType param_type = scaled ? weight->scalar_type() : input.scalar_type();
-  if (mask[1]) grad_weight = ((sdyx - mu * sdy) * rs).sum(0).view({C}).to(param_type);
-  if (mask[2]) grad_bias = sdy.sum(0).view({C}).to(param_type);
+  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
+  if (mask[1]) grad_weight = grad_w.to(param_type);
+  if (mask[2]) grad_bias = grad_b.to(param_type);
   return {grad_input, grad_weight, grad_bias};
 }
 

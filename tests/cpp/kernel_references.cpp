@@ -520,6 +520,70 @@ void batch_norm_coefficients_check() {
   expect_near(gw.read<float>(), want_gw, 1e-5f);
 }
 
+// group_norm_coefficients over N = 2 samples, C = 4 channels in G = 2 groups,
+// forward (weight, bias) and backward (weight), against PyTorch CPU's
+// formulas in double; one of the per-(sample, group) vectors through a stride.
+void group_norm_coefficients_check() {
+  constexpr int N = 2, C = 4, G = 2, K = C / G;
+  const double eps = 1e-3, count = 6;  // elements a group
+  const std::vector<float> mean = {0.5f, -1.0f, 2.0f, 0.25f}, var = {1.5f, 0.25f, 4.0f, 0.5f},
+                           w = {2.0f, -0.5f, 1.0f, 0.75f}, b = {0.1f, 0.2f, -0.3f, 0.4f};
+  const std::vector<float> strided_var = {1.5f, 9.0f, 0.25f, 9.0f, 4.0f, 9.0f, 0.5f, 9.0f};
+  DeviceBuffer dmean(mean), dvar(strided_var), dw(w), db(b), scale(N * C * 4), shift(N * C * 4), rstd(N * G * 4);
+  auto v = [](const DeviceBuffer& buf, int64_t n, int64_t step = 1) { return tensor(buf, GEMS_FLOAT32, {n}, {step}); };
+  ASSERT_EQ(run("group_norm_coefficients", {v(scale, N * C), v(shift, N * C), v(rstd, N * G), v(dmean, N * G),
+                                            v(dvar, N * G, 2), v(dw, C), v(db, C)},
+                {i(0), i(1 | 2), f(eps), f(count)}),
+            GEMS_OK) << api().last_error();
+  std::vector<float> want_rstd(N * G), want_scale(N * C), want_shift(N * C);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) {
+      const int ng = n * G + c / K;
+      const double rs = 1 / std::sqrt(double(var[ng]) + eps), sc = rs * w[c];
+      want_rstd[ng] = static_cast<float>(rs);
+      want_scale[n * C + c] = static_cast<float>(sc);
+      want_shift[n * C + c] = static_cast<float>(b[c] - sc * mean[ng]);
+    }
+  expect_near(rstd.read<float>(), want_rstd, 1e-5f);
+  expect_near(scale.read<float>(), want_scale, 1e-5f);
+  expect_near(shift.read<float>(), want_shift, 1e-5f);
+  // Backward: dx = dy * rstd * w + x * x_scale + shift per (n, c); the
+  // parameters' gradients summed over the samples.
+  const std::vector<float> rs = {0.8f, 2.0f, 0.5f, 1.25f}, sum_dy = {1.0f, -2.0f, 0.5f, 0.25f, -1.5f, 0.75f, 2.0f, -0.5f},
+                           sum_dyx = {0.3f, 0.7f, -1.1f, 0.9f, 0.2f, -0.4f, 1.3f, 0.6f};
+  DeviceBuffer drs(rs), dsum(sum_dy), dsumx(sum_dyx), dys(N * C * 4), xs(N * C * 4), sh(N * C * 4), gw(C * 4), gb(C * 4);
+  ASSERT_EQ(run("group_norm_coefficients", {v(dys, N * C), v(xs, N * C), v(sh, N * C), v(gw, C), v(gb, C),
+                                            v(dsum, N * C), v(dsumx, N * C), v(dmean, N * G), v(drs, N * G), v(dw, C)},
+                {i(1), i(1), f(0), f(count)}),
+            GEMS_OK) << api().last_error();
+  std::vector<float> want_dys(N * C), want_xs(N * C), want_sh(N * C), want_gw(C, 0.0f), want_gb(C, 0.0f);
+  std::vector<double> acc_gw(C, 0.0), acc_gb(C, 0.0);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) {
+      const int g = c / K, ng = n * G + g;
+      double ds = 0, dbias = 0;
+      for (int k = 0; k < K; ++k) {
+        ds += double(sum_dyx[n * C + g * K + k]) * w[g * K + k];
+        dbias += double(sum_dy[n * C + g * K + k]) * w[g * K + k];
+      }
+      const double r = rs[ng], mu = mean[ng], x_scale = (dbias * mu - ds) * r * r * r / count;
+      want_dys[n * C + c] = static_cast<float>(r * w[c]);
+      want_xs[n * C + c] = static_cast<float>(x_scale);
+      want_sh[n * C + c] = static_cast<float>(-x_scale * mu - dbias * r / count);
+      acc_gw[c] += (double(sum_dyx[n * C + c]) - mu * sum_dy[n * C + c]) * r;
+      acc_gb[c] += sum_dy[n * C + c];
+    }
+  for (int c = 0; c < C; ++c) {
+    want_gw[c] = static_cast<float>(acc_gw[c]);
+    want_gb[c] = static_cast<float>(acc_gb[c]);
+  }
+  expect_near(dys.read<float>(), want_dys, 1e-5f);
+  expect_near(xs.read<float>(), want_xs, 1e-5f);
+  expect_near(sh.read<float>(), want_sh, 1e-5f);
+  expect_near(gw.read<float>(), want_gw, 1e-5f);
+  expect_near(gb.read<float>(), want_gb, 1e-5f);
+}
+
 // channel_affine over [N=2, C=3, S=4]: x channels-last, y contiguous, then the
 // backward's form with dy (contiguous), against the formula in double.
 void channel_affine_check() {
@@ -880,6 +944,7 @@ const std::map<std::string, std::function<void()>>& references() {
       {"batch_norm_backward_reduce", [] { batch_norm_check("batch_norm_backward_reduce"); }},
       {"batch_norm_coefficients", batch_norm_coefficients_check},
       {"channel_affine", channel_affine_check},
+      {"group_norm_coefficients", group_norm_coefficients_check},
       {"attention", [] {
          AttentionInputs a;
          ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();

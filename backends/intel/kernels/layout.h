@@ -105,6 +105,15 @@ typedef struct gi_coefficients {
   gi_i64 step[9];
 } gi_coefficients;
 
+// group_norm_coefficients: the sizes (N samples, C channels, G groups), mode,
+// flags, eps, count (elements a group) and the steps of its vectors (seven
+// forward, ten backward; backends/common/group_norm_coefficients.h).
+typedef struct gi_group_coefficients {
+  gi_i64 N, C, G, mode, flags;
+  gi_scalar eps, count;
+  gi_i64 step[10];
+} gi_group_coefficients;
+
 // channel_affine: y, x and dy viewed [N, C, S] with their strides, and the
 // steps of the [C] vectors scale, shift, dy_scale; has_dy: the backward's form.
 typedef struct gi_affine {
