@@ -148,6 +148,13 @@ const gems_kernel_entry kKernels[] = {
     // as "pool". dx (written) sums the dy of the windows that took each
     // element: whose index names it, or each window's average share.
     {"pool_backward", kFloating, k_pool_backward},
+    // interpolate: y [N,C,O...], x [N,C,I...] (1 to 3 spatial dims, any strides),
+    // then per spatial dim d a contiguous index [K_d, O_d] (int64) and weight
+    // [K_d, O_d] (float32; float64 for float64): each y the nested sum over
+    // the dims' taps of weight * x at the taps' indices, last dim innermost,
+    // in the weights' dtype (backends/common/interpolate.h). Linear, cubic and
+    // antialiased upsampling in one pass.
+    {"interpolate", kFloating, k_interpolate},
     // batch_norm_stats: mean [C], var [C] (float32; float64 for a float64 x),
     // x [N,C,S] (any strides): each channel's mean and biased variance over
     // its N*S elements (written).

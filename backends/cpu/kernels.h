@@ -52,6 +52,7 @@ GEMS_CPU_KERNEL(pool); GEMS_CPU_KERNEL(pool_backward);
 GEMS_CPU_KERNEL(batch_norm_stats); GEMS_CPU_KERNEL(batch_norm_backward_reduce);
 GEMS_CPU_KERNEL(batch_norm_coefficients); GEMS_CPU_KERNEL(channel_affine);
 GEMS_CPU_KERNEL(group_norm_coefficients);
+GEMS_CPU_KERNEL(interpolate);
 // indexing, ranges, random numbers
 GEMS_CPU_KERNEL(index_select); GEMS_CPU_KERNEL(gather); GEMS_CPU_KERNEL(scatter); GEMS_CPU_KERNEL(dropout); GEMS_CPU_KERNEL(accumulate_rows); GEMS_CPU_KERNEL(arange); GEMS_CPU_KERNEL(isin);
 GEMS_CPU_KERNEL(count_nonzero); GEMS_CPU_KERNEL(nonzero); GEMS_CPU_KERNEL(masked_select);

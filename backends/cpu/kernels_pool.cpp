@@ -1,10 +1,12 @@
-// Pooling, forward and backward (operands in kernel_table.cpp): the shared
-// per-element math of backends/common/pooling.h over the thread pool, one
-// element of the written tensor at a time, in memory order (each task finds
-// its first element's coordinates, then steps them).
+// Pooling, forward and backward, and separable resampling (operands in
+// kernel_table.cpp): the shared per-element math of backends/common/pooling.h
+// and interpolate.h over the thread pool, one element of the written tensor
+// at a time, in memory order (each task finds its first element's
+// coordinates, then steps them).
 #include <algorithm>
 #include <vector>
 
+#include "../common/interpolate_operands.h"
 #include "../common/pool_operands.h"
 #include "dtype_dispatch.h"
 #include "kernels.h"
@@ -158,6 +160,77 @@ int k_pool_backward(const gems_kernel_call* c) {
     });
   });
   return ok ? GEMS_OK : unsupported_dtype("pool_backward", op.x->dtype);
+}
+
+int k_interpolate(const gems_kernel_call* c) {
+  const InterpolateOperands op(c);
+  if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, InterpolateOperands::kExpected);
+  const InterpolateGeometry& g = op.g;
+  const int pad = 3 - op.dims;
+  const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
+    T* y = reinterpret_cast<T*>(base_ptr(*op.y));
+    const int64_t* index[3] = {};
+    const A* weight[3] = {};
+    for (int d = pad; d < 3; ++d) {
+      index[d] = reinterpret_cast<const int64_t*>(base_ptr(*op.index[d - pad]));
+      weight[d] = reinterpret_cast<const A*>(base_ptr(*op.weight[d - pad]));
+    }
+    auto at_index = [&](int d, int64_t k, int64_t o) { return index[d] ? index[d][k * g.out[d] + o] : int64_t{0}; };
+    auto at_weight = [&](int d, int64_t k, int64_t o) { return weight[d] ? weight[d][k * g.out[d] + o] : A(1); };
+    auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
+    if (g.channels_last) {
+      parallel_for(0, op.count(), grain_for(g.taps[0] * g.taps[1] * g.taps[2]), [&](int64_t begin, int64_t end) {
+        int64_t n, ch, o[3];
+        interpolate_coords<int64_t>(g, begin, n, ch, o);
+        for (int64_t i = begin; i < end; ++i, interpolate_next(g, n, ch, o))
+          y[interpolate_offset<int64_t>(g, n, ch, o)] =
+              convert<T>(interpolate_at<A, int64_t>(g, n, ch, o, at_index, at_weight, load));
+      });
+      return;
+    }
+    // Memory order: a task a run of output rows along the last dim. A row's
+    // outer taps (dims 0 and 1) are fixed, so each sum of interpolate_at
+    // runs over the whole row at once (its outputs are independent: no chain
+    // of dependent adds per output), in the same order for every output.
+    const int64_t K0 = g.taps[0], K1 = g.taps[1], K2 = g.taps[2], O2 = g.out[2], step = g.x[4];
+    const int64_t rows = g.N * g.C * g.out[0] * g.out[1];
+    const int64_t* i2 = index[2];
+    const A* w2 = weight[2];
+    parallel_for(0, rows, grain_for(O2 * K0 * K1 * K2), [&](int64_t begin, int64_t end) {
+      std::vector<A> inner(O2), middle(O2), outer(O2);
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t o1 = r % g.out[1], o0 = r / g.out[1] % g.out[0], ch = r / (g.out[1] * g.out[0]) % g.C,
+                      n = r / (g.out[1] * g.out[0] * g.C);
+        for (int64_t k0 = 0; k0 < K0; ++k0) {
+          for (int64_t k1 = 0; k1 < K1; ++k1) {
+            const T* row = x + n * g.x[0] + ch * g.x[1] + at_index(0, k0, o0) * g.x[2] + at_index(1, k1, o1) * g.x[3];
+            for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = static_cast<A>(row[i2[o2] * step]) * w2[o2];
+            for (int64_t k2 = 1; k2 < K2; ++k2) {
+              const int64_t* ik = i2 + k2 * O2;
+              const A* wk = w2 + k2 * O2;
+              for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = inner[o2] + static_cast<A>(row[ik[o2] * step]) * wk[o2];
+            }
+            const A w1 = at_weight(1, k1, o1);
+            if (k1 == 0)
+              for (int64_t o2 = 0; o2 < O2; ++o2) middle[o2] = inner[o2] * w1;
+            else
+              for (int64_t o2 = 0; o2 < O2; ++o2) middle[o2] = middle[o2] + inner[o2] * w1;
+          }
+          const A w0 = at_weight(0, k0, o0);
+          if (k0 == 0)
+            for (int64_t o2 = 0; o2 < O2; ++o2) outer[o2] = middle[o2] * w0;
+          else
+            for (int64_t o2 = 0; o2 < O2; ++o2) outer[o2] = outer[o2] + middle[o2] * w0;
+        }
+        T* out = y + n * g.y[0] + ch * g.y[1] + o0 * g.y[2] + o1 * g.y[3];
+        for (int64_t o2 = 0; o2 < O2; ++o2) out[o2 * g.y[4]] = convert<T>(outer[o2]);
+      }
+    });
+  });
+  return ok ? GEMS_OK : unsupported_dtype("interpolate", op.x->dtype);
 }
 
 }  // namespace gems::cpu

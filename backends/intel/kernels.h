@@ -43,6 +43,7 @@ GEMS_INTEL_KERNEL(pool); GEMS_INTEL_KERNEL(pool_backward);
 GEMS_INTEL_KERNEL(batch_norm_stats); GEMS_INTEL_KERNEL(batch_norm_backward_reduce);
 GEMS_INTEL_KERNEL(batch_norm_coefficients); GEMS_INTEL_KERNEL(channel_affine);
 GEMS_INTEL_KERNEL(group_norm_coefficients);
+GEMS_INTEL_KERNEL(interpolate);
 // gemm (kernels_gemm.cpp), indexing (kernels_index.cpp)
 GEMS_INTEL_KERNEL(gemm);
 GEMS_INTEL_KERNEL(index_select); GEMS_INTEL_KERNEL(gather); GEMS_INTEL_KERNEL(scatter); GEMS_INTEL_KERNEL(accumulate_rows);

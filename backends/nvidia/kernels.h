@@ -41,6 +41,7 @@ GEMS_CUDA_KERNEL(pool); GEMS_CUDA_KERNEL(pool_backward);
 GEMS_CUDA_KERNEL(batch_norm_stats); GEMS_CUDA_KERNEL(batch_norm_backward_reduce);
 GEMS_CUDA_KERNEL(batch_norm_coefficients); GEMS_CUDA_KERNEL(channel_affine);
 GEMS_CUDA_KERNEL(group_norm_coefficients);
+GEMS_CUDA_KERNEL(interpolate);
 GEMS_CUDA_KERNEL(index_select); GEMS_CUDA_KERNEL(gather); GEMS_CUDA_KERNEL(scatter); GEMS_CUDA_KERNEL(dropout); GEMS_CUDA_KERNEL(accumulate_rows); GEMS_CUDA_KERNEL(arange); GEMS_CUDA_KERNEL(isin);
 GEMS_CUDA_KERNEL(count_nonzero); GEMS_CUDA_KERNEL(nonzero); GEMS_CUDA_KERNEL(masked_select);
 GEMS_CUDA_KERNEL(uniform); GEMS_CUDA_KERNEL(normal);

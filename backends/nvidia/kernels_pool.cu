@@ -1,10 +1,12 @@
-// Pooling, forward and backward (operands in backends/cpu/kernel_table.cpp):
+// Pooling, forward and backward, and separable resampling (interpolate)
+// (operands in backends/cpu/kernel_table.cpp):
 // the shared per-element math of backends/common/pooling.h, a thread per
 // element of the written tensor, threads in its memory order (channels
 // fastest for channels-last) so that neighbours read neighbours. The
 // backward gathers each input element's gradient from the windows that read
 // it (no atomics: deterministic, as PyTorch's CUDA kernels for NCHW). The
 // index math runs in 32 bits (I = int32_t) whenever the call fits.
+#include "../common/interpolate_operands.h"
 #include "../common/pool_operands.h"
 #include "cuda_common.cuh"
 #include "kernels.h"
@@ -62,6 +64,27 @@ void with_index_type(const PoolOperands& op, Launch launch) {
     launch(int64_t{});
 }
 
+// interpolate's taps: dim d's index and weight tables, [K_d, O_d] (none for a padded dim).
+template <typename A>
+struct InterpolateTables {
+  const int64_t* index[3];
+  const A* weight[3];
+};
+
+template <typename T, typename I>
+__global__ void interpolate_kernel(InterpolateGeometry g, I count, const T* x, T* y, InterpolateTables<acc_t<T>> t) {
+  using A = acc_t<T>;
+  auto load = [x](I at) { return load_as<A>(x[at]); };
+  auto index = [&](int d, I k, I o) { return t.index[d] ? I(t.index[d][k * I(g.out[d]) + o]) : I(0); };
+  auto weight = [&](int d, I k, I o) { return t.weight[d] ? t.weight[d][k * I(g.out[d]) + o] : A(1); };
+  const I step = I(gridDim.x) * I(blockDim.x);
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < count; i += step) {
+    I n, c, o[3];
+    interpolate_coords<I>(g, i, n, c, o);
+    y[interpolate_offset<I>(g, n, c, o)] = store_as<T>(interpolate_at<A, I>(g, n, c, o, index, weight, load));
+  }
+}
+
 unsigned blocks_for(int64_t count) {
   return static_cast<unsigned>(std::min<int64_t>((count + kPoolBlock - 1) / kPoolBlock, int64_t{num_sms()} * 32));
 }
@@ -104,6 +127,30 @@ int k_pool_backward(const gems_kernel_call* c) {
     });
   });
   return ok ? launch_status("pool_backward") : unsupported_dtype("pool_backward", op.x->dtype);
+}
+
+int k_interpolate(const gems_kernel_call* c) {
+  const InterpolateOperands op(c);
+  if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, InterpolateOperands::kExpected);
+  const int64_t count = op.count();
+  const int pad = 3 - op.dims;
+  const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = acc_t<T>;
+    if (count == 0) return;
+    InterpolateTables<A> t{};
+    for (int d = pad; d < 3; ++d) {
+      t.index[d] = reinterpret_cast<const int64_t*>(base_ptr(*op.index[d - pad]));
+      t.weight[d] = reinterpret_cast<const A*>(base_ptr(*op.weight[d - pad]));
+    }
+    const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
+    T* y = reinterpret_cast<T*>(base_ptr(*op.y));
+    if (op.fits_int32())
+      interpolate_kernel<T, int32_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, int32_t(count), x, y, t);
+    else
+      interpolate_kernel<T, int64_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, count, x, y, t);
+  });
+  return ok ? launch_status("interpolate") : unsupported_dtype("interpolate", op.x->dtype);
 }
 
 }  // namespace gems::nvidia

@@ -188,8 +188,8 @@ const std::vector<OpEntry>& op_table() {
       GEMS_POOL_ROWS(avg_pool2d), GEMS_POOL_ROWS(avg_pool3d),
       GEMS_POOL_ROWS(adaptive_max_pool2d), GEMS_POOL_ROWS(adaptive_max_pool3d),
 // padding and nearest upsampling: rows picked along host index maps
-// (index_select), their gradients added back (scatter_add)
-#define GEMS_INDEX_MAP_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "index_select", "accumulate_rows,arange,reduce_min,reduce_max,fill")
+// (index_select), their gradients' slices added back (accumulate_rows)
+#define GEMS_INDEX_MAP_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "index_select", "accumulate_rows,copy,fill")
       GEMS_INDEX_MAP_ROWS(reflection_pad1d), GEMS_INDEX_MAP_ROWS(reflection_pad2d),
       GEMS_INDEX_MAP_ROWS(reflection_pad3d), GEMS_INDEX_MAP_ROWS(replication_pad1d),
       GEMS_INDEX_MAP_ROWS(replication_pad2d), GEMS_INDEX_MAP_ROWS(replication_pad3d),
@@ -201,14 +201,14 @@ const std::vector<OpEntry>& op_table() {
       gems_only(GEMS_OP0(pixel_unshuffle, pixel_unshuffle, "copy")),
       gems_only(GEMS_OP0(im2col, unfold_blocks, "copy,fill")),
       gems_only(GEMS_OP0(col2im, fold_blocks, "add,copy,fill")),
-// linear and cubic upsampling: blends of rows picked along host index maps
-#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME) \
-  GEMS_PAIR_ROWS(NAME, "index_select,mul,addcmul", "accumulate_rows,arange,reduce_min,reduce_max,fill,mul")
+// linear and cubic upsampling: one pass of the interpolate kernel over host
+// tap tables; the gradients' weighted slices added back (accumulate_rows)
+#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "interpolate,cat", "accumulate_rows,cat,copy,fill,mul")
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bicubic2d),
 #define GEMS_UPSAMPLE_ANTIALIAS_ROWS(NAME)                                                                         \
-  gems_only(GEMS_OP0(_##NAME##_aa, NAME##_aa, "index_select,mul,addcmul")),                                       \
-      gems_only(GEMS_OP0(_##NAME##_aa_backward, NAME##_aa_backward, "accumulate_rows,arange,reduce_min,reduce_max,fill,mul"))
+  gems_only(GEMS_OP0(_##NAME##_aa, NAME##_aa, "interpolate,cat")),                                                \
+      gems_only(GEMS_OP0(_##NAME##_aa_backward, NAME##_aa_backward, "accumulate_rows,cat,copy,fill,mul"))
       GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bilinear2d), GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bicubic2d),
 #undef GEMS_UPSAMPLE_ANTIALIAS_ROWS
 #undef GEMS_UPSAMPLE_LINEAR_ROWS
@@ -216,7 +216,7 @@ const std::vector<OpEntry>& op_table() {
 #define GEMS_UPSAMPLE_EXACT_ROWS(D)                                                                                 \
   gems_only(GEMS_OP0(_upsample_nearest_exact##D, upsample_nearest_exact##D, "index_select")),                     \
       gems_only(GEMS_OP0(_upsample_nearest_exact##D##_backward, upsample_nearest_exact##D##_backward,             \
-                         "accumulate_rows,arange,reduce_min,reduce_max,fill"))
+                         "accumulate_rows,copy,fill"))
       GEMS_UPSAMPLE_EXACT_ROWS(1d), GEMS_UPSAMPLE_EXACT_ROWS(2d), GEMS_UPSAMPLE_EXACT_ROWS(3d),
 #undef GEMS_UPSAMPLE_EXACT_ROWS
       // fused attention: scaled_dot_product_attention picks it through _fused_sdp_choice

@@ -556,25 +556,32 @@ at::Tensor along(const at::Tensor& v, int64_t d, int64_t dims) {
   return v.view(shape);
 }
 
+// One pass of the vendor's interpolate kernel: each spatial dim's taps as
+// [K, O] index and weight tables, the nested weighted sums in the opmath type
+// (backends/common/interpolate.h), the output in the input's dtype and memory format.
 at::Tensor blend_forward(Blend blend, const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
                          std::initializer_list<std::optional<double>> scales) {
-  static const Kernel k("index_select");
+  static const Kernel k("interpolate");
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
   if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear or cubic upsampling of a non-float dtype");
   k.require(self.scalar_type());
   const at::TensorOptions opts = self.options().dtype(accumulate_type(self.scalar_type()));
-  at::Tensor out = self.to(accumulate_type(self.scalar_type()));
-  const auto* scale = scales.begin() + dims - 1;
-  for (int64_t i = dims - 1; i >= 0; --i, --scale) {
-    const int64_t d = i + 2;
-    const Taps t = taps_of(blend, self.size(d), output_size[i], align_corners, *scale, opts);
-    at::Tensor blended = at::index_select(out, d, t.index[0]).mul_(along(t.weight[0], d, out.dim()));
-    for (size_t k = 1; k < t.index.size(); ++k)
-      blended.addcmul_(at::index_select(out, d, t.index[k]), along(t.weight[k], d, out.dim()));
-    out = blended;
+  at::DimVector shape(self.sizes().begin(), self.sizes().end());
+  for (int64_t i = 0; i < dims; ++i) shape[i + 2] = output_size[i];
+  at::Tensor out = at::empty(shape, self.options().memory_format(self.suggest_memory_format()));
+  if (out.numel() == 0) return out;
+  std::vector<at::Tensor> tables;
+  const auto* scale = scales.begin();
+  for (int64_t i = 0; i < dims; ++i, ++scale) {
+    const Taps t = taps_of(blend, self.size(i + 2), output_size[i], align_corners, *scale, opts);
+    tables.push_back(at::stack(t.index));
+    tables.push_back(at::stack(t.weight));
   }
-  return out.to(self.scalar_type()).contiguous(self.suggest_memory_format());
+  c10::SmallVector<gems_tensor, 8> d = {describe(out), describe(self)};
+  for (const at::Tensor& t : tables) d.push_back(describe(t));
+  k.launch(launch_index(self.device()), d.data(), static_cast<int32_t>(d.size()));
+  return out;
 }
 
 at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArrayRef output_size,

@@ -520,6 +520,38 @@ void batch_norm_coefficients_check() {
   expect_near(gw.read<float>(), want_gw, 1e-5f);
 }
 
+// interpolate over x [N=1, C=2, H=3, W=4] (channels-last memory) to y [1, 2,
+// 2, 3] (contiguous): two taps along H, three along W (one an antialiased
+// window's zero weight), against the nested sum in double, last dim innermost.
+void interpolate_check() {
+  constexpr int C = 2, H = 3, W = 4, OH = 2, OW = 3, KH = 2, KW = 3;
+  std::vector<float> x(C * H * W);
+  for (int i = 0; i < C * H * W; ++i) x[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;  // memory order (h, w, c)
+  const std::vector<int64_t> ih = {0, 1, 1, 2}, iw = {0, 1, 2, 1, 2, 3, 2, 3, 3};  // [K, O]
+  const std::vector<float> wh = {0.75f, 0.5f, 0.25f, 0.5f}, ww = {0.5f, 0.25f, 0.6f, 0.3f, 0.5f, 0.4f, 0.2f, 0.25f, 0.0f};
+  DeviceBuffer dx(x), dih(ih), diw(iw), dwh(wh), dww(ww), dy(C * OH * OW * 4);
+  ASSERT_EQ(run("interpolate", {tensor(dy, GEMS_FLOAT32, {1, C, OH, OW}), tensor(dx, GEMS_FLOAT32, {1, C, H, W}, {C * H * W, 1, W * C, C}),
+                                tensor(dih, GEMS_INT64, {KH, OH}), tensor(dwh, GEMS_FLOAT32, {KH, OH}),
+                                tensor(diw, GEMS_INT64, {KW, OW}), tensor(dww, GEMS_FLOAT32, {KW, OW})}),
+            GEMS_OK) << api().last_error();
+  std::vector<float> want(C * OH * OW);
+  for (int c = 0; c < C; ++c)
+    for (int oh = 0; oh < OH; ++oh)
+      for (int ow = 0; ow < OW; ++ow) {
+        double outer = 0;
+        for (int kh = 0; kh < KH; ++kh) {
+          double inner = 0;
+          for (int kw = 0; kw < KW; ++kw) {
+            const int64_t h = ih[kh * OH + oh], w = iw[kw * OW + ow];
+            inner += double(x[(h * W + w) * C + c]) * ww[kw * OW + ow];
+          }
+          outer += inner * wh[kh * OH + oh];
+        }
+        want[(c * OH + oh) * OW + ow] = static_cast<float>(outer);
+      }
+  expect_near(dy.read<float>(), want, 1e-5f);
+}
+
 // group_norm_coefficients over N = 2 samples, C = 4 channels in G = 2 groups,
 // forward (weight, bias) and backward (weight), against PyTorch CPU's
 // formulas in double; one of the per-(sample, group) vectors through a stride.
@@ -945,6 +977,7 @@ const std::map<std::string, std::function<void()>>& references() {
       {"batch_norm_coefficients", batch_norm_coefficients_check},
       {"channel_affine", channel_affine_check},
       {"group_norm_coefficients", group_norm_coefficients_check},
+      {"interpolate", interpolate_check},
       {"attention", [] {
          AttentionInputs a;
          ASSERT_EQ(a.forward(), GEMS_OK) << api().last_error();
