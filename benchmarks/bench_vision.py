@@ -172,7 +172,9 @@ def main():
              f"{meta['dtype']}, batch {N}, torch {meta['torch']}; median of {args.runs} synchronised runs. "
              f"Speedup = {NATIVE} time / gems time."
              + (" gems convolutions run the vendor's kernels; the im2col column is the core's im2col + GEMM "
-                "path on the same card (GEMS_CONV=gemm)." if im2col else ""), "",
+                "path on the same card (GEMS_CONV=gemm)." if im2col else "")
+             + (" Timed algorithm choices on both sides: GEMS_AUTOTUNE=1 for gems, torch.backends.cudnn.benchmark "
+                "for torch." if os.environ.get("GEMS_AUTOTUNE") == "1" else ""), "",
              f"| case | gems ms | {NATIVE} ms | speedup |" + (" im2col+GEMM ms |" if im2col else ""),
              "|---|---:|---:|---:|" + ("---:|" if im2col else "")]
     for r in rows:
