@@ -17,6 +17,9 @@ from flag_gems import _C  # noqa: E402
 VENDORS = ["cpu", "nvidia", "amd", "intel"]
 DTYPES = ["bool", "u8", "i8", "i16", "i32", "i64", "f16", "bf16", "f32", "f64"]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
+# Kernels whose operands are float32 (float64) statistics whatever the input's
+# dtype: an op needs them present, but they do not limit the input dtypes.
+STATISTICS_KERNELS = {"batch_norm_coefficients", "group_norm_coefficients"}
 
 
 def vendor_tables():
@@ -58,8 +61,11 @@ def render():
         for v in VENDORS:
             if v not in tables:
                 continue
-            masks = [tables[v].get(k) for k in kernels]
-            cells.append("fallback" if any(m is None for m in masks) else dtypes_of(functools.reduce(int.__and__, masks)))
+            if any(tables[v].get(k) is None for k in kernels):
+                cells.append("fallback")
+                continue
+            masks = [tables[v][k] for k in kernels if k not in STATISTICS_KERNELS]
+            cells.append(dtypes_of(functools.reduce(int.__and__, masks)))
         overloads = ", ".join(f"`{o}`" for o, _ in rows)
         lines.append(f"| {family} | {overloads} | {', '.join(kernels)} | " + " | ".join(cells) + " |")
     counts = {v: sum(1 for o, ks in _C.op_table() if all(k in tables[v] for k in ks.split(","))) for v in tables}
