@@ -37,6 +37,16 @@ struct RunArgs {
   bool has_skip, by_freq;
 };
 
+// Whether sorted position begin starts a run whose row is summed (not the
+// out-of-range key R, not the skipped row); end: one past the run.
+__device__ inline bool run_from(const RunArgs& a, const uint32_t* keys, int64_t begin, int64_t& end) {
+  const uint32_t row = keys[begin];
+  if ((begin > 0 && keys[begin - 1] == row) || row == a.rows || (a.has_skip && row == a.skip)) return false;
+  end = begin + 1;
+  while (end < a.n && keys[end] == row) ++end;
+  return true;
+}
+
 // A block per run start and column tile (blocks stride over the sorted
 // positions; blockIdx.y picks the tile, so a long run's columns spread over
 // several blocks): a position whose key differs from the one before starts a
@@ -47,10 +57,9 @@ __global__ void sum_runs(RunArgs a, const uint32_t* keys, const int* positions, 
   using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
   using Chunk = Vec<T, V>;
   for (int64_t begin = blockIdx.x; begin < a.n; begin += gridDim.x) {
+    int64_t end;
+    if (!run_from(a, keys, begin, end)) continue;
     const uint32_t row = keys[begin];
-    if ((begin > 0 && keys[begin - 1] == row) || row == a.rows || (a.has_skip && row == a.skip)) continue;
-    int64_t end = begin + 1;
-    while (end < a.n && keys[end] == row) ++end;
     const A scale = a.by_freq ? A(1) / static_cast<A>(end - begin) : A(1);
     T* to = out + int64_t{row} * a.out_row;
     for (int64_t j = int64_t{blockIdx.y} * blockDim.x + threadIdx.x; j < a.cols / V; j += int64_t{gridDim.y} * blockDim.x) {
@@ -87,10 +96,9 @@ __global__ void sum_runs_by_thread(RunArgs a, const uint32_t* keys, const int* p
   using A = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
   for (int64_t begin = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; begin < a.n;
        begin += int64_t{gridDim.x} * blockDim.x) {
+    int64_t end;
+    if (!run_from(a, keys, begin, end)) continue;
     const uint32_t row = keys[begin];
-    if ((begin > 0 && keys[begin - 1] == row) || row == a.rows || (a.has_skip && row == a.skip)) continue;
-    int64_t end = begin + 1;
-    while (end < a.n && keys[end] == row) ++end;
     const A scale = a.by_freq ? A(1) / static_cast<A>(end - begin) : A(1);
     T* to = out + int64_t{row} * a.out_row;
     for (int64_t j = 0; j < a.cols; ++j) {
