@@ -187,6 +187,14 @@ const std::vector<OpEntry>& op_table() {
       GEMS_POOL_ROWS(max_pool2d_with_indices), GEMS_POOL_ROWS(max_pool3d_with_indices),
       GEMS_POOL_ROWS(avg_pool2d), GEMS_POOL_ROWS(avg_pool3d),
       GEMS_POOL_ROWS(adaptive_max_pool2d), GEMS_POOL_ROWS(adaptive_max_pool3d),
+// fractional max pooling: host-free window starts from the random samples
+// (pointwise kernels in the input's dtype), the windows gathered and reduced;
+// the gradients added at their indices
+#define GEMS_FRACTIONAL_ROWS(NAME)                                                                                  \
+  GEMS_PAIR_ROWS(NAME, "arange,add,mul,sub,copy,cat,fill,gather,reduce_max,ne,where",                               \
+                 "accumulate_rows,arange,reduce_min,reduce_max,fill")
+      GEMS_FRACTIONAL_ROWS(fractional_max_pool2d), GEMS_FRACTIONAL_ROWS(fractional_max_pool3d),
+#undef GEMS_FRACTIONAL_ROWS
 // padding and nearest upsampling: rows picked along host index maps
 // (index_select), their gradients' slices added back (accumulate_rows)
 #define GEMS_INDEX_MAP_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "index_select", "accumulate_rows,copy,fill")

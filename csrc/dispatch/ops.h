@@ -362,6 +362,10 @@ Tensor avg_pool3d_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::In
                            std::optional<int64_t>);
 std::tuple<Tensor, Tensor> adaptive_max_pool2d(const Tensor&, at::IntArrayRef);
 Tensor adaptive_max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&);
+std::tuple<Tensor, Tensor> fractional_max_pool2d(const Tensor&, at::IntArrayRef, at::IntArrayRef, const Tensor&);
+Tensor fractional_max_pool2d_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, const Tensor&);
+std::tuple<Tensor, Tensor> fractional_max_pool3d(const Tensor&, at::IntArrayRef, at::IntArrayRef, const Tensor&);
+Tensor fractional_max_pool3d_backward(const Tensor&, const Tensor&, at::IntArrayRef, at::IntArrayRef, const Tensor&);
 std::tuple<Tensor, Tensor> adaptive_max_pool3d(const Tensor&, at::IntArrayRef);
 Tensor adaptive_max_pool3d_backward(const Tensor&, const Tensor&, const Tensor&);
 Tensor adaptive_avg_pool2d(const Tensor&, at::IntArrayRef);

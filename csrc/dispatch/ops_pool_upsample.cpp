@@ -810,6 +810,201 @@ at::Tensor adaptive_max_pool3d_backward(const at::Tensor& grad_output, const at:
   return adaptive_max_backward(grad_output, input, indices, 3);
 }
 
+// ---- fractional max pooling 2-d and 3-d: windows of a fixed size at
+// pseudo-random starts. Each plane's starts along each dim are PyTorch's
+// interval sequences from its random samples, computed on the device in the
+// input's dtype, step by step as its CPU kernel rounds them; each window's
+// elements are gathered and reduced (its first largest, or its last NaN: the
+// max pooling rule); the backward adds each gradient at its index ----
+namespace {
+
+// The window starts along one dim for every plane: [B, C, O] int64, from the
+// samples [B, C] (PyTorch's generate_intervals: (i + u) * alpha - u * alpha,
+// truncated, for i < O - 1, then I - pool).
+at::Tensor fractional_starts(const at::Tensor& sample, int64_t in, int64_t out, int64_t pool) {
+  const at::Tensor last = at::full({sample.size(0), sample.size(1), 1}, in - pool, sample.options().dtype(at::kLong));
+  if (out <= 1) return out == 1 ? last : last.narrow(2, 0, 0);
+  double alpha = 0;  // static_cast<scalar_t>(in - pool) / static_cast<scalar_t>(out - 1), in the input's dtype
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, sample.scalar_type(), "fractional_starts", [&] {
+    alpha = static_cast<double>(static_cast<scalar_t>(in - pool) / static_cast<scalar_t>(out - 1));
+  });
+  const at::Tensor i = at::arange(out - 1, sample.options()).view({1, 1, -1});
+  const at::Tensor ends = (i + sample.unsqueeze(-1)).mul(alpha).to(at::kInt);
+  const at::Tensor offset = sample.mul(alpha).to(at::kInt).unsqueeze(-1);
+  return at::cat({(ends - offset).to(at::kLong), last}, 2);
+}
+
+// Checks and sizes shared by the forward and backward: dims D (2 or 3), the
+// input batched to [B, C, I...].
+struct FractionalPool {
+  int64_t D;
+  bool batched;
+  at::DimVector in, out, window;
+};
+
+FractionalPool fractional_pool(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef output_size,
+                               int64_t D) {
+  const char* name = D == 2 ? "fractional_max_pool2d" : "fractional_max_pool3d_out";
+  if (D == 2) {
+    TORCH_CHECK(kernel_size.size() == 2, "fractional_max_pool2d: kernel_size must either be a single Int or tuple of Ints");
+    TORCH_CHECK(output_size.size() == 2, "fractional_max_pool2d: output_size must either be a single Int or tuple of Ints");
+  } else {
+    TORCH_CHECK(kernel_size.size() == 3,
+                "fractional_max_pool3d: kernel_size must either be a single Int or tuple of three Ints");
+    TORCH_CHECK(output_size.size() == 3,
+                "fractional_max_pool3d: output_size must either be a single Int or tuple of three Ints");
+  }
+  const int64_t ndims = input.dim();
+  TORCH_CHECK(ndims == D + 1 || ndims == D + 2, name, "(): Expected ", D + 1, "D or ", D + 2, "D tensor, but got: ",
+              input.sizes());
+  for (int64_t i = ndims - D - 1; i < ndims; ++i)
+    TORCH_CHECK(input.size(i) > 0, name, "(): Expected input to have non-zero size for non-batch dimensions, but got",
+                input.sizes(), " with dimension ", i, " being empty.");
+  FractionalPool p{D, ndims == D + 2, {}, {}, {}};
+  for (int64_t d = 0; d < D; ++d) {
+    p.in.push_back(input.size(ndims - D + d));
+    p.out.push_back(output_size[d]);
+    p.window.push_back(kernel_size[d]);
+  }
+  static const char* kNames[3] = {"time", "height", "width"};
+  for (int64_t d = D - 1; d >= 0; --d) {  // PyTorch checks width first for 2-d, time first for 3-d
+    const int64_t e = D == 2 ? d : D - 1 - d;
+    const char* what = kNames[3 - D + e];
+    const bool fits = D == 2 ? p.out[e] + p.window[e] - 1 <= p.in[e] : p.out[e] + p.window[e] - 1 < p.in[e];
+    if (D == 2 && e == 1) continue;  // 2-d: height is checked before width, below
+    TORCH_CHECK(fits, name, "(): pool ", what, " ", p.window[e], " too large relative to input ", what, " ", p.in[e]);
+  }
+  if (D == 2)
+    TORCH_CHECK(p.out[1] + p.window[1] - 1 <= p.in[1], name, "(): pool width ", p.window[1],
+                " too large relative to input width ", p.in[1]);
+  return p;
+}
+
+std::tuple<at::Tensor, at::Tensor> fractional_max_forward(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                          at::IntArrayRef output_size, const at::Tensor& random_samples,
+                                                          int64_t D) {
+  const FractionalPool p = fractional_pool(input, kernel_size, output_size, D);
+  TORCH_CHECK(random_samples.dim() == 3, "Expect _random_samples to have 3 dimensions, got ", random_samples.dim());
+  const at::Tensor x = p.batched ? input : input.unsqueeze(0);
+  const int64_t B = x.size(0), C = x.size(1);
+  TORCH_CHECK(random_samples.size(0) >= B, "Expect _random_samples.size(0) no less then input batch size.");
+  TORCH_CHECK(random_samples.size(1) == C, "Expect _random_samples.size(1) equals to input channel size.");
+  TORCH_CHECK(random_samples.size(2) == D, "Expect _random_samples.size(2) equals to ", D, "; got ",
+              random_samples.size(2), ".");
+  TORCH_CHECK(random_samples.scalar_type() == input.scalar_type(), "Expect _random_samples to have the same dtype as input");
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("fractional max pooling of a non-float dtype");
+  for (int64_t d = 0; d < D; ++d) TORCH_CHECK(p.out[d] >= 0, "Trying to create tensor with negative dimension");
+  at::DimVector shape = {B, C};
+  shape.append(p.out.begin(), p.out.end());
+  int64_t P = 1, K = 1, S = 1;
+  for (int64_t d = 0; d < D; ++d) {
+    P *= p.out[d];
+    K *= std::max<int64_t>(p.window[d], 0);
+    S *= p.in[d];
+  }
+  at::Tensor values, indices;
+  if (B == 0 || P == 0) {
+    values = at::empty(shape, input.options());
+    indices = at::empty(shape, input.options().dtype(at::kLong));
+  } else {
+    // Each output's window as flat plane indices [B, C, O..., k...]: the
+    // sum over dims of (start + k) * the dim's stride in the plane. The samples
+    // are ordered (W, H) for 2-d and (T, H, W) for 3-d.
+    const at::Tensor samples = random_samples.narrow(0, 0, B);
+    at::Tensor flat = at::zeros({1}, input.options().dtype(at::kLong));
+    int64_t stride = S;
+    for (int64_t d = 0; d < D; ++d) {
+      stride /= p.in[d];
+      const int64_t sample = D == 2 ? 1 - d : d;
+      const at::Tensor starts = fractional_starts(samples.select(2, sample), p.in[d], p.out[d], p.window[d]);
+      at::DimVector along_out(2 + 2 * D, 1), along_window(2 + 2 * D, 1);
+      along_out[0] = B;
+      along_out[1] = C;
+      along_out[2 + d] = p.out[d];
+      along_window[2 + D + d] = std::max<int64_t>(p.window[d], 0);
+      const at::Tensor taps = at::arange(along_window[2 + D + d], flat.options()).view(along_window);
+      flat = flat + (starts.view(along_out) + taps) * stride;
+    }
+    if (K == 0) {  // empty windows: -inf at each window's start, as PyTorch's loop leaves them
+      values = at::full(shape, -std::numeric_limits<double>::infinity(), input.options());
+      at::Tensor starts = at::zeros({1}, flat.options());
+      stride = S;
+      for (int64_t d = 0; d < D; ++d) {
+        stride /= p.in[d];
+        at::DimVector along_out(2 + D, 1);
+        along_out[0] = B;
+        along_out[1] = C;
+        along_out[2 + d] = p.out[d];
+        starts = starts + fractional_starts(samples.select(2, D == 2 ? 1 - d : d), p.in[d], p.out[d], p.window[d])
+                              .view(along_out) * stride;
+      }
+      indices = starts.expand(shape).contiguous();
+    } else {
+      const at::Tensor windows = flat.reshape({B, C, P, K});  // (every dim of flat came from one of the terms)
+      const at::Tensor taken = x.reshape({B, C, S}).gather(2, windows.reshape({B, C, P * K})).view({B, C, P, K});
+      auto [largest, first] = taken.max(3);
+      // A window with a NaN takes its last NaN (PyTorch's `val > max || isnan(val)`).
+      // (x != x: NaN; the largest NaN tap number is the last NaN)
+      const at::Tensor taps = at::arange(K, windows.options());
+      const at::Tensor last_nan = at::where(taken.ne(taken), taps, taps.new_full({}, -1)).amax(3);
+      const at::Tensor k = at::where(largest.ne(largest), last_nan, first);
+      values = largest.view(shape);
+      indices = windows.gather(3, k.unsqueeze(3)).view(shape);
+    }
+  }
+  if (!p.batched) return {values.squeeze(0), indices.squeeze(0)};
+  return {values, indices};
+}
+
+at::Tensor fractional_max_backward(const at::Tensor& grad_output, const at::Tensor& input, at::IntArrayRef kernel_size,
+                                   at::IntArrayRef output_size, const at::Tensor& indices, int64_t D) {
+  const FractionalPool p = fractional_pool(input, kernel_size, output_size, D);
+  at::DimVector expected(input.sizes().begin(), input.sizes().end());
+  for (int64_t d = 0; d < D; ++d) expected[input.dim() - D + d] = p.out[d];
+  if (D == 2) {
+    TORCH_CHECK(grad_output.sizes() == at::IntArrayRef(expected), "fractional_max_pool2d_backward(): gradOutput sizes unexpected");
+    TORCH_CHECK(indices.sizes() == at::IntArrayRef(expected), "fractional_max_pool2d_backward(): indices sizes unexpected");
+  } else {
+    static const char* kNames[3] = {"time", "height", "width"};
+    for (int64_t d = 0; d < 3; ++d)
+      TORCH_CHECK(grad_output.dim() == input.dim() && grad_output.size(input.dim() - 3 + d) == p.out[d],
+                  "fractional_max_pool3d_backward_out(): gradOutput ", kNames[d], " unexpected");
+    TORCH_CHECK(grad_output.sizes() == at::IntArrayRef(expected) && indices.sizes() == at::IntArrayRef(expected),
+                "fractional_max_pool3d_backward_out(): gradOutput or indices sizes unexpected");
+  }
+  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(), "expected scalar type ", input.scalar_type(),
+              " but found ", grad_output.scalar_type());
+  TORCH_CHECK(indices.scalar_type() == at::kLong, "expected scalar type Long but found ", indices.scalar_type());
+  if (!at::isFloatingType(input.scalar_type())) throw NotServed("fractional max pooling backward of a non-float dtype");
+  const at::Tensor x = p.batched ? input : input.unsqueeze(0);
+  const int64_t B = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(B * C, 1);
+  at::Tensor grad = at::zeros({B, C, S}, input.options());
+  if (grad_output.numel() > 0)
+    grad.scatter_add_(2, indices.reshape({B, C, -1}), grad_output.reshape({B, C, -1}));
+  return grad.view(input.sizes());
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                         at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  return fractional_max_forward(input, kernel_size, output_size, random_samples, 2);
+}
+at::Tensor fractional_max_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                          at::IntArrayRef kernel_size, at::IntArrayRef output_size,
+                                          const at::Tensor& indices) {
+  return fractional_max_backward(grad_output, input, kernel_size, output_size, indices, 2);
+}
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool3d(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                         at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  return fractional_max_forward(input, kernel_size, output_size, random_samples, 3);
+}
+at::Tensor fractional_max_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                          at::IntArrayRef kernel_size, at::IntArrayRef output_size,
+                                          const at::Tensor& indices) {
+  return fractional_max_backward(grad_output, input, kernel_size, output_size, indices, 3);
+}
+
 at::Tensor pick_rows(const at::Tensor& t, int64_t dim, const std::vector<int64_t>& sources) {
   return at::index_select(t, dim, at::tensor(sources, at::kLong).to(t.device()));
 }

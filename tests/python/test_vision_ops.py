@@ -170,6 +170,37 @@ def test_pooling_ties_nans_and_channels_last_as_on_cpu(pool, strict):
     torch.testing.assert_close(xg.grad.cpu(), xc.grad, equal_nan=True)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("dims", [2, 3])
+def test_fractional_max_pooling_windows_values_indices_and_gradients_as_on_cpu(dims, dtype, strict):
+    """Fractional max pooling with given random samples: each plane's window
+    starts (PyTorch's interval sequences, rounded in the input's dtype), the
+    max with ties and NaNs, the indices and the gradient, batched and not,
+    against CPU; and CPU's errors for windows that do not fit."""
+    generator = torch.Generator().manual_seed(11 + dims)
+    cases = [((2, 3, 11, 9, 10)[:2 + dims], (2, 3, 2)[:dims], (5, 4, 3)[:dims], 2),
+             ((3, 13, 12, 7)[:1 + dims], (3, 1, 2)[:dims], (9, 11, 5)[:dims], 1)]
+    for shape, kernel, out, samples_batch in cases:
+        x = torch.randint(-4, 5, shape, generator=generator).to(dtype)  # many ties
+        x.view(-1)[::17] = float("nan")
+        samples = torch.rand(samples_batch, shape[-dims - 1], dims, generator=generator).to(dtype)
+        f = F.fractional_max_pool2d if dims == 2 else F.fractional_max_pool3d
+        xc, xg = x.clone().requires_grad_(), x.to("gems").requires_grad_()
+        expected = f(xc, kernel, output_size=out, return_indices=True, _random_samples=samples)
+        got = f(xg, kernel, output_size=out, return_indices=True, _random_samples=samples.to("gems"))
+        assert torch.equal(got[1].cpu(), expected[1])
+        torch.testing.assert_close(got[0].cpu(), expected[0], equal_nan=True, rtol=0, atol=0)
+        grad = torch.randn(expected[0].shape, generator=generator).to(dtype)
+        expected[0].backward(grad)
+        got[0].backward(grad.to("gems"))
+        # overlapping windows add into one element: CPU rounds each add in 16-bit types, gems once
+        torch.testing.assert_close(xg.grad.cpu(), xc.grad, **TOL.get(dtype, {}))
+    x = torch.randn((2, 3, 7, 7, 7)[:2 + dims])
+    too_large = (7, 3, 3)[:dims]
+    with pytest.raises(RuntimeError, match="too large relative to input"):
+        f(x.to("gems"), 2, output_size=too_large, _random_samples=torch.rand(2, 3, dims).to("gems"))
+
+
 def test_int64_average_pooling_truncates_as_on_cpu(strict):
     x = torch.randint(-50, 50, (2, 3, 7, 6))
     for kwargs in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
