@@ -142,6 +142,27 @@ def test_channels_last_stays_channels_last(transposed, strict):
     assert xg.grad.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("op", ["bilinear", "bicubic", "antialiased", "group_norm"])
+def test_resampling_and_group_norm_keep_channels_last_as_on_cpu(op, strict):
+    """The interpolate kernel and group norm's pass write the input's memory
+    format, forward and backward, with CPU's values."""
+    x = torch.randn(2, 6, 9, 7).to(memory_format=torch.channels_last)
+    f = {"bilinear": lambda t: F.interpolate(t, scale_factor=2, mode="bilinear"),
+         "bicubic": lambda t: F.interpolate(t, size=(5, 11), mode="bicubic", align_corners=True),
+         "antialiased": lambda t: F.interpolate(t, size=(4, 3), mode="bilinear", antialias=True),
+         "group_norm": lambda t: F.group_norm(t, 3)}[op]
+    xc, xg = x.clone().requires_grad_(), x.to("gems").requires_grad_()
+    expected, got = f(xc), f(xg)
+    assert expected.is_contiguous(memory_format=torch.channels_last)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got.cpu(), expected, rtol=1e-5, atol=1e-5)
+    grad = torch.randn(expected.shape).to(memory_format=torch.channels_last)
+    expected.backward(grad)
+    got.backward(grad.to("gems"))
+    assert xg.grad.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(xg.grad.cpu(), xc.grad, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("pool", ["max2d", "max3d", "avg2d", "adaptive_max2d"])
 def test_pooling_ties_nans_and_channels_last_as_on_cpu(pool, strict):
     """The vendor pooling kernels' rules against CPU's on inputs OpInfo's samples
