@@ -211,12 +211,12 @@ const std::vector<OpEntry>& op_table() {
       gems_only(GEMS_OP0(col2im, fold_blocks, "add,copy,fill")),
 // linear and cubic upsampling: one pass of the interpolate kernel over host
 // tap tables; the gradients' weighted slices added back (accumulate_rows)
-#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "interpolate,cat", "accumulate_rows,cat,copy,fill,mul")
+#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "interpolate", "accumulate_rows,copy,fill,mul")
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bicubic2d),
 #define GEMS_UPSAMPLE_ANTIALIAS_ROWS(NAME)                                                                         \
-  gems_only(GEMS_OP0(_##NAME##_aa, NAME##_aa, "interpolate,cat")),                                                \
-      gems_only(GEMS_OP0(_##NAME##_aa_backward, NAME##_aa_backward, "accumulate_rows,cat,copy,fill,mul"))
+  gems_only(GEMS_OP0(_##NAME##_aa, NAME##_aa, "interpolate")),                                                    \
+      gems_only(GEMS_OP0(_##NAME##_aa_backward, NAME##_aa_backward, "accumulate_rows,copy,fill,mul"))
       GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bilinear2d), GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bicubic2d),
 #undef GEMS_UPSAMPLE_ANTIALIAS_ROWS
 #undef GEMS_UPSAMPLE_LINEAR_ROWS

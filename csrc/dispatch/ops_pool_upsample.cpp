@@ -440,8 +440,8 @@ at::Tensor upsample_nearest_exact3d_backward(const at::Tensor& g, at::IntArrayRe
 namespace {
 
 struct Taps {
-  std::vector<at::Tensor> index;   // per tap: source indices, int64 [out]
-  std::vector<at::Tensor> weight;  // per tap: weights [out], in the computation dtype
+  at::Tensor index;   // [taps, out]: source indices, int64
+  at::Tensor weight;  // [taps, out]: weights, in the computation dtype
 };
 
 enum class Blend { kLinear, kCubic, kLinearAntialias, kCubicAntialias };
@@ -534,26 +534,23 @@ Taps taps_as(Blend blend, int64_t input, int64_t output, bool align_corners, std
       }
     }
   }
-  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
-  Taps taps;
-  for (size_t k = 0; k < index.size(); ++k) {
-    taps.index.push_back(at::tensor(index[k], at::kLong).to(weights.device()));
-    taps.weight.push_back(at::tensor(weight[k], type).to(weights));
+  // One [taps, out] table each, copied to the device once.
+  const int64_t K = static_cast<int64_t>(index.size());
+  std::vector<int64_t> flat_index;
+  std::vector<T> flat_weight;
+  for (int64_t k = 0; k < K; ++k) {
+    flat_index.insert(flat_index.end(), index[k].begin(), index[k].end());
+    flat_weight.insert(flat_weight.end(), weight[k].begin(), weight[k].end());
   }
-  return taps;
+  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
+  return {at::tensor(flat_index, at::kLong).view({K, output}).to(weights.device()),
+          at::tensor(flat_weight, type).view({K, output}).to(weights)};
 }
 
 Taps taps_of(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
              const at::TensorOptions& weights) {
   return weights.dtype() == at::kDouble ? taps_as<double>(blend, input, output, align_corners, scale, weights)
                                         : taps_as<float>(blend, input, output, align_corners, scale, weights);
-}
-
-// t viewed so that a vector [n] lines up with dim d of a tensor of `dims` dims.
-at::Tensor along(const at::Tensor& v, int64_t d, int64_t dims) {
-  at::DimVector shape(dims, 1);
-  shape[d] = v.numel();
-  return v.view(shape);
 }
 
 // One pass of the vendor's interpolate kernel: each spatial dim's taps as
@@ -575,8 +572,8 @@ at::Tensor blend_forward(Blend blend, const at::Tensor& self, at::IntArrayRef ou
   const auto* scale = scales.begin();
   for (int64_t i = 0; i < dims; ++i, ++scale) {
     const Taps t = taps_of(blend, self.size(i + 2), output_size[i], align_corners, *scale, opts);
-    tables.push_back(at::stack(t.index));
-    tables.push_back(at::stack(t.weight));
+    tables.push_back(t.index);
+    tables.push_back(t.weight);
   }
   c10::SmallVector<gems_tensor, 8> d = {describe(out), describe(self)};
   for (const at::Tensor& t : tables) d.push_back(describe(t));
@@ -600,9 +597,11 @@ at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArr
     // Each tap's weighted gradient, dim d first, all taps one after another:
     // one sum over d's slices adds every share into its source.
     const at::Tensor moved = grad.movedim(d, 0).contiguous();
-    std::vector<at::Tensor> shares;
-    for (const at::Tensor& w : t.weight) shares.push_back(moved * along(w, 0, moved.dim()));
-    grad = sum_rows_by_index(at::cat(shares), input_size[d], at::cat(t.index)).movedim(0, d);
+    at::DimVector per_tap(moved.dim() + 1, 1);
+    per_tap[0] = t.weight.size(0);
+    per_tap[1] = t.weight.size(1);
+    const at::Tensor shares = moved.unsqueeze(0) * t.weight.view(per_tap);  // [taps, out, ...]
+    grad = sum_rows_by_index(shares.flatten(0, 1), input_size[d], t.index.view(-1)).movedim(0, d);
   }
   return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
 }
@@ -834,10 +833,9 @@ at::Tensor fractional_starts(const at::Tensor& sample, int64_t in, int64_t out, 
   return at::cat({(ends - offset).to(at::kLong), last}, 2);
 }
 
-// Checks and sizes shared by the forward and backward: dims D (2 or 3), the
-// input batched to [B, C, I...].
+// Checks and sizes shared by the forward and backward (D = 2 or 3 spatial
+// dims): whether the input has a batch dim, and the sizes per spatial dim.
 struct FractionalPool {
-  int64_t D;
   bool batched;
   at::DimVector in, out, window;
 };
@@ -860,23 +858,24 @@ FractionalPool fractional_pool(const at::Tensor& input, at::IntArrayRef kernel_s
   for (int64_t i = ndims - D - 1; i < ndims; ++i)
     TORCH_CHECK(input.size(i) > 0, name, "(): Expected input to have non-zero size for non-batch dimensions, but got",
                 input.sizes(), " with dimension ", i, " being empty.");
-  FractionalPool p{D, ndims == D + 2, {}, {}, {}};
+  FractionalPool p{ndims == D + 2, {}, {}, {}};
   for (int64_t d = 0; d < D; ++d) {
     p.in.push_back(input.size(ndims - D + d));
     p.out.push_back(output_size[d]);
     p.window.push_back(kernel_size[d]);
   }
-  static const char* kNames[3] = {"time", "height", "width"};
-  for (int64_t d = D - 1; d >= 0; --d) {  // PyTorch checks width first for 2-d, time first for 3-d
-    const int64_t e = D == 2 ? d : D - 1 - d;
-    const char* what = kNames[3 - D + e];
-    const bool fits = D == 2 ? p.out[e] + p.window[e] - 1 <= p.in[e] : p.out[e] + p.window[e] - 1 < p.in[e];
-    if (D == 2 && e == 1) continue;  // 2-d: height is checked before width, below
-    TORCH_CHECK(fits, name, "(): pool ", what, " ", p.window[e], " too large relative to input ", what, " ", p.in[e]);
+  // PyTorch CPU's checks, in its order (height, width; time, width, height),
+  // the 3-d ones strict (a window must leave one element out).
+  static const char* kNames2[2] = {"height", "width"};
+  static const char* kNames3[3] = {"time", "height", "width"};
+  static const int64_t kOrder2[2] = {0, 1}, kOrder3[3] = {0, 2, 1};
+  for (int64_t j = 0; j < D; ++j) {
+    const int64_t e = D == 2 ? kOrder2[j] : kOrder3[j];
+    const char* what = D == 2 ? kNames2[e] : kNames3[e];
+    const int64_t reach = p.out[e] + p.window[e] - 1;
+    TORCH_CHECK(D == 2 ? reach <= p.in[e] : reach < p.in[e], name, "(): pool ", what, " ", p.window[e],
+                " too large relative to input ", what, " ", p.in[e]);
   }
-  if (D == 2)
-    TORCH_CHECK(p.out[1] + p.window[1] - 1 <= p.in[1], name, "(): pool width ", p.window[1],
-                " too large relative to input width ", p.in[1]);
   return p;
 }
 
@@ -911,36 +910,26 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_forward(const at::Tensor& inpu
     // sum over dims of (start + k) * the dim's stride in the plane. The samples
     // are ordered (W, H) for 2-d and (T, H, W) for 3-d.
     const at::Tensor samples = random_samples.narrow(0, 0, B);
-    at::Tensor flat = at::zeros({1}, input.options().dtype(at::kLong));
+    // base: each window's first element [B, C, O..., 1...]; taps: the offsets
+    // of a window's elements [1, 1, 1..., k...].
+    at::Tensor base = at::zeros({1}, input.options().dtype(at::kLong)), taps = base;
     int64_t stride = S;
     for (int64_t d = 0; d < D; ++d) {
       stride /= p.in[d];
-      const int64_t sample = D == 2 ? 1 - d : d;
-      const at::Tensor starts = fractional_starts(samples.select(2, sample), p.in[d], p.out[d], p.window[d]);
+      const at::Tensor starts = fractional_starts(samples.select(2, D == 2 ? 1 - d : d), p.in[d], p.out[d], p.window[d]);
       at::DimVector along_out(2 + 2 * D, 1), along_window(2 + 2 * D, 1);
       along_out[0] = B;
       along_out[1] = C;
       along_out[2 + d] = p.out[d];
       along_window[2 + D + d] = std::max<int64_t>(p.window[d], 0);
-      const at::Tensor taps = at::arange(along_window[2 + D + d], flat.options()).view(along_window);
-      flat = flat + (starts.view(along_out) + taps) * stride;
+      base = base + starts.view(along_out) * stride;
+      taps = taps + at::arange(along_window[2 + D + d], base.options()).view(along_window) * stride;
     }
     if (K == 0) {  // empty windows: -inf at each window's start, as PyTorch's loop leaves them
       values = at::full(shape, -std::numeric_limits<double>::infinity(), input.options());
-      at::Tensor starts = at::zeros({1}, flat.options());
-      stride = S;
-      for (int64_t d = 0; d < D; ++d) {
-        stride /= p.in[d];
-        at::DimVector along_out(2 + D, 1);
-        along_out[0] = B;
-        along_out[1] = C;
-        along_out[2 + d] = p.out[d];
-        starts = starts + fractional_starts(samples.select(2, D == 2 ? 1 - d : d), p.in[d], p.out[d], p.window[d])
-                              .view(along_out) * stride;
-      }
-      indices = starts.expand(shape).contiguous();
+      indices = base.reshape(shape);
     } else {
-      const at::Tensor windows = flat.reshape({B, C, P, K});  // (every dim of flat came from one of the terms)
+      const at::Tensor windows = (base + taps).reshape({B, C, P, K});
       const at::Tensor taken = x.reshape({B, C, S}).gather(2, windows.reshape({B, C, P * K})).view({B, C, P, K});
       auto [largest, first] = taken.max(3);
       // A window with a NaN takes its last NaN (PyTorch's `val > max || isnan(val)`).

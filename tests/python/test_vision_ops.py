@@ -220,6 +220,13 @@ def test_fractional_max_pooling_windows_values_indices_and_gradients_as_on_cpu(d
     too_large = (7, 3, 3)[:dims]
     with pytest.raises(RuntimeError, match="too large relative to input"):
         f(x.to("gems"), 2, output_size=too_large, _random_samples=torch.rand(2, 3, dims).to("gems"))
+    # two dims too large: the message names the one PyTorch checks first (3-d: width before height)
+    two_too_large = (7, 7) if dims == 2 else (3, 6, 6)
+    with pytest.raises(RuntimeError) as on_cpu:
+        f(x, 2, output_size=two_too_large, _random_samples=torch.rand(2, 3, dims))
+    with pytest.raises(RuntimeError) as on_gems:
+        f(x.to("gems"), 2, output_size=two_too_large, _random_samples=torch.rand(2, 3, dims).to("gems"))
+    assert str(on_gems.value) == str(on_cpu.value)
 
 
 def test_int64_average_pooling_truncates_as_on_cpu(strict):
