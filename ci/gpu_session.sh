@@ -3,7 +3,7 @@
 # the nvidia vendor: the googletest ABI suite on the nvidia module, the pytest
 # suite with GEMS_VENDOR=nvidia, the example and the benchmarks. Logs go to
 # $OUT (the device tool brings them back). Usage, from the repository root:
-#   bash ci/gpu_session.sh [build|test|sweep|amd|bench|vision|all]
+#   bash ci/gpu_session.sh [build|test|sweep|amd|bench|vision|pytest|all]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gems_out}
@@ -111,6 +111,13 @@ vision() {
   fi
 }
 
+pytest_paths() {
+  # The ABI suite and a part of the pytest suite (GEMS_PYTEST_PATHS), for a change that touches only them.
+  build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -4
+  GEMS_VENDOR=nvidia timeout "${GEMS_PYTEST_LIMIT:-330}" python3 -m pytest -q --maxfail=40 ${GEMS_PYTEST_PATHS:?} -p no:cacheprovider \
+    --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
+}
+
 case "$what" in
   diag) build && diagnose "$2" ;;
   build) build ;;
@@ -119,5 +126,6 @@ case "$what" in
   amd) build && amd_on_nvidia ;;
   bench) build && bench ;;
   vision) build && vision ;;
+  pytest) build && pytest_paths ;;
   all) build && run_tests; bench ;;
 esac

@@ -73,7 +73,29 @@ c10::Stream new_stream(c10::DeviceIndex device, int priority) {
   return c10::Stream(c10::Stream::UNSAFE, c10::Device(kGems, device), static_cast<c10::StreamId>(all[device].size()));
 }
 
-void set_current_stream(const c10::Stream& s) { current_stream_id(s.device_index()) = s.id(); }
+namespace {
+// On a vendor whose memory is CUDA's (nvidia), a gems stream is a CUDA stream,
+// and torch's current CUDA stream follows the current gems stream: CUDA work
+// that runs on gems memory in place (the fallback's CUDA kernels, NCCL's
+// collectives through the distributed backend, and their Work and Future
+// waits, which make torch's current CUDA stream wait) is then ordered with the
+// gems kernels of the same thread as they are among themselves. A CUDA stream
+// that is not PyTorch's own has its handle as StreamId (c10's "external"
+// streams); the default stream is 0 on both sides.
+void follow_on_cuda(const c10::Stream& s) {
+  static const bool cuda = vendor().api.memory_kind == GEMS_MEMORY_CUDA &&
+                           c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA);
+  if (!cuda) return;
+  const auto id = static_cast<c10::StreamId>(reinterpret_cast<intptr_t>(vendor_stream(s)));
+  c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)
+      ->exchangeStream(c10::Stream(c10::Stream::UNSAFE, c10::Device(c10::DeviceType::CUDA, s.device_index()), id));
+}
+}  // namespace
+
+void set_current_stream(const c10::Stream& s) {
+  follow_on_cuda(s);  // first: an unknown stream raises with nothing changed
+  current_stream_id(s.device_index()) = s.id();
+}
 
 void* vendor_stream(const c10::Stream& s) {
   if (s.id() == 0) return nullptr;

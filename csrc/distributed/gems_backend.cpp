@@ -4,7 +4,10 @@
 // memory (the cpu vendor), NCCL for CUDA memory (nvidia). No transport of our
 // own: each gems tensor becomes a native tensor over the same memory (the
 // fallback's zero-copy view), the inner backend reduces into it in place, and
-// its Work is returned as it is (wait() waits for the library).
+// its Work is returned as it is. Ordering with gems streams needs nothing
+// here: on nvidia torch's current CUDA stream is the current gems stream
+// (csrc/device/device.cpp), and NCCL orders its work after that stream and
+// makes it wait in Work.wait() and Future.wait().
 //
 // The inner backend is made in Python (flag_gems/distributed.py) with the same
 // store, rank, size and timeout, and wrapped here.
@@ -137,10 +140,9 @@ class GemsBackend final : public c10d::Backend {
   // A gems tensor as a native tensor over its memory; others pass unchanged.
   at::Tensor view(const at::Tensor& t) const {
     if (!t.defined() || t.device().type() != kGems) return t;
-    // The library reads and writes the memory itself, so gems work queued on
-    // it must be done first: host-memory vendors (cpu) run kernels in the
-    // calling thread. Ordering gems streams with NCCL's stream (nvidia) is not
-    // done yet: that path has not run.
+    // The library reads and writes the memory itself after the gems work
+    // queued before: host-memory vendors (cpu) run kernels in the calling
+    // thread; NCCL waits for the current CUDA stream, the current gems one.
     return native_view(t, native_);
   }
   std::vector<at::Tensor> views(const std::vector<at::Tensor>& ts) const {

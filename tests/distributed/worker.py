@@ -78,6 +78,42 @@ def collectives():
     dist.barrier()
 
 
+def on_a_user_stream():
+    """Collectives issued while a gems stream the user made is current run
+    after the gems work queued on it before them, and their waits (the Work's,
+    the Future's) hold that stream back until they are done: each input is
+    written behind milliseconds of queued matrix products on a GPU, which a
+    collective ordered on another stream would read before."""
+    stream = torch.gems.Stream()
+    n = 1 << 20
+    expected = [torch.cat([torch.full((n,), float(r + k)) for r in range(world)]) for k in (1, 2, 3)]
+    with torch.gems.stream(stream):
+        busy = torch.randn(2048 if flag_gems.vendor_name == "nvidia" else 64, 2048, device="gems")
+
+        def written_late(k):
+            nonlocal busy
+            for _ in range(10):
+                busy = busy[:, :busy.shape[0]] @ busy
+            return torch.full((n,), float(rank + k), device="gems")
+
+        out = torch.empty(world * n, device="gems")
+        dist.all_gather_into_tensor(out, written_late(1))
+        first = out.clone()
+        x = written_late(2)
+        dist.all_gather_into_tensor(out, x, async_op=True).wait()
+        second = out.clone()
+        x = written_late(3)
+        dist.all_gather_into_tensor(out, x, async_op=True).get_future().wait()
+        third = out.clone()
+        summed = written_late(4)
+        dist.all_reduce(summed)
+        summed = summed.clone()
+    stream.synchronize()
+    for got, want, what in zip((first, second, third), expected, ("sync", "Work.wait", "Future.wait")):
+        check(got, want, f"all_gather_into_tensor on a user stream ({what})")
+    check(summed, torch.full((n,), float(sum(r + 4 for r in range(world)))), "all_reduce on a user stream")
+
+
 def data_parallel_matches_one_process(wrap):
     """Each rank trains on its shard of every batch; the parameters must equal
     those of one process training on the whole batch (the gradients are
@@ -241,6 +277,7 @@ def hf_llama_fsdp2(model):
 
 
 collectives()
+on_a_user_stream()
 if os.environ.get("GEMS_TEST_DDP") == "1":
     ddp()
     fsdp2()

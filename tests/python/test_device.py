@@ -224,6 +224,29 @@ def test_host_copies_run_on_the_current_stream():
     assert torch.equal(again, torch.full((1 << 22,), 14.0))
 
 
+def test_fallback_kernels_run_on_the_current_stream():
+    # An op without a gems kernel runs the native backend's kernel on the gems memory in place (CUDA's on
+    # nvidia): under a created stream it must run after the stream's queued gems kernels and before its next.
+    # lgamma has no gems kernel on any vendor (asserted through the fallback count).
+    expected = torch.ones(1 << 22)
+    for _ in range(30):
+        expected = expected * 1.5 - 0.25
+    expected = torch.lgamma(expected) + 1
+    s = torch.gems.Stream()
+    flag_gems.reset_counts()
+    with torch.gems.stream(s):
+        busy = torch.randn(2048 if VENDOR in ("nvidia", "amd") else 64, 2048, device="gems")
+        for _ in range(10):  # milliseconds of queued work on a GPU, before x is written
+            busy = busy[:, :busy.shape[0]] @ busy
+        x = torch.ones(1 << 22, device="gems")
+        for _ in range(30):
+            x = x * 1.5 - 0.25
+        y = torch.lgamma(x) + 1
+        s.synchronize()
+    assert any(op.startswith("lgamma") for op in flag_gems.fallback_counts())
+    torch.testing.assert_close(y.cpu(), expected)
+
+
 def test_pinned_memory_is_reported_pinned():
     x = torch.arange(8.0).pin_memory()
     assert x.is_pinned() and x[3:].is_pinned()
