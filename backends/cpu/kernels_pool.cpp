@@ -162,6 +162,20 @@ int k_pool_backward(const gems_kernel_call* c) {
   return ok ? GEMS_OK : unsupported_dtype("pool_backward", op.x->dtype);
 }
 
+// One level of interpolate_at's nested sums over a run of len outputs: sum =
+// part * w for the level's first tap, else sum + part * w. Where the level
+// has one tap of weight exactly 1 (a padded dim, nearest resampling) its sum
+// is its part, bit for bit: the pass is skipped and part returned.
+template <typename A>
+const A* add_level(A* __restrict__ sum, const A* __restrict__ part, A w, int64_t k, int64_t taps, int64_t len) {
+  if (taps == 1 && w == A(1)) return part;
+  if (k == 0)
+    for (int64_t i = 0; i < len; ++i) sum[i] = part[i] * w;
+  else
+    for (int64_t i = 0; i < len; ++i) sum[i] = sum[i] + part[i] * w;
+  return sum;
+}
+
 int k_interpolate(const gems_kernel_call* c) {
   const InterpolateOperands op(c);
   if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, InterpolateOperands::kExpected);
@@ -181,8 +195,44 @@ int k_interpolate(const gems_kernel_call* c) {
     auto at_index = [&](int d, int64_t k, int64_t o) { return index[d] ? index[d][k * g.out[d] + o] : int64_t{0}; };
     auto at_weight = [&](int d, int64_t k, int64_t o) { return weight[d] ? weight[d][k * g.out[d] + o] : A(1); };
     auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
+    const int64_t K0 = g.taps[0], K1 = g.taps[1], K2 = g.taps[2];
+    if (g.channels_last && g.x[1] == 1 && g.y[1] == 1) {
+      // Channels-last input and output: a task a run of spatial positions,
+      // each one's C channels contiguous on both sides. A position's taps are
+      // the same for all its channels, so each sum of interpolate_at runs over
+      // the channels at once, in the same order for every channel.
+      const int64_t C = g.C, O0 = g.out[0], O1 = g.out[1], O2 = g.out[2];
+      parallel_for(0, g.N * O0 * O1 * O2, grain_for(C * K0 * K1 * K2), [&](int64_t begin, int64_t end) {
+        std::vector<A> sums(3 * C);
+        A* __restrict__ inner = sums.data();
+        A* __restrict__ middle = inner + C;
+        A* __restrict__ outer = middle + C;
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o[3] = {r / (O1 * O2) % O0, r / O2 % O1, r % O2}, n = r / (O0 * O1 * O2);
+          const A *mid = middle, *sum = outer;
+          for (int64_t k0 = 0; k0 < K0; ++k0) {
+            for (int64_t k1 = 0; k1 < K1; ++k1) {
+              const T* at = x + n * g.x[0] + at_index(0, k0, o[0]) * g.x[2] + at_index(1, k1, o[1]) * g.x[3];
+              for (int64_t k2 = 0; k2 < K2; ++k2) {
+                const T* __restrict__ src = at + at_index(2, k2, o[2]) * g.x[4];
+                const A w2 = at_weight(2, k2, o[2]);
+                if (k2 == 0)
+                  for (int64_t ch = 0; ch < C; ++ch) inner[ch] = static_cast<A>(src[ch]) * w2;
+                else
+                  for (int64_t ch = 0; ch < C; ++ch) inner[ch] = inner[ch] + static_cast<A>(src[ch]) * w2;
+              }
+              mid = add_level(middle, inner, at_weight(1, k1, o[1]), k1, K1, C);
+            }
+            sum = add_level(outer, mid, at_weight(0, k0, o[0]), k0, K0, C);
+          }
+          T* __restrict__ out = y + n * g.y[0] + o[0] * g.y[2] + o[1] * g.y[3] + o[2] * g.y[4];
+          for (int64_t ch = 0; ch < C; ++ch) out[ch] = convert<T>(sum[ch]);
+        }
+      });
+      return;
+    }
     if (g.channels_last) {
-      parallel_for(0, op.count(), grain_for(g.taps[0] * g.taps[1] * g.taps[2]), [&](int64_t begin, int64_t end) {
+      parallel_for(0, op.count(), grain_for(K0 * K1 * K2), [&](int64_t begin, int64_t end) {
         int64_t n, ch, o[3];
         interpolate_coords<int64_t>(g, begin, n, ch, o);
         for (int64_t i = begin; i < end; ++i, interpolate_next(g, n, ch, o))
@@ -195,7 +245,7 @@ int k_interpolate(const gems_kernel_call* c) {
     // outer taps (dims 0 and 1) are fixed, so each sum of interpolate_at
     // runs over the whole row at once (its outputs are independent: no chain
     // of dependent adds per output), in the same order for every output.
-    const int64_t K0 = g.taps[0], K1 = g.taps[1], K2 = g.taps[2], O2 = g.out[2], step = g.x[4];
+    const int64_t O2 = g.out[2], step = g.x[4];
     const int64_t rows = g.N * g.C * g.out[0] * g.out[1];
     const int64_t* i2 = index[2];
     const A* w2 = weight[2];
@@ -204,6 +254,7 @@ int k_interpolate(const gems_kernel_call* c) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t o1 = r % g.out[1], o0 = r / g.out[1] % g.out[0], ch = r / (g.out[1] * g.out[0]) % g.C,
                       n = r / (g.out[1] * g.out[0] * g.C);
+        const A *mid = middle.data(), *sum = outer.data();
         for (int64_t k0 = 0; k0 < K0; ++k0) {
           for (int64_t k1 = 0; k1 < K1; ++k1) {
             const T* row = x + n * g.x[0] + ch * g.x[1] + at_index(0, k0, o0) * g.x[2] + at_index(1, k1, o1) * g.x[3];
@@ -213,20 +264,12 @@ int k_interpolate(const gems_kernel_call* c) {
               const A* wk = w2 + k2 * O2;
               for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = inner[o2] + static_cast<A>(row[ik[o2] * step]) * wk[o2];
             }
-            const A w1 = at_weight(1, k1, o1);
-            if (k1 == 0)
-              for (int64_t o2 = 0; o2 < O2; ++o2) middle[o2] = inner[o2] * w1;
-            else
-              for (int64_t o2 = 0; o2 < O2; ++o2) middle[o2] = middle[o2] + inner[o2] * w1;
+            mid = add_level(middle.data(), inner.data(), at_weight(1, k1, o1), k1, K1, O2);
           }
-          const A w0 = at_weight(0, k0, o0);
-          if (k0 == 0)
-            for (int64_t o2 = 0; o2 < O2; ++o2) outer[o2] = middle[o2] * w0;
-          else
-            for (int64_t o2 = 0; o2 < O2; ++o2) outer[o2] = outer[o2] + middle[o2] * w0;
+          sum = add_level(outer.data(), mid, at_weight(0, k0, o0), k0, K0, O2);
         }
         T* out = y + n * g.y[0] + ch * g.y[1] + o0 * g.y[2] + o1 * g.y[3];
-        for (int64_t o2 = 0; o2 < O2; ++o2) out[o2 * g.y[4]] = convert<T>(outer[o2]);
+        for (int64_t o2 = 0; o2 < O2; ++o2) out[o2 * g.y[4]] = convert<T>(sum[o2]);
       }
     });
   });

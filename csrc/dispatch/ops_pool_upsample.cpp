@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "../../backends/common/pooling.h"
@@ -294,9 +295,47 @@ at::Tensor avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& 
   return pool_backward(grad_output, input, p, kPoolAverage, at::Tensor(), count_include_pad, divisor);
 }
 
-// ---- nearest upsampling 1-3d (nearest and nearest-exact): one row lookup
-// per spatial dim with PyTorch's source indices; the backward adds each
-// output gradient into its source, dim by dim ----
+// ---- one pass of the vendor's interpolate kernel, for nearest, linear and
+// cubic resampling: each spatial dim's taps as [K, O] index and weight
+// tables, the nested weighted sums in the opmath type
+// (backends/common/interpolate.h), the output in the input's dtype and memory
+// format ----
+namespace {
+
+struct Taps {
+  at::Tensor index;   // [taps, out]: source indices, int64
+  at::Tensor weight;  // [taps, out]: weights, in the computation dtype
+};
+
+// taps(i, weights): spatial dim i's tables, the weights with those options.
+at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
+                    const std::function<Taps(int64_t dim, const at::TensorOptions& weights)>& taps) {
+  static const Kernel k("interpolate");
+  const int64_t dims = static_cast<int64_t>(output_size.size());
+  k.require(self.scalar_type());
+  const at::TensorOptions opts = self.options().dtype(accumulate_type(self.scalar_type()));
+  at::DimVector shape(self.sizes().begin(), self.sizes().end());
+  for (int64_t i = 0; i < dims; ++i) shape[i + 2] = output_size[i];
+  at::Tensor out = at::empty(shape, self.options().memory_format(self.suggest_memory_format()));
+  if (out.numel() == 0) return out;
+  std::vector<at::Tensor> tables;
+  for (int64_t i = 0; i < dims; ++i) {
+    const Taps t = taps(i, opts);
+    tables.push_back(t.index);
+    tables.push_back(t.weight);
+  }
+  c10::SmallVector<gems_tensor, 8> d = {describe(out), describe(self)};
+  for (const at::Tensor& t : tables) d.push_back(describe(t));
+  k.launch(launch_index(self.device()), d.data(), static_cast<int32_t>(d.size()));
+  return out;
+}
+
+}  // namespace
+
+// ---- nearest upsampling 1-3d (nearest and nearest-exact) with PyTorch's
+// source indices: floats in one pass of the interpolate kernel, other dtypes
+// one row lookup per spatial dim; the backward adds each output gradient into
+// its source, dim by dim ----
 namespace {
 
 // PyTorch's source index of output position i (UpSample.h: float32 scale,
@@ -349,9 +388,17 @@ void check_upsample_gradient(const at::Tensor& grad_output, int64_t dims, at::In
 
 at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
                            std::initializer_list<std::optional<double>> scales, bool exact) {
-  static const Kernel k("index_select");
+  static const Kernel k("index_select"), resampling("interpolate");
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
+  if (at::isFloatingType(self.scalar_type()) && resampling.serves(self.scalar_type())) {
+    // Floats in one pass: one tap a dim, of weight 1 (x * 1 is x, NaN, -0 and infinities included).
+    return resample(self, output_size, [&](int64_t i, const at::TensorOptions& weights) {
+      const std::vector<int64_t> src = nearest_sources(self.size(i + 2), output_size[i], scales.begin()[i], exact);
+      const int64_t n = static_cast<int64_t>(src.size());
+      return Taps{at::tensor(src, at::kLong).view({1, n}).to(weights.device()), at::ones({1, n}, weights)};
+    });
+  }
   k.require(self.scalar_type());
   at::Tensor out = self;
   const auto* scale = scales.begin();
@@ -438,11 +485,6 @@ at::Tensor upsample_nearest_exact3d_backward(const at::Tensor& g, at::IntArrayRe
 // rounded once. The backward adds each output gradient's weighted shares into
 // its sources, dim by dim in the other order ----
 namespace {
-
-struct Taps {
-  at::Tensor index;   // [taps, out]: source indices, int64
-  at::Tensor weight;  // [taps, out]: weights, in the computation dtype
-};
 
 enum class Blend { kLinear, kCubic, kLinearAntialias, kCubicAntialias };
 
@@ -553,32 +595,15 @@ Taps taps_of(Blend blend, int64_t input, int64_t output, bool align_corners, std
                                         : taps_as<float>(blend, input, output, align_corners, scale, weights);
 }
 
-// One pass of the vendor's interpolate kernel: each spatial dim's taps as
-// [K, O] index and weight tables, the nested weighted sums in the opmath type
-// (backends/common/interpolate.h), the output in the input's dtype and memory format.
+// Linear and cubic resampling in one pass of the interpolate kernel.
 at::Tensor blend_forward(Blend blend, const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
                          std::initializer_list<std::optional<double>> scales) {
-  static const Kernel k("interpolate");
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
   if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear or cubic upsampling of a non-float dtype");
-  k.require(self.scalar_type());
-  const at::TensorOptions opts = self.options().dtype(accumulate_type(self.scalar_type()));
-  at::DimVector shape(self.sizes().begin(), self.sizes().end());
-  for (int64_t i = 0; i < dims; ++i) shape[i + 2] = output_size[i];
-  at::Tensor out = at::empty(shape, self.options().memory_format(self.suggest_memory_format()));
-  if (out.numel() == 0) return out;
-  std::vector<at::Tensor> tables;
-  const auto* scale = scales.begin();
-  for (int64_t i = 0; i < dims; ++i, ++scale) {
-    const Taps t = taps_of(blend, self.size(i + 2), output_size[i], align_corners, *scale, opts);
-    tables.push_back(t.index);
-    tables.push_back(t.weight);
-  }
-  c10::SmallVector<gems_tensor, 8> d = {describe(out), describe(self)};
-  for (const at::Tensor& t : tables) d.push_back(describe(t));
-  k.launch(launch_index(self.device()), d.data(), static_cast<int32_t>(d.size()));
-  return out;
+  return resample(self, output_size, [&](int64_t i, const at::TensorOptions& weights) {
+    return taps_of(blend, self.size(i + 2), output_size[i], align_corners, scales.begin()[i], weights);
+  });
 }
 
 at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArrayRef output_size,

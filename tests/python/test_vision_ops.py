@@ -142,12 +142,14 @@ def test_channels_last_stays_channels_last(transposed, strict):
     assert xg.grad.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.parametrize("op", ["bilinear", "bicubic", "antialiased", "group_norm"])
+@pytest.mark.parametrize("op", ["nearest", "nearest-exact", "bilinear", "bicubic", "antialiased", "group_norm"])
 def test_resampling_and_group_norm_keep_channels_last_as_on_cpu(op, strict):
     """The interpolate kernel and group norm's pass write the input's memory
     format, forward and backward, with CPU's values."""
     x = torch.randn(2, 6, 9, 7).to(memory_format=torch.channels_last)
-    f = {"bilinear": lambda t: F.interpolate(t, scale_factor=2, mode="bilinear"),
+    f = {"nearest": lambda t: F.interpolate(t, size=(13, 5), mode="nearest"),
+         "nearest-exact": lambda t: F.interpolate(t, scale_factor=1.7, mode="nearest-exact"),
+         "bilinear": lambda t: F.interpolate(t, scale_factor=2, mode="bilinear"),
          "bicubic": lambda t: F.interpolate(t, size=(5, 11), mode="bicubic", align_corners=True),
          "antialiased": lambda t: F.interpolate(t, size=(4, 3), mode="bilinear", antialias=True),
          "group_norm": lambda t: F.group_norm(t, 3)}[op]
@@ -161,6 +163,23 @@ def test_resampling_and_group_norm_keep_channels_last_as_on_cpu(op, strict):
     got.backward(grad.to("gems"))
     assert xg.grad.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(xg.grad.cpu(), xc.grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_nearest_resampling_copies_special_values_as_on_cpu(mode, dtype, strict):
+    """Nearest resampling of floats is one pass of the interpolate kernel with
+    weights of 1: NaN, infinities, -0 and subnormals come out as CPU copies them."""
+    tiny = torch.finfo(dtype).tiny / 4  # a subnormal
+    values = torch.tensor([float("nan"), -0.0, float("inf"), -float("inf"), tiny, -tiny, 3.25, 0.0], dtype=dtype)
+    x = values.repeat(6).view(1, 3, 4, 4)
+    for dims, size in ((1, (7,)), (2, (7, 3)), (3, (2, 5, 9))):
+        xs = x.flatten(2)[..., :12].view(1, 3, 12) if dims == 1 else x if dims == 2 else x.view(1, 3, 2, 2, 4)
+        expected = F.interpolate(xs, size=size, mode=mode)
+        got = F.interpolate(xs.to("gems"), size=size, mode=mode)
+        assert got.dtype == dtype
+        torch.testing.assert_close(got.cpu(), expected, rtol=0, atol=0, equal_nan=True)
+        assert torch.equal(got.cpu().signbit(), expected.signbit())
 
 
 @pytest.mark.parametrize("pool", ["max2d", "max3d", "avg2d", "adaptive_max2d"])
