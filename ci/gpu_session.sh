@@ -3,7 +3,7 @@
 # the nvidia vendor: the googletest ABI suite on the nvidia module, the pytest
 # suite with GEMS_VENDOR=nvidia, the example and the benchmarks. Logs go to
 # $OUT (the device tool brings them back). Usage, from the repository root:
-#   bash ci/gpu_session.sh [build|test|sweep|amd|bench|vision|pytest|all]
+#   bash ci/gpu_session.sh [build|test|sweep|amd|bench|vision|pytest|sanitize|all]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gems_out}
@@ -111,6 +111,20 @@ vision() {
   fi
 }
 
+sanitize() {
+  # compute-sanitizer's racecheck (shared-memory hazards) and synccheck (barriers
+  # in divergent code, invalid syncs) over the ABI suite on the nvidia module.
+  local sanitizer
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in ${GEMS_SANITIZER_TOOLS:-racecheck synccheck}; do
+    timeout "${GEMS_SANITIZER_LIMIT:-250}" "$sanitizer" --tool "$tool" --error-exitcode 9 \
+      build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 \
+      > "$OUT/${tool}_nvidia.log" 2>&1
+    echo "compute-sanitizer $tool exit $? ($(grep -c -i 'hazard\|error' "$OUT/${tool}_nvidia.log") hazard/error lines)"
+    tail -4 "$OUT/${tool}_nvidia.log"
+  done
+}
+
 pytest_paths() {
   # The ABI suite and a part of the pytest suite (GEMS_PYTEST_PATHS), for a change that touches only them.
   build/gtest/tests/cpp/gems_abi_conformance python/flag_gems/libgems_vendor_nvidia.so --gtest_brief=1 2>&1 | tee "$OUT/gtest_nvidia.log" | tail -4
@@ -127,5 +141,6 @@ case "$what" in
   bench) build && bench ;;
   vision) build && vision ;;
   pytest) build && pytest_paths ;;
+  sanitize) build && sanitize ;;
   all) build && run_tests; bench ;;
 esac
