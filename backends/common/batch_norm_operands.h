@@ -42,9 +42,24 @@ struct BatchNormOperands {
   }
 };
 
+// The vectors of batch_norm_coefficients and group_norm_coefficients: the
+// first in the computation dtype A (float32, or float64), the others of any
+// float dtype (float32, float64, float16, bfloat16), each element read and
+// written converting to and from A. So parameters, running statistics and
+// saved statistics take part in their own dtypes, without a conversion
+// launched before or after the call.
+inline bool coefficient_vector_types(const gems_tensor* t, int n) {
+  if (t[0].dtype != GEMS_FLOAT32 && t[0].dtype != GEMS_FLOAT64) return false;
+  for (int k = 1; k < n; ++k)
+    if (t[k].dtype != GEMS_FLOAT32 && t[k].dtype != GEMS_FLOAT64 && t[k].dtype != GEMS_FLOAT16 &&
+        t[k].dtype != GEMS_BFLOAT16)
+      return false;
+  return true;
+}
+
 // batch_norm_coefficients (backends/common/batch_norm_apply.h), nine [C]
-// vectors of one dtype (float32, or float64) and scalars mode, flags, eps,
-// momentum, count (elements a channel):
+// vectors (float dtypes as above) and scalars mode, flags, eps, momentum,
+// count (elements a channel):
 //   forward:  scale, shift, invstd (written), mean, var, weight, bias,
 //             running_mean, running_var (the last two written under
 //             kBatchNormUpdateRunning)
@@ -53,7 +68,8 @@ struct BatchNormOperands {
 struct BatchNormCoefficientsOperands {
   static constexpr int kTensors = 9;
   static constexpr const char* kExpected =
-      "batch_norm_coefficients: expected nine [C] vectors of one dtype and scalars mode, flags, eps, momentum, count";
+      "batch_norm_coefficients: expected nine [C] vectors of float dtypes, the first float32 or float64, and scalars "
+      "mode, flags, eps, momentum, count";
   const gems_tensor* t = nullptr;
   int64_t C = 0, mode = 0, flags = 0;
   double eps = 0, momentum = 0, count = 0;
@@ -64,7 +80,8 @@ struct BatchNormCoefficientsOperands {
     t = c->tensors;
     C = t[0].sizes[0];
     for (int k = 0; k < kTensors; ++k)
-      if (t[k].ndim != 1 || t[k].sizes[0] != C || t[k].dtype != t[0].dtype) return;
+      if (t[k].ndim != 1 || t[k].sizes[0] != C) return;
+    if (!coefficient_vector_types(t, kTensors)) return;
     mode = c->scalars[0].i;
     flags = c->scalars[1].i;
     eps = c->scalars[2].f;
@@ -75,14 +92,14 @@ struct BatchNormCoefficientsOperands {
 };
 
 // group_norm_coefficients (backends/common/group_norm_coefficients.h): seven
-// (forward) or ten (backward) vectors of one dtype (float32, or float64) in
-// the order written there, and scalars mode, flags, eps, count (elements a
+// (forward) or ten (backward) vectors (float dtypes as above) in the order
+// written there, and scalars mode, flags, eps, count (elements a
 // group). N, C and G come from the vectors' sizes: [N*C], [C] and [N*G].
 struct GroupNormCoefficientsOperands {
   static constexpr const char* kExpected =
       "group_norm_coefficients: expected forward scale, shift [N*C], rstd, mean, var [N*G], weight, bias [C], or "
       "backward dy_scale, x_scale, shift [N*C], grad_weight, grad_bias [C], sum_dy, sum_dy_x [N*C], mean, rstd "
-      "[N*G], weight [C], of one dtype; scalars mode, flags, eps, count";
+      "[N*G], weight [C], of float dtypes, the first float32 or float64; scalars mode, flags, eps, count";
   const gems_tensor* t = nullptr;
   int64_t N = 0, C = 0, G = 0, mode = 0, flags = 0;
   double eps = 0, count = 0;
@@ -98,7 +115,8 @@ struct GroupNormCoefficientsOperands {
     if ((!forward && mode != kBatchNormBackward) || c->num_tensors != (forward ? 7 : 10)) return;
     t = c->tensors;
     for (int k = 0; k < c->num_tensors; ++k)
-      if (t[k].ndim != 1 || t[k].dtype != t[0].dtype) return;
+      if (t[k].ndim != 1) return;
+    if (!coefficient_vector_types(t, c->num_tensors)) return;
     C = t[forward ? 5 : 9].sizes[0];
     const int64_t NG = t[forward ? 3 : 7].sizes[0];
     if (C <= 0 || t[0].sizes[0] % C != 0) return;

@@ -34,6 +34,37 @@ double lane_sum(int64_t S, F f) {
 template <typename T>
 using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
+// Element i of a coefficient vector of any float dtype, read and written as
+// A (backends/common/batch_norm_operands.h): what the shared coefficient code
+// gets for *at(...).
+template <typename A>
+struct VectorElement {
+  const gems_tensor* t;
+  int64_t i;
+  template <typename F>
+  auto with_type(F f) const {
+    char* p = static_cast<char*>(base_ptr(*t)) + i * t->strides[0] * element_size(t->dtype);
+    switch (t->dtype) {
+      case GEMS_FLOAT32: return f(reinterpret_cast<float*>(p));
+      case GEMS_FLOAT64: return f(reinterpret_cast<double*>(p));
+      case GEMS_FLOAT16: return f(reinterpret_cast<float16*>(p));
+      default: return f(reinterpret_cast<bfloat16*>(p));
+    }
+  }
+  operator A() const {
+    return with_type([](auto* p) { return convert<A>(*p); });
+  }
+  const VectorElement& operator=(A v) const {
+    with_type([v](auto* p) { *p = convert<std::remove_pointer_t<decltype(p)>>(v); });
+    return *this;
+  }
+};
+template <typename A>
+struct VectorPointer {
+  VectorElement<A> e;
+  VectorElement<A> operator*() const { return e; }
+};
+
 }  // namespace
 
 int k_batch_norm_stats(const gems_kernel_call* c) {
@@ -113,7 +144,7 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
     const A eps = A(op.eps), momentum = A(op.momentum), count = A(op.count);
     for (int64_t ch = 0; ch < op.C; ++ch)
       batch_norm_coefficients_at<A>(op.mode, op.flags, eps, momentum, count,
-                                    [&](int k) { return reinterpret_cast<A*>(base_ptr(t[k])) + ch * t[k].strides[0]; });
+                                    [&](int k) { return VectorPointer<A>{{&t[k], ch}}; });
   });
   return ok ? GEMS_OK : unsupported_dtype("batch_norm_coefficients", t[0].dtype);
 }
@@ -124,7 +155,7 @@ int k_group_norm_coefficients(const gems_kernel_call* c) {
   const gems_tensor* t = op.t;
   const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(t[0].dtype, [&](auto tag) {
     using A = typename decltype(tag)::type;
-    auto at = [&](int k, int64_t i) { return reinterpret_cast<A*>(base_ptr(t[k])) + i * t[k].strides[0]; };
+    auto at = [&](int k, int64_t i) { return VectorPointer<A>{{&t[k], i}}; };
     for (int64_t ch = 0; ch < op.C; ++ch)
       group_norm_coefficients_at<A>(op.mode, op.flags, A(op.eps), A(op.count), op.N, op.C, op.G, ch, at);
   });

@@ -8,6 +8,16 @@
 namespace gems::intel {
 namespace {
 
+// A coefficient vector's float dtype as its kernel names it.
+gi_i64 vector_type(int32_t dtype) {
+  switch (dtype) {
+    case GEMS_FLOAT32: return GI_VECTOR_F32;
+    case GEMS_FLOAT64: return GI_VECTOR_F64;
+    case GEMS_FLOAT16: return GI_VECTOR_F16;
+    default: return GI_VECTOR_BF16;
+  }
+}
+
 gi_channels channels_of(const BatchNormOperands& op) {
   const gems_tensor &x = *op.x, *dy = op.dy, *mean = op.mean;
   gi_channels g{};
@@ -65,6 +75,7 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
   Launch launch(c, kProgramBatchNorm, kernel_name("batch_norm_coefficients", dtype));
   for (int k = 0; k < BatchNormCoefficientsOperands::kTensors; ++k) {
     g.step[k] = op.t[k].strides[0];
+    g.type[k] = vector_type(op.t[k].dtype);
     launch.tensor(op.t[k]);
   }
   return launch.value(g).run(static_cast<size_t>(op.C));
@@ -88,6 +99,7 @@ int k_group_norm_coefficients(const gems_kernel_call* c) {
   for (int k = 0; k < 10; ++k) {  // the forward's seven, then its first again where the kernel takes ten
     const gems_tensor& t = op.t[k < c->num_tensors ? k : 0];
     g.step[k] = t.strides[0];
+    g.type[k] = vector_type(t.dtype);
     launch.tensor(t);
   }
   return launch.value(g).run(static_cast<size_t>(op.C));

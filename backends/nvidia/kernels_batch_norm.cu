@@ -112,12 +112,60 @@ int shares_for(int64_t C, int64_t total) {
 
 Strides3 strides3(const gems_tensor& t) { return {t.strides[0], t.strides[1], t.strides[2]}; }
 
-// The vectors of batch_norm_coefficients (nine) or group_norm_coefficients (up to ten).
-template <typename A, int K = BatchNormCoefficientsOperands::kTensors>
+// The vectors of batch_norm_coefficients (nine) or group_norm_coefficients
+// (up to ten), each of its own float dtype (backends/common/batch_norm_operands.h).
+template <int K = BatchNormCoefficientsOperands::kTensors>
 struct CoefficientVectors {
-  A* p[K];
-  int64_t stride[K];
+  char* p[K];
+  int64_t stride[K];  // in elements
+  int32_t dtype[K];
 };
+
+// Element i of vector k, read and written as A: what the shared coefficient
+// code gets for *at(...).
+template <typename A, int K>
+struct VectorElement {
+  const CoefficientVectors<K>* v;
+  int k;
+  int64_t i;
+  template <typename T>
+  __device__ T* typed() const {
+    return reinterpret_cast<T*>(v->p[k]) + i * v->stride[k];
+  }
+  __device__ operator A() const {
+    switch (v->dtype[k]) {
+      case GEMS_FLOAT32: return load_as<A>(*typed<float>());
+      case GEMS_FLOAT64: return load_as<A>(*typed<double>());
+      case GEMS_FLOAT16: return load_as<A>(*typed<half>());
+      default: return load_as<A>(*typed<bf16>());
+    }
+  }
+  __device__ const VectorElement& operator=(A x) const {
+    switch (v->dtype[k]) {
+      case GEMS_FLOAT32: *typed<float>() = store_as<float>(x); break;
+      case GEMS_FLOAT64: *typed<double>() = store_as<double>(x); break;
+      case GEMS_FLOAT16: *typed<half>() = store_as<half>(x); break;
+      default: *typed<bf16>() = store_as<bf16>(x); break;
+    }
+    return *this;
+  }
+};
+template <typename A, int K>
+struct VectorPointer {
+  VectorElement<A, K> e;
+  __device__ VectorElement<A, K> operator*() const { return e; }
+};
+
+template <int K>
+CoefficientVectors<K> coefficient_vectors(const gems_kernel_call* c) {
+  CoefficientVectors<K> v{};
+  for (int k = 0; k < c->num_tensors; ++k) {
+    v.p[k] = static_cast<char*>(base_ptr(c->tensors[k]));
+    v.stride[k] = c->tensors[k].strides[0];
+    v.dtype[k] = c->tensors[k].dtype;
+  }
+  return v;
+}
 
 // Runs one of the two reductions over C channels of `total` elements each:
 // launch_shares(partial, shares, per_share) launches its shares kernel, one
@@ -140,18 +188,19 @@ int reduce_channels(const gems_kernel_call* c, int64_t C, int64_t total, const g
 }
 
 template <typename A>
-__global__ void coefficients(int64_t C, int64_t mode, int64_t flags, A eps, A momentum, A count, CoefficientVectors<A> v) {
+__global__ void coefficients(int64_t C, int64_t mode, int64_t flags, A eps, A momentum, A count, CoefficientVectors<> v) {
   const int64_t ch = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (ch >= C) return;
-  batch_norm_coefficients_at<A>(mode, flags, eps, momentum, count, [&](int k) { return v.p[k] + ch * v.stride[k]; });
+  batch_norm_coefficients_at<A>(mode, flags, eps, momentum, count,
+                                [&](int k) { return VectorPointer<A, BatchNormCoefficientsOperands::kTensors>{{&v, k, ch}}; });
 }
 
 template <typename A>
-__global__ void group_coefficients(GroupNormCoefficientsOperands op, A eps, A count, CoefficientVectors<A, 10> v) {
+__global__ void group_coefficients(GroupNormCoefficientsOperands op, A eps, A count, CoefficientVectors<10> v) {
   const int64_t ch = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (ch >= op.C) return;
   group_norm_coefficients_at<A>(op.mode, op.flags, eps, count, op.N, op.C, op.G, ch,
-                                [&](int k, int64_t i) { return v.p[k] + i * v.stride[k]; });
+                                [&](int k, int64_t i) { return VectorPointer<A, 10>{{&v, k, i}}; });
 }
 
 // channel_affine's operands: [N, C, S] tensors as rows of len elements in
@@ -203,11 +252,7 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
   if (op.C == 0) return GEMS_OK;
   const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(op.t[0].dtype, [&](auto tag) {
     using A = typename decltype(tag)::type;
-    CoefficientVectors<A> v;
-    for (int k = 0; k < BatchNormCoefficientsOperands::kTensors; ++k) {
-      v.p[k] = reinterpret_cast<A*>(base_ptr(op.t[k]));
-      v.stride[k] = op.t[k].strides[0];
-    }
+    const auto v = coefficient_vectors<BatchNormCoefficientsOperands::kTensors>(c);
     coefficients<A><<<static_cast<unsigned>((op.C + 127) / 128), 128, 0, stream_of(c)>>>(
         op.C, op.mode, op.flags, A(op.eps), A(op.momentum), A(op.count), v);
   });
@@ -219,11 +264,7 @@ int k_group_norm_coefficients(const gems_kernel_call* c) {
   if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, GroupNormCoefficientsOperands::kExpected);
   const bool ok = dispatch_dtype<GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64)>(op.t[0].dtype, [&](auto tag) {
     using A = typename decltype(tag)::type;
-    CoefficientVectors<A, 10> v{};
-    for (int k = 0; k < c->num_tensors; ++k) {
-      v.p[k] = reinterpret_cast<A*>(base_ptr(op.t[k]));
-      v.stride[k] = op.t[k].strides[0];
-    }
+    const auto v = coefficient_vectors<10>(c);
     group_coefficients<A><<<static_cast<unsigned>((op.C + 127) / 128), 128, 0, stream_of(c)>>>(op, A(op.eps),
                                                                                               A(op.count), v);
   });

@@ -494,13 +494,25 @@ std::pair<at::Tensor, at::Tensor> channel_gradient_sums(c10::DeviceIndex device,
   return {sum_dy, sum_dy_xmu};
 }
 
-// An optional per-channel parameter as an operand of batch_norm_coefficients:
-// in the compute dtype with its flag set, or the placeholder when absent.
+// A vector as an operand of batch_norm_coefficients or group_norm_coefficients:
+// as it is where its dtype is one the kernels read and write in place
+// (float32, float64, float16, bfloat16: backends/common/batch_norm_operands.h),
+// else converted to the compute dtype.
+at::ScalarType coefficient_type(at::ScalarType type, at::ScalarType compute) {
+  const bool direct = type == at::kFloat || type == at::kDouble || type == at::kHalf || type == at::kBFloat16;
+  return direct ? type : compute;
+}
+at::Tensor coefficient_vector(const at::Tensor& t, at::ScalarType compute) {
+  return t.to(coefficient_type(t.scalar_type(), compute)).reshape({-1});
+}
+
+// An optional per-channel parameter as such an operand with its flag set, or
+// the placeholder when absent.
 at::Tensor channel_operand(const std::optional<at::Tensor>& t, at::ScalarType compute, const at::Tensor& placeholder,
                            int64_t& flags, int64_t flag) {
   if (!t || !t->defined()) return placeholder;
   flags |= flag;
-  return t->to(compute).reshape({-1});
+  return coefficient_vector(*t, compute);
 }
 
 // The vendor's per-channel coefficients: the nine [C] vectors in the order of
@@ -560,28 +572,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
   if (training) {
     std::tie(mean, var) = channel_statistics(device, channels_view(input), compute);
   } else {
-    mean = running_mean->to(compute);
-    var = running_var->to(compute);
+    mean = coefficient_vector(*running_mean, compute);
+    var = coefficient_vector(*running_var, compute);
   }
-  // Per channel, in one launch: invstd, scale = invstd * weight, shift = bias -
-  // mean * scale, and the running statistics moved (in place when they are in
-  // the compute dtype, else through a copy in it).
+  // Per channel, in one launch: invstd (in the saved statistics' dtype),
+  // scale = invstd * weight, shift = bias - mean * scale, and the running
+  // statistics moved in place, each vector read and written in its own dtype.
   const bool update = training && has_running;
   int64_t flags = update ? kBatchNormUpdateRunning : 0;
+  const at::TensorOptions vec = input.options().dtype(compute);
   const at::Tensor w = channel_operand(weight, compute, mean, flags, kBatchNormHasWeight);
   const at::Tensor b = channel_operand(bias, compute, mean, flags, kBatchNormHasBias);
-  const at::Tensor rm = update ? running_mean->to(compute) : mean, rv = update ? running_var->to(compute) : mean;
-  at::Tensor scale = at::empty({channels}, mean.options()), shift = at::empty({channels}, mean.options()),
-             invstd = at::empty({channels}, mean.options());
+  const at::Tensor rm = update ? coefficient_vector(*running_mean, compute) : mean,
+                   rv = update ? coefficient_vector(*running_var, compute) : mean;
+  at::Tensor scale = at::empty({channels}, vec), shift = at::empty({channels}, vec),
+             invstd = at::empty({channels}, vec.dtype(training ? stat : compute));
   launch_batch_norm_coefficients(device, {scale, shift, invstd, mean, var, w, b, rm, rv}, kBatchNormForward, flags, eps,
                                  momentum, input.numel() / channels);
-  if (update && !rm.is_same(*running_mean)) running_mean->copy_(rm);
-  if (update && !rv.is_same(*running_var)) running_var->copy_(rv);
+  // Running statistics of a dtype the kernel does not write (none of PyTorch's own) went through a copy.
+  if (update && !rm.is_alias_of(*running_mean)) running_mean->copy_(rm.view_as(*running_mean));
+  if (update && !rv.is_alias_of(*running_var)) running_var->copy_(rv.view_as(*running_var));
   // out = shift + x * scale, one pass in the input's dtype.
   at::Tensor out = at::empty(input.sizes(), input.options().memory_format(input.suggest_memory_format()));
   launch_channel_affine(device, out, input, scale, shift);
   if (!training) return {out, at::empty({0}, input.options().dtype(stat)), at::empty({0}, input.options().dtype(stat))};
-  return {out, mean.to(stat), invstd.to(stat)};
+  return {out, mean.to(stat), invstd};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
@@ -600,8 +615,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
   if (train) {
     TORCH_CHECK(save_mean && save_mean->defined() && save_invstd && save_invstd->defined(),
                 "batch_norm_backward: the saved mean and invstd must be defined in training mode");
-    mean = save_mean->to(compute);
-    invstd = save_invstd->to(compute);
+    mean = save_mean->to(compute);  // batch_norm_backward_reduce reads it in the compute dtype
+    invstd = coefficient_vector(*save_invstd, compute);
   } else {
     TORCH_CHECK(running_mean && running_mean->defined() && running_var && running_var->defined(),
                 "batch_norm_backward: running_mean and running_var must be defined in evaluation mode");
@@ -616,8 +631,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
   // dx = dy * a + x * b + c per channel; grad_weight = sum_dy_xmu * invstd.
   int64_t flags = train ? kBatchNormTraining : 0;
   const at::Tensor w = channel_operand(weight, compute, mean, flags, kBatchNormHasWeight);
+  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
+  // grad_weight is written in the parameter's dtype where the kernel writes it.
+  const at::ScalarType grad_weight_type = coefficient_type(param_type, compute);
   at::Tensor a = at::empty({channels}, mean.options()), b = at::empty({channels}, mean.options()),
-             c = at::empty({channels}, mean.options()), grad_weight_sum = at::empty({channels}, mean.options());
+             c = at::empty({channels}, mean.options()),
+             grad_weight_sum = at::empty({channels}, mean.options().dtype(grad_weight_type));
   launch_batch_norm_coefficients(device, {a, b, c, grad_weight_sum, mean, invstd, w, sum_dy, sum_dy_xmu},
                                  kBatchNormBackward, flags, eps, 0, input.numel() / channels);
   at::Tensor grad_input, grad_weight, grad_bias;
@@ -630,7 +649,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
     else
       launch_channel_affine(device, grad_input, g, a, c);
   }
-  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
   if (mask[1]) grad_weight = grad_weight_sum.to(param_type);
   if (mask[2]) grad_bias = sum_dy.to(param_type);
   return {grad_input, grad_weight, grad_bias};
@@ -678,7 +696,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
   const int64_t rows = N * group;
   const at::Tensor x3 = x.view({1, rows, -1});
   const auto [mean, var] = channel_statistics(device, x3, compute);
-  const at::Tensor rstd = at::empty({rows}, mean.options()), scale = at::empty({N * C}, mean.options()),
+  const at::Tensor rstd = at::empty({rows}, mean.options().dtype(stat)), scale = at::empty({N * C}, mean.options()),
                    shift = at::empty({N * C}, mean.options()), none = at::empty({C}, mean.options());
   int64_t flags = 0;
   const at::Tensor w = channel_operand(weight, compute, none, flags, kBatchNormHasWeight);
@@ -689,7 +707,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
   at::Tensor y = out.view({1, N * C, HxW});
   launch_channel_affine(device, y, x.view({1, N * C, HxW}), scale, shift);
   out = out.contiguous(input.suggest_memory_format());
-  return {out, mean.view({N, group}).to(stat), rstd.view({N, group}).to(stat)};
+  return {out, mean.view({N, group}).to(stat), rstd.view({N, group})};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
@@ -713,13 +731,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
   const at::Tensor x3 = x.view({1, N * C, HxW}), g3 = g.view({1, N * C, HxW});
   const at::TensorOptions vec = input.options().dtype(compute);
   const auto [sum_dy, sum_dyx] = channel_gradient_sums(device, g3, x3, at::zeros({N * C}, vec));
+  // The parameters' gradients written in the parameter's dtype where the kernel writes it.
+  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
+  const at::TensorOptions grads = vec.dtype(coefficient_type(param_type, compute));
   const at::Tensor dy_scale = at::empty({N * C}, vec), x_scale = at::empty({N * C}, vec),
-                   shift = at::empty({N * C}, vec), grad_w = at::empty({C}, vec), grad_b = at::empty({C}, vec);
+                   shift = at::empty({N * C}, vec), grad_w = at::empty({C}, grads), grad_b = at::empty({C}, grads);
   int64_t flags = 0;
   const at::Tensor w = channel_operand(weight, compute, grad_w, flags, kBatchNormHasWeight);
   launch_group_norm_coefficients(device,
                                  {dy_scale, x_scale, shift, grad_w, grad_b, sum_dy, sum_dyx,
-                                  mean.to(compute).reshape({-1}), rstd.to(compute).reshape({-1}), w},
+                                  coefficient_vector(mean, compute), coefficient_vector(rstd, compute), w},
                                  kBatchNormBackward, flags, 0.0, C / group * HxW);
   at::Tensor grad_input, grad_weight, grad_bias;
   if (mask[0]) {
@@ -728,7 +749,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
     launch_channel_affine(device, dx3, x3, x_scale, shift, &g3, &dy_scale);
     grad_input = grad_input.contiguous(input.suggest_memory_format());
   }
-  const at::ScalarType param_type = weight && weight->defined() ? weight->scalar_type() : input.scalar_type();
   if (mask[1]) grad_weight = grad_w.to(param_type);
   if (mask[2]) grad_bias = grad_b.to(param_type);
   return {grad_input, grad_weight, grad_bias};

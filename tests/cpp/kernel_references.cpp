@@ -500,6 +500,28 @@ void batch_norm_coefficients_check() {
   expect_near(shift.read<float>(), want_shift, 1e-5f);
   expect_near(drm.read<float>(), want_rm, 1e-5f);
   expect_near(drv.read<float>(), want_rv, 1e-5f);
+  // Vectors of their own dtypes, read and written converting: weight, bias
+  // and the running statistics (moved in place) in bfloat16, the variance in
+  // float64, invstd written in bfloat16; the rest float32.
+  {
+    const std::vector<double> var64(var.begin(), var.end());
+    DeviceBuffer dvar64(var64), dw16(to_bf16(w)), db16(to_bf16(b)), drm16(to_bf16(rm)), drv16(to_bf16(rv)),
+        scale2(C * 4), shift2(C * 4), invstd16(C * 2);
+    auto bf = [](const DeviceBuffer& buf, int64_t step = 1) { return tensor(buf, GEMS_BFLOAT16, {C}, {step}); };
+    ASSERT_EQ(run("batch_norm_coefficients", {v(scale2), v(shift2), bf(invstd16), v(dmean), tensor(dvar64, GEMS_FLOAT64, {C}),
+                                              bf(dw16), bf(db16), bf(drm16, 2), bf(drv16)},
+                  {i(0), i(1 | 2 | 8), f(eps), f(momentum), f(count)}),
+              GEMS_OK) << api().last_error();
+    std::vector<float> rm16, rv16, is16;
+    for (uint16_t x : drm16.read<uint16_t>()) rm16.push_back(from_bf16(x));
+    for (uint16_t x : drv16.read<uint16_t>()) rv16.push_back(from_bf16(x));
+    for (uint16_t x : invstd16.read<uint16_t>()) is16.push_back(from_bf16(x));
+    expect_near(is16, want_invstd, 2e-2f);
+    expect_near(scale2.read<float>(), want_scale, 2e-2f);
+    expect_near(shift2.read<float>(), want_shift, 2e-2f);
+    expect_near(rm16, want_rm, 2e-2f);
+    expect_near(rv16, want_rv, 2e-2f);
+  }
   // Backward, training: a = invstd * w, b = -a * invstd * gw / n, c = -a * sum_dy / n - mean * b, gw = sum_dy_xmu * invstd.
   const std::vector<float> is = {0.8f, 2.0f, 0.5f}, sum_dy = {1.0f, -2.0f, 0.5f}, sum_dy_xmu = {0.3f, 0.7f, -1.1f};
   DeviceBuffer dis(is), dsum(sum_dy), dsxm(sum_dy_xmu), a(C * 4), bb(C * 4), cc(C * 4), gw(C * 4);
@@ -579,6 +601,19 @@ void group_norm_coefficients_check() {
   expect_near(rstd.read<float>(), want_rstd, 1e-5f);
   expect_near(scale.read<float>(), want_scale, 1e-5f);
   expect_near(shift.read<float>(), want_shift, 1e-5f);
+  {  // weight and bias in bfloat16, rstd written in bfloat16: read and written converting
+    DeviceBuffer dw16(to_bf16(w)), db16(to_bf16(b)), scale2(N * C * 4), shift2(N * C * 4), rstd16(N * G * 2);
+    auto bf = [](const DeviceBuffer& buf, int64_t n) { return tensor(buf, GEMS_BFLOAT16, {n}); };
+    ASSERT_EQ(run("group_norm_coefficients", {v(scale2, N * C), v(shift2, N * C), bf(rstd16, N * G), v(dmean, N * G),
+                                              v(dvar, N * G, 2), bf(dw16, C), bf(db16, C)},
+                  {i(0), i(1 | 2), f(eps), f(count)}),
+              GEMS_OK) << api().last_error();
+    std::vector<float> r16;
+    for (uint16_t x : rstd16.read<uint16_t>()) r16.push_back(from_bf16(x));
+    expect_near(r16, want_rstd, 2e-2f);
+    expect_near(scale2.read<float>(), want_scale, 2e-2f);
+    expect_near(shift2.read<float>(), want_shift, 2e-2f);
+  }
   // Backward: dx = dy * rstd * w + x * x_scale + shift per (n, c); the
   // parameters' gradients summed over the samples.
   const std::vector<float> rs = {0.8f, 2.0f, 0.5f, 1.25f}, sum_dy = {1.0f, -2.0f, 0.5f, 0.25f, -1.5f, 0.75f, 2.0f, -0.5f},

@@ -97,21 +97,27 @@ typedef struct gi_channels {
   gi_i64 out0, out1, mean;
 } gi_channels;
 
+// The float dtype of a coefficient vector (each of its own:
+// backends/common/batch_norm_operands.h).
+enum gi_vector_type { GI_VECTOR_F32, GI_VECTOR_F64, GI_VECTOR_F16, GI_VECTOR_BF16 };
+
 // batch_norm_coefficients: its scalars (eps, momentum and count in the
-// kernel's type) and the steps of its nine [C] vectors.
+// kernel's type) and the steps and dtypes of its nine [C] vectors.
 typedef struct gi_coefficients {
   gi_i64 C, mode, flags;
   gi_scalar eps, momentum, count;
   gi_i64 step[9];
+  gi_i64 type[9];
 } gi_coefficients;
 
 // group_norm_coefficients: the sizes (N samples, C channels, G groups), mode,
-// flags, eps, count (elements a group) and the steps of its vectors (seven
+// flags, eps, count (elements a group) and the steps and dtypes of its vectors (seven
 // forward, ten backward; backends/common/group_norm_coefficients.h).
 typedef struct gi_group_coefficients {
   gi_i64 N, C, G, mode, flags;
   gi_scalar eps, count;
   gi_i64 step[10];
+  gi_i64 type[10];
 } gi_group_coefficients;
 
 // channel_affine: y, x and dy viewed [N, C, S] with their strides, and the
