@@ -307,6 +307,51 @@ struct Taps {
   at::Tensor weight;  // [taps, out]: weights, in the computation dtype
 };
 
+// A dim's taps on the host, [K, O] row-major: output o reads source
+// index[k * O + o] with weight[k * O + o], in T (the computation dtype).
+template <typename T>
+struct HostTaps {
+  int64_t K = 0, O = 0;
+  std::vector<int64_t> index;
+  std::vector<T> weight;
+  // The taps output o has (an antialiased window's; the rest are padding of
+  // weight 0, which the adjoint leaves out as PyTorch's backward does: its 0 *
+  // inf would be NaN). Empty: all K.
+  std::vector<int64_t> used;
+};
+
+template <typename T>
+Taps on_device(const HostTaps<T>& h, const at::TensorOptions& weights) {
+  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
+  return {at::tensor(h.index, at::kLong).view({h.K, h.O}).to(weights.device()),
+          at::tensor(h.weight, type).view({h.K, h.O}).to(weights)};
+}
+
+// The taps of the adjoint map, for a backward: source i reads each output o
+// whose taps name it, once per such tap (two taps clamped onto one source at
+// an edge stay two terms, as PyTorch adds them), in output order; padded to
+// the widest source with index `zero` (a zero slice the caller appends) and
+// weight 0.
+template <typename T>
+HostTaps<T> transposed(const HostTaps<T>& h, int64_t sources, int64_t zero) {
+  std::vector<std::vector<std::pair<int64_t, T>>> readers(sources);
+  for (int64_t o = 0; o < h.O; ++o)
+    for (int64_t k = 0; k < (h.used.empty() ? h.K : h.used[o]); ++k)
+      readers[h.index[k * h.O + o]].emplace_back(o, h.weight[k * h.O + o]);
+  HostTaps<T> t;
+  t.O = sources;
+  for (const auto& r : readers) t.K = std::max<int64_t>(t.K, static_cast<int64_t>(r.size()));
+  t.K = std::max<int64_t>(t.K, 1);
+  t.index.assign(t.K * sources, zero);
+  t.weight.assign(t.K * sources, T(0));
+  for (int64_t i = 0; i < sources; ++i)
+    for (size_t k = 0; k < readers[i].size(); ++k) {
+      t.index[k * sources + i] = readers[i][k].first;
+      t.weight[k * sources + i] = readers[i][k].second;
+    }
+  return t;
+}
+
 // taps(i, weights): spatial dim i's tables, the weights with those options.
 at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
                     const std::function<Taps(int64_t dim, const at::TensorOptions& weights)>& taps) {
@@ -330,12 +375,31 @@ at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
   return out;
 }
 
+// The input gradient of a resampling whose spatial dim i has host taps
+// taps(i): one pass of the interpolate kernel over the transposed tables
+// (each input position sums the outputs that read it), reading the gradient
+// with a zero slice appended to every spatial dim, which the padding reads
+// (0 * 0: never the NaN of 0 * inf). Sums in T, rounded to the gradient's
+// dtype once.
+template <typename T>
+at::Tensor resample_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
+                             const std::function<HostTaps<T>(int64_t dim)>& taps) {
+  const int64_t dims = grad_output.dim() - 2;
+  std::vector<int64_t> pad(2 * dims, 0);
+  for (int64_t i = 0; i < dims; ++i) pad[2 * i + 1] = 1;  // one slice after the end of each spatial dim
+  const at::Tensor padded = at::constant_pad_nd(grad_output, pad, 0);
+  const at::Tensor grad = resample(padded, input_size.slice(2), [&](int64_t i, const at::TensorOptions& weights) {
+    return on_device(transposed(taps(i), input_size[i + 2], grad_output.size(i + 2)), weights);
+  });
+  return grad.contiguous(grad_output.suggest_memory_format());
+}
+
 }  // namespace
 
 // ---- nearest upsampling 1-3d (nearest and nearest-exact) with PyTorch's
-// source indices: floats in one pass of the interpolate kernel, other dtypes
-// one row lookup per spatial dim; the backward adds each output gradient into
-// its source, dim by dim ----
+// source indices: floats in one pass of the interpolate kernel each way (the
+// backward over the transposed taps), other dtypes one row lookup per
+// spatial dim ----
 namespace {
 
 // PyTorch's source index of output position i (UpSample.h: float32 scale,
@@ -414,6 +478,22 @@ at::Tensor nearest_backward(const at::Tensor& grad_output, at::IntArrayRef outpu
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_gradient(grad_output, dims, input_size, output_size);
   if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("upsample backward of a non-float dtype");
+  static const Kernel resampling("interpolate");
+  if (resampling.serves(grad_output.scalar_type())) {
+    // One pass: each input position sums the output gradients that read it.
+    auto backward = [&](auto one) {
+      using T = decltype(one);
+      return resample_backward<T>(grad_output, input_size, [&](int64_t i) {
+        HostTaps<T> t;
+        t.K = 1;
+        t.O = output_size[i];
+        t.index = nearest_sources(input_size[i + 2], output_size[i], scales.begin()[i], exact);
+        t.weight.assign(t.O, one);
+        return t;
+      });
+    };
+    return accumulate_type(grad_output.scalar_type()) == at::kDouble ? backward(1.0) : backward(1.0f);
+  }
   at::Tensor grad = grad_output;
   const auto* scale = scales.begin() + dims - 1;
   for (int64_t i = dims - 1; i >= 0; --i, --scale) {
@@ -527,18 +607,20 @@ T antialias_filter(Blend blend, T x) {
 // the weights normalised to sum to 1; taps past a window's end weigh 0.
 template <typename T>
 void antialias_taps(Blend blend, int64_t input, int64_t output, T s, std::vector<std::vector<int64_t>>& index,
-                    std::vector<std::vector<T>>& weight) {
+                    std::vector<std::vector<T>>& weight, std::vector<int64_t>& used) {
   const T half_width = blend == Blend::kLinearAntialias ? T(1) : T(2);  // the filter's interp_size / 2
   const T support = s >= T(1) ? half_width * s : half_width;
   const T invscale = s >= T(1) ? T(1) / s : T(1);
   const int64_t n = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
   index.assign(n, std::vector<int64_t>(output));
   weight.assign(n, std::vector<T>(output, T(0)));
+  used.assign(output, 0);
   for (int64_t o = 0; o < output; ++o) {
     const T center = s * (static_cast<T>(o) + T(0.5));
     const int64_t xmin = std::max(static_cast<int64_t>(center - support + T(0.5)), int64_t{0});
     const int64_t size = std::clamp(std::min(static_cast<int64_t>(center + support + T(0.5)), input) - xmin,
                                     int64_t{0}, n);
+    used[o] = size;
     T total = T(0);
     for (int64_t j = 0; j < n; ++j) {
       index[j][o] = std::min(xmin + j, input - 1);
@@ -550,14 +632,14 @@ void antialias_taps(Blend blend, int64_t input, int64_t output, T s, std::vector
 }
 
 template <typename T>
-Taps taps_as(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
-             const at::TensorOptions& weights) {
+HostTaps<T> host_taps(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale) {
   const T s = source_scale<T>(input, output, align_corners, scale);
   const int n = blend == Blend::kLinear ? 2 : 4;
   std::vector<std::vector<int64_t>> index(n, std::vector<int64_t>(output));
   std::vector<std::vector<T>> weight(n, std::vector<T>(output));
+  std::vector<int64_t> used;
   if (blend == Blend::kLinearAntialias || blend == Blend::kCubicAntialias)
-    antialias_taps<T>(blend, input, output, s, index, weight);
+    antialias_taps<T>(blend, input, output, s, index, weight, used);
   else for (int64_t o = 0; o < output; ++o) {
     const T src = source_index<T>(s, o, align_corners, blend == Blend::kCubic);
     if (blend == Blend::kLinear) {
@@ -576,23 +658,22 @@ Taps taps_as(Blend blend, int64_t input, int64_t output, bool align_corners, std
       }
     }
   }
-  // One [taps, out] table each, copied to the device once.
-  const int64_t K = static_cast<int64_t>(index.size());
-  std::vector<int64_t> flat_index;
-  std::vector<T> flat_weight;
-  for (int64_t k = 0; k < K; ++k) {
-    flat_index.insert(flat_index.end(), index[k].begin(), index[k].end());
-    flat_weight.insert(flat_weight.end(), weight[k].begin(), weight[k].end());
+  // One [taps, out] table each.
+  HostTaps<T> t;
+  t.K = static_cast<int64_t>(index.size());
+  t.O = output;
+  t.used = std::move(used);
+  for (int64_t k = 0; k < t.K; ++k) {
+    t.index.insert(t.index.end(), index[k].begin(), index[k].end());
+    t.weight.insert(t.weight.end(), weight[k].begin(), weight[k].end());
   }
-  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
-  return {at::tensor(flat_index, at::kLong).view({K, output}).to(weights.device()),
-          at::tensor(flat_weight, type).view({K, output}).to(weights)};
+  return t;
 }
 
 Taps taps_of(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
              const at::TensorOptions& weights) {
-  return weights.dtype() == at::kDouble ? taps_as<double>(blend, input, output, align_corners, scale, weights)
-                                        : taps_as<float>(blend, input, output, align_corners, scale, weights);
+  return weights.dtype() == at::kDouble ? on_device(host_taps<double>(blend, input, output, align_corners, scale), weights)
+                                        : on_device(host_taps<float>(blend, input, output, align_corners, scale), weights);
 }
 
 // Linear and cubic resampling in one pass of the interpolate kernel.
@@ -613,22 +694,13 @@ at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArr
   check_upsample_gradient(grad_output, dims, input_size, output_size);
   if (!at::isFloatingType(grad_output.scalar_type()))
     throw NotServed("linear or cubic upsampling backward of a non-float dtype");
-  const at::TensorOptions opts = grad_output.options().dtype(accumulate_type(grad_output.scalar_type()));
-  at::Tensor grad = grad_output.to(accumulate_type(grad_output.scalar_type()));
-  const auto* scale = scales.begin();
-  for (int64_t i = 0; i < dims; ++i, ++scale) {  // the forward's last blend first
-    const int64_t d = i + 2;
-    const Taps t = taps_of(blend, input_size[d], output_size[i], align_corners, *scale, opts);
-    // Each tap's weighted gradient, dim d first, all taps one after another:
-    // one sum over d's slices adds every share into its source.
-    const at::Tensor moved = grad.movedim(d, 0).contiguous();
-    at::DimVector per_tap(moved.dim() + 1, 1);
-    per_tap[0] = t.weight.size(0);
-    per_tap[1] = t.weight.size(1);
-    const at::Tensor shares = moved.unsqueeze(0) * t.weight.view(per_tap);  // [taps, out, ...]
-    grad = sum_rows_by_index(shares.flatten(0, 1), input_size[d], t.index.view(-1)).movedim(0, d);
-  }
-  return grad.to(grad_output.scalar_type()).contiguous(grad_output.suggest_memory_format());
+  auto backward = [&](auto zero) {
+    using T = decltype(zero);
+    return resample_backward<T>(grad_output, input_size, [&](int64_t i) {
+      return host_taps<T>(blend, input_size[i + 2], output_size[i], align_corners, scales.begin()[i]);
+    });
+  };
+  return accumulate_type(grad_output.scalar_type()) == at::kDouble ? backward(0.0) : backward(0.0f);
 }
 
 }  // namespace

@@ -182,6 +182,34 @@ def test_nearest_resampling_copies_special_values_as_on_cpu(mode, dtype, strict)
         assert torch.equal(got.cpu().signbit(), expected.signbit())
 
 
+@pytest.mark.parametrize("case", ["bicubic", "antialiased", "bilinear_down", "nearest3d", "trilinear"])
+def test_resampling_backward_sums_as_cpu_with_infinities_and_nans(case, strict):
+    """The backward is one pass over the transposed taps: each input position sums
+    the output gradients that read it. An infinity or NaN in the gradient reaches
+    exactly the inputs it reaches on CPU: two taps clamped onto one input stay two
+    terms (bicubic at the edges: inf - inf), an antialiased window's padding is
+    left out, inputs no output reads (downsampling) get 0."""
+    x, size, kw = {
+        "bicubic": ((1, 2, 6, 5), (13, 3), dict(mode="bicubic", align_corners=False)),
+        "antialiased": ((1, 2, 16, 9), (5, 13), dict(mode="bicubic", antialias=True)),
+        "bilinear_down": ((2, 3, 9, 7), (3, 2), dict(mode="bilinear")),
+        "nearest3d": ((2, 3, 4, 5, 6), (3, 9, 2), dict(mode="nearest")),
+        "trilinear": ((1, 2, 3, 4, 5), (6, 2, 9), dict(mode="trilinear", align_corners=True)),
+    }[case]
+    for dtype in (torch.float32, torch.float64):
+        inp = torch.randn(x, dtype=dtype)
+        xc, xg = inp.clone().requires_grad_(), inp.to("gems").requires_grad_()
+        expected_out, got_out = F.interpolate(xc, size=size, **kw), F.interpolate(xg, size=size, **kw)
+        grad = torch.randn(expected_out.shape, dtype=dtype)
+        grad.view(-1)[3] = float("inf")
+        grad.view(-1)[-2] = float("nan")
+        expected_out.backward(grad)
+        got_out.backward(grad.to("gems"))
+        got = xg.grad.cpu()
+        torch.testing.assert_close(got, xc.grad, equal_nan=True)
+        assert torch.equal(got.isnan(), xc.grad.isnan()) and torch.equal(got.isinf(), xc.grad.isinf())
+
+
 @pytest.mark.parametrize("pool", ["max2d", "max3d", "avg2d", "adaptive_max2d"])
 def test_pooling_ties_nans_and_channels_last_as_on_cpu(pool, strict):
     """The vendor pooling kernels' rules against CPU's on inputs OpInfo's samples
