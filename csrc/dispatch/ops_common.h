@@ -90,6 +90,27 @@ inline at::ScalarType float_of(at::ScalarType t) {
 at::Tensor pick_rows(const at::Tensor& t, int64_t dim, const std::vector<int64_t>& sources);
 at::Tensor add_rows_into(const at::Tensor& grad, int64_t dim, int64_t size, const std::vector<int64_t>& sources);
 
+// Resampling through the vendors' interpolate kernel (backends/common/interpolate.h),
+// for floats: each spatial dim (up to three, after N and C) maps its outputs
+// to weighted sources, a [K, O] table computed on the host, row-major: output
+// o reads source index[k * O + o] with weight[k * O + o] (computed in the
+// opmath type; double holds it exactly). used[o]: the taps output o has (the
+// rest pad with weight 0 and are left out of the backward); empty: all K.
+struct ResampleTaps {
+  int64_t K = 0, O = 0;
+  std::vector<int64_t> index;
+  std::vector<double> weight;
+  std::vector<int64_t> used;
+};
+bool resample_serves(at::ScalarType type);
+// One pass: self [N, C, spatial...] to output_size (spatial), taps(i) for spatial dim i.
+at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
+                    const std::function<ResampleTaps(int64_t dim)>& taps);
+// Its adjoint, one pass too: the input gradient (input_size [N, C, spatial...])
+// of a resampling with those taps, from grad_output.
+at::Tensor resample_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
+                             const std::function<ResampleTaps(int64_t dim)>& taps);
+
 // out[r] = the sum of the src[i] (slices along dim 0) whose index[i] is r, for
 // r < rows; out has src's shape but `rows` along dim 0. One accumulate_rows
 // over whole slices: the vendor sorts only index's entries and sums each

@@ -1,7 +1,8 @@
 // Images rearranged without arithmetic: padding by reflection and by
 // replication (1-3d, forward and backward) along index maps computed on the
-// host, each padded dim's rows picked with index_select and, backward, each
-// output gradient slice added into its source slice (sum_rows_by_index); pixel shuffle and
+// host: floats in one pass of the interpolate kernel each way (resample and
+// its adjoint, ops_pool_upsample.cpp), other dtypes each padded dim's rows
+// picked with index_select (their backward: floats only); pixel shuffle and
 // unshuffle as a view, a permutation and one copy (their gradients are each
 // other). Circular padding is composed by PyTorch from narrow and cat.
 #include <ATen/ATen.h>
@@ -65,9 +66,36 @@ void check_pad(const at::Tensor& self, at::IntArrayRef padding, int64_t dims, Pa
   }
 }
 
+// The padding's index maps as resampling taps (one a position, weight 1),
+// the spatial dims of an input batched as [N, C, spatial...].
+ResampleTaps pad_taps(int64_t size, int64_t before, int64_t after, PadMode mode) {
+  ResampleTaps t;
+  t.K = 1;
+  t.O = size + before + after;
+  t.index = pad_sources(size, before, after, mode);
+  t.weight.assign(t.O, 1.0);
+  return t;
+}
+
+// self with a batch dim where it has none (resampling's [N, C, spatial...]).
+at::Tensor batched(const at::Tensor& t, int64_t dims) { return t.dim() == dims + 1 ? t.unsqueeze(0) : t; }
+
 at::Tensor pad_forward(const at::Tensor& self, at::IntArrayRef padding, int64_t dims, PadMode mode) {
   static const Kernel k("index_select");
   check_pad(self, padding, dims, mode);
+  if (resample_serves(self.scalar_type())) {  // floats: one pass (x * 1 is x)
+    const at::Tensor x = batched(self, dims);
+    at::DimVector out_size;
+    for (int64_t d = 0; d < dims; ++d) {
+      const auto [before, after] = pads_of(padding, dims, d);
+      out_size.push_back(x.size(d + 2) + before + after);
+    }
+    const at::Tensor out = resample(x, out_size, [&](int64_t d) {
+      const auto [before, after] = pads_of(padding, dims, d);
+      return pad_taps(x.size(d + 2), before, after, mode);
+    });
+    return self.dim() == dims + 1 ? out.squeeze(0) : out;
+  }
   k.require(self.scalar_type());
   at::Tensor out = self;
   for (int64_t d = 0; d < dims; ++d) {
@@ -89,6 +117,14 @@ at::Tensor pad_backward(const at::Tensor& grad_output, const at::Tensor& self, a
                 self.size(dim) + before + after, ", Got: ", grad_output.size(dim));
   }
   if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("padding backward of a non-float dtype");
+  if (resample_serves(grad_output.scalar_type())) {  // one pass: each input sums the outputs that read it
+    const at::Tensor x = batched(self, dims), g = batched(grad_output, dims);
+    const at::Tensor grad = resample_backward(g, x.sizes(), [&](int64_t d) {
+      const auto [before, after] = pads_of(padding, dims, d);
+      return pad_taps(x.size(d + 2), before, after, mode);
+    });
+    return self.dim() == dims + 1 ? grad.squeeze(0) : grad;
+  }
   at::Tensor grad = grad_output;
   for (int64_t d = dims - 1; d >= 0; --d) {
     const int64_t dim = self.dim() - dims + d;

@@ -307,24 +307,9 @@ struct Taps {
   at::Tensor weight;  // [taps, out]: weights, in the computation dtype
 };
 
-// A dim's taps on the host, [K, O] row-major: output o reads source
-// index[k * O + o] with weight[k * O + o], in T (the computation dtype).
-template <typename T>
-struct HostTaps {
-  int64_t K = 0, O = 0;
-  std::vector<int64_t> index;
-  std::vector<T> weight;
-  // The taps output o has (an antialiased window's; the rest are padding of
-  // weight 0, which the adjoint leaves out as PyTorch's backward does: its 0 *
-  // inf would be NaN). Empty: all K.
-  std::vector<int64_t> used;
-};
-
-template <typename T>
-Taps on_device(const HostTaps<T>& h, const at::TensorOptions& weights) {
-  const auto type = std::is_same_v<T, double> ? at::kDouble : at::kFloat;
+Taps on_device(const ResampleTaps& h, const at::TensorOptions& weights) {
   return {at::tensor(h.index, at::kLong).view({h.K, h.O}).to(weights.device()),
-          at::tensor(h.weight, type).view({h.K, h.O}).to(weights)};
+          at::tensor(h.weight, at::kDouble).view({h.K, h.O}).to(weights)};
 }
 
 // The taps of the adjoint map, for a backward: source i reads each output o
@@ -332,18 +317,17 @@ Taps on_device(const HostTaps<T>& h, const at::TensorOptions& weights) {
 // an edge stay two terms, as PyTorch adds them), in output order; padded to
 // the widest source with index `zero` (a zero slice the caller appends) and
 // weight 0.
-template <typename T>
-HostTaps<T> transposed(const HostTaps<T>& h, int64_t sources, int64_t zero) {
-  std::vector<std::vector<std::pair<int64_t, T>>> readers(sources);
+ResampleTaps transposed(const ResampleTaps& h, int64_t sources, int64_t zero) {
+  std::vector<std::vector<std::pair<int64_t, double>>> readers(sources);
   for (int64_t o = 0; o < h.O; ++o)
     for (int64_t k = 0; k < (h.used.empty() ? h.K : h.used[o]); ++k)
       readers[h.index[k * h.O + o]].emplace_back(o, h.weight[k * h.O + o]);
-  HostTaps<T> t;
+  ResampleTaps t;
   t.O = sources;
   for (const auto& r : readers) t.K = std::max<int64_t>(t.K, static_cast<int64_t>(r.size()));
   t.K = std::max<int64_t>(t.K, 1);
   t.index.assign(t.K * sources, zero);
-  t.weight.assign(t.K * sources, T(0));
+  t.weight.assign(t.K * sources, 0.0);
   for (int64_t i = 0; i < sources; ++i)
     for (size_t k = 0; k < readers[i].size(); ++k) {
       t.index[k * sources + i] = readers[i][k].first;
@@ -352,9 +336,8 @@ HostTaps<T> transposed(const HostTaps<T>& h, int64_t sources, int64_t zero) {
   return t;
 }
 
-// taps(i, weights): spatial dim i's tables, the weights with those options.
-at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
-                    const std::function<Taps(int64_t dim, const at::TensorOptions& weights)>& taps) {
+at::Tensor resample_tables(const at::Tensor& self, at::IntArrayRef output_size,
+                           const std::function<Taps(int64_t dim, const at::TensorOptions& weights)>& taps) {
   static const Kernel k("interpolate");
   const int64_t dims = static_cast<int64_t>(output_size.size());
   k.require(self.scalar_type());
@@ -375,26 +358,36 @@ at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
   return out;
 }
 
-// The input gradient of a resampling whose spatial dim i has host taps
-// taps(i): one pass of the interpolate kernel over the transposed tables
-// (each input position sums the outputs that read it), reading the gradient
-// with a zero slice appended to every spatial dim, which the padding reads
-// (0 * 0: never the NaN of 0 * inf). Sums in T, rounded to the gradient's
+}  // namespace
+
+bool resample_serves(at::ScalarType type) {
+  static const Kernel k("interpolate");
+  return at::isFloatingType(type) && k.serves(type);
+}
+
+at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
+                    const std::function<ResampleTaps(int64_t dim)>& taps) {
+  return resample_tables(self, output_size, [&](int64_t i, const at::TensorOptions& weights) {
+    return on_device(taps(i), weights);
+  });
+}
+
+// One pass of the interpolate kernel over the transposed tables (each input
+// position sums the outputs that read it), reading the gradient with a zero
+// slice appended to every spatial dim, which the padding reads (0 * 0: never
+// the NaN of 0 * inf). Sums in the opmath type, rounded to the gradient's
 // dtype once.
-template <typename T>
 at::Tensor resample_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
-                             const std::function<HostTaps<T>(int64_t dim)>& taps) {
+                             const std::function<ResampleTaps(int64_t dim)>& taps) {
   const int64_t dims = grad_output.dim() - 2;
   std::vector<int64_t> pad(2 * dims, 0);
   for (int64_t i = 0; i < dims; ++i) pad[2 * i + 1] = 1;  // one slice after the end of each spatial dim
   const at::Tensor padded = at::constant_pad_nd(grad_output, pad, 0);
-  const at::Tensor grad = resample(padded, input_size.slice(2), [&](int64_t i, const at::TensorOptions& weights) {
-    return on_device(transposed(taps(i), input_size[i + 2], grad_output.size(i + 2)), weights);
+  const at::Tensor grad = resample(padded, input_size.slice(2), [&](int64_t i) {
+    return transposed(taps(i), input_size[i + 2], grad_output.size(i + 2));
   });
   return grad.contiguous(grad_output.suggest_memory_format());
 }
-
-}  // namespace
 
 // ---- nearest upsampling 1-3d (nearest and nearest-exact) with PyTorch's
 // source indices: floats in one pass of the interpolate kernel each way (the
@@ -417,6 +410,16 @@ std::vector<int64_t> nearest_sources(int64_t input, int64_t output, std::optiona
     }
   }
   return src;
+}
+
+// Nearest resampling as taps: one a position, of weight 1.
+ResampleTaps nearest_taps(int64_t input, int64_t output, std::optional<double> scale, bool exact) {
+  ResampleTaps t;
+  t.K = 1;
+  t.O = output;
+  t.index = nearest_sources(input, output, scale, exact);
+  t.weight.assign(output, 1.0);
+  return t;
 }
 
 void check_upsample(int64_t dims, at::IntArrayRef input_size, at::IntArrayRef output_size) {
@@ -452,15 +455,13 @@ void check_upsample_gradient(const at::Tensor& grad_output, int64_t dims, at::In
 
 at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
                            std::initializer_list<std::optional<double>> scales, bool exact) {
-  static const Kernel k("index_select"), resampling("interpolate");
+  static const Kernel k("index_select");
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
-  if (at::isFloatingType(self.scalar_type()) && resampling.serves(self.scalar_type())) {
+  if (resample_serves(self.scalar_type())) {
     // Floats in one pass: one tap a dim, of weight 1 (x * 1 is x, NaN, -0 and infinities included).
-    return resample(self, output_size, [&](int64_t i, const at::TensorOptions& weights) {
-      const std::vector<int64_t> src = nearest_sources(self.size(i + 2), output_size[i], scales.begin()[i], exact);
-      const int64_t n = static_cast<int64_t>(src.size());
-      return Taps{at::tensor(src, at::kLong).view({1, n}).to(weights.device()), at::ones({1, n}, weights)};
+    return resample(self, output_size, [&](int64_t i) {
+      return nearest_taps(self.size(i + 2), output_size[i], scales.begin()[i], exact);
     });
   }
   k.require(self.scalar_type());
@@ -478,21 +479,11 @@ at::Tensor nearest_backward(const at::Tensor& grad_output, at::IntArrayRef outpu
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_gradient(grad_output, dims, input_size, output_size);
   if (!at::isFloatingType(grad_output.scalar_type())) throw NotServed("upsample backward of a non-float dtype");
-  static const Kernel resampling("interpolate");
-  if (resampling.serves(grad_output.scalar_type())) {
+  if (resample_serves(grad_output.scalar_type())) {
     // One pass: each input position sums the output gradients that read it.
-    auto backward = [&](auto one) {
-      using T = decltype(one);
-      return resample_backward<T>(grad_output, input_size, [&](int64_t i) {
-        HostTaps<T> t;
-        t.K = 1;
-        t.O = output_size[i];
-        t.index = nearest_sources(input_size[i + 2], output_size[i], scales.begin()[i], exact);
-        t.weight.assign(t.O, one);
-        return t;
-      });
-    };
-    return accumulate_type(grad_output.scalar_type()) == at::kDouble ? backward(1.0) : backward(1.0f);
+    return resample_backward(grad_output, input_size, [&](int64_t i) {
+      return nearest_taps(input_size[i + 2], output_size[i], scales.begin()[i], exact);
+    });
   }
   at::Tensor grad = grad_output;
   const auto* scale = scales.begin() + dims - 1;
@@ -632,7 +623,7 @@ void antialias_taps(Blend blend, int64_t input, int64_t output, T s, std::vector
 }
 
 template <typename T>
-HostTaps<T> host_taps(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale) {
+ResampleTaps host_taps(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale) {
   const T s = source_scale<T>(input, output, align_corners, scale);
   const int n = blend == Blend::kLinear ? 2 : 4;
   std::vector<std::vector<int64_t>> index(n, std::vector<int64_t>(output));
@@ -659,7 +650,7 @@ HostTaps<T> host_taps(Blend blend, int64_t input, int64_t output, bool align_cor
     }
   }
   // One [taps, out] table each.
-  HostTaps<T> t;
+  ResampleTaps t;
   t.K = static_cast<int64_t>(index.size());
   t.O = output;
   t.used = std::move(used);
@@ -670,10 +661,11 @@ HostTaps<T> host_taps(Blend blend, int64_t input, int64_t output, bool align_cor
   return t;
 }
 
-Taps taps_of(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
-             const at::TensorOptions& weights) {
-  return weights.dtype() == at::kDouble ? on_device(host_taps<double>(blend, input, output, align_corners, scale), weights)
-                                        : on_device(host_taps<float>(blend, input, output, align_corners, scale), weights);
+// The taps in the opmath type of `type` (float64 for float64, else float32).
+ResampleTaps taps_of(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale,
+                     at::ScalarType type) {
+  return accumulate_type(type) == at::kDouble ? host_taps<double>(blend, input, output, align_corners, scale)
+                                              : host_taps<float>(blend, input, output, align_corners, scale);
 }
 
 // Linear and cubic resampling in one pass of the interpolate kernel.
@@ -682,8 +674,8 @@ at::Tensor blend_forward(Blend blend, const at::Tensor& self, at::IntArrayRef ou
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
   if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear or cubic upsampling of a non-float dtype");
-  return resample(self, output_size, [&](int64_t i, const at::TensorOptions& weights) {
-    return taps_of(blend, self.size(i + 2), output_size[i], align_corners, scales.begin()[i], weights);
+  return resample(self, output_size, [&](int64_t i) {
+    return taps_of(blend, self.size(i + 2), output_size[i], align_corners, scales.begin()[i], self.scalar_type());
   });
 }
 
@@ -694,13 +686,9 @@ at::Tensor blend_backward(Blend blend, const at::Tensor& grad_output, at::IntArr
   check_upsample_gradient(grad_output, dims, input_size, output_size);
   if (!at::isFloatingType(grad_output.scalar_type()))
     throw NotServed("linear or cubic upsampling backward of a non-float dtype");
-  auto backward = [&](auto zero) {
-    using T = decltype(zero);
-    return resample_backward<T>(grad_output, input_size, [&](int64_t i) {
-      return host_taps<T>(blend, input_size[i + 2], output_size[i], align_corners, scales.begin()[i]);
-    });
-  };
-  return accumulate_type(grad_output.scalar_type()) == at::kDouble ? backward(0.0) : backward(0.0f);
+  return resample_backward(grad_output, input_size, [&](int64_t i) {
+    return taps_of(blend, input_size[i + 2], output_size[i], align_corners, scales.begin()[i], grad_output.scalar_type());
+  });
 }
 
 }  // namespace

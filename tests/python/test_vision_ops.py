@@ -210,6 +210,24 @@ def test_resampling_backward_sums_as_cpu_with_infinities_and_nans(case, strict):
         assert torch.equal(got.isnan(), xc.grad.isnan()) and torch.equal(got.isinf(), xc.grad.isinf())
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_forward_backward_as_on_cpu_cropping_and_unbatched(mode, strict):
+    """Reflection and replication pads run in one pass each way (the interpolate
+    kernel over index maps), negative padding crops, an unbatched input stays
+    unbatched; an infinity or NaN in the gradient reaches the inputs it reaches on CPU."""
+    for shape, pad in (((2, 3, 7), (2, -3)), ((3, 5, 6), (-1, 2, 0, 3)), ((1, 2, 3, 4, 5), (1, 1, 2, 0, 1, 2))):
+        x = torch.randn(shape, dtype=torch.float64)
+        xc, xg = x.clone().requires_grad_(), x.to("gems").requires_grad_()
+        expected, got = F.pad(xc, pad, mode=mode), F.pad(xg, pad, mode=mode)
+        assert torch.equal(got.cpu(), expected)
+        grad = torch.randn(expected.shape, dtype=torch.float64)
+        grad.view(-1)[1], grad.view(-1)[-1] = float("inf"), float("nan")
+        expected.backward(grad)
+        got.backward(grad.to("gems"))
+        torch.testing.assert_close(xg.grad.cpu(), xc.grad, equal_nan=True)
+        assert torch.equal(xg.grad.cpu().isinf(), xc.grad.isinf())
+
+
 @pytest.mark.parametrize("pool", ["max2d", "max3d", "avg2d", "adaptive_max2d"])
 def test_pooling_ties_nans_and_channels_last_as_on_cpu(pool, strict):
     """The vendor pooling kernels' rules against CPU's on inputs OpInfo's samples
