@@ -296,21 +296,11 @@ at::Tensor avg_pool3d_backward(const at::Tensor& grad_output, const at::Tensor& 
 }
 
 // ---- one pass of the vendor's interpolate kernel, for nearest, linear and
-// cubic resampling: each spatial dim's taps as [K, O] index and weight
-// tables, the nested weighted sums in the opmath type
-// (backends/common/interpolate.h), the output in the input's dtype and memory
-// format ----
+// cubic resampling and for padding, forward and backward (ops_common.h):
+// each spatial dim's taps as [K, O] index and weight tables, the nested
+// weighted sums in the opmath type (backends/common/interpolate.h), the
+// output in the input's dtype and memory format ----
 namespace {
-
-struct Taps {
-  at::Tensor index;   // [taps, out]: source indices, int64
-  at::Tensor weight;  // [taps, out]: weights, in the computation dtype
-};
-
-Taps on_device(const ResampleTaps& h, const at::TensorOptions& weights) {
-  return {at::tensor(h.index, at::kLong).view({h.K, h.O}).to(weights.device()),
-          at::tensor(h.weight, at::kDouble).view({h.K, h.O}).to(weights)};
-}
 
 // The taps of the adjoint map, for a backward: source i reads each output o
 // whose taps name it, once per such tap (two taps clamped onto one source at
@@ -336,28 +326,6 @@ ResampleTaps transposed(const ResampleTaps& h, int64_t sources, int64_t zero) {
   return t;
 }
 
-at::Tensor resample_tables(const at::Tensor& self, at::IntArrayRef output_size,
-                           const std::function<Taps(int64_t dim, const at::TensorOptions& weights)>& taps) {
-  static const Kernel k("interpolate");
-  const int64_t dims = static_cast<int64_t>(output_size.size());
-  k.require(self.scalar_type());
-  const at::TensorOptions opts = self.options().dtype(accumulate_type(self.scalar_type()));
-  at::DimVector shape(self.sizes().begin(), self.sizes().end());
-  for (int64_t i = 0; i < dims; ++i) shape[i + 2] = output_size[i];
-  at::Tensor out = at::empty(shape, self.options().memory_format(self.suggest_memory_format()));
-  if (out.numel() == 0) return out;
-  std::vector<at::Tensor> tables;
-  for (int64_t i = 0; i < dims; ++i) {
-    const Taps t = taps(i, opts);
-    tables.push_back(t.index);
-    tables.push_back(t.weight);
-  }
-  c10::SmallVector<gems_tensor, 8> d = {describe(out), describe(self)};
-  for (const at::Tensor& t : tables) d.push_back(describe(t));
-  k.launch(launch_index(self.device()), d.data(), static_cast<int32_t>(d.size()));
-  return out;
-}
-
 }  // namespace
 
 bool resample_serves(at::ScalarType type) {
@@ -367,9 +335,25 @@ bool resample_serves(at::ScalarType type) {
 
 at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
                     const std::function<ResampleTaps(int64_t dim)>& taps) {
-  return resample_tables(self, output_size, [&](int64_t i, const at::TensorOptions& weights) {
-    return on_device(taps(i), weights);
-  });
+  static const Kernel k("interpolate");
+  const int64_t dims = static_cast<int64_t>(output_size.size());
+  k.require(self.scalar_type());
+  at::DimVector shape(self.sizes().begin(), self.sizes().end());
+  for (int64_t i = 0; i < dims; ++i) shape[i + 2] = output_size[i];
+  at::Tensor out = at::empty(shape, self.options().memory_format(self.suggest_memory_format()));
+  if (out.numel() == 0) return out;
+  // Each dim's [K, O] index and weight tables (weights in the opmath type), copied to the device once.
+  const at::TensorOptions weights = self.options().dtype(accumulate_type(self.scalar_type()));
+  std::vector<at::Tensor> tables;
+  for (int64_t i = 0; i < dims; ++i) {
+    const ResampleTaps t = taps(i);
+    tables.push_back(at::tensor(t.index, at::kLong).view({t.K, t.O}).to(self.device()));
+    tables.push_back(at::tensor(t.weight, at::kDouble).view({t.K, t.O}).to(weights));
+  }
+  c10::SmallVector<gems_tensor, 8> d = {describe(out), describe(self)};
+  for (const at::Tensor& t : tables) d.push_back(describe(t));
+  k.launch(launch_index(self.device()), d.data(), static_cast<int32_t>(d.size()));
+  return out;
 }
 
 // One pass of the interpolate kernel over the transposed tables (each input
