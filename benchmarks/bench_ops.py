@@ -295,7 +295,7 @@ def gpu_times(fn, args, runs, flush):
 
 
 def render_markdown(report):
-    lines = [f"# Op benchmarks: gems (nvidia vendor) vs torch CUDA eager", "",
+    lines = [f"# Op benchmarks: gems ({report.get('vendor', 'nvidia')} vendor) vs torch CUDA eager", "",
              f"{report['date']}, {report['card']}, torch {report['torch']}; {report['method']}.", "",
              "| case | gems ms | torch ms | speedup | gems throughput | fallback |", "|---|---|---|---|---|---|"]
     lines += [md_row(r["case"], r) for r in report["rows"]]
@@ -320,7 +320,9 @@ def main():
         path = Path(args.render)
         path.with_suffix(".md").write_text(render_markdown(json.loads(path.read_text())))
         return
-    assert flag_gems.vendor_name == "nvidia" and torch.cuda.is_available(), "needs GEMS_VENDOR=nvidia on a GPU"
+    # nvidia, or amd's HIP code built for NVIDIA (ci/gpu_session.sh amd): both on CUDA memory, beside torch's CUDA.
+    assert flag_gems.vendor_name in ("nvidia", "amd") and torch.cuda.is_available(), \
+        "needs GEMS_VENDOR=nvidia (or the amd module built for NVIDIA) on an NVIDIA GPU"
     card = torch.cuda.get_device_name()
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # larger than any L2
     rows = []
@@ -336,8 +338,10 @@ def main():
         sweep.append({**measure(f"{op} {size}", make, fn, nbytes, flops, args.runs, flush), "op": op, "size": size})
         print(describe(sweep[-1]))
     speedups = [r["speedup"] for r in rows if "speedup" in r]
-    report = {"benchmark": "ops of the targets table, gems (nvidia vendor) vs torch CUDA eager, same process",
-              "date": datetime.date.today().isoformat(), "card": card, "torch": torch.__version__,
+    report = {"benchmark": f"ops of the targets table, gems ({flag_gems.vendor_name} vendor) vs torch CUDA eager, "
+                           "same process",
+              "date": datetime.date.today().isoformat(), "card": card, "vendor": flag_gems.vendor_name,
+              "torch": torch.__version__,
               "method": f"CUDA events, L2 flushed (256 MB write) before each run, median of {ROUNDS} rounds "
                         f"of {args.runs} runs, each round on fresh inputs",
               "geomean_speedup": math.exp(sum(map(math.log, speedups)) / len(speedups)) if speedups else None,
@@ -347,7 +351,7 @@ def main():
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = card.replace(" ", "_")
+    tag = card.replace(" ", "_") + ("" if flag_gems.vendor_name == "nvidia" else "_amd_on_nvidia")
     (out / f"ops_{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / f"ops_{tag}.md").write_text(render_markdown(report))
     print(f"geomean speedup {report['geomean_speedup']:.3f}")

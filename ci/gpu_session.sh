@@ -93,6 +93,12 @@ amd_on_nvidia() {
     { tail -30 "$OUT/amd_nv_build.log"; return 1; }
   local dir=$PWD/build/amd_nv/amd_on_nvidia
   build/gtest/tests/cpp/gems_abi_conformance "$dir/libgems_vendor_amd.so" --gtest_brief=1 2>&1 | tee "$OUT/gtest_amd_nv.log" | tail -4
+  # GEMS_AMD_BENCH=1: the op benchmarks instead of the pytest suite (ops_<card>_amd_on_nvidia.*).
+  if [ "${GEMS_AMD_BENCH:-0}" = 1 ]; then
+    GEMS_VENDOR=amd GEMS_VENDOR_DIR="$dir" timeout "${GEMS_AMD_BENCH_LIMIT:-400}" python3 benchmarks/bench_ops.py \
+      --out "$OUT" 2>&1 | tail -40
+    return
+  fi
   GEMS_VENDOR=amd GEMS_VENDOR_DIR="$dir" timeout "${GEMS_AMD_PYTEST_LIMIT:-400}" python3 -m pytest -q tests/python -p no:cacheprovider \
     --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_amd_nv.log" | tail -8
 }
