@@ -195,8 +195,10 @@ const std::vector<OpEntry>& op_table() {
                  "accumulate_rows,arange,reduce_min,reduce_max,fill")
       GEMS_FRACTIONAL_ROWS(fractional_max_pool2d), GEMS_FRACTIONAL_ROWS(fractional_max_pool3d),
 #undef GEMS_FRACTIONAL_ROWS
-// padding and nearest upsampling: rows picked along host index maps
-// (index_select), their gradients' slices added back (accumulate_rows)
+// padding and nearest upsampling along host index maps: rows picked with
+// index_select, gradient slices added back with accumulate_rows; where the
+// vendor's interpolate kernel serves the dtype (floats), one pass of it each
+// way instead (an optional kernel: checked at the call, not needed here)
 #define GEMS_INDEX_MAP_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "index_select", "accumulate_rows,copy,fill")
       GEMS_INDEX_MAP_ROWS(reflection_pad1d), GEMS_INDEX_MAP_ROWS(reflection_pad2d),
       GEMS_INDEX_MAP_ROWS(reflection_pad3d), GEMS_INDEX_MAP_ROWS(replication_pad1d),
@@ -210,13 +212,14 @@ const std::vector<OpEntry>& op_table() {
       gems_only(GEMS_OP0(im2col, unfold_blocks, "copy,fill")),
       gems_only(GEMS_OP0(col2im, fold_blocks, "add,copy,fill")),
 // linear and cubic upsampling: one pass of the interpolate kernel over host
-// tap tables; the gradients' weighted slices added back (accumulate_rows)
-#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "interpolate", "accumulate_rows,copy,fill,mul")
+// tap tables; the backward one pass over the transposed tables, the gradient
+// padded with a zero slice (fill, copy)
+#define GEMS_UPSAMPLE_LINEAR_ROWS(NAME) GEMS_PAIR_ROWS(NAME, "interpolate", "interpolate,copy,fill")
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_linear1d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bilinear2d),
       GEMS_UPSAMPLE_LINEAR_ROWS(upsample_trilinear3d), GEMS_UPSAMPLE_LINEAR_ROWS(upsample_bicubic2d),
 #define GEMS_UPSAMPLE_ANTIALIAS_ROWS(NAME)                                                                         \
   gems_only(GEMS_OP0(_##NAME##_aa, NAME##_aa, "interpolate")),                                                    \
-      gems_only(GEMS_OP0(_##NAME##_aa_backward, NAME##_aa_backward, "accumulate_rows,copy,fill,mul"))
+      gems_only(GEMS_OP0(_##NAME##_aa_backward, NAME##_aa_backward, "interpolate,copy,fill"))
       GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bilinear2d), GEMS_UPSAMPLE_ANTIALIAS_ROWS(upsample_bicubic2d),
 #undef GEMS_UPSAMPLE_ANTIALIAS_ROWS
 #undef GEMS_UPSAMPLE_LINEAR_ROWS

@@ -6,6 +6,10 @@
 #include <ATen/MemoryOverlap.h>
 #include <ATen/native/Resize.h>
 
+#include <functional>
+#include <utility>
+#include <vector>
+
 #include "kernel_launch.h"
 
 namespace gems::ops {
@@ -102,6 +106,16 @@ struct ResampleTaps {
   std::vector<double> weight;
   std::vector<int64_t> used;
 };
+// An index map (output o reads sources[o]: nearest resampling, padding) as taps:
+// one a position, of weight 1 (x * 1 is x, NaN, -0 and infinities included).
+inline ResampleTaps index_map_taps(std::vector<int64_t> sources) {
+  ResampleTaps t;
+  t.K = 1;
+  t.O = static_cast<int64_t>(sources.size());
+  t.index = std::move(sources);
+  t.weight.assign(t.O, 1.0);
+  return t;
+}
 bool resample_serves(at::ScalarType type);
 // One pass: self [N, C, spatial...] to output_size (spatial), taps(i) for spatial dim i.
 at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,

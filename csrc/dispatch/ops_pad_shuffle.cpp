@@ -66,24 +66,13 @@ void check_pad(const at::Tensor& self, at::IntArrayRef padding, int64_t dims, Pa
   }
 }
 
-// The padding's index maps as resampling taps (one a position, weight 1),
-// the spatial dims of an input batched as [N, C, spatial...].
-ResampleTaps pad_taps(int64_t size, int64_t before, int64_t after, PadMode mode) {
-  ResampleTaps t;
-  t.K = 1;
-  t.O = size + before + after;
-  t.index = pad_sources(size, before, after, mode);
-  t.weight.assign(t.O, 1.0);
-  return t;
-}
-
 // self with a batch dim where it has none (resampling's [N, C, spatial...]).
 at::Tensor batched(const at::Tensor& t, int64_t dims) { return t.dim() == dims + 1 ? t.unsqueeze(0) : t; }
 
 at::Tensor pad_forward(const at::Tensor& self, at::IntArrayRef padding, int64_t dims, PadMode mode) {
   static const Kernel k("index_select");
   check_pad(self, padding, dims, mode);
-  if (resample_serves(self.scalar_type())) {  // floats: one pass (x * 1 is x)
+  if (resample_serves(self.scalar_type())) {  // floats: one pass of the index maps as resampling taps
     const at::Tensor x = batched(self, dims);
     at::DimVector out_size;
     for (int64_t d = 0; d < dims; ++d) {
@@ -92,7 +81,7 @@ at::Tensor pad_forward(const at::Tensor& self, at::IntArrayRef padding, int64_t 
     }
     const at::Tensor out = resample(x, out_size, [&](int64_t d) {
       const auto [before, after] = pads_of(padding, dims, d);
-      return pad_taps(x.size(d + 2), before, after, mode);
+      return index_map_taps(pad_sources(x.size(d + 2), before, after, mode));
     });
     return self.dim() == dims + 1 ? out.squeeze(0) : out;
   }
@@ -121,7 +110,7 @@ at::Tensor pad_backward(const at::Tensor& grad_output, const at::Tensor& self, a
     const at::Tensor x = batched(self, dims), g = batched(grad_output, dims);
     const at::Tensor grad = resample_backward(g, x.sizes(), [&](int64_t d) {
       const auto [before, after] = pads_of(padding, dims, d);
-      return pad_taps(x.size(d + 2), before, after, mode);
+      return index_map_taps(pad_sources(x.size(d + 2), before, after, mode));
     });
     return self.dim() == dims + 1 ? grad.squeeze(0) : grad;
   }

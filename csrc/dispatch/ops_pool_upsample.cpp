@@ -396,16 +396,6 @@ std::vector<int64_t> nearest_sources(int64_t input, int64_t output, std::optiona
   return src;
 }
 
-// Nearest resampling as taps: one a position, of weight 1.
-ResampleTaps nearest_taps(int64_t input, int64_t output, std::optional<double> scale, bool exact) {
-  ResampleTaps t;
-  t.K = 1;
-  t.O = output;
-  t.index = nearest_sources(input, output, scale, exact);
-  t.weight.assign(output, 1.0);
-  return t;
-}
-
 void check_upsample(int64_t dims, at::IntArrayRef input_size, at::IntArrayRef output_size) {
   TORCH_CHECK(static_cast<int64_t>(output_size.size()) == dims, "It is expected output_size equals to ", dims,
               ", but got size ", output_size.size());
@@ -443,9 +433,9 @@ at::Tensor nearest_forward(const at::Tensor& self, at::IntArrayRef output_size,
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
   if (resample_serves(self.scalar_type())) {
-    // Floats in one pass: one tap a dim, of weight 1 (x * 1 is x, NaN, -0 and infinities included).
+    // Floats in one pass.
     return resample(self, output_size, [&](int64_t i) {
-      return nearest_taps(self.size(i + 2), output_size[i], scales.begin()[i], exact);
+      return index_map_taps(nearest_sources(self.size(i + 2), output_size[i], scales.begin()[i], exact));
     });
   }
   k.require(self.scalar_type());
@@ -466,7 +456,7 @@ at::Tensor nearest_backward(const at::Tensor& grad_output, at::IntArrayRef outpu
   if (resample_serves(grad_output.scalar_type())) {
     // One pass: each input position sums the output gradients that read it.
     return resample_backward(grad_output, input_size, [&](int64_t i) {
-      return nearest_taps(input_size[i + 2], output_size[i], scales.begin()[i], exact);
+      return index_map_taps(nearest_sources(input_size[i + 2], output_size[i], scales.begin()[i], exact));
     });
   }
   at::Tensor grad = grad_output;
