@@ -44,8 +44,13 @@ FAILING = ("mismatch", "gems_raised", "other_error")
 def run_shards(shards, strict):
     OUT.mkdir(parents=True, exist_ok=True)
     mode = "strict" if strict else "fallback"
+    # The children share the cores: each one's OpenMP pools (torch's CPU kernels,
+    # the cpu vendor's) sized to its share instead of all cores, which
+    # oversubscribed them and halved the sweep's speed.
+    threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // PARALLEL)))}
     with ThreadPoolExecutor(PARALLEL) as pool:
-        runs = pool.map(lambda s: opinfo_sweep.sweep(s, SHARDS, strict, str(OUT / f"{mode}-{s:02d}.jsonl")), shards)
+        runs = pool.map(lambda s: opinfo_sweep.sweep(s, SHARDS, strict, str(OUT / f"{mode}-{s:02d}.jsonl"), extra_env=threads),
+                        shards)
         return [r for results in runs for r in results]
 
 
