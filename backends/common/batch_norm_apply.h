@@ -32,7 +32,9 @@ enum BatchNormFlags {
   kBatchNormHasWeight = 1,
   kBatchNormHasBias = 2,
   kBatchNormTraining = 4,     // backward: the statistics were the batch's
-  kBatchNormUpdateRunning = 8  // forward: move the running mean and variance
+  kBatchNormUpdateRunning = 8,  // forward: move the running mean and variance
+  kBatchNormSaveMean = 16       // forward: write the mean (read as operand 3) into operand 9, the saved
+                                // mean in its own dtype, so that no conversion follows the call
 };
 
 // The forward coefficients of one channel. rm, rv: its running mean and
@@ -80,6 +82,7 @@ GEMS_HOST_DEVICE inline void batch_norm_coefficients_at(int64_t mode, int64_t fl
       *at(7) = rm;
       *at(8) = rv;
     }
+    if (flags & kBatchNormSaveMean) *at(9) = static_cast<A>(*at(3));
   } else {
     A a, b, c, grad_weight;
     batch_norm_backward_at<A>(*at(4), *at(5), *at(6), *at(7), *at(8), flags, count, a, b, c, grad_weight);

@@ -58,36 +58,41 @@ inline bool coefficient_vector_types(const gems_tensor* t, int n) {
 }
 
 // batch_norm_coefficients (backends/common/batch_norm_apply.h), nine [C]
-// vectors (float dtypes as above) and scalars mode, flags, eps, momentum,
-// count (elements a channel):
+// vectors (float dtypes as above), a tenth in the forward under
+// kBatchNormSaveMean, and scalars mode, flags, eps, momentum, count (elements
+// a channel):
 //   forward:  scale, shift, invstd (written), mean, var, weight, bias,
 //             running_mean, running_var (the last two written under
-//             kBatchNormUpdateRunning)
+//             kBatchNormUpdateRunning), saved_mean (written under kBatchNormSaveMean)
 //   backward: a, b, c, grad_weight (written), mean, invstd, weight, sum_dy, sum_dy_xmu
 // An operand its flags leave out may be any [C] vector (it is not read).
 struct BatchNormCoefficientsOperands {
-  static constexpr int kTensors = 9;
+  static constexpr int kTensors = 10;  // the most a call passes
   static constexpr const char* kExpected =
-      "batch_norm_coefficients: expected nine [C] vectors of float dtypes, the first float32 or float64, and scalars "
-      "mode, flags, eps, momentum, count";
+      "batch_norm_coefficients: expected nine [C] vectors of float dtypes, the first float32 or float64 (a tenth, the "
+      "saved mean, in the forward with flag kBatchNormSaveMean), and scalars mode, flags, eps, momentum, count";
   const gems_tensor* t = nullptr;
+  int n = 0;  // vectors passed
   int64_t C = 0, mode = 0, flags = 0;
   double eps = 0, momentum = 0, count = 0;
   bool ok = false;
 
   explicit BatchNormCoefficientsOperands(const gems_kernel_call* c) {
-    if (c->num_tensors != kTensors || c->num_scalars != 5) return;
+    if ((c->num_tensors != kTensors - 1 && c->num_tensors != kTensors) || c->num_scalars != 5) return;
     t = c->tensors;
+    n = c->num_tensors;
     C = t[0].sizes[0];
-    for (int k = 0; k < kTensors; ++k)
+    for (int k = 0; k < n; ++k)
       if (t[k].ndim != 1 || t[k].sizes[0] != C) return;
-    if (!coefficient_vector_types(t, kTensors)) return;
+    if (!coefficient_vector_types(t, n)) return;
     mode = c->scalars[0].i;
     flags = c->scalars[1].i;
     eps = c->scalars[2].f;
     momentum = c->scalars[3].f;
     count = c->scalars[4].f;
-    ok = mode == kBatchNormForward || mode == kBatchNormBackward;
+    // The tenth vector exactly when the forward writes the saved mean.
+    const bool saves_mean = flags & kBatchNormSaveMean;
+    ok = (mode == kBatchNormForward || (mode == kBatchNormBackward && !saves_mean)) && saves_mean == (n == kTensors);
   }
 };
 

@@ -163,10 +163,11 @@ const gems_kernel_entry kKernels[] = {
     // [N,C,S], x [N,C,S], mean [C]: per channel, the sum of dy and of dy * (x -
     // mean) (written).
     {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
-    // batch_norm_coefficients: nine [C] vectors of float32 (or float64) and
-    // scalars mode, flags, eps, momentum, count: forward (mode 0) scale, shift,
-    // invstd (written), mean, var, weight, bias, running_mean, running_var
-    // (moved in place under the update flag); backward (mode 1) a, b, c,
+    // batch_norm_coefficients: nine [C] vectors of float dtypes, the first float32
+    // (or float64), and scalars mode, flags, eps, momentum, count: forward (mode 0)
+    // scale, shift, invstd (written), mean, var, weight, bias, running_mean,
+    // running_var (moved in place under the update flag), and a tenth, the saved
+    // mean (written under the save-mean flag); backward (mode 1) a, b, c,
     // grad_weight (written), mean, invstd, weight, sum_dy, sum_dy_xmu. The
     // formulas and flags: backends/common/batch_norm_apply.h.
     {"batch_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_batch_norm_coefficients},

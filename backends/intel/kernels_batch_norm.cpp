@@ -73,10 +73,11 @@ int k_batch_norm_coefficients(const gems_kernel_call* c) {
   g.momentum = scalar_for(dtype, c->scalars[3]);
   g.count = scalar_for(dtype, c->scalars[4]);
   Launch launch(c, kProgramBatchNorm, kernel_name("batch_norm_coefficients", dtype));
-  for (int k = 0; k < BatchNormCoefficientsOperands::kTensors; ++k) {
-    g.step[k] = op.t[k].strides[0];
-    g.type[k] = vector_type(op.t[k].dtype);
-    launch.tensor(op.t[k]);
+  for (int k = 0; k < BatchNormCoefficientsOperands::kTensors; ++k) {  // nine, the first again where a tenth is not read
+    const gems_tensor& t = op.t[k < op.n ? k : 0];
+    g.step[k] = t.strides[0];
+    g.type[k] = vector_type(t.dtype);
+    launch.tensor(t);
   }
   return launch.value(g).run(static_cast<size_t>(op.C));
 }

@@ -112,7 +112,7 @@ int shares_for(int64_t C, int64_t total) {
 
 Strides3 strides3(const gems_tensor& t) { return {t.strides[0], t.strides[1], t.strides[2]}; }
 
-// The vectors of batch_norm_coefficients (nine) or group_norm_coefficients
+// The vectors of batch_norm_coefficients (nine or ten) or group_norm_coefficients
 // (up to ten), each of its own float dtype (backends/common/batch_norm_operands.h).
 template <int K = BatchNormCoefficientsOperands::kTensors>
 struct CoefficientVectors {

@@ -515,13 +515,13 @@ at::Tensor channel_operand(const std::optional<at::Tensor>& t, at::ScalarType co
   return coefficient_vector(*t, compute);
 }
 
-// The vendor's per-channel coefficients: the nine [C] vectors in the order of
-// backends/common/batch_norm_operands.h, all in the compute dtype.
-void launch_batch_norm_coefficients(c10::DeviceIndex device, std::initializer_list<at::Tensor> vectors, int64_t mode,
+// The vendor's per-channel coefficients: the nine (or ten) [C] vectors in the
+// order of backends/common/batch_norm_operands.h, the first in the compute dtype.
+void launch_batch_norm_coefficients(c10::DeviceIndex device, c10::ArrayRef<at::Tensor> vectors, int64_t mode,
                                     int64_t flags, double eps, double momentum, int64_t count) {
   static const Kernel k("batch_norm_coefficients");
-  k.require(vectors.begin()->scalar_type());
-  c10::SmallVector<gems_tensor, 9> d;
+  k.require(vectors.front().scalar_type());
+  c10::SmallVector<gems_tensor, 10> d;
   for (const at::Tensor& v : vectors) d.push_back(describe(v));
   k.launch(device, d.data(), static_cast<int32_t>(d.size()),
            {int_arg(mode), int_arg(flags), scalar_arg(eps), scalar_arg(momentum), int_arg(count)});
@@ -576,19 +576,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
     var = coefficient_vector(*running_var, compute);
   }
   // Per channel, in one launch: invstd (in the saved statistics' dtype),
-  // scale = invstd * weight, shift = bias - mean * scale, and the running
-  // statistics moved in place, each vector read and written in its own dtype.
-  const bool update = training && has_running;
-  int64_t flags = update ? kBatchNormUpdateRunning : 0;
+  // scale = invstd * weight, shift = bias - mean * scale, the running
+  // statistics moved in place and, where the saved statistics' dtype is not
+  // the compute dtype (16-bit models), the saved mean written in it; each
+  // vector read and written in its own dtype.
+  const bool update = training && has_running, save_mean = training && stat != compute;
+  int64_t flags = (update ? kBatchNormUpdateRunning : 0) | (save_mean ? kBatchNormSaveMean : 0);
   const at::TensorOptions vec = input.options().dtype(compute);
   const at::Tensor w = channel_operand(weight, compute, mean, flags, kBatchNormHasWeight);
   const at::Tensor b = channel_operand(bias, compute, mean, flags, kBatchNormHasBias);
   const at::Tensor rm = update ? coefficient_vector(*running_mean, compute) : mean,
                    rv = update ? coefficient_vector(*running_var, compute) : mean;
   at::Tensor scale = at::empty({channels}, vec), shift = at::empty({channels}, vec),
-             invstd = at::empty({channels}, vec.dtype(training ? stat : compute));
-  launch_batch_norm_coefficients(device, {scale, shift, invstd, mean, var, w, b, rm, rv}, kBatchNormForward, flags, eps,
-                                 momentum, input.numel() / channels);
+             invstd = at::empty({channels}, vec.dtype(training ? stat : compute)),
+             saved_mean = save_mean ? at::empty({channels}, vec.dtype(stat)) : mean;
+  c10::SmallVector<at::Tensor, 10> vectors = {scale, shift, invstd, mean, var, w, b, rm, rv};
+  if (save_mean) vectors.push_back(saved_mean);
+  launch_batch_norm_coefficients(device, vectors, kBatchNormForward, flags, eps, momentum, input.numel() / channels);
   // Running statistics of a dtype the kernel does not write (none of PyTorch's own) went through a copy.
   if (update && !rm.is_alias_of(*running_mean)) running_mean->copy_(rm.view_as(*running_mean));
   if (update && !rv.is_alias_of(*running_var)) running_var->copy_(rv.view_as(*running_var));
@@ -596,7 +600,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm(
   at::Tensor out = at::empty(input.sizes(), input.options().memory_format(input.suggest_memory_format()));
   launch_channel_affine(device, out, input, scale, shift);
   if (!training) return {out, at::empty({0}, input.options().dtype(stat)), at::empty({0}, input.options().dtype(stat))};
-  return {out, mean.to(stat), invstd};
+  return {out, saved_mean, invstd};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(

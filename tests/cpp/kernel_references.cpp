@@ -502,20 +502,31 @@ void batch_norm_coefficients_check() {
   expect_near(drv.read<float>(), want_rv, 1e-5f);
   // Vectors of their own dtypes, read and written converting: weight, bias
   // and the running statistics (moved in place) in bfloat16, the variance in
-  // float64, invstd written in bfloat16; the rest float32.
+  // float64, invstd and the saved mean (the tenth vector, through a stride of
+  // 2) written in bfloat16; the rest float32.
   {
     const std::vector<double> var64(var.begin(), var.end());
     DeviceBuffer dvar64(var64), dw16(to_bf16(w)), db16(to_bf16(b)), drm16(to_bf16(rm)), drv16(to_bf16(rv)),
-        scale2(C * 4), shift2(C * 4), invstd16(C * 2);
+        scale2(C * 4), shift2(C * 4), invstd16(C * 2), saved16(to_bf16(std::vector<float>(2 * C, 7.0f)));
     auto bf = [](const DeviceBuffer& buf, int64_t step = 1) { return tensor(buf, GEMS_BFLOAT16, {C}, {step}); };
-    ASSERT_EQ(run("batch_norm_coefficients", {v(scale2), v(shift2), bf(invstd16), v(dmean), tensor(dvar64, GEMS_FLOAT64, {C}),
-                                              bf(dw16), bf(db16), bf(drm16, 2), bf(drv16)},
-                  {i(0), i(1 | 2 | 8), f(eps), f(momentum), f(count)}),
-              GEMS_OK) << api().last_error();
-    std::vector<float> rm16, rv16, is16;
+    const std::vector<gems_tensor> nine = {v(scale2), v(shift2), bf(invstd16), v(dmean), tensor(dvar64, GEMS_FLOAT64, {C}),
+                                           bf(dw16), bf(db16), bf(drm16, 2), bf(drv16)};
+    std::vector<gems_tensor> ten = nine;
+    ten.push_back(bf(saved16, 2));
+    // The tenth vector goes with the save-mean flag, both or neither.
+    EXPECT_EQ(run("batch_norm_coefficients", nine, {i(0), i(1 | 2 | 8 | 16), f(eps), f(momentum), f(count)}),
+              GEMS_INVALID_ARGUMENT);
+    EXPECT_EQ(run("batch_norm_coefficients", ten, {i(0), i(1 | 2 | 8), f(eps), f(momentum), f(count)}),
+              GEMS_INVALID_ARGUMENT);
+    ASSERT_EQ(run("batch_norm_coefficients", ten, {i(0), i(1 | 2 | 8 | 16), f(eps), f(momentum), f(count)}), GEMS_OK)
+        << api().last_error();
+    std::vector<float> rm16, rv16, is16, saved;
     for (uint16_t x : drm16.read<uint16_t>()) rm16.push_back(from_bf16(x));
     for (uint16_t x : drv16.read<uint16_t>()) rv16.push_back(from_bf16(x));
     for (uint16_t x : invstd16.read<uint16_t>()) is16.push_back(from_bf16(x));
+    for (uint16_t x : saved16.read<uint16_t>()) saved.push_back(from_bf16(x));
+    // mean (0.5, -1, 2) at even positions; the odd ones untouched.
+    expect_near(saved, {0.5f, 7.0f, -1.0f, 7.0f, 2.0f, 7.0f}, 0.0f);
     expect_near(is16, want_invstd, 2e-2f);
     expect_near(scale2.read<float>(), want_scale, 2e-2f);
     expect_near(shift2.read<float>(), want_shift, 2e-2f);

@@ -542,6 +542,9 @@ def test_batch_norm_outputs_gradients_and_running_statistics_as_on_cpu(dtype, pa
         y = F.batch_norm(xd, rm, rv, w, b, training=training, momentum=0.3, eps=1e-4)
         y.backward(grad.to(y.dtype).to(device))
         results[device] = [t.detach().cpu() for t in (y, xd.grad, w.grad, b.grad, rm, rv)]
+        if training:  # the saved mean and invstd, in the dtype CPU saves them in
+            saved = torch.native_batch_norm(xd.detach(), w.detach(), b.detach(), None, None, True, 0.3, 1e-4)[1:]
+            results[device] += [t.cpu() for t in saved]
         results[device].append(y.is_contiguous(memory_format=torch.channels_last))
     tol = TOL[dtype] if dtype != torch.bfloat16 else dict(rtol=5e-2, atol=1e-1)
     for got, want in zip(results["gems"][:-1], results["cpu"][:-1]):

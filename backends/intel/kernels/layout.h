@@ -102,12 +102,12 @@ typedef struct gi_channels {
 enum gi_vector_type { GI_VECTOR_F32, GI_VECTOR_F64, GI_VECTOR_F16, GI_VECTOR_BF16 };
 
 // batch_norm_coefficients: its scalars (eps, momentum and count in the
-// kernel's type) and the steps and dtypes of its nine [C] vectors.
+// kernel's type) and the steps and dtypes of its ten [C] vectors.
 typedef struct gi_coefficients {
   gi_i64 C, mode, flags;
   gi_scalar eps, momentum, count;
-  gi_i64 step[9];
-  gi_i64 type[9];
+  gi_i64 step[10];
+  gi_i64 type[10];
 } gi_coefficients;
 
 // group_norm_coefficients: the sizes (N samples, C channels, G groups), mode,
