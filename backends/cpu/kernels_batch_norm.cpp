@@ -15,11 +15,12 @@
 namespace gems::cpu {
 namespace {
 
-// The sum over s < S of f(s), in double, in eight independent lanes: one
-// running sum would chain every add on the one before (four cycles each).
+// The sum over s < S of f(s), in double, in 32 independent lanes (eight
+// vector registers): one running sum would chain every add on the one before
+// (four cycles each).
 template <typename F>
 double lane_sum(int64_t S, F f) {
-  constexpr int kLanes = 8;
+  constexpr int kLanes = 32;
   double lane[kLanes] = {};
   int64_t s = 0;
   for (; s + kLanes <= S; s += kLanes)
@@ -28,6 +29,25 @@ double lane_sum(int64_t S, F f) {
   double total = 0;
   for (int k = 0; k < kLanes; ++k) total += lane[k];
   return total;
+}
+
+// f(step) or f(step, step2) with the rows' steps as compile-time 1s where
+// they all are 1 (so that the lanes' loads are contiguous vector loads), else
+// as the run-time values.
+using UnitStep = std::integral_constant<int64_t, 1>;
+template <typename F>
+void with_step(int64_t step, F f) {
+  if (step == 1)
+    f(UnitStep{});
+  else
+    f(step);
+}
+template <typename F>
+void with_steps(int64_t step, int64_t step2, F f) {
+  if (step == 1 && step2 == 1)
+    f(UnitStep{}, UnitStep{});
+  else
+    f(step, step2);
 }
 
 // The compute type of the statistics: double for double inputs, else float.
@@ -83,14 +103,15 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
         Moments<double> total{0, 0, 0};
         for (int64_t n = 0; n < N; ++n) {
           const T* row = p + n * x.strides[0] + ch * x.strides[1];
-          const int64_t step = x.strides[2];
-          auto at = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(row[s * step])); };
-          const double row_mean = S ? lane_sum(S, at) / static_cast<double>(S) : 0.0;
-          const double m2 = lane_sum(S, [&](int64_t s) {
-            const double d = at(s) - row_mean;
-            return d * d;
+          with_step(x.strides[2], [&](auto step) {
+            auto at = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(row[s * step])); };
+            const double row_mean = S ? lane_sum(S, at) / static_cast<double>(S) : 0.0;
+            const double m2 = lane_sum(S, [&](int64_t s) {
+              const double d = at(s) - row_mean;
+              return d * d;
+            });
+            total = moments_merge(total, Moments<double>{static_cast<double>(S), row_mean, m2});
           });
-          total = moments_merge(total, Moments<double>{static_cast<double>(S), row_mean, m2});
         }
         m[ch * mean.strides[0]] = static_cast<A>(total.mean);
         v[ch * var.strides[0]] = static_cast<A>(total.count > 0 ? total.m2 / total.count : 0.0);
@@ -120,11 +141,12 @@ int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
         for (int64_t n = 0; n < N; ++n) {
           const T* grow = g + n * dy.strides[0] + ch * dy.strides[1];
           const T* xrow = p + n * x.strides[0] + ch * x.strides[1];
-          const int64_t gstep = dy.strides[2], xstep = x.strides[2];
-          auto grad = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(grow[s * gstep])); };
-          s0 += lane_sum(S, grad);
-          s1 += lane_sum(S, [&](int64_t s) {
-            return grad(s) * (static_cast<double>(static_cast<acc_t<T>>(xrow[s * xstep])) - mu);
+          with_steps(dy.strides[2], x.strides[2], [&](auto gs, auto xs) {
+            auto grad = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(grow[s * gs])); };
+            s0 += lane_sum(S, grad);
+            s1 += lane_sum(S, [&](int64_t s) {
+              return grad(s) * (static_cast<double>(static_cast<acc_t<T>>(xrow[s * xs])) - mu);
+            });
           });
         }
         out0[ch * sum_dy.strides[0]] = static_cast<A>(s0);
