@@ -97,13 +97,14 @@ struct BatchNormCoefficientsOperands {
 };
 
 // group_norm_coefficients (backends/common/group_norm_coefficients.h): seven
-// (forward) or ten (backward) vectors (float dtypes as above) in the order
-// written there, and scalars mode, flags, eps, count (elements a
-// group). N, C and G come from the vectors' sizes: [N*C], [C] and [N*G].
+// (forward; eight under kBatchNormSaveMean) or ten (backward) vectors (float
+// dtypes as above) in the order written there, and scalars mode, flags, eps,
+// count (elements a group). N, C and G come from the vectors' sizes: [N*C],
+// [C] and [N*G].
 struct GroupNormCoefficientsOperands {
   static constexpr const char* kExpected =
-      "group_norm_coefficients: expected forward scale, shift [N*C], rstd, mean, var [N*G], weight, bias [C], or "
-      "backward dy_scale, x_scale, shift [N*C], grad_weight, grad_bias [C], sum_dy, sum_dy_x [N*C], mean, rstd "
+      "group_norm_coefficients: expected forward scale, shift [N*C], rstd, mean, var [N*G], weight, bias [C] (and "
+      "saved_mean [N*G] with flag kBatchNormSaveMean), or backward dy_scale, x_scale, shift [N*C], grad_weight, grad_bias [C], sum_dy, sum_dy_x [N*C], mean, rstd "
       "[N*G], weight [C], of float dtypes, the first float32 or float64; scalars mode, flags, eps, count";
   const gems_tensor* t = nullptr;
   int64_t N = 0, C = 0, G = 0, mode = 0, flags = 0;
@@ -116,8 +117,10 @@ struct GroupNormCoefficientsOperands {
     flags = c->scalars[1].i;
     eps = c->scalars[2].f;
     count = c->scalars[3].f;
-    const bool forward = mode == kBatchNormForward;
-    if ((!forward && mode != kBatchNormBackward) || c->num_tensors != (forward ? 7 : 10)) return;
+    const bool forward = mode == kBatchNormForward, saves_mean = flags & kBatchNormSaveMean;
+    if ((!forward && mode != kBatchNormBackward) || (saves_mean && !forward) ||
+        c->num_tensors != (forward ? (saves_mean ? 8 : 7) : 10))
+      return;
     t = c->tensors;
     for (int k = 0; k < c->num_tensors; ++k)
       if (t[k].ndim != 1) return;
@@ -130,7 +133,7 @@ struct GroupNormCoefficientsOperands {
     G = NG / N;
     if (G <= 0 || C % G != 0) return;
     // Every vector's size: one of [N*C], [N*G], [C] in the documented order.
-    const int64_t fwd[7] = {N * C, N * C, NG, NG, NG, C, C};
+    const int64_t fwd[8] = {N * C, N * C, NG, NG, NG, C, C, NG};
     const int64_t bwd[10] = {N * C, N * C, N * C, C, C, N * C, N * C, NG, NG, C};
     for (int k = 0; k < c->num_tensors; ++k)
       if (t[k].sizes[0] != (forward ? fwd[k] : bwd[k])) return;

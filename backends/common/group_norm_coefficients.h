@@ -26,7 +26,8 @@
 namespace gems {
 
 // The operands in order (group_norm_coefficients' tensors):
-//   forward:  scale [N*C], shift [N*C], rstd [N*G] (written), mean [N*G], var [N*G], weight [C], bias [C]
+//   forward:  scale [N*C], shift [N*C], rstd [N*G] (written), mean [N*G], var [N*G], weight [C], bias [C],
+//             and under kBatchNormSaveMean saved_mean [N*G] (written: the mean in its own dtype)
 //   backward: dy_scale [N*C], x_scale [N*C], shift [N*C], grad_weight [C], grad_bias [C] (written),
 //             sum_dy [N*C], sum_dy_x [N*C], mean [N*G], rstd [N*G], weight [C]
 // flags: kBatchNormHasWeight, kBatchNormHasBias (an operand they leave out is not read).
@@ -42,7 +43,10 @@ GEMS_HOST_DEVICE inline void group_norm_coefficients_at(int64_t mode, int64_t fl
     for (int64_t n = 0; n < N; ++n) {
       const int64_t ng = n * G + g, nc = n * C + c;
       const A rstd = A(1) / sqrt(*at(4, ng) + eps);
-      if (c % K == 0) *at(2, ng) = rstd;
+      if (c % K == 0) {
+        *at(2, ng) = rstd;
+        if (flags & kBatchNormSaveMean) *at(7, ng) = static_cast<A>(*at(3, ng));
+      }
       const A scale = weighted ? rstd * w : rstd;
       *at(0, nc) = scale;
       *at(1, nc) = b - scale * *at(3, ng);

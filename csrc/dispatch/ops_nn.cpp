@@ -663,10 +663,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_batch_norm_backward(
 // group_norm_coefficients folds them and the affine into per-(sample,
 // channel) coefficients; channel_affine makes one pass over the input.
 namespace {
-void launch_group_norm_coefficients(c10::DeviceIndex device, std::initializer_list<at::Tensor> vectors, int64_t mode,
+void launch_group_norm_coefficients(c10::DeviceIndex device, c10::ArrayRef<at::Tensor> vectors, int64_t mode,
                                     int64_t flags, double eps, int64_t count) {
   static const Kernel k("group_norm_coefficients");
-  k.require(vectors.begin()->scalar_type());
+  k.require(vectors.front().scalar_type());
   c10::SmallVector<gems_tensor, 10> d;
   for (const at::Tensor& v : vectors) d.push_back(describe(v));
   k.launch(device, d.data(), static_cast<int32_t>(d.size()),
@@ -702,16 +702,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm(const at::Tenso
   const auto [mean, var] = channel_statistics(device, x3, compute);
   const at::Tensor rstd = at::empty({rows}, mean.options().dtype(stat)), scale = at::empty({N * C}, mean.options()),
                    shift = at::empty({N * C}, mean.options()), none = at::empty({C}, mean.options());
-  int64_t flags = 0;
+  // The saved mean in its own dtype (16-bit models) from the same launch.
+  const bool save_mean = stat != compute;
+  int64_t flags = save_mean ? kBatchNormSaveMean : 0;
   const at::Tensor w = channel_operand(weight, compute, none, flags, kBatchNormHasWeight);
   const at::Tensor b = channel_operand(bias, compute, none, flags, kBatchNormHasBias);
-  launch_group_norm_coefficients(device, {scale, shift, rstd, mean, var, w, b}, kBatchNormForward, flags, eps,
-                                 x3.size(2));
+  const at::Tensor saved_mean = save_mean ? at::empty({rows}, mean.options().dtype(stat)) : mean;
+  c10::SmallVector<at::Tensor, 8> vectors = {scale, shift, rstd, mean, var, w, b};
+  if (save_mean) vectors.push_back(saved_mean);
+  launch_group_norm_coefficients(device, vectors, kBatchNormForward, flags, eps, x3.size(2));
   at::Tensor out = at::empty(input.sizes(), input.options());
   at::Tensor y = out.view({1, N * C, HxW});
   launch_channel_affine(device, y, x.view({1, N * C, HxW}), scale, shift);
   out = out.contiguous(input.suggest_memory_format());
-  return {out, mean.view({N, group}).to(stat), rstd.view({N, group})};
+  return {out, saved_mean.view({N, group}), rstd.view({N, group})};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(

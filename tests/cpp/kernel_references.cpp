@@ -612,15 +612,24 @@ void group_norm_coefficients_check() {
   expect_near(rstd.read<float>(), want_rstd, 1e-5f);
   expect_near(scale.read<float>(), want_scale, 1e-5f);
   expect_near(shift.read<float>(), want_shift, 1e-5f);
-  {  // weight and bias in bfloat16, rstd written in bfloat16: read and written converting
-    DeviceBuffer dw16(to_bf16(w)), db16(to_bf16(b)), scale2(N * C * 4), shift2(N * C * 4), rstd16(N * G * 2);
+  {  // weight and bias in bfloat16, rstd and the saved mean (the eighth vector) written in bfloat16: read and
+     // written converting
+    DeviceBuffer dw16(to_bf16(w)), db16(to_bf16(b)), scale2(N * C * 4), shift2(N * C * 4), rstd16(N * G * 2),
+        saved16(N * G * 2);
     auto bf = [](const DeviceBuffer& buf, int64_t n) { return tensor(buf, GEMS_BFLOAT16, {n}); };
-    ASSERT_EQ(run("group_norm_coefficients", {v(scale2, N * C), v(shift2, N * C), bf(rstd16, N * G), v(dmean, N * G),
-                                              v(dvar, N * G, 2), bf(dw16, C), bf(db16, C)},
-                  {i(0), i(1 | 2), f(eps), f(count)}),
-              GEMS_OK) << api().last_error();
-    std::vector<float> r16;
+    const std::vector<gems_tensor> seven = {v(scale2, N * C), v(shift2, N * C), bf(rstd16, N * G), v(dmean, N * G),
+                                            v(dvar, N * G, 2), bf(dw16, C), bf(db16, C)};
+    std::vector<gems_tensor> eight = seven;
+    eight.push_back(bf(saved16, N * G));
+    // The eighth vector goes with the save-mean flag, both or neither.
+    EXPECT_EQ(run("group_norm_coefficients", seven, {i(0), i(1 | 2 | 16), f(eps), f(count)}), GEMS_INVALID_ARGUMENT);
+    EXPECT_EQ(run("group_norm_coefficients", eight, {i(0), i(1 | 2), f(eps), f(count)}), GEMS_INVALID_ARGUMENT);
+    ASSERT_EQ(run("group_norm_coefficients", eight, {i(0), i(1 | 2 | 16), f(eps), f(count)}), GEMS_OK)
+        << api().last_error();
+    std::vector<float> r16, saved;
     for (uint16_t x : rstd16.read<uint16_t>()) r16.push_back(from_bf16(x));
+    for (uint16_t x : saved16.read<uint16_t>()) saved.push_back(from_bf16(x));
+    expect_near(saved, mean, 0.0f);  // 0.5, -1, 2, 0.25: exact in bfloat16
     expect_near(r16, want_rstd, 2e-2f);
     expect_near(scale2.read<float>(), want_scale, 2e-2f);
     expect_near(shift2.read<float>(), want_shift, 2e-2f);

@@ -165,6 +165,30 @@ def test_resampling_and_group_norm_keep_channels_last_as_on_cpu(op, strict):
     torch.testing.assert_close(xg.grad.cpu(), xc.grad, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype,param_dtype", [(torch.float32, torch.float32), (torch.bfloat16, torch.bfloat16),
+                                               (torch.bfloat16, torch.float32), (torch.float16, torch.float16),
+                                               (torch.float64, torch.float64)], ids=str)
+def test_group_norm_outputs_saved_statistics_and_gradients_as_on_cpu(dtype, param_dtype, strict):
+    """native_group_norm on the vendor's kernels: the output, the saved mean and
+    rstd (in the dtype CPU saves them in: the input's for a 16-bit model, written
+    by the coefficients' launch) and the three gradients match CPU."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 8, 5, 4, dtype=torch.float64) * 2 + 5
+    w, b = torch.randn(8, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+    grad = torch.randn(x.shape, dtype=torch.float64)
+    results = {}
+    for device in ("cpu", "gems"):
+        xd = x.to(dtype).to(device).clone().requires_grad_()
+        wd, bd = (p.to(param_dtype).to(device).clone().requires_grad_() for p in (w, b))
+        out, mean, rstd = torch.native_group_norm(xd, wd, bd, 3, 8, 20, 4, 1e-5)
+        out.backward(grad.to(dtype).to(device))
+        results[device] = [t.detach().cpu() for t in (out, mean, rstd, xd.grad, wd.grad, bd.grad)]
+    tol = TOL[dtype] if dtype not in (torch.bfloat16, torch.float16) else dict(rtol=5e-2, atol=1e-1)
+    for got, want in zip(results["gems"], results["cpu"]):
+        assert got.dtype == want.dtype
+        torch.testing.assert_close(got.double(), want.double(), **tol)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
 @pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
 def test_nearest_resampling_copies_special_values_as_on_cpu(mode, dtype, strict):
