@@ -252,12 +252,13 @@ def test_padding_forward_backward_as_on_cpu_cropping_and_unbatched(mode, strict)
         assert torch.equal(xg.grad.cpu().isinf(), xc.grad.isinf())
 
 
-@pytest.mark.parametrize("pool", ["max2d", "max3d", "avg2d", "adaptive_max2d"])
+@pytest.mark.parametrize("pool", ["max2d", "max2d_undilated", "max3d", "avg2d", "adaptive_max2d"])
 def test_pooling_ties_nans_and_channels_last_as_on_cpu(pool, strict):
     """The vendor pooling kernels' rules against CPU's on inputs OpInfo's samples
     lack: ties (the first largest wins), NaNs (the last NaN wins), overlapping
-    dilated windows with ceil mode, a channels-last input whose results stay
-    channels-last, and the gradients that flow back through the indices."""
+    dilated windows with ceil mode, undilated windows (the cpu vendor's
+    channels-last path), a channels-last input whose results stay channels-last,
+    and the gradients that flow back through the indices."""
     three = pool == "max3d"
     x = torch.randint(-3, 4, (2, 5, 4, 9, 8) if three else (2, 5, 9, 8)).float()  # many ties
     x[0, 1, ..., 2, 3] = float("nan")
@@ -265,6 +266,7 @@ def test_pooling_ties_nans_and_channels_last_as_on_cpu(pool, strict):
     x[1, 2, ..., 4, 5] = float("nan")
     x = x.contiguous(memory_format=torch.channels_last_3d if three else torch.channels_last)
     f = {"max2d": lambda t: F.max_pool2d(t, (3, 2), (2, 1), 1, (1, 2), ceil_mode=True, return_indices=True),
+         "max2d_undilated": lambda t: F.max_pool2d(t, 3, 2, 1, ceil_mode=True, return_indices=True),
          "max3d": lambda t: F.max_pool3d(t, 2, (1, 2, 2), 1, ceil_mode=True, return_indices=True),
          "avg2d": lambda t: (F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),),
          "adaptive_max2d": lambda t: F.adaptive_max_pool2d(t, (4, 3), return_indices=True)}[pool]
