@@ -16,6 +16,9 @@ algorithms; torch then runs with cudnn.benchmark on) adds _autotune to the
 names. Times: the median of several
 runs after warm-up, each synchronised; the native side runs in a child process
 without gems (where gems is registered, PyTorch cannot run CUDA backward passes).
+The two sides alternate in --rounds rounds (3 by default), each round timing
+every case on both, and each case's time is its median over the rounds: on a
+shared GPU one side timed a minute after the other read up to 2x off.
 Where the vendor has convolution kernels of its own (cuDNN's on nvidia), the
 core's im2col + GEMM path is timed too, in a child with GEMS_CONV=gemm.
 Writes vision_<device>.json and .md; benchmarks/plot.py draws the PNG.
@@ -130,6 +133,7 @@ def child_times(flag, runs, **env):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the two sides (medians over them)")
     parser.add_argument("--out", default="docs/benchmarks")
     parser.add_argument("--native-only", action="store_true")
     parser.add_argument("--gems-only", action="store_true")
@@ -139,17 +143,29 @@ def main():
     if args.native_only or args.gems_only:
         print(json.dumps(all_times(NATIVE if args.native_only else "gems", args.runs)))
         return
-    natives = child_times("--native-only", args.runs)
     vendor_convs = "convolution" in {name for name, _ in flag_gems._C.vendor_kernels()}
-    im2col = child_times("--gems-only", args.runs, GEMS_CONV="gemm") if vendor_convs else {}
+    natives, gems_times, im2cols, fallbacks = [], [], [], {}
+    for _ in range(max(1, args.rounds)):
+        natives.append(child_times("--native-only", args.runs))
+        if vendor_convs:
+            im2cols.append(child_times("--gems-only", args.runs, GEMS_CONV="gemm"))
+        round_times = {}
+        for name, shapes, op in cases():
+            for backward in (False, True):
+                case = f"{name} {'fwd+bwd' if backward else 'fwd'}"
+                flag_gems.reset_counts()
+                round_times[case] = measure(name, shapes, op, "gems", backward, args.runs)
+                fallbacks[case] = sorted(flag_gems.fallback_counts())
+        gems_times.append(round_times)
+
+    def over_rounds(times, case):
+        return statistics.median(t[case] for t in times)
+    im2col = {case: over_rounds(im2cols, case) for case in im2cols[0]} if im2cols else {}
     rows = []
     for name, shapes, op in cases():
         for backward in (False, True):
-            flag_gems.reset_counts()
-            gems = measure(name, shapes, op, "gems", backward, args.runs)
-            fallback = sorted(flag_gems.fallback_counts())
-            native = natives[f"{name} {'fwd+bwd' if backward else 'fwd'}"]
             case = f"{name} {'fwd+bwd' if backward else 'fwd'}"
+            gems, native, fallback = over_rounds(gems_times, case), over_rounds(natives, case), fallbacks[case]
             row = {"case": case, "gems_ms": gems, "torch_ms": native, "speedup": native / gems,
                    "fallback_ops": fallback}
             if im2col and name.startswith("conv"):
@@ -163,13 +179,15 @@ def main():
     stem = (f"vision_{flag_gems.vendor_name}" + ("" if DTYPE == default_dtype else f"_{str(DTYPE).split('.')[-1]}")
             + ("_autotune" if os.environ.get("GEMS_AUTOTUNE") == "1" else ""))
     meta = {"date": datetime.date.today().isoformat(), "device": device, "vendor": flag_gems.vendor_name,
-            "dtype": str(DTYPE), "batch": N, "torch": torch.__version__, "threads": torch.get_num_threads()}
+            "dtype": str(DTYPE), "batch": N, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "runs": args.runs, "rounds": args.rounds}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     title = f"gems ({flag_gems.vendor_name} vendor) vs torch {NATIVE}, {device}, {meta['dtype']}, {meta['date']}"
     (out / f"{stem}.json").write_text(json.dumps({"title": title, **meta, "rows": rows}, indent=1))
     lines = [f"# Vision ops, {flag_gems.vendor_name} vendor against {NATIVE} ({meta['date']}, {device})", "",
-             f"{meta['dtype']}, batch {N}, torch {meta['torch']}; median of {args.runs} synchronised runs. "
+             f"{meta['dtype']}, batch {N}, torch {meta['torch']}; median over {args.rounds} alternating rounds of "
+             f"each side's median of {args.runs} synchronised runs. "
              f"Speedup = {NATIVE} time / gems time."
              + (" gems convolutions run the vendor's kernels; the im2col column is the core's im2col + GEMM "
                 "path on the same card (GEMS_CONV=gemm)." if im2col else "")

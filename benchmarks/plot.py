@@ -49,7 +49,9 @@ def main(path):
         where = report["title"]
         geomean = math.exp(sum(math.log(r["speedup"]) for r in rows) / len(rows))
     elif "card" in report:
-        where = f"gems (nvidia vendor) vs torch CUDA, {report['card']}, {report['date']}"
+        vendor = report.get("vendor", "nvidia")  # bench_ops.py runs the amd module built for NVIDIA too
+        where = f"gems ({vendor} vendor{' built for NVIDIA' if vendor == 'amd' else ''}) vs torch CUDA, " \
+                f"{report['card']}, {report['date']}"
         geomean = report["geomean_speedup"]
     else:  # the cpu vendor's report
         where = f"gems (cpu vendor) vs torch CPU, {report['cores']} threads, {report['date']}"

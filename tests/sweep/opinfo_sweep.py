@@ -21,7 +21,8 @@ variant, dtype) item gives one JSON line with the count of every outcome:
   as_native     not CPU's result, but exactly what PyTorch's own backend for the
                 vendor's memory gives (torch.cuda beside the nvidia vendor, whose
                 kernels the fallback runs): ties picked by another algorithm,
-                eigenvector signs, integer rounding of linspace
+                eigenvector signs, integer rounding of linspace; or CPU raised and
+                gems ran it as that backend does (float8 _scaled_mm on CUDA)
   same_error    CPU raised and gems raised the same exception type
   mismatch      both ran, results differ            (a wrong answer)
   gems_raised   CPU ran, gems raised                (the fallback did not serve it)
@@ -249,7 +250,10 @@ def run_sample(op, variant, sample, dtype, strict):
         LAST_ERROR[0] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
     if cpu_error is not None:
         if gems_error is None:
-            return "other_error"
+            # gems ran what CPU refuses: right only where the native device (CUDA's float8
+            # _scaled_mm beside the nvidia vendor) runs it too and gives the same result.
+            got = _map(got, lambda t: t.cpu())
+            return "as_native" if _as_native(fn, variant, sample, got, dtype) else "other_error"
         return "same_error" if type(gems_error) is type(cpu_error) else "other_error"
     if gems_error is not None:
         return "gems_raised"
