@@ -37,11 +37,18 @@ int64_t taps_per_element(const PoolOperands& op) {
 template <typename T, typename A>
 void scatter_max_gradient(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
   const int64_t plane_in = g.in[0] * g.in[1] * g.in[2], plane_out = g.out[0] * g.out[1] * g.out[2];
+  // Where dx's planes are dense and of the sums' type, each plane is its own
+  // plane of sums (no buffer, no pass copying it out). A dim of size 1 (the
+  // padded ones of 1-d and 2-d pooling among them) may have any stride.
+  const bool dense = (g.in[2] == 1 || g.x[4] == 1) && (g.in[1] == 1 || g.x[3] == g.in[2]) &&
+                     (g.in[0] == 1 || g.x[2] == g.in[1] * g.in[2]);
+  const bool in_place = std::is_same_v<T, A> && dense;
   parallel_for(0, g.N * g.C, grain_for(plane_in + plane_out), [&](int64_t begin, int64_t end) {
-    std::vector<A> sums(plane_in);
+    std::vector<A> buffer(in_place ? 0 : plane_in);
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t n = plane / g.C, c = plane % g.C;
-      std::fill(sums.begin(), sums.end(), A(0));
+      A* sums = in_place ? reinterpret_cast<A*>(dx + n * g.x[0] + c * g.x[1]) : buffer.data();
+      std::fill(sums, sums + plane_in, A(0));
       for (int64_t o0 = 0; o0 < g.out[0]; ++o0)
         for (int64_t o1 = 0; o1 < g.out[1]; ++o1)
           for (int64_t o2 = 0; o2 < g.out[2]; ++o2) {
@@ -50,7 +57,8 @@ void scatter_max_gradient(const PoolGeometry& g, const T* dy, const int64_t* ind
             // (an index outside the plane, from indices not made by pool, is skipped, as by the gather)
             if (from >= 0 && from < plane_in) sums[from] += static_cast<A>(dy[n * g.y[0] + c * g.y[1] + at]);
           }
-      const A* sum = sums.data();
+      if (in_place) continue;
+      const A* sum = sums;
       for (int64_t p0 = 0; p0 < g.in[0]; ++p0)
         for (int64_t p1 = 0; p1 < g.in[1]; ++p1)
           for (int64_t p2 = 0; p2 < g.in[2]; ++p2)
