@@ -31,23 +31,17 @@ double lane_sum(int64_t S, F f) {
   return total;
 }
 
-// f(step) or f(step, step2) with the rows' steps as compile-time 1s where
-// they all are 1 (so that the lanes' loads are contiguous vector loads), else
-// as the run-time values.
+// f(steps...) with the rows' steps as compile-time 1s where they all are 1
+// (so that the lanes' loads are contiguous vector loads), else as the
+// run-time values.
+template <typename>
 using UnitStep = std::integral_constant<int64_t, 1>;
-template <typename F>
-void with_step(int64_t step, F f) {
-  if (step == 1)
-    f(UnitStep{});
+template <typename F, typename... Steps>
+void with_unit_steps(F f, Steps... steps) {
+  if (((steps == 1) && ...))
+    f(UnitStep<Steps>{}...);
   else
-    f(step);
-}
-template <typename F>
-void with_steps(int64_t step, int64_t step2, F f) {
-  if (step == 1 && step2 == 1)
-    f(UnitStep{}, UnitStep{});
-  else
-    f(step, step2);
+    f(steps...);
 }
 
 // The compute type of the statistics: double for double inputs, else float.
@@ -103,7 +97,7 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
         Moments<double> total{0, 0, 0};
         for (int64_t n = 0; n < N; ++n) {
           const T* row = p + n * x.strides[0] + ch * x.strides[1];
-          with_step(x.strides[2], [&](auto step) {
+          with_unit_steps([&](auto step) {
             auto at = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(row[s * step])); };
             const double row_mean = S ? lane_sum(S, at) / static_cast<double>(S) : 0.0;
             const double m2 = lane_sum(S, [&](int64_t s) {
@@ -111,7 +105,7 @@ int k_batch_norm_stats(const gems_kernel_call* c) {
               return d * d;
             });
             total = moments_merge(total, Moments<double>{static_cast<double>(S), row_mean, m2});
-          });
+          }, x.strides[2]);
         }
         m[ch * mean.strides[0]] = static_cast<A>(total.mean);
         v[ch * var.strides[0]] = static_cast<A>(total.count > 0 ? total.m2 / total.count : 0.0);
@@ -141,13 +135,13 @@ int k_batch_norm_backward_reduce(const gems_kernel_call* c) {
         for (int64_t n = 0; n < N; ++n) {
           const T* grow = g + n * dy.strides[0] + ch * dy.strides[1];
           const T* xrow = p + n * x.strides[0] + ch * x.strides[1];
-          with_steps(dy.strides[2], x.strides[2], [&](auto gs, auto xs) {
+          with_unit_steps([&](auto gs, auto xs) {
             auto grad = [&](int64_t s) { return static_cast<double>(static_cast<acc_t<T>>(grow[s * gs])); };
             s0 += lane_sum(S, grad);
             s1 += lane_sum(S, [&](int64_t s) {
               return grad(s) * (static_cast<double>(static_cast<acc_t<T>>(xrow[s * xs])) - mu);
             });
-          });
+          }, dy.strides[2], x.strides[2]);
         }
         out0[ch * sum_dy.strides[0]] = static_cast<A>(s0);
         out1[ch * sum_dy_xmu.strides[0]] = static_cast<A>(s1);

@@ -145,7 +145,8 @@ void max_pool_rows(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   });
 }
 
-// The same pooling of a channels-last input and output (channels dense): a
+// The same pooling of a channels-last input and output (channels dense; the
+// output's is what channels_last says): a
 // task is a run of output positions, each window's taps read as runs of C
 // channels, the comparison branch-free across the channels and the indices
 // kept in 32 bits (a plane's positions fit) so that it vectorizes (the
@@ -153,7 +154,7 @@ void max_pool_rows(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
 // [1, 64, 112, 112] input).
 bool plain_max_2d_channels_last(const PoolGeometry& g, bool with_indices) {
   return g.kind == kPoolMax && g.in[0] == 1 && g.out[0] == 1 && g.window[0] == 1 && g.dilation[1] == 1 &&
-         g.dilation[2] == 1 && g.channels_last && g.x[1] == 1 && g.y[1] == 1 && (!with_indices || g.z[1] == 1) &&
+         g.dilation[2] == 1 && g.channels_last && g.x[1] == 1 && (!with_indices || g.z[1] == 1) &&
          g.in[1] * g.in[2] <= INT32_MAX;
 }
 
@@ -172,8 +173,12 @@ void max_pool_channels_last(const PoolGeometry& g, const T* x, T* y, int64_t* in
       // The first tap starts every channel (an empty window, only with padding past the input, gives 0 at its
       // first tap's index), then the first largest wins, and NaN always does, as pool_forward_at.
       const bool empty = !(hs < he && ws < we);
-      const T* first = xp + hs * g.x[3] + ws * g.x[4];
-      for (int64_t c = 0; c < C; ++c) best[c] = empty ? A(0) : static_cast<A>(first[c]);
+      if (empty) {
+        std::fill(best.begin(), best.end(), A(0));
+      } else {
+        const T* first = xp + hs * g.x[3] + ws * g.x[4];
+        for (int64_t c = 0; c < C; ++c) best[c] = static_cast<A>(first[c]);
+      }
       if (indices) std::fill(best_at.begin(), best_at.end(), static_cast<int32_t>(hs * W + ws));
       for (int64_t h = hs; h < he; ++h)
         for (int64_t w = ws; w < we; ++w) {
@@ -248,7 +253,7 @@ int k_pool_backward(const gems_kernel_call* c) {
     using A = acc_t<T>;
     const T* dy = reinterpret_cast<const T*>(base_ptr(*op.y));
     T* dx = reinterpret_cast<T*>(base_ptr(*op.x));
-    if (pool_is_max(g) && g.channels_last && g.x[1] == 1 && g.y[1] == 1 && g.z[1] == 1) {
+    if (pool_is_max(g) && g.channels_last && g.y[1] == 1 && g.z[1] == 1) {  // channels_last: dx's channels dense
       scatter_max_gradient_channels_last<T, A>(g, dy, indices, dx);
       return;
     }
