@@ -103,7 +103,9 @@ def median_ms(fn, device, runs):
     return statistics.median(times)
 
 
-def measure(name, shapes, op, device, backward, runs):
+def make_step(name, shapes, op, device, backward):
+    """One timed step of a case on `device`: its inputs made once, the op
+    (and its backward). Run it under torch.set_grad_enabled(backward)."""
     generator = torch.Generator().manual_seed(0)
     layout = torch.channels_last if name.endswith("channels-last") else torch.contiguous_format
     inputs = [torch.randn(*s, generator=generator).to(DTYPE).to(device) for s in shapes]
@@ -113,6 +115,11 @@ def measure(name, shapes, op, device, backward, runs):
         out = op(*inputs)
         if backward:
             out.backward(torch.ones_like(out))
+    return step
+
+
+def measure(name, shapes, op, device, backward, runs):
+    step = make_step(name, shapes, op, device, backward)
     with torch.set_grad_enabled(backward):
         return median_ms(step, device, runs)
 
