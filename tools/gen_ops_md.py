@@ -20,6 +20,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
 # Kernels whose operands are float32 (float64) statistics whatever the input's
 # dtype: an op needs them present, but they do not limit the input dtypes.
 STATISTICS_KERNELS = {"batch_norm_coefficients", "group_norm_coefficients"}
+# The interpolate kernel's uint8 (fixed-point) form serves only these ops:
+# PyTorch's uint8 image resizes (2-d, forward); its other ops are float only.
+UINT8_RESIZES = {"upsample_bilinear2d", "upsample_bicubic2d", "_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa"}
 
 
 def vendor_tables():
@@ -65,7 +68,10 @@ def render():
                 cells.append("fallback")
                 continue
             masks = [tables[v][k] for k in kernels if k not in STATISTICS_KERNELS]
-            cells.append(dtypes_of(functools.reduce(int.__and__, masks)))
+            mask = functools.reduce(int.__and__, masks)
+            if "interpolate" in kernels and family not in UINT8_RESIZES:
+                mask &= ~(1 << DTYPES.index("u8"))
+            cells.append(dtypes_of(mask))
         overloads = ", ".join(f"`{o}`" for o, _ in rows)
         lines.append(f"| {family} | {overloads} | {', '.join(kernels)} | " + " | ".join(cells) + " |")
     counts = {v: sum(1 for o, ks in _C.op_table() if all(k in tables[v] for k in ks.split(","))) for v in tables}

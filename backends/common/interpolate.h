@@ -98,4 +98,14 @@ GEMS_HOST_DEVICE inline A interpolate_at(const InterpolateGeometry& g, I n, I c,
   return outer;
 }
 
+// uint8 resampling in PyTorch CPU's fixed-point arithmetic: the weights are
+// integers (the float weights times 2^precision, rounded), interpolate_at
+// sums them exactly in int32 (A = int32_t), and the sum is rounded and
+// clamped once. The caller resamples one dim per call (PyTorch's separable
+// passes, each rounded to uint8): every other dim's taps weigh 1.
+GEMS_HOST_DEVICE inline uint8_t fixed_point_to_uint8(int32_t sum, int32_t precision) {
+  const int32_t v = (sum + (int32_t(1) << (precision - 1))) >> precision;
+  return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
 }  // namespace gems

@@ -11,18 +11,22 @@
 namespace gems {
 
 // interpolate: y [N, C, O...], x [N, C, I...] (1 to 3 spatial dims, any
-// strides, one floating dtype), then for each spatial dim d its taps: index
-// [K_d, O_d] (int64, contiguous, each in [0, I_d)) and weight [K_d, O_d]
-// (float32, float64 for a float64 x; contiguous).
+// strides, one floating dtype or uint8), then for each spatial dim d its
+// taps: index [K_d, O_d] (int64, contiguous, each in [0, I_d)) and weight
+// [K_d, O_d] (float32, float64 for a float64 x; contiguous). uint8 takes
+// int32 weights in fixed point and one scalar, their precision in bits (1 to
+// 22; fixed_point_to_uint8).
 struct InterpolateOperands {
   static constexpr const char* kExpected =
       "interpolate: expected y [N, C, O...], x [N, C, I...] of 1 to 3 spatial dims, then per spatial dim a "
-      "contiguous int64 index [K, O] and weight [K, O] (float32; float64 for float64)";
+      "contiguous int64 index [K, O] and weight [K, O] (float32; float64 for float64; int32 for uint8, with "
+      "the weights' precision in bits, 1 to 22, as the one scalar)";
   const gems_tensor* y = nullptr;
   const gems_tensor* x = nullptr;
   const gems_tensor* index[3] = {nullptr, nullptr, nullptr};   // per spatial dim of the call
   const gems_tensor* weight[3] = {nullptr, nullptr, nullptr};
   int dims = 0;  // spatial dims of the call; the geometry pads them to three in front
+  int32_t precision = 0;  // uint8's fixed-point weights: bits after the point
   InterpolateGeometry g{};
   bool ok = false;
 
@@ -32,7 +36,11 @@ struct InterpolateOperands {
     x = &c->tensors[1];
     dims = x->ndim - 2;
     if (dims < 1 || dims > 3 || y->ndim != x->ndim || c->num_tensors != 2 + 2 * dims || y->dtype != x->dtype) return;
-    const int32_t stat = x->dtype == GEMS_FLOAT64 ? GEMS_FLOAT64 : GEMS_FLOAT32;
+    const int32_t stat = x->dtype == GEMS_FLOAT64 ? GEMS_FLOAT64 : x->dtype == GEMS_UINT8 ? GEMS_INT32 : GEMS_FLOAT32;
+    if (x->dtype == GEMS_UINT8) {
+      if (c->num_scalars != 1 || c->scalars[0].i < 1 || c->scalars[0].i > 22) return;
+      precision = static_cast<int32_t>(c->scalars[0].i);
+    }
     g.N = x->sizes[0];
     g.C = x->sizes[1];
     if (y->sizes[0] != g.N || y->sizes[1] != g.C) return;

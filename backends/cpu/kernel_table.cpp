@@ -153,8 +153,10 @@ const gems_kernel_entry kKernels[] = {
     // [K_d, O_d] (float32; float64 for float64): each y the nested sum over
     // the dims' taps of weight * x at the taps' indices, last dim innermost,
     // in the weights' dtype (backends/common/interpolate.h). Linear, cubic and
-    // antialiased upsampling in one pass.
-    {"interpolate", kFloating, k_interpolate},
+    // antialiased upsampling in one pass. uint8: int32 fixed-point weights and
+    // one scalar, their precision in bits; the int32 sum rounded and clamped
+    // once (fixed_point_to_uint8): PyTorch CPU's uint8 resize, a dim a call.
+    {"interpolate", kFloating | GEMS_DTYPE_BIT(GEMS_UINT8), k_interpolate},
     // batch_norm_stats: mean [C], var [C] (float32; float64 for a float64 x),
     // x [N,C,S] (any strides): each channel's mean and biased variance over
     // its N*S elements (written).

@@ -289,102 +289,113 @@ const A* add_level(A* __restrict__ sum, const A* __restrict__ part, A w, int64_t
   return sum;
 }
 
+// interpolate's sums in A over x of T, each output written as store(sum):
+// the floating dtypes sum in their opmath type and round once; uint8 sums
+// fixed-point weights in int32 (fixed_point_to_uint8).
+template <typename T, typename A, typename Store>
+void interpolate_as(const InterpolateOperands& op, Store store) {
+  const InterpolateGeometry& g = op.g;
+  const int pad = 3 - op.dims;
+  const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
+  T* y = reinterpret_cast<T*>(base_ptr(*op.y));
+  const int64_t* index[3] = {};
+  const A* weight[3] = {};
+  for (int d = pad; d < 3; ++d) {
+    index[d] = reinterpret_cast<const int64_t*>(base_ptr(*op.index[d - pad]));
+    weight[d] = reinterpret_cast<const A*>(base_ptr(*op.weight[d - pad]));
+  }
+  auto at_index = [&](int d, int64_t k, int64_t o) { return index[d] ? index[d][k * g.out[d] + o] : int64_t{0}; };
+  auto at_weight = [&](int d, int64_t k, int64_t o) { return weight[d] ? weight[d][k * g.out[d] + o] : A(1); };
+  auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
+  const int64_t K0 = g.taps[0], K1 = g.taps[1], K2 = g.taps[2];
+  if (g.channels_last && g.x[1] == 1 && g.y[1] == 1) {
+    // Channels-last input and output: a task a run of spatial positions,
+    // each one's C channels contiguous on both sides. A position's taps are
+    // the same for all its channels, so each sum of interpolate_at runs over
+    // the channels at once, in the same order for every channel.
+    const int64_t C = g.C, O0 = g.out[0], O1 = g.out[1], O2 = g.out[2];
+    parallel_for(0, g.N * O0 * O1 * O2, grain_for(C * K0 * K1 * K2), [&](int64_t begin, int64_t end) {
+      std::vector<A> sums(3 * C);
+      A* __restrict__ inner = sums.data();
+      A* __restrict__ middle = inner + C;
+      A* __restrict__ outer = middle + C;
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t o[3] = {r / (O1 * O2) % O0, r / O2 % O1, r % O2}, n = r / (O0 * O1 * O2);
+        const A *mid = middle, *sum = outer;
+        for (int64_t k0 = 0; k0 < K0; ++k0) {
+          for (int64_t k1 = 0; k1 < K1; ++k1) {
+            const T* at = x + n * g.x[0] + at_index(0, k0, o[0]) * g.x[2] + at_index(1, k1, o[1]) * g.x[3];
+            for (int64_t k2 = 0; k2 < K2; ++k2) {
+              const T* __restrict__ src = at + at_index(2, k2, o[2]) * g.x[4];
+              const A w2 = at_weight(2, k2, o[2]);
+              if (k2 == 0)
+                for (int64_t ch = 0; ch < C; ++ch) inner[ch] = static_cast<A>(src[ch]) * w2;
+              else
+                for (int64_t ch = 0; ch < C; ++ch) inner[ch] = inner[ch] + static_cast<A>(src[ch]) * w2;
+            }
+            mid = add_level(middle, inner, at_weight(1, k1, o[1]), k1, K1, C);
+          }
+          sum = add_level(outer, mid, at_weight(0, k0, o[0]), k0, K0, C);
+        }
+        T* __restrict__ out = y + n * g.y[0] + o[0] * g.y[2] + o[1] * g.y[3] + o[2] * g.y[4];
+        for (int64_t ch = 0; ch < C; ++ch) out[ch] = store(sum[ch]);
+      }
+    });
+    return;
+  }
+  if (g.channels_last) {
+    parallel_for(0, op.count(), grain_for(K0 * K1 * K2), [&](int64_t begin, int64_t end) {
+      int64_t n, ch, o[3];
+      interpolate_coords<int64_t>(g, begin, n, ch, o);
+      for (int64_t i = begin; i < end; ++i, interpolate_next(g, n, ch, o))
+        y[interpolate_offset<int64_t>(g, n, ch, o)] =
+            store(interpolate_at<A, int64_t>(g, n, ch, o, at_index, at_weight, load));
+    });
+    return;
+  }
+  // Memory order: a task a run of output rows along the last dim. A row's
+  // outer taps (dims 0 and 1) are fixed, so each sum of interpolate_at
+  // runs over the whole row at once (its outputs are independent: no chain
+  // of dependent adds per output), in the same order for every output.
+  const int64_t O2 = g.out[2], step = g.x[4];
+  const int64_t rows = g.N * g.C * g.out[0] * g.out[1];
+  const int64_t* i2 = index[2];
+  const A* w2 = weight[2];
+  parallel_for(0, rows, grain_for(O2 * K0 * K1 * K2), [&](int64_t begin, int64_t end) {
+    std::vector<A> inner(O2), middle(O2), outer(O2);
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t o1 = r % g.out[1], o0 = r / g.out[1] % g.out[0], ch = r / (g.out[1] * g.out[0]) % g.C,
+                    n = r / (g.out[1] * g.out[0] * g.C);
+      const A *mid = middle.data(), *sum = outer.data();
+      for (int64_t k0 = 0; k0 < K0; ++k0) {
+        for (int64_t k1 = 0; k1 < K1; ++k1) {
+          const T* row = x + n * g.x[0] + ch * g.x[1] + at_index(0, k0, o0) * g.x[2] + at_index(1, k1, o1) * g.x[3];
+          for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = static_cast<A>(row[i2[o2] * step]) * w2[o2];
+          for (int64_t k2 = 1; k2 < K2; ++k2) {
+            const int64_t* ik = i2 + k2 * O2;
+            const A* wk = w2 + k2 * O2;
+            for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = inner[o2] + static_cast<A>(row[ik[o2] * step]) * wk[o2];
+          }
+          mid = add_level(middle.data(), inner.data(), at_weight(1, k1, o1), k1, K1, O2);
+        }
+        sum = add_level(outer.data(), mid, at_weight(0, k0, o0), k0, K0, O2);
+      }
+      T* out = y + n * g.y[0] + ch * g.y[1] + o0 * g.y[2] + o1 * g.y[3];
+      for (int64_t o2 = 0; o2 < O2; ++o2) out[o2 * g.y[4]] = store(sum[o2]);
+    }
+  });
+}
+
 int k_interpolate(const gems_kernel_call* c) {
   const InterpolateOperands op(c);
   if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, InterpolateOperands::kExpected);
-  const InterpolateGeometry& g = op.g;
-  const int pad = 3 - op.dims;
+  if (op.x->dtype == GEMS_UINT8) {
+    interpolate_as<uint8_t, int32_t>(op, [p = op.precision](int32_t sum) { return fixed_point_to_uint8(sum, p); });
+    return GEMS_OK;
+  }
   const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using A = acc_t<T>;
-    const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
-    T* y = reinterpret_cast<T*>(base_ptr(*op.y));
-    const int64_t* index[3] = {};
-    const A* weight[3] = {};
-    for (int d = pad; d < 3; ++d) {
-      index[d] = reinterpret_cast<const int64_t*>(base_ptr(*op.index[d - pad]));
-      weight[d] = reinterpret_cast<const A*>(base_ptr(*op.weight[d - pad]));
-    }
-    auto at_index = [&](int d, int64_t k, int64_t o) { return index[d] ? index[d][k * g.out[d] + o] : int64_t{0}; };
-    auto at_weight = [&](int d, int64_t k, int64_t o) { return weight[d] ? weight[d][k * g.out[d] + o] : A(1); };
-    auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
-    const int64_t K0 = g.taps[0], K1 = g.taps[1], K2 = g.taps[2];
-    if (g.channels_last && g.x[1] == 1 && g.y[1] == 1) {
-      // Channels-last input and output: a task a run of spatial positions,
-      // each one's C channels contiguous on both sides. A position's taps are
-      // the same for all its channels, so each sum of interpolate_at runs over
-      // the channels at once, in the same order for every channel.
-      const int64_t C = g.C, O0 = g.out[0], O1 = g.out[1], O2 = g.out[2];
-      parallel_for(0, g.N * O0 * O1 * O2, grain_for(C * K0 * K1 * K2), [&](int64_t begin, int64_t end) {
-        std::vector<A> sums(3 * C);
-        A* __restrict__ inner = sums.data();
-        A* __restrict__ middle = inner + C;
-        A* __restrict__ outer = middle + C;
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t o[3] = {r / (O1 * O2) % O0, r / O2 % O1, r % O2}, n = r / (O0 * O1 * O2);
-          const A *mid = middle, *sum = outer;
-          for (int64_t k0 = 0; k0 < K0; ++k0) {
-            for (int64_t k1 = 0; k1 < K1; ++k1) {
-              const T* at = x + n * g.x[0] + at_index(0, k0, o[0]) * g.x[2] + at_index(1, k1, o[1]) * g.x[3];
-              for (int64_t k2 = 0; k2 < K2; ++k2) {
-                const T* __restrict__ src = at + at_index(2, k2, o[2]) * g.x[4];
-                const A w2 = at_weight(2, k2, o[2]);
-                if (k2 == 0)
-                  for (int64_t ch = 0; ch < C; ++ch) inner[ch] = static_cast<A>(src[ch]) * w2;
-                else
-                  for (int64_t ch = 0; ch < C; ++ch) inner[ch] = inner[ch] + static_cast<A>(src[ch]) * w2;
-              }
-              mid = add_level(middle, inner, at_weight(1, k1, o[1]), k1, K1, C);
-            }
-            sum = add_level(outer, mid, at_weight(0, k0, o[0]), k0, K0, C);
-          }
-          T* __restrict__ out = y + n * g.y[0] + o[0] * g.y[2] + o[1] * g.y[3] + o[2] * g.y[4];
-          for (int64_t ch = 0; ch < C; ++ch) out[ch] = convert<T>(sum[ch]);
-        }
-      });
-      return;
-    }
-    if (g.channels_last) {
-      parallel_for(0, op.count(), grain_for(K0 * K1 * K2), [&](int64_t begin, int64_t end) {
-        int64_t n, ch, o[3];
-        interpolate_coords<int64_t>(g, begin, n, ch, o);
-        for (int64_t i = begin; i < end; ++i, interpolate_next(g, n, ch, o))
-          y[interpolate_offset<int64_t>(g, n, ch, o)] =
-              convert<T>(interpolate_at<A, int64_t>(g, n, ch, o, at_index, at_weight, load));
-      });
-      return;
-    }
-    // Memory order: a task a run of output rows along the last dim. A row's
-    // outer taps (dims 0 and 1) are fixed, so each sum of interpolate_at
-    // runs over the whole row at once (its outputs are independent: no chain
-    // of dependent adds per output), in the same order for every output.
-    const int64_t O2 = g.out[2], step = g.x[4];
-    const int64_t rows = g.N * g.C * g.out[0] * g.out[1];
-    const int64_t* i2 = index[2];
-    const A* w2 = weight[2];
-    parallel_for(0, rows, grain_for(O2 * K0 * K1 * K2), [&](int64_t begin, int64_t end) {
-      std::vector<A> inner(O2), middle(O2), outer(O2);
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t o1 = r % g.out[1], o0 = r / g.out[1] % g.out[0], ch = r / (g.out[1] * g.out[0]) % g.C,
-                      n = r / (g.out[1] * g.out[0] * g.C);
-        const A *mid = middle.data(), *sum = outer.data();
-        for (int64_t k0 = 0; k0 < K0; ++k0) {
-          for (int64_t k1 = 0; k1 < K1; ++k1) {
-            const T* row = x + n * g.x[0] + ch * g.x[1] + at_index(0, k0, o0) * g.x[2] + at_index(1, k1, o1) * g.x[3];
-            for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = static_cast<A>(row[i2[o2] * step]) * w2[o2];
-            for (int64_t k2 = 1; k2 < K2; ++k2) {
-              const int64_t* ik = i2 + k2 * O2;
-              const A* wk = w2 + k2 * O2;
-              for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = inner[o2] + static_cast<A>(row[ik[o2] * step]) * wk[o2];
-            }
-            mid = add_level(middle.data(), inner.data(), at_weight(1, k1, o1), k1, K1, O2);
-          }
-          sum = add_level(outer.data(), mid, at_weight(0, k0, o0), k0, K0, O2);
-        }
-        T* out = y + n * g.y[0] + ch * g.y[1] + o0 * g.y[2] + o1 * g.y[3];
-        for (int64_t o2 = 0; o2 < O2; ++o2) out[o2 * g.y[4]] = convert<T>(sum[o2]);
-      }
-    });
+    interpolate_as<T, acc_t<T>>(op, [](acc_t<T> sum) { return convert<T>(sum); });
   });
   return ok ? GEMS_OK : unsupported_dtype("interpolate", op.x->dtype);
 }

@@ -71,9 +71,20 @@ struct InterpolateTables {
   const A* weight[3];
 };
 
-template <typename T, typename I>
-__global__ void interpolate_kernel(InterpolateGeometry g, I count, const T* x, T* y, InterpolateTables<acc_t<T>> t) {
-  using A = acc_t<T>;
+// interpolate's output of a sum: the floating dtypes round their opmath
+// sum once; uint8 rounds and clamps its fixed-point int32 sum.
+template <typename T>
+struct RoundSum {
+  __device__ T operator()(acc_t<T> sum) const { return store_as<T>(sum); }
+};
+struct FixedPointSum {
+  int32_t precision;
+  __device__ uint8_t operator()(int32_t sum) const { return fixed_point_to_uint8(sum, precision); }
+};
+
+template <typename T, typename A, typename I, typename Store>
+__global__ void interpolate_kernel(InterpolateGeometry g, I count, const T* x, T* y, InterpolateTables<A> t,
+                                   Store store) {
   auto load = [x](I at) { return load_as<A>(x[at]); };
   auto index = [&](int d, I k, I o) { return t.index[d] ? I(t.index[d][k * I(g.out[d]) + o]) : I(0); };
   auto weight = [&](int d, I k, I o) { return t.weight[d] ? t.weight[d][k * I(g.out[d]) + o] : A(1); };
@@ -81,7 +92,7 @@ __global__ void interpolate_kernel(InterpolateGeometry g, I count, const T* x, T
   for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < count; i += step) {
     I n, c, o[3];
     interpolate_coords<I>(g, i, n, c, o);
-    y[interpolate_offset<I>(g, n, c, o)] = store_as<T>(interpolate_at<A, I>(g, n, c, o, index, weight, load));
+    y[interpolate_offset<I>(g, n, c, o)] = store(interpolate_at<A, I>(g, n, c, o, index, weight, load));
   }
 }
 
@@ -129,26 +140,36 @@ int k_pool_backward(const gems_kernel_call* c) {
   return ok ? launch_status("pool_backward") : unsupported_dtype("pool_backward", op.x->dtype);
 }
 
+// One launch of interpolate_kernel with sums in A, written through store.
+template <typename T, typename A, typename Store>
+void launch_interpolate(const gems_kernel_call* c, const InterpolateOperands& op, Store store) {
+  const int64_t count = op.count();
+  if (count == 0) return;
+  const int pad = 3 - op.dims;
+  InterpolateTables<A> t{};
+  for (int d = pad; d < 3; ++d) {
+    t.index[d] = reinterpret_cast<const int64_t*>(base_ptr(*op.index[d - pad]));
+    t.weight[d] = reinterpret_cast<const A*>(base_ptr(*op.weight[d - pad]));
+  }
+  const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
+  T* y = reinterpret_cast<T*>(base_ptr(*op.y));
+  if (op.fits_int32())
+    interpolate_kernel<T, A, int32_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, int32_t(count), x, y, t,
+                                                                                          store);
+  else
+    interpolate_kernel<T, A, int64_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, count, x, y, t, store);
+}
+
 int k_interpolate(const gems_kernel_call* c) {
   const InterpolateOperands op(c);
   if (!op.ok) return set_error_string(GEMS_INVALID_ARGUMENT, InterpolateOperands::kExpected);
-  const int64_t count = op.count();
-  const int pad = 3 - op.dims;
+  if (op.x->dtype == GEMS_UINT8) {
+    launch_interpolate<uint8_t, int32_t>(c, op, FixedPointSum{op.precision});
+    return launch_status("interpolate");
+  }
   const bool ok = dispatch_dtype<kFloating>(op.x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using A = acc_t<T>;
-    if (count == 0) return;
-    InterpolateTables<A> t{};
-    for (int d = pad; d < 3; ++d) {
-      t.index[d] = reinterpret_cast<const int64_t*>(base_ptr(*op.index[d - pad]));
-      t.weight[d] = reinterpret_cast<const A*>(base_ptr(*op.weight[d - pad]));
-    }
-    const T* x = reinterpret_cast<const T*>(base_ptr(*op.x));
-    T* y = reinterpret_cast<T*>(base_ptr(*op.y));
-    if (op.fits_int32())
-      interpolate_kernel<T, int32_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, int32_t(count), x, y, t);
-    else
-      interpolate_kernel<T, int64_t><<<blocks_for(count), kPoolBlock, 0, stream_of(c)>>>(op.g, count, x, y, t);
+    launch_interpolate<T, acc_t<T>>(c, op, RoundSum<T>{});
   });
   return ok ? launch_status("interpolate") : unsupported_dtype("interpolate", op.x->dtype);
 }

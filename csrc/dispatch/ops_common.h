@@ -118,8 +118,9 @@ inline ResampleTaps index_map_taps(std::vector<int64_t> sources) {
 }
 bool resample_serves(at::ScalarType type);
 // One pass: self [N, C, spatial...] to output_size (spatial), taps(i) for spatial dim i.
+// A uint8 self takes integer weights in fixed point with `precision` bits (interpolate.h).
 at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
-                    const std::function<ResampleTaps(int64_t dim)>& taps);
+                    const std::function<ResampleTaps(int64_t dim)>& taps, int32_t precision = 0);
 // Its adjoint, one pass too: the input gradient (input_size [N, C, spatial...])
 // of a resampling with those taps, from grad_output.
 at::Tensor resample_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <numeric>
 
 #include "../../backends/common/pooling.h"
 #include "op_registry.h"
@@ -334,7 +335,7 @@ bool resample_serves(at::ScalarType type) {
 }
 
 at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
-                    const std::function<ResampleTaps(int64_t dim)>& taps) {
+                    const std::function<ResampleTaps(int64_t dim)>& taps, int32_t precision) {
   static const Kernel k("interpolate");
   const int64_t dims = static_cast<int64_t>(output_size.size());
   k.require(self.scalar_type());
@@ -342,8 +343,10 @@ at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
   for (int64_t i = 0; i < dims; ++i) shape[i + 2] = output_size[i];
   at::Tensor out = at::empty(shape, self.options().memory_format(self.suggest_memory_format()));
   if (out.numel() == 0) return out;
-  // Each dim's [K, O] index and weight tables (weights in the opmath type), copied to the device once.
-  const at::TensorOptions weights = self.options().dtype(accumulate_type(self.scalar_type()));
+  // Each dim's [K, O] index and weight tables (weights in the opmath type; int32 fixed point
+  // for uint8), copied to the device once.
+  const bool fixed_point = self.scalar_type() == at::kByte;
+  const at::TensorOptions weights = self.options().dtype(fixed_point ? at::kInt : accumulate_type(self.scalar_type()));
   std::vector<at::Tensor> tables;
   for (int64_t i = 0; i < dims; ++i) {
     const ResampleTaps t = taps(i);
@@ -352,7 +355,9 @@ at::Tensor resample(const at::Tensor& self, at::IntArrayRef output_size,
   }
   c10::SmallVector<gems_tensor, 8> d = {describe(out), describe(self)};
   for (const at::Tensor& t : tables) d.push_back(describe(t));
-  k.launch(launch_index(self.device()), d.data(), static_cast<int32_t>(d.size()));
+  const gems_scalar bits = int_arg(precision);
+  k.launch(launch_index(self.device()), d.data(), static_cast<int32_t>(d.size()),
+           fixed_point ? c10::ArrayRef<gems_scalar>(bits) : c10::ArrayRef<gems_scalar>());
   return out;
 }
 
@@ -555,13 +560,14 @@ std::array<T, 4> cubic_weights(T t) {
   return {far(t + 1), near(t), near(1 - t), far(2 - t)};
 }
 
-// PyTorch's antialiasing filters: a triangle for bilinear, Keys' cubic
-// (A = -0.5) for bicubic.
+// PyTorch's resampling filters: a triangle for bilinear, Keys' cubic for
+// bicubic (A = -0.5 antialiased, as PIL; -0.75 otherwise, as its cubic
+// convolution; the float path's non-antialiased taps use cubic_weights).
 template <typename T>
-T antialias_filter(Blend blend, T x) {
+T resize_filter(Blend blend, T x) {
   x = std::abs(x);
-  if (blend == Blend::kLinearAntialias) return x < T(1) ? T(1) - x : T(0);
-  constexpr T A = T(-0.5);
+  if (blend == Blend::kLinear || blend == Blend::kLinearAntialias) return x < T(1) ? T(1) - x : T(0);
+  const T A = blend == Blend::kCubicAntialias ? T(-0.5) : T(-0.75);
   if (x < T(1)) return ((A + 2) * x - (A + 3)) * x * x + 1;
   if (x < T(2)) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
   return T(0);
@@ -589,7 +595,7 @@ void antialias_taps(Blend blend, int64_t input, int64_t output, T s, std::vector
     T total = T(0);
     for (int64_t j = 0; j < n; ++j) {
       index[j][o] = std::min(xmin + j, input - 1);
-      if (j < size) total += weight[j][o] = antialias_filter<T>(blend, (static_cast<T>(j + xmin) - center + T(0.5)) * invscale);
+      if (j < size) total += weight[j][o] = resize_filter<T>(blend, (static_cast<T>(j + xmin) - center + T(0.5)) * invscale);
     }
     if (total != T(0))
       for (int64_t j = 0; j < size; ++j) weight[j][o] /= total;
@@ -642,11 +648,101 @@ ResampleTaps taps_of(Blend blend, int64_t input, int64_t output, bool align_corn
                                               : host_taps<float>(blend, input, output, align_corners, scale);
 }
 
+// ---- uint8 resizing (bilinear and bicubic, antialiased or not, 2-d as on
+// CPU): PyTorch CPU's fixed-point arithmetic. Its taps in double, the weights
+// scaled to integers with the most bits of precision that keep the largest
+// under 2^15; one interpolate pass a resized dim, the last dim first, each
+// rounded and clamped to uint8; a dim of unchanged size is not resampled ----
+
+// The taps of a resize without antialiasing as PyTorch's uint8 path computes
+// them: the support's taps around the source index, those past an edge
+// folded onto the edge's tap (in its order of operations, exactly).
+ResampleTaps folded_taps(Blend blend, int64_t input, int64_t output, bool align_corners, double s) {
+  const bool cubic = blend == Blend::kCubic;
+  const int64_t n = cubic ? 4 : 2, support = n / 2;
+  ResampleTaps t;
+  t.K = n;
+  t.O = output;
+  t.index.assign(n * output, 0);
+  t.weight.assign(n * output, 0.0);
+  t.used.assign(output, 0);
+  std::vector<double> w(n);
+  for (int64_t o = 0; o < output; ++o) {
+    const double real = source_index<double>(s, o, align_corners, cubic);
+    // PyTorch's guard_index_and_lambda (its floorf included)
+    const int64_t i = std::min(static_cast<int64_t>(std::floor(static_cast<float>(real))), input - 1);
+    const double lambda = std::min(std::max(real - static_cast<double>(i), 0.0), 1.0);
+    const int64_t first = i - support + 1, xmin = std::max<int64_t>(first, 0);
+    const int64_t size = std::clamp<int64_t>(std::min(i + support + 1, input) - xmin, 0, n);
+    int64_t at = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      w[j] = 0.0;
+      if (first + j <= 0) at = 0;
+      else if (first + j >= input - 1) at = size - 1;
+      w[at] += resize_filter<double>(blend, static_cast<double>(j + 1 - support) - lambda);
+      ++at;
+    }
+    t.used[o] = size;
+    for (int64_t j = 0; j < n; ++j) {
+      t.index[j * output + o] = std::min(xmin + j, input - 1);
+      t.weight[j * output + o] = j < size ? w[j] : 0.0;
+    }
+  }
+  return t;
+}
+
+// One dim's uint8 taps: weights in fixed point with `precision` bits.
+struct FixedPointTaps {
+  ResampleTaps taps;
+  int32_t precision = 0;
+};
+FixedPointTaps uint8_taps(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale) {
+  FixedPointTaps f;
+  f.taps = blend == Blend::kLinearAntialias || blend == Blend::kCubicAntialias
+               ? host_taps<double>(blend, input, output, align_corners, scale)
+               : folded_taps(blend, input, output, align_corners,
+                             source_scale<double>(input, output, align_corners, scale));
+  double largest = 0.0;
+  for (double w : f.taps.weight) largest = std::max(largest, w);
+  for (f.precision = 0; f.precision < 22; ++f.precision)
+    if (static_cast<int>(0.5 + largest * (1 << (f.precision + 1))) >= (1 << 15)) break;
+  for (double& w : f.taps.weight) {
+    const double v = w * (1 << f.precision);
+    w = static_cast<int16_t>(v < 0 ? static_cast<int>(-0.5 + v) : static_cast<int>(0.5 + v));
+  }
+  return f;
+}
+
+at::Tensor resize_uint8(Blend blend, const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
+                        std::initializer_list<std::optional<double>> scales) {
+  static const Kernel k("interpolate");
+  if (!k.serves(at::kByte)) throw NotServed("uint8 resizing on this vendor");
+  const int64_t dims = static_cast<int64_t>(output_size.size());
+  at::Tensor current = self;
+  for (int64_t d = dims - 1; d >= 0; --d) {
+    if (output_size[d] == self.size(d + 2)) continue;
+    const FixedPointTaps pass = uint8_taps(blend, self.size(d + 2), output_size[d], align_corners, scales.begin()[d]);
+    at::DimVector sizes(current.sizes().begin() + 2, current.sizes().end());
+    sizes[d] = output_size[d];
+    const at::DimVector before(current.sizes().begin() + 2, current.sizes().end());
+    current = resample(current, sizes, [&](int64_t i) {
+      if (i == d) return pass.taps;
+      std::vector<int64_t> same(before[i]);
+      std::iota(same.begin(), same.end(), int64_t{0});
+      return index_map_taps(std::move(same));
+    }, pass.precision);
+  }
+  if (current.is_same(self))  // nothing resized: a copy, as PyTorch's
+    return at::empty(self.sizes(), self.options().memory_format(self.suggest_memory_format())).copy_(self);
+  return current;
+}
+
 // Linear and cubic resampling in one pass of the interpolate kernel.
 at::Tensor blend_forward(Blend blend, const at::Tensor& self, at::IntArrayRef output_size, bool align_corners,
                          std::initializer_list<std::optional<double>> scales) {
   const int64_t dims = static_cast<int64_t>(scales.size());
   check_upsample_input(self, dims, output_size);
+  if (self.scalar_type() == at::kByte && dims == 2) return resize_uint8(blend, self, output_size, align_corners, scales);
   if (!at::isFloatingType(self.scalar_type())) throw NotServed("linear or cubic upsampling of a non-float dtype");
   return resample(self, output_size, [&](int64_t i) {
     return taps_of(blend, self.size(i + 2), output_size[i], align_corners, scales.begin()[i], self.scalar_type());

@@ -556,6 +556,31 @@ void batch_norm_coefficients_check() {
 // interpolate over x [N=1, C=2, H=3, W=4] (channels-last memory) to y [1, 2,
 // 2, 3] (contiguous): two taps along H, three along W (one an antialiased
 // window's zero weight), against the nested sum in double, last dim innermost.
+// uint8 (where the vendor serves it): one resized dim of x [1, 2, 1, 5], the
+// other's single tap of weight 1; int32 weights with 8 bits of precision,
+// one negative (a cubic lobe), sums past 255 and below 0 clamped, against
+// PyTorch CPU's rounding: (sum + 128) >> 8.
+void interpolate_uint8_check() {
+  constexpr int C = 2, W = 5, OW = 3, K = 2, kBits = 8;
+  const std::vector<uint8_t> x = {10, 255, 0, 0, 7, 255, 1, 254, 100, 3};  // [C, W]
+  const std::vector<int64_t> ih = {0}, iw = {0, 1, 3, 1, 2, 4};               // [K, O]
+  const std::vector<int32_t> wh = {1}, ww = {192, 300, 256, 64, -60, 0};
+  DeviceBuffer dx(x), dih(ih), diw(iw), dwh(wh), dww(ww), dy(C * OW);
+  ASSERT_EQ(run("interpolate", {tensor(dy, GEMS_UINT8, {1, C, 1, OW}), tensor(dx, GEMS_UINT8, {1, C, 1, W}),
+                                tensor(dih, GEMS_INT64, {1, 1}), tensor(dwh, GEMS_INT32, {1, 1}),
+                                tensor(diw, GEMS_INT64, {K, OW}), tensor(dww, GEMS_INT32, {K, OW})},
+                {i(kBits)}),
+            GEMS_OK) << api().last_error();
+  std::vector<uint8_t> want(C * OW);
+  for (int c = 0; c < C; ++c)
+    for (int o = 0; o < OW; ++o) {
+      int32_t sum = 0;
+      for (int k = 0; k < K; ++k) sum += x[c * W + iw[k * OW + o]] * ww[k * OW + o];
+      want[c * OW + o] = static_cast<uint8_t>(std::clamp((sum + (1 << (kBits - 1))) >> kBits, 0, 255));
+    }
+  EXPECT_EQ(dy.read<uint8_t>(), want);
+}
+
 void interpolate_check() {
   constexpr int C = 2, H = 3, W = 4, OH = 2, OW = 3, KH = 2, KW = 3;
   std::vector<float> x(C * H * W);
@@ -583,6 +608,7 @@ void interpolate_check() {
         want[(c * OH + oh) * OW + ow] = static_cast<float>(outer);
       }
   expect_near(dy.read<float>(), want, 1e-5f);
+  if (find_kernel("interpolate")->dtype_mask & GEMS_DTYPE_BIT(GEMS_UINT8)) interpolate_uint8_check();
 }
 
 // group_norm_coefficients over N = 2 samples, C = 4 channels in G = 2 groups,

@@ -347,6 +347,29 @@ def test_antialiased_resize_forward_backward_as_on_cpu(mode, align_corners, stri
         torch.testing.assert_close(xg.grad.cpu(), xc.grad, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("antialias", [False, True], ids=["plain", "antialiased"])
+def test_uint8_resize_bit_exact_as_on_cpu(mode, antialias, strict):
+    """uint8 images resized as torchvision does (bilinear and bicubic,
+    antialiased or not, both align_corners): bit for bit CPU's fixed-point
+    result (separable passes rounded to uint8 between them; bicubic's
+    overshoot clamped), NCHW and channels-last, 3 channels (CPU's AVX path)
+    and 8 (its generic one), a dim of unchanged size left alone."""
+    uint8 = 1 << 1  # GEMS_DTYPE_BIT(GEMS_UINT8)
+    if not dict(_C.vendor_kernels()).get("interpolate", 0) & uint8:
+        pytest.skip(f"the {flag_gems.vendor_name} vendor's interpolate does not serve uint8")
+    generator = torch.Generator().manual_seed(3)
+    for channels, layout in [(3, torch.contiguous_format), (8, torch.channels_last), (8, torch.contiguous_format)]:
+        x = torch.randint(0, 256, (2, channels, 17, 19), dtype=torch.uint8, generator=generator)
+        x = x.contiguous(memory_format=layout)
+        for align_corners in (False, True):
+            for kwargs in (dict(size=(9, 7)), dict(size=(40, 50)), dict(size=(17, 30)), dict(scale_factor=0.37)):
+                f = lambda t: F.interpolate(t, mode=mode, antialias=antialias, align_corners=align_corners, **kwargs)
+                expected, got = f(x), f(x.to("gems"))
+                assert got.is_contiguous(memory_format=layout)
+                assert torch.equal(got.cpu(), expected), (channels, layout, align_corners, kwargs)
+
+
 def test_same_and_valid_padding_strings(strict):
     _need_gemm()
     x, w = torch.randn(1, 3, 10, 9), torch.randn(5, 3, 4, 3)
