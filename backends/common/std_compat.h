@@ -8,6 +8,7 @@ typedef ulong uint64_t;
 typedef long int64_t;
 typedef uint uint32_t;
 typedef int int32_t;
+typedef uchar uint8_t;
 namespace std {
 using ::copysign;
 using ::floor;

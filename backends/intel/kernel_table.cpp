@@ -50,7 +50,7 @@ const gems_kernel_entry kKernels[] = {
     {"convolution", kFloating, k_convolution}, {"convolution_backward_input", kFloating, k_convolution_backward_input},
     {"convolution_backward_weight", kFloating, k_convolution_backward_weight},
     {"pool", kNumeric, k_pool}, {"pool_backward", kFloating, k_pool_backward},
-    {"interpolate", kFloating, k_interpolate},
+    {"interpolate", kFloating | GEMS_DTYPE_BIT(GEMS_UINT8), k_interpolate},
     {"batch_norm_stats", kFloating, k_batch_norm_stats},
     {"batch_norm_backward_reduce", kFloating, k_batch_norm_backward_reduce},
     {"batch_norm_coefficients", GEMS_DTYPE_BIT(GEMS_FLOAT32) | GEMS_DTYPE_BIT(GEMS_FLOAT64), k_batch_norm_coefficients},

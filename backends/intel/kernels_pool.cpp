@@ -34,7 +34,8 @@ int k_pool_backward(const gems_kernel_call* c) {
 int k_interpolate(const gems_kernel_call* c) {
   const InterpolateOperands op(c);
   if (!op.ok) return set_error(GEMS_INVALID_ARGUMENT, InterpolateOperands::kExpected);
-  if (!served(kFloating, op.x->dtype)) return unsupported("interpolate", op.x->dtype);
+  const bool fixed_point = op.x->dtype == GEMS_UINT8;  // uint8: interpolate_u8, with the weights' precision
+  if (!fixed_point && !served(kFloating, op.x->dtype)) return unsupported("interpolate", op.x->dtype);
   if (op.count() == 0) return GEMS_OK;
   const int pad = 3 - op.dims;
   Launch launch(c, kProgramPool, kernel_name("interpolate", op.x->dtype));
@@ -43,7 +44,9 @@ int k_interpolate(const gems_kernel_call* c) {
     if (d < pad) launch.tensor(*op.y).tensor(*op.y);
     else launch.tensor(*op.index[d - pad]).tensor(*op.weight[d - pad]);
   }
-  return launch.value(pad).value(op.g).run(static_cast<size_t>(op.count()));
+  launch.value(pad);
+  if (fixed_point) launch.value(op.precision);
+  return launch.value(op.g).run(static_cast<size_t>(op.count()));
 }
 
 }  // namespace gems::intel
