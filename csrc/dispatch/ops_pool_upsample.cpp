@@ -656,8 +656,10 @@ ResampleTaps taps_of(Blend blend, int64_t input, int64_t output, bool align_corn
 
 // The taps of a resize without antialiasing as PyTorch's uint8 path computes
 // them: the support's taps around the source index, those past an edge
-// folded onto the edge's tap (in its order of operations, exactly).
-ResampleTaps folded_taps(Blend blend, int64_t input, int64_t output, bool align_corners, double s) {
+// folded onto the edge's tap (in its order of operations, exactly). largest:
+// the largest weight as it tracks it, partial sums of folded taps included
+// (it sets the fixed point's precision).
+ResampleTaps folded_taps(Blend blend, int64_t input, int64_t output, bool align_corners, double s, double& largest) {
   const bool cubic = blend == Blend::kCubic;
   const int64_t n = cubic ? 4 : 2, support = n / 2;
   ResampleTaps t;
@@ -680,6 +682,7 @@ ResampleTaps folded_taps(Blend blend, int64_t input, int64_t output, bool align_
       if (first + j <= 0) at = 0;
       else if (first + j >= input - 1) at = size - 1;
       w[at] += resize_filter<double>(blend, static_cast<double>(j + 1 - support) - lambda);
+      largest = std::max(largest, w[at]);
       ++at;
     }
     t.used[o] = size;
@@ -698,12 +701,14 @@ struct FixedPointTaps {
 };
 FixedPointTaps uint8_taps(Blend blend, int64_t input, int64_t output, bool align_corners, std::optional<double> scale) {
   FixedPointTaps f;
-  f.taps = blend == Blend::kLinearAntialias || blend == Blend::kCubicAntialias
-               ? host_taps<double>(blend, input, output, align_corners, scale)
-               : folded_taps(blend, input, output, align_corners,
-                             source_scale<double>(input, output, align_corners, scale));
   double largest = 0.0;
-  for (double w : f.taps.weight) largest = std::max(largest, w);
+  if (blend == Blend::kLinearAntialias || blend == Blend::kCubicAntialias) {
+    f.taps = host_taps<double>(blend, input, output, align_corners, scale);
+    for (double w : f.taps.weight) largest = std::max(largest, w);
+  } else {
+    f.taps = folded_taps(blend, input, output, align_corners, source_scale<double>(input, output, align_corners, scale),
+                         largest);
+  }
   for (f.precision = 0; f.precision < 22; ++f.precision)
     if (static_cast<int>(0.5 + largest * (1 << (f.precision + 1))) >= (1 << 15)) break;
   for (double& w : f.taps.weight) {
