@@ -308,7 +308,12 @@ void interpolate_as(const InterpolateOperands& op, Store store) {
   auto at_weight = [&](int d, int64_t k, int64_t o) { return weight[d] ? weight[d][k * g.out[d] + o] : A(1); };
   auto load = [x](int64_t at) { return static_cast<A>(x[at]); };
   const int64_t K0 = g.taps[0], K1 = g.taps[1], K2 = g.taps[2];
-  if (g.channels_last && g.x[1] == 1 && g.y[1] == 1) {
+  // Channels-last with few channels (images: 3 or 4) runs the row path below
+  // with strided rows: sums over a position's channels at once pay a loop
+  // per tap for three elements (8x3x224x224 bilinear upsampling: 13.5 ms
+  // that way, against torch's 5.6).
+  const bool few_channels = g.C < 16;
+  if (g.channels_last && g.x[1] == 1 && g.y[1] == 1 && !few_channels) {
     // Channels-last input and output: a task a run of spatial positions,
     // each one's C channels contiguous on both sides. A position's taps are
     // the same for all its channels, so each sum of interpolate_at runs over
@@ -343,7 +348,7 @@ void interpolate_as(const InterpolateOperands& op, Store store) {
     });
     return;
   }
-  if (g.channels_last) {
+  if (g.channels_last && !few_channels) {
     parallel_for(0, op.count(), grain_for(K0 * K1 * K2), [&](int64_t begin, int64_t end) {
       int64_t n, ch, o[3];
       interpolate_coords<int64_t>(g, begin, n, ch, o);
@@ -361,6 +366,11 @@ void interpolate_as(const InterpolateOperands& op, Store store) {
   const int64_t rows = g.N * g.C * g.out[0] * g.out[1];
   const int64_t* i2 = index[2];
   const A* w2 = weight[2];
+  // The last dim passed through (one tap of weight 1 at each output's own
+  // position: the other dim's pass of a separable resize): rows are read
+  // straight, not gathered (x * 1 is x, bit for bit).
+  bool through = K2 == 1 && O2 == g.in[2];
+  for (int64_t o2 = 0; through && o2 < O2; ++o2) through = i2[o2] == o2 && w2[o2] == A(1);
   parallel_for(0, rows, grain_for(O2 * K0 * K1 * K2), [&](int64_t begin, int64_t end) {
     std::vector<A> inner(O2), middle(O2), outer(O2);
     for (int64_t r = begin; r < end; ++r) {
@@ -370,7 +380,10 @@ void interpolate_as(const InterpolateOperands& op, Store store) {
       for (int64_t k0 = 0; k0 < K0; ++k0) {
         for (int64_t k1 = 0; k1 < K1; ++k1) {
           const T* row = x + n * g.x[0] + ch * g.x[1] + at_index(0, k0, o0) * g.x[2] + at_index(1, k1, o1) * g.x[3];
-          for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = static_cast<A>(row[i2[o2] * step]) * w2[o2];
+          if (through)
+            for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = static_cast<A>(row[o2 * step]);
+          else
+            for (int64_t o2 = 0; o2 < O2; ++o2) inner[o2] = static_cast<A>(row[i2[o2] * step]) * w2[o2];
           for (int64_t k2 = 1; k2 < K2; ++k2) {
             const int64_t* ik = i2 + k2 * O2;
             const A* wk = w2 + k2 * O2;
