@@ -112,6 +112,10 @@ vision() {
   GEMS_VENDOR=nvidia timeout "${GEMS_PYTEST_LIMIT:-330}" python3 -m pytest -q --maxfail=40 ${GEMS_PYTEST_PATHS:-tests/python} -p no:cacheprovider \
     --deselect tests/python/test_crash_sweep.py 2>&1 | tee "$OUT/pytest_nvidia.log" | tail -25
   GEMS_VENDOR=nvidia timeout 200 python3 benchmarks/bench_vision.py --out "$OUT" 2>&1 | tail -30
+  # Where the rows below 1.0x lose: each side's kernels and their GPU time per step.
+  GEMS_VENDOR=nvidia timeout 90 python3 tools/profile_vision.py ${GEMS_PROFILE_CASES:-"conv2d 3x3" max_pool2d} 2>&1 |
+    grep -v -e USDT -e Warning -e self.profiler > "$OUT/profile_vision.txt"
+  cut -c1-150 "$OUT/profile_vision.txt" | head -80
   if [ "${GEMS_VISION_AUTOTUNE:-0}" = 1 ]; then
     GEMS_AUTOTUNE=1 GEMS_VISION_CASES=conv GEMS_VENDOR=nvidia timeout 150 python3 benchmarks/bench_vision.py --out "$OUT" 2>&1 | tail -20
   fi
