@@ -551,18 +551,9 @@ T source_index(T s, int64_t o, bool align_corners, bool cubic) {
   return !cubic && src < T(0) ? T(0) : src;
 }
 
-// PyTorch's cubic convolution coefficients of the four taps at offset t.
-template <typename T>
-std::array<T, 4> cubic_weights(T t) {
-  constexpr T A = T(-0.75);
-  auto near = [](T x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };           // |x| <= 1
-  auto far = [](T x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };      // 1 < |x| < 2
-  return {far(t + 1), near(t), near(1 - t), far(2 - t)};
-}
-
 // PyTorch's resampling filters: a triangle for bilinear, Keys' cubic for
 // bicubic (A = -0.5 antialiased, as PIL; -0.75 otherwise, as its cubic
-// convolution; the float path's non-antialiased taps use cubic_weights).
+// convolution).
 template <typename T>
 T resize_filter(Blend blend, T x) {
   x = std::abs(x);
@@ -571,6 +562,14 @@ T resize_filter(Blend blend, T x) {
   if (x < T(1)) return ((A + 2) * x - (A + 3)) * x * x + 1;
   if (x < T(2)) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
   return T(0);
+}
+
+// PyTorch's cubic convolution coefficients of the four taps at offset t in
+// [0, 1) (at t = 0 the outer two are 0 either way the filter is read).
+template <typename T>
+std::array<T, 4> cubic_weights(T t) {
+  auto f = [](T x) { return resize_filter<T>(Blend::kCubic, x); };
+  return {f(t + 1), f(t), f(1 - t), f(2 - t)};
 }
 
 // The taps of an antialiased resize: output o reads the window [xmin, xmin +
@@ -727,9 +726,9 @@ at::Tensor resize_uint8(Blend blend, const at::Tensor& self, at::IntArrayRef out
   for (int64_t d = dims - 1; d >= 0; --d) {
     if (output_size[d] == self.size(d + 2)) continue;
     const FixedPointTaps pass = uint8_taps(blend, self.size(d + 2), output_size[d], align_corners, scales.begin()[d]);
-    at::DimVector sizes(current.sizes().begin() + 2, current.sizes().end());
-    sizes[d] = output_size[d];
     const at::DimVector before(current.sizes().begin() + 2, current.sizes().end());
+    at::DimVector sizes = before;
+    sizes[d] = output_size[d];
     current = resample(current, sizes, [&](int64_t i) {
       if (i == d) return pass.taps;
       std::vector<int64_t> same(before[i]);

@@ -32,12 +32,20 @@ patches_native = pytest.mark.skipif(VENDOR not in ("cpu", "nvidia"),
 RAISES_IN_KERNELS = VENDOR == "cpu"
 
 
-def requires_kernels(*names):
-    """Skips a strict test on a vendor that lacks these kernels (the op then
-    falls back there, which strict mode forbids)."""
-    have = {name for name, _ in _C.vendor_kernels()}
-    missing = sorted(set(names) - have)
-    return pytest.mark.skipif(bool(missing), reason=f"the {VENDOR} vendor has no kernel {', '.join(missing)}")
+# The vendor ABI's dtype numbers (backends/abi/gems_vendor_abi.h): bit n of a
+# kernel's dtype mask says it serves dtype n.
+GEMS_DTYPE_CODES = {torch.bool: 0, torch.uint8: 1, torch.int8: 2, torch.int16: 3, torch.int32: 4, torch.int64: 5,
+                    torch.float16: 6, torch.bfloat16: 7, torch.float32: 8, torch.float64: 9}
+
+
+def requires_kernels(*names, dtype=None):
+    """Skips a strict test on a vendor that lacks these kernels, or whose
+    kernels do not serve `dtype` (the op then falls back there, which strict
+    mode forbids)."""
+    masks = dict(_C.vendor_kernels())
+    missing = sorted(n for n in names if n not in masks or (dtype is not None and not masks[n] >> GEMS_DTYPE_CODES[dtype] & 1))
+    served = "" if dtype is None else f" for {dtype}"
+    return pytest.mark.skipif(bool(missing), reason=f"the {VENDOR} vendor has no kernel {', '.join(missing)}{served}")
 
 
 @pytest.fixture

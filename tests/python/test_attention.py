@@ -5,7 +5,7 @@ path instead."""
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import VENDOR, requires_kernels
+from conftest import GEMS_DTYPE_CODES, VENDOR, requires_kernels
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import flag_gems
@@ -14,7 +14,6 @@ from flag_gems import _C
 FUSED = "_scaled_dot_product_fused_attention_overrideable"
 FUSED_GRAD_FN = "ScaledDotProductFusedAttentionOverrideableBackward0"
 KERNEL_DTYPES = {name: mask for name, mask in _C.vendor_kernels()}
-DTYPE_CODES = {torch.float16: 6, torch.bfloat16: 7, torch.float32: 8, torch.float64: 9}
 TOL = {torch.float16: dict(atol=2e-3, rtol=2e-3), torch.bfloat16: dict(atol=1.6e-2, rtol=1.6e-2),
        torch.float32: dict(atol=2e-5, rtol=2e-5), torch.float64: dict(atol=1e-10, rtol=1e-10)}
 GRAD_TOL = {torch.float16: dict(atol=1e-2, rtol=1e-2), torch.bfloat16: dict(atol=6e-2, rtol=6e-2),
@@ -23,7 +22,7 @@ GRAD_TOL = {torch.float16: dict(atol=1e-2, rtol=1e-2), torch.bfloat16: dict(atol
 
 def fused_serves(dtype):
     mask = KERNEL_DTYPES.get("attention", 0)
-    return bool(mask & (1 << DTYPE_CODES[dtype]))
+    return bool(mask & (1 << GEMS_DTYPE_CODES[dtype]))
 
 
 DTYPES = [d for d in (torch.float16, torch.bfloat16, torch.float32) if fused_serves(d)]

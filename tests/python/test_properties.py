@@ -9,6 +9,8 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from conftest import requires_kernels
+
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 # (the strict fixture only switches strict mode on; it holds for every generated input)
 
@@ -159,6 +161,7 @@ def test_float64_on_kernels_or_the_fallback(data, shape):
     same((a.to("gems") * 2 + 1).sum(), (a * 2 + 1).sum())
 
 
+@requires_kernels("interpolate", dtype=torch.uint8)
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(size=st.tuples(st.integers(1, 24), st.integers(1, 24)), out=st.tuples(st.integers(1, 48), st.integers(1, 48)),
        channels=st.integers(1, 6), channels_last=st.booleans(), mode=st.sampled_from(["bilinear", "bicubic"]),
@@ -170,9 +173,6 @@ def test_uint8_resize_is_cpus_bit_for_bit(strict, size, out, channels, channels_
     (antialias with align_corners=True differs between its AVX2 path, up to 4
     channels, and its generic one, NCHW above 4: gems gives the AVX2 path's)
     and what it refuses (an internal assert of its AVX2 path)."""
-    import flag_gems
-    if not dict(flag_gems._C.vendor_kernels()).get("interpolate", 0) & (1 << 1):  # GEMS_UINT8
-        pytest.skip(f"the {flag_gems.vendor_name} vendor's interpolate does not serve uint8")
     assume(not (antialias and align_corners and channels > 4 and not channels_last))
     x = torch.randint(0, 256, (2, channels, *size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
     if channels_last:

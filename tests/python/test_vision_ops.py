@@ -16,7 +16,7 @@ import flag_gems
 import torch.nn.functional as F
 from torch.testing._internal.common_methods_invocations import op_db
 
-from conftest import strict  # noqa: F401  (fixture)
+from conftest import requires_kernels, strict  # noqa: F401  (fixture)
 from flag_gems import _C
 
 CONVS = [op for op in op_db if op.name in {
@@ -347,6 +347,7 @@ def test_antialiased_resize_forward_backward_as_on_cpu(mode, align_corners, stri
         torch.testing.assert_close(xg.grad.cpu(), xc.grad, rtol=1e-12, atol=1e-12)
 
 
+@requires_kernels("interpolate", dtype=torch.uint8)
 @pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("antialias", [False, True], ids=["plain", "antialiased"])
 def test_uint8_resize_bit_exact_as_on_cpu(mode, antialias, strict):
@@ -355,9 +356,6 @@ def test_uint8_resize_bit_exact_as_on_cpu(mode, antialias, strict):
     result (separable passes rounded to uint8 between them; bicubic's
     overshoot clamped), NCHW and channels-last, 3 channels (CPU's AVX path)
     and 8 (its generic one), a dim of unchanged size left alone."""
-    uint8 = 1 << 1  # GEMS_DTYPE_BIT(GEMS_UINT8)
-    if not dict(_C.vendor_kernels()).get("interpolate", 0) & uint8:
-        pytest.skip(f"the {flag_gems.vendor_name} vendor's interpolate does not serve uint8")
     generator = torch.Generator().manual_seed(3)
     for channels, layout in [(3, torch.contiguous_format), (8, torch.channels_last), (8, torch.contiguous_format)]:
         x = torch.randint(0, 256, (2, channels, 17, 19), dtype=torch.uint8, generator=generator)
